@@ -1,0 +1,331 @@
+//! Physical lines in, logical records out: envelopes, CRI partial lines and pasted wrapped lines.
+//!
+//! [`Assembler`] is fed one physical line at a time (a streaming push API: the caller does the
+//! reading) and emits [`Event`]s. A complete line is parsed in place with no copy. A line that
+//! ends before its format does is held back; if the next line is not a record of its own (it is
+//! indented, or does not parse), the two are joined — with nothing or one space between them,
+//! whichever parses further — the way a line wrapped in a ticket or a Markdown document is
+//! re-joined. A held line that nothing continues is emitted with its missing fields listed.
+
+use std::borrow::Cow;
+
+use crate::detect::{LineOutcome, LineParser, Malformed, NotAccessLog};
+use crate::envelope::{EnvelopeKind, strip_envelope};
+use crate::record::RawRecord;
+
+/// Maximum physical lines joined into one record.
+const MAX_JOIN: u32 = 16;
+/// Maximum bytes held for a record being joined.
+const MAX_PENDING: usize = 1 << 20;
+
+/// One access-log record with where it came from.
+#[derive(Debug)]
+pub struct Located<'a> {
+    /// 1-based number of the record's first physical line.
+    pub line: u64,
+    /// Physical lines it spans (1 unless re-joined).
+    pub lines: u32,
+    /// Envelope of its first physical line.
+    pub envelope: EnvelopeKind,
+    /// The runtime timestamp from the envelope, if any.
+    pub envelope_time: Option<Cow<'a, str>>,
+    /// The record.
+    pub record: RawRecord<'a>,
+}
+
+/// What the assembler found.
+// Records stay inline (no Box) so the per-line hot path does not allocate.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// An access-log record.
+    Record(Located<'a>),
+    /// A line that is not an access log.
+    Skipped {
+        /// 1-based line number.
+        line: u64,
+        /// What it is.
+        kind: NotAccessLog,
+    },
+    /// A line that should have been an access log but is not in any known format.
+    Malformed {
+        /// 1-based line number.
+        line: u64,
+        /// The text (payload after the envelope).
+        text: Cow<'a, str>,
+        /// Why.
+        error: Malformed,
+    },
+}
+
+struct Pending {
+    text: String,
+    line: u64,
+    lines: u32,
+    fields: usize,
+    envelope: EnvelopeKind,
+    envelope_time: Option<String>,
+}
+
+/// Streaming record assembler for one input.
+pub struct Assembler {
+    parser: LineParser,
+    pending: Option<Pending>,
+    cri_partial: Option<(u64, String, Option<String>)>,
+    join_wrapped: bool,
+}
+
+impl Assembler {
+    /// New assembler using `parser`. `join_wrapped` enables re-joining wrapped lines.
+    pub fn new(parser: LineParser, join_wrapped: bool) -> Assembler {
+        Assembler {
+            parser,
+            pending: None,
+            cri_partial: None,
+            join_wrapped,
+        }
+    }
+
+    /// Feed one physical line (with or without its newline).
+    pub fn push<'a>(&mut self, lineno: u64, raw: &'a str, out: &mut dyn FnMut(Event<'_>)) {
+        let (env, payload) = strip_envelope(raw);
+        // CRI / docker partial lines: collect until the final piece.
+        if env.partial {
+            let entry = self.cri_partial.get_or_insert_with(|| {
+                (
+                    lineno,
+                    String::new(),
+                    env.time.as_ref().map(|t| t.to_string()),
+                )
+            });
+            if entry.1.len() < MAX_PENDING {
+                entry.1.push_str(&payload);
+            }
+            return;
+        }
+        if let Some((first, mut buf, time)) = self.cri_partial.take() {
+            buf.push_str(&payload);
+            self.push_payload(first, env.kind, time.map(Cow::Owned), Cow::Owned(buf), out);
+            return;
+        }
+        self.push_payload(lineno, env.kind, env.time, payload, out);
+    }
+
+    fn push_payload<'a>(
+        &mut self,
+        lineno: u64,
+        envelope: EnvelopeKind,
+        envelope_time: Option<Cow<'a, str>>,
+        payload: Cow<'a, str>,
+        out: &mut dyn FnMut(Event<'_>),
+    ) {
+        if let Some(p) = self.pending.take() {
+            let continuation = payload.starts_with([' ', '\t']) || !self.starts_record(&payload);
+            if continuation && !payload.trim().is_empty() {
+                match self.try_join(&p, &payload) {
+                    Joined::Complete(text) => {
+                        let mut parser = self.parser.clone();
+                        if let LineOutcome::Record(rec) = parser.parse(&text) {
+                            self.parser = parser;
+                            out(Event::Record(Located {
+                                line: p.line,
+                                lines: p.lines + 1,
+                                envelope: p.envelope,
+                                envelope_time: p.envelope_time.map(Cow::Owned),
+                                record: rec,
+                            }));
+                        }
+                        return;
+                    }
+                    Joined::Progress(text, fields) => {
+                        if p.lines + 1 < MAX_JOIN && text.len() < MAX_PENDING {
+                            self.pending = Some(Pending {
+                                text,
+                                lines: p.lines + 1,
+                                fields,
+                                ..p
+                            });
+                            return;
+                        }
+                        self.flush(p, out);
+                    }
+                    Joined::NoProgress => self.flush(p, out),
+                }
+            } else {
+                self.flush(p, out);
+            }
+        }
+        match self.parser.parse(&payload) {
+            LineOutcome::Record(rec) => out(Event::Record(Located {
+                line: lineno,
+                lines: 1,
+                envelope,
+                envelope_time,
+                record: rec,
+            })),
+            LineOutcome::Truncated { fields, .. } if self.join_wrapped => {
+                self.pending = Some(Pending {
+                    text: payload.into_owned(),
+                    line: lineno,
+                    lines: 1,
+                    fields,
+                    envelope,
+                    envelope_time: envelope_time.map(Cow::into_owned),
+                });
+            }
+            LineOutcome::Truncated { record, .. } => out(Event::Record(Located {
+                line: lineno,
+                lines: 1,
+                envelope,
+                envelope_time,
+                record,
+            })),
+            LineOutcome::NotAccessLog(kind) => out(Event::Skipped { line: lineno, kind }),
+            LineOutcome::Malformed(error) => out(Event::Malformed {
+                line: lineno,
+                text: payload,
+                error,
+            }),
+            LineOutcome::Blank => {}
+        }
+    }
+
+    /// Does this payload begin a record of its own (so it cannot be a continuation)?
+    fn starts_record(&self, payload: &str) -> bool {
+        let mut p = self.parser.clone();
+        match p.parse(payload) {
+            LineOutcome::Record(_)
+            | LineOutcome::Truncated { .. }
+            | LineOutcome::NotAccessLog(_) => true,
+            LineOutcome::Malformed(_) | LineOutcome::Blank => false,
+        }
+    }
+
+    fn try_join(&self, p: &Pending, next: &str) -> Joined {
+        let cont = next.trim_start();
+        let mut best = Joined::NoProgress;
+        let mut best_fields = p.fields;
+        for sep in ["", " "] {
+            let mut text = String::with_capacity(p.text.len() + sep.len() + cont.len());
+            text.push_str(&p.text);
+            text.push_str(sep);
+            text.push_str(cont);
+            let mut parser = self.parser.clone();
+            match parser.parse(&text) {
+                LineOutcome::Record(_) => return Joined::Complete(text),
+                LineOutcome::Truncated { fields, .. } if fields > best_fields => {
+                    best_fields = fields;
+                    best = Joined::Progress(text, fields);
+                }
+                _ => {}
+            }
+        }
+        best
+    }
+
+    fn flush(&mut self, p: Pending, out: &mut dyn FnMut(Event<'_>)) {
+        let mut parser = self.parser.clone();
+        match parser.parse(&p.text) {
+            LineOutcome::Record(record) | LineOutcome::Truncated { record, .. } => {
+                out(Event::Record(Located {
+                    line: p.line,
+                    lines: p.lines,
+                    envelope: p.envelope,
+                    envelope_time: p.envelope_time.map(Cow::Owned),
+                    record,
+                }))
+            }
+            LineOutcome::Malformed(error) => out(Event::Malformed {
+                line: p.line,
+                text: Cow::Borrowed(&p.text),
+                error,
+            }),
+            LineOutcome::NotAccessLog(kind) => out(Event::Skipped { line: p.line, kind }),
+            LineOutcome::Blank => {}
+        }
+    }
+
+    /// End of input: emit anything held back.
+    pub fn finish(&mut self, out: &mut dyn FnMut(Event<'_>)) {
+        if let Some((line, buf, time)) = self.cri_partial.take() {
+            self.push_payload(
+                line,
+                EnvelopeKind::Cri,
+                time.map(Cow::Owned),
+                Cow::Owned(buf),
+                out,
+            );
+        }
+        if let Some(p) = self.pending.take() {
+            self.flush(p, out);
+        }
+    }
+}
+
+enum Joined {
+    Complete(String),
+    Progress(String, usize),
+    NoProgress,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Slot;
+
+    fn run(input: &str) -> Vec<String> {
+        let mut a = Assembler::new(LineParser::auto(), true);
+        let mut out = Vec::new();
+        let mut sink = |e: Event<'_>| {
+            out.push(match e {
+                Event::Record(l) => format!(
+                    "{}+{} {} {} missing={}",
+                    l.line,
+                    l.lines,
+                    l.record.format(),
+                    l.record.get(Slot::UpstreamCluster).unwrap_or("?"),
+                    l.record.missing.len()
+                ),
+                Event::Skipped { line, kind } => format!("{line} skip {}", kind.kind()),
+                Event::Malformed { line, error, .. } => format!("{line} bad {error}"),
+            })
+        };
+        for (i, l) in input.lines().enumerate() {
+            a.push(i as u64 + 1, l, &mut sink);
+        }
+        a.finish(&mut sink);
+        out
+    }
+
+    #[test]
+    fn joins_wrapped_lines_without_or_with_space() {
+        let input = "GET / HTTP/2\" 400 - via_upstream - \"-\" 0 32 26 24 \"10.134.0.2\" \"\n    curl/8.6.0\" \"4791d0d3\" \"h\" \"10.135.0.43:8081\" outbound|80\n    ||knative-local-gateway.istio-system.svc.cluster.local 10.135.0.43:39352 10.135.0.43:8443 10.134.0.2:56558 sni -\n";
+        assert_eq!(
+            run(input),
+            vec![
+                "1+3 istio-1.23 outbound|80||knative-local-gateway.istio-system.svc.cluster.local missing=1"
+            ]
+        );
+    }
+
+    #[test]
+    fn truncated_last_line_is_kept_with_missing_fields() {
+        let input = "[2020-11-25T21:26:18.409Z] \"GET /status/418 HTTP/1.1\" 418 - via_upstream - \"-\" 0 135 4 4 \"-\" \"curl\"\n[2020-11-25T21:26:18.409Z] \"GET /status/418 HTTP/1.1\" 418 - via_upstream - \"-\" 0 135 4 4 \"-\" \"curl\" \"id\" \"httpbin:8000\" \"10.44.1.27:80\" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default\n";
+        let out = run(input);
+        assert_eq!(out.len(), 2);
+        assert!(out[0].starts_with("1+1 istio-1.23 ? missing=10"), "{out:?}");
+        assert!(
+            out[1].starts_with("2+1 istio-1.23 outbound|8000"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn cri_partial_lines_are_joined() {
+        let input = "2024-04-25T20:21:43.7Z stdout P [2020-11-25T21:26:18.409Z] \"GET /status/418 HTTP/1.1\" 418 - via_upstream - \"-\" 0 135 4 4 \"-\" \"curl\" \"id\" \"httpbin:8000\"\n2024-04-25T20:21:43.7Z stdout F  \"10.44.1.27:80\" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default\n";
+        assert_eq!(
+            run(input),
+            vec!["1+1 istio-1.23 outbound|8000||httpbin.foo.svc.cluster.local missing=0"]
+        );
+    }
+}

@@ -1,0 +1,478 @@
+//! Istio/Envoy upstream cluster names (`%UPSTREAM_CLUSTER%`, `%UPSTREAM_CLUSTER_RAW%`) and Istio's SNI form: direction, port, subset and host.
+
+use std::fmt;
+
+/// Traffic direction encoded in an Istio cluster name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// `outbound|...`
+    Outbound,
+    /// `inbound|...`
+    Inbound,
+    /// `inbound-vip|...` (ambient waypoints)
+    InboundVip,
+}
+
+impl Direction {
+    /// The name as written in cluster names: `outbound`, `inbound` or `inbound-vip`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+            Direction::InboundVip => "inbound-vip",
+        }
+    }
+
+    fn from_str(s: &str) -> Option<Self> {
+        match s {
+            "outbound" => Some(Direction::Outbound),
+            "inbound" => Some(Direction::Inbound),
+            "inbound-vip" => Some(Direction::InboundVip),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A parsed cluster name; borrows from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterName<'a> {
+    /// `direction|port|subset|host` or the SNI form `direction_.port_.subset_.host`.
+    Istio {
+        direction: Direction,
+        port: u16,
+        /// `""` when there is no subset.
+        subset: &'a str,
+        /// `""` when there is no host (e.g. `inbound|8012||`).
+        host: &'a str,
+    },
+    /// `BlackHoleCluster`
+    BlackHole,
+    /// `PassthroughCluster`
+    Passthrough,
+    /// `InboundPassthroughCluster`, `InboundPassthroughClusterIpv4`, `InboundPassthroughClusterIpv6`
+    InboundPassthrough,
+    /// Any other cluster name (with a trailing `;` removed), e.g. `xds-grpc`, `httproute/default/backend/rule/0`.
+    Other(&'a str),
+}
+
+/// Parses a decimal port: ASCII digits only (no sign), at most 65535.
+fn parse_port(s: &str) -> Option<u16> {
+    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn parse_pipe_form(s: &str) -> Option<ClusterName<'_>> {
+    let mut parts = s.split('|');
+    let direction = Direction::from_str(parts.next()?)?;
+    let port = parse_port(parts.next()?)?;
+    let subset = parts.next()?;
+    let host = parts.next()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(ClusterName::Istio {
+        direction,
+        port,
+        subset,
+        host,
+    })
+}
+
+/// Parses a cluster name. `None` for `-`, an empty string or only `;`.
+///
+/// A trailing `;` (alt stat names) is stripped. Malformed Istio names such as
+/// `outbound|99999||x` come back as [`ClusterName::Other`].
+pub fn parse_cluster_name(s: &str) -> Option<ClusterName<'_>> {
+    let s = s.trim_end_matches(';');
+    if s.is_empty() || s == "-" {
+        return None;
+    }
+    Some(match s {
+        "BlackHoleCluster" => ClusterName::BlackHole,
+        "PassthroughCluster" => ClusterName::Passthrough,
+        "InboundPassthroughCluster"
+        | "InboundPassthroughClusterIpv4"
+        | "InboundPassthroughClusterIpv6" => ClusterName::InboundPassthrough,
+        _ => parse_pipe_form(s)
+            .or_else(|| {
+                parse_istio_sni(s).map(|(direction, port, subset, host)| ClusterName::Istio {
+                    direction,
+                    port,
+                    subset,
+                    host,
+                })
+            })
+            .unwrap_or(ClusterName::Other(s)),
+    })
+}
+
+/// Parses Istio's SNI form `outbound_.80_._.host` -> `(Outbound, 80, "", host)` and
+/// `outbound_.9080_.v1_.reviews.default.svc.cluster.local` -> `(Outbound, 9080, "v1", host)`.
+/// A subset written as `_` also means none. A plain DNS SNI returns `None`; so does an empty host.
+pub fn parse_istio_sni(s: &str) -> Option<(Direction, u16, &str, &str)> {
+    let mut parts = s.splitn(4, "_.");
+    let direction = Direction::from_str(parts.next()?)?;
+    let port = parse_port(parts.next()?)?;
+    let subset = parts.next()?;
+    let host = parts.next()?;
+    if host.is_empty() {
+        return None;
+    }
+    let subset = if subset == "_" { "" } else { subset };
+    Some((direction, port, subset, host))
+}
+
+impl ClusterName<'_> {
+    /// The service host of an Istio cluster, if it has one.
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            ClusterName::Istio { host, .. } if !host.is_empty() => Some(host),
+            _ => None,
+        }
+    }
+
+    /// The service port of an Istio cluster.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            ClusterName::Istio { port, .. } => Some(*port),
+            _ => None,
+        }
+    }
+
+    /// The subset of an Istio cluster, if it has one.
+    pub fn subset(&self) -> Option<&str> {
+        match self {
+            ClusterName::Istio { subset, .. } if !subset.is_empty() => Some(subset),
+            _ => None,
+        }
+    }
+
+    /// The direction of an Istio cluster.
+    pub fn direction(&self) -> Option<Direction> {
+        match self {
+            ClusterName::Istio { direction, .. } => Some(*direction),
+            _ => None,
+        }
+    }
+
+    /// Whether the cluster carries inbound traffic (`inbound`, `inbound-vip`, `InboundPassthroughCluster*`).
+    pub fn is_inbound(&self) -> bool {
+        matches!(
+            self,
+            ClusterName::Istio {
+                direction: Direction::Inbound | Direction::InboundVip,
+                ..
+            } | ClusterName::InboundPassthrough
+        )
+    }
+}
+
+impl fmt::Display for ClusterName<'_> {
+    /// Canonical form: `direction|port|subset|host` for Istio clusters (also for ones parsed from
+    /// the SNI form), `BlackHoleCluster`, `PassthroughCluster`, `InboundPassthroughCluster`, or the name as given.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterName::Istio {
+                direction,
+                port,
+                subset,
+                host,
+            } => write!(f, "{direction}|{port}|{subset}|{host}"),
+            ClusterName::BlackHole => f.write_str("BlackHoleCluster"),
+            ClusterName::Passthrough => f.write_str("PassthroughCluster"),
+            ClusterName::InboundPassthrough => f.write_str("InboundPassthroughCluster"),
+            ClusterName::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Direction::*;
+    use super::*;
+
+    fn istio<'a>(
+        direction: Direction,
+        port: u16,
+        subset: &'a str,
+        host: &'a str,
+    ) -> ClusterName<'a> {
+        ClusterName::Istio {
+            direction,
+            port,
+            subset,
+            host,
+        }
+    }
+
+    #[test]
+    fn cluster_table() {
+        // (input, parsed, canonical display)
+        let cases: &[(&str, Option<ClusterName<'_>>, &str)] = &[
+            (
+                "outbound|80||knative-local-gateway.istio-system.svc.cluster.local",
+                Some(istio(
+                    Outbound,
+                    80,
+                    "",
+                    "knative-local-gateway.istio-system.svc.cluster.local",
+                )),
+                "outbound|80||knative-local-gateway.istio-system.svc.cluster.local",
+            ),
+            (
+                "outbound|9080|v1|reviews.default.svc.cluster.local",
+                Some(istio(
+                    Outbound,
+                    9080,
+                    "v1",
+                    "reviews.default.svc.cluster.local",
+                )),
+                "outbound|9080|v1|reviews.default.svc.cluster.local",
+            ),
+            (
+                "inbound|8012||",
+                Some(istio(Inbound, 8012, "", "")),
+                "inbound|8012||",
+            ),
+            (
+                "inbound|8000||httpbin.foo.svc.cluster.local",
+                Some(istio(Inbound, 8000, "", "httpbin.foo.svc.cluster.local")),
+                "inbound|8000||httpbin.foo.svc.cluster.local",
+            ),
+            (
+                "inbound-vip|9080|http|details.bookinfo.svc.cluster.local",
+                Some(istio(
+                    InboundVip,
+                    9080,
+                    "http",
+                    "details.bookinfo.svc.cluster.local",
+                )),
+                "inbound-vip|9080|http|details.bookinfo.svc.cluster.local",
+            ),
+            (
+                "outbound|9080|v1|reviews.default.svc.cluster.local;",
+                Some(istio(
+                    Outbound,
+                    9080,
+                    "v1",
+                    "reviews.default.svc.cluster.local",
+                )),
+                "outbound|9080|v1|reviews.default.svc.cluster.local",
+            ),
+            (
+                "outbound_.80_._.knative-local-gateway.istio-system.svc.cluster.local",
+                Some(istio(
+                    Outbound,
+                    80,
+                    "",
+                    "knative-local-gateway.istio-system.svc.cluster.local",
+                )),
+                "outbound|80||knative-local-gateway.istio-system.svc.cluster.local",
+            ),
+            (
+                "outbound_.9080_.v1_.reviews.default.svc.cluster.local",
+                Some(istio(
+                    Outbound,
+                    9080,
+                    "v1",
+                    "reviews.default.svc.cluster.local",
+                )),
+                "outbound|9080|v1|reviews.default.svc.cluster.local",
+            ),
+            (
+                "outbound|0||x",
+                Some(istio(Outbound, 0, "", "x")),
+                "outbound|0||x",
+            ),
+            (
+                "outbound|65535||x",
+                Some(istio(Outbound, 65535, "", "x")),
+                "outbound|65535||x",
+            ),
+            (
+                "BlackHoleCluster",
+                Some(ClusterName::BlackHole),
+                "BlackHoleCluster",
+            ),
+            (
+                "BlackHoleCluster;",
+                Some(ClusterName::BlackHole),
+                "BlackHoleCluster",
+            ),
+            (
+                "PassthroughCluster",
+                Some(ClusterName::Passthrough),
+                "PassthroughCluster",
+            ),
+            (
+                "InboundPassthroughClusterIpv4",
+                Some(ClusterName::InboundPassthrough),
+                "InboundPassthroughCluster",
+            ),
+            (
+                "InboundPassthroughClusterIpv6",
+                Some(ClusterName::InboundPassthrough),
+                "InboundPassthroughCluster",
+            ),
+            (
+                "InboundPassthroughCluster",
+                Some(ClusterName::InboundPassthrough),
+                "InboundPassthroughCluster",
+            ),
+            (
+                "prometheus_stats",
+                Some(ClusterName::Other("prometheus_stats")),
+                "prometheus_stats",
+            ),
+            ("xds-grpc", Some(ClusterName::Other("xds-grpc")), "xds-grpc"),
+            ("agent", Some(ClusterName::Other("agent")), "agent"),
+            (
+                "httproute/default/backend/rule/0",
+                Some(ClusterName::Other("httproute/default/backend/rule/0")),
+                "httproute/default/backend/rule/0",
+            ),
+            ("-", None, ""),
+            ("", None, ""),
+            (";", None, ""),
+            ("-;", None, ""),
+            // Garbage.
+            (
+                "outbound|99999||x",
+                Some(ClusterName::Other("outbound|99999||x")),
+                "outbound|99999||x",
+            ),
+            (
+                "outbound|+80||x",
+                Some(ClusterName::Other("outbound|+80||x")),
+                "outbound|+80||x",
+            ),
+            (
+                "outbound|||x",
+                Some(ClusterName::Other("outbound|||x")),
+                "outbound|||x",
+            ),
+            (
+                "outbound|80|x",
+                Some(ClusterName::Other("outbound|80|x")),
+                "outbound|80|x",
+            ),
+            (
+                "outbound|80||x|y",
+                Some(ClusterName::Other("outbound|80||x|y")),
+                "outbound|80||x|y",
+            ),
+            (
+                "Outbound|80||x",
+                Some(ClusterName::Other("Outbound|80||x")),
+                "Outbound|80||x",
+            ),
+            ("|||||", Some(ClusterName::Other("|||||")), "|||||"),
+            ("|||", Some(ClusterName::Other("|||")), "|||"),
+            (
+                "outbound_.80_._.",
+                Some(ClusterName::Other("outbound_.80_._.")),
+                "outbound_.80_._.",
+            ),
+            (
+                "outbound_.99999_._.x",
+                Some(ClusterName::Other("outbound_.99999_._.x")),
+                "outbound_.99999_._.x",
+            ),
+            (
+                "outbound|184467440737095516150||x",
+                Some(ClusterName::Other("outbound|184467440737095516150||x")),
+                "outbound|184467440737095516150||x",
+            ),
+            (
+                "outbound|80||héllo.ü",
+                Some(istio(Outbound, 80, "", "héllo.ü")),
+                "outbound|80||héllo.ü",
+            ),
+            ("ünïcode", Some(ClusterName::Other("ünïcode")), "ünïcode"),
+            ("[", Some(ClusterName::Other("[")), "["),
+        ];
+        for (input, want, display) in cases {
+            let got = parse_cluster_name(input);
+            assert_eq!(got, *want, "input {input:?}");
+            if let Some(c) = got {
+                assert_eq!(c.to_string(), *display, "display of {input:?}");
+                // The canonical form parses back to the same value.
+                assert_eq!(
+                    parse_cluster_name(&c.to_string()),
+                    Some(c),
+                    "reparse {input:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn accessors() {
+        let c = parse_cluster_name("outbound|9080|v1|reviews.default.svc.cluster.local");
+        let c = c.unwrap_or(ClusterName::BlackHole);
+        assert_eq!(c.host(), Some("reviews.default.svc.cluster.local"));
+        assert_eq!(c.port(), Some(9080));
+        assert_eq!(c.subset(), Some("v1"));
+        assert_eq!(c.direction(), Some(Outbound));
+        assert!(!c.is_inbound());
+
+        let c = parse_cluster_name("inbound|8012||").unwrap_or(ClusterName::BlackHole);
+        assert_eq!(c.host(), None);
+        assert_eq!(c.subset(), None);
+        assert_eq!(c.port(), Some(8012));
+        assert!(c.is_inbound());
+
+        assert!(istio(InboundVip, 1, "", "h").is_inbound());
+        assert!(ClusterName::InboundPassthrough.is_inbound());
+        assert!(!ClusterName::Passthrough.is_inbound());
+        assert!(!ClusterName::BlackHole.is_inbound());
+        assert!(!ClusterName::Other("inbound").is_inbound());
+        assert_eq!(ClusterName::Other("x").host(), None);
+        assert_eq!(ClusterName::BlackHole.port(), None);
+    }
+
+    #[test]
+    fn sni_table() {
+        type Sni = Option<(Direction, u16, &'static str, &'static str)>;
+        let cases: &[(&str, Sni)] = &[
+            (
+                "outbound_.80_._.knative-local-gateway.istio-system.svc.cluster.local",
+                Some((
+                    Outbound,
+                    80,
+                    "",
+                    "knative-local-gateway.istio-system.svc.cluster.local",
+                )),
+            ),
+            (
+                "outbound_.9080_.v1_.reviews.default.svc.cluster.local",
+                Some((Outbound, 9080, "v1", "reviews.default.svc.cluster.local")),
+            ),
+            ("outbound_.80_.__.h", Some((Outbound, 80, "", "h"))),
+            ("inbound_.8080_._.h", Some((Inbound, 8080, "", "h"))),
+            ("outbound_.80_._.a_.b", Some((Outbound, 80, "", "a_.b"))),
+            ("reviews.default.svc.cluster.local", None),
+            ("example.com", None),
+            ("outbound|80||x", None),
+            ("outbound_.80_._.", None),
+            ("outbound_.80", None),
+            ("outbound_.x_._.h", None),
+            ("outbound_.99999_._.h", None),
+            ("_._._.", None),
+            ("", None),
+            ("-", None),
+            ("ü_.80_._.h", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_istio_sni(input), *want, "input {input:?}");
+        }
+    }
+}

@@ -1,0 +1,628 @@
+//! One payload line in, one verdict out: which format it is in, or why it is not an access log.
+//!
+//! [`LineParser`] holds the formats to try (the built-ins, or one given by the user) and
+//! remembers which one matched last, so a homogeneous log costs one match per line. Lines that
+//! are recognisably something else (pilot-agent, ztunnel, Envoy's own log, Go/zap JSON) are
+//! classified instead of being reported as malformed.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::builtins::{ENVOY_GATEWAY_JSON_KEYS, ISTIO_JSON_KEYS, builtin_text, compiled_builtins};
+use crate::envelope::rfc3339_prefix_len;
+use crate::format::{FormatError, MatchOutcome, Mismatch, Slot, TextFormat};
+use crate::json::{JsonError, scan_object};
+use crate::record::RawRecord;
+
+/// A JSON access-log encoding: which key carries which operator.
+#[derive(Debug, Clone)]
+pub struct JsonFormat {
+    name: Arc<str>,
+    /// Sorted by key for binary search.
+    keys: Vec<JsonKey>,
+    /// Name to report when a key only Envoy Gateway uses is present (auto dictionary only).
+    alt_name: Option<Arc<str>>,
+}
+
+#[derive(Debug, Clone)]
+struct JsonKey {
+    key: String,
+    slot: Option<Slot>,
+    op: Arc<str>,
+    alt: bool,
+}
+
+impl JsonFormat {
+    /// The dictionary used by auto-detection: Istio's keys and Envoy Gateway's keys.
+    pub fn auto() -> JsonFormat {
+        let mut keys: Vec<JsonKey> = Vec::new();
+        for (k, op) in ISTIO_JSON_KEYS {
+            keys.push(json_key(k, op, false));
+        }
+        for (k, op) in ENVOY_GATEWAY_JSON_KEYS {
+            if !keys.iter().any(|e| e.key == *k) {
+                keys.push(json_key(k, op, true));
+            }
+        }
+        keys.sort_by(|a, b| a.key.cmp(&b.key));
+        JsonFormat {
+            name: Arc::from("istio-json"),
+            keys,
+            alt_name: Some(Arc::from("envoy-gateway-json")),
+        }
+    }
+
+    /// A custom JSON format given as Envoy's `json_format` mapping `{"key": "%OPERATOR%", …}`.
+    /// Values that are not a single operator are kept as named text fields.
+    pub fn from_mapping(name: &str, mapping: &str) -> Result<JsonFormat, FormatSpecError> {
+        let mut keys = Vec::new();
+        let mut bad = None;
+        scan_object(mapping, |k, v| {
+            let op = match v {
+                crate::json::JsonValue::Str(s) => s.into_owned(),
+                _ => {
+                    bad.get_or_insert_with(|| k.to_string());
+                    return;
+                }
+            };
+            let trimmed = op.trim();
+            let single = trimmed.len() > 2
+                && trimmed.starts_with('%')
+                && trimmed.ends_with('%')
+                && trimmed[1..trimmed.len() - 1].find('%').is_none();
+            let (slot, opname) = if single {
+                match TextFormat::compile("k", trimmed) {
+                    Ok(f) => {
+                        let c = &f.commands()[0];
+                        (c.slot, c.text.clone())
+                    }
+                    Err(_) => (None, Arc::from(trimmed)),
+                }
+            } else {
+                (None, Arc::from(k.as_ref()))
+            };
+            keys.push(JsonKey {
+                key: k.into_owned(),
+                slot,
+                op: opname,
+                alt: false,
+            });
+        })
+        .map_err(|e| FormatSpecError::BadJsonMapping(e.to_string()))?;
+        if let Some(k) = bad {
+            return Err(FormatSpecError::BadJsonMapping(format!(
+                "the value of key {k:?} must be a string such as \"%RESPONSE_CODE%\""
+            )));
+        }
+        if !keys.iter().any(|k| k.slot.is_some()) {
+            return Err(FormatSpecError::BadJsonMapping(
+                "no key maps to an operator meshtrace understands (e.g. \"%RESPONSE_CODE%\")"
+                    .into(),
+            ));
+        }
+        keys.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(JsonFormat {
+            name: Arc::from(name),
+            keys,
+            alt_name: None,
+        })
+    }
+
+    /// Name of the format.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn lookup(&self, key: &str) -> Option<&JsonKey> {
+        self.keys
+            .binary_search_by(|e| e.key.as_str().cmp(key))
+            .ok()
+            .and_then(|i| self.keys.get(i))
+    }
+
+    /// Parse one JSON line. `Ok(None)`: valid JSON but not an access log (returns its keys).
+    pub fn parse<'a>(
+        &self,
+        line: &'a str,
+    ) -> Result<Result<RawRecord<'a>, Vec<String>>, JsonError> {
+        let mut rec = RawRecord::new(self.name.clone());
+        let mut alt = false;
+        let mut unknown: Vec<String> = Vec::new();
+        scan_object(line, |k, v| match self.lookup(&k) {
+            Some(jk) => {
+                alt |= jk.alt;
+                let text = v.into_text().unwrap_or(Cow::Borrowed("-"));
+                match jk.slot {
+                    Some(slot) => rec.set(slot, text),
+                    None => rec.push_extra(jk.op.clone(), text),
+                }
+            }
+            None => {
+                if unknown.len() < 8 {
+                    unknown.push(k.into_owned());
+                }
+                if let Some(text) = v.into_text() {
+                    rec.push_extra(
+                        Arc::from(unknown.last().map(String::as_str).unwrap_or("?")),
+                        text,
+                    );
+                }
+            }
+        })?;
+        if alt && let Some(n) = &self.alt_name {
+            rec.set_format(n.clone());
+        }
+        let typed = rec.slots().count();
+        let key_field = [
+            Slot::ResponseCode,
+            Slot::ResponseFlags,
+            Slot::UpstreamCluster,
+            Slot::Method,
+        ]
+        .iter()
+        .any(|s| rec.get(*s).is_some());
+        if typed >= 3 && key_field {
+            Ok(Ok(rec))
+        } else {
+            Ok(Err(unknown))
+        }
+    }
+}
+
+fn json_key(k: &str, op: &str, alt: bool) -> JsonKey {
+    let f = TextFormat::compile("k", &format!("%{op}%")).ok();
+    let slot = f.as_ref().and_then(|f| f.commands()[0].slot);
+    JsonKey {
+        key: k.to_string(),
+        slot,
+        op: Arc::from(op),
+        alt,
+    }
+}
+
+/// Error in a `--log-format` value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatSpecError {
+    /// Neither a built-in name, a format string nor a JSON mapping.
+    #[error(
+        "unknown log format {0:?}: use `auto`, a built-in ({1}), `json`, an Envoy format string with %OPERATORS%, or a JSON mapping {{\"key\": \"%OPERATOR%\"}}"
+    )]
+    Unknown(String, String),
+    /// The format string did not compile.
+    #[error("bad format string: {0}")]
+    BadText(#[from] FormatError),
+    /// The JSON mapping is not usable.
+    #[error("bad JSON format mapping: {0}")]
+    BadJsonMapping(String),
+}
+
+/// What to parse lines as.
+#[derive(Debug, Clone)]
+pub enum FormatSpec {
+    /// Try the built-ins (text) and the JSON dictionaries.
+    Auto,
+    /// One TEXT format.
+    Text(Arc<TextFormat>),
+    /// One JSON encoding.
+    Json(Arc<JsonFormat>),
+}
+
+impl FormatSpec {
+    /// Parse a `--log-format` value.
+    pub fn parse(spec: &str) -> Result<FormatSpec, FormatSpecError> {
+        let t = spec.trim();
+        if t.eq_ignore_ascii_case("auto") || t.is_empty() {
+            return Ok(FormatSpec::Auto);
+        }
+        if t.eq_ignore_ascii_case("json")
+            || t.eq_ignore_ascii_case("istio-json")
+            || t.eq_ignore_ascii_case("envoy-gateway-json")
+        {
+            return Ok(FormatSpec::Json(Arc::new(JsonFormat::auto())));
+        }
+        if let Some(b) = builtin_text(t) {
+            return Ok(FormatSpec::Text(Arc::new(TextFormat::compile(
+                b.name, b.format,
+            )?)));
+        }
+        if t.starts_with('{') {
+            return Ok(FormatSpec::Json(Arc::new(JsonFormat::from_mapping(
+                "custom-json",
+                t,
+            )?)));
+        }
+        if t.contains('%') {
+            return Ok(FormatSpec::Text(Arc::new(TextFormat::compile(
+                "custom", spec,
+            )?)));
+        }
+        let names: Vec<&str> = crate::builtins::BUILTIN_TEXT
+            .iter()
+            .map(|b| b.name)
+            .collect();
+        Err(FormatSpecError::Unknown(spec.to_string(), names.join(", ")))
+    }
+}
+
+/// A line that is recognisably not an Envoy access-log record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotAccessLog {
+    /// istio-agent / pilot-agent / istiod text log (`<ts>\t<level>\t…`).
+    IstioLog { level: String },
+    /// ztunnel's L4 access log (`<ts>\tinfo\taccess\tconnection complete …`).
+    Ztunnel,
+    /// Envoy's own application log (`[ts][thread][level][logger] …`).
+    EnvoyLog { level: String },
+    /// A JSON log line without access-log fields (Go/zap, Knative components).
+    JsonLog { keys: Vec<String> },
+    /// A `#` comment line.
+    Comment,
+}
+
+impl fmt::Display for NotAccessLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotAccessLog::IstioLog { level } => write!(
+                f,
+                "istio-agent/pilot-agent log line (level {level}), not an access log"
+            ),
+            NotAccessLog::Ztunnel => {
+                f.write_str("ztunnel L4 access log (ambient), not an Envoy HTTP record")
+            }
+            NotAccessLog::EnvoyLog { level } => write!(
+                f,
+                "Envoy application log line (level {level}), not an access log"
+            ),
+            NotAccessLog::JsonLog { keys } => write!(
+                f,
+                "JSON log line without access-log fields (keys: {})",
+                keys.join(", ")
+            ),
+            NotAccessLog::Comment => f.write_str("comment line"),
+        }
+    }
+}
+
+impl NotAccessLog {
+    /// Short stable identifier.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NotAccessLog::IstioLog { .. } => "istio-log",
+            NotAccessLog::Ztunnel => "ztunnel",
+            NotAccessLog::EnvoyLog { .. } => "envoy-log",
+            NotAccessLog::JsonLog { .. } => "json-log",
+            NotAccessLog::Comment => "comment",
+        }
+    }
+}
+
+/// A line that looked like it should be an access log but is not in any known format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    /// Closest format tried.
+    pub format: Option<String>,
+    /// 0-based byte column of the failure.
+    pub column: usize,
+    /// What was expected there.
+    pub expected: String,
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.format {
+            Some(n) => write!(
+                f,
+                "not an access log in a known format (closest: {n}, column {}: expected {})",
+                self.column + 1,
+                self.expected
+            ),
+            None => write!(f, "column {}: expected {}", self.column + 1, self.expected),
+        }
+    }
+}
+
+/// The verdict on one payload line.
+// Records stay inline (no Box) so the per-line hot path does not allocate.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum LineOutcome<'a> {
+    /// A complete record (possibly with its start cut off: see `record.missing`).
+    Record(RawRecord<'a>),
+    /// The line ended before the format did.
+    Truncated {
+        /// What was there.
+        record: RawRecord<'a>,
+        /// Fields matched.
+        fields: usize,
+    },
+    /// Not an access-log line.
+    NotAccessLog(NotAccessLog),
+    /// Unparseable.
+    Malformed(Malformed),
+    /// Empty or whitespace only.
+    Blank,
+}
+
+/// Parses payload lines of one input, remembering the last format that matched.
+#[derive(Debug, Clone)]
+pub struct LineParser {
+    text: Vec<Arc<TextFormat>>,
+    json: Option<Arc<JsonFormat>>,
+    fixed: bool,
+    last: usize,
+}
+
+/// Minimum fields a cut or truncated line must carry to count as a record.
+const MIN_FIELDS: usize = 4;
+
+impl LineParser {
+    /// Auto-detect among the built-ins.
+    pub fn auto() -> LineParser {
+        let text = crate::builtins::BUILTIN_TEXT
+            .iter()
+            .zip(compiled_builtins())
+            .filter(|(b, _)| b.detect)
+            .map(|(_, f)| f.clone())
+            .collect();
+        LineParser {
+            text,
+            json: Some(Arc::new(JsonFormat::auto())),
+            fixed: false,
+            last: 0,
+        }
+    }
+
+    /// Use one format.
+    pub fn new(spec: &FormatSpec) -> LineParser {
+        match spec {
+            FormatSpec::Auto => LineParser::auto(),
+            FormatSpec::Text(t) => LineParser {
+                text: vec![t.clone()],
+                json: None,
+                fixed: true,
+                last: 0,
+            },
+            FormatSpec::Json(j) => LineParser {
+                text: Vec::new(),
+                json: Some(j.clone()),
+                fixed: true,
+                last: 0,
+            },
+        }
+    }
+
+    /// Classify one payload line (envelope already removed).
+    pub fn parse<'a>(&mut self, line: &'a str) -> LineOutcome<'a> {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            return LineOutcome::Blank;
+        }
+        let first = line.as_bytes()[0];
+        if first == b'{'
+            && let Some(j) = &self.json
+        {
+            return match j.parse(line) {
+                Ok(Ok(rec)) => LineOutcome::Record(rec),
+                Ok(Err(keys)) => LineOutcome::NotAccessLog(NotAccessLog::JsonLog { keys }),
+                Err(e) => LineOutcome::Malformed(Malformed {
+                    format: Some(j.name().to_string()),
+                    column: e.column,
+                    expected: e.expected.to_string(),
+                }),
+            };
+        }
+        // Fast path: the format that matched last time.
+        if let Some(f) = self.text.get(self.last)
+            && let MatchOutcome::Full(rec) = f.match_line(line)
+        {
+            return LineOutcome::Record(rec);
+        }
+        let mut best_trunc: Option<(RawRecord<'a>, usize, usize)> = None;
+        let mut best_mis: Option<(usize, Mismatch)> = None;
+        for (i, f) in self.text.iter().enumerate() {
+            if i == self.last && self.text.len() > 1 {
+                // Already tried above; recompute only its mismatch for messages below.
+            }
+            match f.match_line(line) {
+                MatchOutcome::Full(rec) => {
+                    self.last = i;
+                    return LineOutcome::Record(rec);
+                }
+                MatchOutcome::Truncated {
+                    mut record,
+                    fields_matched,
+                    stopped_at,
+                } => {
+                    if best_trunc
+                        .as_ref()
+                        .is_none_or(|(_, n, _)| fields_matched > *n)
+                    {
+                        record.missing = f.slots_from(stopped_at);
+                        best_trunc = Some((record, fields_matched, i));
+                    }
+                }
+                MatchOutcome::Mismatch(m) => {
+                    if best_mis.as_ref().is_none_or(|(_, b)| {
+                        (m.fields_matched, m.column) > (b.fields_matched, b.column)
+                    }) {
+                        best_mis = Some((i, m));
+                    }
+                }
+            }
+        }
+        if let Some((record, fields, i)) = best_trunc
+            && fields >= MIN_FIELDS
+        {
+            self.last = i;
+            return LineOutcome::Truncated { record, fields };
+        }
+        if !self.fixed || self.text.is_empty() {
+            if let Some(n) = recognise_other(line) {
+                return LineOutcome::NotAccessLog(n);
+            }
+        } else if line.starts_with('#') {
+            return LineOutcome::NotAccessLog(NotAccessLog::Comment);
+        }
+        // Paste mode: the beginning of the line (e.g. `[START_TIME] "`) was cut off.
+        if let Some(out) = self.resume(line) {
+            return out;
+        }
+        match best_mis {
+            Some((i, m)) => LineOutcome::Malformed(Malformed {
+                format: if self.fixed {
+                    None
+                } else {
+                    self.text.get(i).map(|f| f.name().to_string())
+                },
+                column: m.column,
+                expected: m.expected,
+            }),
+            None => LineOutcome::Malformed(Malformed {
+                format: None,
+                column: 0,
+                expected: "an access-log line".into(),
+            }),
+        }
+    }
+
+    fn resume<'a>(&mut self, line: &'a str) -> Option<LineOutcome<'a>> {
+        let mut best: Option<(LineOutcome<'a>, usize, usize)> = None;
+        for (i, f) in self.text.iter().enumerate() {
+            for (seg, off) in f.resume_points(3) {
+                match f.match_from(line, seg, off) {
+                    MatchOutcome::Full(mut rec) if rec.get(Slot::ResponseCode).is_some() => {
+                        rec.missing = f.slots_before(seg);
+                        let n = rec.slots().count();
+                        if best.as_ref().is_none_or(|(_, b, _)| n > *b) {
+                            best = Some((LineOutcome::Record(rec), n + 1000, i));
+                        }
+                        break;
+                    }
+                    MatchOutcome::Truncated {
+                        mut record,
+                        fields_matched,
+                        stopped_at,
+                    } if fields_matched >= MIN_FIELDS
+                        && record.get(Slot::ResponseCode).is_some() =>
+                    {
+                        let mut missing = f.slots_before(seg);
+                        missing.extend(f.slots_from(stopped_at));
+                        record.missing = missing;
+                        if best.as_ref().is_none_or(|(_, b, _)| fields_matched > *b) {
+                            best = Some((
+                                LineOutcome::Truncated {
+                                    record,
+                                    fields: fields_matched,
+                                },
+                                fields_matched,
+                                i,
+                            ));
+                        }
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        best.map(|(o, _, i)| {
+            self.last = i;
+            o
+        })
+    }
+}
+
+/// Recognise lines that are not access logs.
+pub fn recognise_other(line: &str) -> Option<NotAccessLog> {
+    if line.starts_with('#') {
+        return Some(NotAccessLog::Comment);
+    }
+    let n = rfc3339_prefix_len(line);
+    if n > 0 && line.as_bytes().get(n) == Some(&b'\t') {
+        let rest = &line[n + 1..];
+        let level = rest.split('\t').next().unwrap_or("");
+        let after = rest.get(level.len() + 1..).unwrap_or("");
+        if after.starts_with("access\t") && after.contains("connection") {
+            return Some(NotAccessLog::Ztunnel);
+        }
+        if matches!(
+            level,
+            "debug" | "info" | "warn" | "warning" | "error" | "fatal" | "none" | "trace"
+        ) {
+            return Some(NotAccessLog::IstioLog {
+                level: level.to_string(),
+            });
+        }
+    }
+    if let Some(rest) = line.strip_prefix('[') {
+        // [2024-04-25 20:21:43.725][15][warning][config] ...
+        if crate::format::looks_like_timestamp(rest)
+            && let Some(close) = rest.find(']')
+            && rest[close + 1..].starts_with('[')
+        {
+            let parts: Vec<&str> = rest[close + 1..].splitn(4, ']').collect();
+            let level = parts
+                .get(1)
+                .map(|p| p.trim_start_matches('['))
+                .unwrap_or("");
+            return Some(NotAccessLog::EnvoyLog {
+                level: level.to_string(),
+            });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_parsing() {
+        assert!(matches!(FormatSpec::parse("auto"), Ok(FormatSpec::Auto)));
+        assert!(matches!(
+            FormatSpec::parse("istio-1.3"),
+            Ok(FormatSpec::Text(_))
+        ));
+        assert!(matches!(FormatSpec::parse("json"), Ok(FormatSpec::Json(_))));
+        assert!(matches!(
+            FormatSpec::parse("%RESPONSE_CODE% %DURATION%"),
+            Ok(FormatSpec::Text(_))
+        ));
+        assert!(matches!(
+            FormatSpec::parse(r#"{"code":"%RESPONSE_CODE%"}"#),
+            Ok(FormatSpec::Json(_))
+        ));
+        let e = FormatSpec::parse("nginx").unwrap_err().to_string();
+        assert!(e.contains("istio-1.23") && e.contains("nginx"), "{e}");
+        assert!(FormatSpec::parse(r#"{"code":200}"#).is_err());
+        assert!(FormatSpec::parse(r#"{"code":"%FOO%"}"#).is_err());
+    }
+
+    #[test]
+    fn other_logs() {
+        assert_eq!(
+            recognise_other(
+                "2024-04-12T10:17:44.080629Z\tinfo\taccess\tconnection complete\tsrc.addr=1"
+            ),
+            Some(NotAccessLog::Ztunnel)
+        );
+        assert_eq!(
+            recognise_other("2020-06-29T23:37:27.335928Z\tinfo\tparsed scheme: \"\""),
+            Some(NotAccessLog::IstioLog {
+                level: "info".into()
+            })
+        );
+        assert_eq!(
+            recognise_other("[2024-04-25 20:21:43.725][15][warning][config] x"),
+            Some(NotAccessLog::EnvoyLog {
+                level: "warning".into()
+            })
+        );
+        assert_eq!(
+            recognise_other("[2024-04-25T20:21:43.725Z] \"GET / HTTP/1.1\" 200"),
+            None
+        );
+    }
+}

@@ -1,0 +1,786 @@
+//! Envoy access-log format strings: compile `%OPERATOR%` templates into matchers and match text lines.
+//!
+//! A format string such as Istio's default is a sequence of literal text and command operators.
+//! [`TextFormat::compile`] turns it into [`Segment`]s; [`TextFormat::match_line`] walks a line
+//! left to right, giving each operator the text up to the next literal. Each well-known operator
+//! has a [`Slot`] in the record and a cheap syntactic check, so a line of another format fails
+//! fast instead of being mis-parsed. Unknown operators are kept as named text fields.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use memchr::memmem;
+
+use crate::record::RawRecord;
+
+/// The typed fields meshtrace understands. Each maps to one or more Envoy command operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Slot {
+    StartTime,
+    Method,
+    Path,
+    Protocol,
+    ResponseCode,
+    ResponseFlags,
+    ResponseCodeDetails,
+    ConnectionTerminationDetails,
+    UpstreamTransportFailureReason,
+    BytesReceived,
+    BytesSent,
+    Duration,
+    UpstreamServiceTime,
+    XForwardedFor,
+    UserAgent,
+    RequestId,
+    Authority,
+    UpstreamHost,
+    UpstreamCluster,
+    UpstreamLocalAddress,
+    DownstreamLocalAddress,
+    DownstreamRemoteAddress,
+    RequestedServerName,
+    RouteName,
+    MixerStatus,
+}
+
+impl Slot {
+    /// Number of slots.
+    pub const COUNT: usize = 25;
+    /// All slots, in record order.
+    pub const ALL: [Slot; Slot::COUNT] = [
+        Slot::StartTime,
+        Slot::Method,
+        Slot::Path,
+        Slot::Protocol,
+        Slot::ResponseCode,
+        Slot::ResponseFlags,
+        Slot::ResponseCodeDetails,
+        Slot::ConnectionTerminationDetails,
+        Slot::UpstreamTransportFailureReason,
+        Slot::BytesReceived,
+        Slot::BytesSent,
+        Slot::Duration,
+        Slot::UpstreamServiceTime,
+        Slot::XForwardedFor,
+        Slot::UserAgent,
+        Slot::RequestId,
+        Slot::Authority,
+        Slot::UpstreamHost,
+        Slot::UpstreamCluster,
+        Slot::UpstreamLocalAddress,
+        Slot::DownstreamLocalAddress,
+        Slot::DownstreamRemoteAddress,
+        Slot::RequestedServerName,
+        Slot::RouteName,
+        Slot::MixerStatus,
+    ];
+
+    /// Stable snake_case name used in JSON output.
+    pub fn key(self) -> &'static str {
+        match self {
+            Slot::StartTime => "start_time",
+            Slot::Method => "method",
+            Slot::Path => "path",
+            Slot::Protocol => "protocol",
+            Slot::ResponseCode => "response_code",
+            Slot::ResponseFlags => "response_flags",
+            Slot::ResponseCodeDetails => "response_code_details",
+            Slot::ConnectionTerminationDetails => "connection_termination_details",
+            Slot::UpstreamTransportFailureReason => "upstream_transport_failure_reason",
+            Slot::BytesReceived => "bytes_received",
+            Slot::BytesSent => "bytes_sent",
+            Slot::Duration => "duration",
+            Slot::UpstreamServiceTime => "upstream_service_time",
+            Slot::XForwardedFor => "x_forwarded_for",
+            Slot::UserAgent => "user_agent",
+            Slot::RequestId => "request_id",
+            Slot::Authority => "authority",
+            Slot::UpstreamHost => "upstream_host",
+            Slot::UpstreamCluster => "upstream_cluster",
+            Slot::UpstreamLocalAddress => "upstream_local_address",
+            Slot::DownstreamLocalAddress => "downstream_local_address",
+            Slot::DownstreamRemoteAddress => "downstream_remote_address",
+            Slot::RequestedServerName => "requested_server_name",
+            Slot::RouteName => "route_name",
+            Slot::MixerStatus => "mixer_status",
+        }
+    }
+
+    /// The canonical Envoy operator for this slot (what a person would write in a format).
+    pub fn operator(self) -> &'static str {
+        match self {
+            Slot::StartTime => "START_TIME",
+            Slot::Method => "REQ(:METHOD)",
+            Slot::Path => "REQ(X-ENVOY-ORIGINAL-PATH?:PATH)",
+            Slot::Protocol => "PROTOCOL",
+            Slot::ResponseCode => "RESPONSE_CODE",
+            Slot::ResponseFlags => "RESPONSE_FLAGS",
+            Slot::ResponseCodeDetails => "RESPONSE_CODE_DETAILS",
+            Slot::ConnectionTerminationDetails => "CONNECTION_TERMINATION_DETAILS",
+            Slot::UpstreamTransportFailureReason => "UPSTREAM_TRANSPORT_FAILURE_REASON",
+            Slot::BytesReceived => "BYTES_RECEIVED",
+            Slot::BytesSent => "BYTES_SENT",
+            Slot::Duration => "DURATION",
+            Slot::UpstreamServiceTime => "RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)",
+            Slot::XForwardedFor => "REQ(X-FORWARDED-FOR)",
+            Slot::UserAgent => "REQ(USER-AGENT)",
+            Slot::RequestId => "REQ(X-REQUEST-ID)",
+            Slot::Authority => "REQ(:AUTHORITY)",
+            Slot::UpstreamHost => "UPSTREAM_HOST",
+            Slot::UpstreamCluster => "UPSTREAM_CLUSTER",
+            Slot::UpstreamLocalAddress => "UPSTREAM_LOCAL_ADDRESS",
+            Slot::DownstreamLocalAddress => "DOWNSTREAM_LOCAL_ADDRESS",
+            Slot::DownstreamRemoteAddress => "DOWNSTREAM_REMOTE_ADDRESS",
+            Slot::RequestedServerName => "REQUESTED_SERVER_NAME",
+            Slot::RouteName => "ROUTE_NAME",
+            Slot::MixerStatus => "DYNAMIC_METADATA(istio.mixer:status)",
+        }
+    }
+
+    /// What a value of this slot looks like, for "expected …" messages.
+    pub fn expectation(self) -> &'static str {
+        match self {
+            Slot::StartTime => "a timestamp",
+            Slot::Method => "an HTTP method or `-`",
+            Slot::Path => "a request path",
+            Slot::Protocol => "a protocol such as HTTP/1.1 or `-`",
+            Slot::ResponseCode => "a numeric response code",
+            Slot::ResponseFlags => "response flags such as `-` or `UF,URX`",
+            Slot::BytesReceived | Slot::BytesSent | Slot::Duration => "a number",
+            Slot::UpstreamServiceTime => "a number or `-`",
+            Slot::UpstreamHost
+            | Slot::UpstreamLocalAddress
+            | Slot::DownstreamLocalAddress
+            | Slot::DownstreamRemoteAddress => "an address (ip:port) or `-`",
+            Slot::UpstreamCluster => "a cluster name or `-`",
+            _ => "a value",
+        }
+    }
+
+    /// Map an operator name and argument to a slot.
+    pub fn from_operator(name: &str, arg: Option<&str>) -> Option<Slot> {
+        let slot = match (name, arg) {
+            ("START_TIME", _) => Slot::StartTime,
+            ("PROTOCOL", None) => Slot::Protocol,
+            ("RESPONSE_CODE", None) => Slot::ResponseCode,
+            ("RESPONSE_FLAGS" | "RESPONSE_FLAGS_LONG", None) => Slot::ResponseFlags,
+            ("RESPONSE_CODE_DETAILS", None) => Slot::ResponseCodeDetails,
+            ("CONNECTION_TERMINATION_DETAILS", None) => Slot::ConnectionTerminationDetails,
+            ("UPSTREAM_TRANSPORT_FAILURE_REASON", None) => Slot::UpstreamTransportFailureReason,
+            ("BYTES_RECEIVED", None) => Slot::BytesReceived,
+            ("BYTES_SENT", None) => Slot::BytesSent,
+            ("DURATION", None) => Slot::Duration,
+            ("UPSTREAM_HOST", None) => Slot::UpstreamHost,
+            ("UPSTREAM_CLUSTER" | "UPSTREAM_CLUSTER_RAW", None) => Slot::UpstreamCluster,
+            ("UPSTREAM_LOCAL_ADDRESS", None) => Slot::UpstreamLocalAddress,
+            ("DOWNSTREAM_LOCAL_ADDRESS", None) => Slot::DownstreamLocalAddress,
+            ("DOWNSTREAM_REMOTE_ADDRESS", None) => Slot::DownstreamRemoteAddress,
+            ("REQUESTED_SERVER_NAME", None) => Slot::RequestedServerName,
+            ("ROUTE_NAME", None) => Slot::RouteName,
+            ("DYNAMIC_METADATA", Some(a)) if a.eq_ignore_ascii_case("istio.mixer:status") => {
+                Slot::MixerStatus
+            }
+            ("REQ", Some(h)) => {
+                let h = h.to_ascii_uppercase();
+                match h.as_str() {
+                    ":METHOD" => Slot::Method,
+                    "X-ENVOY-ORIGINAL-PATH?:PATH" | ":PATH" | ":PATH?X-ENVOY-ORIGINAL-PATH" => {
+                        Slot::Path
+                    }
+                    "X-FORWARDED-FOR" => Slot::XForwardedFor,
+                    "USER-AGENT" => Slot::UserAgent,
+                    "X-REQUEST-ID" => Slot::RequestId,
+                    ":AUTHORITY" | "HOST" | ":AUTHORITY?HOST" | "HOST?:AUTHORITY" => {
+                        Slot::Authority
+                    }
+                    _ => return None,
+                }
+            }
+            ("RESP", Some(h)) if h.eq_ignore_ascii_case("X-ENVOY-UPSTREAM-SERVICE-TIME") => {
+                Slot::UpstreamServiceTime
+            }
+            _ => return None,
+        };
+        Some(slot)
+    }
+
+    /// Cheap syntactic check of a raw (not `-`) value, used to reject lines of another format.
+    pub(crate) fn accepts(self, v: &str) -> bool {
+        if v == "-" {
+            return !matches!(self, Slot::ResponseCode | Slot::StartTime);
+        }
+        let b = v.as_bytes();
+        match self {
+            Slot::ResponseCode => !b.is_empty() && b.len() <= 3 && b.iter().all(u8::is_ascii_digit),
+            Slot::BytesReceived | Slot::BytesSent | Slot::Duration | Slot::UpstreamServiceTime => {
+                !b.is_empty() && b.len() <= 20 && b.iter().all(u8::is_ascii_digit)
+            }
+            Slot::ResponseFlags => crate::flags::looks_like_flags(v),
+            Slot::Method => {
+                !b.is_empty()
+                    && b.len() <= 32
+                    && b.iter()
+                        .all(|c| c.is_ascii_uppercase() || *c == b'-' || *c == b'_')
+            }
+            Slot::Protocol => v.starts_with("HTTP/") || v == "HTTP",
+            Slot::UpstreamHost
+            | Slot::UpstreamLocalAddress
+            | Slot::DownstreamLocalAddress
+            | Slot::DownstreamRemoteAddress => {
+                !b.is_empty()
+                    && !b.iter().any(|c| *c == b' ' || *c == b'"')
+                    && (memchr::memchr(b':', b).is_some() || v.contains('.'))
+            }
+            Slot::UpstreamCluster | Slot::RequestedServerName | Slot::ResponseCodeDetails => {
+                !b.iter().any(|c| *c == b' ' || *c == b'"')
+            }
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// One command operator of a format string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// Operator name, e.g. `REQ` or `START_TIME`.
+    pub name: String,
+    /// Argument inside the parentheses, e.g. `X-REQUEST-ID` or a strftime format.
+    pub arg: Option<String>,
+    /// `:N` truncation length.
+    pub max_len: Option<usize>,
+    /// The typed slot this operator fills, if meshtrace knows it.
+    pub slot: Option<Slot>,
+    /// The operator as written between the `%` signs (canonical key for unknown operators).
+    pub text: Arc<str>,
+    /// Shared copy of a `START_TIME(fmt)` argument, cheap to attach to each record.
+    pub time_fmt: Option<Arc<str>>,
+}
+
+impl Command {
+    /// `START_TIME(fmt)` with a non-default format.
+    pub fn time_format(&self) -> Option<&Arc<str>> {
+        self.time_fmt.as_ref()
+    }
+}
+
+/// A piece of a compiled format.
+#[derive(Debug, Clone)]
+pub enum Segment {
+    /// Literal text that must appear verbatim.
+    Literal(String),
+    /// An operator; index into [`TextFormat::commands`].
+    Field(usize),
+}
+
+/// A compiled TEXT access-log format.
+#[derive(Debug, Clone)]
+pub struct TextFormat {
+    name: Arc<str>,
+    source: String,
+    segments: Vec<Segment>,
+    commands: Vec<Command>,
+    /// Per segment: for a field, whether it sits between double quotes.
+    quoted: Vec<bool>,
+    finders: Vec<Option<memmem::Finder<'static>>>,
+    /// How many operators map to typed slots.
+    slot_count: usize,
+}
+
+/// Error compiling a format string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// The format has no command operator at all.
+    #[error("format string has no %OPERATOR%: {0:?}")]
+    NoOperators(String),
+    /// Two operators follow each other with no literal text between them.
+    #[error(
+        "operators %{0}% and %{1}% have no text between them, so their values cannot be told apart"
+    )]
+    AdjacentOperators(String, String),
+}
+
+/// Why a line did not match a format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// 0-based byte column in the line where matching failed.
+    pub column: usize,
+    /// What was expected there.
+    pub expected: String,
+    /// How many fields matched before the failure.
+    pub fields_matched: usize,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "column {}: expected {}", self.column + 1, self.expected)
+    }
+}
+
+/// The result of matching one line against a format.
+// Records stay inline (no Box) so the per-line hot path does not allocate.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum MatchOutcome<'a> {
+    /// Every segment matched and the line was consumed.
+    Full(RawRecord<'a>),
+    /// The line ended before the format did; the record holds what was there.
+    Truncated {
+        /// Fields that were present.
+        record: RawRecord<'a>,
+        /// Number of fields matched.
+        fields_matched: usize,
+        /// Index of the first segment that was not (fully) matched.
+        stopped_at: usize,
+    },
+    /// The line is not in this format.
+    Mismatch(Mismatch),
+}
+
+impl TextFormat {
+    /// Compile an Envoy format string. A trailing newline (Envoy formats end in `\n`) is ignored.
+    pub fn compile(name: &str, source: &str) -> Result<TextFormat, FormatError> {
+        let src = source.strip_suffix('\n').unwrap_or(source);
+        let src = src.strip_suffix('\r').unwrap_or(src);
+        let mut segments = Vec::new();
+        let mut commands: Vec<Command> = Vec::new();
+        let mut lit = String::new();
+        let mut rest = src;
+        while let Some(p) = rest.find('%') {
+            lit.push_str(&rest[..p]);
+            let after = &rest[p + 1..];
+            match parse_command(after) {
+                Some((cmd, used)) => {
+                    if !lit.is_empty() {
+                        segments.push(Segment::Literal(std::mem::take(&mut lit)));
+                    } else if let Some(Segment::Field(prev)) = segments.last() {
+                        return Err(FormatError::AdjacentOperators(
+                            commands[*prev].text.to_string(),
+                            cmd.text.to_string(),
+                        ));
+                    }
+                    segments.push(Segment::Field(commands.len()));
+                    commands.push(cmd);
+                    rest = &after[used..];
+                }
+                None => {
+                    // `%%` or a stray percent: literal text.
+                    if let Some(stripped) = after.strip_prefix('%') {
+                        lit.push('%');
+                        rest = stripped;
+                    } else {
+                        lit.push('%');
+                        rest = after;
+                    }
+                }
+            }
+        }
+        lit.push_str(rest);
+        if !lit.is_empty() {
+            segments.push(Segment::Literal(lit));
+        }
+        if commands.is_empty() {
+            return Err(FormatError::NoOperators(source.to_string()));
+        }
+        let mut quoted = vec![false; segments.len()];
+        let mut finders = Vec::with_capacity(segments.len());
+        for (i, seg) in segments.iter().enumerate() {
+            match seg {
+                Segment::Literal(l) => {
+                    finders.push(Some(memmem::Finder::new(l.as_bytes()).into_owned()));
+                }
+                Segment::Field(_) => {
+                    let before = i
+                        .checked_sub(1)
+                        .and_then(|j| segments.get(j))
+                        .is_some_and(|s| matches!(s, Segment::Literal(l) if l.ends_with('"')));
+                    let after = segments
+                        .get(i + 1)
+                        .is_some_and(|s| matches!(s, Segment::Literal(l) if l.starts_with('"')));
+                    quoted[i] = before && after;
+                    finders.push(None);
+                }
+            }
+        }
+        let slot_count = commands.iter().filter(|c| c.slot.is_some()).count();
+        Ok(TextFormat {
+            name: Arc::from(name),
+            source: src.to_string(),
+            segments,
+            commands,
+            quoted,
+            finders,
+            slot_count,
+        })
+    }
+
+    /// The format's name (`istio-1.23`, `custom`, …).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Shared handle on the name, cheap to clone into records.
+    pub fn name_arc(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The format string it was compiled from (without the trailing newline).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The compiled segments.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The operators, in order of appearance.
+    pub fn commands(&self) -> &[Command] {
+        &self.commands
+    }
+
+    /// How many operators map to typed slots.
+    pub fn typed_field_count(&self) -> usize {
+        self.slot_count
+    }
+
+    /// Match a whole line from the first segment.
+    pub fn match_line<'a>(&self, line: &'a str) -> MatchOutcome<'a> {
+        self.match_from(line, 0, 0)
+    }
+
+    /// Match a line that starts in the middle of the format: at segment `seg`, and, if that
+    /// segment is a literal, `lit_offset` bytes into it. Used for pasted lines whose beginning
+    /// was cut off.
+    pub fn match_from<'a>(&self, line: &'a str, seg: usize, lit_offset: usize) -> MatchOutcome<'a> {
+        let mut rec = RawRecord::new(self.name.clone());
+        let bytes = line.as_bytes();
+        let mut pos = 0usize;
+        let mut fields = 0usize;
+        let mut i = seg;
+        let mut first = true;
+        while i < self.segments.len() {
+            match &self.segments[i] {
+                Segment::Literal(l) => {
+                    let l = if first {
+                        l.get(lit_offset..).unwrap_or("")
+                    } else {
+                        l.as_str()
+                    };
+                    let rest = &bytes[pos..];
+                    if rest.starts_with(l.as_bytes()) {
+                        pos += l.len();
+                    } else if rest.is_empty() || l.as_bytes().starts_with(rest) {
+                        return MatchOutcome::Truncated {
+                            record: rec,
+                            fields_matched: fields,
+                            stopped_at: i,
+                        };
+                    } else {
+                        return MatchOutcome::Mismatch(Mismatch {
+                            column: pos,
+                            expected: format!("{:?}", l),
+                            fields_matched: fields,
+                        });
+                    }
+                }
+                Segment::Field(ci) => {
+                    let cmd = &self.commands[*ci];
+                    let rest = &line[pos..];
+                    let (value, complete) = match self.segments.get(i + 1) {
+                        None => (trim_line_end(rest), true),
+                        Some(Segment::Literal(next)) => {
+                            let found = self.finders[i + 1]
+                                .as_ref()
+                                .and_then(|f| f.find(rest.as_bytes()));
+                            match found {
+                                Some(idx) => match rest.get(..idx) {
+                                    Some(v) => (v, true),
+                                    None => (rest, false),
+                                },
+                                None => {
+                                    // Line ended inside this field (or the literal is cut).
+                                    let _ = next;
+                                    (rest, false)
+                                }
+                            }
+                        }
+                        Some(Segment::Field(_)) => (rest, false),
+                    };
+                    if !complete {
+                        // The value may itself be cut: keep it only if it is the format's last
+                        // field. Otherwise it is reported missing, never half-filled.
+                        return MatchOutcome::Truncated {
+                            record: rec,
+                            fields_matched: fields,
+                            stopped_at: i,
+                        };
+                    }
+                    if let Some(slot) = cmd.slot {
+                        let ok = if cmd.time_format().is_some() {
+                            !value.is_empty()
+                        } else if slot == Slot::StartTime {
+                            looks_like_timestamp(value)
+                        } else {
+                            (self.quoted[i] || !value.contains('"')) && slot.accepts(value)
+                        };
+                        if !ok {
+                            return MatchOutcome::Mismatch(Mismatch {
+                                column: pos,
+                                expected: format!("%{}% ({})", cmd.text, slot.expectation()),
+                                fields_matched: fields,
+                            });
+                        }
+                        rec.set(slot, Cow::Borrowed(value));
+                    } else {
+                        if !self.quoted[i]
+                            && value.contains('"')
+                            && self.segments.get(i + 1).is_some()
+                        {
+                            return MatchOutcome::Mismatch(Mismatch {
+                                column: pos,
+                                expected: format!("%{}% (an unquoted value)", cmd.text),
+                                fields_matched: fields,
+                            });
+                        }
+                        rec.push_extra(cmd.text.clone(), Cow::Borrowed(value));
+                    }
+                    if let Some(tf) = cmd.time_format() {
+                        rec.set_time_format(tf.clone());
+                    }
+                    fields += 1;
+                    pos += value.len();
+                    if self.segments.get(i + 1).is_none() {
+                        pos = bytes.len();
+                    }
+                }
+            }
+            first = false;
+            i += 1;
+        }
+        if pos < bytes.len() && !line[pos..].trim().is_empty() {
+            return MatchOutcome::Mismatch(Mismatch {
+                column: pos,
+                expected: "end of line".to_string(),
+                fields_matched: fields,
+            });
+        }
+        MatchOutcome::Full(rec)
+    }
+
+    /// Slots that come after segment `seg` (used to list fields missing from a cut line).
+    pub fn slots_from(&self, seg: usize) -> Vec<Arc<str>> {
+        self.segments
+            .iter()
+            .skip(seg)
+            .filter_map(|s| match s {
+                Segment::Field(ci) => Some(self.commands[*ci].text.clone()),
+                Segment::Literal(_) => None,
+            })
+            .collect()
+    }
+
+    /// Operators before segment `seg` (fields missing from a line whose start was cut).
+    pub fn slots_before(&self, seg: usize) -> Vec<Arc<str>> {
+        self.segments
+            .iter()
+            .take(seg)
+            .filter_map(|s| match s {
+                Segment::Field(ci) => Some(self.commands[*ci].text.clone()),
+                Segment::Literal(_) => None,
+            })
+            .collect()
+    }
+
+    /// Points where a pasted line may start when its beginning was cut: `(segment, literal
+    /// offset)` pairs within the first `max_fields` operators, latest-first is not required.
+    pub fn resume_points(&self, max_fields: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut fields = 0;
+        for (i, seg) in self.segments.iter().enumerate().skip(1) {
+            match seg {
+                Segment::Literal(l) => {
+                    for (off, _) in l.char_indices() {
+                        out.push((i, off));
+                    }
+                }
+                Segment::Field(_) => {
+                    out.push((i, 0));
+                    fields += 1;
+                    if fields >= max_fields {
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn trim_line_end(s: &str) -> &str {
+    s.trim_end_matches(['\r', '\n'])
+}
+
+/// `YYYY-MM-DDTHH:MM:SS…` (Envoy's default START_TIME), checked by shape only.
+pub(crate) fn looks_like_timestamp(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() >= 19
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && (b[10] == b'T' || b[10] == b' ')
+        && b[13] == b':'
+}
+
+/// Parse `NAME`, `NAME(ARG)` or `NAME(ARG):N` followed by `%`. Returns the command and the
+/// number of bytes consumed (including the closing `%`).
+fn parse_command(s: &str) -> Option<(Command, usize)> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && (b[i].is_ascii_uppercase() || b[i].is_ascii_digit() || b[i] == b'_') {
+        i += 1;
+    }
+    if i == 0 {
+        return None;
+    }
+    let name = &s[..i];
+    let mut arg = None;
+    if b.get(i) == Some(&b'(') {
+        let close = s[i + 1..].find(')')? + i + 1;
+        arg = Some(s[i + 1..close].to_string());
+        i = close + 1;
+    }
+    let mut max_len = None;
+    if b.get(i) == Some(&b':') {
+        let start = i + 1;
+        let mut j = start;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j == start {
+            return None;
+        }
+        max_len = s[start..j].parse().ok();
+        i = j;
+    }
+    if b.get(i) != Some(&b'%') {
+        return None;
+    }
+    let text: Arc<str> = Arc::from(&s[..i]);
+    let slot = Slot::from_operator(name, arg.as_deref());
+    let time_fmt = match (&slot, &arg) {
+        (Some(Slot::StartTime), Some(a)) => Some(Arc::from(a.as_str())),
+        _ => None,
+    };
+    Some((
+        Command {
+            name: name.to_string(),
+            arg,
+            max_len,
+            slot,
+            text,
+            time_fmt,
+        },
+        i + 1,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiles_operators_with_args_and_lengths() {
+        let f = TextFormat::compile(
+            "t",
+            "[%START_TIME(%Y/%m/%dT%H:%M:%S%z %s)%] %REQ(X-ENVOY-ORIGINAL-PATH?:PATH):100% %FOO_BAR% 100%% %DYNAMIC_METADATA(istio.mixer:status)%\n",
+        )
+        .unwrap();
+        let c = f.commands();
+        assert_eq!(c.len(), 4);
+        assert_eq!(c[0].name, "START_TIME");
+        assert_eq!(c[0].arg.as_deref(), Some("%Y/%m/%dT%H:%M:%S%z %s"));
+        assert_eq!(c[1].slot, Some(Slot::Path));
+        assert_eq!(c[1].max_len, Some(100));
+        assert_eq!(c[2].slot, None);
+        assert_eq!(&*c[2].text, "FOO_BAR");
+        assert_eq!(c[3].slot, Some(Slot::MixerStatus));
+        assert!(matches!(&f.segments()[6], Segment::Literal(l) if l == " 100% "));
+    }
+
+    #[test]
+    fn rejects_formats_without_operators_or_with_adjacent_ones() {
+        assert!(matches!(
+            TextFormat::compile("x", "hello"),
+            Err(FormatError::NoOperators(_))
+        ));
+        assert!(matches!(
+            TextFormat::compile("x", "%BYTES_SENT%%BYTES_RECEIVED%"),
+            Err(FormatError::AdjacentOperators(..))
+        ));
+    }
+
+    #[test]
+    fn stray_percent_is_literal() {
+        let f = TextFormat::compile("x", "50% %RESPONSE_CODE% %").unwrap();
+        match f.match_line("50% 200 %") {
+            MatchOutcome::Full(r) => assert_eq!(r.get(Slot::ResponseCode), Some("200")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_operators_are_named_text_fields() {
+        let f = TextFormat::compile(
+            "x",
+            "%RESPONSE_CODE% %UPSTREAM_REQUEST_ATTEMPT_COUNT% \"%REQ(X-B3-TRACEID)%\"",
+        )
+        .unwrap();
+        match f.match_line("503 3 \"abc def\"") {
+            MatchOutcome::Full(r) => {
+                assert_eq!(r.extra("UPSTREAM_REQUEST_ATTEMPT_COUNT"), Some("3"));
+                assert_eq!(r.extra("REQ(X-B3-TRACEID)"), Some("abc def"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn mismatch_names_column_and_field() {
+        let f = TextFormat::compile("x", "%RESPONSE_CODE% %BYTES_SENT%").unwrap();
+        match f.match_line("200 abc") {
+            MatchOutcome::Mismatch(m) => {
+                assert_eq!(m.column, 4);
+                assert!(m.expected.contains("BYTES_SENT"), "{}", m.expected);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_line_keeps_only_complete_fields() {
+        let f = TextFormat::compile(
+            "x",
+            "%RESPONSE_CODE% %BYTES_SENT% %UPSTREAM_CLUSTER% %ROUTE_NAME%",
+        )
+        .unwrap();
+        match f.match_line("200 12 outbound|80") {
+            MatchOutcome::Truncated {
+                record,
+                fields_matched,
+                ..
+            } => {
+                assert_eq!(fields_matched, 2);
+                assert_eq!(record.get(Slot::UpstreamCluster), None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

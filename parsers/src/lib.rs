@@ -1,0 +1,24 @@
+//! Pure, never-panicking parsers for Envoy and Istio access logs and their vocabulary.
+//!
+//! Layers, bottom up: [`flags`], [`details`], [`cluster`] and [`address`] parse single field
+//! values; [`format`] compiles Envoy format strings and matches lines; [`json`] scans JSON
+//! objects; [`envelope`] strips `kubectl --timestamps`/CRI/docker prefixes; [`detect`] decides
+//! what one line is; [`assemble`] turns a stream of physical lines into records (re-joining
+//! wrapped lines). No I/O, no async: callers feed `&str`.
+
+pub mod address;
+pub mod assemble;
+pub mod builtins;
+pub mod cluster;
+pub mod details;
+pub mod detect;
+pub mod envelope;
+pub mod flags;
+pub mod format;
+pub mod json;
+pub mod record;
+
+pub use assemble::{Assembler, Event, Located};
+pub use detect::{FormatSpec, LineOutcome, LineParser};
+pub use format::{Slot, TextFormat};
+pub use record::RawRecord;

@@ -1,0 +1,388 @@
+//! The access-log record: raw field values borrowed from the line, with typed accessors.
+//!
+//! Values are kept as the text Envoy wrote (`-` included) so nothing is lost; the typed
+//! accessors (`status()`, `flags()`, `start_time()`, …) parse on demand and return `None` for
+//! unset values. Text lines never allocate here; JSON values that needed unescaping are owned.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+use crate::address::{Address, parse_address};
+use crate::cluster::{ClusterName, parse_cluster_name};
+use crate::details::{CodeDetails, TransportFailure, parse_code_details, parse_transport_failure};
+use crate::flags::{ResponseFlags, UnknownFlag, parse_response_flags};
+use crate::format::Slot;
+
+/// One access-log record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord<'a> {
+    format: Arc<str>,
+    slots: [Option<Cow<'a, str>>; Slot::COUNT],
+    extra: Vec<(Arc<str>, Cow<'a, str>)>,
+    time_format: Option<Arc<str>>,
+    /// Operators of the format that the line did not carry (cut off when pasted).
+    pub missing: Vec<Arc<str>>,
+}
+
+impl<'a> RawRecord<'a> {
+    /// An empty record of the named format.
+    pub fn new(format: Arc<str>) -> Self {
+        RawRecord {
+            format,
+            slots: Default::default(),
+            extra: Vec::new(),
+            time_format: None,
+            missing: Vec::new(),
+        }
+    }
+
+    /// Name of the format the line matched.
+    pub fn format(&self) -> &str {
+        &self.format
+    }
+
+    /// Set a typed slot.
+    pub fn set(&mut self, slot: Slot, value: Cow<'a, str>) {
+        self.slots[slot as usize] = Some(value);
+    }
+
+    /// Add a value of an operator meshtrace has no slot for.
+    pub fn push_extra(&mut self, key: Arc<str>, value: Cow<'a, str>) {
+        self.extra.push((key, value));
+    }
+
+    pub(crate) fn set_format(&mut self, f: Arc<str>) {
+        self.format = f;
+    }
+
+    pub(crate) fn set_time_format(&mut self, f: Arc<str>) {
+        self.time_format = Some(f);
+    }
+
+    /// Raw text of a slot as logged (`-` included); `None` when the format has no such field.
+    pub fn get(&self, slot: Slot) -> Option<&str> {
+        self.slots[slot as usize].as_deref()
+    }
+
+    /// Value of a slot, `None` when absent, empty or `-` (Envoy's "unset").
+    pub fn value(&self, slot: Slot) -> Option<&str> {
+        match self.get(slot) {
+            None | Some("-") | Some("") => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    /// Value of an operator without a slot, by its text (e.g. `UPSTREAM_REQUEST_ATTEMPT_COUNT`).
+    pub fn extra(&self, key: &str) -> Option<&str> {
+        self.extra
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// All operators without a slot, in format order.
+    pub fn extras(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.extra.iter().map(|(k, v)| (&**k, v.as_ref()))
+    }
+
+    /// All typed slots present, in record order, with their raw text.
+    pub fn slots(&self) -> impl Iterator<Item = (Slot, &str)> {
+        Slot::ALL
+            .iter()
+            .filter_map(|s| self.get(*s).map(|v| (*s, v)))
+    }
+
+    /// Number of typed slots that carry a value (not `-`).
+    pub fn filled(&self) -> usize {
+        Slot::ALL
+            .iter()
+            .filter(|s| self.value(**s).is_some())
+            .count()
+    }
+
+    /// Copy every borrowed value so the record outlives its line.
+    pub fn into_owned(self) -> RawRecord<'static> {
+        RawRecord {
+            format: self.format,
+            slots: self.slots.map(|v| v.map(|c| Cow::Owned(c.into_owned()))),
+            extra: self
+                .extra
+                .into_iter()
+                .map(|(k, v)| (k, Cow::Owned(v.into_owned())))
+                .collect(),
+            time_format: self.time_format,
+            missing: self.missing,
+        }
+    }
+
+    // ---- typed accessors -------------------------------------------------------------
+
+    /// HTTP status; `Some(0)` for TCP connections and requests that never got a response.
+    pub fn status(&self) -> Option<u16> {
+        self.value(Slot::ResponseCode).and_then(|v| v.parse().ok())
+    }
+
+    /// Response flags; unknown flag names are an error naming the token.
+    pub fn flags_checked(&self) -> Result<ResponseFlags, UnknownFlag<'_>> {
+        match self.get(Slot::ResponseFlags) {
+            None => Ok(ResponseFlags::empty()),
+            Some(v) => parse_response_flags(v),
+        }
+    }
+
+    /// Response flags, ignoring names this Envoy vocabulary does not know.
+    pub fn flags(&self) -> ResponseFlags {
+        match self.get(Slot::ResponseFlags) {
+            None => ResponseFlags::empty(),
+            Some(v) => parse_response_flags(v).unwrap_or_else(|_| {
+                let mut f = ResponseFlags::empty();
+                for tok in v.split(',') {
+                    if let Some(flag) = crate::flags::ResponseFlag::from_name(tok.trim()) {
+                        f.insert(flag);
+                    }
+                }
+                f
+            }),
+        }
+    }
+
+    /// `%RESPONSE_CODE_DETAILS%` split into base, reset reason, transport failure, RBAC policy.
+    pub fn details(&self) -> Option<CodeDetails<'_>> {
+        self.value(Slot::ResponseCodeDetails)
+            .and_then(parse_code_details)
+    }
+
+    /// `%UPSTREAM_TRANSPORT_FAILURE_REASON%`.
+    pub fn transport_failure(&self) -> Option<TransportFailure<'_>> {
+        self.value(Slot::UpstreamTransportFailureReason)
+            .and_then(parse_transport_failure)
+    }
+
+    /// `%CONNECTION_TERMINATION_DETAILS%`.
+    pub fn termination_details(&self) -> Option<&str> {
+        self.value(Slot::ConnectionTerminationDetails)
+    }
+
+    /// Start of the request. Envoy's default (RFC 3339) is parsed without chrono's generic
+    /// parser; `START_TIME(fmt)` formats go through chrono with the format translated.
+    pub fn start_time(&self) -> Option<DateTime<FixedOffset>> {
+        let v = self.value(Slot::StartTime)?;
+        match &self.time_format {
+            None => parse_rfc3339(v),
+            Some(f) => parse_with_strftime(v, f),
+        }
+    }
+
+    /// `%REQ(:METHOD)%`.
+    pub fn method(&self) -> Option<&str> {
+        self.value(Slot::Method)
+    }
+    /// `%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%`.
+    pub fn path(&self) -> Option<&str> {
+        self.value(Slot::Path)
+    }
+    /// `%PROTOCOL%`.
+    pub fn protocol(&self) -> Option<&str> {
+        self.value(Slot::Protocol)
+    }
+    /// `%REQ(X-REQUEST-ID)%`.
+    pub fn request_id(&self) -> Option<&str> {
+        self.value(Slot::RequestId)
+    }
+    /// `%REQ(:AUTHORITY)%`.
+    pub fn authority(&self) -> Option<&str> {
+        self.value(Slot::Authority)
+    }
+    /// `%REQ(USER-AGENT)%`.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.value(Slot::UserAgent)
+    }
+    /// `%REQ(X-FORWARDED-FOR)%` split on commas, trimmed.
+    pub fn forwarded_for(&self) -> impl Iterator<Item = &str> {
+        self.value(Slot::XForwardedFor)
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+    /// `%BYTES_RECEIVED%`.
+    pub fn bytes_received(&self) -> Option<u64> {
+        self.num(Slot::BytesReceived)
+    }
+    /// `%BYTES_SENT%`.
+    pub fn bytes_sent(&self) -> Option<u64> {
+        self.num(Slot::BytesSent)
+    }
+    /// `%DURATION%` in milliseconds.
+    pub fn duration_ms(&self) -> Option<u64> {
+        self.num(Slot::Duration)
+    }
+    /// `%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%` in milliseconds.
+    pub fn upstream_service_time_ms(&self) -> Option<u64> {
+        self.num(Slot::UpstreamServiceTime)
+    }
+    /// `%UPSTREAM_HOST%`.
+    pub fn upstream_host(&self) -> Option<Address<'_>> {
+        self.value(Slot::UpstreamHost).and_then(parse_address)
+    }
+    /// `%UPSTREAM_LOCAL_ADDRESS%`.
+    pub fn upstream_local(&self) -> Option<Address<'_>> {
+        self.value(Slot::UpstreamLocalAddress)
+            .and_then(parse_address)
+    }
+    /// `%DOWNSTREAM_LOCAL_ADDRESS%`.
+    pub fn downstream_local(&self) -> Option<Address<'_>> {
+        self.value(Slot::DownstreamLocalAddress)
+            .and_then(parse_address)
+    }
+    /// `%DOWNSTREAM_REMOTE_ADDRESS%`.
+    pub fn downstream_remote(&self) -> Option<Address<'_>> {
+        self.value(Slot::DownstreamRemoteAddress)
+            .and_then(parse_address)
+    }
+    /// `%UPSTREAM_CLUSTER%` / `%UPSTREAM_CLUSTER_RAW%`, trailing `;` stripped.
+    pub fn upstream_cluster(&self) -> Option<ClusterName<'_>> {
+        self.value(Slot::UpstreamCluster)
+            .and_then(parse_cluster_name)
+    }
+    /// `%REQUESTED_SERVER_NAME%` (SNI).
+    pub fn sni(&self) -> Option<&str> {
+        self.value(Slot::RequestedServerName)
+    }
+    /// `%ROUTE_NAME%`.
+    pub fn route_name(&self) -> Option<&str> {
+        self.value(Slot::RouteName)
+    }
+
+    /// A TCP (L4) record: no method/protocol, or status 0 with `- - -` request line.
+    pub fn is_tcp(&self) -> bool {
+        self.method().is_none() && self.protocol().is_none() && self.path().is_none()
+    }
+
+    fn num(&self, slot: Slot) -> Option<u64> {
+        self.value(slot).and_then(|v| v.parse().ok())
+    }
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for c in b {
+        n = n.checked_mul(10)?.checked_add(u32::from(c - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Parse `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` (a space instead of `T` is accepted).
+pub fn parse_rfc3339(v: &str) -> Option<DateTime<FixedOffset>> {
+    let b = v.as_bytes();
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b' ' || b[10] == b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let year = digits(&b[0..4])? as i32;
+    let month = digits(&b[5..7])?;
+    let day = digits(&b[8..10])?;
+    let hour = digits(&b[11..13])?;
+    let min = digits(&b[14..16])?;
+    let sec = digits(&b[17..19])?;
+    let mut i = 19;
+    let mut nanos: u32 = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 9 {
+                nanos = nanos * 10 + u32::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        let n = i - start;
+        if n == 0 {
+            return None;
+        }
+        for _ in n..9 {
+            nanos *= 10;
+        }
+    }
+    let offset_secs = match b.get(i) {
+        None => 0, // Envoy always writes Z; tolerate a missing zone as UTC.
+        Some(b'Z') | Some(b'z') if i + 1 == b.len() => 0,
+        Some(sign @ (b'+' | b'-')) if b.len() == i + 6 && b[i + 3] == b':' => {
+            let h = digits(&b[i + 1..i + 3])? as i32;
+            let m = digits(&b[i + 4..i + 6])? as i32;
+            let s = h * 3600 + m * 60;
+            if *sign == b'-' { -s } else { s }
+        }
+        _ => return None,
+    };
+    let date = NaiveDate::from_ymd_opt(year, month, day)?;
+    let naive = date.and_hms_nano_opt(hour, min, sec.min(59), nanos)?;
+    let off = FixedOffset::east_opt(offset_secs)?;
+    off.from_local_datetime(&naive).single()
+}
+
+/// Parse a time written with an Envoy `START_TIME(fmt)` strftime format.
+fn parse_with_strftime(v: &str, fmt: &str) -> Option<DateTime<FixedOffset>> {
+    // Envoy's %s is whole seconds since the epoch; chrono's %s is the same.
+    if let Ok(dt) = DateTime::parse_from_str(v, fmt) {
+        return Some(dt);
+    }
+    if let Ok(n) = NaiveDateTime::parse_from_str(v, fmt) {
+        return Some(Utc.from_utc_datetime(&n).fixed_offset());
+    }
+    if fmt.trim() == "%s" {
+        let secs: i64 = v.trim().parse().ok()?;
+        return DateTime::from_timestamp(secs, 0).map(|d| d.fixed_offset());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_shapes() {
+        let t = parse_rfc3339("2020-11-25T21:26:18.409Z").unwrap();
+        assert_eq!(t.timestamp_millis(), 1_606_339_578_409);
+        let t = parse_rfc3339("2025-01-30T12:10:13.682034460Z").unwrap();
+        assert_eq!(t.timestamp_subsec_nanos(), 682_034_460);
+        let t = parse_rfc3339("2024-04-25T22:21:43.725+02:00").unwrap();
+        assert_eq!(
+            t.timestamp_millis(),
+            parse_rfc3339("2024-04-25T20:21:43.725Z")
+                .unwrap()
+                .timestamp_millis()
+        );
+        for bad in [
+            "",
+            "2020",
+            "2020-13-01T00:00:00Z",
+            "2020-11-25T21:26:18.Z",
+            "2020-11-25T21:26:18.409Zjunk",
+            "2020-11-25T21:26:18+0",
+        ] {
+            assert!(parse_rfc3339(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn strftime_start_time() {
+        assert!(parse_with_strftime("2024/04/25 20:21:43", "%Y/%m/%d %H:%M:%S").is_some());
+        assert_eq!(
+            parse_with_strftime("1700000000", "%s").unwrap().timestamp(),
+            1_700_000_000
+        );
+        assert!(parse_with_strftime("nonsense", "%Y").is_none());
+    }
+}
