@@ -1,0 +1,262 @@
+//! `explain`: group access-log records by request and diagnose each group. Pure.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use meshtrace_parsers::Slot;
+use meshtrace_parsers::cluster::ClusterName;
+use meshtrace_parsers::details::{RbacPolicy, TransportFailure, TransportFailureKind};
+use meshtrace_parsers::record::RawRecord;
+
+use crate::causes::Cause;
+use crate::diagnose::{Context, diagnose};
+use crate::input::{LogLine, LogSet};
+
+/// JSON schema identifier of `explain -o json`.
+pub const SCHEMA: &str = "meshtrace.explain/v1";
+
+/// One request: the records that share an x-request-id (or one record without an id).
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestReport {
+    /// The x-request-id, if logged.
+    pub request_id: Option<String>,
+    /// Status the client got.
+    pub status: Option<u16>,
+    /// Cause class.
+    pub cause: Cause,
+    /// Line that produced the status.
+    pub origin_line: u64,
+    /// Input of the origin line.
+    pub origin_input: String,
+    /// Lines of this request, in input order.
+    pub lines: Vec<u64>,
+    /// The same lines from the client inwards, with their inputs.
+    pub hops: Vec<HopRef>,
+    /// Plain-language summary.
+    pub summary: String,
+    /// Usual fixes.
+    pub fix: String,
+    /// Readings of the origin line's flags, details and transport failure.
+    pub evidence: Vec<String>,
+}
+
+/// A line reference.
+#[derive(Debug, Clone, Serialize)]
+pub struct HopRef {
+    /// Input name.
+    pub input: String,
+    /// 1-based line.
+    pub line: u64,
+    /// Status of this hop.
+    pub status: Option<u16>,
+    /// Where the hop sits.
+    pub hop: String,
+}
+
+/// The whole explanation.
+#[derive(Debug, Clone)]
+pub struct ExplainReport {
+    /// One entry per request.
+    pub requests: Vec<RequestReport>,
+}
+
+/// Group the records of `set` into requests and diagnose each.
+pub fn explain(set: &LogSet) -> ExplainReport {
+    let ctx = Context::from_records(set.records.iter().map(|l| &l.record));
+    let mut groups: Vec<Vec<&LogLine>> = Vec::new();
+    let mut by_id: HashMap<&str, usize> = HashMap::new();
+    for l in &set.records {
+        match l.record.request_id() {
+            Some(id) => {
+                let g = *by_id.entry(id).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[g].push(l);
+            }
+            None => groups.push(vec![l]),
+        }
+    }
+    let requests = groups
+        .into_iter()
+        .map(|g| {
+            let recs: Vec<&RawRecord<'_>> = g.iter().map(|l| &l.record).collect();
+            let v = diagnose(&recs, &ctx);
+            let origin = g[v.origin];
+            RequestReport {
+                request_id: origin.record.request_id().map(str::to_string),
+                status: v.status,
+                cause: v.cause,
+                origin_line: origin.line,
+                origin_input: origin.input.to_string(),
+                lines: g.iter().map(|l| l.line).collect(),
+                hops: v
+                    .order
+                    .iter()
+                    .map(|&i| HopRef {
+                        input: g[i].input.to_string(),
+                        line: g[i].line,
+                        status: g[i].record.status(),
+                        hop: crate::diagnose::hop_label(&g[i].record),
+                    })
+                    .collect(),
+                summary: v.summary,
+                fix: v.fix,
+                evidence: v.evidence,
+            }
+        })
+        .collect();
+    ExplainReport { requests }
+}
+
+/// The `explain -o json` document.
+pub fn to_json(set: &LogSet, report: &ExplainReport) -> Value {
+    let records: Vec<Value> = set
+        .records
+        .iter()
+        .map(|l| {
+            let mut o = Map::new();
+            o.insert("line".into(), json!(l.line));
+            o.insert("input".into(), json!(&*l.input));
+            o.insert("format".into(), json!(l.record.format()));
+            if l.lines > 1 {
+                o.insert("physical_lines".into(), json!(l.lines));
+            }
+            if l.envelope != "none" {
+                o.insert("envelope".into(), json!(l.envelope));
+            }
+            if !l.record.missing.is_empty() {
+                let m: Vec<&str> = l.record.missing.iter().map(|m| &**m).collect();
+                o.insert("missing".into(), json!(m));
+            }
+            o.insert("fields".into(), record_fields(&l.record));
+            Value::Object(o)
+        })
+        .collect();
+    let skipped: Vec<Value> = set
+        .skipped
+        .iter()
+        .map(|s| {
+            let mut o = Map::new();
+            o.insert("line".into(), json!(s.line));
+            o.insert("input".into(), json!(&*s.input));
+            o.insert("kind".into(), json!(s.kind));
+            o.insert("reason".into(), json!(s.reason));
+            if let Some(t) = &s.text {
+                o.insert("text".into(), json!(t));
+            }
+            Value::Object(o)
+        })
+        .collect();
+    json!({
+        "schema": SCHEMA,
+        "requests": report.requests,
+        "records": records,
+        "skipped": skipped,
+    })
+}
+
+fn opt<T: Serialize>(v: Option<T>) -> Value {
+    match v {
+        Some(v) => json!(v),
+        None => Value::Null,
+    }
+}
+
+fn transport_json(t: &TransportFailure<'_>) -> Value {
+    json!({
+        "raw": t.raw,
+        "kind": match t.kind { TransportFailureKind::Tls => "tls", TransportFailureKind::ConnectError => "connect_error", TransportFailureKind::Other => "other" },
+        "reason": t.reason,
+        "openssl_code": t.openssl_code,
+        "meaning": t.explain(),
+    })
+}
+
+/// Typed fields of one record: only the operators its format has; unset values are null.
+pub fn record_fields(r: &RawRecord<'_>) -> Value {
+    let mut o = Map::new();
+    for (slot, raw) in r.slots() {
+        let unset = raw == "-" || raw.is_empty();
+        let v = match slot {
+            _ if unset && slot != Slot::ResponseFlags => Value::Null,
+            Slot::StartTime => match r.start_time() {
+                Some(t) => json!(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                None => json!(raw),
+            },
+            Slot::ResponseCode => opt(r.status()),
+            Slot::ResponseFlags => {
+                let f: Vec<&str> = r.flags().iter().map(|f| f.short()).collect();
+                json!(f)
+            }
+            Slot::ResponseCodeDetails => match r.details() {
+                Some(d) => {
+                    let rbac = match d.rbac_policy {
+                        Some(RbacPolicy::None) => json!({"matched": "none"}),
+                        Some(RbacPolicy::Policy {
+                            namespace,
+                            name,
+                            rule,
+                        }) => json!({"namespace": namespace, "name": name, "rule": rule}),
+                        Some(RbacPolicy::Other(o)) => json!({"id": o}),
+                        None => Value::Null,
+                    };
+                    let mut m = Map::new();
+                    m.insert("raw".into(), json!(d.raw));
+                    m.insert("base".into(), json!(d.base));
+                    if let Some(a) = d.arg {
+                        m.insert("arg".into(), json!(a));
+                    }
+                    if let Some(rr) = d.reset_reason {
+                        m.insert("reset_reason".into(), json!(rr));
+                    }
+                    if let Some(t) = &d.transport_failure {
+                        m.insert("transport_failure".into(), transport_json(t));
+                    }
+                    if !rbac.is_null() {
+                        m.insert("rbac_policy".into(), rbac);
+                    }
+                    Value::Object(m)
+                }
+                None => Value::Null,
+            },
+            Slot::UpstreamTransportFailureReason => match r.transport_failure() {
+                Some(t) => transport_json(&t),
+                None => Value::Null,
+            },
+            Slot::BytesReceived => opt(r.bytes_received()),
+            Slot::BytesSent => opt(r.bytes_sent()),
+            Slot::Duration => opt(r.duration_ms()),
+            Slot::UpstreamServiceTime => opt(r.upstream_service_time_ms()),
+            Slot::XForwardedFor => {
+                let v: Vec<&str> = r.forwarded_for().collect();
+                json!(v)
+            }
+            Slot::UpstreamCluster => match r.upstream_cluster() {
+                Some(
+                    c @ ClusterName::Istio {
+                        direction,
+                        port,
+                        subset,
+                        host,
+                    },
+                ) => json!({
+                    "raw": raw, "name": c.to_string(), "direction": direction.as_str(), "port": port,
+                    "subset": if subset.is_empty() { Value::Null } else { json!(subset) },
+                    "host": if host.is_empty() { Value::Null } else { json!(host) },
+                }),
+                Some(c) => json!({"raw": raw, "name": c.to_string()}),
+                None => Value::Null,
+            },
+            _ => json!(raw),
+        };
+        o.insert(slot.key().into(), v);
+    }
+    let extras: Map<String, Value> = r.extras().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    if !extras.is_empty() {
+        o.insert("extra".into(), Value::Object(extras));
+    }
+    Value::Object(o)
+}

@@ -1,0 +1,12 @@
+//! meshtrace: tells a support engineer why one request to a model failed, and at which hop.
+//!
+//! Data flows one way: input (files, bundle, cluster) → `meshtrace-parsers` → diagnose → report.
+//! [`input`] reads logs; [`explain`] and [`diagnose`] are pure; [`report`] is the only module
+//! that writes output; [`cli`] parses arguments and owns exit codes.
+
+pub mod causes;
+pub mod cli;
+pub mod diagnose;
+pub mod explain;
+pub mod input;
+pub mod report;
