@@ -63,6 +63,13 @@ pub fn run() -> i32 {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
+            // `meshtrace … | head` closing the pipe early is not an error.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return EXIT_OK;
+            }
             eprintln!("meshtrace: error: {e:#}");
             EXIT_ERROR
         }

@@ -38,7 +38,7 @@ pub fn write_explain(
     match format {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &to_json(set, report))
-                .map_err(io::Error::other)?;
+                .map_err(json_io_error)?;
             writeln!(out)
         }
         OutputFormat::Table => write_explain_table(out, set, report, width),
@@ -176,6 +176,14 @@ fn write_skipped(out: &mut dyn Write, set: &LogSet) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Keep the I/O error kind (e.g. a closed pipe) of a serde_json write error.
+fn json_io_error(e: serde_json::Error) -> io::Error {
+    match e.io_error_kind() {
+        Some(kind) => io::Error::from(kind),
+        None => io::Error::other(e),
+    }
 }
 
 fn plural(n: usize) -> &'static str {

@@ -1,0 +1,187 @@
+//! CLI snapshots: `meshtrace explain` on every scenario in `testdata/explain/` (table and JSON),
+//! plus the command-line contract (exit codes, stdin, errors).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run meshtrace from the repository root; returns (exit code, stdout, stderr).
+fn meshtrace(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshtrace"));
+    cmd.args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn meshtrace");
+    {
+        let mut si = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            si.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Extra arguments for a scenario: `<name>.args` beside the log, one line.
+fn scenario_args(log: &Path) -> Vec<String> {
+    let args = log.with_extension("args");
+    match std::fs::read_to_string(&args) {
+        Ok(s) => s.split_whitespace().map(str::to_string).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn explain_scenarios() {
+    insta::glob!("../testdata/explain", "*.log", |path| {
+        let rel = path
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let extra = scenario_args(path);
+        let mut args: Vec<&str> = vec!["explain", &rel];
+        args.extend(extra.iter().map(String::as_str));
+        let (code, stdout, stderr) = meshtrace(&args, None);
+        assert!(code == 0 || code == 1, "{rel}: exit {code}\n{stderr}");
+        insta::assert_snapshot!("table", format!("exit: {code}\nstderr: {stderr}\n{stdout}"));
+        args.extend(["-o", "json"]);
+        let (code_j, stdout_j, _) = meshtrace(&args, None);
+        assert_eq!(code, code_j);
+        let v: serde_json::Value =
+            serde_json::from_str(&stdout_j).unwrap_or_else(|e| panic!("{rel}: invalid JSON: {e}"));
+        assert_eq!(v["schema"], "meshtrace.explain/v1");
+        insta::assert_json_snapshot!("json", v);
+    });
+}
+
+#[test]
+fn seed000_groups_into_two_app_errors() {
+    let (code, out, _) = meshtrace(
+        &[
+            "explain",
+            "testdata/explain/seed000-pasted.log",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reqs = v["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 2);
+    for r in reqs {
+        assert_eq!(r["status"], 400);
+        assert_eq!(r["cause"], "app_error");
+    }
+    assert_eq!(
+        reqs[1]["origin_line"], 13,
+        "the model pod's inbound hop produced the 400"
+    );
+    assert_eq!(reqs[1]["lines"], serde_json::json!([4, 7, 10, 13]));
+    assert_eq!(v["records"].as_array().unwrap().len(), 5);
+    assert_eq!(v["skipped"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn reads_stdin_and_dash() {
+    let log = std::fs::read_to_string(root().join("testdata/explain/seed003-rbac.log")).unwrap();
+    for args in [vec!["explain"], vec!["explain", "-"]] {
+        let (code, out, _) = meshtrace(&args, Some(&log));
+        assert_eq!(code, 0);
+        assert!(
+            out.contains("rbac_denied") && out.contains("<stdin>"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn missing_file_is_a_message_and_other_inputs_are_still_analysed() {
+    let (code, out, err) = meshtrace(
+        &[
+            "explain",
+            "no/such.log",
+            "testdata/explain/seed003-rbac.log",
+        ],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot open no/such.log"), "{err}");
+    assert!(out.contains("rbac_denied"), "{out}");
+    let (code, _, err) = meshtrace(&["explain", "no/such.log"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("no input could be read"), "{err}");
+}
+
+#[test]
+fn input_without_access_logs_exits_1_and_says_why() {
+    let (code, _, err) = meshtrace(
+        &["explain", "-"],
+        Some("2020-06-29T23:37:27.335928Z\tinfo\tsds ready\nhello\n"),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("no access-log record found"), "{err}");
+}
+
+#[test]
+fn bad_log_format_is_a_clear_error() {
+    let (code, _, err) = meshtrace(&["explain", "--log-format", "nginx", "-"], Some(""));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown log format") && err.contains("istio-1.23"),
+        "{err}"
+    );
+    let (code, _, err) = meshtrace(
+        &["explain", "--log-format", "%BYTES_SENT%%DURATION%", "-"],
+        Some(""),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("no text between them"), "{err}");
+}
+
+#[test]
+fn forced_format_reports_lines_of_another_format_as_malformed() {
+    let (code, out, _) = meshtrace(
+        &[
+            "explain",
+            "--log-format",
+            "istio-1.8",
+            "testdata/explain/seed003-rbac.log",
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("1 malformed") && out.contains("seed003-rbac.log:1: column"),
+        "{out}"
+    );
+}
+
+#[test]
+fn formats_lists_every_builtin() {
+    let (code, out, _) = meshtrace(&["formats"], None);
+    assert_eq!(code, 0);
+    for n in [
+        "istio-1.23",
+        "istio-1.9",
+        "istio-1.8",
+        "istio-1.3",
+        "istio-1.1",
+        "envoy",
+        "istio-json",
+        "envoy-gateway-json",
+    ] {
+        assert!(out.contains(n), "{n}");
+    }
+}
