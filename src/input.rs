@@ -51,6 +51,8 @@ pub struct LogLine {
     pub lines: u32,
     /// The envelope the line came in.
     pub envelope: &'static str,
+    /// `namespace/pod` whose log this is, when the input says (bundle logs).
+    pub pod: Option<Arc<str>>,
     /// The record.
     pub record: RawRecord<'static>,
 }
@@ -140,12 +142,23 @@ pub fn read_from(
     spec: &FormatSpec,
     set: &mut LogSet,
 ) -> Result<(), InputError> {
+    read_pod_log(reader, name, None, spec, set)
+}
+
+/// Read a pod's log: like [`read_from`], recording which pod wrote the lines.
+pub fn read_pod_log(
+    reader: impl Read,
+    name: &str,
+    pod: Option<Arc<str>>,
+    spec: &FormatSpec,
+    set: &mut LogSet,
+) -> Result<(), InputError> {
     let input: Arc<str> = Arc::from(name);
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut asm = Assembler::new(LineParser::new(spec), true);
     let mut buf = Vec::with_capacity(1024);
     let mut lineno = 0u64;
-    let mut sink = |e: Event<'_>| collect(e, &input, set);
+    let mut sink = |e: Event<'_>| collect(e, &input, pod.as_ref(), set);
     loop {
         buf.clear();
         match reader.read_until(b'\n', &mut buf) {
@@ -169,13 +182,14 @@ pub fn read_from(
     Ok(())
 }
 
-fn collect(e: Event<'_>, input: &Arc<str>, set: &mut LogSet) {
+fn collect(e: Event<'_>, input: &Arc<str>, pod: Option<&Arc<str>>, set: &mut LogSet) {
     match e {
         Event::Record(l) => set.records.push(LogLine {
             input: input.clone(),
             line: l.line,
             lines: l.lines,
             envelope: l.envelope.name(),
+            pod: pod.cloned(),
             record: l.record.into_owned(),
         }),
         Event::Skipped { line, kind } => set.skipped.push(SkippedLine {

@@ -4,9 +4,12 @@
 //! [`input`] reads logs; [`explain`] and [`diagnose`] are pure; [`report`] is the only module
 //! that writes output; [`cli`] parses arguments and owns exit codes.
 
+pub mod bundle;
 pub mod causes;
 pub mod cli;
+pub mod correlate;
 pub mod diagnose;
 pub mod explain;
 pub mod input;
 pub mod report;
+pub mod topology;

@@ -1,0 +1,420 @@
+//! Correlation: from one request id (or client address), find every hop of that request. Pure.
+//!
+//! Links followed until no new hop appears: the same x-request-id; the exact connection (a hop's
+//! upstream local address is the next hop's downstream remote address, port ≠ 0) — which is how
+//! the path survives the request id changing at a gateway; a hop's upstream host being the next
+//! hop's listener when one side has no request id. A connection carries many requests
+//! (keep-alive, HTTP/2), so candidates are scored — time nesting, method, path, status, byte
+//! counts — and only the best one is taken: concurrent requests are never merged.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+
+use chrono::{DateTime, Duration, FixedOffset};
+use meshtrace_parsers::record::RawRecord;
+
+use crate::diagnose::links_to;
+use crate::input::LogLine;
+
+/// Where a trace starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// An x-request-id.
+    RequestId(String),
+    /// A client connection `ip:port` (downstream remote address of the first hop).
+    Address(SocketAddr),
+    /// A client IP: its most recent failed request.
+    Ip(IpAddr),
+}
+
+impl Start {
+    /// Parse the `trace` argument.
+    pub fn parse(s: &str) -> Start {
+        let t = s.trim();
+        if let Ok(a) = t.parse::<SocketAddr>() {
+            Start::Address(a)
+        } else if let Ok(ip) = t.parse::<IpAddr>() {
+            Start::Ip(ip)
+        } else {
+            Start::RequestId(t.to_string())
+        }
+    }
+}
+
+/// How two hops were linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    /// Same x-request-id.
+    RequestId,
+    /// Upstream local address = next hop's downstream remote address.
+    Connection,
+    /// Upstream host = next hop's listener, time nested.
+    Listener,
+}
+
+/// The hops of one request.
+#[derive(Debug, Clone, Default)]
+pub struct Correlation {
+    /// Indices into the log lines, in input order.
+    pub hops: Vec<usize>,
+    /// Links used: (outer, inner, kind).
+    pub links: Vec<(usize, usize, LinkKind)>,
+    /// Request ids seen along the path, in discovery order.
+    pub request_ids: Vec<String>,
+    /// Remarks for the reader (ambiguities, probes dropped…).
+    pub notes: Vec<String>,
+}
+
+/// Is this a Knative or kubelet probe?
+pub fn is_probe(r: &RawRecord<'_>) -> bool {
+    match r.user_agent() {
+        Some(ua) => {
+            ua.starts_with("kube-probe/") || (ua.starts_with("Knative-") && ua.ends_with("-Probe"))
+        }
+        None => false,
+    }
+}
+
+fn interval(r: &RawRecord<'_>) -> Option<(DateTime<FixedOffset>, DateTime<FixedOffset>)> {
+    let s = r.start_time()?;
+    let d = r.duration_ms()?;
+    Some((s, s + Duration::milliseconds(i64::try_from(d).ok()?)))
+}
+
+fn sock(a: Option<meshtrace_parsers::address::Address<'_>>) -> Option<SocketAddr> {
+    a.and_then(|a| a.socket())
+}
+
+/// How well `inner` fits as the hop `outer` forwarded to. `None`: impossible (time disjoint).
+pub fn fit(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> Option<i32> {
+    let mut s = 0;
+    if let (Some((os, oe)), Some((is, ie))) = (interval(outer), interval(inner)) {
+        let slack = Duration::milliseconds(5);
+        if is >= os - slack && ie <= oe + slack {
+            s += 4;
+        } else if is >= os - Duration::seconds(1) && ie <= oe + Duration::seconds(1) {
+            s += 1;
+        } else {
+            return None;
+        }
+    }
+    let eq = |a: Option<&str>, b: Option<&str>| match (a, b) {
+        (Some(a), Some(b)) => Some(a == b),
+        _ => None,
+    };
+    match eq(outer.method(), inner.method()) {
+        Some(true) => s += 1,
+        Some(false) => s -= 2,
+        None => {}
+    }
+    match eq(outer.path(), inner.path()) {
+        Some(true) => s += 2,
+        Some(false) => s -= 1,
+        None => {}
+    }
+    if outer.status().is_some() && outer.status() == inner.status() {
+        s += 2;
+    }
+    if outer.bytes_received().is_some() && outer.bytes_received() == inner.bytes_received() {
+        s += 1;
+    }
+    if outer.bytes_sent().is_some() && outer.bytes_sent() == inner.bytes_sent() {
+        s += 1;
+    }
+    if let (Some(a), Some(b)) = (outer.duration_ms(), inner.duration_ms())
+        && b <= a
+    {
+        s += 1;
+    }
+    Some(s)
+}
+
+/// Find the hops of the request named by `start`.
+pub fn correlate(lines: &[LogLine], start: &Start, include_probes: bool) -> Correlation {
+    let usable = |i: usize| include_probes || !is_probe(&lines[i].record);
+    let mut c = Correlation::default();
+    let mut sel: BTreeSet<usize> = BTreeSet::new();
+    let mut ids: Vec<String> = Vec::new();
+    match start {
+        Start::RequestId(id) => {
+            ids.push(id.clone());
+        }
+        Start::Address(a) => {
+            let hits: Vec<usize> = (0..lines.len())
+                .filter(|&i| usable(i) && sock(lines[i].record.downstream_remote()) == Some(*a))
+                .collect();
+            pick_latest_failed(lines, &hits, &mut sel, &mut c, &format!("connection {a}"));
+        }
+        Start::Ip(ip) => {
+            let hits: Vec<usize> = (0..lines.len())
+                .filter(|&i| {
+                    usable(i)
+                        && lines[i].record.downstream_remote().and_then(|a| a.ip()) == Some(*ip)
+                })
+                .collect();
+            pick_latest_failed(lines, &hits, &mut sel, &mut c, &format!("client {ip}"));
+        }
+    }
+    for &i in &sel {
+        if let Some(id) = lines[i].record.request_id()
+            && !ids.iter().any(|x| x == id)
+        {
+            ids.push(id.to_string());
+        }
+    }
+    let mut done_ids = 0;
+    let mut probes_dropped = 0;
+    for _round in 0..64 {
+        let before = sel.len();
+        // Same request id.
+        while done_ids < ids.len() {
+            let id = ids[done_ids].clone();
+            done_ids += 1;
+            let mut first: Option<usize> = None;
+            for (i, l) in lines.iter().enumerate() {
+                if l.record.request_id() == Some(id.as_str()) {
+                    if !usable(i) {
+                        probes_dropped += 1;
+                        continue;
+                    }
+                    if let Some(f) = first {
+                        c.links.push((f, i, LinkKind::RequestId));
+                    } else {
+                        first = Some(i);
+                    }
+                    sel.insert(i);
+                }
+            }
+        }
+        // Connection and listener links, inwards and outwards from every selected hop.
+        let snapshot: Vec<usize> = sel.iter().copied().collect();
+        for &h in &snapshot {
+            let hr = &lines[h].record;
+            for inward in [true, false] {
+                // A hop already joined on this side (by request id, connection or same pod) has its
+                // neighbour: looking further would pull in another request on a shared connection.
+                let joined = sel.iter().any(|&s| {
+                    s != h
+                        && if inward {
+                            links_to(hr, &lines[s].record)
+                        } else {
+                            links_to(&lines[s].record, hr)
+                        }
+                });
+                if joined {
+                    continue;
+                }
+                let mut best: Option<(i32, usize, LinkKind)> = None;
+                let mut tie = false;
+                for (cand, cl) in lines.iter().enumerate() {
+                    if sel.contains(&cand) || !usable(cand) {
+                        continue;
+                    }
+                    let cr = &cl.record;
+                    let (outer, inner) = if inward { (hr, cr) } else { (cr, hr) };
+                    let kind = if let (Some(ul), Some(dr)) = (
+                        sock(outer.upstream_local()),
+                        sock(inner.downstream_remote()),
+                    ) && ul.port() != 0
+                        && ul == dr
+                    {
+                        LinkKind::Connection
+                    } else if let (Some(up), Some(dl)) =
+                        (sock(outer.upstream_host()), sock(inner.downstream_local()))
+                        && up == dl
+                        && (outer.request_id().is_none() || inner.request_id().is_none())
+                        && interval(outer).is_some()
+                        && interval(inner).is_some()
+                    {
+                        LinkKind::Listener
+                    } else {
+                        continue;
+                    };
+                    let Some(score) = fit(outer, inner) else {
+                        continue;
+                    };
+                    let score = if kind == LinkKind::Listener && score < 4 {
+                        continue;
+                    } else {
+                        score
+                    };
+                    match best {
+                        Some((b, _, _)) if score < b => {}
+                        Some((b, _, _)) if score == b => tie = true,
+                        _ => {
+                            tie = false;
+                            best = Some((score, cand, kind));
+                        }
+                    }
+                }
+                if let Some((_, cand, kind)) = best {
+                    if tie {
+                        c.notes.push(format!(
+                            "{}:{}: several hops fit equally well {} it; took {}:{} (closest in time)",
+                            lines[h].input,
+                            lines[h].line,
+                            if inward { "after" } else { "before" },
+                            lines[cand].input,
+                            lines[cand].line
+                        ));
+                    }
+                    sel.insert(cand);
+                    c.links.push(if inward {
+                        (h, cand, kind)
+                    } else {
+                        (cand, h, kind)
+                    });
+                    if let Some(id) = lines[cand].record.request_id()
+                        && !ids.iter().any(|x| x == id)
+                    {
+                        ids.push(id.to_string());
+                    }
+                }
+            }
+        }
+        if sel.len() == before && done_ids == ids.len() {
+            break;
+        }
+    }
+    if probes_dropped > 0 {
+        c.notes.push(format!(
+            "{probes_dropped} probe line(s) with this request id left out (use --include-probes)"
+        ));
+    }
+    c.hops = sel.into_iter().collect();
+    c.request_ids = ids
+        .into_iter()
+        .filter(|id| {
+            c.hops
+                .iter()
+                .any(|&i| lines[i].record.request_id() == Some(id))
+        })
+        .collect();
+    c
+}
+
+fn pick_latest_failed(
+    lines: &[LogLine],
+    hits: &[usize],
+    sel: &mut BTreeSet<usize>,
+    c: &mut Correlation,
+    what: &str,
+) {
+    let failed: Vec<usize> = hits
+        .iter()
+        .copied()
+        .filter(|&i| lines[i].record.status().is_none_or(|s| s == 0 || s >= 400))
+        .collect();
+    let pool = if failed.is_empty() { hits } else { &failed[..] };
+    let best = pool
+        .iter()
+        .copied()
+        .max_by_key(|&i| (lines[i].record.start_time(), i));
+    if let Some(b) = best {
+        sel.insert(b);
+        if hits.len() > 1 {
+            c.notes.push(format!(
+                "{what} made {} request(s) in the evidence; traced the latest {}one ({}:{}) — give a request id or the exact ip:port to pick another",
+                hits.len(),
+                if failed.is_empty() { "" } else { "failed " },
+                lines[b].input,
+                lines[b].line
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meshtrace_parsers::detect::{LineOutcome, LineParser};
+    use std::sync::Arc;
+
+    fn ll(n: u64, line: &str) -> LogLine {
+        let r = match LineParser::auto().parse(line) {
+            LineOutcome::Record(r) => r.into_owned(),
+            o => panic!("{o:?}"),
+        };
+        LogLine {
+            input: Arc::from("t.log"),
+            line: n,
+            lines: 1,
+            envelope: "none",
+            pod: None,
+            record: r,
+        }
+    }
+
+    // Two concurrent requests share the gateway→local-gateway connection 10.0.0.9:39352 and the
+    // request id changes at the gateway. Each outer hop must pair with its own inner hop.
+    fn lines() -> Vec<LogLine> {
+        vec![
+            ll(
+                1,
+                r#"[2024-05-01T10:00:00.000Z] "POST /v1/models/a:predict HTTP/2" 400 - via_upstream - "-" 10 32 30 29 "10.1.0.2" "curl" "id-a-outer" "a.example.com" "10.0.0.9:8081" outbound|80||knative-local-gateway.istio-system.svc.cluster.local 10.0.0.9:39352 10.0.0.9:8443 10.1.0.2:5000 a.example.com -"#,
+            ),
+            ll(
+                2,
+                r#"[2024-05-01T10:00:00.002Z] "POST /v1/models/b:predict HTTP/2" 200 - via_upstream - "-" 99 64 40 39 "10.1.0.3" "curl" "id-b-outer" "b.example.com" "10.0.0.9:8081" outbound|80||knative-local-gateway.istio-system.svc.cluster.local 10.0.0.9:39352 10.0.0.9:8443 10.1.0.3:5001 b.example.com -"#,
+            ),
+            ll(
+                3,
+                r#"[2024-05-01T10:00:00.003Z] "POST /v1/models/b:predict HTTP/2" 200 - via_upstream - "-" 99 64 36 36 "10.1.0.3,10.0.0.9" "curl" "id-b-inner" "b.ns.svc.cluster.local" "10.0.0.44:8012" outbound|80||b-predictor-00001.ns.svc.cluster.local 10.0.0.9:45990 10.0.0.9:8081 10.0.0.9:39352 outbound_.80_._.knative-local-gateway.istio-system.svc.cluster.local -"#,
+            ),
+            ll(
+                4,
+                r#"[2024-05-01T10:00:00.001Z] "POST /v1/models/a:predict HTTP/2" 400 - via_upstream - "-" 10 32 25 25 "10.1.0.2,10.0.0.9" "curl" "id-a-inner" "a.ns.svc.cluster.local" "10.0.0.44:8012" outbound|80||a-predictor-00001.ns.svc.cluster.local 10.0.0.9:45991 10.0.0.9:8081 10.0.0.9:39352 outbound_.80_._.knative-local-gateway.istio-system.svc.cluster.local -"#,
+            ),
+            ll(
+                5,
+                r#"[2024-05-01T10:00:00.004Z] "POST /v1/models/a:predict HTTP/1.1" 400 - via_upstream - "-" 10 32 20 20 "10.1.0.2,10.0.0.9" "curl" "id-a-inner" "a.ns.svc.cluster.local" "10.0.0.44:8012" inbound|8012|| 127.0.0.6:40375 10.0.0.44:8012 10.0.0.9:0 outbound_.80_._.a-predictor-00001.ns.svc.cluster.local default"#,
+            ),
+            ll(
+                6,
+                r#"[2024-05-01T10:00:00.005Z] "GET /healthz HTTP/1.1" 200 - via_upstream - "-" 0 2 1 1 "-" "Knative-Activator-Probe" "id-a-inner" "10.0.0.50:8012" "10.0.0.50:8012" inbound|8012|| 127.0.0.6:1 10.0.0.50:8012 10.0.0.44:0 - default"#,
+            ),
+        ]
+    }
+
+    #[test]
+    fn follows_the_connection_across_the_id_change_without_merging_concurrent_requests() {
+        let l = lines();
+        let c = correlate(&l, &Start::RequestId("id-a-outer".into()), false);
+        assert_eq!(c.hops, vec![0, 3, 4]);
+        assert_eq!(c.request_ids, vec!["id-a-outer", "id-a-inner"]);
+        assert!(c.links.contains(&(0, 3, LinkKind::Connection)));
+        assert!(c.notes.iter().any(|n| n.contains("probe")), "{:?}", c.notes);
+        // Starting from the inner id walks back out to the gateway's 8443 hop.
+        let c = correlate(&l, &Start::RequestId("id-a-inner".into()), false);
+        assert_eq!(c.hops, vec![0, 3, 4]);
+        let c = correlate(&l, &Start::RequestId("id-b-outer".into()), false);
+        assert_eq!(c.hops, vec![1, 2]);
+    }
+
+    #[test]
+    fn probes_only_when_asked() {
+        let l = lines();
+        let c = correlate(&l, &Start::RequestId("id-a-inner".into()), true);
+        assert!(c.hops.contains(&5));
+    }
+
+    #[test]
+    fn client_address_start() {
+        let l = lines();
+        let c = correlate(&l, &Start::parse("10.1.0.2:5000"), false);
+        assert_eq!(c.hops, vec![0, 3, 4]);
+        let c = correlate(&l, &Start::parse("10.1.0.3"), false);
+        assert_eq!(c.hops, vec![1, 2]);
+        assert_eq!(Start::parse("abc"), Start::RequestId("abc".into()));
+    }
+
+    #[test]
+    fn unknown_id_finds_nothing() {
+        assert!(
+            correlate(&lines(), &Start::RequestId("nope".into()), false)
+                .hops
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,514 @@
+//! Topology: who is who. Maps pod IPs and Service VIPs to pods, services and roles. Pure.
+//!
+//! Roles come from labels, owner references and Gateway selectors — never from pod names (seed
+//! 004 runs its gateway as `ingressgateway-…` in `city-ingress`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+
+use k8s_openapi::api::core::v1::{Pod, Service};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::bundle::Object;
+
+/// What a pod is in the serving path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PodRole {
+    /// An Istio ingress gateway (may also serve the Knative local gateway).
+    IngressGateway,
+    /// The Knative activator.
+    Activator,
+    /// A KServe predictor (or a plain Knative revision pod).
+    Predictor,
+    /// A KServe transformer.
+    Transformer,
+    /// A KServe explainer.
+    Explainer,
+    /// A Seldon Core predictor.
+    SeldonPredictor,
+    /// Any other workload.
+    Workload,
+}
+
+impl PodRole {
+    /// Stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PodRole::IngressGateway => "ingress-gateway",
+            PodRole::Activator => "activator",
+            PodRole::Predictor => "predictor",
+            PodRole::Transformer => "transformer",
+            PodRole::Explainer => "explainer",
+            PodRole::SeldonPredictor => "seldon-predictor",
+            PodRole::Workload => "workload",
+        }
+    }
+}
+
+/// A pod and what it is.
+#[derive(Debug, Clone)]
+pub struct PodInfo {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Pod IPs.
+    pub ips: Vec<IpAddr>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Container names (init containers included).
+    pub containers: Vec<String>,
+    /// Runs an istio-proxy sidecar.
+    pub has_sidecar: bool,
+    /// Role.
+    pub role: PodRole,
+    /// KServe InferenceService name.
+    pub isvc: Option<String>,
+    /// Knative revision.
+    pub revision: Option<String>,
+    /// Seldon deployment.
+    pub seldon: Option<String>,
+    /// Pod phase.
+    pub phase: Option<String>,
+    /// Sum of container restarts.
+    pub restarts: i32,
+    /// Gateways (`namespace/name`) whose selector matches this pod.
+    pub gateways: Vec<String>,
+}
+
+impl PodInfo {
+    /// `namespace/name`.
+    pub fn reference(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A Service port.
+#[derive(Debug, Clone)]
+pub struct ServicePort {
+    /// Port name.
+    pub name: Option<String>,
+    /// Service port.
+    pub port: u16,
+    /// Numeric targetPort, when numeric.
+    pub target_port: Option<u16>,
+}
+
+/// A Service.
+#[derive(Debug, Clone)]
+pub struct ServiceInfo {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// ClusterIP(s).
+    pub ips: Vec<IpAddr>,
+    /// Ports.
+    pub ports: Vec<ServicePort>,
+    /// Selector.
+    pub selector: BTreeMap<String, String>,
+    /// `type`.
+    pub kind: String,
+}
+
+impl ServiceInfo {
+    /// `name.namespace.svc.cluster.local`.
+    pub fn fqdn(&self) -> String {
+        format!("{}.{}.svc.cluster.local", self.name, self.namespace)
+    }
+}
+
+/// One server of an Istio Gateway.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayServer {
+    /// `port.number`.
+    pub port: u16,
+    /// `port.name`.
+    pub port_name: String,
+    /// `port.protocol`.
+    pub protocol: String,
+    /// `hosts`.
+    pub hosts: Vec<String>,
+    /// `tls.mode` (SIMPLE, MUTUAL, ISTIO_MUTUAL, PASSTHROUGH, …).
+    pub tls_mode: Option<String>,
+    /// `tls.credentialName`.
+    pub credential: Option<String>,
+}
+
+/// An Istio Gateway.
+#[derive(Debug, Clone)]
+pub struct GatewayInfo {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `spec.selector`.
+    pub selector: BTreeMap<String, String>,
+    /// Servers.
+    pub servers: Vec<GatewayServer>,
+}
+
+impl GatewayInfo {
+    /// `namespace/name`.
+    pub fn reference(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// What an address is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrKind {
+    /// A pod IP (index into `pods`).
+    Pod(usize),
+    /// A Service VIP (index into `services`).
+    Service(usize),
+    /// Loopback or Envoy's inbound passthrough source (127.0.0.6).
+    Local,
+    /// Not known.
+    Unknown,
+}
+
+/// The topology of the evidence.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    /// Pods.
+    pub pods: Vec<PodInfo>,
+    /// Services.
+    pub services: Vec<ServiceInfo>,
+    /// Istio Gateways.
+    pub gateways: Vec<GatewayInfo>,
+    by_ip: HashMap<IpAddr, usize>,
+    svc_by_ip: HashMap<IpAddr, usize>,
+}
+
+fn labels_of(v: &Value, ptr: &str) -> BTreeMap<String, String> {
+    v.pointer(ptr)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Does `labels` contain every pair of `selector`? (An empty selector matches nothing here.)
+pub fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+impl Topology {
+    /// Build from bundle objects. Objects that do not deserialize are reported in `problems`.
+    pub fn from_objects(objects: &[Object], problems: &mut Vec<String>) -> Topology {
+        let mut t = Topology::default();
+        for o in objects
+            .iter()
+            .filter(|o| o.kind == "Gateway" && o.api_version.starts_with("networking.istio.io"))
+        {
+            let servers = o
+                .spec()
+                .get("servers")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .map(|s| GatewayServer {
+                            port: s
+                                .pointer("/port/number")
+                                .and_then(Value::as_u64)
+                                .and_then(|p| u16::try_from(p).ok())
+                                .unwrap_or(0),
+                            port_name: s
+                                .pointer("/port/name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
+                            protocol: s
+                                .pointer("/port/protocol")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
+                            hosts: s
+                                .get("hosts")
+                                .and_then(Value::as_array)
+                                .map(|h| {
+                                    h.iter()
+                                        .filter_map(Value::as_str)
+                                        .map(str::to_string)
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                            tls_mode: s
+                                .pointer("/tls/mode")
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
+                            credential: s
+                                .pointer("/tls/credentialName")
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            t.gateways.push(GatewayInfo {
+                namespace: o.namespace.clone().unwrap_or_default(),
+                name: o.name.clone(),
+                selector: labels_of(&o.value, "/spec/selector"),
+                servers,
+            });
+        }
+        for o in objects
+            .iter()
+            .filter(|o| o.kind == "Service" && o.api_version == "v1")
+        {
+            let svc: Service = match serde_json::from_value(o.value.clone()) {
+                Ok(s) => s,
+                Err(e) => {
+                    problems.push(format!("{}: Service {} unreadable: {e}", o.source, o.name));
+                    continue;
+                }
+            };
+            let spec = svc.spec.unwrap_or_default();
+            let mut ips: Vec<IpAddr> = spec
+                .cluster_ips
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect();
+            if let Some(ip) = spec.cluster_ip.as_deref().and_then(|s| s.parse().ok())
+                && !ips.contains(&ip)
+            {
+                ips.push(ip);
+            }
+            let ports = spec
+                .ports
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| {
+                    Some(ServicePort {
+                        name: p.name,
+                        port: u16::try_from(p.port).ok()?,
+                        target_port: match p.target_port {
+                            Some(
+                                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n),
+                            ) => u16::try_from(n).ok(),
+                            Some(_) => None,
+                            None => u16::try_from(p.port).ok(),
+                        },
+                    })
+                })
+                .collect();
+            let idx = t.services.len();
+            for ip in &ips {
+                t.svc_by_ip.insert(*ip, idx);
+            }
+            t.services.push(ServiceInfo {
+                namespace: o.namespace.clone().unwrap_or_default(),
+                name: o.name.clone(),
+                ips,
+                ports,
+                selector: spec.selector.unwrap_or_default(),
+                kind: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
+            });
+        }
+        for o in objects.iter().filter(|o| o.kind == "Pod") {
+            let pod: Pod = match serde_json::from_value(o.value.clone()) {
+                Ok(p) => p,
+                Err(e) => {
+                    problems.push(format!("{}: Pod {} unreadable: {e}", o.source, o.name));
+                    continue;
+                }
+            };
+            let info = t.pod_info(o, &pod);
+            let idx = t.pods.len();
+            for ip in &info.ips {
+                t.by_ip.insert(*ip, idx);
+            }
+            t.pods.push(info);
+        }
+        t
+    }
+
+    fn pod_info(&self, o: &Object, pod: &Pod) -> PodInfo {
+        let labels: BTreeMap<String, String> = pod.metadata.labels.clone().unwrap_or_default();
+        let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+        let spec = pod.spec.clone().unwrap_or_default();
+        let mut containers: Vec<String> = spec.containers.iter().map(|c| c.name.clone()).collect();
+        containers.extend(
+            spec.init_containers
+                .unwrap_or_default()
+                .iter()
+                .map(|c| c.name.clone()),
+        );
+        let has_sidecar = containers.iter().any(|c| c == "istio-proxy")
+            || annotations.contains_key("sidecar.istio.io/status");
+        let status = pod.status.clone().unwrap_or_default();
+        let mut ips: Vec<IpAddr> = status
+            .pod_ips
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p.ip.parse().ok())
+            .collect();
+        if let Some(ip) = status.pod_ip.as_deref().and_then(|s| s.parse().ok())
+            && !ips.contains(&ip)
+        {
+            ips.push(ip);
+        }
+        let restarts = status
+            .container_statuses
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.restart_count)
+            .sum();
+        let gateways: Vec<String> = self
+            .gateways
+            .iter()
+            .filter(|g| selects(&g.selector, &labels))
+            .map(GatewayInfo::reference)
+            .collect();
+        let l = |k: &str| labels.get(k).map(String::as_str);
+        let isvc = l("serving.kserve.io/inferenceservice").map(str::to_string);
+        let role = if !gateways.is_empty()
+            || l("istio") == Some("ingressgateway")
+            || l("knative") == Some("ingressgateway")
+        {
+            PodRole::IngressGateway
+        } else if l("app") == Some("activator")
+            || l("role") == Some("activator")
+            || l("app.kubernetes.io/component") == Some("activator")
+        {
+            PodRole::Activator
+        } else if isvc.is_some() {
+            match l("component") {
+                Some("transformer") => PodRole::Transformer,
+                Some("explainer") => PodRole::Explainer,
+                _ => PodRole::Predictor,
+            }
+        } else if l("seldon-deployment-id").is_some() || l("seldon-app").is_some() {
+            PodRole::SeldonPredictor
+        } else if l("serving.knative.dev/revision").is_some() {
+            PodRole::Predictor
+        } else {
+            PodRole::Workload
+        };
+        PodInfo {
+            namespace: o.namespace.clone().unwrap_or_default(),
+            name: o.name.clone(),
+            ips,
+            labels: labels.clone(),
+            containers,
+            has_sidecar,
+            role,
+            isvc,
+            revision: l("serving.knative.dev/revision").map(str::to_string),
+            seldon: l("seldon-deployment-id").map(str::to_string),
+            phase: status.phase,
+            restarts,
+            gateways,
+        }
+    }
+
+    /// The pod with this IP.
+    pub fn pod_by_ip(&self, ip: IpAddr) -> Option<&PodInfo> {
+        self.by_ip.get(&ip).map(|i| &self.pods[*i])
+    }
+
+    /// The pod `namespace/name`.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<&PodInfo> {
+        self.pods
+            .iter()
+            .find(|p| p.namespace == namespace && p.name == name)
+    }
+
+    /// The Service with this VIP.
+    pub fn service_by_ip(&self, ip: IpAddr) -> Option<&ServiceInfo> {
+        self.svc_by_ip.get(&ip).map(|i| &self.services[*i])
+    }
+
+    /// What an IP is.
+    pub fn classify(&self, ip: IpAddr) -> AddrKind {
+        if let Some(i) = self.by_ip.get(&ip) {
+            AddrKind::Pod(*i)
+        } else if let Some(i) = self.svc_by_ip.get(&ip) {
+            AddrKind::Service(*i)
+        } else if ip.is_loopback() {
+            AddrKind::Local
+        } else {
+            AddrKind::Unknown
+        }
+    }
+
+    /// Human description of an address: `pod ns/name:8012 (predictor)`, `service ns/name:80`.
+    pub fn describe(&self, addr: SocketAddr) -> String {
+        match self.classify(addr.ip()) {
+            AddrKind::Pod(i) => {
+                let p = &self.pods[i];
+                format!(
+                    "{}:{} ({}{})",
+                    p.reference(),
+                    addr.port(),
+                    p.role.name(),
+                    if p.has_sidecar { "" } else { ", no sidecar" }
+                )
+            }
+            AddrKind::Service(i) => format!(
+                "service {}/{}:{}",
+                self.services[i].namespace,
+                self.services[i].name,
+                addr.port()
+            ),
+            AddrKind::Local => format!("local {addr}"),
+            AddrKind::Unknown => format!("{addr} (unknown address)"),
+        }
+    }
+
+    /// Gateway servers that an Envoy listener port of `pod` serves: a server's port number, or the
+    /// targetPort of a Service port with that number whose selector matches the pod.
+    pub fn gateway_servers(
+        &self,
+        pod: &PodInfo,
+        listener_port: u16,
+    ) -> Vec<(&GatewayInfo, &GatewayServer)> {
+        let mut out = Vec::new();
+        for g in self
+            .gateways
+            .iter()
+            .filter(|g| selects(&g.selector, &pod.labels))
+        {
+            for s in &g.servers {
+                let via_service = self.services.iter().any(|svc| {
+                    selects(&svc.selector, &pod.labels)
+                        && svc
+                            .ports
+                            .iter()
+                            .any(|p| p.port == s.port && p.target_port == Some(listener_port))
+                });
+                if s.port == listener_port || via_service {
+                    out.push((g, s));
+                }
+            }
+        }
+        out
+    }
+
+    /// Role of a gateway pod's listener: `local-gateway` when the Gateway serving that port is a
+    /// cluster-local one (its name ends in `local-gateway`, or it only serves `*.svc.cluster.local`
+    /// hosts), else `ingress-gateway`.
+    pub fn gateway_listener_role(&self, pod: &PodInfo, listener_port: u16) -> &'static str {
+        let servers = self.gateway_servers(pod, listener_port);
+        let local = servers.iter().any(|(g, s)| {
+            g.name.ends_with("local-gateway")
+                || (!s.hosts.is_empty()
+                    && s.hosts
+                        .iter()
+                        .all(|h| h.ends_with(".svc.cluster.local") || h.ends_with(".svc")))
+        });
+        // Without Gateway objects, Knative's convention: the local gateway listens on 8081.
+        if local || (servers.is_empty() && listener_port == 8081) {
+            "local-gateway"
+        } else {
+            "ingress-gateway"
+        }
+    }
+}
