@@ -13,7 +13,7 @@ use crate::report::{OutputFormat, write_explain};
 
 /// Exit code: the command ran and found what it looked for.
 pub const EXIT_OK: i32 = 0;
-/// Exit code: the command ran but the input held no access-log record.
+/// Exit code: `explain` found no access-log record; `trace`: the request failed.
 pub const EXIT_NOTHING: i32 = 1;
 /// Exit code: bad arguments or unreadable input.
 pub const EXIT_ERROR: i32 = 2;
@@ -34,6 +34,13 @@ enum Command {
     /// `kubectl logs --timestamps`, CRI and docker json-file lines, and lines pasted into a ticket
     /// (wrapped over several lines, the leading `[START_TIME] "` cut off).
     Explain(ExplainArgs),
+    /// Rebuild one request's hop-by-hop path and name the hop and the cause of its status.
+    ///
+    /// START is an x-request-id (it may change at a gateway: the path is followed across the
+    /// change), a client `ip:port`, or a client IP (its latest failed request). Evidence comes
+    /// from `--bundle` and/or log files. Exit code: 0 the request succeeded, 1 it failed, 2 it
+    /// was not found or the input was unusable.
+    Trace(TraceArgs),
     /// List the built-in access-log formats.
     Formats,
 }
@@ -49,6 +56,26 @@ struct ExplainArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+struct TraceArgs {
+    /// x-request-id, client ip:port, or client IP.
+    start: String,
+    /// Plain log files to read in addition to (or instead of) a bundle.
+    files: Vec<String>,
+    /// Evidence bundle: a folder or .tar.gz (see docs/bundle.md), or an istioctl bug-report.
+    #[arg(long, value_name = "DIR|FILE")]
+    bundle: Option<std::path::PathBuf>,
+    /// Log format for every log (overrides the bundle manifest): see `explain --log-format`.
+    #[arg(long, value_name = "FMT")]
+    log_format: Option<String>,
+    /// Keep Knative and kubelet probe requests (dropped by default).
+    #[arg(long)]
+    include_probes: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    output: crate::report::TraceOutput,
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -79,6 +106,7 @@ pub fn run() -> i32 {
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Explain(a) => cmd_explain(a),
+        Command::Trace(a) => cmd_trace(a),
         Command::Formats => cmd_formats(),
     }
 }
@@ -138,6 +166,58 @@ fn cmd_explain(a: ExplainArgs) -> Result<i32> {
         EXIT_ERROR
     } else {
         EXIT_OK
+    })
+}
+
+fn cmd_trace(a: TraceArgs) -> Result<i32> {
+    if a.bundle.is_none() && a.files.is_empty() {
+        anyhow::bail!(
+            "no evidence: give --bundle DIR|FILE.tar.gz and/or log files (`-` for stdin)"
+        );
+    }
+    let spec = a.log_format.as_deref().map(format_spec).transpose()?;
+    let ev = crate::evidence::load(a.bundle.as_deref(), &a.files, spec.as_ref())?;
+    let start = crate::correlate::Start::parse(&a.start);
+    let Some(report) = crate::trace::trace(&ev, &a.start, &start, a.include_probes) else {
+        for p in &ev.problems {
+            eprintln!("meshtrace: skipped: {p}");
+        }
+        let near: Vec<&str> = ev
+            .logs
+            .records
+            .iter()
+            .filter_map(|l| l.record.request_id())
+            .filter(|id| {
+                a.start.len() >= 4
+                    && (id.starts_with(&a.start[..4]) || id.contains(a.start.as_str()))
+            })
+            .take(3)
+            .collect();
+        anyhow::bail!(
+            "{} not found in {} access-log record(s) of {} log(s){}",
+            a.start,
+            ev.logs.records.len(),
+            ev.logs.inputs.len(),
+            if near.is_empty() {
+                String::new()
+            } else {
+                format!("; similar request ids: {}", near.join(", "))
+            }
+        );
+    };
+    let stdout = std::io::stdout();
+    let width = if stdout.is_terminal() {
+        None
+    } else {
+        Some(200)
+    };
+    let mut out = stdout.lock();
+    crate::report::write_trace(&mut out, &report, a.output, width)?;
+    out.flush()?;
+    Ok(if report.succeeded {
+        EXIT_OK
+    } else {
+        EXIT_NOTHING
     })
 }
 

@@ -189,3 +189,182 @@ fn json_io_error(e: serde_json::Error) -> io::Error {
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
+
+/// Output format of `trace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraceOutput {
+    /// Hop table, verdict and latency waterfall.
+    Table,
+    /// The table with request ids, upstreams, clusters and timings.
+    Wide,
+    /// JSON (`meshtrace.trace/v1`).
+    Json,
+}
+
+fn or_dash<T: ToString>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// Write a trace report.
+pub fn write_trace(
+    out: &mut dyn Write,
+    t: &crate::trace::TraceReport,
+    format: TraceOutput,
+    width: Option<u16>,
+) -> io::Result<()> {
+    if format == TraceOutput::Json {
+        serde_json::to_writer_pretty(&mut *out, t).map_err(json_io_error)?;
+        return writeln!(out);
+    }
+    let wide = format == TraceOutput::Wide;
+    writeln!(
+        out,
+        "Request {} — {} hop{}{}",
+        t.query,
+        t.hops.len(),
+        plural(t.hops.len()),
+        if t.request_ids.len() > 1 {
+            format!(
+                " (x-request-id changed along the path: {})",
+                t.request_ids.join(" → ")
+            )
+        } else {
+            String::new()
+        }
+    )?;
+    let mut tab = new_table(if wide { None } else { width });
+    let mut header = vec![
+        "#", "role", "pod", "dir", "listener", "status", "flags", "details", "ms",
+    ];
+    if wide {
+        header.extend(["self ms", "request id", "upstream", "cluster", "start"]);
+    }
+    header.push("evidence");
+    tab.set_header(header);
+    for h in &t.hops {
+        let mark = if h.index == t.origin_hop { "◀ " } else { "" };
+        let pod = match (&h.namespace, &h.pod) {
+            (Some(ns), Some(p)) => format!("{ns}/{p}"),
+            _ => "-".into(),
+        };
+        let role = match h.attempt {
+            Some(a) => format!("{} (try {a})", h.role),
+            None => h.role.clone(),
+        };
+        let mut row = vec![
+            format!("{mark}{}", h.index),
+            role,
+            pod,
+            h.direction.clone(),
+            or_dash(h.listener.as_ref()),
+            or_dash(h.status),
+            if h.flags.is_empty() {
+                "-".into()
+            } else {
+                h.flags.join(",")
+            },
+            or_dash(h.details.as_ref()),
+            or_dash(h.duration_ms),
+        ];
+        if wide {
+            row.extend([
+                or_dash(h.self_time_ms),
+                or_dash(h.request_id.as_ref()),
+                match (&h.upstream_host, &h.upstream_is) {
+                    (Some(u), Some(d)) => format!("{u} = {d}"),
+                    (Some(u), None) => u.clone(),
+                    _ => "-".into(),
+                },
+                or_dash(h.upstream_cluster.as_ref()),
+                or_dash(h.start.as_ref()),
+            ]);
+        }
+        row.push(format!("{}:{}", h.evidence.file, h.evidence.line));
+        tab.add_row(row);
+    }
+    writeln!(out, "{tab}")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Verdict: {} {} at hop {}",
+        or_dash(t.status),
+        t.cause.id(),
+        t.origin_hop
+    )?;
+    writeln!(out, "  {}", t.summary)?;
+    if !t.evidence.is_empty() {
+        writeln!(out, "  Evidence:")?;
+        for e in &t.evidence {
+            writeln!(out, "    - {e}")?;
+        }
+    }
+    if !t.citations.is_empty() {
+        writeln!(out, "  Configuration:")?;
+        for c in &t.citations {
+            writeln!(out, "    - {}: {}", c.object, c.why)?;
+        }
+    }
+    if !t.succeeded {
+        writeln!(out, "  Fix: {}", t.fix)?;
+    }
+    write_waterfall(out, t)?;
+    if !t.notes.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Notes:")?;
+        for n in &t.notes {
+            writeln!(out, "  - {n}")?;
+        }
+    }
+    Ok(())
+}
+
+/// A small latency waterfall: one bar per hop, offset by its start, as long as its duration.
+fn write_waterfall(out: &mut dyn Write, t: &crate::trace::TraceReport) -> io::Result<()> {
+    const COLS: i64 = 40;
+    let starts: Vec<Option<chrono::DateTime<chrono::FixedOffset>>> = t
+        .hops
+        .iter()
+        .map(|h| {
+            h.start
+                .as_deref()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        })
+        .collect();
+    let t0 = starts.iter().flatten().min().copied();
+    let mut spans = Vec::new();
+    for (h, s) in t.hops.iter().zip(&starts) {
+        let Some(d) = h.duration_ms else { continue };
+        let off = match (s, t0) {
+            (Some(s), Some(t0)) => (*s - t0).num_milliseconds().max(0),
+            _ => 0,
+        };
+        spans.push((h, off, i64::try_from(d).unwrap_or(i64::MAX)));
+    }
+    let total = spans
+        .iter()
+        .map(|(_, o, d)| o.saturating_add(*d))
+        .max()
+        .unwrap_or(0);
+    if spans.is_empty() || total <= 0 {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "Latency (0 … {total} ms):")?;
+    let label_w = spans
+        .iter()
+        .map(|(h, _, _)| h.role.len())
+        .max()
+        .unwrap_or(0);
+    for (h, off, d) in spans {
+        let start_col = off * COLS / total;
+        let len = ((d * COLS) / total).max(1).min(COLS - start_col).max(1);
+        let bar = format!(
+            "{}{}{}",
+            " ".repeat(usize::try_from(start_col).unwrap_or(0)),
+            "█".repeat(usize::try_from(len).unwrap_or(1)),
+            " ".repeat(usize::try_from(COLS - start_col - len).unwrap_or(0))
+        );
+        writeln!(out, "  {:>2} {:<label_w$} |{bar}| {d}", h.index, h.role)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! Loading evidence for analysis: a bundle and/or plain log files, parsed, with the topology.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use meshtrace_parsers::detect::FormatSpec;
+
+use crate::bundle::{Bundle, Object};
+use crate::input::{InputSource, LogSet, read_input, read_pod_log};
+use crate::topology::Topology;
+
+/// Everything an analysis needs.
+#[derive(Debug, Default)]
+pub struct Evidence {
+    /// Parsed log lines of every input.
+    pub logs: LogSet,
+    /// Kubernetes objects (from a bundle).
+    pub objects: Vec<Object>,
+    /// Who is who.
+    pub topology: Topology,
+    /// What could not be used, one sentence each.
+    pub problems: Vec<String>,
+    /// The bundle opened, if any.
+    pub bundle: Option<String>,
+}
+
+/// Load a bundle (optional) and plain files. `format` overrides the manifest's formats.
+pub fn load(
+    bundle: Option<&Path>,
+    files: &[String],
+    format: Option<&FormatSpec>,
+) -> anyhow::Result<Evidence> {
+    let mut ev = Evidence::default();
+    let auto = FormatSpec::Auto;
+    if let Some(path) = bundle {
+        let b = Bundle::open(path)?;
+        ev.bundle = Some(b.root.clone());
+        ev.problems.extend(b.problems.iter().cloned());
+        for l in &b.logs {
+            let spec = match format {
+                Some(f) => f.clone(),
+                None => match b.log_format_for(l) {
+                    Some(v) => match FormatSpec::parse(v) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            ev.problems
+                                .push(format!("{}: manifest log format ignored: {e}", l.path));
+                            auto.clone()
+                        }
+                    },
+                    None => auto.clone(),
+                },
+            };
+            let name = format!("{}/{}", b.root.trim_end_matches('/'), l.path);
+            let pod: Arc<str> = Arc::from(format!("{}/{}", l.namespace, l.pod));
+            match l.source.open() {
+                Ok(r) => {
+                    ev.logs.inputs.push(name.clone());
+                    if let Err(e) = read_pod_log(r, &name, Some(pod), &spec, &mut ev.logs) {
+                        ev.problems.push(e.to_string());
+                    }
+                }
+                Err(e) => ev.problems.push(format!("{name}: unreadable: {e}")),
+            }
+        }
+        ev.topology = Topology::from_objects(&b.objects, &mut ev.problems);
+        for l in &b.logs {
+            if !ev.topology.pods.is_empty() && ev.topology.pod(&l.namespace, &l.pod).is_none() {
+                ev.problems.push(format!("{}: pod {}/{} is not among the bundle's Pods; its lines are used without a role", l.path, l.namespace, l.pod));
+            }
+        }
+        ev.objects = b.objects;
+    }
+    let spec = format.cloned().unwrap_or(FormatSpec::Auto);
+    for f in files {
+        if let Err(e) = read_input(&InputSource::from_arg(f), &spec, &mut ev.logs) {
+            ev.problems.push(e.to_string());
+        }
+    }
+    Ok(ev)
+}
