@@ -512,3 +512,148 @@ impl Topology {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Object {
+        Object {
+            api_version: v["apiVersion"].as_str().unwrap_or("").into(),
+            kind: v["kind"].as_str().unwrap().into(),
+            namespace: v["metadata"]["namespace"].as_str().map(str::to_string),
+            name: v["metadata"]["name"].as_str().unwrap().into(),
+            source: "test".into(),
+            value: v,
+        }
+    }
+
+    fn pod(ns: &str, name: &str, ip: &str, labels: Value, containers: &[&str]) -> Object {
+        let cs: Vec<Value> = containers
+            .iter()
+            .map(|c| json!({"name": c, "image": "x"}))
+            .collect();
+        obj(
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": labels},
+                   "spec": {"containers": cs}, "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}}),
+        )
+    }
+
+    fn world() -> Vec<Object> {
+        vec![
+            // Seed 004: the gateway runs in city-ingress under another name; a Gateway selects it.
+            pod(
+                "city-ingress",
+                "ingressgateway-7d9f6c5b8-abcde",
+                "10.0.0.9",
+                json!({"app": "ingressgateway", "gw": "city"}),
+                &["istio-proxy"],
+            ),
+            obj(
+                json!({"apiVersion": "networking.istio.io/v1beta1", "kind": "Gateway", "metadata": {"name": "knative-local-gateway", "namespace": "knative-serving"},
+                       "spec": {"selector": {"gw": "city"}, "servers": [{"port": {"number": 8081, "name": "https", "protocol": "HTTPS"}, "hosts": ["*.svc.cluster.local"], "tls": {"mode": "ISTIO_MUTUAL"}}]}}),
+            ),
+            obj(
+                json!({"apiVersion": "networking.istio.io/v1beta1", "kind": "Gateway", "metadata": {"name": "knative-ingress-gateway", "namespace": "knative-serving"},
+                       "spec": {"selector": {"gw": "city"}, "servers": [{"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["*.example.com"], "tls": {"mode": "SIMPLE", "credentialName": "c"}}]}}),
+            ),
+            obj(
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "gw", "namespace": "city-ingress"},
+                       "spec": {"clusterIP": "10.96.0.10", "selector": {"gw": "city"}, "ports": [{"port": 443, "targetPort": 8443}, {"port": 80, "targetPort": "http"}]}}),
+            ),
+            pod(
+                "knative-serving",
+                "activator-abc",
+                "10.0.0.44",
+                json!({"app": "activator", "role": "activator"}),
+                &["activator", "istio-proxy"],
+            ),
+            pod(
+                "kserve-test",
+                "sklearn-iris-predictor-00001-deployment-x",
+                "10.0.0.17",
+                json!({"serving.kserve.io/inferenceservice": "sklearn-iris", "component": "predictor", "serving.knative.dev/revision": "sklearn-iris-predictor-00001"}),
+                &["kserve-container", "queue-proxy", "istio-proxy"],
+            ),
+            pod(
+                "kserve-test",
+                "transformer-x",
+                "10.0.0.18",
+                json!({"serving.kserve.io/inferenceservice": "sklearn-iris", "component": "transformer"}),
+                &["kserve-container"],
+            ),
+            pod(
+                "seldon",
+                "iris-main-0",
+                "10.0.0.30",
+                json!({"seldon-deployment-id": "iris"}),
+                &["classifier", "istio-proxy"],
+            ),
+            pod(
+                "notebooks",
+                "nb-0",
+                "10.0.0.50",
+                json!({"app": "nb"}),
+                &["notebook"],
+            ),
+            obj(
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "broken", "namespace": "x"}, "spec": {"containers": "not-a-list"}}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn roles_come_from_labels_and_selectors() {
+        let mut problems = Vec::new();
+        let t = Topology::from_objects(&world(), &mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("Pod broken unreadable"));
+        let role = |ip: &str| t.pod_by_ip(ip.parse().unwrap()).map(|p| p.role);
+        assert_eq!(role("10.0.0.9"), Some(PodRole::IngressGateway));
+        assert_eq!(role("10.0.0.44"), Some(PodRole::Activator));
+        assert_eq!(role("10.0.0.17"), Some(PodRole::Predictor));
+        assert_eq!(role("10.0.0.18"), Some(PodRole::Transformer));
+        assert_eq!(role("10.0.0.30"), Some(PodRole::SeldonPredictor));
+        assert_eq!(role("10.0.0.50"), Some(PodRole::Workload));
+        let nb = t.pod_by_ip("10.0.0.50".parse().unwrap()).unwrap();
+        assert!(!nb.has_sidecar);
+        let p = t.pod_by_ip("10.0.0.17".parse().unwrap()).unwrap();
+        assert_eq!(
+            (p.isvc.as_deref(), p.revision.as_deref(), p.has_sidecar),
+            (
+                Some("sklearn-iris"),
+                Some("sklearn-iris-predictor-00001"),
+                true
+            )
+        );
+        assert_eq!(
+            t.classify("10.96.0.10".parse().unwrap()),
+            AddrKind::Service(0)
+        );
+        assert_eq!(t.classify("127.0.0.6".parse().unwrap()), AddrKind::Local);
+        assert_eq!(t.classify("192.0.2.1".parse().unwrap()), AddrKind::Unknown);
+    }
+
+    #[test]
+    fn gateway_listener_ports_map_to_servers() {
+        let t = Topology::from_objects(&world(), &mut Vec::new());
+        let gw = t.pod_by_ip("10.0.0.9".parse().unwrap()).unwrap();
+        assert_eq!(gw.gateways.len(), 2);
+        // 8081 is served directly; 8443 through the Service's 443 → 8443.
+        let s = t.gateway_servers(gw, 8081);
+        assert_eq!(
+            (s.len(), s[0].1.tls_mode.as_deref()),
+            (1, Some("ISTIO_MUTUAL"))
+        );
+        assert_eq!(t.gateway_listener_role(gw, 8081), "local-gateway");
+        let s = t.gateway_servers(gw, 8443);
+        assert_eq!(s[0].0.name, "knative-ingress-gateway");
+        assert_eq!(t.gateway_listener_role(gw, 8443), "ingress-gateway");
+        assert!(t.gateway_servers(gw, 9999).is_empty());
+        assert_eq!(
+            t.describe("10.0.0.50:8080".parse().unwrap()),
+            "notebooks/nb-0:8080 (workload, no sidecar)"
+        );
+    }
+}
