@@ -1,0 +1,249 @@
+//! Bundles in every container: folder, .tar.gz, istioctl bug-report layout; damaged inputs still
+//! give a verdict from what is readable and say what was skipped.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+const RBAC_LINE: &str = r#"[2024-04-25T20:21:43.725Z] "POST /v1/models/bert-emotion-model:predict HTTP/1.1" 403 - rbac_access_denied_matched_policy[none] - "-" 0 19 0 - "10.244.0.6" "curl/8.4.0" "211ebf7c-1bc2-4008-aa50-9730fa6300dc" "bert-model.default.example.com" "-" outbound|80||knative-local-gateway.istio-system.svc.cluster.local - 10.244.0.9:8080 10.244.0.6:44576 - -"#;
+
+const PODS: &str = r#"{"apiVersion":"v1","kind":"List","items":[
+ {"apiVersion":"v1","kind":"Pod","metadata":{"name":"istio-ingressgateway-5c7d8b7f9-x2k4p","namespace":"istio-system","labels":{"app":"istio-ingressgateway","istio":"ingressgateway"}},"spec":{"containers":[{"name":"istio-proxy","image":"istio/proxyv2"}]},"status":{"phase":"Running","podIP":"10.244.0.9"}},
+ {"apiVersion":"v1","kind":"Pod","metadata":{"name":"client","namespace":"default","labels":{"app":"client"}},"spec":{"containers":[{"name":"curl","image":"curl"}]},"status":{"phase":"Running","podIP":"10.244.0.6"}}
+]}"#;
+
+const POLICY: &str = r#"apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata:
+  name: allow-with-header
+  namespace: istio-system
+spec:
+  selector:
+    matchLabels:
+      app: istio-ingressgateway
+  action: ALLOW
+  rules:
+  - to:
+    - operation:
+        paths: ["/v1/models/bert-emotion-model:predict"]
+    when:
+    - key: request.headers[X-Test]
+      values: ["istio-is-cool"]
+---
+this is: [not valid yaml
+"#;
+
+fn files(prefix: &str, bug_report: bool) -> Vec<(String, Vec<u8>)> {
+    let log = format!("2024-04-25T20:21:43.7Z\tinfo\tEnvoy proxy is ready\n{RBAC_LINE}\n");
+    if bug_report {
+        vec![
+            (
+                format!(
+                    "{prefix}proxies/istio-system/istio-ingressgateway-5c7d8b7f9-x2k4p/istio-proxy.log"
+                ),
+                log.into_bytes(),
+            ),
+            (
+                format!("{prefix}cluster/pods.json"),
+                PODS.as_bytes().to_vec(),
+            ),
+            (
+                format!("{prefix}cluster/policies.yaml"),
+                POLICY.as_bytes().to_vec(),
+            ),
+        ]
+    } else {
+        vec![
+            (
+                format!(
+                    "{prefix}logs/istio-system/istio-ingressgateway-5c7d8b7f9-x2k4p/istio-proxy.log"
+                ),
+                log.into_bytes(),
+            ),
+            (format!("{prefix}pods.json"), PODS.as_bytes().to_vec()),
+            (
+                format!("{prefix}resources/policies.yaml"),
+                POLICY.as_bytes().to_vec(),
+            ),
+            (
+                format!("{prefix}meshtrace-bundle.json"),
+                br#"{"version":1,"future_key":true,"log_formats":{"default":"auto"}}"#.to_vec(),
+            ),
+        ]
+    }
+}
+
+fn write_dir(root: &Path, fs: &[(String, Vec<u8>)]) {
+    for (p, data) in fs {
+        let full = root.join(p);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, data).unwrap();
+    }
+}
+
+fn write_targz(path: &Path, fs: &[(String, Vec<u8>)]) {
+    let f = std::fs::File::create(path).unwrap();
+    let gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
+    let mut b = tar::Builder::new(gz);
+    for (p, data) in fs {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, p, data.as_slice()).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap().flush().unwrap();
+}
+
+fn trace(bundle: &Path) -> (i32, serde_json::Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+        .args(["trace", "211ebf7c-1bc2-4008-aa50-9730fa6300dc", "--bundle"])
+        .arg(bundle)
+        .args(["-o", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), v, stderr)
+}
+
+fn assert_rbac_verdict(v: &serde_json::Value) {
+    assert_eq!(v["schema"], "meshtrace.trace/v1");
+    assert_eq!(v["cause"], "rbac_denied");
+    assert_eq!(v["status"], 403);
+    assert_eq!(v["hops"][0]["role"], "ingress-gateway");
+    assert_eq!(v["hops"][0]["pod"], "istio-ingressgateway-5c7d8b7f9-x2k4p");
+    assert_eq!(
+        v["objects"],
+        serde_json::json!(["AuthorizationPolicy/istio-system/allow-with-header"])
+    );
+    let why = v["citations"][0]["why"].as_str().unwrap();
+    assert!(
+        why.contains("request.headers[X-Test] in [istio-is-cool]"),
+        "{why}"
+    );
+}
+
+#[test]
+fn folder_bundle() {
+    let d = tempfile::tempdir().unwrap();
+    write_dir(d.path(), &files("", false));
+    let (code, v, err) = trace(d.path());
+    assert_eq!(code, 1, "{err}");
+    assert_rbac_verdict(&v);
+    // The broken second YAML document is reported, not fatal.
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains("policies.yaml: YAML document 2 unreadable"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn targz_bundle_and_bug_report_archive() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("bundle.tar.gz");
+    write_targz(&a, &files("", false));
+    let (code, v, err) = trace(&a);
+    assert_eq!(code, 1, "{err}");
+    assert_rbac_verdict(&v);
+    let b = d.path().join("bug-report.tar.gz");
+    write_targz(&b, &files("bug-report/", true));
+    let (code, v, err) = trace(&b);
+    assert_eq!(code, 1, "{err}");
+    assert_rbac_verdict(&v);
+    // The extracted bug-report folder works too.
+    write_dir(&d.path().join("extracted"), &files("bug-report/", true));
+    let (_, v, _) = trace(&d.path().join("extracted"));
+    assert_rbac_verdict(&v);
+}
+
+#[test]
+fn corrupt_archive_still_gives_a_verdict_from_what_was_read() {
+    let d = tempfile::tempdir().unwrap();
+    // Log first, so it survives the cut; the pods and policies are lost with the tail.
+    let fs = files("", false);
+    let a = d.path().join("bundle.tar");
+    {
+        let f = std::fs::File::create(&a).unwrap();
+        let mut b = tar::Builder::new(f);
+        for (p, data) in &fs {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, p, data.as_slice()).unwrap();
+        }
+        b.finish().unwrap();
+    }
+    let bytes = std::fs::read(&a).unwrap();
+    std::fs::write(&a, &bytes[..1800]).unwrap();
+    let (code, v, err) = trace(&a);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["cause"], "rbac_denied");
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains("truncated") || notes.contains("corrupt"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn archive_members_escaping_the_bundle_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("evil.tar");
+    {
+        let f = std::fs::File::create(&a).unwrap();
+        let mut b = tar::Builder::new(f);
+        let log = format!("{RBAC_LINE}\n");
+        for name in ["../../outside.log", "logs/istio-system/gw/istio-proxy.log"] {
+            let mut h = tar::Header::new_old();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_size(log.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_cksum();
+            b.append(&h, log.as_bytes()).unwrap();
+        }
+        b.finish().unwrap();
+    }
+    let (code, v, err) = trace(&a);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        v["notes"]
+            .to_string()
+            .contains("refused member ../../outside.log"),
+        "{}",
+        v["notes"]
+    );
+    assert!(!d.path().parent().unwrap().join("outside.log").exists());
+}
+
+#[test]
+fn empty_or_missing_bundle_is_one_clear_sentence() {
+    let d = tempfile::tempdir().unwrap();
+    let (code, _, err) = trace(d.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("holds no logs, pods or resources"), "{err}");
+    let (code, _, err) = trace(&d.path().join("nope"));
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot open bundle"), "{err}");
+}
+
+#[test]
+fn unknown_request_id_says_where_it_looked() {
+    let d = tempfile::tempdir().unwrap();
+    write_dir(d.path(), &files("", false));
+    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+        .args(["trace", "211ebf7c-0000", "--bundle"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("211ebf7c-0000 not found in 1 access-log record(s) of 1 log(s)"),
+        "{err}"
+    );
+    assert!(err.contains("similar request ids: 211ebf7c-1bc2"), "{err}");
+}
