@@ -20,6 +20,8 @@ pub struct Context {
     pub activators: BTreeSet<IpAddr>,
     /// Pod IPs known to run without an istio-proxy sidecar.
     pub without_sidecar: BTreeSet<IpAddr>,
+    /// Why each activator IP is believed to be one.
+    pub activator_reasons: std::collections::BTreeMap<IpAddr, String>,
 }
 
 impl Context {
@@ -38,13 +40,22 @@ impl Context {
             };
             let svc = host.split('.').next().unwrap_or("");
             if svc.ends_with("-private") && is_knative_revision(svc.trim_end_matches("-private")) {
-                if let Some(ip) = r.upstream_local().and_then(|a| a.ip()) {
-                    ctx.activators.insert(ip);
+                if let Some(ip) = r.upstream_local().and_then(|a| a.ip())
+                    && ctx.activators.insert(ip)
+                {
+                    ctx.activator_reasons.insert(
+                        ip,
+                        format!("{ip} is a Knative activator: its proxy forwards to the revision's private Service {host}"),
+                    );
                 }
             } else if svc == "activator-service"
                 && let Some(ip) = r.upstream_host().and_then(|a| a.ip())
+                && ctx.activators.insert(ip)
             {
-                ctx.activators.insert(ip);
+                ctx.activator_reasons.insert(
+                    ip,
+                    format!("{ip} is a Knative activator: it is an endpoint of {host}"),
+                );
             }
         }
         ctx
@@ -86,7 +97,7 @@ pub struct Verdict {
 pub fn envoy_generated(r: &RawRecord<'_>) -> bool {
     match r.details() {
         Some(d) => d.base != "via_upstream",
-        None => !r.flags().is_empty() || r.status() == Some(0),
+        None => !r.flags().is_empty() || (r.status() == Some(0) && !r.is_tcp()),
     }
 }
 
@@ -195,7 +206,15 @@ pub fn diagnose(hops: &[&RawRecord<'_>], ctx: &Context) -> Verdict {
     let rec = hops[origin];
     let innermost = origin == *order.last().unwrap_or(&origin);
     let cause = classify(rec, ctx);
-    let evidence = read_evidence(rec);
+    let mut evidence = read_evidence(rec);
+    if cause == Cause::ActivatorError
+        && let Some(reason) = rec
+            .downstream_local()
+            .and_then(|a| a.ip())
+            .and_then(|ip| ctx.activator_reasons.get(&ip))
+    {
+        evidence.push(reason.clone());
+    }
     let summary = summarise(rec, hops[outer], cause, innermost);
     let fix = specific_fix(rec, cause);
     Verdict {
@@ -312,6 +331,13 @@ pub fn classify(r: &RawRecord<'_>, ctx: &Context) -> Cause {
     {
         return Cause::UpstreamTimeout;
     }
+    if has(F::DownstreamConnectionTermination)
+        || has(F::DownstreamRemoteReset)
+        || base == "downstream_remote_disconnect"
+        || base == "http2.remote_reset"
+    {
+        return Cause::DownstreamDisconnect;
+    }
     if has(F::UpstreamProtocolError)
         || has(F::DownstreamProtocolError)
         || has(F::InvalidEnvoyRequestHeaders)
@@ -350,11 +376,9 @@ pub fn classify(r: &RawRecord<'_>, ctx: &Context) -> Cause {
     {
         return Cause::IdleTimeout;
     }
-    if has(F::DownstreamConnectionTermination)
-        || has(F::DownstreamRemoteReset)
-        || base == "downstream_remote_disconnect"
-    {
-        return Cause::DownstreamDisconnect;
+    // A TCP connection that closed normally: status 0, no flags, no local-reply details.
+    if r.is_tcp() && flags.is_empty() && (details.is_none() || base == "via_upstream") {
+        return Cause::Ok;
     }
     let failed = status.is_none_or(|s| s == 0 || s >= 400);
     if base == "via_upstream"
@@ -419,6 +443,18 @@ pub fn read_evidence(r: &RawRecord<'_>) -> Vec<String> {
             None => out.push(format!("transport failure: {}", t.raw)),
         }
     }
+    match r.upstream_cluster() {
+        Some(ClusterName::BlackHole) => out.push(
+            "upstream cluster BlackHoleCluster: Istio's sink for traffic to hosts not in the service registry (outboundTrafficPolicy REGISTRY_ONLY)".into(),
+        ),
+        Some(ClusterName::Passthrough) => out.push(
+            "upstream cluster PassthroughCluster: traffic to a host outside the registry, allowed by ALLOW_ANY".into(),
+        ),
+        _ => {}
+    }
+    if r.route_name() == Some("block_all") {
+        out.push("route block_all: Istio's route for HTTP to hosts not in the service registry under REGISTRY_ONLY (answers 502)".into());
+    }
     if let Some(t) = r.termination_details() {
         out.push(format!("connection termination: {t}"));
     }
@@ -439,8 +475,8 @@ pub fn hop_label(r: &RawRecord<'_>) -> String {
         .unwrap_or("-");
     match r.upstream_cluster() {
         Some(c) if c.is_inbound() => format!("sidecar inbound {local} ({c})"),
-        Some(c) => format!("{local} → {c}"),
-        None => format!("{local} (no upstream cluster)"),
+        Some(c) => format!("the proxy handling {local} → {c}"),
+        None => format!("the proxy handling {local} (no upstream cluster)"),
     }
 }
 
@@ -476,10 +512,7 @@ fn summarise(r: &RawRecord<'_>, outer: &RawRecord<'_>, cause: Cause, innermost: 
             cause.title()
         ),
         Cause::Ok => format!("{status} from {label}: {}.", cause.title()),
-        _ => format!(
-            "{status} was generated by the proxy at {label}: {}.",
-            cause.title()
-        ),
+        _ => format!("{status} was generated by {label}: {}.", cause.title()),
     };
     if let (Some(a), Some(p)) = (outer.authority(), outer.path()) {
         s.push_str(&format!(

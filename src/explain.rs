@@ -11,7 +11,8 @@ use meshtrace_parsers::details::{RbacPolicy, TransportFailure, TransportFailureK
 use meshtrace_parsers::record::RawRecord;
 
 use crate::causes::Cause;
-use crate::diagnose::{Context, diagnose};
+use crate::correlate::fit;
+use crate::diagnose::{Context, diagnose, envoy_generated};
 use crate::input::{LogLine, LogSet};
 
 /// JSON schema identifier of `explain -o json`.
@@ -79,36 +80,104 @@ pub fn explain(set: &LogSet) -> ExplainReport {
             None => groups.push(vec![l]),
         }
     }
-    let requests = groups
-        .into_iter()
+    let verdicts: Vec<crate::diagnose::Verdict> = groups
+        .iter()
         .map(|g| {
             let recs: Vec<&RawRecord<'_>> = g.iter().map(|l| &l.record).collect();
-            let v = diagnose(&recs, &ctx);
-            let origin = g[v.origin];
-            RequestReport {
-                request_id: origin.record.request_id().map(str::to_string),
-                status: v.status,
-                cause: v.cause,
-                origin_line: origin.line,
-                origin_input: origin.input.to_string(),
-                lines: g.iter().map(|l| l.line).collect(),
-                hops: v
-                    .order
-                    .iter()
-                    .map(|&i| HopRef {
-                        input: g[i].input.to_string(),
-                        line: g[i].line,
-                        status: g[i].record.status(),
-                        hop: crate::diagnose::hop_label(&g[i].record),
-                    })
-                    .collect(),
-                summary: v.summary,
-                fix: v.fix,
-                evidence: v.evidence,
-            }
+            diagnose(&recs, &ctx)
         })
         .collect();
+    // Where a group's status was only relayed outwards (its innermost hop is an outbound
+    // `via_upstream`), the request may continue under another x-request-id on the same
+    // connection (ids change at gateways): follow it so the verdict names the real origin.
+    let group_of = |line: &LogLine| {
+        groups
+            .iter()
+            .position(|g| g.iter().any(|l| std::ptr::eq(*l, line)))
+    };
+    let continuation = |gi: usize| -> Option<(usize, &LogLine)> {
+        let v = &verdicts[gi];
+        let origin = groups[gi][v.origin];
+        let r = &origin.record;
+        if envoy_generated(r)
+            || r.upstream_cluster().is_some_and(|c| c.is_inbound())
+            || v.order.last() != Some(&v.origin)
+        {
+            return None;
+        }
+        let ul = r
+            .upstream_local()
+            .and_then(|a| a.socket())
+            .filter(|s| s.port() != 0)?;
+        set.records
+            .iter()
+            .filter(|c| c.record.downstream_remote().and_then(|a| a.socket()) == Some(ul))
+            .filter_map(|c| fit(r, &c.record).map(|s| (s, c)))
+            .max_by_key(|(s, _)| *s)
+            .and_then(|(_, c)| group_of(c).filter(|&g| g != gi).map(|g| (g, c)))
+    };
+    let mut requests = Vec::with_capacity(groups.len());
+    for (gi, g) in groups.iter().enumerate() {
+        let v = &verdicts[gi];
+        // Follow up to a few id changes.
+        let mut target = gi;
+        let mut via: Vec<&LogLine> = Vec::new();
+        for _ in 0..4 {
+            match continuation(target) {
+                Some((next, line)) if next != gi && !via.iter().any(|l| std::ptr::eq(*l, line)) => {
+                    via.push(line);
+                    target = next;
+                }
+                _ => break,
+            }
+        }
+        let tv = &verdicts[target];
+        let tg = &groups[target];
+        let origin = tg[tv.origin];
+        let mut summary = tv.summary.clone();
+        if target != gi {
+            let relay = g[v.origin];
+            let first = via[0];
+            summary = format!(
+                "{} was relayed by line {} ({}); the request continues at {}:{} under x-request-id {} (the id changed at the gateway): {}",
+                v.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                relay.line,
+                crate::diagnose::hop_label(&relay.record),
+                first.input,
+                first.line,
+                first.record.request_id().unwrap_or("-"),
+                tv.summary
+            );
+        }
+        let mut hops: Vec<HopRef> = v.order.iter().map(|&i| hop_ref(g[i])).collect();
+        if target != gi {
+            hops.extend(tv.order.iter().map(|&i| hop_ref(tg[i])));
+        }
+        requests.push(RequestReport {
+            request_id: g[v.origin].record.request_id().map(str::to_string),
+            status: v.status,
+            cause: tv.cause,
+            origin_line: origin.line,
+            origin_input: origin.input.to_string(),
+            lines: g.iter().map(|l| l.line).collect(),
+            hops,
+            summary,
+            fix: tv.fix.clone(),
+            evidence: tv.evidence.clone(),
+        });
+    }
     ExplainReport { requests }
+}
+
+fn hop_ref(l: &LogLine) -> HopRef {
+    HopRef {
+        input: l.input.to_string(),
+        line: l.line,
+        status: l.record.status(),
+        hop: crate::diagnose::hop_label(&l.record),
+    }
 }
 
 /// The `explain -o json` document.

@@ -115,6 +115,9 @@ fn write_explain_table(
             r.cause.id()
         )?;
         writeln!(out, "  What happened: {}", r.summary)?;
+        if !r.cause.is_failure() {
+            continue;
+        }
         if r.hops.len() > 1 {
             writeln!(out, "  Hops (client first):")?;
             for h in &r.hops {

@@ -313,7 +313,7 @@ mod tests {
         let input = "[2020-11-25T21:26:18.409Z] \"GET /status/418 HTTP/1.1\" 418 - via_upstream - \"-\" 0 135 4 4 \"-\" \"curl\"\n[2020-11-25T21:26:18.409Z] \"GET /status/418 HTTP/1.1\" 418 - via_upstream - \"-\" 0 135 4 4 \"-\" \"curl\" \"id\" \"httpbin:8000\" \"10.44.1.27:80\" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default\n";
         let out = run(input);
         assert_eq!(out.len(), 2);
-        assert!(out[0].starts_with("1+1 istio-1.23 ? missing=10"), "{out:?}");
+        assert!(out[0].starts_with("1+1 istio-1.23 ? missing=9"), "{out:?}");
         assert!(
             out[1].starts_with("2+1 istio-1.23 outbound|8000"),
             "{out:?}"

@@ -458,12 +458,8 @@ impl LineParser {
             self.last = i;
             return LineOutcome::Truncated { record, fields };
         }
-        if !self.fixed || self.text.is_empty() {
-            if let Some(n) = recognise_other(line) {
-                return LineOutcome::NotAccessLog(n);
-            }
-        } else if line.starts_with('#') {
-            return LineOutcome::NotAccessLog(NotAccessLog::Comment);
+        if let Some(n) = recognise_other(line) {
+            return LineOutcome::NotAccessLog(n);
         }
         // Paste mode: the beginning of the line (e.g. `[START_TIME] "`) was cut off.
         if let Some(out) = self.resume(line) {

@@ -506,8 +506,61 @@ impl TextFormat {
                                     None => (rest, false),
                                 },
                                 None => {
-                                    // Line ended inside this field (or the literal is cut).
-                                    let _ = next;
+                                    // The line ended inside this field — but only if what is left
+                                    // could be the start of one value: no closing quote inside a
+                                    // quoted field, a single token in an unquoted one. Otherwise
+                                    // the line is in another format.
+                                    let could_be_cut = |v: &str| {
+                                        if self.quoted[i] {
+                                            !v.contains('"')
+                                        } else {
+                                            !v.contains([' ', '"'])
+                                        }
+                                    };
+                                    // Cut inside the literal itself: the value is complete.
+                                    let partial = (1..next.len())
+                                        .rev()
+                                        .filter(|k| next.is_char_boundary(*k))
+                                        .find(|k| {
+                                            rest.ends_with(&next[..*k])
+                                                && could_be_cut(&rest[..rest.len() - k])
+                                        });
+                                    if let Some(k) = partial {
+                                        let value = &rest[..rest.len() - k];
+                                        let ok = match cmd.slot {
+                                            Some(Slot::StartTime)
+                                                if cmd.time_format().is_none() =>
+                                            {
+                                                looks_like_timestamp(value)
+                                            }
+                                            Some(slot) => slot.accepts(value),
+                                            None => true,
+                                        };
+                                        if ok {
+                                            match cmd.slot {
+                                                Some(slot) => rec.set(slot, Cow::Borrowed(value)),
+                                                None => rec.push_extra(
+                                                    cmd.text.clone(),
+                                                    Cow::Borrowed(value),
+                                                ),
+                                            }
+                                            return MatchOutcome::Truncated {
+                                                record: rec,
+                                                fields_matched: fields + 1,
+                                                stopped_at: i + 1,
+                                            };
+                                        }
+                                    }
+                                    if !could_be_cut(rest) {
+                                        return MatchOutcome::Mismatch(Mismatch {
+                                            column: pos,
+                                            expected: format!(
+                                                "%{}% followed by {:?}",
+                                                cmd.text, next
+                                            ),
+                                            fields_matched: fields,
+                                        });
+                                    }
                                     (rest, false)
                                 }
                             }
@@ -762,6 +815,52 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn cut_inside_a_literal_keeps_the_complete_value() {
+        // Regression: a pasted line wrapped right after `"10.134.0.2,10.135.0.43" ` (seed 000).
+        let f = TextFormat::compile(
+            "x",
+            "%RESPONSE_CODE% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" %ROUTE_NAME%",
+        )
+        .unwrap();
+        match f.match_line("400 \"10.134.0.2,10.135.0.43\" ") {
+            MatchOutcome::Truncated {
+                record,
+                fields_matched,
+                ..
+            } => {
+                assert_eq!(fields_matched, 2);
+                assert_eq!(
+                    record.get(Slot::XForwardedFor),
+                    Some("10.134.0.2,10.135.0.43")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn text_of_another_format_is_a_mismatch_not_a_cut_line() {
+        // Regression: lines of a custom format were taken as cut istio-1.23 lines and lost
+        // their request ids. A delimiter that never comes, with more words after, is a mismatch.
+        let f = TextFormat::compile(
+            "x",
+            "%RESPONSE_CODE% %RESPONSE_FLAGS% \"%REQ(X-REQUEST-ID)%\" %ROUTE_NAME%",
+        )
+        .unwrap();
+        assert!(matches!(
+            f.match_line("200 - rid=abc trace=def"),
+            MatchOutcome::Mismatch(_)
+        ));
+        assert!(matches!(
+            f.match_line("200 - \"abc def"),
+            MatchOutcome::Truncated {
+                fields_matched: 2,
+                ..
+            }
+        ));
     }
 
     #[test]
