@@ -374,6 +374,16 @@ pub fn cite(
                         why: format!("serves the model behind {}", pod.reference()),
                     });
                 }
+                if let Some(rev) = &pod.revision
+                    && let Some(o) = of("Revision").find(|o| {
+                        &o.name == rev && o.namespace.as_deref() == Some(pod.namespace.as_str())
+                    })
+                {
+                    out.push(Cited {
+                        object: o.reference(),
+                        why: format!("the Knative revision running {}", pod.reference()),
+                    });
+                }
                 if pod.restarts > 0 {
                     out.push(Cited {
                         object: format!("Pod/{}/{}", pod.namespace, pod.name),

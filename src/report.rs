@@ -235,6 +235,12 @@ pub fn write_trace(
             String::new()
         }
     )?;
+    // Evidence paths share a long prefix (the bundle's logs/ folder): print it once.
+    let files: Vec<&str> = t.hops.iter().map(|h| h.evidence.file.as_str()).collect();
+    let prefix = common_dir_prefix(&files);
+    if !prefix.is_empty() {
+        writeln!(out, "Evidence under {prefix}")?;
+    }
     let mut tab = new_table(if wide { None } else { width });
     let mut header = vec![
         "#", "role", "pod", "dir", "listener", "status", "flags", "details", "ms",
@@ -282,7 +288,13 @@ pub fn write_trace(
                 or_dash(h.start.as_ref()),
             ]);
         }
-        row.push(format!("{}:{}", h.evidence.file, h.evidence.line));
+        // The pod column already names the pod: show the log file's own name under it.
+        let rel = &h.evidence.file[prefix.len()..];
+        let shown = match (&h.namespace, &h.pod) {
+            (Some(ns), Some(p)) => rel.strip_prefix(&format!("{ns}/{p}/")).unwrap_or(rel),
+            _ => rel,
+        };
+        row.push(format!("{shown}:{}", h.evidence.line));
         tab.add_row(row);
     }
     writeln!(out, "{tab}")?;
@@ -319,6 +331,27 @@ pub fn write_trace(
         }
     }
     Ok(())
+}
+
+/// The longest common prefix of `paths` ending in `/` (empty when a path has no `/` in it).
+fn common_dir_prefix(paths: &[&str]) -> String {
+    let Some(first) = paths.first() else {
+        return String::new();
+    };
+    let mut end = first.len();
+    for p in &paths[1..] {
+        end = end.min(
+            first
+                .bytes()
+                .zip(p.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    match first[..end].rfind('/') {
+        Some(i) if paths.iter().all(|p| p.len() > i + 1) => first[..=i].to_string(),
+        _ => String::new(),
+    }
 }
 
 /// A small latency waterfall: one bar per hop, offset by its start, as long as its duration.
