@@ -285,6 +285,40 @@ pub fn trace(
     let origin_pod = pod_of(topo, origin);
     let citations = cite(&ev.objects, topo, &origin.record, origin_pod, v.cause);
     let succeeded = v.cause == Cause::Ok;
+    let mut fix = v.fix.clone();
+    let origin_hop = &hops[origin_pos];
+    if matches!(v.cause, Cause::MissingSidecar | Cause::PlaintextToMtls)
+        && origin_hop.direction == "gateway"
+    {
+        let caller = origin
+            .record
+            .downstream_remote()
+            .and_then(|a| a.ip())
+            .and_then(|ip| topo.pod_by_ip(ip))
+            .map(|p| {
+                format!(
+                    "{} ({})",
+                    p.reference(),
+                    if p.has_sidecar {
+                        "has a sidecar"
+                    } else {
+                        "no sidecar"
+                    }
+                )
+            })
+            .unwrap_or_else(|| {
+                origin
+                    .record
+                    .get(Slot::DownstreamRemoteAddress)
+                    .unwrap_or("the caller")
+                    .to_string()
+            });
+        fix = format!(
+            "The caller {caller} speaks plaintext to the {} listener {}, which accepts only mTLS. Either put the caller in the mesh (inject istio-proxy), or give it a plaintext entry point: a Gateway server on port 8080 with protocol HTTP selecting the same gateway pods, an ExternalName Service pointing at the gateway and a VirtualService that sets Host to the predictor (seed 000's knative-http-gateway recipe), or OpenShift AI's private endpoint for KServe.",
+            origin_hop.role,
+            origin_hop.listener.as_deref().unwrap_or("-")
+        );
+    }
     let summary = summarise(
         &hops,
         origin_pos,
@@ -318,7 +352,7 @@ pub fn trace(
         origin_hop: origin_pos + 1,
         cause: v.cause,
         summary,
-        fix: v.fix,
+        fix,
         objects: citations.iter().map(|c| c.object.clone()).collect(),
         citations,
         evidence: v.evidence,
@@ -353,7 +387,17 @@ fn summarise(
     );
     let request = match (outer.method(), outer.authority(), outer.path()) {
         (m, Some(a), Some(p)) => format!("{} {a}{p}", m.unwrap_or("-")),
+        _ if outer.is_tcp() => format!(
+            "the TCP connection from {} to {}",
+            outer.get(Slot::DownstreamRemoteAddress).unwrap_or("-"),
+            outer.get(Slot::DownstreamLocalAddress).unwrap_or("-")
+        ),
         _ => "the request".into(),
+    };
+    let got = if h.status == Some(0) {
+        "was closed (status 0)".to_string()
+    } else {
+        format!("got {status}")
     };
     let how = if cause == Cause::Ok {
         format!("{request} succeeded with {status}")
