@@ -72,9 +72,12 @@ for t in "${targets[@]}"; do
     else
         failed=1
         artifact="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)"
-        echo "fuzz $t: ${runs:-? runs}, CRASH (exit $status) ${artifact:+reproducer: fuzz/$artifact}"
-        # Show what happened: the panic message and libFuzzer's summary.
-        grep -E "panicked at|^thread '|SUMMARY|ERROR: libFuzzer|Test unit written|^Base64" "$log" | head -n 20 >&2 || tail -n 40 "$log" >&2
+        echo "fuzz $t: ${runs:-? runs}, CRASH (exit $status)${artifact:+, reproducer: ${artifact#"$root/"}}"
+        # Show what happened: the panic (location and message), libFuzzer's summary, the input.
+        if ! grep -E -A1 "panicked at" "$log" >&2; then
+            tail -n 40 "$log" >&2
+        fi
+        grep -E "SUMMARY|Test unit written|^Base64" "$log" | head -n 5 >&2 || true
     fi
 done
 exit "$failed"

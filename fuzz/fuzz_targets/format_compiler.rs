@@ -23,7 +23,12 @@ fn split_half(s: &str) -> (&str, &str) {
 fn check(fmt: &str, line: &str) {
     match TextFormat::compile("fuzz", fmt) {
         Ok(f) => {
-            black_box((f.name(), f.source(), f.typed_field_count(), f.commands().len()));
+            black_box((
+                f.name(),
+                f.source(),
+                f.typed_field_count(),
+                f.commands().len(),
+            ));
             for c in f.commands() {
                 black_box((c.time_format(), c.slot.map(|s| (s.key(), s.operator()))));
             }

@@ -27,7 +27,13 @@ fn address(a: Option<Address<'_>>) {
 
 fn cluster(c: Option<ClusterName<'_>>) {
     if let Some(c) = c {
-        black_box((c.host(), c.port(), c.subset(), c.direction(), c.is_inbound()));
+        black_box((
+            c.host(),
+            c.port(),
+            c.subset(),
+            c.direction(),
+            c.is_inbound(),
+        ));
         if let Some(d) = c.direction() {
             black_box(d.as_str());
         }
@@ -85,7 +91,11 @@ pub fn record(r: &RawRecord<'_>) {
     address(r.downstream_remote());
     cluster(r.upstream_cluster());
     black_box((r.is_tcp(), r.filled(), r.missing.len()));
-    black_box(r.slots().map(|(s, v)| s.key().len() + v.len()).sum::<usize>());
+    black_box(
+        r.slots()
+            .map(|(s, v)| s.key().len() + v.len())
+            .sum::<usize>(),
+    );
     black_box(r.extras().count());
     black_box(r.clone().into_owned());
 }
@@ -112,7 +122,12 @@ pub fn outcome(o: &LineOutcome<'_>) {
 pub fn event(e: &Event<'_>) {
     match e {
         Event::Record(l) => {
-            black_box((l.line, l.lines, l.envelope.name(), l.envelope_time.as_deref()));
+            black_box((
+                l.line,
+                l.lines,
+                l.envelope.name(),
+                l.envelope_time.as_deref(),
+            ));
             record(&l.record);
         }
         Event::Skipped { line, kind } => {

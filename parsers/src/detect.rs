@@ -222,6 +222,10 @@ impl FormatSpec {
             return Ok(FormatSpec::Json(Arc::new(JsonFormat::auto())));
         }
         if let Some(b) = builtin_text(t) {
+            // Reuse the process-wide compiled built-ins.
+            if let Some(f) = compiled_builtins().iter().find(|f| f.name() == b.name) {
+                return Ok(FormatSpec::Text(f.clone()));
+            }
             return Ok(FormatSpec::Text(Arc::new(TextFormat::compile(
                 b.name, b.format,
             )?)));
@@ -413,18 +417,13 @@ impl LineParser {
                 }),
             };
         }
-        // Fast path: the format that matched last time.
-        if let Some(f) = self.text.get(self.last)
-            && let MatchOutcome::Full(rec) = f.match_line(line)
-        {
-            return LineOutcome::Record(rec);
-        }
+        // Fast path: the format that matched last time; the others only if it fails.
+        let last = self.last.min(self.text.len().saturating_sub(1));
+        let order = std::iter::once(last).chain((0..self.text.len()).filter(|&i| i != last));
         let mut best_trunc: Option<(RawRecord<'a>, usize, usize)> = None;
         let mut best_mis: Option<(usize, Mismatch)> = None;
-        for (i, f) in self.text.iter().enumerate() {
-            if i == self.last && self.text.len() > 1 {
-                // Already tried above; recompute only its mismatch for messages below.
-            }
+        for i in order {
+            let Some(f) = self.text.get(i) else { break };
             match f.match_line(line) {
                 MatchOutcome::Full(rec) => {
                     self.last = i;

@@ -486,7 +486,7 @@ impl TextFormat {
                     } else {
                         return MatchOutcome::Mismatch(Mismatch {
                             column: pos,
-                            expected: format!("{:?}", l),
+                            expected: show_literal(l),
                             fields_matched: fields,
                         });
                     }
@@ -555,8 +555,9 @@ impl TextFormat {
                                         return MatchOutcome::Mismatch(Mismatch {
                                             column: pos,
                                             expected: format!(
-                                                "%{}% followed by {:?}",
-                                                cmd.text, next
+                                                "%{}% followed by {}",
+                                                cmd.text,
+                                                show_literal(next)
                                             ),
                                             fields_matched: fields,
                                         });
@@ -660,7 +661,11 @@ impl TextFormat {
         for (i, seg) in self.segments.iter().enumerate().skip(1) {
             match seg {
                 Segment::Literal(l) => {
-                    for (off, _) in l.char_indices() {
+                    // A cut line starts at most a few bytes before the next field: try only the
+                    // last MAX_LITERAL_SUFFIX bytes of a literal, so a long literal in a custom
+                    // format cannot make every unmatched line cost O(len²).
+                    let from = l.len().saturating_sub(MAX_LITERAL_SUFFIX);
+                    for (off, _) in l.char_indices().filter(|(o, _)| *o >= from) {
                         out.push((i, off));
                     }
                 }
@@ -674,6 +679,19 @@ impl TextFormat {
             }
         }
         out
+    }
+}
+
+/// Longest literal suffix a cut line may start with (see [`TextFormat::resume_points`]).
+const MAX_LITERAL_SUFFIX: usize = 8;
+
+/// A literal for messages: long ones are shortened.
+fn show_literal(l: &str) -> String {
+    if l.len() <= 40 {
+        format!("{l:?}")
+    } else {
+        let cut: String = l.chars().take(32).collect();
+        format!("{cut:?}…")
     }
 }
 
@@ -861,6 +879,32 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn resume_points_stay_few_for_long_literals() {
+        // Regression (fuzz/regressions/format_compiler-quadratic-resume): a 16000-byte literal
+        // made every unmatched line try 16000 start offsets.
+        let fmt = format!(
+            "%RESPONSE_CODE% {} %BYTES_SENT% %DURATION%",
+            "x".repeat(16000)
+        );
+        let f = TextFormat::compile("x", &fmt).unwrap();
+        assert!(
+            f.resume_points(3).len() <= 3 * (MAX_LITERAL_SUFFIX + 1),
+            "{}",
+            f.resume_points(3).len()
+        );
+        let mut p = crate::detect::LineParser::new(&crate::detect::FormatSpec::Text(
+            std::sync::Arc::new(f),
+        ));
+        let line = format!("zzz {}", "y".repeat(16000));
+        match p.parse(&line) {
+            crate::detect::LineOutcome::Malformed(m) => {
+                assert!(m.expected.len() < 200, "{}", m.expected)
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
