@@ -1,0 +1,301 @@
+//! `meshtrace trace` on the example bundles of `testdata/bundles/`: the verdict each README
+//! promises (origin hop, cause, cited objects), plus snapshots of table and JSON output.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+struct Case {
+    bundle: &'static str,
+    start: &'static str,
+    exit: i32,
+    hops: usize,
+    origin: usize,
+    cause: &'static str,
+    roles: &'static [&'static str],
+    objects: &'static [&'static str],
+}
+
+const CASES: &[Case] = &[
+    Case {
+        bundle: "rhoai-400-app-error",
+        start: "4791d0d3-e742-4eac-8c56-4c87eb22f1a9",
+        exit: 1,
+        hops: 5,
+        origin: 5,
+        cause: "app_error",
+        roles: &[
+            "ingress-gateway",
+            "local-gateway",
+            "activator",
+            "activator",
+            "predictor",
+        ],
+        objects: &["InferenceService/aiproject/test"],
+    },
+    Case {
+        bundle: "rhoai-400-app-error",
+        start: "f7beed8d-a4db-4aaa-9292-edbf3e186e29",
+        exit: 1,
+        hops: 5,
+        origin: 5,
+        cause: "app_error",
+        roles: &[
+            "ingress-gateway",
+            "local-gateway",
+            "activator",
+            "activator",
+            "predictor",
+        ],
+        objects: &["InferenceService/aiproject/test"],
+    },
+    Case {
+        bundle: "kind-rbac-403",
+        start: "211ebf7c-1bc2-4008-aa50-9730fa6300dc",
+        exit: 1,
+        hops: 1,
+        origin: 1,
+        cause: "rbac_denied",
+        roles: &["ingress-gateway"],
+        objects: &["AuthorizationPolicy/istio-system/allow-with-header"],
+    },
+    Case {
+        bundle: "kind-429-ratelimit",
+        start: "9f0c7f3e-5b1a-4c2d-8e6f-2a4b6c8d0e1f",
+        exit: 1,
+        hops: 1,
+        origin: 1,
+        cause: "rate_limited",
+        roles: &["ingress-gateway"],
+        objects: &[
+            "EnvoyFilter/istio-system/filter-ratelimit",
+            "EnvoyFilter/istio-system/filter-ratelimit-svc",
+        ],
+    },
+    Case {
+        bundle: "odh-out-of-mesh-client",
+        start: "10.134.1.22:48216",
+        exit: 1,
+        hops: 1,
+        origin: 1,
+        cause: "missing_sidecar",
+        roles: &["local-gateway"],
+        objects: &[
+            "Gateway/knative-serving/knative-local-gateway",
+            "Pod/notebooks/analysis-wb-0",
+        ],
+    },
+    Case {
+        bundle: "activator-503-scale-from-zero",
+        start: "6a0d3c2e-41f7-4b8a-9e15-7c3b2d1f0a94",
+        exit: 1,
+        hops: 2,
+        origin: 2,
+        cause: "activator_error",
+        roles: &["local-gateway", "activator"],
+        objects: &["Revision/kserve-test/sklearn-iris-predictor-00001"],
+    },
+    Case {
+        bundle: "seldon-canary-mesh-gateway",
+        start: "c2f7e8a1-9b3d-4e6f-8a2c-5d7e9f1b3c4a",
+        exit: 1,
+        hops: 2,
+        origin: 2,
+        cause: "upstream_reset",
+        roles: &["ingress-gateway", "seldon-predictor"],
+        objects: &["SeldonDeployment/seldon/iris"],
+    },
+    Case {
+        bundle: "agora-city-ingress-404",
+        start: "0b7e4f19-3c2a-4d8e-b6f1-9a5c3e7d2b80",
+        exit: 1,
+        hops: 2,
+        origin: 2,
+        cause: "route_not_found",
+        roles: &["workload", "local-gateway"],
+        objects: &["Gateway/knative-serving/knative-local-gateway"],
+    },
+    Case {
+        bundle: "broken-bundle",
+        start: "211ebf7c-1bc2-4008-aa50-9730fa6300dc",
+        exit: 1,
+        hops: 1,
+        origin: 1,
+        cause: "rbac_denied",
+        roles: &["ingress-gateway"],
+        objects: &["AuthorizationPolicy/istio-system/allow-with-header"],
+    },
+];
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn example_bundles_give_the_promised_verdicts() {
+    for c in CASES {
+        let bundle = format!("testdata/bundles/{}", c.bundle);
+        let (code, out, err) = run(&["trace", c.start, "--bundle", &bundle, "-o", "json"]);
+        assert_eq!(code, c.exit, "{}: {err}", c.bundle);
+        let v: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{}: {e}\n{out}", c.bundle));
+        assert_eq!(v["schema"], "meshtrace.trace/v1");
+        assert_eq!(v["cause"], c.cause, "{}", c.bundle);
+        assert_eq!(v["origin_hop"], c.origin, "{}", c.bundle);
+        let hops = v["hops"].as_array().unwrap();
+        assert_eq!(hops.len(), c.hops, "{}: {hops:#?}", c.bundle);
+        let roles: Vec<&str> = hops.iter().map(|h| h["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, c.roles, "{}", c.bundle);
+        for (i, h) in hops.iter().enumerate() {
+            assert_eq!(h["index"], i + 1);
+            assert!(h["evidence"]["file"].as_str().unwrap().starts_with(&bundle));
+            assert!(h["evidence"]["line"].as_u64().unwrap() >= 1);
+        }
+        let objects: Vec<&str> = v["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o.as_str().unwrap())
+            .collect();
+        for o in c.objects {
+            assert!(
+                objects.contains(o),
+                "{}: {o} not cited in {objects:?}",
+                c.bundle
+            );
+        }
+        // Table output of the same trace, snapshotted.
+        let (code_t, table, _) = run(&["trace", c.start, "--bundle", &bundle]);
+        assert_eq!(code_t, c.exit);
+        insta::assert_snapshot!(format!("{}@{}", c.bundle, c.start), table);
+        insta::assert_json_snapshot!(format!("{}@{}.json", c.bundle, c.start), v);
+    }
+}
+
+#[test]
+fn concurrent_requests_on_the_shared_connection_are_not_merged() {
+    // The rhoai bundle's gateway also relays other requests over the same 8443 → 8081
+    // connection in the same second; only the traced request's hops may appear.
+    let (_, out, _) = run(&[
+        "trace",
+        "4791d0d3-e742-4eac-8c56-4c87eb22f1a9",
+        "--bundle",
+        "testdata/bundles/rhoai-400-app-error",
+        "-o",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "4791d0d3-e742-4eac-8c56-4c87eb22f1a9",
+            "f7beed8d-a4db-4aaa-9292-edbf3e186e29",
+            "f7beed8d-a4db-4aaa-9292-edbf3e186e29",
+            "f7beed8d-a4db-4aaa-9292-edbf3e186e29",
+            "f7beed8d-a4db-4aaa-9292-edbf3e186e29"
+        ]
+    );
+    let listeners: Vec<&str> = v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["listener"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listeners,
+        [
+            "10.135.0.43:8443",
+            "10.135.0.43:8081",
+            "10.135.0.44:8012",
+            "172.31.58.48:80",
+            "10.133.2.13:8012"
+        ]
+    );
+}
+
+#[test]
+fn broken_bundle_reports_every_damaged_part() {
+    let (_, out, _) = run(&[
+        "trace",
+        "211ebf7c-1bc2-4008-aa50-9730fa6300dc",
+        "--bundle",
+        "testdata/bundles/broken-bundle",
+        "-o",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let notes = v["notes"].to_string();
+    for part in [
+        "pods.json: invalid JSON",
+        "virtualservices.yaml: YAML document 1 unreadable",
+        "gateways.yaml#3",
+        "sleep-7f9c8d6b5-q2w8e",
+    ] {
+        assert!(notes.contains(part), "{part} not reported in {notes}");
+    }
+}
+
+#[test]
+fn wide_output_shows_ids_and_upstreams() {
+    let (code, out, _) = run(&[
+        "trace",
+        "4791d0d3-e742-4eac-8c56-4c87eb22f1a9",
+        "--bundle",
+        "testdata/bundles/rhoai-400-app-error",
+        "-o",
+        "wide",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("f7beed8d-a4db-4aaa-9292-edbf3e186e29")
+            && out.contains("test-predictor-00001-private"),
+        "{out}"
+    );
+}
+
+#[test]
+fn plain_files_without_a_bundle() {
+    let (code, out, _) = run(&[
+        "trace",
+        "4791d0d3-e742-4eac-8c56-4c87eb22f1a9",
+        "testdata/explain/seed000-pasted.log",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["hops"].as_array().unwrap().len(), 5);
+    assert_eq!(v["cause"], "app_error");
+    let roles: Vec<&str> = v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "ingress-gateway",
+            "local-gateway",
+            "activator",
+            "activator",
+            "predictor"
+        ]
+    );
+}
