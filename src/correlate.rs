@@ -127,6 +127,16 @@ pub fn fit(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> Option<i32> {
     {
         s += 1;
     }
+    // The X-Forwarded-For chain only grows inwards: the inner hop's list starts with the outer's.
+    let ox: Vec<&str> = outer.forwarded_for().collect();
+    let ix: Vec<&str> = inner.forwarded_for().collect();
+    if !ox.is_empty() && !ix.is_empty() {
+        if ix.starts_with(&ox) {
+            s += 1;
+        } else if !ox.starts_with(&ix) {
+            s -= 2;
+        }
+    }
     Some(s)
 }
 

@@ -65,8 +65,20 @@ pub fn load(
         }
         ev.topology = Topology::from_objects(&b.objects, &mut ev.problems);
         for l in &b.logs {
-            if !ev.topology.pods.is_empty() && ev.topology.pod(&l.namespace, &l.pod).is_none() {
-                ev.problems.push(format!("{}: pod {}/{} is not among the bundle's Pods; its lines are used without a role", l.path, l.namespace, l.pod));
+            match ev.topology.pod(&l.namespace, &l.pod) {
+                None if !ev.topology.pods.is_empty() => ev.problems.push(format!(
+                    "{}: pod {}/{} is not among the bundle's Pods; its lines are used without a role",
+                    l.path, l.namespace, l.pod
+                )),
+                Some(p) if !p.containers.contains(&l.container) => ev.problems.push(format!(
+                    "{}: pod {}/{} has no container {:?} (it has {}); its lines are used anyway",
+                    l.path,
+                    l.namespace,
+                    l.pod,
+                    l.container,
+                    p.containers.join(", ")
+                )),
+                _ => {}
             }
         }
         ev.objects = b.objects;

@@ -320,6 +320,13 @@ impl Topology {
                     continue;
                 }
             };
+            // pods.json is read before resources/: a pod seen twice keeps its first copy.
+            if t.pods
+                .iter()
+                .any(|p| p.name == o.name && Some(&p.namespace) == o.namespace.as_ref())
+            {
+                continue;
+            }
             let info = t.pod_info(o, &pod);
             let idx = t.pods.len();
             for ip in &info.ips {

@@ -247,3 +247,50 @@ fn unknown_request_id_says_where_it_looked() {
     );
     assert!(err.contains("similar request ids: 211ebf7c-1bc2"), "{err}");
 }
+
+#[test]
+fn mesh_wide_istio_mutual_towards_a_pod_without_sidecar() {
+    // Seed 000, last section: a sidecar calls a non-mesh Service in its own namespace and the
+    // default DestinationRule (`*.cluster.local`, ISTIO_MUTUAL) makes it speak mTLS to a
+    // plaintext pod.
+    let pods = r#"{"apiVersion":"v1","kind":"List","items":[
+ {"apiVersion":"v1","kind":"Pod","metadata":{"name":"test-predictor-00001-deployment-bfc57c85b-ns2vj","namespace":"aiproject","labels":{"serving.kserve.io/inferenceservice":"test","component":"predictor"}},"spec":{"containers":[{"name":"kserve-container","image":"m"},{"name":"queue-proxy","image":"q"},{"name":"istio-proxy","image":"p"}]},"status":{"phase":"Running","podIP":"10.133.2.13"}},
+ {"apiVersion":"v1","kind":"Pod","metadata":{"name":"no-mesh-service-6c9f7d8b5-k2p4x","namespace":"aiproject","labels":{"app":"no-mesh-service"}},"spec":{"containers":[{"name":"server","image":"s"}]},"status":{"phase":"Running","podIP":"10.133.2.40"}}
+]}"#;
+    let dr = "apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata:\n  name: default\n  namespace: istio-system\nspec:\n  host: '*.cluster.local'\n  trafficPolicy:\n    tls:\n      mode: ISTIO_MUTUAL\n";
+    let line = r#"[2024-06-03T09:20:00.100Z] "GET /data HTTP/1.1" 503 UF,URX upstream_reset_before_response_started{connection_failure,TLS_error:_268435703:SSL_routines:OPENSSL_internal:WRONG_VERSION_NUMBER} - "TLS_error:|268435703:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER:TLS_error_end" 0 190 3 - "-" "python-requests/2.31.0" "5d1c6f0e-8a2b-4c3d-9e4f-0a1b2c3d4e5f" "no-mesh-service.aiproject.svc.cluster.local:8000" "10.133.2.40:8000" outbound|8000||no-mesh-service.aiproject.svc.cluster.local - 172.31.80.12:8000 10.133.2.13:51234 - default"#;
+    let d = tempfile::tempdir().unwrap();
+    write_dir(
+        d.path(),
+        &[
+            ("pods.json".into(), pods.as_bytes().to_vec()),
+            ("resources/dr.yaml".into(), dr.as_bytes().to_vec()),
+            (
+                "logs/aiproject/test-predictor-00001-deployment-bfc57c85b-ns2vj/istio-proxy.log"
+                    .into(),
+                format!("{line}\n").into_bytes(),
+            ),
+        ],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+        .args(["trace", "5d1c6f0e-8a2b-4c3d-9e4f-0a1b2c3d4e5f", "--bundle"])
+        .arg(d.path())
+        .args(["-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["cause"], "missing_sidecar");
+    assert_eq!(v["hops"][0]["role"], "predictor");
+    assert_eq!(v["hops"][0]["direction"], "outbound");
+    let objects = v["objects"].to_string();
+    assert!(
+        objects.contains("DestinationRule/istio-system/default"),
+        "{objects}"
+    );
+    assert!(
+        objects.contains("Pod/aiproject/no-mesh-service-6c9f7d8b5-k2p4x"),
+        "{objects}"
+    );
+    assert!(v["evidence"].to_string().contains("WRONG_VERSION_NUMBER"));
+}

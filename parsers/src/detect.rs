@@ -260,6 +260,10 @@ pub enum NotAccessLog {
     EnvoyLog { level: String },
     /// A JSON log line without access-log fields (Go/zap, Knative components).
     JsonLog { keys: Vec<String> },
+    /// A key=value application log (logrus `time="…" level=… msg=…`, logfmt).
+    KeyValueLog,
+    /// A Kubernetes klog line (`I0501 10:00:00.123456   1 file.go:42] …`).
+    Klog,
     /// A `#` comment line.
     Comment,
 }
@@ -283,6 +287,12 @@ impl fmt::Display for NotAccessLog {
                 "JSON log line without access-log fields (keys: {})",
                 keys.join(", ")
             ),
+            NotAccessLog::KeyValueLog => {
+                f.write_str("key=value application log line (logrus/logfmt), not an access log")
+            }
+            NotAccessLog::Klog => {
+                f.write_str("klog line of a Kubernetes component, not an access log")
+            }
             NotAccessLog::Comment => f.write_str("comment line"),
         }
     }
@@ -296,6 +306,8 @@ impl NotAccessLog {
             NotAccessLog::Ztunnel => "ztunnel",
             NotAccessLog::EnvoyLog { .. } => "envoy-log",
             NotAccessLog::JsonLog { .. } => "json-log",
+            NotAccessLog::KeyValueLog => "kv-log",
+            NotAccessLog::Klog => "klog",
             NotAccessLog::Comment => "comment",
         }
     }
@@ -550,6 +562,25 @@ pub fn recognise_other(line: &str) -> Option<NotAccessLog> {
             });
         }
     }
+    // logrus / logfmt: `time="2024-…" level=info msg="…"` or `level=info ts=… msg=…`.
+    if (line.starts_with("time=") || line.starts_with("level=") || line.starts_with("ts="))
+        && (line.starts_with("level=") || line.contains(" level="))
+        && line.contains("msg=")
+    {
+        return Some(NotAccessLog::KeyValueLog);
+    }
+    // klog: `I0501 10:00:00.123456    1 file.go:42] message`.
+    let b = line.as_bytes();
+    if b.len() > 22
+        && matches!(b[0], b'I' | b'W' | b'E' | b'F')
+        && b[1..5].iter().all(u8::is_ascii_digit)
+        && b[5] == b' '
+        && b[8] == b':'
+        && b[11] == b':'
+        && line.get(14..).is_some_and(|r| r.contains("] "))
+    {
+        return Some(NotAccessLog::Klog);
+    }
     if let Some(rest) = line.strip_prefix('[') {
         // [2024-04-25 20:21:43.725][15][warning][config] ...
         if crate::format::looks_like_timestamp(rest)
@@ -619,5 +650,16 @@ mod tests {
             recognise_other("[2024-04-25T20:21:43.725Z] \"GET / HTTP/1.1\" 200"),
             None
         );
+        assert_eq!(
+            recognise_other(
+                r#"time="2024-04-23T21:34:49Z" level=debug msg="cache key: ratelimit_path current: 11""#
+            ),
+            Some(NotAccessLog::KeyValueLog)
+        );
+        assert_eq!(
+            recognise_other("I0501 10:00:00.123456       1 controller.go:42] Reconciled"),
+            Some(NotAccessLog::Klog)
+        );
+        assert_eq!(recognise_other("I0501 is not a klog line at all"), None);
     }
 }
