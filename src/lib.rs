@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod causes;
 pub mod cli;
+pub mod commands;
 pub mod correlate;
 pub mod diagnose;
 pub mod evidence;

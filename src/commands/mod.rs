@@ -1,0 +1,9 @@
+//! One module per subcommand: its clap arguments and its `run`, which returns the exit code.
+//!
+//! To add a command: a module here with `pub struct XArgs` (clap::Args) and
+//! `pub fn run(args: XArgs) -> anyhow::Result<i32>`, then one variant in `cli::Command` and one
+//! line in `cli::dispatch`.
+
+pub mod explain;
+pub mod formats;
+pub mod trace;

@@ -1,0 +1,80 @@
+//! `meshtrace trace`: one request's hop-by-hop path and verdict.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Result;
+
+use crate::cli::{EXIT_NOTHING, EXIT_OK, format_spec};
+
+#[derive(Debug, clap::Args)]
+pub struct TraceArgs {
+    /// x-request-id, client ip:port, or client IP.
+    pub start: String,
+    /// Plain log files to read in addition to (or instead of) a bundle.
+    pub files: Vec<String>,
+    /// Evidence bundle: a folder or .tar.gz (see docs/bundle.md), or an istioctl bug-report.
+    #[arg(long, value_name = "DIR|FILE")]
+    pub bundle: Option<std::path::PathBuf>,
+    /// Log format for every log (overrides the bundle manifest): see `explain --log-format`.
+    #[arg(long, value_name = "FMT")]
+    pub log_format: Option<String>,
+    /// Keep Knative and kubelet probe requests (dropped by default).
+    #[arg(long)]
+    pub include_probes: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: crate::report::TraceOutput,
+}
+
+/// Run `trace`.
+pub fn run(a: TraceArgs) -> Result<i32> {
+    if a.bundle.is_none() && a.files.is_empty() {
+        anyhow::bail!(
+            "no evidence: give --bundle DIR|FILE.tar.gz and/or log files (`-` for stdin)"
+        );
+    }
+    let spec = a.log_format.as_deref().map(format_spec).transpose()?;
+    let ev = crate::evidence::load(a.bundle.as_deref(), &a.files, spec.as_ref())?;
+    let start = crate::correlate::Start::parse(&a.start);
+    let Some(report) = crate::trace::trace(&ev, &a.start, &start, a.include_probes) else {
+        for p in &ev.problems {
+            eprintln!("meshtrace: skipped: {p}");
+        }
+        let near: Vec<&str> = ev
+            .logs
+            .records
+            .iter()
+            .filter_map(|l| l.record.request_id())
+            .filter(|id| {
+                a.start.len() >= 4
+                    && (id.starts_with(&a.start[..4]) || id.contains(a.start.as_str()))
+            })
+            .take(3)
+            .collect();
+        anyhow::bail!(
+            "{} not found in {} access-log record(s) of {} log(s){}",
+            a.start,
+            ev.logs.records.len(),
+            ev.logs.inputs.len(),
+            if near.is_empty() {
+                String::new()
+            } else {
+                format!("; similar request ids: {}", near.join(", "))
+            }
+        );
+    };
+    let stdout = std::io::stdout();
+    let width = if stdout.is_terminal() {
+        None
+    } else {
+        Some(200)
+    };
+    let mut out = stdout.lock();
+    crate::report::write_trace(&mut out, &report, a.output, width)?;
+    out.flush()?;
+    Ok(if report.succeeded {
+        EXIT_OK
+    } else {
+        EXIT_NOTHING
+    })
+}
