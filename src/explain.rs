@@ -41,6 +41,10 @@ pub struct RequestReport {
     pub fix: String,
     /// Readings of the origin line's flags, details and transport failure.
     pub evidence: Vec<String>,
+    /// The request id of the request this one continues (the id changed at a gateway): the
+    /// same client request, so counts should not add both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_of: Option<String>,
 }
 
 /// A line reference.
@@ -166,7 +170,37 @@ pub fn explain(set: &LogSet) -> ExplainReport {
             summary,
             fix: tv.fix.clone(),
             evidence: tv.evidence.clone(),
+            part_of: None,
         });
+    }
+    // A request that another one continues into is the same client request.
+    let continued: Vec<(usize, String)> = requests
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.request_id.clone().map(|id| (i, id)))
+        .collect();
+    for (i, outer_id) in continued {
+        // Hops past the request's own lines are those of its continuation.
+        let covered: Vec<(String, u64)> = requests[i]
+            .hops
+            .iter()
+            .skip(requests[i].lines.len())
+            .map(|h| (h.input.clone(), h.line))
+            .collect();
+        if covered.is_empty() {
+            continue;
+        }
+        for (j, r) in requests.iter_mut().enumerate() {
+            let own = &r.hops[..r.lines.len().min(r.hops.len())];
+            if j != i
+                && r.part_of.is_none()
+                && own
+                    .iter()
+                    .all(|h| covered.contains(&(h.input.clone(), h.line)))
+            {
+                r.part_of = Some(outer_id.clone());
+            }
+        }
     }
     ExplainReport { requests }
 }

@@ -129,7 +129,9 @@ pub fn pod_of<'t>(topo: &'t Topology, l: &LogLine) -> Option<&'t PodInfo> {
         .find_map(|ip| topo.pod_by_ip(ip))
 }
 
-fn role_and_direction(
+/// Role (`ingress-gateway`, `activator`, …) and direction (`gateway`, `inbound`, `outbound`)
+/// of the hop a record was logged at.
+pub fn role_and_direction(
     topo: &Topology,
     ctx: &Context,
     pod: Option<&PodInfo>,
