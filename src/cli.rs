@@ -35,6 +35,10 @@ enum Command {
     /// from `--bundle` and/or log files. Exit code: 0 the request succeeded, 1 it failed, 2 it
     /// was not found or the input was unusable.
     Trace(crate::commands::trace::TraceArgs),
+    /// List every failed request in the evidence, grouped by cause, origin, status and target.
+    ///
+    /// Exit code: 0 nothing failed, 1 failures were found, 2 bad arguments or unusable evidence.
+    Failures(crate::commands::failures::FailuresArgs),
     /// List the built-in access-log formats.
     Formats,
 }
@@ -69,6 +73,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Explain(a) => crate::commands::explain::run(a),
         Command::Trace(a) => crate::commands::trace::run(a),
         Command::Formats => crate::commands::formats::run(),
+        Command::Failures(a) => crate::commands::failures::run(a),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Evidence {
     pub problems: Vec<String>,
     /// The bundle opened, if any.
     pub bundle: Option<String>,
+    /// When the bundle was collected (its manifest's `collected_at`).
+    pub collected_at: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
 /// Load a bundle (optional) and plain files. `format` overrides the manifest's formats.
@@ -35,6 +37,11 @@ pub fn load(
     if let Some(path) = bundle {
         let b = Bundle::open(path)?;
         ev.bundle = Some(b.root.clone());
+        ev.collected_at = b
+            .manifest
+            .as_ref()
+            .and_then(|m| m.collected_at.as_deref())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
         ev.problems.extend(b.problems.iter().cloned());
         for l in &b.logs {
             let spec = match format {

@@ -70,6 +70,11 @@ pub struct ExplainReport {
 /// Group the records of `set` into requests and diagnose each.
 pub fn explain(set: &LogSet) -> ExplainReport {
     let ctx = Context::from_records(set.records.iter().map(|l| &l.record));
+    explain_with(set, &ctx)
+}
+
+/// [`explain`] with facts from elsewhere (topology: activators, pods without sidecar).
+pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
     let mut groups: Vec<Vec<&LogLine>> = Vec::new();
     let mut by_id: HashMap<&str, usize> = HashMap::new();
     for l in &set.records {
@@ -88,7 +93,7 @@ pub fn explain(set: &LogSet) -> ExplainReport {
         .iter()
         .map(|g| {
             let recs: Vec<&RawRecord<'_>> = g.iter().map(|l| &l.record).collect();
-            diagnose(&recs, &ctx)
+            diagnose(&recs, ctx)
         })
         .collect();
     // Where a group's status was only relayed outwards (its innermost hop is an outbound

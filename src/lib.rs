@@ -12,6 +12,7 @@ pub mod correlate;
 pub mod diagnose;
 pub mod evidence;
 pub mod explain;
+pub mod failures;
 pub mod input;
 pub mod objects;
 pub mod report;

@@ -404,3 +404,105 @@ fn write_waterfall(out: &mut dyn Write, t: &crate::trace::TraceReport) -> io::Re
     }
     Ok(())
 }
+
+/// Write the failures triage.
+pub fn write_failures(
+    out: &mut dyn Write,
+    r: &crate::failures::FailuresReport,
+    format: OutputFormat,
+    width: Option<u16>,
+) -> io::Result<()> {
+    if format == OutputFormat::Json {
+        serde_json::to_writer_pretty(&mut *out, r).map_err(json_io_error)?;
+        return writeln!(out);
+    }
+    writeln!(
+        out,
+        "{} failed of {} request{} and connection{} in {} group{}",
+        r.failed,
+        r.requests,
+        plural(r.requests),
+        plural(r.requests),
+        r.groups.len(),
+        plural(r.groups.len())
+    )?;
+    if !r.groups.is_empty() {
+        let mut t = new_table(width);
+        t.set_header(vec![
+            "#",
+            "count",
+            "status",
+            "cause",
+            "origin",
+            "target",
+            "first seen",
+            "last seen",
+            "examples",
+        ]);
+        for (i, g) in r.groups.iter().enumerate() {
+            let examples = if g.kind == "connection" {
+                g.clients
+                    .iter()
+                    .map(|c| match (&c.pod, c.has_sidecar) {
+                        (Some(p), Some(false)) => format!("{p} (no sidecar)"),
+                        (Some(p), _) => p.clone(),
+                        (None, _) => c.address.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                g.example_request_ids.join(", ")
+            };
+            t.add_row(vec![
+                (i + 1).to_string(),
+                g.count.to_string(),
+                or_dash(g.status),
+                g.cause.id().to_string(),
+                g.origin_role.clone(),
+                if g.kind == "connection" {
+                    format!("listener {}", g.target)
+                } else {
+                    g.target.clone()
+                },
+                or_dash(g.first_seen.as_deref().map(short_time)),
+                or_dash(g.last_seen.as_deref().map(short_time)),
+                examples,
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    for (i, g) in r.groups.iter().enumerate() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}. {} × {} {} at the {} ({})",
+            i + 1,
+            g.count,
+            or_dash(g.status),
+            g.cause.id(),
+            g.origin_role,
+            g.example_evidence
+        )?;
+        writeln!(out, "   {}", g.summary)?;
+        writeln!(out, "   Fix: {}", g.fix)?;
+        if let Some(id) = g.example_request_ids.first() {
+            writeln!(out, "   Trace one: meshtrace trace {id}")?;
+        }
+    }
+    if !r.notes.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Notes:")?;
+        for n in &r.notes {
+            writeln!(out, "  - {n}")?;
+        }
+    }
+    Ok(())
+}
+
+/// `2024-05-01T10:00:00.123Z` → `05-01 10:00:00.123` (the table column is narrow).
+fn short_time(t: &str) -> String {
+    match (t.get(5..10), t.get(11..23)) {
+        (Some(d), Some(h)) => format!("{d} {h}"),
+        _ => t.to_string(),
+    }
+}

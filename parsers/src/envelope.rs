@@ -76,10 +76,10 @@ pub fn rfc3339_prefix_len(s: &str) -> usize {
 pub fn strip_envelope(line: &str) -> (Envelope<'_>, Cow<'_, str>) {
     let line = line.strip_suffix('\n').unwrap_or(line);
     let line = line.strip_suffix('\r').unwrap_or(line);
-    if line.starts_with("{\"log\":") || (line.starts_with('{') && line.contains("\"log\":")) {
-        if let Some(r) = docker_json(line) {
-            return r;
-        }
+    if (line.starts_with("{\"log\":") || (line.starts_with('{') && line.contains("\"log\":")))
+        && let Some(r) = docker_json(line)
+    {
+        return r;
     }
     let n = rfc3339_prefix_len(line);
     if n > 0 && line.as_bytes().get(n) == Some(&b' ') {

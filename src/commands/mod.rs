@@ -5,5 +5,6 @@
 //! line in `cli::dispatch`.
 
 pub mod explain;
+pub mod failures;
 pub mod formats;
 pub mod trace;
