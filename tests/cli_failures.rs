@@ -1,0 +1,167 @@
+//! `meshtrace failures` on the example bundles and scenario logs: every failure class present,
+//! with the right counts, and nothing counted twice when the request id changes at a gateway.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn groups(args: &[&str]) -> (Value, Vec<(String, u64, String, u64)>) {
+    let mut a = vec!["failures"];
+    a.extend_from_slice(args);
+    a.extend(["-o", "json"]);
+    let (code, out, err) = run(&a);
+    assert!(code == 0 || code == 1, "{args:?}: {err}");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"));
+    assert_eq!(v["schema"], "meshtrace.failures/v1");
+    assert_eq!(code == 1, !v["groups"].as_array().unwrap().is_empty());
+    let g = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["cause"].as_str().unwrap().to_string(),
+                g["status"].as_u64().unwrap_or(999),
+                g["origin_role"].as_str().unwrap().to_string(),
+                g["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    (v, g)
+}
+
+fn owned(x: &[(&str, u64, &str, u64)]) -> Vec<(String, u64, String, u64)> {
+    x.iter()
+        .map(|(a, b, c, d)| (a.to_string(), *b, c.to_string(), *d))
+        .collect()
+}
+
+#[test]
+fn every_bundle_gives_its_failure_classes_and_counts() {
+    let cases: &[(&str, &[(&str, u64, &str, u64)])] = &[
+        // Four client requests got 400; each crossed the gateway twice under two ids.
+        ("rhoai-400-app-error", &[("app_error", 400, "predictor", 4)]),
+        (
+            "kind-rbac-403",
+            &[("rbac_denied", 403, "ingress-gateway", 1)],
+        ),
+        (
+            "kind-429-ratelimit",
+            &[("rate_limited", 429, "ingress-gateway", 2)],
+        ),
+        (
+            "odh-out-of-mesh-client",
+            &[("missing_sidecar", 0, "local-gateway", 3)],
+        ),
+        (
+            "activator-503-scale-from-zero",
+            &[("activator_error", 503, "activator", 2)],
+        ),
+        (
+            "seldon-canary-mesh-gateway",
+            &[
+                ("no_healthy_upstream", 503, "ingress-gateway", 1),
+                ("upstream_reset", 503, "seldon-predictor", 1),
+            ],
+        ),
+        (
+            "agora-city-ingress-404",
+            &[
+                ("egress_blocked", 0, "predictor", 1),
+                ("route_not_found", 404, "local-gateway", 1),
+            ],
+        ),
+        (
+            "broken-bundle",
+            &[("rbac_denied", 403, "ingress-gateway", 1)],
+        ),
+    ];
+    for (bundle, want) in cases {
+        let path = format!("testdata/bundles/{bundle}");
+        let (_, mut got) = groups(&["--bundle", &path]);
+        got.sort();
+        let mut want = owned(want);
+        want.sort();
+        assert_eq!(got, want, "{bundle}");
+    }
+}
+
+#[test]
+fn connection_failures_name_the_client_pod_and_its_sidecar() {
+    let (v, _) = groups(&["--bundle", "testdata/bundles/odh-out-of-mesh-client"]);
+    let g = &v["groups"][0];
+    assert_eq!(g["kind"], "connection");
+    assert_eq!(g["target"], "10.135.0.43:8081");
+    assert_eq!(g["clients"][0]["pod"], "notebooks/analysis-wb-0");
+    assert_eq!(g["clients"][0]["has_sidecar"], false);
+}
+
+#[test]
+fn filters() {
+    let b = "testdata/bundles/seldon-canary-mesh-gateway";
+    let (_, g) = groups(&["--bundle", b, "--cause", "upstream_reset"]);
+    assert_eq!(g, owned(&[("upstream_reset", 503, "seldon-predictor", 1)]));
+    let (_, g) = groups(&["--bundle", b, "--status", "4xx"]);
+    assert!(g.is_empty());
+    let (_, g) = groups(&[
+        "--bundle",
+        "testdata/bundles/agora-city-ingress-404",
+        "--status",
+        "0",
+    ]);
+    assert_eq!(g, owned(&[("egress_blocked", 0, "predictor", 1)]));
+    // The egress event happened at 10:02, the 404 at 10:31.
+    let (_, g) = groups(&[
+        "--bundle",
+        "testdata/bundles/agora-city-ingress-404",
+        "--since-time",
+        "2024-06-06T10:30:00Z",
+    ]);
+    assert_eq!(g, owned(&[("route_not_found", 404, "local-gateway", 1)]));
+    let (code, _, err) = run(&["failures", "--bundle", b, "--cause", "nope"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown cause \"nope\"") && err.contains("rbac_denied"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["failures", "--bundle", b, "--since", "soon"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("expected a duration"), "{err}");
+}
+
+#[test]
+fn scenario_logs() {
+    let (_, g) = groups(&["testdata/explain/rate-limited.log"]);
+    assert!(
+        g.iter()
+            .all(|(c, s, _, _)| c == "rate_limited" && *s == 429),
+        "{g:?}"
+    );
+    let (_, g) = groups(&["testdata/explain/seed000-pasted.log"]);
+    assert_eq!(g, owned(&[("app_error", 400, "predictor", 1)]));
+}
+
+#[test]
+fn table_snapshot() {
+    let (code, out, _) = run(&[
+        "failures",
+        "--bundle",
+        "testdata/bundles/agora-city-ingress-404",
+    ]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(out);
+}
