@@ -107,6 +107,11 @@ pub struct FailuresReport {
     pub notes: Vec<String>,
 }
 
+/// (cause, origin role, status, target, kind).
+type GroupKey = (Cause, String, Option<u16>, String, &'static str);
+/// A failed request: its report, its first (client-side) line and its origin line.
+type Member<'e> = (&'e RequestReport, &'e LogLine, &'e LogLine);
+
 /// Topology-aware context for the whole evidence (activators, pods without sidecar).
 pub fn context_for(ev: &Evidence) -> Context {
     let mut ctx = Context::from_records(ev.logs.records.iter().map(|l| &l.record));
@@ -132,10 +137,7 @@ fn find<'e>(ev: &'e Evidence, input: &str, line: u64) -> Option<&'e LogLine> {
 pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
     let ctx = context_for(ev);
     let report = explain_with(&ev.logs, &ctx);
-    let mut groups: BTreeMap<
-        (Cause, String, Option<u16>, String, &'static str),
-        Vec<(&RequestReport, &LogLine, &LogLine)>,
-    > = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, Vec<Member<'_>>> = BTreeMap::new();
     let mut considered = 0usize;
     let mut probes = 0usize;
     for r in report.requests.iter().filter(|r| r.part_of.is_none()) {
