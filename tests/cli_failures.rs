@@ -52,7 +52,8 @@ fn owned(x: &[(&str, u64, &str, u64)]) -> Vec<(String, u64, String, u64)> {
 
 #[test]
 fn every_bundle_gives_its_failure_classes_and_counts() {
-    let cases: &[(&str, &[(&str, u64, &str, u64)])] = &[
+    type Want = &'static [(&'static str, u64, &'static str, u64)];
+    let cases: &[(&str, Want)] = &[
         // Four client requests got 400; each crossed the gateway twice under two ids.
         ("rhoai-400-app-error", &[("app_error", 400, "predictor", 4)]),
         (
