@@ -39,6 +39,9 @@ enum Command {
     ///
     /// Exit code: 0 nothing failed, 1 failures were found, 2 bad arguments or unusable evidence.
     Failures(crate::commands::failures::FailuresArgs),
+    /// Write a post-incident report of one request (or of every failure with --failures):
+    /// verdict, timeline, hops, latency, Mermaid sequence diagram, evidence, configuration, fix.
+    Report(crate::commands::report::ReportArgs),
     /// List the built-in access-log formats.
     Formats,
 }
@@ -74,6 +77,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Trace(a) => crate::commands::trace::run(a),
         Command::Formats => crate::commands::formats::run(),
         Command::Failures(a) => crate::commands::failures::run(a),
+        Command::Report(a) => crate::commands::report::run(a),
     }
 }
 

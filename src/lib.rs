@@ -15,6 +15,8 @@ pub mod explain;
 pub mod failures;
 pub mod input;
 pub mod objects;
+pub mod postmortem;
+pub mod redact;
 pub mod report;
 pub mod topology;
 pub mod trace;

@@ -7,4 +7,5 @@
 pub mod explain;
 pub mod failures;
 pub mod formats;
+pub mod report;
 pub mod trace;

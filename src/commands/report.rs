@@ -1,0 +1,183 @@
+//! `meshtrace report`: a post-incident report of one request, or of every failure, in Markdown
+//! or JSON, with secrets masked and optional redaction of IPs, pod names and hostnames.
+
+use std::io::{BufRead, BufReader, Write};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::json;
+
+use crate::cli::{EXIT_NOTHING, EXIT_OK, format_spec};
+use crate::correlate::Start;
+use crate::failures::{Filters, failures};
+use crate::postmortem::{
+    EvidenceLines, SCHEMA, failures_markdown, learn_names, mask_line, object_excerpt,
+    record_secrets, reproduce_command, request_markdown,
+};
+use crate::redact::Redactor;
+
+/// Output format of `report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown (renders on GitHub/GitLab, Mermaid included).
+    Markdown,
+    /// JSON (`meshtrace.report/v1`).
+    Json,
+}
+
+/// Arguments of `report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// x-request-id, client ip:port or client IP of the request to report on (omit with --failures).
+    #[arg(required_unless_present = "failures")]
+    pub start: Option<String>,
+    /// Plain log files to read in addition to (or instead of) a bundle.
+    pub files: Vec<String>,
+    /// Report every failure in the evidence instead of one request.
+    #[arg(long)]
+    pub failures: bool,
+    /// Evidence bundle: a folder or .tar.gz (see docs/bundle.md), or an istioctl bug-report.
+    #[arg(long, value_name = "DIR|FILE")]
+    pub bundle: Option<std::path::PathBuf>,
+    /// Log format for every log (overrides the bundle manifest).
+    #[arg(long, value_name = "FMT")]
+    pub log_format: Option<String>,
+    /// Keep Knative and kubelet probe requests.
+    #[arg(long)]
+    pub include_probes: bool,
+    /// Replace IP addresses, pod names and hostnames by stable tokens (ip-1, pod-1, host-1).
+    #[arg(long)]
+    pub redact: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "markdown")]
+    pub output: ReportFormat,
+}
+
+/// Read physical lines `[line, line + n)` of a file; `None` if it is not a readable file.
+fn read_lines(path: &str, line: u64, n: u32) -> Option<String> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut out = Vec::new();
+    for (i, l) in BufReader::new(f).lines().enumerate() {
+        let no = i as u64 + 1;
+        if no >= line + u64::from(n.max(1)) {
+            break;
+        }
+        if no >= line {
+            out.push(l.ok()?);
+        }
+    }
+    (!out.is_empty()).then(|| out.join("\n"))
+}
+
+/// Run `report`. Exit code as `trace` (0 succeeded, 1 failed) or as `failures`.
+pub fn run(a: ReportArgs) -> Result<i32> {
+    if a.bundle.is_none() && a.files.is_empty() {
+        bail!("no evidence: give --bundle DIR|FILE.tar.gz and/or log files");
+    }
+    let spec = a.log_format.as_deref().map(format_spec).transpose()?;
+    let ev = crate::evidence::load(a.bundle.as_deref(), &a.files, spec.as_ref())?;
+    let version = env!("CARGO_PKG_VERSION");
+    let mut red = Redactor::default();
+    let (text, code) = if a.failures {
+        let r = failures(
+            &ev,
+            &Filters {
+                include_probes: a.include_probes,
+                ..Filters::default()
+            },
+        );
+        let hosts: Vec<String> = r
+            .groups
+            .iter()
+            .filter(|g| g.kind == "request")
+            .map(|g| g.target.clone())
+            .collect();
+        learn_names(&mut red, &ev, hosts);
+        let text = match a.output {
+            ReportFormat::Markdown => failures_markdown(&r, &ev, version),
+            ReportFormat::Json => serde_json::to_string_pretty(
+                &json!({"schema": SCHEMA, "kind": "failures", "failures": r}),
+            )?,
+        };
+        (
+            text,
+            if r.groups.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_NOTHING
+            },
+        )
+    } else {
+        let query = a
+            .start
+            .clone()
+            .context("give a request id, or --failures")?;
+        let start = Start::parse(&query);
+        let Some(t) = crate::trace::trace(&ev, &query, &start, a.include_probes) else {
+            bail!(
+                "{query} not found in {} access-log record(s) of {} log(s)",
+                ev.logs.records.len(),
+                ev.logs.inputs.len()
+            );
+        };
+        // The evidence lines as logged, secret header values masked.
+        let lines: EvidenceLines = t
+            .hops
+            .iter()
+            .map(|h| {
+                let l = ev
+                    .logs
+                    .records
+                    .iter()
+                    .find(|l| *l.input == h.evidence.file && l.line == h.evidence.line)?;
+                let raw = read_lines(&h.evidence.file, l.line, l.lines)?;
+                Some(mask_line(&raw, &record_secrets(&l.record)))
+            })
+            .collect();
+        let mut hosts: Vec<String> = Vec::new();
+        for h in &t.hops {
+            if let Some(l) = ev
+                .logs
+                .records
+                .iter()
+                .find(|l| *l.input == h.evidence.file && l.line == h.evidence.line)
+            {
+                hosts.extend(
+                    l.record
+                        .authority()
+                        .map(|s| s.split(':').next().unwrap_or(s).to_string()),
+                );
+                hosts.extend(l.record.sni().map(str::to_string));
+                hosts.extend(
+                    l.record
+                        .upstream_cluster()
+                        .and_then(|c| c.host().map(str::to_string)),
+                );
+            }
+        }
+        learn_names(&mut red, &ev, hosts);
+        let reproduce = reproduce_command(&query, &ev, &a.files);
+        let text = match a.output {
+            ReportFormat::Markdown => request_markdown(&t, &ev, &lines, &reproduce, version),
+            ReportFormat::Json => {
+                let objects: Vec<_> = t
+                    .citations
+                    .iter()
+                    .map(|c| json!({"object": c.object, "why": c.why, "yaml": object_excerpt(&ev, &c.object)}))
+                    .collect();
+                serde_json::to_string_pretty(&json!({
+                    "schema": SCHEMA, "kind": "request", "trace": t, "evidence_lines": lines,
+                    "objects": objects, "reproduce": reproduce,
+                }))?
+            }
+        };
+        (text, if t.succeeded { EXIT_OK } else { EXIT_NOTHING })
+    };
+    let text = if a.redact { red.apply(&text) } else { text };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(code)
+}
