@@ -44,6 +44,9 @@ enum Command {
     Report(crate::commands::report::ReportArgs),
     /// List the built-in access-log formats.
     Formats,
+    /// Collect an evidence bundle from the cluster (kubeconfig or in-cluster): the serving
+    /// path's pods, proxy logs, Envoy config dumps and mesh objects (see docs/live.md).
+    Collect(crate::commands::collect::CollectArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -76,6 +79,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Explain(a) => crate::commands::explain::run(a),
         Command::Trace(a) => crate::commands::trace::run(a),
         Command::Formats => crate::commands::formats::run(),
+        Command::Collect(a) => crate::commands::collect::run(a),
         Command::Failures(a) => crate::commands::failures::run(a),
         Command::Report(a) => crate::commands::report::run(a),
     }

@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod explain;
 pub mod failures;
 pub mod input;
+pub mod live;
 pub mod objects;
 pub mod postmortem;
 pub mod redact;

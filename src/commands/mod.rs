@@ -4,6 +4,7 @@
 //! `pub fn run(args: XArgs) -> anyhow::Result<i32>`, then one variant in `cli::Command` and one
 //! line in `cli::dispatch`.
 
+pub mod collect;
 pub mod explain;
 pub mod failures;
 pub mod formats;

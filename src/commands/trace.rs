@@ -24,17 +24,22 @@ pub struct TraceArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     pub output: crate::report::TraceOutput,
+    /// Without --bundle and files, the evidence is collected live from the cluster.
+    #[command(flatten)]
+    pub live: crate::commands::collect::LiveArgs,
 }
 
 /// Run `trace`.
 pub fn run(a: TraceArgs) -> Result<i32> {
-    if a.bundle.is_none() && a.files.is_empty() {
-        anyhow::bail!(
-            "no evidence: give --bundle DIR|FILE.tar.gz and/or log files (`-` for stdin)"
-        );
-    }
     let spec = a.log_format.as_deref().map(format_spec).transpose()?;
-    let ev = crate::evidence::load(a.bundle.as_deref(), &a.files, spec.as_ref())?;
+    // No evidence given: collect a bundle from the cluster, then the same offline path.
+    let live = if a.bundle.is_none() && a.files.is_empty() {
+        Some(crate::commands::collect::collect_for_trace(&a.live)?)
+    } else {
+        None
+    };
+    let bundle = live.as_ref().map(|d| d.path()).or(a.bundle.as_deref());
+    let ev = crate::evidence::load(bundle, &a.files, spec.as_ref())?;
     let start = crate::correlate::Start::parse(&a.start);
     let Some(report) = crate::trace::trace(&ev, &a.start, &start, a.include_probes) else {
         for p in &ev.problems {
