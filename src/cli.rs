@@ -42,6 +42,9 @@ enum Command {
     /// Write a post-incident report of one request (or of every failure with --failures):
     /// verdict, timeline, hops, latency, Mermaid sequence diagram, evidence, configuration, fix.
     Report(crate::commands::report::ReportArgs),
+    /// Check the serving path's configuration for known traps (mTLS, sidecars, policies,
+    /// gateways, egress, Knative readiness). Exit 1 when a warning or error is found.
+    Doctor(crate::commands::doctor::DoctorArgs),
     /// List the built-in access-log formats.
     Formats,
     /// Collect an evidence bundle from the cluster (kubeconfig or in-cluster): the serving
@@ -82,6 +85,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Collect(a) => crate::commands::collect::run(a),
         Command::Failures(a) => crate::commands::failures::run(a),
         Command::Report(a) => crate::commands::report::run(a),
+        Command::Doctor(a) => crate::commands::doctor::run(a),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod correlate;
 pub mod diagnose;
+pub mod doctor;
 pub mod evidence;
 pub mod explain;
 pub mod failures;

@@ -506,3 +506,61 @@ fn short_time(t: &str) -> String {
         _ => t.to_string(),
     }
 }
+
+/// Write doctor findings.
+pub fn write_doctor(
+    out: &mut dyn Write,
+    findings: &[crate::doctor::Finding],
+    problems: &[String],
+    format: OutputFormat,
+    width: Option<u16>,
+) -> io::Result<()> {
+    if format == OutputFormat::Json {
+        let v = serde_json::json!({"schema": "meshtrace.doctor/v1", "findings": findings, "skipped": problems});
+        serde_json::to_writer_pretty(&mut *out, &v).map_err(json_io_error)?;
+        return writeln!(out);
+    }
+    let count = |s: crate::doctor::Severity| findings.iter().filter(|f| f.severity == s).count();
+    writeln!(
+        out,
+        "{} finding{}: {} error, {} warning, {} info",
+        findings.len(),
+        plural(findings.len()),
+        count(crate::doctor::Severity::Error),
+        count(crate::doctor::Severity::Warning),
+        count(crate::doctor::Severity::Info)
+    )?;
+    if !findings.is_empty() {
+        let mut t = new_table(width);
+        t.set_header(vec!["#", "severity", "id", "check", "finding"]);
+        for (i, f) in findings.iter().enumerate() {
+            let sev = serde_json::to_value(f.severity)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            t.add_row(vec![
+                (i + 1).to_string(),
+                sev,
+                f.id.to_string(),
+                f.check.to_string(),
+                f.title.clone(),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    for (i, f) in findings.iter().enumerate() {
+        writeln!(out)?;
+        writeln!(out, "{}. [{}] {}", i + 1, f.id, f.title)?;
+        writeln!(out, "   Objects: {}", f.objects.join(", "))?;
+        writeln!(out, "   Evidence: {}", f.evidence)?;
+        writeln!(out, "   Fix: {}", f.fix)?;
+    }
+    if !problems.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Skipped parts of the evidence:")?;
+        for p in problems {
+            writeln!(out, "  - {p}")?;
+        }
+    }
+    Ok(())
+}

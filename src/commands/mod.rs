@@ -5,6 +5,7 @@
 //! line in `cli::dispatch`.
 
 pub mod collect;
+pub mod doctor;
 pub mod explain;
 pub mod failures;
 pub mod formats;
