@@ -47,6 +47,17 @@ enum Command {
     Doctor(crate::commands::doctor::DoctorArgs),
     /// List the built-in access-log formats.
     Formats,
+    /// Print one proxy's Envoy configuration as istioctl's tables (or JSON/YAML).
+    ///
+    /// Reads an Envoy admin `/config_dump` (or `?include_eds`, `/clusters?format=json`) file,
+    /// or the config dump of a pod in `--bundle`. Filters as istioctl's (see docs/proxy-config.md).
+    ProxyConfig(crate::commands::proxy_config::ProxyConfigArgs),
+    /// Predict where a request (Host, path, headers, port) goes through the proxies' config.
+    ///
+    /// Simulates Envoy's matching step by step (listener, filter chain, route config, virtual
+    /// host, route) on a config dump, and follows the request through the next proxies' dumps of
+    /// a bundle. Exit code: 0 a route matched, 1 the request stops without a route.
+    RouteCheck(crate::commands::route_check::RouteCheckArgs),
     /// Collect an evidence bundle from the cluster (kubeconfig or in-cluster): the serving
     /// path's pods, proxy logs, Envoy config dumps and mesh objects (see docs/live.md).
     Collect(crate::commands::collect::CollectArgs),
@@ -82,6 +93,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Explain(a) => crate::commands::explain::run(a),
         Command::Trace(a) => crate::commands::trace::run(a),
         Command::Formats => crate::commands::formats::run(),
+        Command::ProxyConfig(a) => crate::commands::proxy_config::run(a),
+        Command::RouteCheck(a) => crate::commands::route_check::run(a),
         Command::Collect(a) => crate::commands::collect::run(a),
         Command::Failures(a) => crate::commands::failures::run(a),
         Command::Report(a) => crate::commands::report::run(a),

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use meshtrace_parsers::configdump::ConfigDump;
 use meshtrace_parsers::detect::FormatSpec;
 
 use crate::bundle::{Bundle, Object};
@@ -24,6 +25,47 @@ pub struct Evidence {
     pub bundle: Option<String>,
     /// When the bundle was collected (its manifest's `collected_at`).
     pub collected_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// The bundle's Envoy config dumps that could be read.
+    pub config_dumps: Vec<PodDump>,
+}
+
+/// The Envoy config dump of one pod of a bundle.
+#[derive(Debug, Clone)]
+pub struct PodDump {
+    /// Namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub pod: String,
+    /// Path inside the bundle.
+    pub path: String,
+    /// The parsed dump.
+    pub dump: ConfigDump,
+}
+
+/// Read and parse every config dump of a bundle; unreadable or malformed ones go to `problems`.
+pub fn read_config_dumps(b: &Bundle, problems: &mut Vec<String>) -> Vec<PodDump> {
+    let mut out = Vec::new();
+    for c in &b.config_dumps {
+        let mut text = Vec::new();
+        let read = c
+            .source
+            .open()
+            .and_then(|mut r| std::io::Read::read_to_end(&mut r, &mut text));
+        if let Err(e) = read {
+            problems.push(format!("{}: unreadable: {e}", c.path));
+            continue;
+        }
+        match ConfigDump::parse(&String::from_utf8_lossy(&text)) {
+            Ok(dump) => out.push(PodDump {
+                namespace: c.namespace.clone(),
+                pod: c.pod.clone(),
+                path: c.path.clone(),
+                dump,
+            }),
+            Err(e) => problems.push(format!("{}: {e}", c.path)),
+        }
+    }
+    out
 }
 
 /// Load a bundle (optional) and plain files. `format` overrides the manifest's formats.
@@ -88,6 +130,7 @@ pub fn load(
                 _ => {}
             }
         }
+        ev.config_dumps = read_config_dumps(&b, &mut ev.problems);
         ev.objects = b.objects;
     }
     let spec = format.cloned().unwrap_or(FormatSpec::Auto);

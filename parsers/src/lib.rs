@@ -10,6 +10,7 @@ pub mod address;
 pub mod assemble;
 pub mod builtins;
 pub mod cluster;
+pub mod configdump;
 pub mod details;
 pub mod detect;
 pub mod envelope;

@@ -9,5 +9,7 @@ pub mod doctor;
 pub mod explain;
 pub mod failures;
 pub mod formats;
+pub mod proxy_config;
 pub mod report;
+pub mod route_check;
 pub mod trace;
