@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod causes;
 pub mod cli;
 pub mod commands;
+pub mod configcite;
 pub mod correlate;
 pub mod diagnose;
 pub mod doctor;

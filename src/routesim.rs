@@ -153,6 +153,8 @@ pub struct HopPrediction {
     pub steps: Vec<Step>,
     /// Closest virtual hosts / routes tried and why each failed (when nothing matched).
     pub candidates: Vec<Candidate>,
+    /// How the request got here when an application (not a proxy) forwarded it.
+    pub note: Option<String>,
     /// How it ended.
     pub outcome: Outcome,
     /// The request as it leaves (rewritten Host, path, headers).
@@ -181,6 +183,7 @@ impl HopPrediction {
             upstream_sni: None,
             steps: Vec::new(),
             candidates: Vec::new(),
+            note: None,
             outcome: Outcome::Unknown,
             forwarded: None,
         }
@@ -1023,9 +1026,11 @@ pub fn predict(
     let mut cur = first;
     let mut req = req.clone();
     let mut end = String::new();
+    let mut note: Option<String> = None;
     for _ in 0..max_hops.max(1) {
         let Some(p) = proxies.get(cur) else { break };
-        let h = simulate(p.dump, &p.id, &req);
+        let mut h = simulate(p.dump, &p.id, &req);
+        h.note = note.take();
         let inbound = matches!(&h.outcome, Outcome::Cluster { name } | Outcome::Tcp { name } if name.starts_with("inbound|"));
         let fwd = h.forwarded.clone();
         let outcome = h.outcome.clone();
@@ -1061,6 +1066,13 @@ pub fn predict(
                 });
                 match svc {
                     Some(s) => {
+                        note = Some(format!(
+                            "the Knative activator forwards to revision {}'s private Service {}/{} ({}:80)",
+                            rev.as_deref().unwrap_or("?"),
+                            s.namespace,
+                            s.name,
+                            s.ip
+                        ));
                         next_req.host = format!("{}:80", s.ip);
                         next_req.port = Some(80);
                         next_req.sni = None;
@@ -1122,5 +1134,141 @@ pub fn describe_outcome(o: &Outcome) -> String {
         Outcome::NoVirtualHost => "no virtual host matched: 404 NR (route_not_found)".into(),
         Outcome::NoRoute => "no route matched: 404 NR (route_not_found)".into(),
         Outcome::Unknown => "not simulated".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envoy_domain_rules() {
+        assert_eq!(
+            domain_match("a.example.com", "A.example.com"),
+            Some((4, 13))
+        );
+        assert_eq!(
+            domain_match("*.example.com", "a.example.com"),
+            Some((3, 12))
+        );
+        assert_eq!(domain_match("*.example.com", "example.com"), None);
+        assert_eq!(domain_match("*-foo.com", "bar-foo.com"), Some((3, 8)));
+        assert_eq!(domain_match("api.*", "api.example.com"), Some((2, 4)));
+        assert_eq!(domain_match("*", "anything"), Some((1, 0)));
+        assert_eq!(domain_match("a.example.com", "a.example.com:80"), None);
+        assert_eq!(
+            domain_match("a.example.com:80", "a.example.com:80"),
+            Some((4, 16))
+        );
+    }
+
+    #[test]
+    fn exact_beats_longest_suffix_beats_prefix_beats_star() {
+        let d = ConfigDump::parse(
+            r#"{"configs":[{"@type":"t/envoy.admin.v3.RoutesConfigDump","dynamic_route_configs":[
+            {"route_config":{"name":"r","virtual_hosts":[
+              {"name":"star","domains":["*"],"routes":[{"match":{"prefix":"/"},"direct_response":{"status":418}}]},
+              {"name":"pre","domains":["api.*"],"routes":[{"match":{"prefix":"/"},"direct_response":{"status":201}}]},
+              {"name":"short","domains":["*.com"],"routes":[{"match":{"prefix":"/"},"direct_response":{"status":202}}]},
+              {"name":"long","domains":["*.example.com"],"routes":[{"match":{"prefix":"/"},"direct_response":{"status":203}}]},
+              {"name":"exact","domains":["api.example.com"],"routes":[{"match":{"prefix":"/"},"direct_response":{"status":204}}]}
+            ]}}]}]}"#,
+        )
+        .unwrap();
+        let vh = |host: &str| {
+            simulate(
+                &d,
+                "p",
+                &Request {
+                    host: host.into(),
+                    path: "/".into(),
+                    method: "GET".into(),
+                    ..Request::default()
+                },
+            )
+            .virtual_host
+        };
+        assert_eq!(vh("api.example.com").as_deref(), Some("exact"));
+        assert_eq!(vh("www.example.com").as_deref(), Some("long"));
+        assert_eq!(vh("www.other.com").as_deref(), Some("short"));
+        assert_eq!(vh("api.other.org").as_deref(), Some("pre"));
+        assert_eq!(vh("x.org").as_deref(), Some("star"));
+    }
+
+    #[test]
+    fn header_and_regex_matches_and_rewrites() {
+        let d = ConfigDump::parse(
+            r#"{"configs":[{"@type":"t/envoy.admin.v3.RoutesConfigDump","dynamic_route_configs":[
+            {"route_config":{"name":"r","virtual_hosts":[{"name":"v","domains":["*"],"routes":[
+              {"match":{"safe_regex":{"regex":"/v[0-9]+/models/.*"},"headers":[{"name":"x-user","string_match":{"exact":"alice"}}]},
+               "route":{"cluster":"a","prefix_rewrite":"/"}},
+              {"match":{"prefix":"/v1","headers":[{"name":"x-canary","present_match":true,"invert_match":true}]},
+               "route":{"weighted_clusters":{"clusters":[{"name":"b","weight":90},{"name":"c","weight":10}]},"host_rewrite_literal":"c.ns.svc.cluster.local"}}
+            ]}]}}]}]}"#,
+        )
+        .unwrap();
+        let req = |path: &str, headers: &[(&str, &str)]| Request {
+            host: "h".into(),
+            path: path.into(),
+            method: "POST".into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Request::default()
+        };
+        let h = simulate(
+            &d,
+            "p",
+            &req("/v1/models/m:predict", &[("x-user", "alice")]),
+        );
+        assert_eq!(h.outcome, Outcome::Cluster { name: "a".into() });
+        let h = simulate(&d, "p", &req("/v1/models/m:predict", &[]));
+        assert_eq!(h.outcome, Outcome::Cluster { name: "b".into() });
+        assert_eq!(h.clusters.len(), 2);
+        assert_eq!(
+            h.forwarded.as_ref().map(|f| f.host.as_str()),
+            Some("c.ns.svc.cluster.local")
+        );
+        let h = simulate(&d, "p", &req("/v1/x", &[("x-canary", "1")]));
+        assert_eq!(h.outcome, Outcome::NoRoute);
+        assert_eq!(h.candidates.len(), 2);
+        assert!(
+            h.candidates[0].why.contains("does not match regex"),
+            "{:?}",
+            h.candidates
+        );
+        assert!(
+            h.candidates[1].why.contains("x-canary"),
+            "{:?}",
+            h.candidates
+        );
+    }
+
+    #[test]
+    fn no_listener_and_no_chain() {
+        let d = ConfigDump::parse(
+            r#"{"configs":[{"@type":"t/envoy.admin.v3.ListenersConfigDump","dynamic_listeners":[
+            {"name":"0.0.0.0_8081","active_state":{"listener":{"name":"0.0.0.0_8081",
+             "address":{"socket_address":{"address":"0.0.0.0","port_value":8081}},
+             "filter_chains":[{"filter_chain_match":{"server_names":["*.svc.cluster.local"]},"filters":[]}]}}}]}]}"#,
+        )
+        .unwrap();
+        let mut r = Request {
+            host: "x.example.com".into(),
+            path: "/".into(),
+            method: "GET".into(),
+            port: Some(8080),
+            ..Request::default()
+        };
+        assert_eq!(simulate(&d, "p", &r).outcome, Outcome::NoListener);
+        r.port = Some(8081);
+        let h = simulate(&d, "p", &r);
+        assert_eq!(h.outcome, Outcome::NoFilterChain);
+        assert!(
+            h.steps.last().unwrap().decision.contains("SNI"),
+            "{:?}",
+            h.steps
+        );
     }
 }

@@ -285,7 +285,13 @@ pub fn trace(
     let origin_pos = order.iter().position(|&i| i == origin_line).unwrap_or(0);
     let origin = &lines[origin_line];
     let origin_pod = pod_of(topo, origin);
-    let citations = cite(&ev.objects, topo, &origin.record, origin_pod, v.cause);
+    let mut citations = cite(&ev.objects, topo, &origin.record, origin_pod, v.cause);
+    citations.extend(crate::configcite::cite_config(
+        &ev.config_dumps,
+        origin.pod.as_deref(),
+        &origin.record,
+        v.cause,
+    ));
     let succeeded = v.cause == Cause::Ok;
     let mut fix = v.fix.clone();
     let origin_hop = &hops[origin_pos];

@@ -202,6 +202,9 @@ fn write_text(out: &mut impl Write, req: &Request, path: &PredictedPath) -> Resu
                 .map(|p| format!(" · port {p}"))
                 .unwrap_or_default()
         )?;
+        if let Some(n) = &h.note {
+            writeln!(out, "  ↳ {n}")?;
+        }
         for s in &h.steps {
             writeln!(
                 out,

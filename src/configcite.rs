@@ -1,0 +1,338 @@
+//! Pure: the Envoy configuration behind a verdict, from the origin hop's config dump — the route
+//! configuration and virtual hosts an `NR` missed, the listener/filter chain that refuses
+//! plaintext, the upstream TLS mode of the cluster behind a `UF`, and where the observed hop
+//! diverged from the route the config predicts.
+
+use meshtrace_parsers::Slot;
+use meshtrace_parsers::configdump::{ConfigDump, Listener, RouteSource, TlsMode};
+use meshtrace_parsers::record::RawRecord;
+
+use crate::causes::Cause;
+use crate::evidence::PodDump;
+use crate::objects::Cited;
+use crate::routesim::{Outcome, Request, simulate};
+
+fn cited(kind: &str, d: &PodDump, what: &str, why: String) -> Cited {
+    Cited {
+        object: format!("{kind}/{}/{}:{what}", d.namespace, d.pod),
+        why,
+    }
+}
+
+/// The request of an access-log record, as the proxy saw it.
+fn request_of(r: &RawRecord<'_>) -> Option<Request> {
+    let port = r.downstream_local().and_then(|a| a.port()).map(u32::from)?;
+    Some(Request {
+        host: r.value(Slot::Authority).unwrap_or("").to_string(),
+        path: r.value(Slot::Path).unwrap_or("/").to_string(),
+        method: r.value(Slot::Method).unwrap_or("GET").to_string(),
+        headers: Vec::new(),
+        port: Some(port),
+        sni: r
+            .value(Slot::RequestedServerName)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+    })
+}
+
+/// Chains of `l` serving `port` and whether each accepts plaintext.
+fn plaintext_refused(l: &Listener, port: u32) -> Option<String> {
+    let chains: Vec<_> = l
+        .filter_chains
+        .iter()
+        .filter(|c| !c.is_default)
+        .filter(|c| c.chain_match.destination_port.is_none_or(|p| p == port))
+        .collect();
+    if chains.is_empty() {
+        return None;
+    }
+    let plain = chains
+        .iter()
+        .any(|c| c.tls.is_none() && c.chain_match.transport_protocol.as_deref() != Some("tls"));
+    if plain {
+        return None;
+    }
+    let modes: Vec<String> = chains
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({}{})",
+                c.name.as_deref().unwrap_or("unnamed chain"),
+                c.tls
+                    .as_ref()
+                    .map(|t| t.mode)
+                    .unwrap_or(TlsMode::None)
+                    .as_str(),
+                c.tls
+                    .as_ref()
+                    .filter(|t| t.require_client_certificate)
+                    .map(|_| ", client certificate required")
+                    .unwrap_or("")
+            )
+        })
+        .collect();
+    Some(format!(
+        "every filter chain for port {port} terminates TLS: {}; a plaintext connection matches no chain and is closed",
+        modes.join(", ")
+    ))
+}
+
+fn listener_for(d: &ConfigDump, port: u32) -> Option<&Listener> {
+    d.listeners
+        .iter()
+        .find(|l| l.port() == Some(port))
+        .or_else(|| {
+            d.listeners.iter().find(|l| {
+                l.traffic_direction.as_deref() == Some("INBOUND")
+                    && l.filter_chains
+                        .iter()
+                        .any(|c| c.chain_match.destination_port == Some(port))
+            })
+        })
+}
+
+/// Config-dump citations for the origin hop. `origin_pod` is `namespace/pod`.
+pub fn cite_config(
+    dumps: &[PodDump],
+    origin_pod: Option<&str>,
+    origin: &RawRecord<'_>,
+    cause: Cause,
+) -> Vec<Cited> {
+    let mut out = Vec::new();
+    let Some((ns, pod)) = origin_pod.and_then(|p| p.split_once('/')) else {
+        return out;
+    };
+    let Some(d) = dumps.iter().find(|d| d.namespace == ns && d.pod == pod) else {
+        return out;
+    };
+    let dump = &d.dump;
+    let req = request_of(origin);
+    match cause {
+        Cause::RouteNotFound => {
+            if let Some(req) = &req {
+                let h = simulate(dump, &format!("{ns}/{pod}"), req);
+                if matches!(h.outcome, Outcome::NoVirtualHost | Outcome::NoRoute) {
+                    let rc = h.route_config.clone().unwrap_or_default();
+                    let tried: Vec<String> = h
+                        .candidates
+                        .iter()
+                        .take(5)
+                        .map(|c| format!("{}: {}", c.name, c.why))
+                        .collect();
+                    let what = if h.outcome == Outcome::NoVirtualHost {
+                        format!("no virtual host matches Host {:?}", req.host)
+                    } else {
+                        format!(
+                            "virtual host {} has no route for {} {}",
+                            h.virtual_host.as_deref().unwrap_or("?"),
+                            req.method,
+                            req.path
+                        )
+                    };
+                    out.push(cited(
+                        "RouteConfiguration",
+                        d,
+                        &rc,
+                        format!(
+                            "on listener {}: {what}; tried {}",
+                            h.listener.as_deref().unwrap_or("?"),
+                            tried.join("; ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Cause::PlaintextToMtls | Cause::MissingSidecar | Cause::MtlsMismatch => {
+            if let Some(port) = req.as_ref().and_then(|r| r.port)
+                && let Some(l) = listener_for(dump, port)
+                && let Some(why) = plaintext_refused(l, port)
+            {
+                out.push(cited("Listener", d, &l.name, why));
+            }
+        }
+        _ => {}
+    }
+    if matches!(
+        cause,
+        Cause::UpstreamConnectFailure
+            | Cause::UpstreamReset
+            | Cause::TlsError
+            | Cause::MtlsMismatch
+            | Cause::MissingSidecar
+    ) && let Some(name) = origin.value(Slot::UpstreamCluster)
+        && let Some(c) = dump.cluster(name.trim_end_matches(';'))
+    {
+        let tls = c
+            .upstream_tls
+            .as_ref()
+            .map(|t| t.describe())
+            .unwrap_or_else(|| "NONE (plaintext)".into());
+        let dr = c
+            .istio_config
+            .as_deref()
+            .and_then(meshtrace_parsers::configdump::istio_config_ref)
+            .map(|(_, n, x)| format!(", set by DestinationRule {n}/{x}"))
+            .unwrap_or_default();
+        let hint = match c.tls_mode() {
+            TlsMode::IstioMutual => {
+                "; the destination must answer with an Istio workload certificate (a sidecar)"
+            }
+            TlsMode::None => "; a destination that requires mTLS resets this connection",
+            _ => "",
+        };
+        out.push(cited(
+            "Cluster",
+            d,
+            &c.name,
+            format!("upstream TLS {tls}{dr}{hint}"),
+        ));
+    }
+    // Where the observed hop left the predicted route.
+    if cause != Cause::Ok
+        && let Some(req) = &req
+        && !req.host.is_empty()
+        && let Some(observed) = origin.value(Slot::UpstreamCluster)
+    {
+        let h = simulate(dump, &format!("{ns}/{pod}"), req);
+        if let Outcome::Cluster { name } = &h.outcome
+            && name.trim_end_matches(';') != observed.trim_end_matches(';')
+            && !h.clusters.iter().any(|(c, _)| c == observed)
+        {
+            out.push(cited(
+                "Route",
+                d,
+                h.route.as_deref().unwrap_or("?"),
+                format!(
+                    "the config predicts {name} for Host {:?} on {}, but the proxy logged {observed}: the config changed or the dump is from another time",
+                    req.host,
+                    h.listener.as_deref().unwrap_or("?")
+                ),
+            ));
+        }
+    }
+    // An RDS name the dump does not have.
+    if cause == Cause::RouteNotFound
+        && out.is_empty()
+        && let Some(port) = req.as_ref().and_then(|r| r.port)
+        && let Some(l) = listener_for(dump, port)
+    {
+        for c in &l.filter_chains {
+            if let Some(RouteSource::Rds(n)) = c.http.as_ref().map(|h| &h.routes)
+                && dump.route_config(n).is_none()
+            {
+                out.push(cited(
+                    "Listener",
+                    d,
+                    &l.name,
+                    format!("its route configuration {n} is not in the dump (RDS not received)"),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meshtrace_parsers::{LineOutcome, LineParser};
+
+    const BUNDLE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/bundles/rhoai-400-app-error/config_dump"
+    );
+
+    fn pod_dump(ns: &str, pod: &str) -> PodDump {
+        let text = std::fs::read_to_string(format!("{BUNDLE}/{ns}/{pod}.json")).unwrap();
+        PodDump {
+            namespace: ns.into(),
+            pod: pod.into(),
+            path: format!("config_dump/{ns}/{pod}.json"),
+            dump: ConfigDump::parse(&text).unwrap(),
+        }
+    }
+
+    fn rec(l: &str) -> RawRecord<'static> {
+        match LineParser::auto().parse(l) {
+            LineOutcome::Record(r) => r.into_owned(),
+            other => panic!("{other:?}: {l}"),
+        }
+    }
+
+    const GW: &str = "istio-ingressgateway-64694db8d5-zmcc7";
+    const PRED: &str = "test-predictor-00001-deployment-bfc57c85b-ns2vj";
+
+    #[test]
+    fn route_not_found_cites_the_virtual_hosts_tried() {
+        let d = [pod_dump("istio-system", GW)];
+        let r = rec(
+            "[2024-06-03T09:12:31.402Z] \"GET / HTTP/2\" 404 NR route_not_found - \"-\" 0 0 0 - \"10.134.0.2\" \"curl/8.6.0\" \"id1\" \"nope.apps.mycluster.example.com\" \"-\" - - 10.135.0.43:8443 10.134.0.2:56558 nope.apps.mycluster.example.com -",
+        );
+        let c = cite_config(
+            &d,
+            Some(&format!("istio-system/{GW}")),
+            &r,
+            Cause::RouteNotFound,
+        );
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(
+            c[0].object
+                .ends_with(":https.443.https.knative-ingress-gateway.knative-serving"),
+            "{c:?}"
+        );
+        assert!(c[0].why.contains("no virtual host matches Host"), "{c:?}");
+        assert!(
+            c[0].why
+                .contains("test-aiproject.apps.mycluster.example.com:443"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn plaintext_into_strict_port_cites_the_listener() {
+        let d = [pod_dump("aiproject", PRED)];
+        let r = rec(
+            "[2024-06-03T09:12:31.402Z] \"- - -\" 0 NR filter_chain_not_found - \"-\" 0 0 0 - \"-\" \"-\" \"-\" \"-\" \"-\" - - 10.133.2.13:8012 10.134.0.9:40000 - -",
+        );
+        let c = cite_config(
+            &d,
+            Some(&format!("aiproject/{PRED}")),
+            &r,
+            Cause::PlaintextToMtls,
+        );
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(c[0].object.starts_with("Listener/aiproject/"), "{c:?}");
+        assert!(c[0].why.contains("ISTIO_MUTUAL"), "{c:?}");
+    }
+
+    #[test]
+    fn upstream_failure_cites_the_cluster_tls_mode() {
+        let d = [pod_dump("istio-system", GW)];
+        let r = rec(
+            "[2024-06-03T09:12:31.402Z] \"GET / HTTP/2\" 503 UF upstream_reset_before_response_started{connection_termination} - \"-\" 0 91 3 - \"10.134.0.2\" \"curl/8.6.0\" \"id2\" \"test-aiproject.apps.mycluster.example.com\" \"10.135.0.43:8081\" outbound|80||knative-local-gateway.istio-system.svc.cluster.local - 10.135.0.43:8443 10.134.0.2:56558 test-aiproject.apps.mycluster.example.com -",
+        );
+        let c = cite_config(
+            &d,
+            Some(&format!("istio-system/{GW}")),
+            &r,
+            Cause::UpstreamConnectFailure,
+        );
+        assert!(
+            c.iter()
+                .any(|x| x.object.starts_with("Cluster/istio-system/")
+                    && x.why.contains("ISTIO_MUTUAL")
+                    && x.why.contains("DestinationRule istio-system/default")),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn no_dump_for_the_pod_cites_nothing() {
+        let d = [pod_dump("istio-system", GW)];
+        let r = rec(
+            "[2024-06-03T09:12:31.402Z] \"GET / HTTP/2\" 404 NR route_not_found - \"-\" 0 0 0 - \"-\" \"curl\" \"id\" \"x\" \"-\" - - 10.0.0.1:8443 10.0.0.2:1 - -",
+        );
+        assert!(cite_config(&d, Some("other/pod"), &r, Cause::RouteNotFound).is_empty());
+        assert!(cite_config(&d, None, &r, Cause::RouteNotFound).is_empty());
+    }
+}
