@@ -89,6 +89,14 @@ pub enum LogSource {
 }
 
 impl LogSource {
+    /// Size in bytes, when known.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            LogSource::File(p) => fs::metadata(p).ok().map(|m| m.len()),
+            LogSource::Memory(b) => Some(b.len() as u64),
+        }
+    }
+
     /// Open for reading.
     pub fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
         match self {

@@ -7,7 +7,8 @@ use meshtrace_parsers::configdump::ConfigDump;
 use meshtrace_parsers::detect::FormatSpec;
 
 use crate::bundle::{Bundle, Object};
-use crate::input::{InputSource, LogSet, read_input, read_pod_log};
+use crate::correlate::{Start, correlate};
+use crate::input::{InputSource, LineFilter, LogSet, read_input_filtered, read_pod_log_filtered};
 use crate::topology::Topology;
 
 /// Everything an analysis needs.
@@ -74,6 +75,66 @@ pub fn load(
     files: &[String],
     format: Option<&FormatSpec>,
 ) -> anyhow::Result<Evidence> {
+    load_filtered(bundle, files, format, &LineFilter::All)
+}
+
+/// Load for a trace: on large logs, parse only the lines that mention the request (its ids and
+/// connection addresses), widening the search as correlation discovers new ids and addresses.
+pub fn load_for_trace(
+    bundle: Option<&Path>,
+    files: &[String],
+    format: Option<&FormatSpec>,
+    start: &Start,
+    include_probes: bool,
+) -> anyhow::Result<Evidence> {
+    let mut needles: Vec<String> = match start {
+        Start::RequestId(id) => vec![id.clone()],
+        Start::Address(a) => vec![a.to_string()],
+        Start::Ip(ip) => vec![format!("{ip}:")],
+    };
+    // Lines that tell the activators apart from other pods (see `diagnose::Context`).
+    needles.extend(["-private.".to_string(), "activator-service.".to_string()]);
+    for _round in 0..6 {
+        let ev = load_filtered(bundle, files, format, &LineFilter::Needles(needles.clone()))?;
+        if ev.logs.filtered_inputs == 0 {
+            return Ok(ev); // every input was small enough to be read whole
+        }
+        let corr = correlate(&ev.logs.records, start, include_probes);
+        let mut grew = false;
+        for &i in &corr.hops {
+            let r = &ev.logs.records[i].record;
+            let found = [
+                r.request_id().map(str::to_string),
+                r.upstream_local()
+                    .and_then(|a| a.socket())
+                    .filter(|s| s.port() != 0)
+                    .map(|s| s.to_string()),
+                r.downstream_remote()
+                    .and_then(|a| a.socket())
+                    .filter(|s| s.port() != 0)
+                    .map(|s| s.to_string()),
+            ];
+            for n in found.into_iter().flatten() {
+                if !needles.contains(&n) {
+                    needles.push(n);
+                    grew = true;
+                }
+            }
+        }
+        if !grew {
+            return Ok(ev);
+        }
+    }
+    load_filtered(bundle, files, format, &LineFilter::Needles(needles))
+}
+
+/// Load keeping what `filter` asks for from each large log (see [`LineFilter`]).
+pub fn load_filtered(
+    bundle: Option<&Path>,
+    files: &[String],
+    format: Option<&FormatSpec>,
+    filter: &LineFilter,
+) -> anyhow::Result<Evidence> {
     let mut ev = Evidence::default();
     let auto = FormatSpec::Auto;
     if let Some(path) = bundle {
@@ -105,7 +166,15 @@ pub fn load(
             match l.source.open() {
                 Ok(r) => {
                     ev.logs.inputs.push(name.clone());
-                    if let Err(e) = read_pod_log(r, &name, Some(pod), &spec, &mut ev.logs) {
+                    if let Err(e) = read_pod_log_filtered(
+                        r,
+                        &name,
+                        Some(pod),
+                        &spec,
+                        &mut ev.logs,
+                        filter,
+                        l.source.size(),
+                    ) {
                         ev.problems.push(e.to_string());
                     }
                 }
@@ -135,7 +204,8 @@ pub fn load(
     }
     let spec = format.cloned().unwrap_or(FormatSpec::Auto);
     for f in files {
-        if let Err(e) = read_input(&InputSource::from_arg(f), &spec, &mut ev.logs) {
+        if let Err(e) = read_input_filtered(&InputSource::from_arg(f), &spec, &mut ev.logs, filter)
+        {
             ev.problems.push(e.to_string());
         }
     }

@@ -261,6 +261,12 @@ pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
             .then(a.target.cmp(&b.target))
     });
     let mut notes = Vec::new();
+    if ev.logs.ok_records > 0 {
+        notes.push(format!(
+            "{} successful record(s) of large logs were counted, not kept: request totals count only the requests of small inputs and the failed ones",
+            ev.logs.ok_records
+        ));
+    }
     if probes > 0 {
         notes.push(format!(
             "{probes} Knative/kubelet probe request(s) left out (use --include-probes)"

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use meshtrace_parsers::assemble::{Assembler, Event};
-use meshtrace_parsers::detect::{FormatSpec, LineParser};
+use meshtrace_parsers::detect::{FormatSpec, LineOutcome, LineParser};
 use meshtrace_parsers::record::RawRecord;
 
 /// Where lines come from.
@@ -72,9 +72,31 @@ pub struct SkippedLine {
     pub text: Option<String>,
 }
 
+/// Which lines of an input to keep.
+#[derive(Debug, Clone, Default)]
+pub enum LineFilter {
+    /// Every line.
+    #[default]
+    All,
+    /// Parse every line but keep only records that did not succeed (status none, 0 or ≥ 400, or
+    /// response flags set); successful ones are only counted (`LogSet::ok_records`).
+    Failed,
+    /// Parse only lines that contain one of these strings (substring search over large chunks,
+    /// like `rg -F`); other lines are not parsed and not reported.
+    Needles(Vec<String>),
+}
+
+/// Inputs smaller than this are always read whole and in order, so that wrapped, pasted lines
+/// still join; filters apply to larger ones (real logs).
+pub const STREAM_MIN_BYTES: u64 = 8 << 20;
+
 /// Everything read from the inputs.
 #[derive(Debug, Default)]
 pub struct LogSet {
+    /// Successful records counted but not kept (`LineFilter::Failed`).
+    pub ok_records: u64,
+    /// Inputs read with a filter (prefiltered or failures-only).
+    pub filtered_inputs: usize,
     /// Records in input order.
     pub records: Vec<LogLine>,
     /// Lines that are not access logs, and malformed ones.
@@ -119,13 +141,47 @@ pub fn read_input(
     spec: &FormatSpec,
     set: &mut LogSet,
 ) -> Result<(), InputError> {
+    read_input_filtered(source, spec, set, &LineFilter::All)
+}
+
+/// Read one input into `set`, keeping what `filter` asks for.
+pub fn read_input_filtered(
+    source: &InputSource,
+    spec: &FormatSpec,
+    set: &mut LogSet,
+    filter: &LineFilter,
+) -> Result<(), InputError> {
     let name = source.name();
-    let reader: Box<dyn Read> = match source {
-        InputSource::Stdin => Box::new(std::io::stdin().lock()),
-        InputSource::File(p) => Box::new(open(p)?),
-    };
     set.inputs.push(name.clone());
-    read_from(reader, &name, spec, set)
+    match source {
+        InputSource::Stdin => read_pod_log_filtered(
+            std::io::stdin().lock(),
+            &name,
+            None,
+            spec,
+            set,
+            filter,
+            None,
+        ),
+        InputSource::File(p) => {
+            let size = std::fs::metadata(p).ok().map(|m| m.len());
+            if matches!(filter, LineFilter::Failed)
+                && size.is_some_and(|s| s >= 2 * STREAM_MIN_BYTES)
+                && !is_gzip_file(p)
+            {
+                return read_file_in_two(p, &name, spec, set);
+            }
+            read_pod_log_filtered(open(p)?, &name, None, spec, set, filter, size)
+        }
+    }
+}
+
+fn is_gzip_file(p: &Path) -> bool {
+    let mut magic = [0u8; 2];
+    std::fs::File::open(p)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b]
 }
 
 fn open(p: &Path) -> Result<std::fs::File, InputError> {
@@ -153,12 +209,84 @@ pub fn read_pod_log(
     spec: &FormatSpec,
     set: &mut LogSet,
 ) -> Result<(), InputError> {
+    read_pod_log_filtered(reader, name, pod, spec, set, &LineFilter::All, None)
+}
+
+/// Read a log with a filter. `size` (when known) decides whether the filter applies: inputs
+/// under [`STREAM_MIN_BYTES`] are read whole. Gzip-compressed input is decompressed as it streams.
+pub fn read_pod_log_filtered(
+    reader: impl Read,
+    name: &str,
+    pod: Option<Arc<str>>,
+    spec: &FormatSpec,
+    set: &mut LogSet,
+    filter: &LineFilter,
+    size: Option<u64>,
+) -> Result<(), InputError> {
+    let mut buffered = BufReader::with_capacity(1 << 16, reader);
+    let gz = buffered
+        .fill_buf()
+        .map(|b| b.starts_with(&[0x1f, 0x8b]))
+        .unwrap_or(false);
+    let reader: Box<dyn Read + '_> = if gz {
+        Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    };
+    // Compressed input is large for its size on disk.
+    let big = size.is_none_or(|s| s >= STREAM_MIN_BYTES) || gz;
+    let filter = if big { filter } else { &LineFilter::All };
+    match filter {
+        LineFilter::Needles(n) => {
+            set.filtered_inputs += 1;
+            scan_needles(reader, name, pod.as_ref(), spec, set, n, 0, 0).map(|_| ())
+        }
+        LineFilter::Failed => {
+            set.filtered_inputs += 1;
+            read_lines(reader, name, pod, spec, set, true, 0).map(|_| ())
+        }
+        LineFilter::All => read_lines(reader, name, pod, spec, set, false, 0).map(|_| ()),
+    }
+}
+
+/// Did this record fail (so `LineFilter::Failed` keeps it)?
+pub fn is_failed(r: &RawRecord<'_>) -> bool {
+    match r.status() {
+        None => true,
+        Some(0) => {
+            !(r.is_tcp()
+                && r.flags().is_empty()
+                && r.details().is_none_or(|d| d.base == "via_upstream"))
+        }
+        Some(s) => s >= 400 || !r.flags().is_empty(),
+    }
+}
+
+/// Line-by-line reading through the assembler; returns the number of physical lines read.
+fn read_lines(
+    reader: impl Read,
+    name: &str,
+    pod: Option<Arc<str>>,
+    spec: &FormatSpec,
+    set: &mut LogSet,
+    failed_only: bool,
+    first_line: u64,
+) -> Result<u64, InputError> {
     let input: Arc<str> = Arc::from(name);
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut asm = Assembler::new(LineParser::new(spec), true);
     let mut buf = Vec::with_capacity(1024);
-    let mut lineno = 0u64;
-    let mut sink = |e: Event<'_>| collect(e, &input, pod.as_ref(), set);
+    let mut lineno = first_line;
+    let mut sink = |e: Event<'_>| {
+        if failed_only
+            && let Event::Record(l) = &e
+            && !is_failed(&l.record)
+        {
+            set.ok_records += 1;
+            return;
+        }
+        collect(e, &input, pod.as_ref(), set)
+    };
     loop {
         buf.clear();
         match reader.read_until(b'\n', &mut buf) {
@@ -179,7 +307,173 @@ pub fn read_pod_log(
         }
     }
     asm.finish(&mut sink);
+    Ok(lineno - first_line)
+}
+
+/// Split a large file at a line boundary and parse both halves on two threads (failures only).
+fn read_file_in_two(
+    p: &Path,
+    name: &str,
+    spec: &FormatSpec,
+    set: &mut LogSet,
+) -> Result<(), InputError> {
+    use std::io::{Seek, SeekFrom};
+    set.filtered_inputs += 1;
+    let err = |source| InputError::Read {
+        path: name.to_string(),
+        line: 0,
+        source,
+    };
+    let len = std::fs::metadata(p).map_err(err)?.len();
+    // Find the first line start at or after the middle.
+    let mut f = open(p)?;
+    f.seek(SeekFrom::Start(len / 2)).map_err(err)?;
+    let mut probe = BufReader::new(f);
+    let mut skip = Vec::new();
+    probe.read_until(b'\n', &mut skip).map_err(err)?;
+    let mid = len / 2 + skip.len() as u64;
+    let (first, second) = std::thread::scope(|sc| {
+        let a = sc.spawn(|| -> Result<(LogSet, u64), InputError> {
+            let mut part = LogSet::default();
+            let n = read_lines(open(p)?.take(mid), name, None, spec, &mut part, true, 0)?;
+            Ok((part, n))
+        });
+        let b = sc.spawn(|| -> Result<LogSet, InputError> {
+            let mut f = open(p)?;
+            f.seek(SeekFrom::Start(mid)).map_err(err)?;
+            let mut part = LogSet::default();
+            read_lines(f, name, None, spec, &mut part, true, 0)?;
+            Ok(part)
+        });
+        (a.join(), b.join())
+    });
+    let (mut a, lines_a) =
+        first.map_err(|_| err(std::io::Error::other("parser thread panicked")))??;
+    let mut b = second.map_err(|_| err(std::io::Error::other("parser thread panicked")))??;
+    // The second half's line numbers continue the first's.
+    for r in &mut b.records {
+        r.line += lines_a;
+    }
+    for s in &mut b.skipped {
+        s.line += lines_a;
+    }
+    set.records.append(&mut a.records);
+    set.records.append(&mut b.records);
+    set.skipped.append(&mut a.skipped);
+    set.skipped.append(&mut b.skipped);
+    set.ok_records += a.ok_records + b.ok_records;
     Ok(())
+}
+
+/// Chunk size of the needle scan.
+const CHUNK: usize = 1 << 20;
+
+/// Parse only the lines containing one of `needles`, found by substring search over large
+/// chunks (the way `rg -F` works). Line numbers are counted with a vectorised newline count.
+#[allow(clippy::too_many_arguments)]
+fn scan_needles(
+    mut reader: impl Read,
+    name: &str,
+    pod: Option<&Arc<str>>,
+    spec: &FormatSpec,
+    set: &mut LogSet,
+    needles: &[String],
+    first_line: u64,
+    _reserved: u64,
+) -> Result<u64, InputError> {
+    use meshtrace_parsers::memchr::memmem::Finder;
+    let input: Arc<str> = Arc::from(name);
+    let finders: Vec<Finder<'_>> = needles
+        .iter()
+        .filter(|n| !n.is_empty())
+        .map(|n| Finder::new(n.as_bytes()))
+        .collect();
+    let mut parser = LineParser::new(spec);
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    let mut base_line = first_line;
+    let mut starts: Vec<usize> = Vec::new();
+    loop {
+        let len0 = buf.len();
+        buf.resize(len0 + CHUNK, 0);
+        let n = read_full(&mut reader, &mut buf[len0..]).map_err(|source| InputError::Read {
+            path: name.to_string(),
+            line: base_line,
+            source,
+        })?;
+        buf.truncate(len0 + n);
+        let eof = n == 0;
+        let end = if eof {
+            buf.len()
+        } else {
+            match meshtrace_parsers::memchr::memrchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None => continue, // one long line: read more
+            }
+        };
+        let region = &buf[..end];
+        starts.clear();
+        for f in &finders {
+            for pos in f.find_iter(region) {
+                starts.push(
+                    meshtrace_parsers::memchr::memrchr(b'\n', &region[..pos]).map_or(0, |i| i + 1),
+                );
+            }
+        }
+        starts.sort_unstable();
+        starts.dedup();
+        let mut counted = 0usize;
+        let mut line = base_line;
+        for &s in &starts {
+            line +=
+                meshtrace_parsers::memchr::memchr_iter(b'\n', &region[counted..s]).count() as u64;
+            counted = s;
+            let e = meshtrace_parsers::memchr::memchr(b'\n', &region[s..])
+                .map_or(region.len(), |i| s + i);
+            let text = String::from_utf8_lossy(&region[s..e]);
+            let (_, payload) = meshtrace_parsers::envelope::strip_envelope(&text);
+            match parser.parse(&payload) {
+                LineOutcome::Record(rec) | LineOutcome::Truncated { record: rec, .. } => {
+                    set.records.push(LogLine {
+                        input: input.clone(),
+                        line: line + 1,
+                        lines: 1,
+                        envelope: "none",
+                        pod: pod.cloned(),
+                        record: rec.into_owned(),
+                    })
+                }
+                LineOutcome::Malformed(error) => set.skipped.push(SkippedLine {
+                    input: input.clone(),
+                    line: line + 1,
+                    kind: "malformed".into(),
+                    reason: error.to_string(),
+                    text: Some(payload.chars().take(200).collect()),
+                }),
+                LineOutcome::NotAccessLog(_) | LineOutcome::Blank => {}
+            }
+        }
+        base_line =
+            line + meshtrace_parsers::memchr::memchr_iter(b'\n', &region[counted..]).count() as u64;
+        buf.drain(..end);
+        if eof {
+            break;
+        }
+    }
+    Ok(base_line - first_line)
+}
+
+/// Fill `buf` as far as the reader allows; returns the bytes read (0 only at end of input).
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 fn collect(e: Event<'_>, input: &Arc<str>, pod: Option<&Arc<str>>, set: &mut LogSet) {

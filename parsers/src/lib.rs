@@ -19,6 +19,9 @@ pub mod format;
 pub mod json;
 pub mod record;
 
+/// Re-exported so callers scan logs with the same substring search as the parsers.
+pub use memchr;
+
 pub use assemble::{Assembler, Event, Located};
 pub use detect::{FormatSpec, LineOutcome, LineParser};
 pub use format::{Slot, TextFormat};

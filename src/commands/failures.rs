@@ -64,7 +64,13 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         None => None,
     };
     let spec = a.log_format.as_deref().map(format_spec).transpose()?;
-    let ev = crate::evidence::load(a.bundle.as_deref(), &a.files, spec.as_ref())?;
+    // Large logs: every line is parsed (on two threads for big files), only failures are kept.
+    let ev = crate::evidence::load_filtered(
+        a.bundle.as_deref(),
+        &a.files,
+        spec.as_ref(),
+        &crate::input::LineFilter::Failed,
+    )?;
     let mut filters = Filters {
         status: a.status.clone(),
         cause,

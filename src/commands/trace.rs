@@ -39,8 +39,9 @@ pub fn run(a: TraceArgs) -> Result<i32> {
         None
     };
     let bundle = live.as_ref().map(|d| d.path()).or(a.bundle.as_deref());
-    let ev = crate::evidence::load(bundle, &a.files, spec.as_ref())?;
     let start = crate::correlate::Start::parse(&a.start);
+    let ev =
+        crate::evidence::load_for_trace(bundle, &a.files, spec.as_ref(), &start, a.include_probes)?;
     let Some(report) = crate::trace::trace(&ev, &a.start, &start, a.include_probes) else {
         for p in &ev.problems {
             eprintln!("meshtrace: skipped: {p}");
