@@ -232,6 +232,43 @@ pub fn cite_config(
     out
 }
 
+/// The access-log format of a pod's `istio-proxy` logs, read from its config dump: the one TEXT
+/// format its listeners use, when it is not one of the built-ins (those are detected per line).
+pub fn log_format_of(
+    dumps: &[PodDump],
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> Option<meshtrace_parsers::FormatSpec> {
+    if container != "istio-proxy" {
+        return None;
+    }
+    let d = dumps
+        .iter()
+        .find(|d| d.namespace == namespace && d.pod == pod)?;
+    let mut texts: Vec<&str> = d
+        .dump
+        .access_logs()
+        .into_iter()
+        .filter_map(|(_, a)| match &a.format {
+            meshtrace_parsers::configdump::LogFormat::Text(t) => Some(t.trim_end()),
+            _ => None,
+        })
+        .collect();
+    texts.sort_unstable();
+    texts.dedup();
+    let [text] = texts.as_slice() else {
+        return None;
+    };
+    if meshtrace_parsers::builtins::BUILTIN_TEXT
+        .iter()
+        .any(|b| b.format.trim_end() == *text)
+    {
+        return None;
+    }
+    meshtrace_parsers::FormatSpec::parse(text).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

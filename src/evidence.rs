@@ -146,6 +146,7 @@ pub fn load_filtered(
             .and_then(|m| m.collected_at.as_deref())
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
         ev.problems.extend(b.problems.iter().cloned());
+        let dumps = read_config_dumps(&b, &mut ev.problems);
         for l in &b.logs {
             let spec = match format {
                 Some(f) => f.clone(),
@@ -158,7 +159,11 @@ pub fn load_filtered(
                             auto.clone()
                         }
                     },
-                    None => auto.clone(),
+                    // A custom format of the pod's listeners, from its config dump.
+                    None => {
+                        crate::configcite::log_format_of(&dumps, &l.namespace, &l.pod, &l.container)
+                            .unwrap_or_else(|| auto.clone())
+                    }
                 },
             };
             let name = format!("{}/{}", b.root.trim_end_matches('/'), l.path);
@@ -199,7 +204,7 @@ pub fn load_filtered(
                 _ => {}
             }
         }
-        ev.config_dumps = read_config_dumps(&b, &mut ev.problems);
+        ev.config_dumps = dumps;
         ev.objects = b.objects;
     }
     let spec = format.cloned().unwrap_or(FormatSpec::Auto);
