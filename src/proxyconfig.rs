@@ -42,7 +42,12 @@ impl Table {
             for (i, c) in cells.iter().enumerate() {
                 l.push_str(c);
                 if i + 1 < cells.len() {
-                    let pad = width.get(i).copied().unwrap_or(0) - c.chars().count() + 3;
+                    let pad = width
+                        .get(i)
+                        .copied()
+                        .unwrap_or(0)
+                        .saturating_sub(c.chars().count())
+                        + 3;
                     l.push_str(&" ".repeat(pad));
                 }
             }

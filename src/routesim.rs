@@ -942,7 +942,11 @@ fn cluster_step(d: &ConfigDump, h: &mut HopPrediction, name: &str) {
             "the connection's original destination".to_string()
         } else if !eds {
             format!("resolved by {} discovery", c.kind)
-        } else if d.endpoints.is_empty() {
+        } else if !d
+            .sections
+            .iter()
+            .any(|s| s == "EndpointsConfigDump" || s == "ClusterStatuses")
+        {
             "endpoints not dumped".to_string()
         } else {
             "none: 503 UH (no healthy upstream)".to_string()
@@ -962,7 +966,12 @@ fn cluster_step(d: &ConfigDump, h: &mut HopPrediction, name: &str) {
         .unwrap_or_default();
     h.step(
         "cluster",
-        !h.endpoints.is_empty() || d.endpoints.is_empty() || !eds,
+        !h.endpoints.is_empty()
+            || !eds
+            || !d
+                .sections
+                .iter()
+                .any(|s| s == "EndpointsConfigDump" || s == "ClusterStatuses"),
         format!(
             "{name}: {}, upstream TLS {}{dr}; endpoints: {eps}",
             c.kind,

@@ -52,6 +52,11 @@ fn large_legacy_productpage_dump_parses() {
             .and_then(|b| b.istio_version.as_deref()),
         Some("1.1.1")
     );
+    // Istio 1.1 mounted workload certificates under /etc/certs: still ISTIO_MUTUAL.
+    let reviews = d
+        .cluster("outbound|9080||reviews.default.svc.cluster.local")
+        .expect("reviews cluster");
+    assert_eq!(reviews.tls_mode(), TlsMode::IstioMutual);
 }
 
 #[test]

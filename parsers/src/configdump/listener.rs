@@ -159,8 +159,15 @@ pub(crate) fn read_tls(ctx: &Value) -> DownstreamTls {
         )
         .is_some_and(|d| d.as_object().is_some_and(|o| !o.is_empty()));
     let require = b(ctx, "require_client_certificate").unwrap_or(false);
-    let mode = if certificate_sds.iter().any(|n| n == "default")
-        && validation_sds.as_deref() == Some("ROOTCA")
+    // Istio before SDS (≤1.4) mounted the workload certificate under /etc/certs.
+    let istio_files = arr(common, "tls_certificates").iter().any(|c| {
+        path(c, &["certificate_chain", "filename"])
+            .and_then(Value::as_str)
+            .is_some_and(|f| f.starts_with("/etc/certs/"))
+    });
+    let mode = if (certificate_sds.iter().any(|n| n == "default")
+        && validation_sds.as_deref() == Some("ROOTCA"))
+        || istio_files
     {
         TlsMode::IstioMutual
     } else if require || has_validation {
