@@ -249,3 +249,37 @@ fn proxy_config_on_a_bundle_pod() {
     assert_eq!(code, 2);
     assert!(err.contains("no config dump for pod"), "{err}");
 }
+
+#[test]
+fn simulation_and_tables_never_panic_on_odd_values() {
+    use meshtrace::proxyconfig as pc;
+    use meshtrace::routesim::{Request, simulate};
+    use meshtrace_parsers::configdump::ConfigDump;
+    let text = std::fs::read_to_string(format!(
+        "{BUNDLE}/config_dump/istio-system/istio-ingressgateway-64694db8d5-zmcc7.json"
+    ))
+    .unwrap();
+    let bytes = text.as_bytes();
+    let req = Request {
+        host: "test-aiproject.apps.mycluster.example.com".into(),
+        path: "/".into(),
+        method: "GET".into(),
+        port: Some(8443),
+        ..Request::default()
+    };
+    for pos in (0..bytes.len()).step_by(197) {
+        let mut m = bytes.to_vec();
+        if m[pos].is_ascii_alphanumeric() {
+            m[pos] = if m[pos].is_ascii_digit() { b'7' } else { b'x' };
+        }
+        let Ok(d) = ConfigDump::parse(&String::from_utf8_lossy(&m)) else {
+            continue;
+        };
+        let f = pc::Filter::default();
+        let _ = pc::listeners(&d, &f, true).render();
+        let _ = pc::routes(&d, &f, true).render();
+        let _ = pc::clusters(&d, &f, true).render();
+        let _ = pc::endpoints(&d, &f, true).render();
+        let _ = simulate(&d, "p", &req);
+    }
+}

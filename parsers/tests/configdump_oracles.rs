@@ -181,3 +181,44 @@ fn unknown_sections_and_fields_are_tolerated() {
     assert_eq!(d.listeners[0].port(), Some(8443));
     assert_eq!(d.listeners[0].protocol(), "UNKNOWN");
 }
+
+#[test]
+fn mutated_dumps_never_panic() {
+    let text = std::fs::read_to_string(format!(
+        "{PEER}/istioctl/pkg/proxyconfig/testdata/config_dump.json"
+    ))
+    .unwrap();
+    let bytes = text.as_bytes();
+    let mut parsed = 0;
+    // Deterministic mutations: letters/digits swapped (JSON stays valid: odd values, odd keys),
+    // structural characters replaced (JSON breaks: errors, never panics).
+    for (n, pos) in (0..bytes.len()).step_by(53).enumerate() {
+        let mut m = bytes.to_vec();
+        m[pos] = match (m[pos], n % 4) {
+            (b'a'..=b'z', _) => b'Q',
+            (b'0'..=b'9', 0) => b'9',
+            (b'0'..=b'9', _) => b'0',
+            (_, 0) => b'{',
+            (_, 1) => b']',
+            (_, 2) => b'"',
+            _ => b'7',
+        };
+        let Ok(t) = String::from_utf8(m) else {
+            continue;
+        };
+        match ConfigDump::parse(&t) {
+            Ok(d) => {
+                parsed += 1;
+                let _ = d.access_logs();
+                for s in &d.secrets {
+                    let _ = s.valid_at(0);
+                }
+            }
+            Err(e) => assert!(e.to_string().contains('$'), "{e}"),
+        }
+    }
+    assert!(
+        parsed > 100,
+        "most letter/digit mutations keep the JSON valid"
+    );
+}
