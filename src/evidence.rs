@@ -94,8 +94,13 @@ pub fn load_for_trace(
     };
     // Lines that tell the activators apart from other pods (see `diagnose::Context`).
     needles.extend(["-private.".to_string(), "activator-service.".to_string()]);
+    let mut window: Option<crate::input::TimeWindow> = None;
     for _round in 0..6 {
-        let ev = load_filtered(bundle, files, format, &LineFilter::Needles(needles.clone()))?;
+        let filter = match window {
+            Some(w) => LineFilter::NeedlesInWindow(needles.clone(), w),
+            None => LineFilter::Needles(needles.clone()),
+        };
+        let ev = load_filtered(bundle, files, format, &filter)?;
         if ev.logs.filtered_inputs == 0 {
             return Ok(ev); // every input was small enough to be read whole
         }
@@ -103,6 +108,17 @@ pub fn load_for_trace(
         let mut grew = false;
         for &i in &corr.hops {
             let r = &ev.logs.records[i].record;
+            // Hops of one request happen within its outermost hop's time, give or take clock skew.
+            if let Some(t) = r.start_time() {
+                let end = t + chrono::Duration::milliseconds(
+                    i64::try_from(r.duration_ms().unwrap_or(0)).unwrap_or(0),
+                );
+                let slack = chrono::Duration::seconds(30);
+                window = Some(match window {
+                    Some((a, b)) => (a.min(t - slack), b.max(end + slack)),
+                    None => (t - slack, end + slack),
+                });
+            }
             let found = [
                 r.request_id().map(str::to_string),
                 r.upstream_local()
@@ -125,7 +141,11 @@ pub fn load_for_trace(
             return Ok(ev);
         }
     }
-    load_filtered(bundle, files, format, &LineFilter::Needles(needles))
+    let filter = match window {
+        Some(w) => LineFilter::NeedlesInWindow(needles, w),
+        None => LineFilter::Needles(needles),
+    };
+    load_filtered(bundle, files, format, &filter)
 }
 
 /// Load keeping what `filter` asks for from each large log (see [`LineFilter`]).

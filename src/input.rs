@@ -84,7 +84,16 @@ pub enum LineFilter {
     /// Parse only lines that contain one of these strings (substring search over large chunks,
     /// like `rg -F`); other lines are not parsed and not reported.
     Needles(Vec<String>),
+    /// Like `Needles`, keeping only records that started inside the time window (a connection
+    /// address recurs on every request of a keep-alive connection).
+    NeedlesInWindow(Vec<String>, TimeWindow),
 }
+
+/// Start and end (inclusive) of a time window.
+pub type TimeWindow = (
+    chrono::DateTime<chrono::FixedOffset>,
+    chrono::DateTime<chrono::FixedOffset>,
+);
 
 /// Inputs smaller than this are always read whole and in order, so that wrapped, pasted lines
 /// still join; filters apply to larger ones (real logs).
@@ -239,7 +248,11 @@ pub fn read_pod_log_filtered(
     match filter {
         LineFilter::Needles(n) => {
             set.filtered_inputs += 1;
-            scan_needles(reader, name, pod.as_ref(), spec, set, n, 0, 0).map(|_| ())
+            scan_needles(reader, name, pod.as_ref(), spec, set, n, None).map(|_| ())
+        }
+        LineFilter::NeedlesInWindow(n, w) => {
+            set.filtered_inputs += 1;
+            scan_needles(reader, name, pod.as_ref(), spec, set, n, Some(*w)).map(|_| ())
         }
         LineFilter::Failed => {
             set.filtered_inputs += 1;
@@ -370,7 +383,6 @@ const CHUNK: usize = 1 << 20;
 
 /// Parse only the lines containing one of `needles`, found by substring search over large
 /// chunks (the way `rg -F` works). Line numbers are counted with a vectorised newline count.
-#[allow(clippy::too_many_arguments)]
 fn scan_needles(
     mut reader: impl Read,
     name: &str,
@@ -378,9 +390,9 @@ fn scan_needles(
     spec: &FormatSpec,
     set: &mut LogSet,
     needles: &[String],
-    first_line: u64,
-    _reserved: u64,
+    window: Option<TimeWindow>,
 ) -> Result<u64, InputError> {
+    let first_line = 0u64;
     use meshtrace_parsers::memchr::memmem::Finder;
     let input: Arc<str> = Arc::from(name);
     let finders: Vec<Finder<'_>> = needles

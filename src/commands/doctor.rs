@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::cli::{EXIT_NOTHING, EXIT_OK};
 use crate::doctor::{CHECKS, Scope, Severity, doctor};
@@ -13,9 +13,6 @@ use crate::report::{OutputFormat, write_doctor};
 pub struct DoctorArgs {
     /// Only this InferenceService (and the pods serving it).
     pub isvc: Option<String>,
-    /// Only this namespace.
-    #[arg(short = 'n', long)]
-    pub namespace: Option<String>,
     /// Evidence bundle: a folder or .tar.gz (see docs/bundle.md), or an istioctl bug-report.
     #[arg(long, value_name = "DIR|FILE")]
     pub bundle: Option<std::path::PathBuf>,
@@ -25,6 +22,10 @@ pub struct DoctorArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     pub output: OutputFormat,
+    /// Without --bundle, the objects are collected live from the cluster; `-n` also limits the
+    /// checks to that namespace.
+    #[command(flatten)]
+    pub live: crate::commands::collect::LiveArgs,
 }
 
 /// Run `doctor`. Exit 0 when no warning or error was found, 1 otherwise.
@@ -36,18 +37,18 @@ pub fn run(a: DoctorArgs) -> Result<i32> {
         }
         return Ok(EXIT_OK);
     }
-    let Some(bundle) = a.bundle.as_deref() else {
-        bail!("no evidence: give --bundle DIR|FILE.tar.gz (collect one with `meshtrace collect`)");
+    // No bundle: collect one from the cluster, then the same offline checks.
+    let live = match a.bundle {
+        Some(_) => None,
+        None => Some(crate::commands::collect::collect_for_trace(&a.live)?),
     };
-    let ev = crate::evidence::load(Some(bundle), &[], None)?;
-    let findings = doctor(
-        &ev.objects,
-        &ev.topology,
-        &Scope {
-            namespace: a.namespace.clone(),
-            isvc: a.isvc.clone(),
-        },
-    );
+    let bundle = live.as_ref().map(|d| d.path()).or(a.bundle.as_deref());
+    let ev = crate::evidence::load(bundle, &[], None)?;
+    let scope = Scope {
+        namespace: a.live.namespace.first().cloned(),
+        isvc: a.isvc.clone(),
+    };
+    let findings = doctor(&ev.objects, &ev.topology, &scope);
     let width = if std::io::stdout().is_terminal() {
         None
     } else {

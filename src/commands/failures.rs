@@ -2,12 +2,12 @@
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use chrono::{DateTime, FixedOffset};
 
 use crate::causes::Cause;
 use crate::cli::{EXIT_NOTHING, EXIT_OK, format_spec};
-use crate::failures::{Filters, failures, parse_duration};
+use crate::failures::{Filters, failures};
 use crate::report::{OutputFormat, write_failures};
 
 /// Arguments of `failures`.
@@ -21,16 +21,6 @@ pub struct FailuresArgs {
     /// Log format for every log (overrides the bundle manifest).
     #[arg(long, value_name = "FMT")]
     pub log_format: Option<String>,
-    /// Only failures in the last DURATION (`30s`, `15m`, `2h`, `1d`) before the evidence was
-    /// collected (the bundle manifest's `collected_at`, else the newest record).
-    #[arg(long, value_name = "DURATION", conflicts_with = "since_time")]
-    pub since: Option<String>,
-    /// Only failures at or after this RFC 3339 time.
-    #[arg(long, value_name = "TIME")]
-    pub since_time: Option<String>,
-    /// Only failures before this RFC 3339 time.
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
     /// Only these statuses: `4xx`, `5xx`, `403`, `0` (TCP), comma-separated.
     #[arg(long, value_name = "STATUS")]
     pub status: Option<String>,
@@ -43,19 +33,20 @@ pub struct FailuresArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     pub output: OutputFormat,
+    /// Without --bundle and files, the evidence is collected live from the cluster. Its
+    /// `--since`/`--since-time`/`--until` also filter the failures of a bundle: `--since` counts
+    /// back from when the bundle was collected (its manifest), else from the newest record.
+    #[command(flatten)]
+    pub live: crate::commands::collect::LiveArgs,
 }
 
-fn time(s: &str, what: &str) -> Result<DateTime<FixedOffset>> {
-    DateTime::parse_from_rfc3339(s).with_context(|| {
-        format!("{what} {s:?} is not an RFC 3339 time such as 2024-05-01T10:00:00Z")
-    })
+fn time(t: &jiff::Timestamp) -> Result<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(&t.to_string())
+        .with_context(|| format!("{t} is not an RFC 3339 time"))
 }
 
 /// Run `failures`. Exit 0 when nothing failed, 1 when failures were found.
 pub fn run(a: FailuresArgs) -> Result<i32> {
-    if a.bundle.is_none() && a.files.is_empty() {
-        bail!("no evidence: give --bundle DIR|FILE.tar.gz and/or log files (`-` for stdin)");
-    }
     let cause = match &a.cause {
         Some(c) => Some(Cause::from_id(c).with_context(|| {
             let ids: Vec<&str> = Cause::ALL.iter().map(|c| c.id()).collect();
@@ -64,9 +55,16 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         None => None,
     };
     let spec = a.log_format.as_deref().map(format_spec).transpose()?;
+    // No evidence given: collect a bundle from the cluster, then the same offline path.
+    let live = if a.bundle.is_none() && a.files.is_empty() {
+        Some(crate::commands::collect::collect_for_trace(&a.live)?)
+    } else {
+        None
+    };
+    let bundle = live.as_ref().map(|d| d.path()).or(a.bundle.as_deref());
     // Large logs: every line is parsed (on two threads for big files), only failures are kept.
     let ev = crate::evidence::load_filtered(
-        a.bundle.as_deref(),
+        bundle,
         &a.files,
         spec.as_ref(),
         &crate::input::LineFilter::Failed,
@@ -77,21 +75,19 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         include_probes: a.include_probes,
         ..Filters::default()
     };
-    if let Some(s) = &a.since {
-        let d = parse_duration(s).with_context(|| {
-            format!("--since {s:?}: expected a duration such as 30s, 15m, 2h, 1d")
-        })?;
+    if let Some(d) = a.live.since {
+        let d = chrono::Duration::from_std(d).context("--since is too long")?;
         let reference = ev
             .collected_at
             .or_else(|| ev.logs.records.iter().filter_map(|l| l.record.start_time()).max())
             .context("--since needs a time reference: the evidence has neither a manifest collected_at nor timestamps")?;
         filters.since = Some(reference - d);
     }
-    if let Some(s) = &a.since_time {
-        filters.since = Some(time(s, "--since-time")?);
+    if let Some(t) = &a.live.since_time {
+        filters.since = Some(time(t)?);
     }
-    if let Some(s) = &a.until {
-        filters.until = Some(time(s, "--until")?);
+    if let Some(t) = &a.live.until {
+        filters.until = Some(time(t)?);
     }
     let report = failures(&ev, &filters);
     let stdout = std::io::stdout();

@@ -50,6 +50,9 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "markdown")]
     pub output: ReportFormat,
+    /// Without --bundle and files, the evidence is collected live from the cluster.
+    #[command(flatten)]
+    pub live: crate::commands::collect::LiveArgs,
 }
 
 /// Read physical lines `[line, line + n)` of a file; `None` if it is not a readable file.
@@ -70,11 +73,15 @@ fn read_lines(path: &str, line: u64, n: u32) -> Option<String> {
 
 /// Run `report`. Exit code as `trace` (0 succeeded, 1 failed) or as `failures`.
 pub fn run(a: ReportArgs) -> Result<i32> {
-    if a.bundle.is_none() && a.files.is_empty() {
-        bail!("no evidence: give --bundle DIR|FILE.tar.gz and/or log files");
-    }
     let spec = a.log_format.as_deref().map(format_spec).transpose()?;
-    let ev = crate::evidence::load(a.bundle.as_deref(), &a.files, spec.as_ref())?;
+    // No evidence given: collect a bundle from the cluster, then the same offline path.
+    let live = if a.bundle.is_none() && a.files.is_empty() {
+        Some(crate::commands::collect::collect_for_trace(&a.live)?)
+    } else {
+        None
+    };
+    let bundle = live.as_ref().map(|d| d.path()).or(a.bundle.as_deref());
+    let ev = crate::evidence::load(bundle, &a.files, spec.as_ref())?;
     let version = env!("CARGO_PKG_VERSION");
     let mut red = Redactor::default();
     let (text, code) = if a.failures {
