@@ -444,6 +444,10 @@ fn scan_needles(
             let text = String::from_utf8_lossy(&region[s..e]);
             let (_, payload) = meshtrace_parsers::envelope::strip_envelope(&text);
             match parser.parse(&payload) {
+                LineOutcome::Record(rec) | LineOutcome::Truncated { record: rec, .. }
+                    if window
+                        .is_some_and(|(a, b)| rec.start_time().is_some_and(|t| t < a || t > b)) => {
+                }
                 LineOutcome::Record(rec) | LineOutcome::Truncated { record: rec, .. } => {
                     set.records.push(LogLine {
                         input: input.clone(),
