@@ -280,8 +280,27 @@ impl Bundle {
                 ));
                 continue;
             }
+            // Never read what the bundle does not use (a stray core dump in a bug report), and
+            // hold at most MAX_MEMBER bytes of one member in memory.
+            if !is_layout_path(&rel) {
+                self.problems.push(format!(
+                    "{}: ignored (not part of the bundle layout)",
+                    rel.display()
+                ));
+                continue;
+            }
+            let size = entry.header().size().unwrap_or(0);
+            if size > MAX_MEMBER {
+                self.problems.push(format!(
+                    "{}: {} bytes is too large to read from an archive (limit {} bytes); extract the archive and pass the folder",
+                    rel.display(),
+                    size,
+                    MAX_MEMBER
+                ));
+                continue;
+            }
             let mut data = Vec::new();
-            if let Err(e) = entry.read_to_end(&mut data) {
+            if let Err(e) = (&mut entry).take(MAX_MEMBER).read_to_end(&mut data) {
                 self.problems.push(format!(
                     "{}: member {} is truncated: {e}; using the {} bytes read",
                     self.root,
@@ -461,6 +480,38 @@ impl Bundle {
             .get(&key)
             .or_else(|| m.log_formats.get("default"))
             .map(String::as_str)
+    }
+}
+
+/// Largest archive member read into memory.
+const MAX_MEMBER: u64 = 1 << 30;
+
+/// Is this path (inside a bundle or bug-report archive) one the bundle reader uses?
+fn is_layout_path(rel: &Path) -> bool {
+    let parts: Vec<String> = rel
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    let lower = parts.join("/").to_ascii_lowercase();
+    let file = parts
+        .last()
+        .map(|f| f.to_ascii_lowercase())
+        .unwrap_or_default();
+    let is_data = lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json");
+    if let Some(i) = parts.iter().position(|p| p == "proxies")
+        && parts.len() == i + 4
+    {
+        return file.contains("config_dump") || lower.ends_with(".log");
+    }
+    match parts.first().map(String::as_str) {
+        Some("meshtrace-bundle.json") | Some("pods.json") => parts.len() == 1,
+        Some("resources") => is_data,
+        Some("logs") => parts.len() == 4 && lower.ends_with(".log"),
+        Some("config_dump") => parts.len() == 3 && lower.ends_with(".json"),
+        _ => parts.iter().any(|p| p == "cluster") && is_data,
     }
 }
 

@@ -369,6 +369,9 @@ pub struct LineParser {
     last: usize,
 }
 
+/// Longest line parsed as a possible access-log record.
+pub const MAX_LINE_LEN: usize = 1 << 20;
+
 /// Minimum fields a cut or truncated line must carry to count as a record.
 const MIN_FIELDS: usize = 4;
 
@@ -414,6 +417,19 @@ impl LineParser {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
             return LineOutcome::Blank;
+        }
+        // No access-log record comes near this (Envoy caps headers far below it); refusing at
+        // once keeps a runaway line linear instead of re-scanning it per format.
+        if line.len() > MAX_LINE_LEN {
+            return LineOutcome::Malformed(Malformed {
+                format: None,
+                column: MAX_LINE_LEN,
+                expected: format!(
+                    "a line shorter than {} bytes (this one has {})",
+                    MAX_LINE_LEN,
+                    line.len()
+                ),
+            });
         }
         let first = line.as_bytes()[0];
         if first == b'{'
