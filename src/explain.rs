@@ -99,11 +99,25 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
     // Where a group's status was only relayed outwards (its innermost hop is an outbound
     // `via_upstream`), the request may continue under another x-request-id on the same
     // connection (ids change at gateways): follow it so the verdict names the real origin.
-    let group_of = |line: &LogLine| {
-        groups
-            .iter()
-            .position(|g| g.iter().any(|l| std::ptr::eq(*l, line)))
-    };
+    // Indexes so following continuations stays linear on large evidence.
+    let mut group_index: HashMap<*const LogLine, usize> = HashMap::new();
+    for (gi, g) in groups.iter().enumerate() {
+        for l in g {
+            group_index.insert(*l as *const LogLine, gi);
+        }
+    }
+    let mut by_remote: HashMap<std::net::SocketAddr, Vec<&LogLine>> = HashMap::new();
+    for l in &set.records {
+        if let Some(s) = l
+            .record
+            .downstream_remote()
+            .and_then(|a| a.socket())
+            .filter(|s| s.port() != 0)
+        {
+            by_remote.entry(s).or_default().push(l);
+        }
+    }
+    let group_of = |line: &LogLine| group_index.get(&(line as *const LogLine)).copied();
     let continuation = |gi: usize| -> Option<(usize, &LogLine)> {
         let v = &verdicts[gi];
         let origin = groups[gi][v.origin];
@@ -118,9 +132,10 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
             .upstream_local()
             .and_then(|a| a.socket())
             .filter(|s| s.port() != 0)?;
-        set.records
+        by_remote
+            .get(&ul)?
             .iter()
-            .filter(|c| c.record.downstream_remote().and_then(|a| a.socket()) == Some(ul))
+            .copied()
             .filter_map(|c| fit(r, &c.record).map(|s| (s, c)))
             .max_by_key(|(s, _)| *s)
             .and_then(|(_, c)| group_of(c).filter(|&g| g != gi).map(|g| (g, c)))

@@ -1,7 +1,7 @@
 //! `failures`: every failed request in the evidence, grouped by cause, origin role, status and
 //! target, with counts, first/last seen, example request ids, explanation and fix. Pure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, FixedOffset};
 use serde::Serialize;
@@ -126,25 +126,29 @@ pub fn context_for(ev: &Evidence) -> Context {
     ctx
 }
 
-fn find<'e>(ev: &'e Evidence, input: &str, line: u64) -> Option<&'e LogLine> {
+/// Records by (input, line), for linear lookups from request reports.
+fn index(ev: &Evidence) -> HashMap<(&str, u64), &LogLine> {
     ev.logs
         .records
         .iter()
-        .find(|l| l.line == line && &*l.input == input)
+        .map(|l| ((&*l.input, l.line), l))
+        .collect()
 }
 
 /// Triage every failure in the evidence.
 pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
     let ctx = context_for(ev);
     let report = explain_with(&ev.logs, &ctx);
+    let idx = index(ev);
+    let find = |input: &str, line: u64| idx.get(&(input, line)).copied();
     let mut groups: BTreeMap<GroupKey, Vec<Member<'_>>> = BTreeMap::new();
     let mut considered = 0usize;
     let mut probes = 0usize;
     for r in report.requests.iter().filter(|r| r.part_of.is_none()) {
-        let Some(first) = r.hops.first().and_then(|h| find(ev, &h.input, h.line)) else {
+        let Some(first) = r.hops.first().and_then(|h| find(&h.input, h.line)) else {
             continue;
         };
-        let Some(origin) = find(ev, &r.origin_input, r.origin_line) else {
+        let Some(origin) = find(&r.origin_input, r.origin_line) else {
             continue;
         };
         if !f.include_probes && is_probe(&first.record) {
