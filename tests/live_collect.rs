@@ -227,3 +227,27 @@ fn config_dump_through_port_forward_and_exec_fallback() {
         assert_eq!(b.config_dumps.len(), 1);
     }
 }
+
+#[test]
+fn api_calls_run_concurrently() {
+    let src = tempfile::tempdir().unwrap();
+    fake_apiserver::synthetic_bundle(src.path(), 30, 20);
+    let fake = FakeApiServer::start(
+        src.path(),
+        FakeConfig {
+            latency: std::time::Duration::from_millis(100),
+            ..FakeConfig::default()
+        },
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let t = std::time::Instant::now();
+    collect(
+        &fake,
+        &["-n", "bench", "--no-config-dump"],
+        &tmp.path().join("b"),
+    );
+    let took = t.elapsed();
+    // One call at a time: 30 logs alone take 3 s.
+    assert!(took < std::time::Duration::from_millis(2500), "{took:?}");
+    assert_eq!(Bundle::open(&tmp.path().join("b")).unwrap().logs.len(), 30);
+}

@@ -957,3 +957,44 @@ async fn exec(mut ws: WebSocket, command: Vec<String>, dump: Option<Arc<Vec<u8>>
     }
     let _ = ws.send(Message::Close(None)).await;
 }
+
+/// Write a bundle of `pods` pods in namespace `bench`, each with an `istio-proxy` log of
+/// `lines` access-log lines, and a config dump each; for the concurrency test and bench.
+pub fn synthetic_bundle(dir: &Path, pods: usize, lines: usize) {
+    let mut items = Vec::new();
+    for i in 0..pods {
+        let name = format!("model-{i:03}-predictor-7d8c9b5f4-x{i:03}");
+        items.push(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "bench",
+                "labels": {"app": format!("model-{i:03}"), "security.istio.io/tlsMode": "istio"}},
+            "spec": {"containers": [{"name": "kserve-container"}, {"name": "istio-proxy"}]},
+            "status": {"podIP": format!("10.1.{}.{}", i / 250, i % 250 + 1)}
+        }));
+        let log_dir = dir.join("logs/bench").join(&name);
+        std::fs::create_dir_all(&log_dir).expect("mkdir");
+        let mut text = String::new();
+        for n in 0..lines {
+            text.push_str(&format!(
+                "[2024-06-03T09:12:{:02}.{:03}Z] \"POST /v2/models/m/infer HTTP/1.1\" 200 - via_upstream - \"-\" 120 80 5 4 \"-\" \"client\" \"{:08x}-0000-4000-8000-{:012x}\" \"model-{i:03}.bench.svc.cluster.local\" \"10.1.0.1:8080\" inbound|8080|| 127.0.0.6:40000 10.1.0.1:8080 10.2.0.9:50000 - default\n",
+                n % 60,
+                n % 1000,
+                i,
+                n
+            ));
+        }
+        std::fs::write(log_dir.join("istio-proxy.log"), text).expect("write log");
+        let dump_dir = dir.join("config_dump/bench");
+        std::fs::create_dir_all(&dump_dir).expect("mkdir");
+        std::fs::write(
+            dump_dir.join(format!("{name}.json")),
+            format!("{{\"configs\":[{{\"@type\":\"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump\",\"bootstrap\":{{\"node\":{{\"id\":\"sidecar~10.1.0.1~{name}.bench~bench.svc.cluster.local\"}}}}}}]}}"),
+        )
+        .expect("write dump");
+    }
+    std::fs::write(
+        dir.join("pods.json"),
+        json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+    )
+    .expect("pods.json");
+}
