@@ -9,9 +9,10 @@
 # 2. Generates, once per size and format, a deterministic Istio 1.23 TEXT log and an Istio JSON
 #    log (the status/flag mix of the example bundles, probes, TCP lines, one known failed request
 #    near the middle) in ${BENCH_DIR:-target/bench}; files are reused by later runs.
-# 3. With a warm page cache, runs each command --runs times and prints the median wall time of
-#    the whole process, its ratio to `rg -F <id>`, throughput (MB = 10^6 bytes) and peak RSS
-#    (/usr/bin/time -v), plus meshtrace's exit code and trace verdict as a sanity check.
+# 3. With a warm page cache, runs each command --runs times (stdout into a pipe) and prints the
+#    median wall time of the whole process, its ratio to `rg -F <id>`, throughput (MB = 10^6
+#    bytes) and peak RSS (/usr/bin/time -v), plus meshtrace's exit code and, as a sanity check,
+#    the trace verdict.
 # 4. Unless --no-memory: peak RSS of `failures` and `trace` at 10 MB, 100 MB and 1 GiB of text
 #    (does memory stay flat as the input grows?).
 #
@@ -120,8 +121,10 @@ measure() {
     for ((i = 0; i < runs; i++)); do
         t0=$(date +%s%N)
         rc=0
+        # Output goes through a pipe, as to a user's `| less`: with stdout on /dev/null GNU grep
+        # stops at the first match (it then behaves like -q), which would flatter it.
         (ulimit -v $((vmem_gib << 20)) && exec /usr/bin/time -v -o "$tmp/time" timeout "$limit" "$@") \
-            >/dev/null 2>"$tmp/stderr" || rc=$?
+            2>"$tmp/stderr" | cat >/dev/null || rc=$?
         t1=$(date +%s%N)
         if [[ $rc -eq 124 ]]; then
             m_wall="" m_rss="" m_rc=124 m_note="stopped after ${limit} s"
@@ -163,7 +166,7 @@ cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 echo "machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM; load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "meshtrace: $mt ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- src parsers/src 2>/dev/null || echo ', uncommitted changes')); $(rustc --version)"
 echo "tools: rg $(rg --version 2>/dev/null | head -n 1 | cut -d' ' -f2 || true), $(LC_ALL=C grep --version | head -n 1), $awk_cmd"
-echo "runs: median of $runs, warm page cache, stdout to /dev/null; ratio = time / time of rg -F (grep -F if rg is absent)"
+echo "runs: median of $runs, warm page cache, stdout into a pipe; ratio = time / time of rg -F (grep -F if rg is absent)"
 
 for fmt in $formats; do
     f="$(gen "$fmt" "$size_arg")"
