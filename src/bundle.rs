@@ -29,7 +29,8 @@ pub struct Object {
 }
 
 impl Object {
-    fn from_value(value: Value, source: String) -> Option<Object> {
+    /// An object from its JSON, if it has a kind and a name.
+    pub fn from_value(value: Value, source: String) -> Option<Object> {
         let kind = value.get("kind")?.as_str()?.to_string();
         let name = value.pointer("/metadata/name")?.as_str()?.to_string();
         Some(Object {

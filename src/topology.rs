@@ -526,14 +526,7 @@ mod tests {
     use serde_json::json;
 
     fn obj(v: Value) -> Object {
-        Object {
-            api_version: v["apiVersion"].as_str().unwrap_or("").into(),
-            kind: v["kind"].as_str().unwrap().into(),
-            namespace: v["metadata"]["namespace"].as_str().map(str::to_string),
-            name: v["metadata"]["name"].as_str().unwrap().into(),
-            source: "test".into(),
-            value: v,
-        }
+        Object::from_value(v, "test".into()).expect("test objects have a kind and a name")
     }
 
     fn pod(ns: &str, name: &str, ip: &str, labels: Value, containers: &[&str]) -> Object {

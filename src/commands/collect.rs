@@ -189,6 +189,21 @@ pub fn report_summary(s: &Summary) {
     }
 }
 
+/// The bundle an analysing command reads: the one given, or — when neither a bundle nor log files
+/// were given — one collected live into a temporary folder (kept alive by the returned guard).
+pub fn bundle_or_live(
+    bundle: Option<&Path>,
+    have_files: bool,
+    live: &LiveArgs,
+) -> Result<(Option<tempfile::TempDir>, Option<std::path::PathBuf>)> {
+    if bundle.is_some() || have_files {
+        return Ok((None, bundle.map(Path::to_path_buf)));
+    }
+    let dir = collect_for_trace(live)?;
+    let path = dir.path().to_path_buf();
+    Ok((Some(dir), Some(path)))
+}
+
 /// Collect into a fresh temporary bundle (for commands that run live); config dumps are skipped.
 pub fn collect_for_trace(live: &LiveArgs) -> Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new()

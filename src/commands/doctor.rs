@@ -38,11 +38,9 @@ pub fn run(a: DoctorArgs) -> Result<i32> {
         return Ok(EXIT_OK);
     }
     // No bundle: collect one from the cluster, then the same offline checks.
-    let live = match a.bundle {
-        Some(_) => None,
-        None => Some(crate::commands::collect::collect_for_trace(&a.live)?),
-    };
-    let bundle = live.as_ref().map(|d| d.path()).or(a.bundle.as_deref());
+    let (_live, bundle) =
+        crate::commands::collect::bundle_or_live(a.bundle.as_deref(), false, &a.live)?;
+    let bundle = bundle.as_deref();
     let ev = crate::evidence::load(bundle, &[], None)?;
     let scope = Scope {
         namespace: a.live.namespace.first().cloned(),

@@ -56,12 +56,12 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
     };
     let spec = a.log_format.as_deref().map(format_spec).transpose()?;
     // No evidence given: collect a bundle from the cluster, then the same offline path.
-    let live = if a.bundle.is_none() && a.files.is_empty() {
-        Some(crate::commands::collect::collect_for_trace(&a.live)?)
-    } else {
-        None
-    };
-    let bundle = live.as_ref().map(|d| d.path()).or(a.bundle.as_deref());
+    let (_live, bundle) = crate::commands::collect::bundle_or_live(
+        a.bundle.as_deref(),
+        !a.files.is_empty(),
+        &a.live,
+    )?;
+    let bundle = bundle.as_deref();
     // Large logs: every line is parsed (on two threads for big files), only failures are kept.
     let ev = crate::evidence::load_filtered(
         bundle,

@@ -33,12 +33,12 @@ pub struct TraceArgs {
 pub fn run(a: TraceArgs) -> Result<i32> {
     let spec = a.log_format.as_deref().map(format_spec).transpose()?;
     // No evidence given: collect a bundle from the cluster, then the same offline path.
-    let live = if a.bundle.is_none() && a.files.is_empty() {
-        Some(crate::commands::collect::collect_for_trace(&a.live)?)
-    } else {
-        None
-    };
-    let bundle = live.as_ref().map(|d| d.path()).or(a.bundle.as_deref());
+    let (_live, bundle) = crate::commands::collect::bundle_or_live(
+        a.bundle.as_deref(),
+        !a.files.is_empty(),
+        &a.live,
+    )?;
+    let bundle = bundle.as_deref();
     let start = crate::correlate::Start::parse(&a.start);
     let ev =
         crate::evidence::load_for_trace(bundle, &a.files, spec.as_ref(), &start, a.include_probes)?;
