@@ -6,9 +6,12 @@ use std::sync::Arc;
 use meshtrace_parsers::configdump::ConfigDump;
 use meshtrace_parsers::detect::FormatSpec;
 
-use crate::bundle::{Bundle, Object};
+use crate::bundle::{Bundle, LogSource, Object};
 use crate::correlate::{Start, correlate};
-use crate::input::{InputSource, LineFilter, LogSet, read_input_filtered, read_pod_log_filtered};
+use crate::input::{
+    InputSource, LineFilter, LogSet, NeedleFilter, read_input_filtered, read_log_file,
+    read_pod_log_filtered,
+};
 use crate::topology::Topology;
 
 /// Everything an analysis needs.
@@ -78,8 +81,30 @@ pub fn load(
     load_filtered(bundle, files, format, &LineFilter::All)
 }
 
+/// A bundle opened once for every round of reading its logs.
+struct Opened {
+    bundle: Bundle,
+    dumps: Vec<PodDump>,
+    problems: Vec<String>,
+}
+
+impl Opened {
+    fn open(path: &Path) -> anyhow::Result<Opened> {
+        let bundle = Bundle::open(path)?;
+        let mut problems = bundle.problems.clone();
+        let dumps = read_config_dumps(&bundle, &mut problems);
+        Ok(Opened {
+            bundle,
+            dumps,
+            problems,
+        })
+    }
+}
+
 /// Load for a trace: on large logs, parse only the lines that mention the request (its ids and
 /// connection addresses), widening the search as correlation discovers new ids and addresses.
+/// The first round reads every large file whole (and indexes it); later rounds read only the
+/// part of each file written while the request ran.
 pub fn load_for_trace(
     bundle: Option<&Path>,
     files: &[String],
@@ -87,34 +112,36 @@ pub fn load_for_trace(
     start: &Start,
     include_probes: bool,
 ) -> anyhow::Result<Evidence> {
-    let mut needles: Vec<String> = match start {
+    let opened = bundle.map(Opened::open).transpose()?;
+    let mut filter = NeedleFilter::new(match start {
         Start::RequestId(id) => vec![id.clone()],
         Start::Address(a) => vec![a.to_string()],
         Start::Ip(ip) => vec![format!("{ip}:")],
-    };
+    });
     // (On large logs the activators are known from the bundle's pods, not from every line that
     // mentions a revision's private Service: that is a third of a busy log.)
-    let mut window: Option<crate::input::TimeWindow> = None;
     for _round in 0..6 {
-        let filter = match window {
-            Some(w) => LineFilter::NeedlesInWindow(needles.clone(), w),
-            None => LineFilter::Needles(needles.clone()),
-        };
-        let ev = load_filtered(bundle, files, format, &filter)?;
-        if ev.logs.filtered_inputs == 0 {
-            return Ok(ev); // every input was small enough to be read whole
+        let (logs, problems) = read_logs(
+            opened.as_ref(),
+            files,
+            format,
+            &LineFilter::Needles(filter.clone()),
+        );
+        if logs.filtered_inputs == 0 {
+            // Every input was small enough to be read whole.
+            return Ok(finish(opened, logs, problems));
         }
-        let corr = correlate(&ev.logs.records, start, include_probes);
+        let corr = correlate(&logs.records, start, include_probes);
         let mut grew = false;
         for &i in &corr.hops {
-            let r = &ev.logs.records[i].record;
+            let r = &logs.records[i].record;
             // Hops of one request happen within its outermost hop's time, give or take clock skew.
             if let Some(t) = r.start_time() {
                 let end = t + chrono::Duration::milliseconds(
                     i64::try_from(r.duration_ms().unwrap_or(0)).unwrap_or(0),
                 );
                 let slack = chrono::Duration::seconds(30);
-                window = Some(match window {
+                filter.window = Some(match filter.window {
                     Some((a, b)) => (a.min(t - slack), b.max(end + slack)),
                     None => (t - slack, end + slack),
                 });
@@ -131,21 +158,18 @@ pub fn load_for_trace(
                     .map(|s| s.to_string()),
             ];
             for n in found.into_iter().flatten() {
-                if !needles.contains(&n) {
-                    needles.push(n);
+                if !filter.needles.contains(&n) {
+                    filter.needles.push(n);
                     grew = true;
                 }
             }
         }
         if !grew {
-            return Ok(ev);
+            return Ok(finish(opened, logs, problems));
         }
     }
-    let filter = match window {
-        Some(w) => LineFilter::NeedlesInWindow(needles, w),
-        None => LineFilter::Needles(needles),
-    };
-    load_filtered(bundle, files, format, &filter)
+    let (logs, problems) = read_logs(opened.as_ref(), files, format, &LineFilter::Needles(filter));
+    Ok(finish(opened, logs, problems))
 }
 
 /// Load keeping what `filter` asks for from each large log (see [`LineFilter`]).
@@ -155,18 +179,25 @@ pub fn load_filtered(
     format: Option<&FormatSpec>,
     filter: &LineFilter,
 ) -> anyhow::Result<Evidence> {
-    let mut ev = Evidence::default();
+    let opened = bundle.map(Opened::open).transpose()?;
+    let (logs, problems) = read_logs(opened.as_ref(), files, format, filter);
+    Ok(finish(opened, logs, problems))
+}
+
+/// Read the logs of a bundle and plain files; problems reading them are returned as sentences.
+fn read_logs(
+    opened: Option<&Opened>,
+    files: &[String],
+    format: Option<&FormatSpec>,
+    filter: &LineFilter,
+) -> (LogSet, Vec<String>) {
+    let mut logs = LogSet::default();
+    let mut problems = Vec::new();
     let auto = FormatSpec::Auto;
-    if let Some(path) = bundle {
-        let b = Bundle::open(path)?;
-        ev.bundle = Some(b.root.clone());
-        ev.collected_at = b
-            .manifest
-            .as_ref()
-            .and_then(|m| m.collected_at.as_deref())
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-        ev.problems.extend(b.problems.iter().cloned());
-        let dumps = read_config_dumps(&b, &mut ev.problems);
+    if let Some(Opened {
+        bundle: b, dumps, ..
+    }) = opened
+    {
         for l in &b.logs {
             let spec = match format {
                 Some(f) => f.clone(),
@@ -174,38 +205,77 @@ pub fn load_filtered(
                     Some(v) => match FormatSpec::parse(v) {
                         Ok(s) => s,
                         Err(e) => {
-                            ev.problems
-                                .push(format!("{}: manifest log format ignored: {e}", l.path));
+                            problems.push(format!("{}: manifest log format ignored: {e}", l.path));
                             auto.clone()
                         }
                     },
                     // A custom format of the pod's listeners, from its config dump.
                     None => {
-                        crate::configcite::log_format_of(&dumps, &l.namespace, &l.pod, &l.container)
+                        crate::configcite::log_format_of(dumps, &l.namespace, &l.pod, &l.container)
                             .unwrap_or_else(|| auto.clone())
                     }
                 },
             };
             let name = format!("{}/{}", b.root.trim_end_matches('/'), l.path);
             let pod: Arc<str> = Arc::from(format!("{}/{}", l.namespace, l.pod));
-            match l.source.open() {
-                Ok(r) => {
-                    ev.logs.inputs.push(name.clone());
-                    if let Err(e) = read_pod_log_filtered(
-                        r,
-                        &name,
-                        Some(pod),
-                        &spec,
-                        &mut ev.logs,
-                        filter,
-                        l.source.size(),
-                    ) {
-                        ev.problems.push(e.to_string());
-                    }
+            let read = match &l.source {
+                LogSource::File(p) => {
+                    logs.inputs.push(name.clone());
+                    read_log_file(p, &name, Some(pod), &spec, &mut logs, filter)
                 }
-                Err(e) => ev.problems.push(format!("{name}: unreadable: {e}")),
+                other => match other.open() {
+                    Ok(r) => {
+                        logs.inputs.push(name.clone());
+                        read_pod_log_filtered(
+                            r,
+                            &name,
+                            Some(pod),
+                            &spec,
+                            &mut logs,
+                            filter,
+                            other.size(),
+                        )
+                    }
+                    Err(e) => {
+                        problems.push(format!("{name}: unreadable: {e}"));
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(e) = read {
+                problems.push(e.to_string());
             }
         }
+    }
+    let spec = format.cloned().unwrap_or(FormatSpec::Auto);
+    for f in files {
+        if let Err(e) = read_input_filtered(&InputSource::from_arg(f), &spec, &mut logs, filter) {
+            problems.push(e.to_string());
+        }
+    }
+    (logs, problems)
+}
+
+/// Put the logs, the bundle's objects, topology and dumps together.
+fn finish(opened: Option<Opened>, logs: LogSet, read_problems: Vec<String>) -> Evidence {
+    let mut ev = Evidence {
+        logs,
+        ..Evidence::default()
+    };
+    if let Some(Opened {
+        bundle: b,
+        dumps,
+        problems,
+    }) = opened
+    {
+        ev.bundle = Some(b.root.clone());
+        ev.collected_at = b
+            .manifest
+            .as_ref()
+            .and_then(|m| m.collected_at.as_deref())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        ev.problems = problems;
+        ev.problems.extend(read_problems);
         ev.topology = Topology::from_objects(&b.objects, &mut ev.problems);
         for l in &b.logs {
             match ev.topology.pod(&l.namespace, &l.pod) {
@@ -226,13 +296,8 @@ pub fn load_filtered(
         }
         ev.config_dumps = dumps;
         ev.objects = b.objects;
+    } else {
+        ev.problems = read_problems;
     }
-    let spec = format.cloned().unwrap_or(FormatSpec::Auto);
-    for f in files {
-        if let Err(e) = read_input_filtered(&InputSource::from_arg(f), &spec, &mut ev.logs, filter)
-        {
-            ev.problems.push(e.to_string());
-        }
-    }
-    Ok(ev)
+    ev
 }

@@ -83,10 +83,29 @@ pub enum LineFilter {
     Failed,
     /// Parse only lines that contain one of these strings (substring search over large chunks,
     /// like `rg -F`); other lines are not parsed and not reported.
-    Needles(Vec<String>),
-    /// Like `Needles`, keeping only records that started inside the time window (a connection
-    /// address recurs on every request of a keep-alive connection).
-    NeedlesInWindow(Vec<String>, TimeWindow),
+    Needles(NeedleFilter),
+}
+
+/// The lines `LineFilter::Needles` keeps.
+#[derive(Debug, Clone, Default)]
+pub struct NeedleFilter {
+    /// Strings to look for.
+    pub needles: Vec<String>,
+    /// Keep only records that started inside this window (a connection address recurs on every
+    /// request of a keep-alive connection); on an indexed file, read only its windows.
+    pub window: Option<TimeWindow>,
+    /// What earlier rounds learnt about each file (newlines and times per window).
+    pub index: Arc<crate::scan::ScanIndex>,
+}
+
+impl NeedleFilter {
+    /// Look for `needles` anywhere.
+    pub fn new(needles: Vec<String>) -> NeedleFilter {
+        NeedleFilter {
+            needles,
+            ..NeedleFilter::default()
+        }
+    }
 }
 
 /// Start and end (inclusive) of a time window.
@@ -172,16 +191,55 @@ pub fn read_input_filtered(
             filter,
             None,
         ),
-        InputSource::File(p) => {
-            let size = std::fs::metadata(p).ok().map(|m| m.len());
-            if matches!(filter, LineFilter::Failed)
-                && size.is_some_and(|s| s >= 2 * STREAM_MIN_BYTES)
-                && !is_gzip_file(p)
-            {
-                return read_file_in_two(p, &name, spec, set);
-            }
-            read_pod_log_filtered(open(p)?, &name, None, spec, set, filter, size)
+        InputSource::File(p) => read_log_file(p, &name, None, spec, set, filter),
+    }
+}
+
+/// Read a log file with a filter, the fastest way for its size and kind: large plain files are
+/// searched window by window on every core (needles) or parsed in two halves (failures);
+/// small, compressed and other files stream through [`read_pod_log_filtered`].
+pub fn read_log_file(
+    p: &Path,
+    name: &str,
+    pod: Option<Arc<str>>,
+    spec: &FormatSpec,
+    set: &mut LogSet,
+    filter: &LineFilter,
+) -> Result<(), InputError> {
+    let size = std::fs::metadata(p).ok().map(|m| m.len());
+    let plain = || !is_gzip_file(p);
+    match filter {
+        LineFilter::Failed if size.is_some_and(|s| s >= 2 * STREAM_MIN_BYTES) && plain() => {
+            read_file_in_two(p, name, pod, spec, set)
         }
+        LineFilter::Needles(nf) if size.is_some_and(|s| s >= STREAM_MIN_BYTES) && plain() => {
+            set.filtered_inputs += 1;
+            let window = nf
+                .window
+                .map(|(a, b)| (a.timestamp_millis(), b.timestamp_millis()));
+            let found = crate::scan::scan_file(p, name, &nf.needles, window, spec, &nf.index)
+                .map_err(|source| InputError::Read {
+                    path: name.to_string(),
+                    line: 0,
+                    source,
+                })?;
+            let input: Arc<str> = Arc::from(name);
+            let mut parser = LineParser::new(spec);
+            for h in found.hits {
+                let text = String::from_utf8_lossy(&h.text);
+                push_scanned(
+                    &mut parser,
+                    &text,
+                    h.line,
+                    &input,
+                    pod.as_ref(),
+                    nf.window,
+                    set,
+                );
+            }
+            Ok(())
+        }
+        _ => read_pod_log_filtered(open(p)?, name, pod, spec, set, filter, size),
     }
 }
 
@@ -246,13 +304,18 @@ pub fn read_pod_log_filtered(
     let big = size.is_none_or(|s| s >= STREAM_MIN_BYTES) || gz;
     let filter = if big { filter } else { &LineFilter::All };
     match filter {
-        LineFilter::Needles(n) => {
+        LineFilter::Needles(nf) => {
             set.filtered_inputs += 1;
-            scan_needles(reader, name, pod.as_ref(), spec, set, n, None).map(|_| ())
-        }
-        LineFilter::NeedlesInWindow(n, w) => {
-            set.filtered_inputs += 1;
-            scan_needles(reader, name, pod.as_ref(), spec, set, n, Some(*w)).map(|_| ())
+            scan_needles(
+                reader,
+                name,
+                pod.as_ref(),
+                spec,
+                set,
+                &nf.needles,
+                nf.window,
+            )
+            .map(|_| ())
         }
         LineFilter::Failed => {
             set.filtered_inputs += 1;
@@ -327,6 +390,7 @@ fn read_lines(
 fn read_file_in_two(
     p: &Path,
     name: &str,
+    pod: Option<Arc<str>>,
     spec: &FormatSpec,
     set: &mut LogSet,
 ) -> Result<(), InputError> {
@@ -348,14 +412,22 @@ fn read_file_in_two(
     let (first, second) = std::thread::scope(|sc| {
         let a = sc.spawn(|| -> Result<(LogSet, u64), InputError> {
             let mut part = LogSet::default();
-            let n = read_lines(open(p)?.take(mid), name, None, spec, &mut part, true, 0)?;
+            let n = read_lines(
+                open(p)?.take(mid),
+                name,
+                pod.clone(),
+                spec,
+                &mut part,
+                true,
+                0,
+            )?;
             Ok((part, n))
         });
         let b = sc.spawn(|| -> Result<LogSet, InputError> {
             let mut f = open(p)?;
             f.seek(SeekFrom::Start(mid)).map_err(err)?;
             let mut part = LogSet::default();
-            read_lines(f, name, None, spec, &mut part, true, 0)?;
+            read_lines(f, name, pod.clone(), spec, &mut part, true, 0)?;
             Ok(part)
         });
         (a.join(), b.join())
@@ -442,31 +514,7 @@ fn scan_needles(
             let e = meshtrace_parsers::memchr::memchr(b'\n', &region[s..])
                 .map_or(region.len(), |i| s + i);
             let text = String::from_utf8_lossy(&region[s..e]);
-            let (_, payload) = meshtrace_parsers::envelope::strip_envelope(&text);
-            match parser.parse(&payload) {
-                LineOutcome::Record(rec) | LineOutcome::Truncated { record: rec, .. }
-                    if window
-                        .is_some_and(|(a, b)| rec.start_time().is_some_and(|t| t < a || t > b)) => {
-                }
-                LineOutcome::Record(rec) | LineOutcome::Truncated { record: rec, .. } => {
-                    set.records.push(LogLine {
-                        input: input.clone(),
-                        line: line + 1,
-                        lines: 1,
-                        envelope: "none",
-                        pod: pod.cloned(),
-                        record: rec.into_owned(),
-                    })
-                }
-                LineOutcome::Malformed(error) => set.skipped.push(SkippedLine {
-                    input: input.clone(),
-                    line: line + 1,
-                    kind: "malformed".into(),
-                    reason: error.to_string(),
-                    text: Some(payload.chars().take(200).collect()),
-                }),
-                LineOutcome::NotAccessLog(_) | LineOutcome::Blank => {}
-            }
+            push_scanned(&mut parser, &text, line + 1, &input, pod, window, set);
         }
         base_line =
             line + meshtrace_parsers::memchr::memchr_iter(b'\n', &region[counted..]).count() as u64;
@@ -476,6 +524,41 @@ fn scan_needles(
         }
     }
     Ok(base_line - first_line)
+}
+
+/// Parse one line found by a needle search and keep it (records outside `window` are dropped).
+fn push_scanned(
+    parser: &mut LineParser,
+    text: &str,
+    line: u64,
+    input: &Arc<str>,
+    pod: Option<&Arc<str>>,
+    window: Option<TimeWindow>,
+    set: &mut LogSet,
+) {
+    let (envelope, payload) = meshtrace_parsers::envelope::strip_envelope(text);
+    match parser.parse(&payload) {
+        LineOutcome::Record(rec) | LineOutcome::Truncated { record: rec, .. }
+            if window.is_some_and(|(a, b)| rec.start_time().is_some_and(|t| t < a || t > b)) => {}
+        LineOutcome::Record(rec) | LineOutcome::Truncated { record: rec, .. } => {
+            set.records.push(LogLine {
+                input: input.clone(),
+                line,
+                lines: 1,
+                envelope: envelope.kind.name(),
+                pod: pod.cloned(),
+                record: rec.into_owned(),
+            })
+        }
+        LineOutcome::Malformed(error) => set.skipped.push(SkippedLine {
+            input: input.clone(),
+            line,
+            kind: "malformed".into(),
+            reason: error.to_string(),
+            text: Some(payload.chars().take(200).collect()),
+        }),
+        LineOutcome::NotAccessLog(_) | LineOutcome::Blank => {}
+    }
 }
 
 /// Fill `buf` as far as the reader allows; returns the bytes read (0 only at end of input).

@@ -23,5 +23,6 @@ pub mod proxyconfig;
 pub mod redact;
 pub mod report;
 pub mod routesim;
+pub mod scan;
 pub mod topology;
 pub mod trace;
