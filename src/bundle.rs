@@ -4,7 +4,7 @@
 //! that cannot be used is recorded in [`Bundle::problems`] and the rest is kept.
 
 use std::fs;
-use std::io::{Cursor, Read};
+use std::io::{self, Cursor, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -80,13 +80,35 @@ impl Object {
     }
 }
 
-/// Bytes of a log: a file on disk or an archive member held in memory.
-#[derive(Debug, Clone)]
+/// Bytes of a log: a file on disk, an archive member held in memory, or a large archive member
+/// copied to a temporary file.
+#[derive(Clone)]
 pub enum LogSource {
     /// A file.
     File(PathBuf),
     /// An archive member.
     Memory(Arc<Vec<u8>>),
+    /// A large archive log member copied to an anonymous temporary file while the archive was
+    /// read (see [`SPOOL_MIN`]). The file has no name on disk (on Windows: deleted on close), so
+    /// the operating system removes it when the last clone of this source is dropped or the
+    /// process ends, however it ends.
+    Spooled {
+        /// The temporary file; readers use positional reads, so clones read independently.
+        file: Arc<fs::File>,
+        /// Its length in bytes.
+        len: u64,
+    },
+}
+
+/// Names the kind and size, never the bytes (a member can be hundreds of MiB).
+impl std::fmt::Debug for LogSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogSource::File(p) => f.debug_tuple("File").field(p).finish(),
+            LogSource::Memory(b) => write!(f, "Memory({} bytes)", b.len()),
+            LogSource::Spooled { len, .. } => write!(f, "Spooled({len} bytes)"),
+        }
+    }
 }
 
 impl LogSource {
@@ -95,6 +117,7 @@ impl LogSource {
         match self {
             LogSource::File(p) => fs::metadata(p).ok().map(|m| m.len()),
             LogSource::Memory(b) => Some(b.len() as u64),
+            LogSource::Spooled { len, .. } => Some(*len),
         }
     }
 
@@ -103,6 +126,11 @@ impl LogSource {
         match self {
             LogSource::File(p) => Ok(Box::new(fs::File::open(p)?)),
             LogSource::Memory(b) => Ok(Box::new(Cursor::new(Shared(b.clone())))),
+            LogSource::Spooled { file, len } => Ok(Box::new(SpooledReader {
+                file: file.clone(),
+                pos: 0,
+                len: *len,
+            })),
         }
     }
 }
@@ -116,6 +144,44 @@ impl AsRef<[u8]> for Shared {
     }
 }
 
+/// Reads a spooled temporary file from the start with positional reads (no shared cursor).
+struct SpooledReader {
+    file: Arc<fs::File>,
+    pos: u64,
+    len: u64,
+}
+
+impl Read for SpooledReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.len.saturating_sub(self.pos);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = read_at(&self.file, &mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+#[cfg(not(any(unix, windows)))]
+fn read_at(_: &fs::File, _: &mut [u8], _: u64) -> io::Result<usize> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "positional reads are not available on this platform",
+    ))
+}
+
 /// One container log in the bundle.
 #[derive(Debug, Clone)]
 pub struct LogFile {
@@ -125,7 +191,7 @@ pub struct LogFile {
     pub pod: String,
     /// Container name from the file name.
     pub container: String,
-    /// The previous container's log (`<container>.previous.log`).
+    /// The previous container's log (`<container>.previous.log`, or `.previous.log.gz`).
     pub previous: bool,
     /// Path inside the bundle, for messages and evidence references.
     pub path: String,
@@ -250,89 +316,122 @@ impl Bundle {
                 return;
             }
         };
-        let mut members = 0usize;
+        let mut spool = Spool::default();
+        // Members whose header and data were read in full, of every kind (folders and ignored
+        // members too), so the count matches what `tar -t` lists before the damage.
+        let mut complete = 0usize;
         for entry in entries {
-            let mut entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    self.problems.push(format!("{}: archive is corrupt or truncated after {members} member(s): {e}; using what was read", self.root));
-                    return;
-                }
+            let why = match entry {
+                Ok(mut entry) => match self.read_member(&mut entry, &mut spool) {
+                    Ok(()) => {
+                        complete += 1;
+                        continue;
+                    }
+                    Err(why) => why,
+                },
+                Err(e) => e.to_string(),
             };
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
-            let rel = match entry.path() {
-                Ok(p) => p.into_owned(),
-                Err(e) => {
-                    self.problems
-                        .push(format!("{}: member with unreadable name: {e}", self.root));
-                    continue;
-                }
-            };
-            if rel
-                .components()
-                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-            {
-                self.problems.push(format!(
-                    "{}: refused member {} (absolute or `..` path)",
-                    self.root,
-                    rel.display()
-                ));
-                continue;
-            }
-            // Never read what the bundle does not use (a stray core dump in a bug report), and
-            // hold at most MAX_MEMBER bytes of one member in memory.
-            if !is_layout_path(&rel) {
-                self.problems.push(format!(
-                    "{}: ignored (not part of the bundle layout)",
-                    rel.display()
-                ));
-                continue;
-            }
-            let size = entry.header().size().unwrap_or(0);
-            if size > MAX_MEMBER {
-                self.problems.push(format!(
-                    "{}: {} bytes is too large to read from an archive (limit {} bytes); extract the archive and pass the folder",
-                    rel.display(),
-                    size,
-                    MAX_MEMBER
-                ));
-                continue;
-            }
-            let mut data = Vec::new();
-            if let Err(e) = (&mut entry).take(MAX_MEMBER).read_to_end(&mut data) {
-                self.problems.push(format!(
-                    "{}: member {} is truncated: {e}; using the {} bytes read",
-                    self.root,
-                    rel.display(),
-                    data.len()
-                ));
-                self.add_file(&rel, FileData::Bytes(Arc::new(data)));
-                return;
-            }
-            members += 1;
-            self.add_file(&rel, FileData::Bytes(Arc::new(data)));
+            self.problems.push(format!(
+                "{}: archive is corrupt or truncated after {complete} complete member(s): {why}; using what was read",
+                self.root
+            ));
+            return;
         }
     }
 
-    fn add_file(&mut self, rel: &Path, data: FileData) {
-        let parts: Vec<String> = rel
+    /// Read one archive member through to its end. `Err` says why its data is incomplete (the
+    /// archive ends or is damaged inside it); what was read of a member the bundle uses is kept.
+    fn read_member<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        spool: &mut Spool,
+    ) -> Result<(), String> {
+        let size = entry.size();
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let Some(rel) = self.usable_member(entry, size) else {
+            return match drain(entry) {
+                Ok(n) if n >= size => Ok(()),
+                Ok(n) => Err(format!("member {name} is cut after {n} of {size} bytes")),
+                Err(e) => Err(format!("member {name}: {e}")),
+            };
+        };
+        let big_log = size > SPOOL_MIN && is_log_path(&parts_of(&rel));
+        let (data, got, err) = match big_log
+            .then(|| spool.file(&self.root, &mut self.problems))
+            .flatten()
+        {
+            Some(file) => spool_member(entry, file, &name, &mut self.problems),
+            None => read_in_memory(entry, Vec::with_capacity(size.min(SPOOL_MIN) as usize)),
+        };
+        if let Some(data) = data {
+            self.add_file(&rel, data);
+        }
+        match err {
+            Some(e) => Err(format!(
+                "member {name}: {e} after {got} of {size} bytes (those are kept)"
+            )),
+            None if got < size => Err(format!(
+                "member {name} is cut after {got} of {size} bytes (those are kept)"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The path of a member the bundle reads; `None` (with the reason in `problems` when there is
+    /// one) for folders, links, refused paths, members outside the layout and oversized members.
+    fn usable_member<R: Read>(&mut self, entry: &tar::Entry<'_, R>, size: u64) -> Option<PathBuf> {
+        if !entry.header().entry_type().is_file() {
+            return None;
+        }
+        let rel = match entry.path() {
+            Ok(p) => p.into_owned(),
+            Err(e) => {
+                self.problems
+                    .push(format!("{}: member with unreadable name: {e}", self.root));
+                return None;
+            }
+        };
+        if rel
             .components()
-            .filter_map(|c| match c {
-                Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-                _ => None,
-            })
-            .collect();
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            self.problems.push(format!(
+                "{}: refused member {} (absolute or `..` path)",
+                self.root,
+                rel.display()
+            ));
+            return None;
+        }
+        // Never keep what the bundle does not use (a stray core dump in a bug report: its bytes
+        // are only read past), and read at most MAX_MEMBER bytes of one member.
+        if !is_layout_path(&rel) {
+            self.problems.push(format!(
+                "{}: ignored (not part of the bundle layout)",
+                rel.display()
+            ));
+            return None;
+        }
+        if size > MAX_MEMBER {
+            self.problems.push(format!(
+                "{}: {} bytes is too large to read from an archive (limit {} bytes); extract the archive and pass the folder",
+                rel.display(),
+                size,
+                MAX_MEMBER
+            ));
+            return None;
+        }
+        Some(rel)
+    }
+
+    fn add_file(&mut self, rel: &Path, data: FileData) {
+        let parts = parts_of(rel);
         let shown = parts.join("/");
         let lower = shown.to_ascii_lowercase();
         let file = parts.last().cloned().unwrap_or_default();
         let is_data =
             lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json");
         // istioctl bug-report layout: …/proxies/<ns>/<pod>/<file>, …/cluster/…
-        if let Some(i) = parts.iter().position(|p| p == "proxies")
-            && parts.len() == i + 4
-        {
+        if let Some(i) = bug_report_proxy(&parts) {
             let (ns, pod) = (parts[i + 1].clone(), parts[i + 2].clone());
             if file.contains("config_dump") {
                 self.config_dumps.push(ConfigDumpFile {
@@ -341,8 +440,8 @@ impl Bundle {
                     path: shown,
                     source: data.source(),
                 });
-            } else if lower.ends_with(".log") {
-                self.push_log(ns, pod, &file, shown, data);
+            } else if let Some((container, previous)) = container_of(&file) {
+                self.push_log(ns, pod, container, previous, shown, data);
             } else {
                 self.problems
                     .push(format!("{shown}: ignored (not a log or config dump)"));
@@ -361,8 +460,16 @@ impl Bundle {
             },
             Some("pods.json") if parts.len() == 1 => self.read_objects(&shown, data),
             Some("resources") if is_data => self.read_objects(&shown, data),
-            Some("logs") if parts.len() == 4 && lower.ends_with(".log") => {
-                self.push_log(parts[1].clone(), parts[2].clone(), &file, shown, data)
+            Some("logs") if parts.len() == 4 && container_of(&file).is_some() => {
+                let (container, previous) = container_of(&file).unwrap_or_default();
+                self.push_log(
+                    parts[1].clone(),
+                    parts[2].clone(),
+                    container,
+                    previous,
+                    shown,
+                    data,
+                )
             }
             Some("config_dump") if parts.len() == 3 && lower.ends_with(".json") => {
                 self.config_dumps.push(ConfigDumpFile {
@@ -384,15 +491,11 @@ impl Bundle {
         &mut self,
         namespace: String,
         pod: String,
-        file: &str,
+        container: String,
+        previous: bool,
         path: String,
         data: FileData,
     ) {
-        let stem = file.strip_suffix(".log").unwrap_or(file);
-        let (container, previous) = match stem.strip_suffix(".previous") {
-            Some(c) => (c.to_string(), true),
-            None => (stem.to_string(), false),
-        };
         self.logs.push(LogFile {
             namespace,
             pod,
@@ -484,33 +587,176 @@ impl Bundle {
     }
 }
 
-/// Largest archive member read into memory.
+/// Largest archive member read (into memory, or copied to a temporary file for a large log).
 const MAX_MEMBER: u64 = 1 << 30;
 
-/// Is this path (inside a bundle or bug-report archive) one the bundle reader uses?
-fn is_layout_path(rel: &Path) -> bool {
-    let parts: Vec<String> = rel
-        .components()
+/// Archive log members larger than this are copied to a temporary file while the archive is read
+/// ([`LogSource::Spooled`]) instead of being held in memory; smaller members, config dumps and
+/// objects (parsed whole anyway) stay in memory.
+pub const SPOOL_MIN: u64 = 8 << 20;
+
+/// Chunk size for copying an archive member to a temporary file (or skipping one).
+const CHUNK: usize = 256 << 10;
+
+/// The parts of a relative path inside a bundle (`.` dropped).
+fn parts_of(rel: &Path) -> Vec<String> {
+    rel.components()
         .filter_map(|c| match c {
             Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// In the `istioctl bug-report` layout (`…/proxies/<ns>/<pod>/<file>`), the index of `proxies`.
+fn bug_report_proxy(parts: &[String]) -> Option<usize> {
+    parts
+        .iter()
+        .position(|p| p == "proxies")
+        .filter(|i| parts.len() == i + 4)
+}
+
+/// Container name and whether it is the previous container, from a log file name:
+/// `<container>.log`, `<container>.previous.log`, or either with `.gz` (gzip logs are
+/// decompressed as they are read). Suffixes match ignoring case.
+fn container_of(file: &str) -> Option<(String, bool)> {
+    let lower = file.to_ascii_lowercase();
+    let suffix = [".log", ".log.gz"]
+        .into_iter()
+        .find(|s| lower.ends_with(s))?;
+    let stem = file.get(..file.len() - suffix.len())?;
+    match lower.get(..stem.len())?.strip_suffix(".previous") {
+        Some(c) => Some((stem.get(..c.len())?.to_string(), true)),
+        None => Some((stem.to_string(), false)),
+    }
+}
+
+/// Is this path a container log (bundle or bug-report layout)?
+fn is_log_path(parts: &[String]) -> bool {
+    let file = parts.last().map(String::as_str).unwrap_or_default();
+    match bug_report_proxy(parts) {
+        Some(_) => !file.contains("config_dump") && container_of(file).is_some(),
+        None => {
+            parts.len() == 4
+                && parts.first().is_some_and(|p| p == "logs")
+                && container_of(file).is_some()
+        }
+    }
+}
+
+/// Creates the temporary files that large archive log members are copied to.
+#[derive(Default)]
+struct Spool {
+    /// Creating one failed (said once in `problems`): the rest stay in memory.
+    unavailable: bool,
+}
+
+impl Spool {
+    /// A new anonymous temporary file, or `None` (the reason said once) to hold it in memory.
+    fn file(&mut self, root: &str, problems: &mut Vec<String>) -> Option<fs::File> {
+        if self.unavailable || !cfg!(any(unix, windows)) {
+            return None;
+        }
+        match tempfile::tempfile() {
+            Ok(f) => Some(f),
+            Err(e) => {
+                self.unavailable = true;
+                problems.push(format!(
+                    "{root}: cannot create a temporary file in {} ({e}), so archive logs over {} MiB are held in memory",
+                    std::env::temp_dir().display(),
+                    SPOOL_MIN >> 20
+                ));
+                None
+            }
+        }
+    }
+}
+
+/// What was read of one member: its data (if usable), the bytes read, and the read error if any.
+type MemberRead = (Option<FileData>, u64, Option<io::Error>);
+
+/// Copy a member to `file` in chunks. If writing fails (disk full), what was written is read back
+/// and the member is finished in memory.
+fn spool_member(
+    entry: &mut impl Read,
+    mut file: fs::File,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> MemberRead {
+    let mut buf = vec![0u8; CHUNK];
+    let mut written = 0u64;
+    loop {
+        let n = match entry.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return (Some(FileData::spooled(file, written)), written, Some(e)),
+        };
+        if let Err(e) = file.write_all(&buf[..n]) {
+            problems.push(format!(
+                "{name}: cannot write to a temporary file ({e}); held in memory instead"
+            ));
+            let mut data = Vec::new();
+            let back = SpooledReader {
+                file: Arc::new(file),
+                pos: 0,
+                len: written,
+            }
+            .read_to_end(&mut data);
+            if let Err(e) = back {
+                problems.push(format!(
+                    "{name}: cannot read the temporary file back ({e}); not used"
+                ));
+                let rest = drain(entry);
+                let got = written + n as u64 + rest.as_ref().map_or(0, |k| *k);
+                return (None, got, rest.err());
+            }
+            data.extend_from_slice(&buf[..n]);
+            return read_in_memory(entry, data);
+        }
+        written += n as u64;
+    }
+    (Some(FileData::spooled(file, written)), written, None)
+}
+
+/// Read the rest of a member into memory after `data` (at most [`MAX_MEMBER`] bytes).
+fn read_in_memory(entry: &mut impl Read, mut data: Vec<u8>) -> MemberRead {
+    let limit = MAX_MEMBER.saturating_sub(data.len() as u64);
+    let res = entry.take(limit).read_to_end(&mut data);
+    let got = data.len() as u64;
+    (Some(FileData::Bytes(Arc::new(data))), got, res.err())
+}
+
+/// Read a member to its end without keeping it; the number of bytes read.
+fn drain(entry: &mut impl Read) -> io::Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        match entry.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => total += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Is this path (inside a bundle or bug-report archive) one the bundle reader uses?
+fn is_layout_path(rel: &Path) -> bool {
+    let parts = parts_of(rel);
     let lower = parts.join("/").to_ascii_lowercase();
     let file = parts
         .last()
         .map(|f| f.to_ascii_lowercase())
         .unwrap_or_default();
     let is_data = lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json");
-    if let Some(i) = parts.iter().position(|p| p == "proxies")
-        && parts.len() == i + 4
-    {
-        return file.contains("config_dump") || lower.ends_with(".log");
+    if bug_report_proxy(&parts).is_some() {
+        return file.contains("config_dump") || container_of(&file).is_some();
     }
     match parts.first().map(String::as_str) {
         Some("meshtrace-bundle.json") | Some("pods.json") => parts.len() == 1,
         Some("resources") => is_data,
-        Some("logs") => parts.len() == 4 && lower.ends_with(".log"),
+        Some("logs") => is_log_path(&parts),
         Some("config_dump") => parts.len() == 3 && lower.ends_with(".json"),
         _ => parts.iter().any(|p| p == "cluster") && is_data,
     }
@@ -519,6 +765,7 @@ fn is_layout_path(rel: &Path) -> bool {
 enum FileData {
     Path(PathBuf),
     Bytes(Arc<Vec<u8>>),
+    Spooled(Arc<fs::File>, u64),
 }
 
 impl FileData {
@@ -528,13 +775,29 @@ impl FileData {
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .map_err(|e| format!("unreadable: {e}")),
             FileData::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+            FileData::Spooled(file, len) => {
+                let mut b = Vec::new();
+                let mut r = SpooledReader {
+                    file: file.clone(),
+                    pos: 0,
+                    len: *len,
+                };
+                r.read_to_end(&mut b)
+                    .map(|_| String::from_utf8_lossy(&b).into_owned())
+                    .map_err(|e| format!("unreadable: {e}"))
+            }
         }
+    }
+
+    fn spooled(file: fs::File, len: u64) -> FileData {
+        FileData::Spooled(Arc::new(file), len)
     }
 
     fn source(self) -> LogSource {
         match self {
             FileData::Path(p) => LogSource::File(p),
             FileData::Bytes(b) => LogSource::Memory(b),
+            FileData::Spooled(file, len) => LogSource::Spooled { file, len },
         }
     }
 }
