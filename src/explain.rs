@@ -106,7 +106,9 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
             group_index.insert(*l as *const LogLine, gi);
         }
     }
-    let mut by_remote: HashMap<std::net::SocketAddr, Vec<&LogLine>> = HashMap::new();
+    // Records by client address, sorted by start time (untimed first): a keep-alive connection
+    // carries many requests, and only those inside the relaying hop's time can continue it.
+    let mut by_remote: HashMap<std::net::SocketAddr, Vec<(i64, &LogLine)>> = HashMap::new();
     for l in &set.records {
         if let Some(s) = l
             .record
@@ -114,8 +116,15 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
             .and_then(|a| a.socket())
             .filter(|s| s.port() != 0)
         {
-            by_remote.entry(s).or_default().push(l);
+            let t = l
+                .record
+                .start_time()
+                .map_or(i64::MIN, |t| t.timestamp_millis());
+            by_remote.entry(s).or_default().push((t, l));
         }
+    }
+    for v in by_remote.values_mut() {
+        v.sort_by_key(|(t, _)| *t);
     }
     let group_of = |line: &LogLine| group_index.get(&(line as *const LogLine)).copied();
     let continuation = |gi: usize| -> Option<(usize, &LogLine)> {
@@ -132,10 +141,23 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
             .upstream_local()
             .and_then(|a| a.socket())
             .filter(|s| s.port() != 0)?;
-        by_remote
-            .get(&ul)?
+        let on = by_remote.get(&ul)?;
+        let untimed = on.partition_point(|(t, _)| *t == i64::MIN);
+        // `fit` refuses a hop starting over a second outside the relaying hop.
+        let timed = match (r.start_time(), r.duration_ms()) {
+            (Some(t), Some(d)) => {
+                let from = t.timestamp_millis() - 1000;
+                let to = t.timestamp_millis() + i64::try_from(d).unwrap_or(i64::MAX / 2) + 1000;
+                let a = on.partition_point(|(t, _)| *t < from);
+                let b = on.partition_point(|(t, _)| *t <= to);
+                &on[a.max(untimed)..b.max(untimed)]
+            }
+            _ => &on[untimed..],
+        };
+        on[..untimed]
             .iter()
-            .copied()
+            .chain(timed)
+            .map(|(_, c)| *c)
             .filter_map(|c| fit(r, &c.record).map(|s| (s, c)))
             .max_by_key(|(s, _)| *s)
             .and_then(|(_, c)| group_of(c).filter(|&g| g != gi).map(|g| (g, c)))
@@ -193,33 +215,45 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
             part_of: None,
         });
     }
-    // A request that another one continues into is the same client request.
-    let continued: Vec<(usize, String)> = requests
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.request_id.clone().map(|id| (i, id)))
-        .collect();
-    for (i, outer_id) in continued {
+    // A request that another one continues into is the same client request. Requests are
+    // indexed by their first own line so this stays linear.
+    let mut by_first: HashMap<(&str, u64), Vec<usize>> = HashMap::new();
+    for (j, r) in requests.iter().enumerate() {
+        if let Some(h) = r.hops.first() {
+            by_first
+                .entry((h.input.as_str(), h.line))
+                .or_default()
+                .push(j);
+        }
+    }
+    let mut marks: Vec<(usize, String)> = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        let Some(outer_id) = &r.request_id else {
+            continue;
+        };
         // Hops past the request's own lines are those of its continuation.
-        let covered: Vec<(String, u64)> = requests[i]
+        let covered: std::collections::HashSet<(&str, u64)> = r
             .hops
             .iter()
-            .skip(requests[i].lines.len())
-            .map(|h| (h.input.clone(), h.line))
+            .skip(r.lines.len())
+            .map(|h| (h.input.as_str(), h.line))
             .collect();
-        if covered.is_empty() {
-            continue;
-        }
-        for (j, r) in requests.iter_mut().enumerate() {
-            let own = &r.hops[..r.lines.len().min(r.hops.len())];
-            if j != i
-                && r.part_of.is_none()
-                && own
-                    .iter()
-                    .all(|h| covered.contains(&(h.input.clone(), h.line)))
-            {
-                r.part_of = Some(outer_id.clone());
+        for &(input, line) in &covered {
+            for &j in by_first.get(&(input, line)).into_iter().flatten() {
+                let own = &requests[j].hops[..requests[j].lines.len().min(requests[j].hops.len())];
+                if j != i
+                    && own
+                        .iter()
+                        .all(|h| covered.contains(&(h.input.as_str(), h.line)))
+                {
+                    marks.push((j, outer_id.clone()));
+                }
             }
+        }
+    }
+    for (j, outer_id) in marks {
+        if requests[j].part_of.is_none() {
+            requests[j].part_of = Some(outer_id);
         }
     }
     ExplainReport { requests }
