@@ -339,8 +339,11 @@ pub fn is_failed(r: &RawRecord<'_>) -> bool {
 }
 
 /// Line-by-line reading through the assembler; returns the number of physical lines read.
+/// The input is read in large chunks and split with `memchr`. With `failed_only`, a line the
+/// parser certifies as a plain success without parsing it ([`Assembler::is_plain_success`]) is
+/// only counted: most lines of a healthy log never reach the parser.
 fn read_lines(
-    reader: impl Read,
+    mut reader: impl Read,
     name: &str,
     pod: Option<Arc<str>>,
     spec: &FormatSpec,
@@ -348,42 +351,77 @@ fn read_lines(
     failed_only: bool,
     first_line: u64,
 ) -> Result<u64, InputError> {
+    use meshtrace_parsers::memchr::{memchr, memrchr};
     let input: Arc<str> = Arc::from(name);
-    let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut asm = Assembler::new(LineParser::new(spec), true);
-    let mut buf = Vec::with_capacity(1024);
     let mut lineno = first_line;
-    let mut sink = |e: Event<'_>| {
-        if failed_only
-            && let Event::Record(l) = &e
-            && !is_failed(&l.record)
-        {
-            set.ok_records += 1;
-            return;
-        }
-        collect(e, &input, pod.as_ref(), set)
-    };
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {
+    // Successes counted by the sink (parsed) and by the cheap test (not parsed).
+    let mut ok = 0u64;
+    let mut fast = 0u64;
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    let mut result = Ok(());
+    {
+        let mut sink = |e: Event<'_>| {
+            if failed_only
+                && let Event::Record(l) = &e
+                && !is_failed(&l.record)
+            {
+                ok += 1;
+                return;
+            }
+            collect(e, &input, pod.as_ref(), set)
+        };
+        loop {
+            let len0 = buf.len();
+            buf.resize(len0 + CHUNK, 0);
+            let n = match read_full(&mut reader, &mut buf[len0..]) {
+                Ok(n) => n,
+                Err(source) => {
+                    buf.truncate(len0);
+                    result = Err(InputError::Read {
+                        path: name.to_string(),
+                        line: lineno,
+                        source,
+                    });
+                    0
+                }
+            };
+            buf.truncate(len0 + n);
+            let eof = n == 0;
+            let end = if eof {
+                buf.len()
+            } else {
+                match memrchr(b'\n', &buf[len0..]) {
+                    Some(i) => len0 + i + 1,
+                    None => continue, // a long line: read more
+                }
+            };
+            let mut s = 0;
+            while s < end {
+                let e = memchr(b'\n', &buf[s..end]).map_or(end, |i| s + i + 1);
+                let line = &buf[s..e];
+                s = e;
                 lineno += 1;
-                let text = String::from_utf8_lossy(&buf);
+                if failed_only {
+                    let bare = line.strip_suffix(b"\n").unwrap_or(line);
+                    let bare = bare.strip_suffix(b"\r").unwrap_or(bare);
+                    if asm.is_plain_success(bare) {
+                        fast += 1;
+                        continue;
+                    }
+                }
+                let text = String::from_utf8_lossy(line);
                 asm.push(lineno, &text, &mut sink);
             }
-            Err(source) => {
-                asm.finish(&mut sink);
-                return Err(InputError::Read {
-                    path: name.to_string(),
-                    line: lineno,
-                    source,
-                });
+            buf.drain(..end);
+            if eof {
+                break;
             }
         }
+        asm.finish(&mut sink);
     }
-    asm.finish(&mut sink);
-    Ok(lineno - first_line)
+    set.ok_records += ok + fast;
+    result.map(|()| lineno - first_line)
 }
 
 /// Split a large file at a line boundary and parse both halves on two threads (failures only).

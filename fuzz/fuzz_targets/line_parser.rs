@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use meshtrace_parsers::builtins::BUILTIN_TEXT;
 use meshtrace_parsers::envelope::strip_envelope;
-use meshtrace_parsers::{FormatSpec, LineParser};
+use meshtrace_parsers::{FormatSpec, LineOutcome, LineParser};
 
 fuzz_target!(|data: &[u8]| {
     let line = meshtrace_fuzz::text(data);
@@ -19,14 +19,26 @@ fuzz_target!(|data: &[u8]| {
     let (_, payload) = strip_envelope(line);
     meshtrace_fuzz::outcome(&auto.parse(&payload));
 
-    // Each built-in format on its own, and the JSON dictionary.
-    for b in BUILTIN_TEXT {
-        if let Ok(spec) = FormatSpec::parse(b.name) {
-            meshtrace_fuzz::outcome(&LineParser::new(&spec).parse(line));
+    // Each built-in format on its own, and the JSON dictionary. The cheap success test never
+    // certifies a line that parses as a failure.
+    let specs = BUILTIN_TEXT
+        .iter()
+        .map(|b| b.name)
+        .chain(["json"])
+        .filter_map(|n| FormatSpec::parse(n).ok());
+    for spec in specs {
+        let mut p = LineParser::new(&spec);
+        let certified = p.is_plain_success(line.as_bytes());
+        let outcome = p.parse(line);
+        meshtrace_fuzz::outcome(&outcome);
+        if certified {
+            if let LineOutcome::Record(r) | LineOutcome::Truncated { record: r, .. } = &outcome {
+                assert!(
+                    r.status().is_some_and(|s| (100..400).contains(&s)) && r.flags().is_empty(),
+                    "certified a failure: {line:?}"
+                );
+            }
         }
-    }
-    if let Ok(spec) = FormatSpec::parse("json") {
-        meshtrace_fuzz::outcome(&LineParser::new(&spec).parse(line));
     }
 
     // The field-level parsers on the raw value (wider than what a format slot lets through).

@@ -86,6 +86,13 @@ impl Assembler {
         }
     }
 
+    /// Is this physical line certainly a successful request that needs no parsing: nothing is
+    /// pending (no wrapped line or partial runtime line to join), it has no envelope and the
+    /// parser's cheap test certifies it ([`LineParser::is_plain_success`])?
+    pub fn is_plain_success(&self, raw: &[u8]) -> bool {
+        self.pending.is_none() && self.cri_partial.is_none() && self.parser.is_plain_success(raw)
+    }
+
     /// Feed one physical line (with or without its newline).
     pub fn push<'a>(&mut self, lineno: u64, raw: &'a str, out: &mut dyn FnMut(Event<'_>)) {
         let (env, payload) = strip_envelope(raw);

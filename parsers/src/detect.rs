@@ -23,6 +23,51 @@ pub struct JsonFormat {
     keys: Vec<JsonKey>,
     /// Name to report when a key only Envoy Gateway uses is present (auto dictionary only).
     alt_name: Option<Arc<str>>,
+    /// Cheap "certainly a success" test.
+    probe: Option<Arc<JsonProbe>>,
+}
+
+/// The JSON form of [`crate::format::SuccessProbe`]: `"<code key>":` followed by a 1xx–3xx
+/// number and `"<flags key>":"-"` somewhere in an object line.
+#[derive(Debug)]
+struct JsonProbe {
+    code: memchr::memmem::Finder<'static>,
+    flags: memchr::memmem::Finder<'static>,
+}
+
+impl JsonProbe {
+    fn of(keys: &[JsonKey]) -> Option<Arc<JsonProbe>> {
+        let only = |slot: Slot| {
+            let mut it = keys.iter().filter(|k| k.slot == Some(slot));
+            match (it.next(), it.next()) {
+                (Some(k), None) if !k.key.contains(['"', '\\']) => Some(k.key.as_str()),
+                _ => None,
+            }
+        };
+        let code = only(Slot::ResponseCode)?;
+        let flags = only(Slot::ResponseFlags)?;
+        Some(Arc::new(JsonProbe {
+            code: memchr::memmem::Finder::new(format!("\"{code}\":").as_bytes()).into_owned(),
+            flags: memchr::memmem::Finder::new(format!("\"{flags}\":\"-\"").as_bytes())
+                .into_owned(),
+        }))
+    }
+
+    fn is_success(&self, line: &[u8]) -> bool {
+        if line.first() != Some(&b'{') || self.flags.find(line).is_none() {
+            return false;
+        }
+        let Some(p) = self.code.find(line) else {
+            return false;
+        };
+        let r = &line[p + self.code.needle().len()..];
+        r.len() > 3
+            && matches!(r[0], b'1'..=b'3')
+            && r[1].is_ascii_digit()
+            && r[2].is_ascii_digit()
+            && !r[3].is_ascii_digit()
+            && r[3] != b'.'
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +93,7 @@ impl JsonFormat {
         keys.sort_by(|a, b| a.key.cmp(&b.key));
         JsonFormat {
             name: Arc::from("istio-json"),
+            probe: JsonProbe::of(&keys),
             keys,
             alt_name: Some(Arc::from("envoy-gateway-json")),
         }
@@ -104,6 +150,7 @@ impl JsonFormat {
         keys.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(JsonFormat {
             name: Arc::from(name),
+            probe: JsonProbe::of(&keys),
             keys,
             alt_name: None,
         })
@@ -409,6 +456,24 @@ impl LineParser {
                 last: 0,
             },
         }
+    }
+
+    /// Is `line` (a payload without envelope) certainly a successful request (status 1xx–3xx,
+    /// no response flags) in the format that matched last? A cheap test that never parses:
+    /// `false` means "parse it to know", never "it failed".
+    pub fn is_plain_success(&self, line: &[u8]) -> bool {
+        if line.first() == Some(&b'{') {
+            return self
+                .json
+                .as_ref()
+                .and_then(|j| j.probe.as_ref())
+                .is_some_and(|p| p.is_success(line));
+        }
+        let last = self.last.min(self.text.len().saturating_sub(1));
+        self.text
+            .get(last)
+            .and_then(|f| f.success_probe())
+            .is_some_and(|p| p.is_success(line))
     }
 
     /// Classify one payload line (envelope already removed).

@@ -292,6 +292,108 @@ pub struct TextFormat {
     finders: Vec<Option<memmem::Finder<'static>>>,
     /// How many operators map to typed slots.
     slot_count: usize,
+    /// Cheap "certainly a success" test, when the format allows one.
+    probe: Option<SuccessProbe>,
+}
+
+/// A cheap test that a line of one TEXT format is a successful request (status 1xx–3xx, no
+/// response flags), without parsing it: the format's leading literal, then the literal just
+/// before `%RESPONSE_CODE%`, then three digits, one space, `-`, and the next few literals of
+/// the format in order (so a line of another format with the same start is not certified).
+/// Lines it does not certify must be parsed; it never certifies a failure.
+#[derive(Debug, Clone)]
+pub struct SuccessProbe {
+    lead: Vec<u8>,
+    anchor: memmem::Finder<'static>,
+    /// The literals after `%RESPONSE_FLAGS%`, with one field between each two.
+    tail: Vec<Vec<u8>>,
+}
+
+impl SuccessProbe {
+    fn of(segments: &[Segment], commands: &[Command]) -> Option<SuccessProbe> {
+        let slot_at = |i: usize| match segments.get(i) {
+            Some(Segment::Field(c)) => commands.get(*c).and_then(|c| c.slot),
+            _ => None,
+        };
+        let lit_at = |i: usize| match segments.get(i) {
+            Some(Segment::Literal(l)) => Some(l.as_str()),
+            _ => None,
+        };
+        let code = (0..segments.len()).find(|&i| slot_at(i) == Some(Slot::ResponseCode))?;
+        let anchor = lit_at(code.checked_sub(1)?)?;
+        let lead = lit_at(0)?;
+        // The anchor must be the first place it occurs: not inside an earlier literal.
+        let earlier = segments[..code - 1]
+            .iter()
+            .any(|s| matches!(s, Segment::Literal(l) if l.contains(anchor)));
+        let code_cmd = match segments.get(code) {
+            Some(Segment::Field(c)) => commands.get(*c)?,
+            _ => return None,
+        };
+        if earlier
+            || anchor.is_empty()
+            || lead.is_empty()
+            || code_cmd.max_len.is_some()
+            || lit_at(code + 1) != Some(" ")
+            || slot_at(code + 2) != Some(Slot::ResponseFlags)
+        {
+            return None;
+        }
+        let after_flags = *lit_at(code + 3)?.as_bytes().first()?;
+        if after_flags == b'-' || after_flags.is_ascii_alphanumeric() {
+            return None;
+        }
+        // Up to three more literals, stopping after the first that opens a quote.
+        let mut tail = Vec::new();
+        let mut i = code + 3;
+        while let Some(l) = lit_at(i) {
+            tail.push(l.as_bytes().to_vec());
+            if tail.len() == 4 || l.contains('"') {
+                break;
+            }
+            i += 2;
+        }
+        Some(SuccessProbe {
+            lead: lead.as_bytes().to_vec(),
+            anchor: memmem::Finder::new(anchor.as_bytes()).into_owned(),
+            tail,
+        })
+    }
+
+    /// Is `line` certainly a successful request in this format?
+    pub fn is_success(&self, line: &[u8]) -> bool {
+        let Some(body) = line.strip_prefix(self.lead.as_slice()) else {
+            return false;
+        };
+        let Some(p) = self.anchor.find(body) else {
+            return false;
+        };
+        let r = &body[p + self.anchor.needle().len()..];
+        if !(r.len() > 6
+            && matches!(r[0], b'1'..=b'3')
+            && r[1].is_ascii_digit()
+            && r[2].is_ascii_digit()
+            && r[3] == b' '
+            && r[4] == b'-')
+        {
+            return false;
+        }
+        // The flags are exactly `-`, then each literal in turn with a non-empty field between.
+        let mut rest = &r[5..];
+        for (k, lit) in self.tail.iter().enumerate() {
+            if k > 0 {
+                match memmem::find(rest, lit) {
+                    Some(0) | None => return false,
+                    Some(at) => rest = &rest[at..],
+                }
+            }
+            match rest.strip_prefix(lit.as_slice()) {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        true
+    }
 }
 
 /// Error compiling a format string.
@@ -410,6 +512,7 @@ impl TextFormat {
             }
         }
         let slot_count = commands.iter().filter(|c| c.slot.is_some()).count();
+        let probe = SuccessProbe::of(&segments, &commands);
         Ok(TextFormat {
             name: Arc::from(name),
             source: src.to_string(),
@@ -418,7 +521,13 @@ impl TextFormat {
             quoted,
             finders,
             slot_count,
+            probe,
         })
+    }
+
+    /// The cheap success test of this format, if it has one (see [`SuccessProbe`]).
+    pub fn success_probe(&self) -> Option<&SuccessProbe> {
+        self.probe.as_ref()
     }
 
     /// The format's name (`istio-1.23`, `custom`, …).
