@@ -30,35 +30,40 @@ impl Context {
     pub fn from_records<'r>(records: impl IntoIterator<Item = &'r RawRecord<'r>>) -> Context {
         let mut ctx = Context::default();
         for r in records {
-            let Some(ClusterName::Istio {
-                direction: Direction::Outbound,
-                host,
-                ..
-            }) = r.upstream_cluster()
-            else {
-                continue;
-            };
-            let svc = host.split('.').next().unwrap_or("");
-            if svc.ends_with("-private") && is_knative_revision(svc.trim_end_matches("-private")) {
-                if let Some(ip) = r.upstream_local().and_then(|a| a.ip())
-                    && ctx.activators.insert(ip)
-                {
-                    ctx.activator_reasons.insert(
-                        ip,
-                        format!("{ip} is a Knative activator: its proxy forwards to the revision's private Service {host}"),
-                    );
-                }
-            } else if svc == "activator-service"
-                && let Some(ip) = r.upstream_host().and_then(|a| a.ip())
-                && ctx.activators.insert(ip)
-            {
-                ctx.activator_reasons.insert(
-                    ip,
-                    format!("{ip} is a Knative activator: it is an endpoint of {host}"),
-                );
-            }
+            ctx.learn(r);
         }
         ctx
+    }
+
+    /// Learn from one more record (see [`Context::from_records`]).
+    pub fn learn(&mut self, r: &RawRecord<'_>) {
+        let Some(ClusterName::Istio {
+            direction: Direction::Outbound,
+            host,
+            ..
+        }) = r.upstream_cluster()
+        else {
+            return;
+        };
+        let svc = host.split('.').next().unwrap_or("");
+        if svc.ends_with("-private") && is_knative_revision(svc.trim_end_matches("-private")) {
+            if let Some(ip) = r.upstream_local().and_then(|a| a.ip())
+                && self.activators.insert(ip)
+            {
+                self.activator_reasons.insert(
+                    ip,
+                    format!("{ip} is a Knative activator: its proxy forwards to the revision's private Service {host}"),
+                );
+            }
+        } else if svc == "activator-service"
+            && let Some(ip) = r.upstream_host().and_then(|a| a.ip())
+            && self.activators.insert(ip)
+        {
+            self.activator_reasons.insert(
+                ip,
+                format!("{ip} is a Knative activator: it is an endpoint of {host}"),
+            );
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use crate::input::{
     InputSource, LineFilter, LogSet, NeedleFilter, read_input_filtered, read_log_file,
     read_pod_log_filtered,
 };
+use crate::stream::{Opener, StreamInput};
 use crate::topology::Topology;
 
 /// Everything an analysis needs.
@@ -89,6 +90,29 @@ struct Opened {
 }
 
 impl Opened {
+    /// The format of one of the bundle's logs: `format` if given, else the manifest's, else a
+    /// custom format of the pod's listeners (from its config dump), else auto-detection.
+    fn spec_for(
+        &self,
+        l: &crate::bundle::LogFile,
+        format: Option<&FormatSpec>,
+        problems: &mut Vec<String>,
+    ) -> FormatSpec {
+        if let Some(f) = format {
+            return f.clone();
+        }
+        match self.bundle.log_format_for(l) {
+            Some(v) => FormatSpec::parse(v).unwrap_or_else(|e| {
+                problems.push(format!("{}: manifest log format ignored: {e}", l.path));
+                FormatSpec::Auto
+            }),
+            None => {
+                crate::configcite::log_format_of(&self.dumps, &l.namespace, &l.pod, &l.container)
+                    .unwrap_or(FormatSpec::Auto)
+            }
+        }
+    }
+
     fn open(path: &Path) -> anyhow::Result<Opened> {
         let bundle = Bundle::open(path)?;
         let mut problems = bundle.problems.clone();
@@ -184,6 +208,61 @@ pub fn load_filtered(
     Ok(finish(opened, logs, problems))
 }
 
+/// Open the evidence for a streaming analysis: the bundle's objects, topology and dumps now,
+/// and one [`StreamInput`] per log (bundle logs, then files) to be read by `crate::stream`.
+pub fn open_streams(
+    bundle: Option<&Path>,
+    files: &[String],
+    format: Option<&FormatSpec>,
+) -> anyhow::Result<(Evidence, Vec<StreamInput>)> {
+    let opened = bundle.map(Opened::open).transpose()?;
+    let mut logs = LogSet::default();
+    let mut problems = Vec::new();
+    let mut inputs = Vec::new();
+    if let Some(o) = &opened {
+        let b = &o.bundle;
+        for l in &b.logs {
+            let spec = o.spec_for(l, format, &mut problems);
+            let name = format!("{}/{}", b.root.trim_end_matches('/'), l.path);
+            let source = l.source.clone();
+            logs.inputs.push(name.clone());
+            inputs.push(StreamInput {
+                name,
+                pod: Some(Arc::from(format!("{}/{}", l.namespace, l.pod))),
+                spec,
+                size: source.size(),
+                open: Box::new(move || source.open()),
+            });
+        }
+    }
+    let spec = format.cloned().unwrap_or(FormatSpec::Auto);
+    for f in files {
+        let source = InputSource::from_arg(f);
+        let name = source.name();
+        logs.inputs.push(name.clone());
+        let (size, open): (Option<u64>, Opener) = match source {
+            InputSource::Stdin => (
+                None,
+                Box::new(|| Ok(Box::new(std::io::stdin()) as Box<dyn std::io::Read + Send>)),
+            ),
+            InputSource::File(p) => (
+                std::fs::metadata(&p).ok().map(|m| m.len()),
+                Box::new(move || {
+                    std::fs::File::open(&p).map(|f| Box::new(f) as Box<dyn std::io::Read + Send>)
+                }),
+            ),
+        };
+        inputs.push(StreamInput {
+            name,
+            pod: None,
+            spec: spec.clone(),
+            size,
+            open,
+        });
+    }
+    Ok((finish(opened, logs, problems), inputs))
+}
+
 /// Read the logs of a bundle and plain files; problems reading them are returned as sentences.
 fn read_logs(
     opened: Option<&Opened>,
@@ -193,29 +272,10 @@ fn read_logs(
 ) -> (LogSet, Vec<String>) {
     let mut logs = LogSet::default();
     let mut problems = Vec::new();
-    let auto = FormatSpec::Auto;
-    if let Some(Opened {
-        bundle: b, dumps, ..
-    }) = opened
-    {
+    if let Some(o) = opened {
+        let b = &o.bundle;
         for l in &b.logs {
-            let spec = match format {
-                Some(f) => f.clone(),
-                None => match b.log_format_for(l) {
-                    Some(v) => match FormatSpec::parse(v) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            problems.push(format!("{}: manifest log format ignored: {e}", l.path));
-                            auto.clone()
-                        }
-                    },
-                    // A custom format of the pod's listeners, from its config dump.
-                    None => {
-                        crate::configcite::log_format_of(dumps, &l.namespace, &l.pod, &l.container)
-                            .unwrap_or_else(|| auto.clone())
-                    }
-                },
-            };
+            let spec = o.spec_for(l, format, &mut problems);
             let name = format!("{}/{}", b.root.trim_end_matches('/'), l.path);
             let pod: Arc<str> = Arc::from(format!("{}/{}", l.namespace, l.pod));
             let read = match &l.source {

@@ -1,7 +1,8 @@
 //! `failures`: every failed request in the evidence, grouped by cause, origin role, status and
 //! target, with counts, first/last seen, example request ids, explanation and fix. Pure.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, FixedOffset};
 use serde::Serialize;
@@ -13,7 +14,9 @@ use crate::correlate::is_probe;
 use crate::diagnose::Context;
 use crate::evidence::Evidence;
 use crate::explain::{RequestReport, explain_with};
-use crate::input::LogLine;
+use crate::input::{LogLine, LogSet};
+use crate::stream::end_ms;
+use crate::topology::Topology;
 use crate::trace::{pod_of, role_and_direction};
 
 /// JSON schema identifier of `failures -o json`.
@@ -109,8 +112,9 @@ pub struct FailuresReport {
 
 /// (cause, origin role, status, target, kind).
 type GroupKey = (Cause, String, Option<u16>, String, &'static str);
-/// A failed request: its report, its first (client-side) line and its origin line.
-type Member<'e> = (&'e RequestReport, &'e LogLine, &'e LogLine);
+
+/// Order of examples: earliest client-side start first, then input and line.
+type ExampleKey = (i64, Arc<str>, u64);
 
 /// Topology-aware context for the whole evidence (activators, pods without sidecar).
 pub fn context_for(ev: &Evidence) -> Context {
@@ -126,58 +130,59 @@ pub fn context_for(ev: &Evidence) -> Context {
     ctx
 }
 
-/// Records by (input, line), for linear lookups from request reports.
-fn index(ev: &Evidence) -> HashMap<(&str, u64), &LogLine> {
-    ev.logs
-        .records
-        .iter()
-        .map(|l| ((&*l.input, l.line), l))
-        .collect()
+/// One group being counted.
+#[derive(Default)]
+struct GroupAcc {
+    count: usize,
+    first_seen: Option<DateTime<FixedOffset>>,
+    last_seen: Option<DateTime<FixedOffset>>,
+    /// The earliest members that have a request id (at most three, in order).
+    examples: Vec<(ExampleKey, String)>,
+    /// The earliest member: its summary, fix and origin line.
+    first: Option<(ExampleKey, String, String, String)>,
+    clients: BTreeSet<Client>,
 }
 
-/// Triage every failure in the evidence.
-pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
-    let ctx = context_for(ev);
-    let report = explain_with(&ev.logs, &ctx);
-    let idx = index(ev);
-    let find = |input: &str, line: u64| idx.get(&(input, line)).copied();
-    let mut groups: BTreeMap<GroupKey, Vec<Member<'_>>> = BTreeMap::new();
-    let mut considered = 0usize;
-    let mut probes = 0usize;
-    for r in report.requests.iter().filter(|r| r.part_of.is_none()) {
-        let Some(first) = r.hops.first().and_then(|h| find(&h.input, h.line)) else {
-            continue;
-        };
-        let Some(origin) = find(&r.origin_input, r.origin_line) else {
-            continue;
-        };
+/// Failed requests folded into groups one by one, so that nothing but the groups is kept.
+#[derive(Default)]
+struct Triage {
+    groups: BTreeMap<GroupKey, GroupAcc>,
+    considered: usize,
+    probes: usize,
+}
+
+impl Triage {
+    /// Count one request (not a continuation of another): `first` is its client-side line,
+    /// `origin` the line that produced its status.
+    fn fold(
+        &mut self,
+        r: &RequestReport,
+        first: &LogLine,
+        origin: &LogLine,
+        topology: &Topology,
+        ctx: &Context,
+        f: &Filters,
+    ) {
         if !f.include_probes && is_probe(&first.record) {
-            probes += 1;
-            continue;
+            self.probes += 1;
+            return;
         }
         let start = first.record.start_time();
         if f.since.is_some_and(|s| start.is_some_and(|t| t < s))
             || f.until.is_some_and(|u| start.is_some_and(|t| t >= u))
         {
-            continue;
+            return;
         }
-        considered += 1;
-        if !r.cause.is_failure() {
-            continue;
-        }
-        if f.cause.is_some_and(|c| c != r.cause)
+        self.considered += 1;
+        if !r.cause.is_failure()
+            || f.cause.is_some_and(|c| c != r.cause)
             || f.status
                 .as_deref()
                 .is_some_and(|s| !status_matches(s, r.status))
         {
-            continue;
+            return;
         }
-        let (role, _) = role_and_direction(
-            &ev.topology,
-            &ctx,
-            pod_of(&ev.topology, origin),
-            &origin.record,
-        );
+        let (role, _) = role_and_direction(topology, ctx, pod_of(topology, origin), &origin.record);
         let connection = r.request_id.is_none() && first.record.is_tcp();
         let target = if connection {
             origin
@@ -188,87 +193,153 @@ pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
         } else {
             first.record.authority().unwrap_or("-").to_string()
         };
-        groups
-            .entry((
-                r.cause,
-                role,
-                r.status,
-                target,
-                if connection { "connection" } else { "request" },
-            ))
-            .or_default()
-            .push((r, first, origin));
+        let kind = if connection { "connection" } else { "request" };
+        let g = self
+            .groups
+            .entry((r.cause, role, r.status, target, kind))
+            .or_default();
+        g.count += 1;
+        if let Some(t) = start {
+            g.first_seen = Some(g.first_seen.map_or(t, |f| f.min(t)));
+            g.last_seen = Some(g.last_seen.map_or(t, |l| l.max(t)));
+        }
+        let key: ExampleKey = (
+            start.map_or(i64::MAX, |t| t.timestamp_millis()),
+            first.input.clone(),
+            first.line,
+        );
+        if g.first.as_ref().is_none_or(|(k, ..)| key < *k) {
+            g.first = Some((
+                key.clone(),
+                r.summary.clone(),
+                r.fix.clone(),
+                format!("{}:{}", origin.input, origin.line),
+            ));
+        }
+        if let Some(id) = &r.request_id
+            && (g.examples.len() < 3 || g.examples.last().is_some_and(|(k, _)| key < *k))
+        {
+            let at = g.examples.partition_point(|(k, _)| *k < key);
+            g.examples.insert(at, (key, id.clone()));
+            g.examples.truncate(3);
+        }
+        if connection {
+            let addr = first
+                .record
+                .get(Slot::DownstreamRemoteAddress)
+                .unwrap_or("-")
+                .to_string();
+            let pod = first
+                .record
+                .downstream_remote()
+                .and_then(|a| a.ip())
+                .and_then(|ip| topology.pod_by_ip(ip));
+            g.clients.insert(Client {
+                address: addr
+                    .rsplit_once(':')
+                    .map(|(ip, _)| ip.to_string())
+                    .unwrap_or(addr),
+                pod: pod.map(|p| p.reference()),
+                has_sidecar: pod.map(|p| p.has_sidecar),
+            });
+        }
     }
-    let mut out: Vec<FailureGroup> = groups
-        .into_iter()
-        .map(|((cause, role, status, target, kind), members)| {
-            let times: Vec<DateTime<FixedOffset>> = members
+
+    /// Explain the records of `window` and count every request whose lines all ended before
+    /// `cut` (Unix ms); the lines of the other requests stay in `window` for the next round.
+    fn settle(
+        &mut self,
+        window: &mut LogSet,
+        cut: i64,
+        topology: &Topology,
+        ctx: &Context,
+        f: &Filters,
+    ) {
+        let report = explain_with(window, ctx);
+        let idx: HashMap<(&str, u64), usize> = window
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, l)| ((&*l.input, l.line), i))
+            .collect();
+        let recs = &window.records;
+        let mut keep: Vec<bool> = recs.iter().map(|l| end_ms(&l.record) >= cut).collect();
+        for r in &report.requests {
+            let hops: Vec<usize> = r
+                .hops
                 .iter()
-                .filter_map(|(_, first, _)| first.record.start_time())
+                .filter_map(|h| idx.get(&(h.input.as_str(), h.line)).copied())
                 .collect();
-            let fmt = |t: Option<&DateTime<FixedOffset>>| {
-                t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            };
-            let mut clients: Vec<Client> = Vec::new();
-            if kind == "connection" {
-                for (_, first, _) in &members {
-                    let addr = first
-                        .record
-                        .get(Slot::DownstreamRemoteAddress)
-                        .unwrap_or("-")
-                        .to_string();
-                    let pod = first
-                        .record
-                        .downstream_remote()
-                        .and_then(|a| a.ip())
-                        .and_then(|ip| ev.topology.pod_by_ip(ip));
-                    let c = Client {
-                        address: addr
-                            .rsplit_once(':')
-                            .map(|(ip, _)| ip.to_string())
-                            .unwrap_or(addr),
-                        pod: pod.map(|p| p.reference()),
-                        has_sidecar: pod.map(|p| p.has_sidecar),
-                    };
-                    if !clients.contains(&c) {
-                        clients.push(c);
-                    }
+            if hops.iter().any(|&i| end_ms(&recs[i].record) >= cut) {
+                for i in hops {
+                    keep[i] = true;
                 }
-                clients.sort();
+                continue;
             }
-            let (r0, _, o0) = members[0];
-            FailureGroup {
-                cause,
-                status,
-                origin_role: role,
-                kind,
-                target,
-                count: members.len(),
-                first_seen: fmt(times.iter().min()),
-                last_seen: fmt(times.iter().max()),
-                example_request_ids: members
-                    .iter()
-                    .filter_map(|(r, _, _)| r.request_id.clone())
-                    .take(3)
-                    .collect(),
-                clients,
-                summary: r0.summary.clone(),
-                fix: r0.fix.clone(),
-                example_evidence: format!("{}:{}", o0.input, o0.line),
+            if r.part_of.is_some() {
+                continue; // counted with the request it continues
             }
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then(a.cause.cmp(&b.cause))
-            .then(a.target.cmp(&b.target))
-    });
+            let (Some(&first), Some(&origin)) = (
+                hops.first(),
+                idx.get(&(r.origin_input.as_str(), r.origin_line)),
+            ) else {
+                continue;
+            };
+            self.fold(r, &recs[first], &recs[origin], topology, ctx, f);
+        }
+        drop(idx);
+        let mut k = keep.into_iter();
+        window.records.retain(|_| k.next().unwrap_or(true));
+    }
+
+    fn finish(self, notes: Vec<String>) -> FailuresReport {
+        let fmt = |t: Option<DateTime<FixedOffset>>| {
+            t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        };
+        let mut out: Vec<FailureGroup> = self
+            .groups
+            .into_iter()
+            .map(|((cause, role, status, target, kind), g)| {
+                let (_, summary, fix, evidence) = g.first.unwrap_or_default();
+                FailureGroup {
+                    cause,
+                    status,
+                    origin_role: role,
+                    kind,
+                    target,
+                    count: g.count,
+                    first_seen: fmt(g.first_seen),
+                    last_seen: fmt(g.last_seen),
+                    example_request_ids: g.examples.into_iter().map(|(_, id)| id).collect(),
+                    clients: g.clients.into_iter().collect(),
+                    summary,
+                    fix,
+                    example_evidence: evidence,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then(a.cause.cmp(&b.cause))
+                .then(a.target.cmp(&b.target))
+        });
+        FailuresReport {
+            schema: SCHEMA,
+            requests: self.considered,
+            failed: out.iter().map(|g| g.count).sum(),
+            groups: out,
+            notes,
+        }
+    }
+}
+
+/// The notes every triage ends with.
+fn notes(ok_records: u64, probes: usize, problems: &[String], malformed: u64) -> Vec<String> {
     let mut notes = Vec::new();
-    if ev.logs.ok_records > 0 {
+    if ok_records > 0 {
         notes.push(format!(
-            "{} successful record(s) of large logs were counted, not kept: request totals count only the requests of small inputs and the failed ones",
-            ev.logs.ok_records
+            "{ok_records} successful record(s) of large logs were counted, not kept: request totals count only the requests of small inputs and the failed ones"
         ));
     }
     if probes > 0 {
@@ -276,20 +347,84 @@ pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
             "{probes} Knative/kubelet probe request(s) left out (use --include-probes)"
         ));
     }
-    notes.extend(ev.problems.iter().map(|p| format!("skipped: {p}")));
-    let malformed = ev.logs.malformed().count();
+    notes.extend(problems.iter().map(|p| format!("skipped: {p}")));
     if malformed > 0 {
         notes.push(format!(
             "{malformed} malformed line(s) (see `meshtrace explain`)"
         ));
     }
-    FailuresReport {
-        schema: SCHEMA,
-        requests: considered,
-        failed: out.iter().map(|g| g.count).sum(),
-        groups: out,
-        notes,
+    notes
+}
+
+/// Triage every failure in the evidence (all of it in memory).
+pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
+    let ctx = context_for(ev);
+    let mut window = LogSet {
+        records: ev.logs.records.clone(),
+        ..LogSet::default()
+    };
+    let mut t = Triage::default();
+    t.settle(&mut window, i64::MAX, &ev.topology, &ctx, f);
+    let probes = t.probes;
+    t.finish(notes(
+        ev.logs.ok_records,
+        probes,
+        &ev.problems,
+        ev.logs.malformed().count() as u64,
+    ))
+}
+
+/// Requests whose lines ended this long before the newest line read are complete: the lines of
+/// one request are written within milliseconds of each other (its outermost hop last), and
+/// Envoy flushes each worker's access log at least every second.
+const HORIZON_MS: i64 = 15_000;
+/// Settle once the newest line is this far past the last cut: each record is explained about
+/// `1 + HORIZON_MS / SETTLE_EVERY_MS` times.
+const SETTLE_EVERY_MS: i64 = 45_000;
+/// Records explained at least this many at a time.
+const MIN_ROUND: usize = 4096;
+/// Beyond this many records waiting, settle everything older than a few seconds.
+const MAX_WINDOW: usize = 1 << 16;
+
+/// Triage records streamed in time order (see `crate::stream`): each request is counted once
+/// its lines are complete and then dropped, so memory holds only the last minutes of failures
+/// whatever the size of the logs. `ev` carries the topology and the problems of loading.
+pub fn failures_streaming(
+    ev: &Evidence,
+    records: &mut crate::stream::Merged,
+    f: &Filters,
+) -> FailuresReport {
+    let mut ctx = context_for(ev);
+    let mut t = Triage::default();
+    let mut window = LogSet::default();
+    let mut settled_to = i64::MIN;
+    let mut limit = MAX_WINDOW;
+    for l in records.by_ref() {
+        ctx.learn(&l.record);
+        let end = end_ms(&l.record);
+        window.records.push(l);
+        if end == i64::MIN || window.records.len() < MIN_ROUND {
+            continue;
+        }
+        // A crowded window (a very busy log) settles all but its last seconds.
+        let crowded = window.records.len() > limit;
+        let cut = end - if crowded { 5_000 } else { HORIZON_MS };
+        if crowded || cut >= settled_to.saturating_add(SETTLE_EVERY_MS) {
+            t.settle(&mut window, cut, &ev.topology, &ctx, f);
+            settled_to = cut;
+            limit = MAX_WINDOW.max(window.records.len() * 2);
+        }
     }
+    t.settle(&mut window, i64::MAX, &ev.topology, &ctx, f);
+    let mut problems = ev.problems.clone();
+    problems.extend(records.problems.iter().cloned());
+    let probes = t.probes;
+    t.finish(notes(
+        records.ok_records,
+        probes,
+        &problems,
+        records.malformed,
+    ))
 }
 
 /// Parse a `--since` duration: `90s`, `15m`, `2h`, `1d`, `1h30m`.

@@ -133,6 +133,29 @@ pub struct LogSet {
     pub inputs: Vec<String>,
 }
 
+/// Where the lines read from an input go: a [`LogSet`] keeps them; a streaming analysis
+/// passes them on (see `crate::stream`).
+pub trait LineSink {
+    /// An access-log record.
+    fn record(&mut self, line: LogLine);
+    /// A line that is not an access-log record, or a malformed one.
+    fn skipped(&mut self, line: SkippedLine);
+    /// Successful records counted but not kept.
+    fn ok_records(&mut self, n: u64);
+}
+
+impl LineSink for LogSet {
+    fn record(&mut self, line: LogLine) {
+        self.records.push(line);
+    }
+    fn skipped(&mut self, line: SkippedLine) {
+        self.skipped.push(line);
+    }
+    fn ok_records(&mut self, n: u64) {
+        self.ok_records += n;
+    }
+}
+
 impl LogSet {
     /// Malformed lines only.
     pub fn malformed(&self) -> impl Iterator<Item = &SkippedLine> {
@@ -290,16 +313,7 @@ pub fn read_pod_log_filtered(
     filter: &LineFilter,
     size: Option<u64>,
 ) -> Result<(), InputError> {
-    let mut buffered = BufReader::with_capacity(1 << 16, reader);
-    let gz = buffered
-        .fill_buf()
-        .map(|b| b.starts_with(&[0x1f, 0x8b]))
-        .unwrap_or(false);
-    let reader: Box<dyn Read + '_> = if gz {
-        Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
-    } else {
-        Box::new(buffered)
-    };
+    let (reader, gz) = decompressing(reader);
     // Compressed input is large for its size on disk.
     let big = size.is_none_or(|s| s >= STREAM_MIN_BYTES) || gz;
     let filter = if big { filter } else { &LineFilter::All };
@@ -325,6 +339,38 @@ pub fn read_pod_log_filtered(
     }
 }
 
+/// The reader, decompressed as it streams when it starts with the gzip magic; and whether it did.
+fn decompressing<'r>(reader: impl Read + 'r) -> (Box<dyn Read + 'r>, bool) {
+    let mut buffered = BufReader::with_capacity(1 << 16, reader);
+    let gz = buffered
+        .fill_buf()
+        .map(|b| b.starts_with(&[0x1f, 0x8b]))
+        .unwrap_or(false);
+    if gz {
+        (
+            Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+            true,
+        )
+    } else {
+        (Box::new(buffered), false)
+    }
+}
+
+/// Read one input for a streaming analysis: an input under [`STREAM_MIN_BYTES`] whole (every
+/// record), a larger or compressed one keeping only failed records (successes are counted).
+pub fn read_failed(
+    reader: impl Read,
+    name: &str,
+    pod: Option<Arc<str>>,
+    spec: &FormatSpec,
+    size: Option<u64>,
+    sink: &mut dyn LineSink,
+) -> Result<(), InputError> {
+    let (reader, gz) = decompressing(reader);
+    let big = size.is_none_or(|s| s >= STREAM_MIN_BYTES) || gz;
+    read_lines(reader, name, pod, spec, sink, big, 0).map(|_| ())
+}
+
 /// Did this record fail (so `LineFilter::Failed` keeps it)?
 pub fn is_failed(r: &RawRecord<'_>) -> bool {
     match r.status() {
@@ -347,7 +393,7 @@ fn read_lines(
     name: &str,
     pod: Option<Arc<str>>,
     spec: &FormatSpec,
-    set: &mut LogSet,
+    set: &mut dyn LineSink,
     failed_only: bool,
     first_line: u64,
 ) -> Result<u64, InputError> {
@@ -420,7 +466,7 @@ fn read_lines(
         }
         asm.finish(&mut sink);
     }
-    set.ok_records += ok + fast;
+    set.ok_records(ok + fast);
     result.map(|()| lineno - first_line)
 }
 
@@ -613,9 +659,9 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn collect(e: Event<'_>, input: &Arc<str>, pod: Option<&Arc<str>>, set: &mut LogSet) {
+fn collect(e: Event<'_>, input: &Arc<str>, pod: Option<&Arc<str>>, set: &mut dyn LineSink) {
     match e {
-        Event::Record(l) => set.records.push(LogLine {
+        Event::Record(l) => set.record(LogLine {
             input: input.clone(),
             line: l.line,
             lines: l.lines,
@@ -623,7 +669,7 @@ fn collect(e: Event<'_>, input: &Arc<str>, pod: Option<&Arc<str>>, set: &mut Log
             pod: pod.cloned(),
             record: l.record.into_owned(),
         }),
-        Event::Skipped { line, kind } => set.skipped.push(SkippedLine {
+        Event::Skipped { line, kind } => set.skipped(SkippedLine {
             input: input.clone(),
             line,
             kind: kind.kind().to_string(),
@@ -635,7 +681,7 @@ fn collect(e: Event<'_>, input: &Arc<str>, pod: Option<&Arc<str>>, set: &mut Log
             if t.len() < text.len() {
                 t.push('…');
             }
-            set.skipped.push(SkippedLine {
+            set.skipped(SkippedLine {
                 input: input.clone(),
                 line,
                 kind: "malformed".into(),

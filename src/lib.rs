@@ -24,5 +24,6 @@ pub mod redact;
 pub mod report;
 pub mod routesim;
 pub mod scan;
+pub mod stream;
 pub mod topology;
 pub mod trace;

@@ -173,3 +173,92 @@ fn failures_on_large_logs_match_the_small_bundle() {
     let g: Vec<_> = got["groups"].as_array().unwrap().iter().map(key).collect();
     assert_eq!(g, w);
 }
+
+/// The seed 000 request (5 lines, x-request-id changed at the gateway) as a template: start
+/// offset and duration (ms) of each hop, and its line, where `{T}` is the start, `{D}`/`{U}`
+/// the duration and upstream time, `{A}`/`{B}` the outer and inner ids and `{P}` the gateway's
+/// connection port.
+const SEED_000: &[(u64, u64, &str)] = &[
+    (
+        11,
+        4,
+        r#"[{T}] "GET / HTTP/1.1" 400 - via_upstream - "-" 0 32 {D} {U} "10.134.0.2,10.135.0.43, 127.0.0.6" "curl/8.6.0" "{B}" "172.31.58.48:80" "10.133.2.13:8012" inbound|8012|| 127.0.0.6:45919 10.133.2.13:8012 127.0.0.6:0 outbound_.80_._.test-predictor-00001-private.aiproject.svc.cluster.local default"#,
+    ),
+    (
+        6,
+        12,
+        r#"[{T}] "GET / HTTP/1.1" 400 - via_upstream - "-" 0 32 {D} {U} "10.134.0.2,10.135.0.43, 127.0.0.6" "curl/8.6.0" "{B}" "172.31.58.48:80" "10.133.2.13:8012" outbound|80||test-predictor-00001-private.aiproject.svc.cluster.local 10.135.0.44:50332 172.31.58.48:80 127.0.0.6:0 - default"#,
+    ),
+    (
+        5,
+        13,
+        r#"[{T}] "GET / HTTP/1.1" 400 - via_upstream - "-" 0 32 {D} {U} "10.134.0.2,10.135.0.43" "curl/8.6.0" "{B}" "test-predictor.aiproject.svc.cluster.local" "10.135.0.44:8012" inbound|8012|| 127.0.0.6:40375 10.135.0.44:8012 10.135.0.43:0 outbound_.80_._.test-predictor-00001.aiproject.svc.cluster.local default"#,
+    ),
+    (
+        2,
+        20,
+        r#"[{T}] "GET / HTTP/2" 400 - via_upstream - "-" 0 32 {D} {U} "10.134.0.2,10.135.0.43" "curl/8.6.0" "{B}" "test-predictor.aiproject.svc.cluster.local" "10.135.0.44:8012" outbound|80||test-predictor-00001.aiproject.svc.cluster.local 10.135.0.43:45990 10.135.0.43:8081 10.135.0.43:{P} outbound_.80_._.knative-local-gateway.istio-system.svc.cluster.local -"#,
+    ),
+    (
+        0,
+        26,
+        r#"[{T}] "GET / HTTP/2" 400 - via_upstream - "-" 0 32 {D} {U} "10.134.0.2" "curl/8.6.0" "{A}" "test-predictor.aiproject.svc.cluster.local" "10.135.0.43:8081" outbound|80||knative-local-gateway.istio-system.svc.cluster.local 10.135.0.43:{P} 10.135.0.43:8443 10.134.0.2:56558 test-aiproject.apps.mycluster.example.com -"#,
+    ),
+];
+
+#[test]
+fn streamed_failures_count_each_request_once_across_settling_rounds() {
+    // 6 000 requests, one every 50 ms (five minutes: several settling rounds), ~12 MB: the
+    // streaming path. Each changes its id at the gateway, so its lines form two groups that
+    // must be joined in whichever round they are settled. Requests take up to 2 s and overlap,
+    // and lines are written as their hops end, so one request's lines are spread among others.
+    let n = 6_000u64;
+    let base = chrono::DateTime::parse_from_rfc3339("2024-06-03T09:00:00Z").unwrap();
+    let mut lines: Vec<(i64, String)> = Vec::new();
+    for i in 0..n {
+        let scale = 1 + i % 77;
+        for (offset, duration, line) in SEED_000 {
+            let start = (i * 50 + offset * scale) as i64;
+            let t = base + chrono::Duration::milliseconds(start);
+            let text = line
+                .replace(
+                    "{T}",
+                    &t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                )
+                .replace("{D}", &(duration * scale).to_string())
+                .replace("{U}", &(duration * scale - 1).to_string())
+                .replace("{A}", &format!("aaaaaaaa-0000-4000-8000-{i:012}"))
+                .replace("{B}", &format!("bbbbbbbb-0000-4000-8000-{i:012}"))
+                .replace("{P}", &(10_000 + i % 50_000).to_string());
+            lines.push((start + (duration * scale) as i64, text));
+        }
+    }
+    lines.sort_by_key(|(end, _)| *end);
+    let mut log = String::new();
+    for (_, l) in &lines {
+        log.push_str(l);
+        log.push('\n');
+    }
+    assert!(log.len() > 8 << 20, "{} bytes", log.len());
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("gateway-and-activator.log");
+    std::fs::write(&path, &log).unwrap();
+    let got = run_json(&["failures", path.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(got["requests"], n, "{got:#}");
+    assert_eq!(got["failed"], n);
+    let groups = got["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{got:#}");
+    assert_eq!(groups[0]["cause"], "app_error");
+    assert_eq!(groups[0]["origin_role"], "predictor");
+    assert_eq!(groups[0]["count"], n);
+    assert_eq!(
+        groups[0]["example_request_ids"],
+        serde_json::json!([
+            "aaaaaaaa-0000-4000-8000-000000000000",
+            "aaaaaaaa-0000-4000-8000-000000000001",
+            "aaaaaaaa-0000-4000-8000-000000000002"
+        ])
+    );
+    assert_eq!(groups[0]["first_seen"], "2024-06-03T09:00:00.000Z");
+    assert_eq!(groups[0]["last_seen"], "2024-06-03T09:04:59.950Z");
+}

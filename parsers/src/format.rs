@@ -309,6 +309,20 @@ pub struct SuccessProbe {
     tail: Vec<Vec<u8>>,
 }
 
+/// First position of a short literal (no searcher set-up: called per line).
+fn find_short(hay: &[u8], lit: &[u8]) -> Option<usize> {
+    let (&first, _) = lit.split_first()?;
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(first, &hay[from..]) {
+        let at = from + i;
+        if hay[at..].starts_with(lit) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 impl SuccessProbe {
     fn of(segments: &[Segment], commands: &[Command]) -> Option<SuccessProbe> {
         let slot_at = |i: usize| match segments.get(i) {
@@ -382,7 +396,7 @@ impl SuccessProbe {
         let mut rest = &r[5..];
         for (k, lit) in self.tail.iter().enumerate() {
             if k > 0 {
-                match memmem::find(rest, lit) {
+                match find_short(rest, lit) {
                     Some(0) | None => return false,
                     Some(at) => rest = &rest[at..],
                 }

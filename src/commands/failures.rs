@@ -7,8 +7,9 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::causes::Cause;
 use crate::cli::{EXIT_NOTHING, EXIT_OK, format_spec};
-use crate::failures::{Filters, failures};
+use crate::failures::{Filters, failures, failures_streaming};
 use crate::report::{OutputFormat, write_failures};
+use crate::stream::Merged;
 
 /// Arguments of `failures`.
 #[derive(Debug, clap::Args)]
@@ -62,34 +63,49 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         &a.live,
     )?;
     let bundle = bundle.as_deref();
-    // Large logs: every line is parsed (on two threads for big files), only failures are kept.
-    let ev = crate::evidence::load_filtered(
-        bundle,
-        &a.files,
-        spec.as_ref(),
-        &crate::input::LineFilter::Failed,
-    )?;
     let mut filters = Filters {
         status: a.status.clone(),
         cause,
         include_probes: a.include_probes,
         ..Filters::default()
     };
-    if let Some(d) = a.live.since {
-        let d = chrono::Duration::from_std(d).context("--since is too long")?;
-        let reference = ev
-            .collected_at
-            .or_else(|| ev.logs.records.iter().filter_map(|l| l.record.start_time()).max())
-            .context("--since needs a time reference: the evidence has neither a manifest collected_at nor timestamps")?;
-        filters.since = Some(reference - d);
-    }
     if let Some(t) = &a.live.since_time {
         filters.since = Some(time(t)?);
     }
     if let Some(t) = &a.live.until {
         filters.until = Some(time(t)?);
     }
-    let report = failures(&ev, &filters);
+    // Every log is read on its own thread, large ones keeping only failed records, merged in
+    // time order; each request is counted once complete and dropped (bounded memory).
+    let (ev, inputs) = crate::evidence::open_streams(bundle, &a.files, spec.as_ref())?;
+    let report = match (a.live.since, ev.collected_at) {
+        (Some(d), Some(collected)) if a.live.since_time.is_none() => {
+            let d = chrono::Duration::from_std(d).context("--since is too long")?;
+            filters.since = Some(collected - d);
+            failures_streaming(&ev, &mut Merged::start(inputs), &filters)
+        }
+        // `--since` counts back from the newest record: known only once everything is read.
+        (Some(d), None) if a.live.since_time.is_none() => {
+            drop(inputs);
+            let ev = crate::evidence::load_filtered(
+                bundle,
+                &a.files,
+                spec.as_ref(),
+                &crate::input::LineFilter::Failed,
+            )?;
+            let d = chrono::Duration::from_std(d).context("--since is too long")?;
+            let reference = ev
+                .logs
+                .records
+                .iter()
+                .filter_map(|l| l.record.start_time())
+                .max()
+                .context("--since needs a time reference: the evidence has neither a manifest collected_at nor timestamps")?;
+            filters.since = Some(reference - d);
+            failures(&ev, &filters)
+        }
+        _ => failures_streaming(&ev, &mut Merged::start(inputs), &filters),
+    };
     let stdout = std::io::stdout();
     let width = if stdout.is_terminal() {
         None
