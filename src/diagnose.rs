@@ -115,68 +115,94 @@ fn sock(a: Option<Address<'_>>) -> Option<std::net::SocketAddr> {
     a.and_then(|a| a.socket())
 }
 
+/// What forwarding links are judged on, parsed once per hop.
+struct LinkFacts {
+    upstream_host: Option<std::net::SocketAddr>,
+    upstream_local: Option<std::net::SocketAddr>,
+    upstream_local_ip: Option<IpAddr>,
+    downstream_local: Option<std::net::SocketAddr>,
+    downstream_local_ip: Option<IpAddr>,
+    downstream_remote: Option<std::net::SocketAddr>,
+    inbound: bool,
+    duration: Option<u64>,
+}
+
+impl LinkFacts {
+    fn of(r: &RawRecord<'_>) -> LinkFacts {
+        let (ul, dl) = (r.upstream_local(), r.downstream_local());
+        LinkFacts {
+            upstream_host: sock(r.upstream_host()),
+            upstream_local: ul.as_ref().and_then(|a| a.socket()),
+            upstream_local_ip: ul.and_then(|a| a.ip()),
+            downstream_local: dl.as_ref().and_then(|a| a.socket()),
+            downstream_local_ip: dl.and_then(|a| a.ip()),
+            downstream_remote: sock(r.downstream_remote()),
+            inbound: is_inbound(r),
+            duration: r.duration_ms(),
+        }
+    }
+
+    fn links_to(&self, b: &LinkFacts) -> bool {
+        let a = self;
+        if let (Some(up), Some(dl)) = (a.upstream_host, b.downstream_local)
+            && up == dl
+            && !(a.inbound && a.downstream_local == Some(up))
+        {
+            return true;
+        }
+        if let (Some(ul), Some(dr)) = (a.upstream_local, b.downstream_remote)
+            && ul.port() != 0
+            && ul == dr
+        {
+            return true;
+        }
+        // Same pod: the sidecar's inbound hop hands the request to the app, whose outbound call
+        // leaves through the same sidecar (upstream local address on the pod IP).
+        a.inbound
+            && !b.inbound
+            && a.downstream_local_ip.is_some()
+            && a.downstream_local_ip == b.upstream_local_ip
+            && b.duration.unwrap_or(0) <= a.duration.unwrap_or(u64::MAX)
+    }
+}
+
 /// Does hop `a` forward to hop `b`?
 pub fn links_to(a: &RawRecord<'_>, b: &RawRecord<'_>) -> bool {
-    if let (Some(up), Some(dl)) = (sock(a.upstream_host()), sock(b.downstream_local()))
-        && up == dl
-        && !(is_inbound(a) && sock(a.downstream_local()) == Some(up))
-    {
-        return true;
-    }
-    if let (Some(ul), Some(dr)) = (sock(a.upstream_local()), sock(b.downstream_remote()))
-        && ul.port() != 0
-        && ul == dr
-    {
-        return true;
-    }
-    // Same pod: the sidecar's inbound hop hands the request to the app, whose outbound call
-    // leaves through the same sidecar (upstream local address on the pod IP).
-    if is_inbound(a)
-        && !is_inbound(b)
-        && let (Some(pod), Some(src)) = (
-            a.downstream_local().and_then(|x| x.ip()),
-            b.upstream_local().and_then(|x| x.ip()),
-        )
-        && pod == src
-        && b.duration_ms().unwrap_or(0) <= a.duration_ms().unwrap_or(u64::MAX)
-    {
-        return true;
-    }
-    false
+    LinkFacts::of(a).links_to(&LinkFacts::of(b))
 }
 
 /// Order hops from the client inwards: by forwarding links where the lines show them, else by
 /// duration (an outer hop lasts at least as long as the ones it waits for), then start time.
 pub fn order_hops(hops: &[&RawRecord<'_>]) -> Vec<usize> {
     let n = hops.len();
+    let facts: Vec<LinkFacts> = hops.iter().map(|r| LinkFacts::of(r)).collect();
+    let links: Vec<(usize, usize)> = (0..n)
+        .flat_map(|a| (0..n).map(move |b| (a, b)))
+        .filter(|&(a, b)| a != b && facts[a].links_to(&facts[b]))
+        .collect();
     let mut depth = vec![0usize; n];
     // Longest-path depth over the link graph; n rounds bound it even if links form a cycle.
     for _ in 0..n {
         let mut changed = false;
-        for a in 0..n {
-            for b in 0..n {
-                if a != b && links_to(hops[a], hops[b]) && depth[b] < depth[a] + 1 && depth[a] < n {
-                    depth[b] = depth[a] + 1;
-                    changed = true;
-                }
+        for &(a, b) in &links {
+            if depth[b] < depth[a] + 1 && depth[a] < n {
+                depth[b] = depth[a] + 1;
+                changed = true;
             }
         }
         if !changed {
             break;
         }
     }
+    let starts: Vec<_> = hops.iter().map(|r| r.start_time()).collect();
     let mut idx: Vec<usize> = (0..n).collect();
     idx.sort_by(|&x, &y| {
-        let (a, b) = (hops[x], hops[y]);
+        let (a, b) = (&facts[x], &facts[y]);
         depth[x]
             .cmp(&depth[y])
-            .then(
-                b.duration_ms()
-                    .unwrap_or(0)
-                    .cmp(&a.duration_ms().unwrap_or(0)),
-            )
-            .then(a.start_time().cmp(&b.start_time()))
-            .then(is_inbound(a).cmp(&is_inbound(b)))
+            .then(b.duration.unwrap_or(0).cmp(&a.duration.unwrap_or(0)))
+            .then(starts[x].cmp(&starts[y]))
+            .then(a.inbound.cmp(&b.inbound))
             .then(x.cmp(&y))
     });
     idx
