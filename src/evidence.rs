@@ -232,6 +232,7 @@ pub fn open_streams(
                 spec,
                 size: source.size(),
                 open: Box::new(move || source.open()),
+                keep_all: false,
             });
         }
     }
@@ -258,6 +259,7 @@ pub fn open_streams(
             spec: spec.clone(),
             size,
             open,
+            keep_all: false,
         });
     }
     Ok((finish(opened, logs, problems), inputs))

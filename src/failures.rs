@@ -14,8 +14,8 @@ use crate::correlate::is_probe;
 use crate::diagnose::Context;
 use crate::evidence::Evidence;
 use crate::explain::{RequestReport, explain_with};
-use crate::input::{LogLine, LogSet};
-use crate::stream::end_ms;
+use crate::input::LogLine;
+use crate::stream::{Settled, Settler};
 use crate::topology::Topology;
 use crate::trace::{pod_of, role_and_direction};
 
@@ -245,53 +245,6 @@ impl Triage {
         }
     }
 
-    /// Explain the records of `window` and count every request whose lines all ended before
-    /// `cut` (Unix ms); the lines of the other requests stay in `window` for the next round.
-    fn settle(
-        &mut self,
-        window: &mut LogSet,
-        cut: i64,
-        topology: &Topology,
-        ctx: &Context,
-        f: &Filters,
-    ) {
-        let report = explain_with(window, ctx);
-        let idx: HashMap<(&str, u64), usize> = window
-            .records
-            .iter()
-            .enumerate()
-            .map(|(i, l)| ((&*l.input, l.line), i))
-            .collect();
-        let recs = &window.records;
-        let mut keep: Vec<bool> = recs.iter().map(|l| end_ms(&l.record) >= cut).collect();
-        for r in &report.requests {
-            let hops: Vec<usize> = r
-                .hops
-                .iter()
-                .filter_map(|h| idx.get(&(h.input.as_str(), h.line)).copied())
-                .collect();
-            if hops.iter().any(|&i| end_ms(&recs[i].record) >= cut) {
-                for i in hops {
-                    keep[i] = true;
-                }
-                continue;
-            }
-            if r.part_of.is_some() {
-                continue; // counted with the request it continues
-            }
-            let (Some(&first), Some(&origin)) = (
-                hops.first(),
-                idx.get(&(r.origin_input.as_str(), r.origin_line)),
-            ) else {
-                continue;
-            };
-            self.fold(r, &recs[first], &recs[origin], topology, ctx, f);
-        }
-        drop(idx);
-        let mut k = keep.into_iter();
-        window.records.retain(|_| k.next().unwrap_or(true));
-    }
-
     fn finish(self, notes: Vec<String>) -> FailuresReport {
         let fmt = |t: Option<DateTime<FixedOffset>>| {
             t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -359,12 +312,24 @@ fn notes(ok_records: u64, probes: usize, problems: &[String], malformed: u64) ->
 /// Triage every failure in the evidence (all of it in memory).
 pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
     let ctx = context_for(ev);
-    let mut window = LogSet {
-        records: ev.logs.records.clone(),
-        ..LogSet::default()
-    };
+    let report = explain_with(&ev.logs, &ctx);
+    let idx: HashMap<(&str, u64), &LogLine> = ev
+        .logs
+        .records
+        .iter()
+        .map(|l| ((&*l.input, l.line), l))
+        .collect();
     let mut t = Triage::default();
-    t.settle(&mut window, i64::MAX, &ev.topology, &ctx, f);
+    for r in report.requests.iter().filter(|r| r.part_of.is_none()) {
+        let first = r
+            .hops
+            .first()
+            .and_then(|h| idx.get(&(h.input.as_str(), h.line)));
+        let origin = idx.get(&(r.origin_input.as_str(), r.origin_line));
+        if let (Some(first), Some(origin)) = (first, origin) {
+            t.fold(r, first, origin, &ev.topology, &ctx, f);
+        }
+    }
     let probes = t.probes;
     t.finish(notes(
         ev.logs.ok_records,
@@ -374,18 +339,6 @@ pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
     ))
 }
 
-/// Requests whose lines ended this long before the newest line read are complete: the lines of
-/// one request are written within milliseconds of each other (its outermost hop last), and
-/// Envoy flushes each worker's access log at least every second.
-const HORIZON_MS: i64 = 15_000;
-/// Settle once the newest line is this far past the last cut: each record is explained about
-/// `1 + HORIZON_MS / SETTLE_EVERY_MS` times.
-const SETTLE_EVERY_MS: i64 = 45_000;
-/// Records explained at least this many at a time.
-const MIN_ROUND: usize = 4096;
-/// Beyond this many records waiting, settle everything older than a few seconds.
-const MAX_WINDOW: usize = 1 << 16;
-
 /// Triage records streamed in time order (see `crate::stream`): each request is counted once
 /// its lines are complete and then dropped, so memory holds only the last minutes of failures
 /// whatever the size of the logs. `ev` carries the topology and the problems of loading.
@@ -394,28 +347,18 @@ pub fn failures_streaming(
     records: &mut crate::stream::Merged,
     f: &Filters,
 ) -> FailuresReport {
-    let mut ctx = context_for(ev);
     let mut t = Triage::default();
-    let mut window = LogSet::default();
-    let mut settled_to = i64::MIN;
-    let mut limit = MAX_WINDOW;
+    let mut settler = Settler::new(context_for(ev));
+    let mut on = |s: Settled<'_>, ctx: &Context| {
+        // A continuation is counted with the request it continues.
+        if s.report.part_of.is_none() {
+            t.fold(s.report, s.first, s.origin, &ev.topology, ctx, f);
+        }
+    };
     for l in records.by_ref() {
-        ctx.learn(&l.record);
-        let end = end_ms(&l.record);
-        window.records.push(l);
-        if end == i64::MIN || window.records.len() < MIN_ROUND {
-            continue;
-        }
-        // A crowded window (a very busy log) settles all but its last seconds.
-        let crowded = window.records.len() > limit;
-        let cut = end - if crowded { 5_000 } else { HORIZON_MS };
-        if crowded || cut >= settled_to.saturating_add(SETTLE_EVERY_MS) {
-            t.settle(&mut window, cut, &ev.topology, &ctx, f);
-            settled_to = cut;
-            limit = MAX_WINDOW.max(window.records.len() * 2);
-        }
+        settler.push(l, &mut on);
     }
-    t.settle(&mut window, i64::MAX, &ev.topology, &ctx, f);
+    settler.finish(&mut on);
     let mut problems = ev.problems.clone();
     problems.extend(records.problems.iter().cloned());
     let probes = t.probes;

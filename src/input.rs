@@ -356,19 +356,20 @@ fn decompressing<'r>(reader: impl Read + 'r) -> (Box<dyn Read + 'r>, bool) {
     }
 }
 
-/// Read one input for a streaming analysis: an input under [`STREAM_MIN_BYTES`] whole (every
-/// record), a larger or compressed one keeping only failed records (successes are counted).
-pub fn read_failed(
+/// Read one input for a streaming analysis: every record with `keep_all` or when the input is
+/// under [`STREAM_MIN_BYTES`]; else (large or compressed) only failed records, successes counted.
+pub fn read_streamed(
     reader: impl Read,
     name: &str,
     pod: Option<Arc<str>>,
     spec: &FormatSpec,
     size: Option<u64>,
+    keep_all: bool,
     sink: &mut dyn LineSink,
 ) -> Result<(), InputError> {
     let (reader, gz) = decompressing(reader);
     let big = size.is_none_or(|s| s >= STREAM_MIN_BYTES) || gz;
-    read_lines(reader, name, pod, spec, sink, big, 0).map(|_| ())
+    read_lines(reader, name, pod, spec, sink, big && !keep_all, 0).map(|_| ())
 }
 
 /// Did this record fail (so `LineFilter::Failed` keeps it)?

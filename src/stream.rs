@@ -10,7 +10,11 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use meshtrace_parsers::detect::FormatSpec;
 use meshtrace_parsers::record::RawRecord;
 
-use crate::input::{LineSink, LogLine, SkippedLine, read_failed};
+use std::collections::HashMap;
+
+use crate::diagnose::Context;
+use crate::explain::{RequestReport, explain_with};
+use crate::input::{LineSink, LogLine, LogSet, SkippedLine, read_streamed};
 
 /// Records per batch handed from a reader thread to the merge.
 const BATCH: usize = 256;
@@ -32,6 +36,8 @@ pub struct StreamInput {
     pub size: Option<u64>,
     /// How to open it.
     pub open: Opener,
+    /// Keep every record even of a large input (else only failed ones, successes counted).
+    pub keep_all: bool,
 }
 
 enum Msg {
@@ -121,12 +127,13 @@ impl Merged {
                     closed: false,
                 };
                 let error = match (input.open)() {
-                    Ok(reader) => read_failed(
+                    Ok(reader) => read_streamed(
                         reader,
                         &input.name,
                         input.pod,
                         &input.spec,
                         input.size,
+                        input.keep_all,
                         &mut sink,
                     )
                     .err()
@@ -197,5 +204,116 @@ impl Iterator for Merged {
         }
         let (_, i) = best?;
         self.queues[i].pop_front()
+    }
+}
+
+/// Requests whose lines ended this long before the newest line read are complete: the lines of
+/// one request are written within milliseconds of each other (its outermost hop last), and
+/// Envoy flushes each worker's access log at least every second.
+const HORIZON_MS: i64 = 15_000;
+/// Settle once the newest line is this far past the last cut: each record is explained about
+/// `1 + HORIZON_MS / SETTLE_EVERY_MS` times.
+const SETTLE_EVERY_MS: i64 = 45_000;
+/// Records explained at least this many at a time.
+const MIN_ROUND: usize = 4096;
+/// Beyond this many records waiting, settle everything older than a few seconds.
+const MAX_WINDOW: usize = 1 << 16;
+
+/// A complete request handed out by [`Settler`].
+pub struct Settled<'w> {
+    /// Its explanation.
+    pub report: &'w RequestReport,
+    /// Its client-side (first) line.
+    pub first: &'w LogLine,
+    /// The line that produced its status.
+    pub origin: &'w LogLine,
+}
+
+/// Explains time-ordered records in windows: a request is handed out once all its lines ended
+/// [`HORIZON_MS`] before the newest line, then its lines are dropped. Memory holds the last
+/// minute or so of records, whatever the size of the logs.
+pub struct Settler {
+    window: LogSet,
+    settled_to: i64,
+    limit: usize,
+    /// What the records said so far about roles (activators), plus the topology's facts.
+    pub ctx: Context,
+}
+
+impl Settler {
+    /// Start with what is known about roles.
+    pub fn new(ctx: Context) -> Settler {
+        Settler {
+            window: LogSet::default(),
+            settled_to: i64::MIN,
+            limit: MAX_WINDOW,
+            ctx,
+        }
+    }
+
+    /// Add the next record (in end-time order); settles a round when one is due.
+    pub fn push(&mut self, l: LogLine, on: &mut dyn FnMut(Settled<'_>, &Context)) {
+        self.ctx.learn(&l.record);
+        let end = end_ms(&l.record);
+        self.window.records.push(l);
+        if end == i64::MIN || self.window.records.len() < MIN_ROUND {
+            return;
+        }
+        // A crowded window (a very busy log) settles all but its last seconds.
+        let crowded = self.window.records.len() > self.limit;
+        let cut = end - if crowded { 5_000 } else { HORIZON_MS };
+        if crowded || cut >= self.settled_to.saturating_add(SETTLE_EVERY_MS) {
+            self.settle(cut, on);
+            self.settled_to = cut;
+            self.limit = MAX_WINDOW.max(self.window.records.len() * 2);
+        }
+    }
+
+    /// Settle everything left.
+    pub fn finish(&mut self, on: &mut dyn FnMut(Settled<'_>, &Context)) {
+        self.settle(i64::MAX, on);
+    }
+
+    /// Explain the window and hand out every request whose lines all ended before `cut` (Unix
+    /// ms); the lines of the other requests stay for the next round.
+    fn settle(&mut self, cut: i64, on: &mut dyn FnMut(Settled<'_>, &Context)) {
+        let report = explain_with(&self.window, &self.ctx);
+        let recs = &self.window.records;
+        let idx: HashMap<(&str, u64), usize> = recs
+            .iter()
+            .enumerate()
+            .map(|(i, l)| ((&*l.input, l.line), i))
+            .collect();
+        let mut keep: Vec<bool> = recs.iter().map(|l| end_ms(&l.record) >= cut).collect();
+        for r in &report.requests {
+            let hops: Vec<usize> = r
+                .hops
+                .iter()
+                .filter_map(|h| idx.get(&(h.input.as_str(), h.line)).copied())
+                .collect();
+            if hops.iter().any(|&i| end_ms(&recs[i].record) >= cut) {
+                for i in hops {
+                    keep[i] = true;
+                }
+                continue;
+            }
+            let (Some(&first), Some(&origin)) = (
+                hops.first(),
+                idx.get(&(r.origin_input.as_str(), r.origin_line)),
+            ) else {
+                continue;
+            };
+            on(
+                Settled {
+                    report: r,
+                    first: &recs[first],
+                    origin: &recs[origin],
+                },
+                &self.ctx,
+            );
+        }
+        drop(idx);
+        let mut k = keep.into_iter();
+        self.window.records.retain(|_| k.next().unwrap_or(true));
     }
 }
