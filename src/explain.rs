@@ -13,7 +13,7 @@ use meshtrace_parsers::record::RawRecord;
 use crate::causes::Cause;
 use crate::correlate::fit;
 use crate::diagnose::{Context, diagnose, envoy_generated};
-use crate::input::{LogLine, LogSet};
+use crate::input::{LogLine, LogSet, SkippedLine};
 
 /// JSON schema identifier of `explain -o json`.
 pub const SCHEMA: &str = "meshtrace.explain/v1";
@@ -270,49 +270,47 @@ fn hop_ref(l: &LogLine) -> HopRef {
 
 /// The `explain -o json` document.
 pub fn to_json(set: &LogSet, report: &ExplainReport) -> Value {
-    let records: Vec<Value> = set
-        .records
-        .iter()
-        .map(|l| {
-            let mut o = Map::new();
-            o.insert("line".into(), json!(l.line));
-            o.insert("input".into(), json!(&*l.input));
-            o.insert("format".into(), json!(l.record.format()));
-            if l.lines > 1 {
-                o.insert("physical_lines".into(), json!(l.lines));
-            }
-            if l.envelope != "none" {
-                o.insert("envelope".into(), json!(l.envelope));
-            }
-            if !l.record.missing.is_empty() {
-                let m: Vec<&str> = l.record.missing.iter().map(|m| &**m).collect();
-                o.insert("missing".into(), json!(m));
-            }
-            o.insert("fields".into(), record_fields(&l.record));
-            Value::Object(o)
-        })
-        .collect();
-    let skipped: Vec<Value> = set
-        .skipped
-        .iter()
-        .map(|s| {
-            let mut o = Map::new();
-            o.insert("line".into(), json!(s.line));
-            o.insert("input".into(), json!(&*s.input));
-            o.insert("kind".into(), json!(s.kind));
-            o.insert("reason".into(), json!(s.reason));
-            if let Some(t) = &s.text {
-                o.insert("text".into(), json!(t));
-            }
-            Value::Object(o)
-        })
-        .collect();
+    let records: Vec<Value> = set.records.iter().map(record_json).collect();
+    let skipped: Vec<Value> = set.skipped.iter().map(skipped_json).collect();
     json!({
         "schema": SCHEMA,
         "requests": report.requests,
         "records": records,
         "skipped": skipped,
     })
+}
+
+/// One entry of the document's `records`.
+pub fn record_json(l: &LogLine) -> Value {
+    let mut o = Map::new();
+    o.insert("line".into(), json!(l.line));
+    o.insert("input".into(), json!(&*l.input));
+    o.insert("format".into(), json!(l.record.format()));
+    if l.lines > 1 {
+        o.insert("physical_lines".into(), json!(l.lines));
+    }
+    if l.envelope != "none" {
+        o.insert("envelope".into(), json!(l.envelope));
+    }
+    if !l.record.missing.is_empty() {
+        let m: Vec<&str> = l.record.missing.iter().map(|m| &**m).collect();
+        o.insert("missing".into(), json!(m));
+    }
+    o.insert("fields".into(), record_fields(&l.record));
+    Value::Object(o)
+}
+
+/// One entry of the document's `skipped`.
+pub fn skipped_json(s: &SkippedLine) -> Value {
+    let mut o = Map::new();
+    o.insert("line".into(), json!(s.line));
+    o.insert("input".into(), json!(&*s.input));
+    o.insert("kind".into(), json!(s.kind));
+    o.insert("reason".into(), json!(s.reason));
+    if let Some(t) = &s.text {
+        o.insert("text".into(), json!(t));
+    }
+    Value::Object(o)
 }
 
 fn opt<T: Serialize>(v: Option<T>) -> Value {

@@ -366,7 +366,7 @@ pub fn failures_streaming(
         records.ok_records,
         probes,
         &problems,
-        records.malformed,
+        records.malformed(),
     ))
 }
 

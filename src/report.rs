@@ -103,50 +103,195 @@ fn write_explain_table(
         writeln!(out, "{t}")?;
     }
     for (i, r) in report.requests.iter().enumerate() {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "Request {} · {} · {} · {}",
-            i + 1,
-            r.request_id.as_deref().unwrap_or("(no request id)"),
-            r.status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "-".into()),
-            r.cause.id()
-        )?;
-        writeln!(out, "  What happened: {}", r.summary)?;
-        if !r.cause.is_failure() {
-            continue;
-        }
-        if r.hops.len() > 1 {
-            writeln!(out, "  Hops (client first):")?;
-            for h in &r.hops {
-                let mark = if h.line == r.origin_line && h.input == r.origin_input {
-                    "◀ origin"
-                } else {
-                    ""
-                };
-                writeln!(
-                    out,
-                    "    {:<10} {:>4}  {} {}",
-                    loc(&h.input, h.line),
-                    h.status
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    h.hop,
-                    mark
-                )?;
-            }
-        }
-        if !r.evidence.is_empty() {
-            writeln!(out, "  Evidence ({}):", loc(&r.origin_input, r.origin_line))?;
-            for e in &r.evidence {
-                writeln!(out, "    - {e}")?;
-            }
-        }
-        writeln!(out, "  Fix: {}", r.fix)?;
+        write_request(out, i + 1, r, &loc)?;
     }
     write_skipped(out, set)
+}
+
+/// `explain` output for large inputs, written as requests complete so memory stays flat.
+/// JSON: the same `meshtrace.explain/v1` document as [`write_explain`], requests in the order
+/// they completed, then `records` and `skipped` from a second reading of the inputs. Text: each
+/// request's block as it completes, then the totals (no overview table).
+pub struct ExplainStream<'o> {
+    out: &'o mut dyn Write,
+    json: bool,
+    multi: bool,
+    requests: usize,
+    failed: usize,
+    /// No element written yet in the current JSON array.
+    empty: bool,
+}
+
+impl<'o> ExplainStream<'o> {
+    /// Start the output; `multi`: several inputs (lines are shown with their input).
+    pub fn start(
+        out: &'o mut dyn Write,
+        format: OutputFormat,
+        multi: bool,
+    ) -> io::Result<ExplainStream<'o>> {
+        let json = format == OutputFormat::Json;
+        if json {
+            write!(
+                out,
+                "{{\n  \"schema\": \"{}\",\n  \"requests\": [",
+                crate::explain::SCHEMA
+            )?;
+        }
+        Ok(ExplainStream {
+            out,
+            json,
+            multi,
+            requests: 0,
+            failed: 0,
+            empty: true,
+        })
+    }
+
+    /// Requests written so far.
+    pub fn requests(&self) -> usize {
+        self.requests
+    }
+
+    /// One complete request.
+    pub fn request(&mut self, r: &crate::explain::RequestReport) -> io::Result<()> {
+        self.requests += 1;
+        if r.cause.is_failure() {
+            self.failed += 1;
+        }
+        if self.json {
+            let v = serde_json::to_value(r).map_err(io::Error::other)?;
+            return self.value(&v);
+        }
+        let multi = self.multi;
+        let loc = move |input: &str, line: u64| {
+            if multi {
+                format!("{input}:{line}")
+            } else {
+                format!("line {line}")
+            }
+        };
+        write_request(self.out, self.requests, r, &loc)
+    }
+
+    /// One element of the current JSON array (`requests`, `records` or `skipped`).
+    pub fn value(&mut self, v: &serde_json::Value) -> io::Result<()> {
+        self.raw_value(&serde_json::to_string(v).map_err(io::Error::other)?)
+    }
+
+    /// One element already serialised as JSON.
+    pub fn raw_value(&mut self, v: &str) -> io::Result<()> {
+        let sep = if self.empty { "" } else { "," };
+        self.empty = false;
+        write!(self.out, "{sep}\n    {v}")
+    }
+
+    /// Close the current JSON array and open the next (`records`, then `skipped`).
+    pub fn next_array(&mut self, name: &str) -> io::Result<()> {
+        let close = if self.empty { "]" } else { "\n  ]" };
+        self.empty = true;
+        write!(self.out, "{close},\n  \"{name}\": [")
+    }
+
+    /// End the JSON document.
+    pub fn end_json(&mut self) -> io::Result<()> {
+        let close = if self.empty { "]" } else { "\n  ]" };
+        writeln!(self.out, "{close}\n}}")
+    }
+
+    /// End the text: totals and skipped lines (counts by kind, the first malformed ones).
+    pub fn end_text(
+        &mut self,
+        records: u64,
+        inputs: &[String],
+        skipped: &BTreeMap<String, u64>,
+        malformed: &[crate::input::SkippedLine],
+    ) -> io::Result<()> {
+        writeln!(self.out)?;
+        writeln!(
+            self.out,
+            "{records} access-log record{} in {} request{} ({} failed) from {}",
+            plural(records as usize),
+            self.requests,
+            plural(self.requests),
+            self.failed,
+            inputs.join(", ")
+        )?;
+        let total: u64 = skipped.values().sum();
+        if total == 0 {
+            return Ok(());
+        }
+        let parts: Vec<String> = skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        writeln!(
+            self.out,
+            "Skipped {total} line{}: {}",
+            plural(total as usize),
+            parts.join(", ")
+        )?;
+        for s in malformed {
+            writeln!(self.out, "  {}:{}: {}", s.input, s.line, s.reason)?;
+        }
+        let n = skipped.get("malformed").copied().unwrap_or(0);
+        if n > malformed.len() as u64 {
+            writeln!(
+                self.out,
+                "  … and {} more malformed lines (see -o json)",
+                n - malformed.len() as u64
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// One request's block of `explain`'s text output.
+fn write_request(
+    out: &mut dyn Write,
+    n: usize,
+    r: &crate::explain::RequestReport,
+    loc: &dyn Fn(&str, u64) -> String,
+) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Request {} · {} · {} · {}",
+        n,
+        r.request_id.as_deref().unwrap_or("(no request id)"),
+        r.status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into()),
+        r.cause.id()
+    )?;
+    writeln!(out, "  What happened: {}", r.summary)?;
+    if !r.cause.is_failure() {
+        return Ok(());
+    }
+    if r.hops.len() > 1 {
+        writeln!(out, "  Hops (client first):")?;
+        for h in &r.hops {
+            let mark = if h.line == r.origin_line && h.input == r.origin_input {
+                "◀ origin"
+            } else {
+                ""
+            };
+            writeln!(
+                out,
+                "    {:<10} {:>4}  {} {}",
+                loc(&h.input, h.line),
+                h.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                h.hop,
+                mark
+            )?;
+        }
+    }
+    if !r.evidence.is_empty() {
+        writeln!(out, "  Evidence ({}):", loc(&r.origin_input, r.origin_line))?;
+        for e in &r.evidence {
+            writeln!(out, "    - {e}")?;
+        }
+    }
+    writeln!(out, "  Fix: {}", r.fix)?;
+    Ok(())
 }
 
 fn write_skipped(out: &mut dyn Write, set: &LogSet) -> io::Result<()> {

@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use meshtrace_parsers::detect::FormatSpec;
 use meshtrace_parsers::record::RawRecord;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::diagnose::Context;
 use crate::explain::{RequestReport, explain_with};
@@ -44,17 +44,22 @@ enum Msg {
     Records(Vec<LogLine>),
     Done {
         ok_records: u64,
-        malformed: u64,
+        skipped: BTreeMap<String, u64>,
+        malformed: Vec<SkippedLine>,
         error: Option<String>,
     },
 }
+
+/// Malformed lines kept as examples per input (the others are only counted).
+pub const MALFORMED_EXAMPLES: usize = 20;
 
 /// Batches records into the channel; counts what it does not pass on.
 struct ChannelSink {
     tx: SyncSender<Msg>,
     batch: Vec<LogLine>,
     ok_records: u64,
-    malformed: u64,
+    skipped: BTreeMap<String, u64>,
+    malformed: Vec<SkippedLine>,
     closed: bool,
 }
 
@@ -78,8 +83,9 @@ impl LineSink for ChannelSink {
         }
     }
     fn skipped(&mut self, line: SkippedLine) {
-        if line.kind == "malformed" {
-            self.malformed += 1;
+        *self.skipped.entry(line.kind.clone()).or_default() += 1;
+        if line.kind == "malformed" && self.malformed.len() < MALFORMED_EXAMPLES {
+            self.malformed.push(line);
         }
     }
     fn ok_records(&mut self, n: u64) {
@@ -104,8 +110,10 @@ pub struct Merged {
     done: Vec<bool>,
     /// Successful records of large inputs, counted and dropped.
     pub ok_records: u64,
-    /// Malformed lines seen.
-    pub malformed: u64,
+    /// Lines that are not access-log records, by kind (`malformed`, `istio-log`, …).
+    pub skipped: BTreeMap<String, u64>,
+    /// The first malformed lines of each input.
+    pub malformed_examples: Vec<SkippedLine>,
     /// Inputs that could not be read (completely), one sentence each.
     pub problems: Vec<String>,
 }
@@ -123,7 +131,8 @@ impl Merged {
                     tx,
                     batch: Vec::with_capacity(BATCH),
                     ok_records: 0,
-                    malformed: 0,
+                    skipped: BTreeMap::new(),
+                    malformed: Vec::new(),
                     closed: false,
                 };
                 let error = match (input.open)() {
@@ -143,7 +152,8 @@ impl Merged {
                 sink.flush();
                 let _ = sink.tx.send(Msg::Done {
                     ok_records: sink.ok_records,
-                    malformed: sink.malformed,
+                    skipped: std::mem::take(&mut sink.skipped),
+                    malformed: std::mem::take(&mut sink.malformed),
                     error,
                 });
             });
@@ -156,7 +166,8 @@ impl Merged {
             queues: (0..n).map(|_| VecDeque::new()).collect(),
             done: vec![false; n],
             ok_records: 0,
-            malformed: 0,
+            skipped: BTreeMap::new(),
+            malformed_examples: Vec::new(),
             problems: Vec::new(),
         }
     }
@@ -168,12 +179,16 @@ impl Merged {
                 Ok(Msg::Records(v)) => self.queues[i].extend(v),
                 Ok(Msg::Done {
                     ok_records,
+                    skipped,
                     malformed,
                     error,
                 }) => {
                     self.done[i] = true;
                     self.ok_records += ok_records;
-                    self.malformed += malformed;
+                    for (k, n) in skipped {
+                        *self.skipped.entry(k).or_default() += n;
+                    }
+                    self.malformed_examples.extend(malformed);
                     self.problems.extend(error);
                 }
                 Err(_) => {
@@ -184,6 +199,13 @@ impl Merged {
                 }
             }
         }
+    }
+}
+
+impl Merged {
+    /// Malformed lines seen.
+    pub fn malformed(&self) -> u64 {
+        self.skipped.get("malformed").copied().unwrap_or(0)
     }
 }
 
@@ -217,7 +239,7 @@ const SETTLE_EVERY_MS: i64 = 45_000;
 /// Records explained at least this many at a time.
 const MIN_ROUND: usize = 4096;
 /// Beyond this many records waiting, settle everything older than a few seconds.
-const MAX_WINDOW: usize = 1 << 16;
+const MAX_WINDOW: usize = 1 << 13;
 
 /// A complete request handed out by [`Settler`].
 pub struct Settled<'w> {
@@ -285,20 +307,34 @@ impl Settler {
             .map(|(i, l)| ((&*l.input, l.line), i))
             .collect();
         let mut keep: Vec<bool> = recs.iter().map(|l| end_ms(&l.record) >= cut).collect();
-        for r in &report.requests {
-            let hops: Vec<usize> = r
-                .hops
-                .iter()
-                .filter_map(|h| idx.get(&(h.input.as_str(), h.line)).copied())
-                .collect();
-            if hops.iter().any(|&i| end_ms(&recs[i].record) >= cut) {
-                for i in hops {
-                    keep[i] = true;
-                }
+        let hops: Vec<Vec<usize>> = report
+            .requests
+            .iter()
+            .map(|r| {
+                r.hops
+                    .iter()
+                    .filter_map(|h| idx.get(&(h.input.as_str(), h.line)).copied())
+                    .collect()
+            })
+            .collect();
+        // A request with a line that ended after the cut waits, and so do all its lines.
+        let waiting: Vec<bool> = hops
+            .iter()
+            .map(|h| h.iter().any(|&i| end_ms(&recs[i].record) >= cut))
+            .collect();
+        for (h, _) in hops.iter().zip(&waiting).filter(|(_, w)| **w) {
+            for &i in h {
+                keep[i] = true;
+            }
+        }
+        for ((r, h), w) in report.requests.iter().zip(&hops).zip(&waiting) {
+            // A complete request whose lines another one still needs (it continues it after an
+            // id change) is handed out in the round that settles that one.
+            if *w || h.iter().any(|&i| keep[i]) {
                 continue;
             }
             let (Some(&first), Some(&origin)) = (
-                hops.first(),
+                h.first(),
                 idx.get(&(r.origin_input.as_str(), r.origin_line)),
             ) else {
                 continue;

@@ -206,13 +206,11 @@ const SEED_000: &[(u64, u64, &str)] = &[
     ),
 ];
 
-#[test]
-fn streamed_failures_count_each_request_once_across_settling_rounds() {
-    // 6 000 requests, one every 50 ms (five minutes: several settling rounds), ~12 MB: the
-    // streaming path. Each changes its id at the gateway, so its lines form two groups that
-    // must be joined in whichever round they are settled. Requests take up to 2 s and overlap,
-    // and lines are written as their hops end, so one request's lines are spread among others.
-    let n = 6_000u64;
+/// 6 000 requests, one every 50 ms (five minutes: several settling rounds), ~12 MB: the
+/// streaming path. Each changes its id at the gateway, so its lines form two groups that must
+/// be joined in whichever round they are settled. Requests take up to 2 s and overlap, and
+/// lines are written as their hops end, so one request's lines are spread among others.
+fn overlapping_requests(n: u64) -> String {
     let base = chrono::DateTime::parse_from_rfc3339("2024-06-03T09:00:00Z").unwrap();
     let mut lines: Vec<(i64, String)> = Vec::new();
     for i in 0..n {
@@ -240,6 +238,13 @@ fn streamed_failures_count_each_request_once_across_settling_rounds() {
         log.push('\n');
     }
     assert!(log.len() > 8 << 20, "{} bytes", log.len());
+    log
+}
+
+#[test]
+fn streamed_failures_count_each_request_once_across_settling_rounds() {
+    let n = 6_000u64;
+    let log = overlapping_requests(n);
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("gateway-and-activator.log");
     std::fs::write(&path, &log).unwrap();
@@ -261,4 +266,45 @@ fn streamed_failures_count_each_request_once_across_settling_rounds() {
     );
     assert_eq!(groups[0]["first_seen"], "2024-06-03T09:00:00.000Z");
     assert_eq!(groups[0]["last_seen"], "2024-06-03T09:04:59.950Z");
+}
+
+#[test]
+fn streamed_explain_gives_the_document_of_the_in_memory_one() {
+    // A large file is explained as requests complete; standard input is read whole. Both must
+    // give the same requests (in another order), records and skipped lines.
+    let mut log = overlapping_requests(6_000);
+    log.push_str("2024-06-03T09:06:00.000000Z\tinfo\tEnvoy proxy is ready\n");
+    log.push_str("[2024-06-03T09:06:01.000Z] \"GET / HTTP/1.1\" 2x0 garbage\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("big.log");
+    std::fs::write(&path, &log).unwrap();
+    let streamed = run_json(&["explain", path.to_str().unwrap(), "-o", "json"]);
+    let whole = {
+        let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+            .args(["explain", "-o", "json"])
+            .stdin(std::fs::File::open(&path).unwrap())
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout)
+            .unwrap()
+            .replace("<stdin>", path.to_str().unwrap());
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+    assert_eq!(streamed["schema"], whole["schema"]);
+    let sorted = |doc: &Value| {
+        let mut v: Vec<String> = doc["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (sorted(&streamed), sorted(&whole));
+    assert_eq!(a.len(), 12_000); // two ids per request
+    assert!(a == b, "requests differ");
+    assert_eq!(streamed["records"], whole["records"]);
+    assert_eq!(streamed["skipped"], whole["skipped"]);
+    assert_eq!(streamed["skipped"].as_array().unwrap().len(), 2);
 }

@@ -2,12 +2,19 @@
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
+use meshtrace_parsers::detect::FormatSpec;
 
 use crate::cli::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK, format_spec};
+use crate::diagnose::Context;
 use crate::explain::explain;
-use crate::input::{InputSource, LogSet, read_input};
-use crate::report::{OutputFormat, write_explain};
+use crate::explain::{record_json, skipped_json};
+use crate::input::{
+    InputSource, LineSink, LogLine, LogSet, STREAM_MIN_BYTES, SkippedLine, read_input,
+    read_streamed,
+};
+use crate::report::{ExplainStream, OutputFormat, write_explain};
+use crate::stream::{Merged, Settled, Settler, StreamInput};
 
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
@@ -30,6 +37,22 @@ pub fn run(a: ExplainArgs) -> Result<i32> {
     } else {
         a.files.iter().map(|f| InputSource::from_arg(f)).collect()
     };
+    // Large files: explained as requests complete, with flat memory.
+    let files: Vec<&std::path::Path> = sources
+        .iter()
+        .filter_map(|s| match s {
+            InputSource::File(p) => Some(p.as_path()),
+            InputSource::Stdin => None,
+        })
+        .collect();
+    let total: u64 = files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    if files.len() == sources.len() && total >= STREAM_MIN_BYTES {
+        return run_streaming(&files, &spec, a.output);
+    }
     let mut set = LogSet::default();
     let mut failed_inputs = 0;
     for s in &sources {
@@ -68,5 +91,146 @@ pub fn run(a: ExplainArgs) -> Result<i32> {
         EXIT_ERROR
     } else {
         EXIT_OK
+    })
+}
+
+/// Passes on the records and skipped lines of the second reading (JSON `records`/`skipped`).
+struct JsonSink<'s, 'o> {
+    stream: &'s mut ExplainStream<'o>,
+    /// `skipped` entries, one JSON value per line, written after the records.
+    skipped: std::io::BufWriter<std::fs::File>,
+    records: u64,
+    error: Option<std::io::Error>,
+}
+
+impl LineSink for JsonSink<'_, '_> {
+    fn record(&mut self, line: LogLine) {
+        self.records += 1;
+        if self.error.is_none()
+            && let Err(e) = self.stream.value(&record_json(&line))
+        {
+            self.error = Some(e);
+        }
+    }
+    fn skipped(&mut self, line: SkippedLine) {
+        if self.error.is_none()
+            && let Err(e) = serde_json::to_writer(&mut self.skipped, &skipped_json(&line))
+                .map_err(std::io::Error::other)
+                .and_then(|()| self.skipped.write_all(b"\n"))
+        {
+            self.error = Some(e);
+        }
+    }
+    fn ok_records(&mut self, _: u64) {}
+}
+
+/// `explain` on large files: requests are settled and written as they complete (see
+/// `crate::stream::Settler`); for JSON the files are read a second time for `records` and
+/// `skipped`.
+fn run_streaming(
+    files: &[&std::path::Path],
+    spec: &FormatSpec,
+    output: OutputFormat,
+) -> Result<i32> {
+    let inputs: Vec<StreamInput> = files
+        .iter()
+        .map(|p| {
+            let path = p.to_path_buf();
+            StreamInput {
+                name: p.display().to_string(),
+                pod: None,
+                spec: spec.clone(),
+                size: std::fs::metadata(p).ok().map(|m| m.len()),
+                open: Box::new(move || {
+                    std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn std::io::Read + Send>)
+                }),
+                keep_all: true,
+            }
+        })
+        .collect();
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut stream = ExplainStream::start(&mut out, output, files.len() > 1)?;
+    let mut merged = Merged::start(inputs);
+    let mut settler = Settler::new(Context::default());
+    let mut records = 0u64;
+    let mut error: Option<std::io::Error> = None;
+    let mut on = |s: Settled<'_>, _: &Context| {
+        if error.is_none()
+            && let Err(e) = stream.request(s.report)
+        {
+            error = Some(e);
+        }
+    };
+    for l in merged.by_ref() {
+        records += 1;
+        settler.push(l, &mut on);
+    }
+    settler.finish(&mut on);
+    if let Some(e) = error {
+        return Err(e.into());
+    }
+    for p in &merged.problems {
+        eprintln!("meshtrace: {p}");
+    }
+    if output == OutputFormat::Json {
+        stream.next_array("records")?;
+        let tmp =
+            tempfile::tempfile().context("cannot create a temporary file for skipped lines")?;
+        let mut sink = JsonSink {
+            stream: &mut stream,
+            skipped: std::io::BufWriter::new(tmp),
+            records: 0,
+            error: None,
+        };
+        for p in files {
+            let f =
+                std::fs::File::open(p).with_context(|| format!("cannot reopen {}", p.display()))?;
+            let size = f.metadata().ok().map(|m| m.len());
+            read_streamed(
+                f,
+                &p.display().to_string(),
+                None,
+                spec,
+                size,
+                true,
+                &mut sink,
+            )?;
+            if let Some(e) = sink.error.take() {
+                return Err(e.into());
+            }
+        }
+        let tmp = sink.skipped.into_inner().map_err(|e| e.into_error())?;
+        stream.next_array("skipped")?;
+        let mut lines = std::io::BufReader::new(tmp);
+        std::io::Seek::seek(&mut lines, std::io::SeekFrom::Start(0))?;
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut lines, &mut line)? > 0 {
+            stream.raw_value(line.trim_end())?;
+            line.clear();
+        }
+        stream.end_json()?;
+    } else {
+        stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
+    }
+    drop(stream);
+    out.flush()?;
+    let malformed = merged.malformed();
+    if malformed > 0 && output == OutputFormat::Json {
+        eprintln!("meshtrace: {malformed} malformed line(s); see \"skipped\" in the output");
+    }
+    if records == 0 {
+        let skipped: u64 = merged.skipped.values().sum();
+        eprintln!(
+            "meshtrace: no access-log record found in {} ({skipped} line(s) skipped); if the proxy uses a custom format, pass it with --log-format",
+            names.join(", ")
+        );
+        return Ok(EXIT_NOTHING);
+    }
+    Ok(if merged.problems.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
     })
 }
