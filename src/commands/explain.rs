@@ -214,7 +214,6 @@ fn run_streaming(
     } else {
         stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
     }
-    drop(stream);
     out.flush()?;
     let malformed = merged.malformed();
     if malformed > 0 && output == OutputFormat::Json {
