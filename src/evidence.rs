@@ -9,8 +9,8 @@ use meshtrace_parsers::detect::FormatSpec;
 use crate::bundle::{Bundle, LogSource, Object};
 use crate::correlate::{Start, correlate};
 use crate::input::{
-    InputSource, LineFilter, LogSet, NeedleFilter, read_input_filtered, read_log_file,
-    read_pod_log_filtered,
+    InputSource, LineFilter, LogSet, NeedleFilter, STREAM_MIN_BYTES, read_input_filtered,
+    read_log_file, read_needles_open, read_pod_log_filtered,
 };
 use crate::stream::{Opener, StreamInput};
 use crate::topology::Topology;
@@ -285,6 +285,33 @@ fn read_logs(
                     logs.inputs.push(name.clone());
                     read_log_file(p, &name, Some(pod), &spec, &mut logs, filter)
                 }
+                // A large archive log spooled to a temporary file: searched in place.
+                LogSource::Spooled { file, len } => match filter {
+                    LineFilter::Needles(nf)
+                        if *len >= STREAM_MIN_BYTES && !crate::scan::is_gzip(file) =>
+                    {
+                        logs.inputs.push(name.clone());
+                        read_needles_open(file, *len, &name, Some(pod), &spec, &mut logs, nf)
+                    }
+                    _ => match l.source.open() {
+                        Ok(r) => {
+                            logs.inputs.push(name.clone());
+                            read_pod_log_filtered(
+                                r,
+                                &name,
+                                Some(pod),
+                                &spec,
+                                &mut logs,
+                                filter,
+                                Some(*len),
+                            )
+                        }
+                        Err(e) => {
+                            problems.push(format!("{name}: unreadable: {e}"));
+                            Ok(())
+                        }
+                    },
+                },
                 other => match other.open() {
                     Ok(r) => {
                         logs.inputs.push(name.clone());

@@ -218,6 +218,44 @@ pub fn read_input_filtered(
     }
 }
 
+/// Parse the lines of an open plain file that hold `nf`'s needles (see `crate::scan`); the
+/// handle is only read with positioned reads.
+pub fn read_needles_open(
+    file: &std::fs::File,
+    len: u64,
+    name: &str,
+    pod: Option<Arc<str>>,
+    spec: &FormatSpec,
+    set: &mut LogSet,
+    nf: &NeedleFilter,
+) -> Result<(), InputError> {
+    set.filtered_inputs += 1;
+    let window = nf
+        .window
+        .map(|(a, b)| (a.timestamp_millis(), b.timestamp_millis()));
+    let found = crate::scan::scan_open(file, len, name, &nf.needles, window, spec, &nf.index)
+        .map_err(|source| InputError::Read {
+            path: name.to_string(),
+            line: 0,
+            source,
+        })?;
+    let input: Arc<str> = Arc::from(name);
+    let mut parser = LineParser::new(spec);
+    for h in found.hits {
+        let text = String::from_utf8_lossy(&h.text);
+        push_scanned(
+            &mut parser,
+            &text,
+            h.line,
+            &input,
+            pod.as_ref(),
+            nf.window,
+            set,
+        );
+    }
+    Ok(())
+}
+
 /// Read a log file with a filter, the fastest way for its size and kind: large plain files are
 /// searched window by window on every core (needles) or parsed in two halves (failures);
 /// small, compressed and other files stream through [`read_pod_log_filtered`].
@@ -236,31 +274,8 @@ pub fn read_log_file(
             read_file_in_two(p, name, pod, spec, set)
         }
         LineFilter::Needles(nf) if size.is_some_and(|s| s >= STREAM_MIN_BYTES) && plain() => {
-            set.filtered_inputs += 1;
-            let window = nf
-                .window
-                .map(|(a, b)| (a.timestamp_millis(), b.timestamp_millis()));
-            let found = crate::scan::scan_file(p, name, &nf.needles, window, spec, &nf.index)
-                .map_err(|source| InputError::Read {
-                    path: name.to_string(),
-                    line: 0,
-                    source,
-                })?;
-            let input: Arc<str> = Arc::from(name);
-            let mut parser = LineParser::new(spec);
-            for h in found.hits {
-                let text = String::from_utf8_lossy(&h.text);
-                push_scanned(
-                    &mut parser,
-                    &text,
-                    h.line,
-                    &input,
-                    pod.as_ref(),
-                    nf.window,
-                    set,
-                );
-            }
-            Ok(())
+            let file = open(p)?;
+            read_needles_open(&file, size.unwrap_or(0), name, pod, spec, set, nf)
         }
         _ => read_pod_log_filtered(open(p)?, name, pod, spec, set, filter, size),
     }

@@ -157,6 +157,20 @@ pub fn scan_file(
 ) -> std::io::Result<ScanResult> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
+    scan_open(&file, len, name, needles, window, spec, index)
+}
+
+/// [`scan_file`] on an open file of `len` bytes (read with positioned reads only, so the same
+/// handle may be shared).
+pub fn scan_open(
+    file: &File,
+    len: u64,
+    name: &str,
+    needles: &[String],
+    window: Option<(i64, i64)>,
+    spec: &FormatSpec,
+    index: &ScanIndex,
+) -> std::io::Result<ScanResult> {
     let nwin = usize::try_from(len.div_ceil(WINDOW as u64)).unwrap_or(usize::MAX);
     let known = index.get(name, len);
     let selected: Vec<usize> = match (&known, window) {
@@ -177,7 +191,7 @@ pub fn scan_file(
     let results: Vec<std::io::Result<Vec<WindowResult>>> = std::thread::scope(|sc| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (file, selected, needles) = (&file, &selected, &needles);
+                let (selected, needles) = (&selected, &needles);
                 sc.spawn(move || {
                     let finders: Vec<Finder<'_>> = needles.iter().map(Finder::new).collect();
                     let mut parser = build_index.then(|| LineParser::new(spec));
@@ -247,6 +261,12 @@ pub fn scan_file(
         hits: hits.into_iter().map(|(_, h)| h).collect(),
         windows_read: windows.len(),
     })
+}
+
+/// Does the file start with the gzip magic bytes (so it cannot be searched as text)?
+pub fn is_gzip(file: &File) -> bool {
+    let mut magic = [0u8; 2];
+    read_at(file, &mut magic, 0).is_ok_and(|n| n == 2) && magic == [0x1f, 0x8b]
 }
 
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {

@@ -308,3 +308,40 @@ fn streamed_explain_gives_the_document_of_the_in_memory_one() {
     assert_eq!(streamed["skipped"], whole["skipped"]);
     assert_eq!(streamed["skipped"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn trace_in_a_tar_gz_with_large_logs_searches_the_spooled_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (big, shift) = padded("rhoai-400-app-error", tmp.path());
+    let archive = tmp.path().join("bundle.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&archive).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        tar.append_dir_all(".", &big).unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    let small = repo().join("testdata/bundles/rhoai-400-app-error");
+    let id = "4791d0d3-e742-4eac-8c56-4c87eb22f1a9";
+    let want = run_json(&[
+        "trace",
+        id,
+        "--bundle",
+        small.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    let got = run_json(&[
+        "trace",
+        id,
+        "--bundle",
+        archive.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(got["cause"], want["cause"]);
+    assert_eq!(got["request_ids"], want["request_ids"]);
+    assert_eq!(hops(&got, shift as u64), hops(&want, 0));
+}
