@@ -13,8 +13,8 @@
 #    median wall time of the whole process, its ratio to `rg -F <id>`, throughput (MB = 10^6
 #    bytes) and peak RSS (/usr/bin/time -v), plus meshtrace's exit code and, as a sanity check,
 #    the trace verdict.
-# 4. Unless --no-memory: peak RSS of `failures` and `trace` at 10 MB, 100 MB and 1 GiB of text
-#    (does memory stay flat as the input grows?).
+# 4. Unless --no-memory: peak RSS of `failures`, `trace` and `explain -o json` at 10 MB, 100 MB
+#    and 1 GiB of text (does memory stay flat as the input grows?).
 #
 # Needs ripgrep, gawk and GNU time: installed with apt-get when missing and running as root;
 # otherwise their rows say "absent" (ratios then use grep -F). A command that runs longer than
@@ -206,7 +206,8 @@ done
 if [[ $memory -eq 1 ]]; then
     echo
     echo "== memory vs input size (Istio text, one run each, peak RSS MiB)"
-    printf '%-10s %14s %14s %14s %14s\n' size "failures s" "failures RSS" "trace s" "trace RSS"
+    printf '%-10s %12s %12s %12s %12s %12s %12s\n' size "failures s" "failures RSS" \
+        "trace s" "trace RSS" "explain s" "explain RSS"
     saved_runs=$runs
     runs=1
     for s in $memory_sizes; do
@@ -217,7 +218,10 @@ if [[ $memory -eq 1 ]]; then
         measure "$mt" trace "$trace_id" "$f"
         tw="${m_wall:--}" tr="$(awk -v k="${m_rss:-0}" 'BEGIN{printf "%.1f", k/1024}')"
         [[ -n "$m_note" ]] && tr="$m_note"
-        printf '%-10s %14s %14s %14s %14s\n' "$s" "$fw" "$fr" "$tw" "$tr"
+        measure "$mt" explain "$f" -o json
+        ew="${m_wall:--}" er="$(awk -v k="${m_rss:-0}" 'BEGIN{printf "%.1f", k/1024}')"
+        [[ -n "$m_note" ]] && er="$m_note"
+        printf '%-10s %12s %12s %12s %12s %12s %12s\n' "$s" "$fw" "$fr" "$tw" "$tr" "$ew" "$er"
     done
     runs=$saved_runs
 fi
