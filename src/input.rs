@@ -550,8 +550,9 @@ fn read_file_in_two(
     Ok(())
 }
 
-/// Chunk size of the needle scan.
-const CHUNK: usize = 1 << 20;
+/// Bytes read at a time: small enough to stay in the CPU cache between the copy out of the page
+/// cache and the scan (64 KiB measured 15–25 % faster than 1 MiB for `failures`).
+const CHUNK: usize = 1 << 16;
 
 /// Parse only the lines containing one of `needles`, found by substring search over large
 /// chunks (the way `rg -F` works). Line numbers are counted with a vectorised newline count.
@@ -589,8 +590,9 @@ fn scan_needles(
         let end = if eof {
             buf.len()
         } else {
-            match meshtrace_parsers::memchr::memrchr(b'\n', &buf) {
-                Some(i) => i + 1,
+            // Only the new bytes can hold the last newline (a long line stays linear).
+            match meshtrace_parsers::memchr::memrchr(b'\n', &buf[len0..]) {
+                Some(i) => len0 + i + 1,
                 None => continue, // one long line: read more
             }
         };
