@@ -307,6 +307,25 @@ fn streamed_explain_gives_the_document_of_the_in_memory_one() {
     assert_eq!(streamed["records"], whole["records"]);
     assert_eq!(streamed["skipped"], whole["skipped"]);
     assert_eq!(streamed["skipped"].as_array().unwrap().len(), 2);
+
+    // The text form: a block per request as it completes, the totals at the end.
+    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+        .args(["explain", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.matches("\nRequest ").count(), 12_000);
+    let tail: Vec<&str> = text.lines().rev().take(3).collect();
+    assert_eq!(
+        tail[2],
+        format!(
+            "30000 access-log records in 12000 requests (12000 failed) from {}",
+            path.display()
+        )
+    );
+    assert_eq!(tail[1], "Skipped 2 lines: 1 istio-log, 1 malformed");
+    assert!(tail[0].contains("big.log:30002:"), "{}", tail[0]);
 }
 
 #[test]
