@@ -462,6 +462,29 @@ fn bench_auto_json(c: &mut Criterion) {
     g.finish();
 }
 
+/// The cheap success test `failures` runs on every line before parsing (text and JSON).
+fn bench_success_probe(c: &mut Criterion) {
+    let reqs = requests(0x5eed_0005, BATCH);
+    let text = lines_in(&builtin("istio-1.23"), &reqs);
+    let keys = json_keys();
+    let json: Vec<String> = reqs.iter().map(|r| render_json(&keys, r)).collect();
+    let mut g = c.benchmark_group("success_probe");
+    for (name, lines) in [("istio-1.23", &text), ("istio-json", &json)] {
+        let mut p = LineParser::auto();
+        assert_all_records(&mut p, lines, name);
+        g.throughput(Throughput::Bytes(bytes(lines)));
+        g.bench_with_input(BenchmarkId::from_parameter(name), lines, |b, lines| {
+            b.iter(|| {
+                lines
+                    .iter()
+                    .filter(|l| p.is_plain_success(black_box(l.as_bytes())))
+                    .count()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn bench_parse_typed(c: &mut Criterion) {
     let reqs = requests(0x5eed_0004, BATCH);
     let lines = lines_in(&builtin("istio-1.23"), &reqs);
@@ -572,6 +595,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_auto_text, bench_builtin_match, bench_auto_json, bench_parse_typed, bench_assembler
+    targets = bench_auto_text, bench_builtin_match, bench_auto_json, bench_success_probe, bench_parse_typed, bench_assembler
 }
 criterion_main!(benches);
