@@ -54,10 +54,16 @@ impl JsonProbe {
     }
 
     fn is_success(&self, line: &[u8]) -> bool {
-        if line.first() != Some(&b'{') || self.flags.find(line).is_none() {
+        // Each key exactly once: with a duplicate, which one the parser keeps is not ours to guess.
+        let once = |f: &memchr::memmem::Finder<'_>| {
+            let first = f.find(line)?;
+            let after = first + f.needle().len();
+            f.find(&line[after..]).is_none().then_some(first)
+        };
+        if line.first() != Some(&b'{') || once(&self.flags).is_none() {
             return false;
         }
-        let Some(p) = self.code.find(line) else {
+        let Some(p) = once(&self.code) else {
             return false;
         };
         let r = &line[p + self.code.needle().len()..];

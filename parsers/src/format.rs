@@ -305,6 +305,9 @@ pub struct TextFormat {
 pub struct SuccessProbe {
     lead: Vec<u8>,
     anchor: memmem::Finder<'static>,
+    /// Double quotes in the literals before the anchor: the line must have exactly these
+    /// before it (a quote inside an earlier field could move the parser's split).
+    quotes_before: usize,
     /// The literals after `%RESPONSE_FLAGS%`, with one field between each two.
     tail: Vec<Vec<u8>>,
 }
@@ -367,9 +370,17 @@ impl SuccessProbe {
             }
             i += 2;
         }
+        let quotes_before = segments[..code - 1]
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(l) => l.bytes().filter(|&b| b == b'"').count(),
+                Segment::Field(_) => 0,
+            })
+            .sum();
         Some(SuccessProbe {
             lead: lead.as_bytes().to_vec(),
             anchor: memmem::Finder::new(anchor.as_bytes()).into_owned(),
+            quotes_before,
             tail,
         })
     }
@@ -382,6 +393,12 @@ impl SuccessProbe {
         let Some(p) = self.anchor.find(body) else {
             return false;
         };
+        // No field before the status may hold a quote: then the parser's split puts the status
+        // exactly here (any later anchor would have this one's quote before it).
+        let quotes = memchr::memchr_iter(b'"', &line[..self.lead.len() + p]).count();
+        if quotes != self.quotes_before {
+            return false;
+        }
         let r = &body[p + self.anchor.needle().len()..];
         if !(r.len() > 6
             && matches!(r[0], b'1'..=b'3')

@@ -54,6 +54,17 @@ fn table() {
             &format!("2024-06-03T09:12:31.4Z {TEXT_200}"),
             false,
         ),
+        // Found by fuzzing: a quote inside the start time field; the parser reads the 503.
+        (
+            "istio-1.1",
+            "[2025-01-30T12:10:13.GET /details/0 HTTP/1.1\" 200 - via_ET [2020-11-25T21:26:18.409Z] \"GET /status/418 HTTP/1.1\" 503 UF,URX up[202stream0-11-25T21:26:18_re.4set_be",
+            false,
+        ),
+        (
+            "istio-1.23",
+            "[2025-01-30T12:10:13.GET /details/0 HTTP/1.1\" 200 - via_upstream - \"-\" [2020-11-25T21:26:18.409Z] \"GET /status/418 HTTP/1.1\" 503 UF,URX",
+            false,
+        ),
         // Another format with the same start (testdata/explain/fault-injected.log).
         (
             "istio-1.23",
@@ -78,6 +89,11 @@ fn table() {
         (
             "json",
             r#"{"response_code":200.5,"response_flags":"-"}"#,
+            false,
+        ),
+        (
+            "json",
+            r#"{"response_code":200,"response_flags":"-","response_code":503}"#,
             false,
         ),
         (
