@@ -280,39 +280,19 @@ fn read_logs(
             let spec = o.spec_for(l, format, &mut problems);
             let name = format!("{}/{}", b.root.trim_end_matches('/'), l.path);
             let pod: Arc<str> = Arc::from(format!("{}/{}", l.namespace, l.pod));
-            let read = match &l.source {
-                LogSource::File(p) => {
+            let read = match (&l.source, filter) {
+                (LogSource::File(p), _) => {
                     logs.inputs.push(name.clone());
                     read_log_file(p, &name, Some(pod), &spec, &mut logs, filter)
                 }
                 // A large archive log spooled to a temporary file: searched in place.
-                LogSource::Spooled { file, len } => match filter {
-                    LineFilter::Needles(nf)
-                        if *len >= STREAM_MIN_BYTES && !crate::scan::is_gzip(file) =>
-                    {
-                        logs.inputs.push(name.clone());
-                        read_needles_open(file, *len, &name, Some(pod), &spec, &mut logs, nf)
-                    }
-                    _ => match l.source.open() {
-                        Ok(r) => {
-                            logs.inputs.push(name.clone());
-                            read_pod_log_filtered(
-                                r,
-                                &name,
-                                Some(pod),
-                                &spec,
-                                &mut logs,
-                                filter,
-                                Some(*len),
-                            )
-                        }
-                        Err(e) => {
-                            problems.push(format!("{name}: unreadable: {e}"));
-                            Ok(())
-                        }
-                    },
-                },
-                other => match other.open() {
+                (LogSource::Spooled { file, len }, LineFilter::Needles(nf))
+                    if *len >= STREAM_MIN_BYTES && !crate::scan::is_gzip(file) =>
+                {
+                    logs.inputs.push(name.clone());
+                    read_needles_open(file, *len, &name, Some(pod), &spec, &mut logs, nf)
+                }
+                (other, _) => match other.open() {
                     Ok(r) => {
                         logs.inputs.push(name.clone());
                         read_pod_log_filtered(

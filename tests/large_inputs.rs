@@ -97,6 +97,18 @@ fn run_json(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `meshtrace trace <id> --bundle <bundle> -o json`.
+fn trace_json(id: &str, bundle: &Path) -> Value {
+    run_json(&[
+        "trace",
+        id,
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "-o",
+        "json",
+    ])
+}
+
 /// (role, file name, line, status) of every hop.
 fn hops(doc: &Value, shift: u64) -> Vec<(String, String, u64, Value)> {
     doc["hops"]
@@ -127,15 +139,8 @@ fn trace_on_large_logs_finds_the_same_hops_and_lines_as_on_small_ones() {
         "4791d0d3-e742-4eac-8c56-4c87eb22f1a9",
         "f7beed8d-a4db-4aaa-9292-edbf3e186e29",
     ] {
-        let want = run_json(&[
-            "trace",
-            id,
-            "--bundle",
-            small.to_str().unwrap(),
-            "-o",
-            "json",
-        ]);
-        let got = run_json(&["trace", id, "--bundle", big.to_str().unwrap(), "-o", "json"]);
+        let want = trace_json(id, &small);
+        let got = trace_json(id, &big);
         assert_eq!(got["cause"], want["cause"], "{id}");
         assert_eq!(got["origin_hop"], want["origin_hop"], "{id}");
         assert_eq!(got["request_ids"], want["request_ids"], "{id}");
@@ -344,22 +349,8 @@ fn trace_in_a_tar_gz_with_large_logs_searches_the_spooled_files() {
     }
     let small = repo().join("testdata/bundles/rhoai-400-app-error");
     let id = "4791d0d3-e742-4eac-8c56-4c87eb22f1a9";
-    let want = run_json(&[
-        "trace",
-        id,
-        "--bundle",
-        small.to_str().unwrap(),
-        "-o",
-        "json",
-    ]);
-    let got = run_json(&[
-        "trace",
-        id,
-        "--bundle",
-        archive.to_str().unwrap(),
-        "-o",
-        "json",
-    ]);
+    let want = trace_json(id, &small);
+    let got = trace_json(id, &archive);
     assert_eq!(got["cause"], want["cause"]);
     assert_eq!(got["request_ids"], want["request_ids"]);
     assert_eq!(hops(&got, shift as u64), hops(&want, 0));
