@@ -16,8 +16,10 @@ use crate::diagnose::Context;
 use crate::explain::{RequestReport, explain_with};
 use crate::input::{LineSink, LogLine, LogSet, SkippedLine, read_streamed};
 
-/// Records per batch handed from a reader thread to the merge.
-const BATCH: usize = 256;
+/// Records per batch handed from a reader thread to the merge, for all inputs together: each
+/// input's batches are this divided by the number of inputs (at least 16, at most 256), so the
+/// records in flight stay bounded however many logs a bundle has.
+const BATCH_TOTAL: usize = 2048;
 /// Batches waiting per input (besides the one being filled and the one being merged).
 const IN_FLIGHT: usize = 2;
 
@@ -56,6 +58,7 @@ pub const MALFORMED_EXAMPLES: usize = 20;
 /// Batches records into the channel; counts what it does not pass on.
 struct ChannelSink {
     tx: SyncSender<Msg>,
+    batch_size: usize,
     batch: Vec<LogLine>,
     ok_records: u64,
     skipped: BTreeMap<String, u64>,
@@ -66,7 +69,7 @@ struct ChannelSink {
 impl ChannelSink {
     fn flush(&mut self) {
         if !self.batch.is_empty() && !self.closed {
-            let b = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+            let b = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
             // The merge stopped listening: keep reading (the reader cannot be interrupted) but
             // drop what it finds.
             self.closed = self.tx.send(Msg::Records(b)).is_err();
@@ -78,7 +81,7 @@ impl ChannelSink {
 impl LineSink for ChannelSink {
     fn record(&mut self, line: LogLine) {
         self.batch.push(line);
-        if self.batch.len() >= BATCH {
+        if self.batch.len() >= self.batch_size {
             self.flush();
         }
     }
@@ -122,6 +125,7 @@ impl Merged {
     /// Start one reader thread per input.
     pub fn start(inputs: Vec<StreamInput>) -> Merged {
         let mut rx = Vec::with_capacity(inputs.len());
+        let batch_size = (BATCH_TOTAL / inputs.len().max(1)).clamp(16, 256);
         for input in inputs {
             let (tx, r) = sync_channel(IN_FLIGHT);
             rx.push(r);
@@ -129,7 +133,8 @@ impl Merged {
             let spawned = reader.spawn(move || {
                 let mut sink = ChannelSink {
                     tx,
-                    batch: Vec::with_capacity(BATCH),
+                    batch_size,
+                    batch: Vec::with_capacity(batch_size),
                     ok_records: 0,
                     skipped: BTreeMap::new(),
                     malformed: Vec::new(),
