@@ -3,6 +3,9 @@
 //! cites the route configuration and the virtual hosts that did not match. The bundle is a copy
 //! of `rhoai-400-app-error` made in a temporary folder, with its own gateway log.
 
+mod common;
+use common::copy_dir;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -13,20 +16,6 @@ const SRC: &str = concat!(
 const GW: &str = "istio-ingressgateway-64694db8d5-zmcc7";
 const CUSTOM: &str = "[%START_TIME%] %REQ(X-REQUEST-ID)% \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% authority=%REQ(:AUTHORITY)% up=%UPSTREAM_HOST% cluster=%UPSTREAM_CLUSTER% local=%DOWNSTREAM_LOCAL_ADDRESS% remote=%DOWNSTREAM_REMOTE_ADDRESS% sni=%REQUESTED_SERVER_NAME% dur=%DURATION%\n";
 const ID: &str = "11111111-2222-3333-4444-555555555555";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        let t = to.join(e.file_name());
-        if p.is_dir() {
-            copy_dir(&p, &t);
-        } else {
-            std::fs::copy(&p, &t).unwrap();
-        }
-    }
-}
 
 /// A bundle: the example's pods, resources and config dumps (gateway format made custom), no
 /// manifest, and one gateway log line in the custom format.

@@ -3,6 +3,9 @@
 //! through the WebSocket port-forward, or through exec when the port-forward is refused; the
 //! `.tar.gz` form reads back the same.
 
+mod common;
+use common::copy_dir;
+
 mod fake_apiserver;
 
 use std::collections::BTreeMap;
@@ -167,19 +170,6 @@ fn with_dump(src: &Path, dst: &Path, ns: &str, pod: &str) -> String {
     std::fs::create_dir_all(&p).unwrap();
     std::fs::write(p.join(format!("{pod}.json")), &dump).unwrap();
     dump
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), to).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -4,6 +4,9 @@
 //! parameters on the wire (`sinceTime`, `sinceSeconds`, `previous`, `timestamps` with
 //! `--until`, label selectors), a large log streamed to disk.
 
+mod common;
+use common::copy_dir;
+
 mod fake_apiserver;
 
 use std::path::{Path, PathBuf};
@@ -384,19 +387,6 @@ fn large_log_is_streamed_to_disk() {
         .path()
         .join("b/logs/istio-system/istio-ingressgateway-5c7d8b7f9-x2k4p/istio-proxy.log");
     assert_eq!(std::fs::metadata(p).unwrap().len(), size);
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), to).unwrap();
-        }
-    }
 }
 
 /// `(verb, group, resource)` of an API request path, or `None` for discovery.
