@@ -86,7 +86,12 @@ impl LineSink for ChannelSink {
         }
     }
     fn skipped(&mut self, line: SkippedLine) {
-        *self.skipped.entry(line.kind.clone()).or_default() += 1;
+        match self.skipped.get_mut(&line.kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.skipped.insert(line.kind.clone(), 1);
+            }
+        }
         if line.kind == "malformed" && self.malformed.len() < MALFORMED_EXAMPLES {
             self.malformed.push(line);
         }
@@ -109,7 +114,8 @@ pub fn end_ms(r: &RawRecord<'_>) -> i64 {
 /// The time-ordered merge of several inputs.
 pub struct Merged {
     rx: Vec<Receiver<Msg>>,
-    queues: Vec<VecDeque<LogLine>>,
+    /// Records waiting per input, with their end time (the merge key).
+    queues: Vec<VecDeque<(i64, LogLine)>>,
     done: Vec<bool>,
     /// Successful records of large inputs, counted and dropped.
     pub ok_records: u64,
@@ -181,7 +187,9 @@ impl Merged {
     fn fill(&mut self, i: usize) {
         while self.queues[i].is_empty() && !self.done[i] {
             match self.rx[i].recv() {
-                Ok(Msg::Records(v)) => self.queues[i].extend(v),
+                Ok(Msg::Records(v)) => {
+                    self.queues[i].extend(v.into_iter().map(|l| (end_ms(&l.record), l)))
+                }
                 Ok(Msg::Done {
                     ok_records,
                     skipped,
@@ -222,15 +230,14 @@ impl Iterator for Merged {
         let mut best: Option<(i64, usize)> = None;
         for i in 0..self.queues.len() {
             self.fill(i);
-            if let Some(l) = self.queues[i].front() {
-                let k = end_ms(&l.record);
-                if best.is_none_or(|(b, _)| k < b) {
-                    best = Some((k, i));
-                }
+            if let Some(&(k, _)) = self.queues[i].front()
+                && best.is_none_or(|(b, _)| k < b)
+            {
+                best = Some((k, i));
             }
         }
         let (_, i) = best?;
-        self.queues[i].pop_front()
+        self.queues[i].pop_front().map(|(_, l)| l)
     }
 }
 
@@ -261,6 +268,8 @@ pub struct Settled<'w> {
 /// minute or so of records, whatever the size of the logs.
 pub struct Settler {
     window: LogSet,
+    /// End time of each record of `window` (Unix ms).
+    ends: Vec<i64>,
     settled_to: i64,
     limit: usize,
     /// What the records said so far about roles (activators), plus the topology's facts.
@@ -272,6 +281,7 @@ impl Settler {
     pub fn new(ctx: Context) -> Settler {
         Settler {
             window: LogSet::default(),
+            ends: Vec::new(),
             settled_to: i64::MIN,
             limit: MAX_WINDOW,
             ctx,
@@ -283,6 +293,7 @@ impl Settler {
         self.ctx.learn(&l.record);
         let end = end_ms(&l.record);
         self.window.records.push(l);
+        self.ends.push(end);
         if end == i64::MIN || self.window.records.len() < MIN_ROUND {
             return;
         }
@@ -311,7 +322,8 @@ impl Settler {
             .enumerate()
             .map(|(i, l)| ((&*l.input, l.line), i))
             .collect();
-        let mut keep: Vec<bool> = recs.iter().map(|l| end_ms(&l.record) >= cut).collect();
+        let ends = &self.ends;
+        let mut keep: Vec<bool> = ends.iter().map(|&e| e >= cut).collect();
         let hops: Vec<Vec<usize>> = report
             .requests
             .iter()
@@ -325,7 +337,7 @@ impl Settler {
         // A request with a line that ended after the cut waits, and so do all its lines.
         let waiting: Vec<bool> = hops
             .iter()
-            .map(|h| h.iter().any(|&i| end_ms(&recs[i].record) >= cut))
+            .map(|h| h.iter().any(|&i| ends[i] >= cut))
             .collect();
         for (h, _) in hops.iter().zip(&waiting).filter(|(_, w)| **w) {
             for &i in h {
@@ -354,7 +366,11 @@ impl Settler {
             );
         }
         drop(idx);
-        let mut k = keep.into_iter();
-        self.window.records.retain(|_| k.next().unwrap_or(true));
+        let mut k = keep.iter();
+        self.window
+            .records
+            .retain(|_| k.next().copied().unwrap_or(true));
+        let mut k = keep.iter();
+        self.ends.retain(|_| k.next().copied().unwrap_or(true));
     }
 }
