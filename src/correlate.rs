@@ -13,8 +13,9 @@ use std::net::{IpAddr, SocketAddr};
 use chrono::{DateTime, Duration, FixedOffset};
 use meshtrace_parsers::record::RawRecord;
 
-use crate::diagnose::links_to;
+use crate::diagnose::{envoy_generated, links_to};
 use crate::input::LogLine;
+use meshtrace_parsers::flags::ResponseFlag;
 
 /// Where a trace starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +92,11 @@ pub fn fit(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> Option<i32> {
     let mut s = 0;
     if let (Some((os, oe)), Some((is, ie))) = (interval(outer), interval(inner)) {
         let slack = Duration::milliseconds(5);
-        if is >= os - slack && ie <= oe + slack {
+        // An outer hop that answered by itself (route timeout, reset, retries given up) stops
+        // waiting: the inner hop it abandoned goes on and ends later. It still started inside.
+        let gave_up =
+            envoy_generated(outer) || outer.flags().contains(ResponseFlag::UpstreamRequestTimeout);
+        if is >= os - slack && (ie <= oe + slack || (gave_up && is <= oe + slack)) {
             s += 4;
         } else if is >= os - Duration::seconds(1) && ie <= oe + Duration::seconds(1) {
             s += 1;

@@ -116,33 +116,57 @@ fn sock(a: Option<Address<'_>>) -> Option<std::net::SocketAddr> {
 }
 
 /// What forwarding links are judged on, parsed once per hop.
-struct LinkFacts {
+struct LinkFacts<'p> {
     upstream_host: Option<std::net::SocketAddr>,
     upstream_local: Option<std::net::SocketAddr>,
     upstream_local_ip: Option<IpAddr>,
     downstream_local: Option<std::net::SocketAddr>,
     downstream_local_ip: Option<IpAddr>,
     downstream_remote: Option<std::net::SocketAddr>,
+    downstream_remote_ip: Option<IpAddr>,
     inbound: bool,
     duration: Option<u64>,
+    /// Start in Unix ms.
+    start: Option<i64>,
+    /// The pod whose log holds the line (`namespace/name`), when known.
+    pod: Option<&'p str>,
 }
 
-impl LinkFacts {
-    fn of(r: &RawRecord<'_>) -> LinkFacts {
-        let (ul, dl) = (r.upstream_local(), r.downstream_local());
+impl<'p> LinkFacts<'p> {
+    fn of(r: &RawRecord<'_>, pod: Option<&'p str>) -> LinkFacts<'p> {
+        let (ul, dl, dr) = (
+            r.upstream_local(),
+            r.downstream_local(),
+            r.downstream_remote(),
+        );
         LinkFacts {
             upstream_host: sock(r.upstream_host()),
             upstream_local: ul.as_ref().and_then(|a| a.socket()),
             upstream_local_ip: ul.and_then(|a| a.ip()),
             downstream_local: dl.as_ref().and_then(|a| a.socket()),
             downstream_local_ip: dl.and_then(|a| a.ip()),
-            downstream_remote: sock(r.downstream_remote()),
+            downstream_remote: dr.as_ref().and_then(|a| a.socket()),
+            downstream_remote_ip: dr.and_then(|a| a.ip()),
             inbound: is_inbound(r),
             duration: r.duration_ms(),
+            start: r.start_time().map(|t| t.timestamp_millis()),
+            pod,
         }
     }
 
-    fn links_to(&self, b: &LinkFacts) -> bool {
+    /// Did `b` start while `a` was open (5 ms slack for clocks and rounding)? Unknown times
+    /// do not refute it.
+    fn starts_inside(&self, b: &LinkFacts<'_>) -> bool {
+        match (self.start, b.start) {
+            (Some(a0), Some(b0)) => {
+                let a1 = a0.saturating_add(i64::try_from(self.duration.unwrap_or(0)).unwrap_or(0));
+                b0 >= a0 - 5 && b0 <= a1 + 5
+            }
+            _ => self.duration.unwrap_or(u64::MAX) >= b.duration.unwrap_or(0),
+        }
+    }
+
+    fn links_to(&self, b: &LinkFacts<'_>) -> bool {
         let a = self;
         if let (Some(up), Some(dl)) = (a.upstream_host, b.downstream_local)
             && up == dl
@@ -157,25 +181,50 @@ impl LinkFacts {
             return true;
         }
         // Same pod: the sidecar's inbound hop hands the request to the app, whose outbound call
-        // leaves through the same sidecar (upstream local address on the pod IP).
-        a.inbound
-            && !b.inbound
-            && a.downstream_local_ip.is_some()
-            && a.downstream_local_ip == b.upstream_local_ip
-            && b.duration.unwrap_or(0) <= a.duration.unwrap_or(u64::MAX)
+        // leaves through the same sidecar. The pod is known from the log the lines came from, or
+        // from the outbound hop's own addresses: its upstream local address is on the pod IP, and
+        // so is the app's connection into the sidecar (the only address left when the upstream
+        // connection never opened: `UF`, `UH`).
+        if !a.inbound || b.inbound {
+            return false;
+        }
+        let same_pod = match (a.pod, b.pod) {
+            (Some(x), Some(y)) => x == y,
+            _ => {
+                a.downstream_local_ip.is_some()
+                    && (a.downstream_local_ip == b.upstream_local_ip
+                        || (b.upstream_local_ip.is_none()
+                            && a.downstream_local_ip == b.downstream_remote_ip))
+            }
+        };
+        same_pod && a.starts_inside(b)
     }
 }
 
 /// Does hop `a` forward to hop `b`?
 pub fn links_to(a: &RawRecord<'_>, b: &RawRecord<'_>) -> bool {
-    LinkFacts::of(a).links_to(&LinkFacts::of(b))
+    LinkFacts::of(a, None).links_to(&LinkFacts::of(b, None))
 }
 
-/// Order hops from the client inwards: by forwarding links where the lines show them, else by
-/// duration (an outer hop lasts at least as long as the ones it waits for), then start time.
+/// Order hops from the client inwards (see [`order_hops_in`]).
 pub fn order_hops(hops: &[&RawRecord<'_>]) -> Vec<usize> {
+    order_hops_in(hops, &[])
+}
+
+/// Order hops from the client inwards. Forwarding links decide first (a hop's depth is the
+/// longest chain of links that leads to it): the upstream host is the next hop's listener, the
+/// upstream connection is the next hop's downstream connection, or the next hop is the same pod's
+/// outbound call. Hops the links do not place are ordered by start time (an outer hop starts
+/// before the ones it waits for), and durations only break ties: an inner hop may outlive an
+/// outer one that gave up (route timeouts, client resets). `pods[i]`, when given, names the pod
+/// whose log holds hop `i`.
+pub fn order_hops_in(hops: &[&RawRecord<'_>], pods: &[Option<&str>]) -> Vec<usize> {
     let n = hops.len();
-    let facts: Vec<LinkFacts> = hops.iter().map(|r| LinkFacts::of(r)).collect();
+    let facts: Vec<LinkFacts<'_>> = hops
+        .iter()
+        .enumerate()
+        .map(|(i, r)| LinkFacts::of(r, pods.get(i).copied().flatten()))
+        .collect();
     let links: Vec<(usize, usize)> = (0..n)
         .flat_map(|a| (0..n).map(move |b| (a, b)))
         .filter(|&(a, b)| a != b && facts[a].links_to(&facts[b]))
@@ -194,23 +243,69 @@ pub fn order_hops(hops: &[&RawRecord<'_>]) -> Vec<usize> {
             break;
         }
     }
-    let starts: Vec<_> = hops.iter().map(|r| r.start_time()).collect();
     let mut idx: Vec<usize> = (0..n).collect();
     idx.sort_by(|&x, &y| {
         let (a, b) = (&facts[x], &facts[y]);
         depth[x]
             .cmp(&depth[y])
+            .then(
+                a.start
+                    .unwrap_or(i64::MAX)
+                    .cmp(&b.start.unwrap_or(i64::MAX)),
+            )
             .then(b.duration.unwrap_or(0).cmp(&a.duration.unwrap_or(0)))
-            .then(starts[x].cmp(&starts[y]))
             .then(a.inbound.cmp(&b.inbound))
             .then(x.cmp(&y))
     });
     idx
 }
 
+/// A hop whose only flags say the downstream went away (`DC`, `DR`) after a response status
+/// existed: a proxy that retries resets the attempt it gives up on, and a client may leave while
+/// the body flows. The status itself came from upstream when an upstream host answered.
+fn downstream_left_after_status(r: &RawRecord<'_>) -> bool {
+    let mut flags = r.flags();
+    let had = !flags.is_empty();
+    flags.remove(F::DownstreamConnectionTermination);
+    flags.remove(F::DownstreamRemoteReset);
+    had && flags.is_empty()
+        && r.status().is_some_and(|s| s >= 100)
+        && r.upstream_host().is_some()
+        && (r.upstream_service_time_ms().is_some() || r.upstream_local().is_some())
+}
+
+/// Did this hop hand on a status it got from upstream (rather than generate one)?
+fn relays_status(r: &RawRecord<'_>) -> bool {
+    !envoy_generated(r) || downstream_left_after_status(r)
+}
+
+/// Did this hop fail to get any response from its upstream connection (connect failure, reset,
+/// TLS failure)? The hop behind it, if any, may have logged why.
+pub fn upstream_connection_failed(r: &RawRecord<'_>) -> bool {
+    let f = r.flags();
+    f.contains(F::UpstreamConnectionFailure)
+        || f.contains(F::UpstreamConnectionTermination)
+        || f.contains(F::UpstreamRemoteReset)
+        || (f.contains(F::UpstreamRetryLimitExceeded)
+            && r.details().is_some_and(|d| d.base != "via_upstream"))
+        || r.details()
+            .is_some_and(|d| d.base.starts_with("upstream_reset_before_response_started"))
+}
+
+/// A listener-level line: a connection the proxy refused or closed before any request (`"- - -"
+/// 0 NR filter_chain_not_found`, TLS handshake failures on the listener).
+pub fn refused_connection(r: &RawRecord<'_>) -> bool {
+    r.is_tcp() && r.status() == Some(0) && envoy_generated(r) && r.request_id().is_none()
+}
+
 /// Diagnose one request from its hops (any order).
 pub fn diagnose(hops: &[&RawRecord<'_>], ctx: &Context) -> Verdict {
-    let order = order_hops(hops);
+    diagnose_in(hops, &[], ctx)
+}
+
+/// [`diagnose`] knowing the pod whose log holds each hop (`pods[i]`, `namespace/name`).
+pub fn diagnose_in(hops: &[&RawRecord<'_>], pods: &[Option<&str>], ctx: &Context) -> Verdict {
+    let order = order_hops_in(hops, pods);
     let Some(&outer) = order.first() else {
         return Verdict {
             status: None,
@@ -222,21 +317,42 @@ pub fn diagnose(hops: &[&RawRecord<'_>], ctx: &Context) -> Verdict {
             evidence: Vec::new(),
         };
     };
+    // The client got the outermost hop's status, whatever the inner hops logged later.
     let status = hops[outer].status();
     // Walk inwards while the status is relayed unchanged.
     let mut origin = outer;
-    for w in order.iter().copied() {
+    for (k, w) in order.iter().copied().enumerate() {
         if hops[w].status() != status && w != outer {
             break;
         }
         origin = w;
-        if envoy_generated(hops[w]) {
+        if !relays_status(hops[w]) {
+            // A connection this hop could not use may have been refused by the next proxy,
+            // which then logged why (plaintext into an mTLS-only listener, a failed handshake).
+            if upstream_connection_failed(hops[w])
+                && let Some(&next) = order.get(k + 1)
+                && refused_connection(hops[next])
+                && links_to(hops[w], hops[next])
+            {
+                origin = next;
+            }
             break;
         }
     }
     let rec = hops[origin];
     let innermost = origin == *order.last().unwrap_or(&origin);
-    let cause = classify(rec, ctx);
+    let mut cause = classify(rec, ctx);
+    let client_failed = status.is_none_or(|s| s >= 400 || (s == 0 && !hops[outer].is_tcp()));
+    if cause == Cause::Ok && client_failed {
+        // An inner hop that succeeded cannot be why the client failed: the outer hop gave up
+        // (timeout, reset) and answered by itself.
+        origin = outer;
+        cause = match classify(hops[outer], ctx) {
+            Cause::Ok => Cause::Unknown,
+            c => c,
+        };
+    }
+    let rec = hops[origin];
     let mut evidence = read_evidence(rec);
     if cause == Cause::ActivatorError
         && let Some(reason) = rec
@@ -302,6 +418,11 @@ pub fn classify(r: &RawRecord<'_>, ctx: &Context) -> Cause {
     }
     if matches!(cluster, Some(ClusterName::BlackHole)) || r.route_name() == Some("block_all") {
         return Cause::EgressBlocked;
+    }
+    // The status came from upstream: the hop relayed it, whatever else it noted (`URX` after
+    // the last attempt's own 503, `DC`/`DR` when the caller reset the stream afterwards).
+    if !r.is_tcp() && (base == "via_upstream" || downstream_left_after_status(r)) {
+        return relayed_cause(r, ctx);
     }
     if base == "filter_chain_not_found" {
         let client = r.downstream_remote().and_then(|a| a.ip());
@@ -415,19 +536,25 @@ pub fn classify(r: &RawRecord<'_>, ctx: &Context) -> Cause {
     if base == "via_upstream"
         || (details.is_none() && flags.is_empty() && status.is_some_and(|s| s != 0))
     {
-        if !failed {
-            return Cause::Ok;
-        }
-        let pod = r.downstream_local().and_then(|a| a.ip());
-        if is_inbound(r) && pod.is_some_and(|ip| ctx.activators.contains(&ip)) {
-            return Cause::ActivatorError;
-        }
-        return Cause::AppError;
+        return relayed_cause(r, ctx);
     }
     if !failed && flags.is_empty() {
         return Cause::Ok;
     }
     Cause::Unknown
+}
+
+/// The cause of a status that came from upstream: success, the activator's own answer, or the
+/// application's.
+fn relayed_cause(r: &RawRecord<'_>, ctx: &Context) -> Cause {
+    if !r.status().is_none_or(|s| s == 0 || s >= 400) {
+        return Cause::Ok;
+    }
+    let pod = r.downstream_local().and_then(|a| a.ip());
+    if is_inbound(r) && pod.is_some_and(|ip| ctx.activators.contains(&ip)) {
+        return Cause::ActivatorError;
+    }
+    Cause::AppError
 }
 
 /// Plain-language readings of a record's flags, details and transport failure.

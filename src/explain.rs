@@ -12,7 +12,9 @@ use meshtrace_parsers::record::RawRecord;
 
 use crate::causes::Cause;
 use crate::correlate::fit;
-use crate::diagnose::{Context, diagnose, envoy_generated};
+use crate::diagnose::{
+    Context, diagnose_in, envoy_generated, refused_connection, upstream_connection_failed,
+};
 use crate::input::{LogLine, LogSet, SkippedLine};
 
 /// JSON schema identifier of `explain -o json`.
@@ -93,7 +95,8 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
         .iter()
         .map(|g| {
             let recs: Vec<&RawRecord<'_>> = g.iter().map(|l| &l.record).collect();
-            diagnose(&recs, ctx)
+            let pods: Vec<Option<&str>> = g.iter().map(|l| l.pod.as_deref()).collect();
+            diagnose_in(&recs, &pods, ctx)
         })
         .collect();
     // Where a group's status was only relayed outwards (its innermost hop is an outbound
@@ -126,11 +129,31 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
     for v in by_remote.values_mut() {
         v.sort_by_key(|(t, _)| *t);
     }
+    // Connections a proxy refused before any request (no request id), by listener.
+    let mut refused: HashMap<std::net::SocketAddr, Vec<&LogLine>> = HashMap::new();
+    for g in &groups {
+        if let [l] = g.as_slice()
+            && refused_connection(&l.record)
+            && let Some(s) = l.record.downstream_local().and_then(|a| a.socket())
+        {
+            refused.entry(s).or_default().push(l);
+        }
+    }
     let group_of = |line: &LogLine| group_index.get(&(line as *const LogLine)).copied();
     let continuation = |gi: usize| -> Option<(usize, &LogLine)> {
         let v = &verdicts[gi];
         let origin = groups[gi][v.origin];
         let r = &origin.record;
+        // A connection the hop could not use: the next proxy may have logged why it refused it.
+        if upstream_connection_failed(r) && v.order.last() == Some(&v.origin) {
+            let up = r.upstream_host().and_then(|a| a.socket())?;
+            return refused
+                .get(&up)?
+                .iter()
+                .filter_map(|c| fit(r, &c.record).map(|s| (s, *c)))
+                .max_by_key(|(s, _)| *s)
+                .and_then(|(_, c)| group_of(c).filter(|&g| g != gi).map(|g| (g, c)));
+        }
         if envoy_generated(r)
             || r.upstream_cluster().is_some_and(|c| c.is_inbound())
             || v.order.last() != Some(&v.origin)
@@ -251,12 +274,84 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
             }
         }
     }
+    marks.extend(called_by_logged_hops(&groups, &verdicts, &requests));
     for (j, outer_id) in marks {
         if requests[j].part_of.is_none() {
             requests[j].part_of = Some(outer_id);
         }
     }
     ExplainReport { requests }
+}
+
+/// Requests that another logged hop sent: their outermost hop's downstream connection is that
+/// hop's upstream connection, opened while it ran (a retry attempt, which the proxy starts under
+/// a new x-request-id when it regenerates ids, or a request forwarded after an id change), or a
+/// connection refused by the listener that hop failed to reach. They are part of the request
+/// that sent them, not client requests of their own.
+fn called_by_logged_hops(
+    groups: &[Vec<&LogLine>],
+    verdicts: &[crate::diagnose::Verdict],
+    requests: &[RequestReport],
+) -> Vec<(usize, String)> {
+    let span = |r: &RawRecord<'_>| -> Option<(i64, i64)> {
+        let s = r.start_time()?.timestamp_millis();
+        Some((
+            s,
+            s + i64::try_from(r.duration_ms().unwrap_or(0)).unwrap_or(0),
+        ))
+    };
+    let mut by_upstream_local: HashMap<std::net::SocketAddr, Vec<(usize, Option<(i64, i64)>)>> =
+        HashMap::new();
+    let mut failed_to: HashMap<std::net::SocketAddr, Vec<(usize, Option<(i64, i64)>)>> =
+        HashMap::new();
+    for (gi, g) in groups.iter().enumerate() {
+        for l in g {
+            let r = &l.record;
+            if let Some(ul) = r
+                .upstream_local()
+                .and_then(|a| a.socket())
+                .filter(|s| s.port() != 0)
+            {
+                by_upstream_local.entry(ul).or_default().push((gi, span(r)));
+            }
+            if upstream_connection_failed(r)
+                && let Some(up) = r.upstream_host().and_then(|a| a.socket())
+            {
+                failed_to.entry(up).or_default().push((gi, span(r)));
+            }
+        }
+    }
+    let mut marks = Vec::new();
+    for (j, g) in groups.iter().enumerate() {
+        let Some(&first) = verdicts[j].order.first() else {
+            continue;
+        };
+        let r = &g[first].record;
+        let Some(start) = r.start_time().map(|t| t.timestamp_millis()) else {
+            continue;
+        };
+        let candidates = if refused_connection(r) {
+            r.downstream_local()
+                .and_then(|a| a.socket())
+                .and_then(|s| failed_to.get(&s))
+        } else {
+            r.downstream_remote()
+                .and_then(|a| a.socket())
+                .filter(|s| s.port() != 0)
+                .and_then(|s| by_upstream_local.get(&s))
+        };
+        let caller = candidates.into_iter().flatten().find(|(gi, sp)| {
+            *gi != j && sp.is_some_and(|(s, e)| start >= s - 1000 && start <= e + 1000)
+        });
+        if let Some((gi, _)) = caller {
+            let id = requests[*gi].request_id.clone().unwrap_or_else(|| {
+                let l = groups[*gi][verdicts[*gi].order.first().copied().unwrap_or(0)];
+                format!("{}:{}", l.input, l.line)
+            });
+            marks.push((j, id));
+        }
+    }
+    marks
 }
 
 fn hop_ref(l: &LogLine) -> HopRef {

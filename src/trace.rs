@@ -10,7 +10,7 @@ use meshtrace_parsers::record::RawRecord;
 
 use crate::causes::Cause;
 use crate::correlate::{Start, correlate};
-use crate::diagnose::{Context, diagnose, envoy_generated};
+use crate::diagnose::{Context, diagnose_in, envoy_generated};
 use crate::evidence::Evidence;
 use crate::input::LogLine;
 use crate::objects::{Cited, cite};
@@ -211,10 +211,12 @@ pub fn trace(
         }
     }
     let recs: Vec<&RawRecord<'_>> = corr.hops.iter().map(|&i| &lines[i].record).collect();
-    let v = diagnose(&recs, &ctx);
+    let pods: Vec<Option<&str>> = corr.hops.iter().map(|&i| lines[i].pod.as_deref()).collect();
+    let v = diagnose_in(&recs, &pods, &ctx);
     let order: Vec<usize> = v.order.iter().map(|&k| corr.hops[k]).collect();
 
-    // Retry attempts: the same proxy hop (pod, listener, cluster) logged more than once.
+    // Retry attempts: the same proxy hop (pod, listener, cluster) logged more than once, numbered
+    // in the order they started (a proxy may give each attempt a new x-request-id).
     let key = |l: &LogLine| {
         (
             l.pod.clone(),
@@ -222,7 +224,6 @@ pub fn trace(
                 .get(Slot::DownstreamLocalAddress)
                 .map(str::to_string),
             l.record.get(Slot::UpstreamCluster).map(str::to_string),
-            l.record.request_id().map(str::to_string),
         )
     };
     let mut hops = Vec::with_capacity(order.len());
@@ -231,11 +232,12 @@ pub fn trace(
         let r = &l.record;
         let pod = pod_of(topo, l);
         let (role, direction) = role_and_direction(topo, &ctx, pod, r);
-        let same: Vec<usize> = order
+        let mut same: Vec<usize> = order
             .iter()
             .copied()
             .filter(|&j| key(&lines[j]) == key(l))
             .collect();
+        same.sort_by_key(|&j| (lines[j].record.start_time(), j));
         let attempt = (same.len() > 1).then(|| same.iter().position(|&j| j == i).unwrap_or(0) + 1);
         let next = order.get(n + 1).map(|&j| &lines[j].record);
         let self_time = match (r.duration_ms(), next.and_then(|x| x.duration_ms())) {
