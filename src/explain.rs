@@ -283,6 +283,9 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
     ExplainReport { requests }
 }
 
+/// A group and the time its hop ran (Unix ms), when known.
+type Span = (usize, Option<(i64, i64)>);
+
 /// Requests that another logged hop sent: their outermost hop's downstream connection is that
 /// hop's upstream connection, opened while it ran (a retry attempt, which the proxy starts under
 /// a new x-request-id when it regenerates ids, or a request forwarded after an id change), or a
@@ -300,10 +303,8 @@ fn called_by_logged_hops(
             s + i64::try_from(r.duration_ms().unwrap_or(0)).unwrap_or(0),
         ))
     };
-    let mut by_upstream_local: HashMap<std::net::SocketAddr, Vec<(usize, Option<(i64, i64)>)>> =
-        HashMap::new();
-    let mut failed_to: HashMap<std::net::SocketAddr, Vec<(usize, Option<(i64, i64)>)>> =
-        HashMap::new();
+    let mut by_upstream_local: HashMap<std::net::SocketAddr, Vec<Span>> = HashMap::new();
+    let mut failed_to: HashMap<std::net::SocketAddr, Vec<Span>> = HashMap::new();
     for (gi, g) in groups.iter().enumerate() {
         for l in g {
             let r = &l.record;
