@@ -25,6 +25,8 @@ pub struct JsonFormat {
     alt_name: Option<Arc<str>>,
     /// Cheap "certainly a success" test.
     probe: Option<Arc<JsonProbe>>,
+    /// The key carrying `%RESPONSE_CODE%`: a line without it is not a record of this format.
+    code_key: Option<String>,
 }
 
 /// The JSON form of [`crate::format::SuccessProbe`]: `"<code key>":` followed by a 1xx–3xx
@@ -82,6 +84,8 @@ struct JsonKey {
     slot: Option<Slot>,
     op: Arc<str>,
     alt: bool,
+    /// `START_TIME(fmt)`: how the slot's value is written.
+    time_fmt: Option<Arc<str>>,
 }
 
 impl JsonFormat {
@@ -100,6 +104,7 @@ impl JsonFormat {
         JsonFormat {
             name: Arc::from("istio-json"),
             probe: JsonProbe::of(&keys),
+            code_key: code_key_of(&keys),
             keys,
             alt_name: Some(Arc::from("envoy-gateway-json")),
         }
@@ -118,27 +123,24 @@ impl JsonFormat {
                     return;
                 }
             };
+            // A single operator (its argument may hold `%`, as in `%START_TIME(%s)%`) is kept
+            // under its operator; any other template under its key.
             let trimmed = op.trim();
-            let single = trimmed.len() > 2
-                && trimmed.starts_with('%')
-                && trimmed.ends_with('%')
-                && trimmed[1..trimmed.len() - 1].find('%').is_none();
-            let (slot, opname) = if single {
-                match TextFormat::compile("k", trimmed) {
-                    Ok(f) => {
-                        let c = &f.commands()[0];
-                        (c.slot, c.text.clone())
-                    }
-                    Err(_) => (None, Arc::from(trimmed)),
-                }
-            } else {
-                (None, Arc::from(k.as_ref()))
+            let single = TextFormat::compile("k", trimmed).ok().and_then(|f| {
+                let c = f.commands().first()?;
+                (f.commands().len() == 1 && trimmed.len() == c.text.len() + 2)
+                    .then(|| (c.slot, c.text.clone(), c.time_fmt.clone()))
+            });
+            let (slot, opname, time_fmt) = match single {
+                Some(s) => s,
+                None => (None, Arc::from(k.as_ref()), None),
             };
             keys.push(JsonKey {
                 key: k.into_owned(),
                 slot,
                 op: opname,
                 alt: false,
+                time_fmt,
             });
         })
         .map_err(|e| FormatSpecError::BadJsonMapping(e.to_string()))?;
@@ -146,6 +148,19 @@ impl JsonFormat {
             return Err(FormatSpecError::BadJsonMapping(format!(
                 "the value of key {k:?} must be a string such as \"%RESPONSE_CODE%\""
             )));
+        }
+        // One key per slot, as in TEXT formats: the first key (in mapping order) that maps to a
+        // slot fills it; later keys for the same slot are kept as text under their operator.
+        let mut claimed = [false; Slot::COUNT];
+        for k in &mut keys {
+            if let Some(slot) = k.slot {
+                if claimed[slot as usize] {
+                    k.slot = None;
+                    k.time_fmt = None;
+                } else {
+                    claimed[slot as usize] = true;
+                }
+            }
         }
         if !keys.iter().any(|k| k.slot.is_some()) {
             return Err(FormatSpecError::BadJsonMapping(
@@ -157,6 +172,7 @@ impl JsonFormat {
         Ok(JsonFormat {
             name: Arc::from(name),
             probe: JsonProbe::of(&keys),
+            code_key: code_key_of(&keys),
             keys,
             alt_name: None,
         })
@@ -174,33 +190,31 @@ impl JsonFormat {
             .and_then(|i| self.keys.get(i))
     }
 
-    /// Parse one JSON line. `Ok(None)`: valid JSON but not an access log (returns its keys).
-    pub fn parse<'a>(
-        &self,
-        line: &'a str,
-    ) -> Result<Result<RawRecord<'a>, Vec<String>>, JsonError> {
+    /// Parse one JSON line: a record, or why this valid JSON object is not one ([`JsonMiss`]).
+    ///
+    /// Every member is kept: keys of the format fill their slot (the first one per slot) or are
+    /// kept as text under their operator; keys the format does not know are kept as text under
+    /// their own name (`null` as `-`), however many there are — the line length is capped
+    /// before this. A line of a known key set allocates nothing beyond the values it unescapes.
+    pub fn parse<'a>(&self, line: &'a str) -> Result<Result<RawRecord<'a>, JsonMiss>, JsonError> {
         let mut rec = RawRecord::new(self.name.clone());
         let mut alt = false;
-        let mut unknown: Vec<String> = Vec::new();
-        scan_object(line, |k, v| match self.lookup(&k) {
-            Some(jk) => {
-                alt |= jk.alt;
-                let text = v.into_text().unwrap_or(Cow::Borrowed("-"));
-                match jk.slot {
-                    Some(slot) => rec.set(slot, text),
-                    None => rec.push_extra(jk.op.clone(), text),
+        scan_object(line, |k, v| {
+            let text = v.into_text().unwrap_or(Cow::Borrowed("-"));
+            match self.lookup(&k) {
+                Some(jk) => {
+                    alt |= jk.alt;
+                    match jk.slot {
+                        Some(slot) if rec.get(slot).is_none() => {
+                            rec.set(slot, text);
+                            if let Some(tf) = &jk.time_fmt {
+                                rec.set_time_format(tf.clone());
+                            }
+                        }
+                        _ => rec.push_extra(jk.op.clone(), text),
+                    }
                 }
-            }
-            None => {
-                if unknown.len() < 8 {
-                    unknown.push(k.into_owned());
-                }
-                if let Some(text) = v.into_text() {
-                    rec.push_extra(
-                        Arc::from(unknown.last().map(String::as_str).unwrap_or("?")),
-                        text,
-                    );
-                }
+                None => rec.push_extra(Arc::from(k.as_ref()), text),
             }
         })?;
         if alt && let Some(n) = &self.alt_name {
@@ -215,12 +229,105 @@ impl JsonFormat {
         ]
         .iter()
         .any(|s| rec.get(*s).is_some());
-        if typed >= 3 && key_field {
-            Ok(Ok(rec))
+        let code_ok = self.code_key.is_none() || rec.get(Slot::ResponseCode).is_some();
+        if typed >= 3 && key_field && code_ok {
+            return Ok(Ok(rec));
+        }
+        // Not a record: name the keys (a second scan, only on this path).
+        let mut keys = Vec::new();
+        let _ = scan_object(line, |k, _| keys.push(k.into_owned()));
+        if typed >= 3 {
+            let matched = rec.slots().map(|(s, _)| s.key().to_string()).collect();
+            Ok(Err(JsonMiss::UnknownKeySet {
+                keys,
+                matched,
+                code_key: self.code_key.clone(),
+                auto: self.alt_name.is_some(),
+            }))
         } else {
-            Ok(Err(unknown))
+            Ok(Err(JsonMiss::NotAccessLog { keys }))
         }
     }
+}
+
+/// Why a valid JSON object is not a record of a [`JsonFormat`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonMiss {
+    /// Too few keys of the format: another kind of JSON log (Go/zap, Knative components).
+    NotAccessLog {
+        /// The line's keys, in order.
+        keys: Vec<String>,
+    },
+    /// Several keys of the format, but not a record of it (no response code): an access log
+    /// whose keys do not match this key set — a custom `json_format`.
+    UnknownKeySet {
+        /// The line's keys, in order.
+        keys: Vec<String>,
+        /// The typed fields the format did recognise.
+        matched: Vec<String>,
+        /// The key the format expects the response code under, if it has one.
+        code_key: Option<String>,
+        /// The format is the built-in dictionary (Istio's and Envoy Gateway's keys).
+        auto: bool,
+    },
+}
+
+impl JsonMiss {
+    /// The line's keys.
+    pub fn keys(&self) -> &[String] {
+        match self {
+            JsonMiss::NotAccessLog { keys } | JsonMiss::UnknownKeySet { keys, .. } => keys,
+        }
+    }
+
+    /// What was expected, for a [`Malformed`] line.
+    pub fn expectation(&self) -> String {
+        match self {
+            JsonMiss::NotAccessLog { keys } => {
+                format!("access-log keys (this line has {})", list_keys(keys))
+            }
+            JsonMiss::UnknownKeySet {
+                keys,
+                matched,
+                code_key,
+                auto,
+            } => {
+                let code = code_key.as_deref().unwrap_or("response_code");
+                let set = if *auto {
+                    "a known JSON access-log key set (Istio's or Envoy Gateway's)".to_string()
+                } else {
+                    "the keys of the --log-format mapping".to_string()
+                };
+                format!(
+                    "{set}, but this line's keys do not match it: no {code:?} with the response code (keys: {}; recognised: {}); for a custom json_format pass its mapping: --log-format '{{\"<key>\":\"%OPERATOR%\",...}}' (e.g. '{{\"status\":\"%RESPONSE_CODE%\"}}') or --log-format @FILE",
+                    list_keys(keys),
+                    matched.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// A readable list of keys: the first eight, then how many more.
+fn list_keys(keys: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = keys
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if keys.len() > SHOWN {
+        s.push_str(&format!(" and {} more", keys.len() - SHOWN));
+    }
+    s
+}
+
+/// The key that carries the response code (the first, in key order, if several).
+fn code_key_of(keys: &[JsonKey]) -> Option<String> {
+    keys.iter()
+        .find(|k| k.slot == Some(Slot::ResponseCode))
+        .map(|k| k.key.clone())
 }
 
 fn json_key(k: &str, op: &str, alt: bool) -> JsonKey {
@@ -231,6 +338,7 @@ fn json_key(k: &str, op: &str, alt: bool) -> JsonKey {
         slot,
         op: Arc::from(op),
         alt,
+        time_fmt: None,
     }
 }
 
@@ -338,7 +446,7 @@ impl fmt::Display for NotAccessLog {
             NotAccessLog::JsonLog { keys } => write!(
                 f,
                 "JSON log line without access-log fields (keys: {})",
-                keys.join(", ")
+                list_keys(keys)
             ),
             NotAccessLog::KeyValueLog => {
                 f.write_str("key=value application log line (logrus/logfmt), not an access log")
@@ -508,7 +616,14 @@ impl LineParser {
         {
             return match j.parse(line) {
                 Ok(Ok(rec)) => LineOutcome::Record(rec),
-                Ok(Err(keys)) => LineOutcome::NotAccessLog(NotAccessLog::JsonLog { keys }),
+                Ok(Err(JsonMiss::NotAccessLog { keys })) => {
+                    LineOutcome::NotAccessLog(NotAccessLog::JsonLog { keys })
+                }
+                Ok(Err(miss)) => LineOutcome::Malformed(Malformed {
+                    format: None,
+                    column: 0,
+                    expected: miss.expectation(),
+                }),
                 Err(e) => LineOutcome::Malformed(Malformed {
                     format: Some(j.name().to_string()),
                     column: e.column,
@@ -711,6 +826,170 @@ mod tests {
         assert!(e.contains("istio-1.23") && e.contains("nginx"), "{e}");
         assert!(FormatSpec::parse(r#"{"code":200}"#).is_err());
         assert!(FormatSpec::parse(r#"{"code":"%FOO%"}"#).is_err());
+    }
+
+    /// What a JSON line becomes.
+    #[derive(Debug)]
+    enum Want {
+        /// A record with these (slot key or extra name → value) fields and this format name.
+        Record(&'static str, &'static [(&'static str, &'static str)]),
+        /// Skipped as another kind of JSON log.
+        JsonLog,
+        /// Reported malformed, the message holding these words.
+        Malformed(&'static [&'static str]),
+    }
+
+    fn field_of<'r>(r: &'r RawRecord<'_>, name: &str) -> Option<&'r str> {
+        Slot::ALL
+            .iter()
+            .find(|s| s.key() == name)
+            .and_then(|s| r.get(*s))
+            .or_else(|| r.extra(name))
+    }
+
+    #[test]
+    fn json_lines() {
+        let istio = r#""start_time":"2024-05-01T10:00:00.000Z","method":"GET","path":"/","protocol":"HTTP/1.1","response_code":503,"response_flags":"UF","request_id":"r1""#;
+        let twelve = format!(
+            "{{{istio},{}}}",
+            (1..=12)
+                .map(|i| if i == 7 {
+                    format!("\"k{i}\":null")
+                } else {
+                    format!("\"k{i}\":\"v{i}\"")
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let custom = r#"{"ts":"%START_TIME(%s)%","code":"%RESPONSE_CODE%","when":"%START_TIME%","rid":"%REQ(X-REQUEST-ID)%","id2":"%REQ(X-REQUEST-ID)%","flags":"%RESPONSE_FLAGS%","m":"%REQ(:METHOD)% %REQ(:PATH)%"}"#;
+        let rows: Vec<(&str, String, Want)> = vec![
+            // Every unknown key is kept under its own name (only 8 were, and the 8th name took
+            // every later value); an unknown null is kept as `-`.
+            (
+                "auto",
+                twelve,
+                Want::Record(
+                    "istio-json",
+                    &[
+                        ("response_code", "503"),
+                        ("k1", "v1"),
+                        ("k7", "-"),
+                        ("k8", "v8"),
+                        ("k9", "v9"),
+                        ("k12", "v12"),
+                    ],
+                ),
+            ),
+            // A custom json_format on auto-detection: some keys match Istio's, the status is
+            // under another key. Was an `istio-json` record with status `-` (a bogus failure).
+            (
+                "auto",
+                r#"{"start_time":"2024-05-01T10:00:00.000Z","method":"GET","path":"/","protocol":"HTTP/1.1","status":503,"flags":"UF","rid":"r1"}"#.into(),
+                Want::Malformed(&[
+                    "known JSON access-log key set",
+                    "status",
+                    "response_code",
+                    "--log-format",
+                    "%OPERATOR%",
+                ]),
+            ),
+            (
+                "json",
+                r#"{"start_time":"2024-05-01T10:00:00.000Z","method":"GET","protocol":"HTTP/1.1","duration":3}"#.into(),
+                Want::Malformed(&["known JSON access-log key set", "--log-format"]),
+            ),
+            // Other JSON logs stay skipped.
+            (
+                "auto",
+                r#"{"level":"info","ts":1714557600.1,"msg":"starting","method":"GET"}"#.into(),
+                Want::JsonLog,
+            ),
+            // A custom mapping: `%START_TIME(%s)%` is one operator (its argument holds `%`) and
+            // fills the slot with its time format; a second key of a slot is kept by operator;
+            // a template of several operators is kept under its key.
+            (
+                custom,
+                r#"{"ts":"1714557600","code":404,"when":"2024-05-01T10:00:00.000Z","rid":"a","id2":"b","flags":"NR","m":"GET /x"}"#.into(),
+                Want::Record(
+                    "custom-json",
+                    &[
+                        ("start_time", "1714557600"),
+                        ("START_TIME", "2024-05-01T10:00:00.000Z"),
+                        ("request_id", "a"),
+                        ("REQ(X-REQUEST-ID)", "b"),
+                        ("m", "GET /x"),
+                    ],
+                ),
+            ),
+            // The mapping's status key missing: not a record of it.
+            (
+                custom,
+                r#"{"ts":"1714557600","when":"2024-05-01T10:00:00.000Z","rid":"a","flags":"NR","m":"GET /x"}"#.into(),
+                Want::Malformed(&["--log-format mapping", "\"code\""]),
+            ),
+        ];
+        for (spec, line, want) in &rows {
+            let mut p = LineParser::new(&FormatSpec::parse(spec).unwrap());
+            let out = p.parse(line);
+            match (want, &out) {
+                (Want::Record(name, fields), LineOutcome::Record(r)) => {
+                    assert_eq!(r.format(), *name, "{line}");
+                    for (k, v) in *fields {
+                        assert_eq!(field_of(r, k), Some(*v), "{line}: {k}");
+                    }
+                }
+                (Want::JsonLog, LineOutcome::NotAccessLog(NotAccessLog::JsonLog { .. })) => {}
+                (Want::Malformed(words), LineOutcome::Malformed(m)) => {
+                    let msg = m.to_string();
+                    for w in *words {
+                        assert!(msg.contains(w), "{line}: {w:?} not in {msg}");
+                    }
+                }
+                _ => panic!("{line}: want {want:?}, got {out:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn json_keeps_every_unknown_key_under_its_name() {
+        // Regression: the reader kept 8 unknown key names and filed every later value under
+        // the 8th. A line's unknown keys are bounded only by the line length cap.
+        let extra: Vec<String> = (0..200).map(|i| format!("\"x{i}\":\"{i}\"")).collect();
+        let line = format!(
+            r#"{{"response_code":200,"method":"GET","response_flags":"-",{}}}"#,
+            extra.join(",")
+        );
+        let mut p = LineParser::auto();
+        let LineOutcome::Record(r) = p.parse(&line) else {
+            panic!("not a record")
+        };
+        assert_eq!(r.extras().count(), 200);
+        for (i, (k, v)) in r.extras().enumerate() {
+            assert_eq!((k, v), (format!("x{i}").as_str(), i.to_string().as_str()));
+        }
+    }
+
+    #[test]
+    fn json_with_custom_keys_is_reported_not_a_failed_request() {
+        // Regression: a json_format with its own keys was labelled istio-json and every line
+        // became a failed request with status `-`.
+        let log = r#"{"@timestamp":"2024-05-01T10:00:00.000Z","start_time":"2024-05-01T10:00:00.000Z","method":"POST","path":"/v1/models/m:predict","protocol":"HTTP/1.1","http_status":200,"bytes_sent":10,"duration":4,"user_agent":"curl"}"#;
+        let mut p = LineParser::auto();
+        match p.parse(log) {
+            LineOutcome::Malformed(m) => {
+                let msg = m.to_string();
+                assert!(msg.contains("http_status"), "{msg}");
+                assert!(msg.contains("--log-format '{"), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // With its mapping it is read.
+        let spec = FormatSpec::parse(r#"{"start_time":"%START_TIME%","method":"%REQ(:METHOD)%","path":"%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%","protocol":"%PROTOCOL%","http_status":"%RESPONSE_CODE%"}"#).unwrap();
+        let LineOutcome::Record(r) = LineParser::new(&spec).parse(log) else {
+            panic!("not a record")
+        };
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(r.extra("@timestamp"), Some("2024-05-01T10:00:00.000Z"));
     }
 
     #[test]

@@ -542,6 +542,21 @@ impl TextFormat {
                 }
             }
         }
+        // One operator per slot: when several operators fill the same slot (`%UPSTREAM_CLUSTER%`
+        // and `%UPSTREAM_CLUSTER_RAW%`, `%START_TIME%` and `%START_TIME(%s)%`, `%REQ(USER-AGENT)%`
+        // and `%REQ(USER-AGENT):10%`), the first one in the format fills it and the later ones
+        // are kept as named text fields, so no value overwrites another.
+        let mut claimed = [false; Slot::COUNT];
+        for c in &mut commands {
+            if let Some(slot) = c.slot {
+                if claimed[slot as usize] {
+                    c.slot = None;
+                    c.time_fmt = None;
+                } else {
+                    claimed[slot as usize] = true;
+                }
+            }
+        }
         let slot_count = commands.iter().filter(|c| c.slot.is_some()).count();
         let probe = SuccessProbe::of(&segments, &commands);
         Ok(TextFormat {
@@ -637,9 +652,27 @@ impl TextFormat {
                     let (value, complete) = match self.segments.get(i + 1) {
                         None => (trim_line_end(rest), true),
                         Some(Segment::Literal(next)) => {
-                            let found = self.finders[i + 1]
-                                .as_ref()
-                                .and_then(|f| f.find(rest.as_bytes()));
+                            // The format's last literal ends the line, so the field before it
+                            // runs to there: its value may hold that literal itself (a quote in
+                            // the last quoted field). Any other literal ends the field at its
+                            // first occurrence.
+                            let at_end = if self.segments.get(i + 2).is_none() {
+                                let t = rest.trim_end();
+                                if t.ends_with(next.as_str()) {
+                                    Some(t.len() - next.len())
+                                } else if rest.ends_with(next.as_str()) {
+                                    Some(rest.len() - next.len())
+                                } else {
+                                    None
+                                }
+                            } else {
+                                None
+                            };
+                            let found = at_end.or_else(|| {
+                                self.finders[i + 1]
+                                    .as_ref()
+                                    .and_then(|f| f.find(rest.as_bytes()))
+                            });
                             match found {
                                 Some(idx) => match rest.get(..idx) {
                                     Some(v) => (v, true),
@@ -723,7 +756,10 @@ impl TextFormat {
                         } else if slot == Slot::StartTime {
                             looks_like_timestamp(value)
                         } else {
-                            (self.quoted[i] || !value.contains('"')) && slot.accepts(value)
+                            // A quote in an unquoted field means the line is in another
+                            // format — except in the path, where Envoy writes quotes as sent.
+                            (self.quoted[i] || slot == Slot::Path || !value.contains('"'))
+                                && slot.accepts(value)
                         };
                         if !ok {
                             return MatchOutcome::Mismatch(Mismatch {
@@ -1045,6 +1081,126 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A field's value as meshtrace keeps it: through its slot, or under the operator's name.
+    fn field<'r>(f: &TextFormat, r: &'r RawRecord<'_>, op: &str) -> Option<&'r str> {
+        let c = f.commands().iter().find(|c| &*c.text == op)?;
+        match c.slot {
+            Some(slot) => r.get(slot),
+            None => r.extra(op),
+        }
+    }
+
+    #[test]
+    fn fields_as_envoy_wrote_them() {
+        // (format, line, operator → value). Rows found by the format oracle against Envoy 1.40
+        // (`testdata/lab/format-oracle`): each was mis-read before.
+        #[allow(clippy::type_complexity)]
+        let rows: &[(&str, &str, &[(&str, &str)])] = &[
+            // Several operators of one slot: the first fills it, the later ones are kept by
+            // name (the later one used to overwrite the earlier).
+            (
+                "[%START_TIME%] %RESPONSE_CODE% epoch=%START_TIME(%s)%",
+                "[2026-12-03T09:45:48.638Z] 200 epoch=1796291148",
+                &[
+                    ("START_TIME", "2026-12-03T09:45:48.638Z"),
+                    ("START_TIME(%s)", "1796291148"),
+                ],
+            ),
+            (
+                "%RESPONSE_CODE% %UPSTREAM_CLUSTER_RAW% cluster=%UPSTREAM_CLUSTER%",
+                "200 upstream cluster=upstream_alt_stat",
+                &[
+                    ("UPSTREAM_CLUSTER_RAW", "upstream"),
+                    ("UPSTREAM_CLUSTER", "upstream_alt_stat"),
+                ],
+            ),
+            (
+                "%RESPONSE_CODE% \"%REQ(USER-AGENT)%\" ua10=\"%REQ(USER-AGENT):10%\" x",
+                "200 \"oracle-client/1.0\" ua10=\"oracle-cli\" x",
+                &[
+                    ("REQ(USER-AGENT)", "oracle-client/1.0"),
+                    ("REQ(USER-AGENT):10", "oracle-cli"),
+                ],
+            ),
+            (
+                "%RESPONSE_CODE% %RESPONSE_FLAGS% flags_long=%RESPONSE_FLAGS_LONG%",
+                "503 URX,UF flags_long=UpstreamRetryLimitExceeded,UpstreamConnectionFailure",
+                &[
+                    ("RESPONSE_FLAGS", "URX,UF"),
+                    (
+                        "RESPONSE_FLAGS_LONG",
+                        "UpstreamRetryLimitExceeded,UpstreamConnectionFailure",
+                    ),
+                ],
+            ),
+            (
+                "%RESPONSE_CODE% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% path=\"%REQ(:PATH)%\" rid=%REQ(x-request-id)% %REQ(X-REQUEST-ID)%",
+                "200 /rewrite/200?from=rewrite path=\"/status/200?from=rewrite\" rid=a b",
+                &[
+                    (
+                        "REQ(X-ENVOY-ORIGINAL-PATH?:PATH)",
+                        "/rewrite/200?from=rewrite",
+                    ),
+                    ("REQ(:PATH)", "/status/200?from=rewrite"),
+                    ("REQ(x-request-id)", "a"),
+                    ("REQ(X-REQUEST-ID)", "b"),
+                ],
+            ),
+            // The format's last literal ends the line: the last quoted field may hold a quote
+            // (`%REQ(USER-AGENT):10%` of `curl/8.5 "quoted" agent`); was "expected end of line".
+            (
+                "%RESPONSE_CODE% ua10=\"%REQ(USER-AGENT):10%\"",
+                "200 ua10=\"curl/8.5 \"\"",
+                &[("REQ(USER-AGENT):10", "curl/8.5 \"")],
+            ),
+            (
+                "%RESPONSE_CODE% \"%REQ(X-TENANT)%\"",
+                "200 \"a\" \"b\"  ",
+                &[("REQ(X-TENANT)", "a\" \"b")],
+            ),
+            // Envoy writes a quote in the path as sent; the path field of the request line took
+            // it for a line of another format.
+            (
+                "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% \"%REQ(USER-AGENT)%\"",
+                "[2026-12-03T09:45:54.490Z] \"GET /status/200/\"quoted\"/x?y=\"z\" HTTP/1.1\" 200 \"ua\"",
+                &[
+                    (
+                        "REQ(X-ENVOY-ORIGINAL-PATH?:PATH)",
+                        "/status/200/\"quoted\"/x?y=\"z\"",
+                    ),
+                    ("PROTOCOL", "HTTP/1.1"),
+                    ("REQ(USER-AGENT)", "ua"),
+                ],
+            ),
+        ];
+        for (fmt, line, want) in rows {
+            let f = TextFormat::compile("t", fmt).unwrap();
+            let r = match f.match_line(line) {
+                MatchOutcome::Full(r) => r,
+                other => panic!("{fmt}\n{line}\n{other:?}"),
+            };
+            for (op, v) in *want {
+                assert_eq!(field(&f, &r, op), Some(*v), "{fmt}: %{op}%");
+            }
+            // Every field is kept exactly once: as a slot or as a named field.
+            let kept = r.slots().count() + r.extras().count();
+            assert_eq!(kept, f.commands().len(), "{fmt}");
+        }
+    }
+
+    #[test]
+    fn the_first_operator_of_a_slot_sets_its_time_format() {
+        let f =
+            TextFormat::compile("t", "%START_TIME(%s)% %RESPONSE_CODE% [%START_TIME%]").unwrap();
+        let r = match f.match_line("1714557600 200 [2024-05-01T10:00:00.000Z]") {
+            MatchOutcome::Full(r) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(r.start_time().unwrap().timestamp(), 1_714_557_600);
+        assert_eq!(r.extra("START_TIME"), Some("2024-05-01T10:00:00.000Z"));
+        assert_eq!(f.typed_field_count(), 2);
     }
 
     #[test]
