@@ -32,6 +32,7 @@ fn request_of(r: &RawRecord<'_>) -> Option<Request> {
             .value(Slot::RequestedServerName)
             .filter(|s| !s.is_empty())
             .map(str::to_string),
+        tls: None,
     })
 }
 

@@ -142,6 +142,7 @@ pub fn cite(
     topo: &Topology,
     origin: &RawRecord<'_>,
     origin_pod: Option<&PodInfo>,
+    caller: Option<&RawRecord<'_>>,
     cause: Cause,
 ) -> Vec<Cited> {
     let mut out = Vec::new();
@@ -278,8 +279,42 @@ pub fn cite(
                     }
                 }
             }
+            // The caller's side of a refused connection: the DestinationRule that set the TLS
+            // mode its proxy used towards this destination.
+            if crate::diagnose::refused_connection(origin)
+                && let Some(ClusterName::Istio { host, .. }) =
+                    caller.and_then(|c| c.upstream_cluster())
+                && !host.is_empty()
+            {
+                for dr in of("DestinationRule") {
+                    let h = dr.spec().get("host").and_then(Value::as_str).unwrap_or("");
+                    if !dr_host_matches(h, dr.namespace.as_deref().unwrap_or(""), host) {
+                        continue;
+                    }
+                    let mode = dr
+                        .value
+                        .pointer("/spec/trafficPolicy/tls/mode")
+                        .and_then(Value::as_str);
+                    let why = match mode {
+                        Some(m @ ("DISABLE" | "SIMPLE" | "MUTUAL")) => format!(
+                            "host `{h}` covers {host} and sets tls mode {m}: the calling proxy does not send Istio mTLS to it"
+                        ),
+                        Some(m) => format!("host `{h}` covers {host} (tls mode {m})"),
+                        None => format!(
+                            "host `{h}` covers {host} and sets no tls mode (a trafficPolicy without tls turns auto mTLS off on older Istio; portLevelSettings may override it)"
+                        ),
+                    };
+                    out.push(Cited {
+                        object: dr.reference(),
+                        why,
+                    });
+                }
+            }
             if let Some(pod) = origin_pod
-                && origin.upstream_cluster().is_some_and(|c| c.is_inbound())
+                && (origin.upstream_cluster().is_some_and(|c| c.is_inbound())
+                    || (crate::diagnose::refused_connection(origin)
+                        && pod.has_sidecar
+                        && pod.role != crate::topology::PodRole::IngressGateway))
             {
                 for pa in of("PeerAuthentication")
                     .filter(|o| applies_to(o, "/spec/selector/matchLabels", pod))

@@ -27,6 +27,10 @@ pub struct Request {
     pub port: Option<u32>,
     /// TLS SNI, if the connection is TLS (`None`: decided by the filter chains).
     pub sni: Option<String>,
+    /// Whether the connection is TLS, when known (the previous proxy's cluster said so):
+    /// `Some(false)` is plaintext, which a chain matching `transport_protocol: tls` refuses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<bool>,
 }
 
 impl Request {
@@ -426,6 +430,7 @@ fn pick_chain<'a>(
     port: Option<u32>,
     sni: Option<&str>,
     tls_known: bool,
+    plaintext: bool,
 ) -> Result<(&'a FilterChain, String), String> {
     let mut best: Option<(u8, &FilterChain, String)> = None;
     let mut why_not = Vec::new();
@@ -439,6 +444,12 @@ fn pick_chain<'a>(
             continue;
         }
         let mut score = u8::from(m.destination_port.is_some()) * 4;
+        if plaintext && m.transport_protocol.as_deref() == Some("tls") {
+            why_not.push(format!(
+                "{label}: needs TLS, and the calling proxy's cluster sends plaintext"
+            ));
+            continue;
+        }
         if !m.server_names.is_empty() {
             match sni.and_then(|s| sni_match(&m.server_names, s)) {
                 Some(k) => score += k,
@@ -552,12 +563,13 @@ pub fn simulate(d: &ConfigDump, proxy: &str, req: &Request) -> HopPrediction {
             );
             // An SNI given (or sent by the previous proxy's TLS cluster) means TLS; otherwise
             // the Host stands in for the SNI a client would send.
-            let tls_known = req.sni.is_some();
+            let plaintext = req.tls == Some(false);
+            let tls_known = req.sni.is_some() || req.tls == Some(true);
             let sni = req
                 .sni
                 .clone()
-                .or_else(|| Some(strip_port(&req.host).to_string()));
-            let (fc, how) = match pick_chain(l, Some(port), sni.as_deref(), tls_known) {
+                .or_else(|| (!plaintext).then(|| strip_port(&req.host).to_string()));
+            let (fc, how) = match pick_chain(l, Some(port), sni.as_deref(), tls_known, plaintext) {
                 Ok(x) => x,
                 Err(e) => {
                     h.step(
@@ -1085,6 +1097,7 @@ pub fn predict(
                         next_req.host = format!("{}:80", s.ip);
                         next_req.port = Some(80);
                         next_req.sni = None;
+                        next_req.tls = None;
                         // The activator's own sidecar handles its outbound request.
                         req = next_req;
                         continue;
@@ -1121,6 +1134,11 @@ pub fn predict(
         };
         next_req.port = Some(port);
         next_req.sni = hops.last().and_then(|h| h.upstream_sni.clone());
+        // The cluster's TLS mode decides what the next proxy's listener sees.
+        next_req.tls = hops
+            .last()
+            .and_then(|h| h.upstream_tls.as_deref())
+            .map(|t| t != "NONE");
         req = next_req;
         cur = n;
     }

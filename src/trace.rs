@@ -144,10 +144,22 @@ pub fn role_and_direction(
             topo.gateway_listener_role(p, port.unwrap_or(0)).to_string(),
             "gateway",
         ),
-        Some(p) => (
-            p.role.name().to_string(),
-            if inbound { "inbound" } else { "outbound" },
-        ),
+        Some(p) => {
+            // A connection refused on the pod's own address (no cluster: `filter_chain_not_found`)
+            // came in through the sidecar's inbound listener.
+            let own_listener = r.upstream_cluster().is_none()
+                && r.downstream_local()
+                    .and_then(|a| a.ip())
+                    .is_some_and(|ip| p.ips.contains(&ip));
+            (
+                p.role.name().to_string(),
+                if inbound || own_listener {
+                    "inbound"
+                } else {
+                    "outbound"
+                },
+            )
+        }
         None => {
             let local_ip = if inbound {
                 r.downstream_local()
@@ -287,7 +299,19 @@ pub fn trace(
     let origin_pos = order.iter().position(|&i| i == origin_line).unwrap_or(0);
     let origin = &lines[origin_line];
     let origin_pod = pod_of(topo, origin);
-    let mut citations = cite(&ev.objects, topo, &origin.record, origin_pod, v.cause);
+    // The hop that sent the origin hop its request (or connection), when it is in the trace.
+    let caller = origin_pos
+        .checked_sub(1)
+        .map(|p| &lines[order[p]].record)
+        .filter(|c| crate::diagnose::links_to(c, &origin.record));
+    let mut citations = cite(
+        &ev.objects,
+        topo,
+        &origin.record,
+        origin_pod,
+        caller,
+        v.cause,
+    );
     citations.extend(crate::configcite::cite_config(
         &ev.config_dumps,
         origin.pod.as_deref(),
@@ -327,6 +351,37 @@ pub fn trace(
             "The caller {caller} speaks plaintext to the {} listener {}, which accepts only mTLS. Either put the caller in the mesh (inject istio-proxy), or give it a plaintext entry point: a Gateway server on port 8080 with protocol HTTP selecting the same gateway pods, an ExternalName Service pointing at the gateway and a VirtualService that sets Host to the predictor (seed 000's knative-http-gateway recipe), or OpenShift AI's private endpoint for KServe.",
             origin_hop.role,
             origin_hop.listener.as_deref().unwrap_or("-")
+        );
+    }
+    if v.cause == Cause::PlaintextToMtls
+        && origin_hop.direction == "inbound"
+        && let Some(c) = caller
+    {
+        let caller_pod = c
+            .upstream_local()
+            .or_else(|| c.downstream_remote())
+            .and_then(|a| a.ip())
+            .and_then(|ip| topo.pod_by_ip(ip))
+            .or_else(|| {
+                origin_pos
+                    .checked_sub(1)
+                    .and_then(|p| pod_of(topo, &lines[order[p]]))
+            });
+        let dr = citations
+            .iter()
+            .find(|c| c.object.starts_with("DestinationRule/"))
+            .map(|c| c.object.clone());
+        fix = format!(
+            "The sidecar of {} sent plaintext to {} on {}, whose inbound listener accepts only mTLS (PeerAuthentication STRICT), so the connection found no filter chain. {}Remove the DestinationRule's `tls` override (Istio's auto mTLS then applies) or set `tls.mode: ISTIO_MUTUAL` for this host; PERMISSIVE on the destination would only hide that the traffic is not encrypted.",
+            caller_pod
+                .map(|p| p.reference())
+                .unwrap_or_else(|| "the calling pod".into()),
+            origin_hop.listener.as_deref().unwrap_or("-"),
+            origin_pod
+                .map(|p| p.reference())
+                .unwrap_or_else(|| "the destination".into()),
+            dr.map(|d| format!("{d} sets the TLS mode its proxy used for this host. "))
+                .unwrap_or_default()
         );
     }
     let summary = summarise(

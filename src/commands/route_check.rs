@@ -68,6 +68,7 @@ pub fn run(a: RouteCheckArgs) -> Result<i32> {
         headers,
         port: a.port,
         sni: a.sni.clone(),
+        tls: None,
     };
     let path = match (&a.source.bundle, &a.source.target) {
         (None, Some(file)) => {
