@@ -1,0 +1,410 @@
+"""The lab's scenarios: what each one breaks, the traffic it sends, and the ground truth.
+
+The ground truth (`expect.json`) comes from the construction: which proxy the lab configured to
+refuse or time out, which application answers what, which client sent the failing request. The
+statuses of the inner hops are what Envoy does with that construction; run.py checks each one
+against the access-log line Envoy actually wrote (without meshtrace) and refuses to write a bundle
+whose logs disagree.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+
+import topology as T
+
+GW, ACT, PRED, CLIENT = T.GATEWAY, T.ACTIVATOR, T.PREDICTOR, T.CLIENT
+
+
+def rid(scenario, what):
+    """Stable x-request-ids, so regenerated bundles name their requests the same way. Shaped as
+    version-4 UUIDs: Envoy's UUID request-id extension rewrites the version nibble of an id to
+    record a trace decision, which would change any other version."""
+    u = uuid.uuid5(uuid.NAMESPACE_URL, f"https://meshtrace.lab/{scenario}/{what}")
+    return str(uuid.UUID(bytes=u.bytes, version=4))
+
+
+@dataclass
+class Hop:
+    pod: T.Pod
+    direction: str  # gateway | inbound | outbound
+    listener: str
+    status: int
+    note: str = ""
+
+    def to_json(self):
+        return {"pod": self.pod.ref, "direction": self.direction, "listener": self.listener, "status": self.status}
+
+
+def full_path(statuses, notes=("", "", "", "", "")):
+    """The five hops of the serving path, outermost first."""
+    spots = [
+        (GW, "gateway", T.L_8443),
+        (GW, "gateway", T.L_8081),
+        (ACT, "inbound", T.L_ACT_IN),
+        (ACT, "outbound", T.L_ACT_OUT),
+        (PRED, "inbound", T.L_PRED_IN),
+    ]
+    return [Hop(p, d, lis, s, n) for (p, d, lis), s, n in zip(spots, statuses, notes)]
+
+
+@dataclass
+class Request:
+    """The failing request, as the client sends it."""
+
+    method: str = "POST"
+    path: str = "/v2/models/test/infer"
+    body: bytes = b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}'
+    host: str = T.EXTERNAL_HOST
+    via: str = "gateway"  # gateway: HTTPS to 127.0.0.10:8443 | plaintext-8081: raw HTTP to :8081
+    src_ip: str = T.EXTERNAL_CLIENT_IP
+    src_port: int = 0  # fixed client port for requests traced by ip:port
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    story: str
+    cause: str
+    client_status: int
+    hops: list
+    origin: int  # index into hops
+    failing: Request = field(default_factory=Request)
+    knobs: T.Knobs = field(default_factory=T.Knobs)
+    healthy_before: int = 3  # healthy requests sent (concurrently) before the failing one
+    healthy_alongside: int = 3  # healthy requests sent concurrently with the failing one
+    failures: int = 1  # failed client requests in the whole bundle
+    trace_by: str = "request_id"  # or "client" (ip:port: no request id on the wire)
+    flip: str = ""  # what changes between the healthy requests and the failing one
+    notes: str = ""
+    # Envoy's matching (listener, filter chain, virtual host, route) succeeds on every proxy of
+    # the path that has a config: what `meshtrace route-check` must predict.
+    routed: bool = True
+    wire_checks: list = field(default_factory=list)  # (pod, regex) every run must show
+
+    @property
+    def start(self):
+        if self.trace_by == "client":
+            return f"{self.failing.src_ip}:{self.failing.src_port}"
+        return rid(self.name, "failing")
+
+
+GOOD_BODY = Request().body
+BAD_BODY = b'{"instances": [[1.0, 2.0]]}'  # v1 payload sent to the v2 endpoint
+
+
+SCENARIOS = [
+    Scenario(
+        name="app-400",
+        title="The model answers 400 through all five hops",
+        story=(
+            "A client POSTs a KServe **v1** payload (`instances`) to the v2 infer endpoint "
+            "`/v2/models/test/infer`. The model server rejects it with 400; every proxy relays it."
+        ),
+        failing=Request(body=BAD_BODY),
+        cause="app_error",
+        client_status=400,
+        hops=full_path([400] * 5),
+        origin=4,
+    ),
+    Scenario(
+        name="app-500",
+        title="The model answers 500 through all five hops",
+        story=(
+            "POST `/v2/models/crash/infer`: the model server fails with 500 (a CUDA error). 500 is "
+            "not in Istio's retriable codes, so nothing retries; every proxy relays it."
+        ),
+        failing=Request(path="/v2/models/crash/infer"),
+        cause="app_error",
+        client_status=500,
+        hops=full_path([500] * 5),
+        origin=4,
+    ),
+    Scenario(
+        name="route-timeout-504",
+        title="Gateway route timeout (2 s) fires before the model answers (3 s)",
+        story=(
+            "VirtualService `aiproject/test` sets `timeout: 2s`. POST `/v2/models/slow/infer`: the "
+            "model needs 3 s. At 2 s the gateway's 8443 route gives up and answers 504 `UT "
+            "response_timeout`, resetting its HTTP/2 stream to 8081; 8081 logs the downstream reset, "
+            "the activator's inbound sidecar logs the downstream disconnect; the activator app's "
+            "own upstream request is not cancelled, so the activator outbound and the predictor log "
+            "200 a second later."
+        ),
+        failing=Request(path="/v2/models/slow/infer"),
+        knobs=T.Knobs(route_timeout_s=2),
+        cause="upstream_timeout",
+        client_status=504,
+        hops=full_path(
+            [504, 0, 0, 200, 200],
+            ("UT response_timeout", "DR: 8443 reset the stream", "DC: 8081 closed the connection", "", ""),
+        ),
+        origin=0,
+        wire_checks=[(GW, r'" 504 UT response_timeout ')],
+    ),
+    Scenario(
+        name="model-503-retries",
+        title="The model answers 503 every time; Istio's retry policy retries at every proxy",
+        story=(
+            "POST `/v2/models/busy/infer`: the model server answers 503 (queue full) every time. "
+            "503 is retriable in Istio's default policy (2 retries) on the routes of 8443, 8081 and "
+            "the activator's outbound: 3 × 3 × 3 = 27 calls reach the model. Each 8443 attempt is a "
+            "new request at 8081 with a new x-request-id. The client gets 503 once."
+        ),
+        failing=Request(path="/v2/models/busy/infer"),
+        cause="app_error",
+        client_status=503,
+        hops=full_path([503] * 5, ("URX", "URX", "", "URX", "")),
+        origin=4,
+        wire_checks=[(GW, r'" 503 URX via_upstream ')],
+    ),
+    Scenario(
+        name="activator-503",
+        title="The activator answers 503 itself (no ready endpoints)",
+        story=(
+            "After three good requests the revision's pods stop being ready (as the activator "
+            "sees it): the activator answers `503 activator request timeout` itself without "
+            "calling the private Service. 8081 and 8443 retry the 503 (3 × 3 activator answers), "
+            "the client gets 503. The activator's outbound and the predictor never see the request."
+        ),
+        knobs=T.Knobs(activator_503=True),
+        flip="activator_503",
+        healthy_alongside=0,
+        cause="activator_error",
+        client_status=503,
+        hops=full_path([503, 503, 503])[:3],
+        origin=2,
+    ),
+    Scenario(
+        name="model-down",
+        title="The model container stops: the predictor sidecar cannot connect",
+        story=(
+            "After three good requests the model server stops listening. The predictor's sidecar "
+            "answers `503 UF` with `delayed_connect_error:_Connection_refused` (inbound routes have "
+            "no retries); the activator outbound retries the 503 twice, then 8081 and 8443 retry "
+            "too. The client gets 503."
+        ),
+        knobs=T.Knobs(model_down=True),
+        flip="model_down",
+        healthy_alongside=0,
+        cause="upstream_connect_failure",
+        client_status=503,
+        hops=full_path([503] * 5, ("URX", "URX", "", "URX", "UF connection refused")),
+        origin=4,
+        wire_checks=[(PRED, r"Connection_refused")],
+    ),
+    Scenario(
+        name="plaintext-sidecar-to-strict",
+        title="DestinationRule DISABLE: the activator sends plaintext into the STRICT predictor",
+        story=(
+            "A DestinationRule `aiproject/test-predictor-00001-private` sets `tls.mode: DISABLE` "
+            "for the private Service, while PeerAuthentication `istio-system/default` is STRICT. "
+            "The activator's sidecar sends plain HTTP/1.1 to the predictor's 8012; the predictor's "
+            "`virtualInbound` has only TLS filter chains: `NR filter_chain_not_found`, the "
+            "connection is closed, the activator outbound answers 503. Every request fails; the "
+            "lab sends only the one."
+        ),
+        knobs=T.Knobs(activator_tls="DISABLE"),
+        healthy_before=0,
+        healthy_alongside=0,
+        cause="plaintext_to_mtls",
+        client_status=503,
+        hops=full_path([503, 503, 503, 503, 0], ("URX", "URX", "", "UC", "NR filter_chain_not_found")),
+        origin=4,
+        routed=False,
+        wire_checks=[(PRED, r'"- - -" 0 NR filter_chain_not_found')],
+        notes=(
+            "The origin is the predictor's listener that refused the plaintext connection: the "
+            "activator outbound's 503 is only its consequence."
+        ),
+    ),
+    Scenario(
+        name="mtls-to-no-sidecar",
+        title="ISTIO_MUTUAL towards a predictor pod without a sidecar",
+        story=(
+            "The predictor pod runs without an istio-proxy (`sidecar.istio.io/inject: \"false\"`); "
+            "its model server listens on 8012 itself. The mesh-wide DestinationRule "
+            "`istio-system/default` (`ISTIO_MUTUAL`) makes the activator's sidecar start a TLS "
+            "handshake; the model server answers the ClientHello with a plain `HTTP/1.1 400` and "
+            "the sidecar fails with `WRONG_VERSION_NUMBER`: 503 `UF`, retried (URX). Every request "
+            "fails; the lab sends only the one."
+        ),
+        knobs=T.Knobs(predictor_sidecar=False),
+        healthy_before=0,
+        healthy_alongside=0,
+        cause="missing_sidecar",
+        client_status=503,
+        hops=full_path([503, 503, 503, 503], ("URX", "URX", "", "UF WRONG_VERSION_NUMBER"))[:4],
+        origin=3,
+        wire_checks=[(ACT, r"WRONG_VERSION_NUMBER")],
+        notes="docs/causes.md: a TLS mismatch towards a pod known (pods.json) to run without istio-proxy is `missing_sidecar`.",
+    ),
+    Scenario(
+        name="untrusted-peer-cert",
+        title="The predictor's sidecar presents a certificate from an untrusted CA",
+        story=(
+            "The predictor's sidecar serves a workload certificate (right SPIFFE ID) signed by a "
+            "CA the mesh does not trust (e.g. a plugged-in CA rotated on one side only). The "
+            "activator's sidecar fails the handshake with `CERTIFICATE_VERIFY_FAILED`: 503 `UF`, "
+            "retried (URX). The predictor logs nothing (no HTTP request ever reached it). Every "
+            "request fails; the lab sends only the one."
+        ),
+        knobs=T.Knobs(predictor_cert="untrusted"),
+        healthy_before=0,
+        healthy_alongside=0,
+        cause="tls_error",
+        client_status=503,
+        hops=full_path([503, 503, 503, 503], ("URX", "URX", "", "UF CERTIFICATE_VERIFY_FAILED"))[:4],
+        origin=3,
+        wire_checks=[(ACT, r"CERTIFICATE_VERIFY_FAILED")],
+    ),
+    Scenario(
+        name="plaintext-client-to-8081",
+        title="A pod without sidecar sends plain HTTP to the ISTIO_MUTUAL local gateway",
+        story=(
+            "`aiproject/model-client-7b8c9d6f5-h3j9k` (no istio-proxy) calls "
+            "`http://test-predictor.aiproject.svc.cluster.local` which resolves to "
+            "knative-local-gateway (8081, ISTIO_MUTUAL). The listener has only a TLS filter "
+            "chain: `\"- - -\" 0 NR filter_chain_not_found`, connection closed, no request id. "
+            "Traced by the client's ip:port. Healthy requests go through the gateway meanwhile."
+        ),
+        failing=Request(
+            method="POST",
+            host=T.PREDICTOR_HOST,
+            via="plaintext-8081",
+            src_ip=CLIENT.ip,
+            src_port=47050,
+        ),
+        trace_by="client",
+        cause="missing_sidecar",
+        client_status=0,
+        hops=[Hop(GW, "gateway", T.L_8081, 0, "NR filter_chain_not_found")],
+        origin=0,
+        wire_checks=[(GW, r'"- - -" 0 NR filter_chain_not_found .* 127\.0\.0\.50:47050 ')],
+        notes=(
+            "docs/causes.md: `filter_chain_not_found` from a client pod known to run without a "
+            "sidecar is `missing_sidecar` (plaintext_to_mtls without topology)."
+        ),
+    ),
+    Scenario(
+        name="plaintext-unknown-to-8081",
+        title="Plain HTTP to the ISTIO_MUTUAL local gateway from an address no pod has",
+        story=(
+            "Something at 127.0.0.99 (no pod in the bundle: a node process, another cluster) sends "
+            "plain HTTP to knative-local-gateway's 8081: `\"- - -\" 0 NR filter_chain_not_found`. "
+            "Traced by the client's ip:port."
+        ),
+        failing=Request(
+            method="POST",
+            host=T.PREDICTOR_HOST,
+            via="plaintext-8081",
+            src_ip=T.UNKNOWN_CLIENT_IP,
+            src_port=47099,
+        ),
+        trace_by="client",
+        cause="plaintext_to_mtls",
+        client_status=0,
+        hops=[Hop(GW, "gateway", T.L_8081, 0, "NR filter_chain_not_found")],
+        origin=0,
+        wire_checks=[(GW, r'"- - -" 0 NR filter_chain_not_found .* 127\.0\.0\.99:47099 ')],
+    ),
+    Scenario(
+        name="rbac-allow-no-match",
+        title="An ALLOW AuthorizationPolicy on the predictor that the request does not match",
+        story=(
+            "AuthorizationPolicy `aiproject/allow-infer` (ALLOW) lets the activator's identity "
+            "`POST /v2/models/test/infer` only. A `GET /v2/models/test` (model metadata) matches "
+            "no rule: the predictor's sidecar answers 403 "
+            "`rbac_access_denied_matched_policy[none]`; 403 is not retried."
+        ),
+        failing=Request(method="GET", path="/v2/models/test", body=b""),
+        knobs=T.Knobs(rbac="allow-infer"),
+        cause="rbac_denied",
+        client_status=403,
+        hops=full_path([403] * 5, ("", "", "", "", "rbac_access_denied_matched_policy[none]")),
+        origin=4,
+        wire_checks=[(PRED, r"rbac_access_denied_matched_policy\[none\]")],
+    ),
+    Scenario(
+        name="rbac-deny-named",
+        title="A DENY AuthorizationPolicy on the predictor matches the request",
+        story=(
+            "AuthorizationPolicy `aiproject/deny-delete` (DENY) refuses method DELETE. `DELETE "
+            "/v2/models/test` gets 403 "
+            "`rbac_access_denied_matched_policy[ns[aiproject]-policy[deny-delete]-rule[0]]` at "
+            "the predictor's sidecar."
+        ),
+        failing=Request(method="DELETE", path="/v2/models/test", body=b""),
+        knobs=T.Knobs(rbac="deny-delete"),
+        cause="rbac_denied",
+        client_status=403,
+        hops=full_path([403] * 5, ("", "", "", "", "rbac_access_denied_matched_policy[ns[aiproject]-policy[deny-delete]-rule[0]]")),
+        origin=4,
+        wire_checks=[(PRED, r"rbac_access_denied_matched_policy\[ns\[aiproject\]-policy\[deny-delete\]-rule\[0\]\]")],
+    ),
+    Scenario(
+        name="local-ratelimit-429",
+        title="Local rate limit on the predictor's sidecar (EnvoyFilter)",
+        story=(
+            "EnvoyFilter `aiproject/predictor-local-ratelimit` inserts Envoy's local rate limit "
+            "filter (4 tokens per minute) into the predictor's inbound HTTP chain. Four good "
+            "requests use the tokens; the fifth gets 429 `RL local_rate_limited` (not retried)."
+        ),
+        knobs=T.Knobs(ratelimit_tokens=4),
+        healthy_before=4,
+        healthy_alongside=0,
+        cause="rate_limited",
+        client_status=429,
+        hops=full_path([429] * 5, ("", "", "", "", "RL local_rate_limited")),
+        origin=4,
+        wire_checks=[(PRED, r'" 429 RL local_rate_limited ')],
+    ),
+    Scenario(
+        name="no-route-8443",
+        title="Unknown Host at the ingress gateway",
+        story=(
+            "The client mistypes the host: `tset-aiproject.apps.lab.example.com`. The SNI matches "
+            "the gateway's `*.apps.lab.example.com` filter chain, but no virtual host of "
+            "`https.443.https.knative-ingress-gateway.knative-serving` has that domain: 404 `NR "
+            "route_not_found` at 8443."
+        ),
+        failing=Request(host="tset-aiproject.apps.lab.example.com"),
+        cause="route_not_found",
+        client_status=404,
+        hops=[Hop(GW, "gateway", T.L_8443, 404, "NR route_not_found")],
+        origin=0,
+        routed=False,
+        wire_checks=[(GW, r'" 404 NR route_not_found ')],
+    ),
+    Scenario(
+        name="no-route-8081",
+        title="A VirtualService left behind sends a Host the local gateway has no route for",
+        story=(
+            "InferenceService `test-v2` was deleted but its VirtualService `aiproject/test-v2` "
+            "stayed: the gateway's 8443 still routes `test-v2-aiproject.apps.lab.example.com` to "
+            "knative-local-gateway with Host `test-v2-predictor.aiproject.svc.cluster.local`, which "
+            "no route of 8081 serves any more: 404 `NR route_not_found` at 8081, relayed by 8443."
+        ),
+        failing=Request(host="test-v2-aiproject.apps.lab.example.com"),
+        knobs=T.Knobs(stale_vs_host="test-v2-aiproject.apps.lab.example.com"),
+        cause="route_not_found",
+        client_status=404,
+        hops=[
+            Hop(GW, "gateway", T.L_8443, 404),
+            Hop(GW, "gateway", T.L_8081, 404, "NR route_not_found"),
+        ],
+        origin=1,
+        routed=False,
+        wire_checks=[(GW, r'" 404 NR route_not_found ')],
+    ),
+]
+
+
+def by_name(names):
+    if not names:
+        return list(SCENARIOS)
+    want = set(names)
+    unknown = want - {s.name for s in SCENARIOS}
+    if unknown:
+        raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    return [s for s in SCENARIOS if s.name in want]

@@ -1,0 +1,394 @@
+//! The lab bundles of `testdata/lab/` — access logs and config dumps written by real Envoy 1.40
+//! (`lab/run.py`, `scripts/lab.sh`) — against the ground truth each scenario's `expect.json` holds
+//! by construction: the hop path, the origin hop, the cause, the client's status and how many
+//! client requests failed. Every log must read without a malformed line, every config dump must
+//! print with `proxy-config all`, and `route-check` must predict whether the failing request's
+//! Host has a route.
+//!
+//! With `MESHTRACE_LAB_DIR` set, the scenarios under that folder are checked the same way (CI
+//! regenerates them with real Envoy: `bash scripts/lab.sh --out target/lab-fresh`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Scenarios meshtrace gets wrong today; the analysis is being fixed in `src/`. Their checks
+/// still run and every difference is printed, but they do not fail the test. Remove a name once
+/// its scenario passes (the test says so).
+///
+/// - `plaintext-sidecar-to-strict`: the activator's sidecar sends plaintext (DestinationRule
+///   DISABLE) into the STRICT predictor, whose listener logs `NR filter_chain_not_found`;
+///   meshtrace stops at the activator outbound's `503 UC` (origin hop 4 of 5, `upstream_reset`)
+///   instead of the predictor's listener (`plaintext_to_mtls`).
+const PENDING: &[&str] = &["plaintext-sidecar-to-strict"];
+
+const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/lab");
+
+fn meshtrace(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+        .args(args)
+        .output()
+        .expect("run meshtrace");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Scenario folders (those with an `expect.json`) under `root`, sorted by name.
+fn scenario_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("expect.json").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Every file under `dir` whose name ends with `ext`.
+fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files(&p, ext, out);
+        } else if p.to_string_lossy().ends_with(ext) {
+            out.push(p);
+        }
+    }
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(x) => x.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `(namespace/pod, direction, listener)` of a trace hop.
+fn hop_key(h: &Value) -> (String, String, String) {
+    (
+        format!("{}/{}", s(&h["namespace"]), s(&h["pod"])),
+        s(&h["direction"]),
+        s(&h["listener"]),
+    )
+}
+
+fn expected_key(h: &Value) -> (String, String, String) {
+    (s(&h["pod"]), s(&h["direction"]), s(&h["listener"]))
+}
+
+/// The path: consecutive retry attempts of one hop (meshtrace lists each attempt as a hop with
+/// an `attempt` number) count once.
+fn path(hops: &[Value]) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    for h in hops {
+        let k = hop_key(h);
+        if out.last() != Some(&k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
+fn show(p: &[(String, String, String)]) -> String {
+    p.iter()
+        .map(|(pod, dir, lis)| format!("{pod} {dir} {lis}"))
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+/// Everything that differs between meshtrace's answers on `dir` and its `expect.json`.
+fn check(dir: &Path) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let bundle = dir.to_string_lossy().into_owned();
+    let expect: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("expect.json")).expect("read expect.json"),
+    )
+    .expect("expect.json is JSON");
+    let start = s(&expect["request_id"]);
+
+    // trace
+    let (code, out, err) = meshtrace(&["trace", &start, "--bundle", &bundle, "-o", "json"]);
+    if code != 1 {
+        diffs.push(format!(
+            "trace {start}: exit {code}, expected 1 (failed request): {}",
+            err.trim()
+        ));
+    }
+    match serde_json::from_str::<Value>(&out) {
+        Err(e) => diffs.push(format!("trace {start}: not JSON ({e}): {}", err.trim())),
+        Ok(t) => {
+            let hops = t["hops"].as_array().cloned().unwrap_or_default();
+            let got = path(&hops);
+            let want: Vec<_> = expect["hops"]
+                .as_array()
+                .expect("expect.hops")
+                .iter()
+                .map(expected_key)
+                .collect();
+            if got != want {
+                diffs.push(format!(
+                    "hops: expected {}; got {}",
+                    show(&want),
+                    show(&got)
+                ));
+            }
+            let want_origin = expected_key(&expect["origin"]);
+            let origin = t["origin_hop"]
+                .as_u64()
+                .and_then(|i| hops.get((i as usize).wrapping_sub(1)))
+                .map(hop_key);
+            if origin.as_ref() != Some(&want_origin) {
+                diffs.push(format!(
+                    "origin: expected {}; got {} (origin_hop {})",
+                    show(std::slice::from_ref(&want_origin)),
+                    origin.map_or("none".into(), |o| show(&[o])),
+                    t["origin_hop"]
+                ));
+            }
+            if t["cause"] != expect["cause"] {
+                diffs.push(format!(
+                    "cause: expected {}; got {}",
+                    expect["cause"], t["cause"]
+                ));
+            }
+            let client = hops.first().map(|h| h["status"].clone());
+            if client.as_ref() != Some(&expect["client_status"]) {
+                diffs.push(format!(
+                    "client status (first hop): expected {}; got {}",
+                    expect["client_status"],
+                    client.map_or("none".into(), |c| c.to_string())
+                ));
+            }
+        }
+    }
+
+    // failures
+    let (code, out, err) = meshtrace(&["failures", "--bundle", &bundle, "-o", "json"]);
+    let want_failed = &expect["failures"]["client_requests_failed"];
+    match serde_json::from_str::<Value>(&out) {
+        Err(e) => diffs.push(format!("failures: not JSON ({e}): {}", err.trim())),
+        Ok(f) => {
+            if &f["failed"] != want_failed {
+                let groups: Vec<String> = f["groups"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|g| {
+                        format!(
+                            "{} {} ×{} ({})",
+                            s(&g["cause"]),
+                            g["status"],
+                            g["count"],
+                            s(&g["kind"])
+                        )
+                    })
+                    .collect();
+                diffs.push(format!(
+                    "failures: expected {want_failed} failed client request(s); got {} [{}]",
+                    f["failed"],
+                    groups.join(", ")
+                ));
+            }
+        }
+    }
+    let want_code = if want_failed.as_u64() == Some(0) {
+        0
+    } else {
+        1
+    };
+    if code != want_code {
+        diffs.push(format!("failures: exit {code}, expected {want_code}"));
+    }
+
+    // explain: every log, no malformed line
+    let mut logs = Vec::new();
+    files(&dir.join("logs"), ".log", &mut logs);
+    if logs.is_empty() {
+        diffs.push("no logs in the bundle".into());
+    }
+    for log in &logs {
+        let name = log.to_string_lossy().into_owned();
+        let (code, out, err) = meshtrace(&["explain", &name, "-o", "json"]);
+        // 0: analysed; 1: no access-log record (an application's log, or a proxy that never
+        // logged a request); 2: error.
+        let has_records = std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with("[20"));
+        if code == 2 || (has_records && code != 0) {
+            diffs.push(format!("explain {name}: exit {code}: {}", err.trim()));
+        }
+        match serde_json::from_str::<Value>(&out) {
+            Err(e) => diffs.push(format!("explain {name}: not JSON ({e})")),
+            Ok(x) => {
+                for sk in x["skipped"].as_array().into_iter().flatten() {
+                    if sk["kind"] == "malformed" {
+                        diffs.push(format!(
+                            "explain {name}: line {} malformed: {} ({})",
+                            sk["line"],
+                            s(&sk["reason"]),
+                            s(&sk["text"])
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    // proxy-config all: every config dump
+    let mut dumps = Vec::new();
+    files(&dir.join("config_dump"), ".json", &mut dumps);
+    if dumps.is_empty() {
+        diffs.push("no config dumps in the bundle".into());
+    }
+    for d in &dumps {
+        let name = d.to_string_lossy().into_owned();
+        let (code, out, err) = meshtrace(&["proxy-config", "all", &name]);
+        if code != 0 || out.trim().is_empty() {
+            diffs.push(format!(
+                "proxy-config all {name}: exit {code}: {}",
+                err.trim()
+            ));
+        }
+    }
+
+    // route-check: does the failing request's Host have a route through the proxies?
+    let rc = &expect["route_check"];
+    let port = rc["port"].to_string();
+    let (code, out, err) = meshtrace(&[
+        "route-check",
+        "--host",
+        &s(&rc["host"]),
+        "--port",
+        &port,
+        "--method",
+        &s(&rc["method"]),
+        "--path",
+        &s(&rc["path"]),
+        "--bundle",
+        &bundle,
+        "-o",
+        "json",
+    ]);
+    let want_code = if rc["routed"] == Value::Bool(true) {
+        0
+    } else {
+        1
+    };
+    if code != want_code || serde_json::from_str::<Value>(&out).is_err() {
+        diffs.push(format!(
+            "route-check --host {} --port {port}: exit {code}, expected {want_code}: {}",
+            s(&rc["host"]),
+            err.trim()
+        ));
+    }
+    diffs
+}
+
+fn roots() -> Vec<PathBuf> {
+    let mut roots = vec![PathBuf::from(LAB)];
+    if let Some(extra) = std::env::var_os("MESHTRACE_LAB_DIR") {
+        let p = PathBuf::from(extra);
+        roots.push(if p.is_absolute() {
+            p
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+        });
+    }
+    roots
+}
+
+#[test]
+fn lab_bundles_match_their_ground_truth() {
+    let mut failed = Vec::new();
+    let mut checked = 0;
+    for root in roots() {
+        let dirs = scenario_dirs(&root);
+        assert!(!dirs.is_empty(), "no lab scenario under {}", root.display());
+        for dir in dirs {
+            checked += 1;
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let diffs = check(&dir);
+            let pending = PENDING.contains(&name.as_str());
+            match (diffs.is_empty(), pending) {
+                (true, false) => {}
+                (true, true) => eprintln!(
+                    "lab: {} passes now: remove {name:?} from PENDING in tests/lab.rs",
+                    dir.display()
+                ),
+                (false, true) => eprintln!(
+                    "lab: PENDING {} differs:\n  - {}",
+                    dir.display(),
+                    diffs.join("\n  - ")
+                ),
+                (false, false) => {
+                    failed.push(format!("{}:\n  - {}", dir.display(), diffs.join("\n  - ")))
+                }
+            }
+        }
+    }
+    assert!(checked > 0);
+    assert!(
+        failed.is_empty(),
+        "lab scenarios differ from their ground truth:\n{}",
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn pending_names_are_lab_scenarios() {
+    let names: Vec<String> = scenario_dirs(Path::new(LAB))
+        .iter()
+        .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for p in PENDING {
+        assert!(
+            names.iter().any(|n| n == p),
+            "PENDING names {p:?}, which is not a scenario of testdata/lab"
+        );
+    }
+}
+
+#[test]
+fn expectations_are_well_formed() {
+    for dir in scenario_dirs(Path::new(LAB)) {
+        let e: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap())
+                .unwrap();
+        let hops = e["hops"].as_array().expect("hops");
+        assert!(!hops.is_empty(), "{}", dir.display());
+        assert_eq!(
+            hops[0]["status"],
+            e["client_status"],
+            "{}: the client status is the first hop's",
+            dir.display()
+        );
+        let origin = expected_key(&e["origin"]);
+        assert!(
+            hops.iter().any(|h| expected_key(h) == origin),
+            "{}: the origin is one of the hops",
+            dir.display()
+        );
+        let cause = e["cause"].as_str().expect("cause");
+        let causes =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/causes.md"))
+                .unwrap();
+        assert!(
+            causes.contains(&format!("## `{cause}`")),
+            "{}: cause {cause} is not in docs/causes.md",
+            dir.display()
+        );
+        for f in ["README.md", "pods.json", "meshtrace-bundle.json"] {
+            assert!(dir.join(f).is_file(), "{}: {f}", dir.display());
+        }
+    }
+}
