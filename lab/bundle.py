@@ -707,5 +707,10 @@ by construction that `tests/lab.rs` checks meshtrace against. See `lab/README.md
 
 {chr(10).join(rows)}
 """
+    if os.path.isdir(os.path.join(out, "format-oracle")):
+        text += (
+            "\n`format-oracle/` is not a bundle: it is written by `lab/oracle.py` (real Envoy writing the same\n"
+            "requests in a TEXT and a JSON access log) and checked by `tests/format_oracle.rs`.\n"
+        )
     with open(os.path.join(out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)
