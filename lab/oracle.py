@@ -291,6 +291,20 @@ def bootstrap(listen_port: int, admin_port: int, up_port: int, down_port: int) -
                     },
                 },
                 {
+                    # Gives %DYNAMIC_METADATA(istio.mixer:status)% (Istio 1.3's Mixer field) a
+                    # value on requests that reach the filter chain.
+                    "name": "envoy.filters.http.set_metadata",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.set_metadata.v3.Config",
+                        "metadata": [
+                            {
+                                "metadata_namespace": "istio.mixer",
+                                "value": {"status": "UNAVAILABLE:quota check skipped"},
+                            }
+                        ],
+                    },
+                },
+                {
                     "name": "envoy.filters.http.router",
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
