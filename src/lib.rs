@@ -1,29 +1,17 @@
 //! meshtrace: tells a support engineer why one request to a model failed, and at which hop.
 //!
-//! Data flows one way: input (files, bundle, cluster) → `meshtrace-parsers` → diagnose → report.
-//! [`input`] reads logs; [`explain`] and [`diagnose`] are pure; [`report`] is the only module
-//! that writes output; [`cli`] parses arguments and owns exit codes.
+//! Data flows one way: [`source`] (files, stdin, bundles, archives; the cluster through [`live`])
+//! → `meshtrace-parsers` → `meshtrace-analysis` (topology, correlate, diagnose, citations) →
+//! [`report`] (the only code that writes to stdout). [`commands`] glue them per subcommand;
+//! [`cli`] parses arguments and owns exit codes.
 
-pub mod bundle;
-pub mod causes;
 pub mod cli;
 pub mod commands;
-pub mod configcite;
-pub mod correlate;
-pub mod diagnose;
-pub mod doctor;
-pub mod evidence;
-pub mod explain;
-pub mod failures;
-pub mod input;
 pub mod live;
-pub mod objects;
-pub mod postmortem;
-pub mod proxyconfig;
-pub mod redact;
 pub mod report;
-pub mod routesim;
-pub mod scan;
-pub mod stream;
-pub mod topology;
-pub mod trace;
+pub mod source;
+
+pub use meshtrace_analysis::{
+    causes, configcite, correlate, diagnose, doctor, explain, failures, model, objects,
+    proxyconfig, redact, routesim, settle, topology, trace,
+};

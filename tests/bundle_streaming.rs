@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use meshtrace::bundle::{Bundle, LogSource};
+use meshtrace::source::bundle::{Bundle, LogSource};
 use serde_json::Value;
 
 const APP_ERROR_ID: &str = "4791d0d3-e742-4eac-8c56-4c87eb22f1a9";
@@ -369,7 +369,7 @@ fn a_large_log_member_is_read_from_a_temporary_file() {
     let d = tempfile::tempdir().unwrap();
     let a = d.path().join("large.tar.gz");
     let log = padded_rbac_archive(&a, 40 << 20);
-    assert!(log.len() as u64 > meshtrace::bundle::SPOOL_MIN);
+    assert!(log.len() as u64 > meshtrace::source::bundle::SPOOL_MIN);
 
     let b = Bundle::open(&a).unwrap();
     for l in &b.logs {
@@ -404,7 +404,10 @@ fn a_large_log_member_is_read_from_a_temporary_file() {
 fn without_a_usable_temporary_folder_large_logs_are_held_in_memory() {
     let d = tempfile::tempdir().unwrap();
     let a = d.path().join("large.tar.gz");
-    padded_rbac_archive(&a, (meshtrace::bundle::SPOOL_MIN + (1 << 20)) as usize);
+    padded_rbac_archive(
+        &a,
+        (meshtrace::source::bundle::SPOOL_MIN + (1 << 20)) as usize,
+    );
     let missing = d.path().join("no-such-folder");
     let (code, v, stderr) = meshtrace(&["failures"], &a, &[("TMPDIR", &missing)]);
     assert_one_rbac_failure(code, &v, &stderr);

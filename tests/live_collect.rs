@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use fake_apiserver::{FakeApiServer, FakeConfig};
-use meshtrace::bundle::Bundle;
+use meshtrace::source::bundle::Bundle;
 
 fn bundles() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/bundles");

@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use fake_apiserver::{FakeApiServer, FakeConfig, Forbid};
-use meshtrace::bundle::Bundle;
+use meshtrace::source::bundle::Bundle;
 
 fn bundle(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -41,7 +41,7 @@ pub fn run(a: DoctorArgs) -> Result<i32> {
     let (_live, bundle) =
         crate::commands::collect::bundle_or_live(a.bundle.as_deref(), false, &a.live)?;
     let bundle = bundle.as_deref();
-    let ev = crate::evidence::load(bundle, &[], None)?;
+    let ev = crate::source::load::load(bundle, &[], None)?;
     let scope = Scope {
         namespace: a.live.namespace.first().cloned(),
         isvc: a.isvc.clone(),

@@ -9,12 +9,11 @@ use crate::cli::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK, format_spec};
 use crate::diagnose::Context;
 use crate::explain::explain;
 use crate::explain::{record_json, skipped_json};
-use crate::input::{
-    InputSource, LineSink, LogLine, LogSet, STREAM_MIN_BYTES, SkippedLine, read_input,
-    read_streamed,
-};
 use crate::report::{ExplainStream, OutputFormat, write_explain};
-use crate::stream::{Merged, Settled, Settler, StreamInput};
+use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_input, read_streamed};
+use crate::source::merge::{Merged, StreamInput};
+use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine};
+use meshtrace_analysis::settle::{Settled, Settler};
 
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
@@ -125,7 +124,7 @@ impl LineSink for JsonSink<'_, '_> {
 }
 
 /// `explain` on large files: requests are settled and written as they complete (see
-/// `crate::stream::Settler`); for JSON the files are read a second time for `records` and
+/// `crate::source::merge::Settler`); for JSON the files are read a second time for `records` and
 /// `skipped`.
 fn run_streaming(
     files: &[&std::path::Path],

@@ -9,7 +9,7 @@ use crate::causes::Cause;
 use crate::cli::{EXIT_NOTHING, EXIT_OK, format_spec};
 use crate::failures::{Filters, failures, failures_streaming};
 use crate::report::{OutputFormat, write_failures};
-use crate::stream::Merged;
+use crate::source::merge::Merged;
 
 /// Arguments of `failures`.
 #[derive(Debug, clap::Args)]
@@ -77,7 +77,7 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
     }
     // Every log is read on its own thread, large ones keeping only failed records, merged in
     // time order; each request is counted once complete and dropped (bounded memory).
-    let (ev, inputs) = crate::evidence::open_streams(bundle, &a.files, spec.as_ref())?;
+    let (ev, inputs) = crate::source::load::open_streams(bundle, &a.files, spec.as_ref())?;
     let report = match (a.live.since, ev.collected_at) {
         (Some(d), Some(collected)) if a.live.since_time.is_none() => {
             let d = chrono::Duration::from_std(d).context("--since is too long")?;
@@ -87,11 +87,11 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         // `--since` counts back from the newest record: known only once everything is read.
         (Some(d), None) if a.live.since_time.is_none() => {
             drop(inputs);
-            let ev = crate::evidence::load_filtered(
+            let ev = crate::source::load::load_filtered(
                 bundle,
                 &a.files,
                 spec.as_ref(),
-                &crate::input::LineFilter::Failed,
+                &crate::source::input::LineFilter::Failed,
             )?;
             let d = chrono::Duration::from_std(d).context("--since is too long")?;
             let reference = ev

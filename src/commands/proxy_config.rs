@@ -129,8 +129,8 @@ pub fn load_file(path: &str) -> Result<LoadedDump> {
 
 /// Parse every config dump of a bundle; unusable ones are reported in `problems`.
 pub fn load_bundle(bundle: &Path, problems: &mut Vec<String>) -> Result<Vec<LoadedDump>> {
-    let b = crate::bundle::Bundle::open(bundle)?;
-    Ok(crate::evidence::read_config_dumps(&b, problems)
+    let b = crate::source::bundle::Bundle::open(bundle)?;
+    Ok(crate::source::load::read_config_dumps(&b, problems)
         .into_iter()
         .map(|p| LoadedDump {
             origin: format!("{}/{}", b.root.trim_end_matches('/'), p.path),

@@ -9,11 +9,11 @@ use serde_json::json;
 use crate::cli::{EXIT_NOTHING, EXIT_OK, format_spec};
 use crate::correlate::Start;
 use crate::failures::{Filters, failures};
-use crate::postmortem::{
+use crate::redact::Redactor;
+use crate::report::markdown::{
     EvidenceLines, SCHEMA, failures_markdown, learn_names, mask_line, object_excerpt,
     record_secrets, reproduce_command, request_markdown,
 };
-use crate::redact::Redactor;
 
 /// Output format of `report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -81,7 +81,7 @@ pub fn run(a: ReportArgs) -> Result<i32> {
         &a.live,
     )?;
     let bundle = bundle.as_deref();
-    let ev = crate::evidence::load(bundle, &a.files, spec.as_ref())?;
+    let ev = crate::source::load::load(bundle, &a.files, spec.as_ref())?;
     let version = env!("CARGO_PKG_VERSION");
     let mut red = Redactor::default();
     let (text, code) = if a.failures {

@@ -91,7 +91,7 @@ pub fn run(a: RouteCheckArgs) -> Result<i32> {
             if dumps.is_empty() {
                 bail!("the bundle has no config dump");
             }
-            let bundle = crate::bundle::Bundle::open(b)?;
+            let bundle = crate::source::bundle::Bundle::open(b)?;
             let mut tp = Vec::new();
             let topo = crate::topology::Topology::from_objects(&bundle.objects, &mut tp);
             let proxies: Vec<Proxy<'_>> = dumps

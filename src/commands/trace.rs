@@ -40,8 +40,13 @@ pub fn run(a: TraceArgs) -> Result<i32> {
     )?;
     let bundle = bundle.as_deref();
     let start = crate::correlate::Start::parse(&a.start);
-    let ev =
-        crate::evidence::load_for_trace(bundle, &a.files, spec.as_ref(), &start, a.include_probes)?;
+    let ev = crate::source::load::load_for_trace(
+        bundle,
+        &a.files,
+        spec.as_ref(),
+        &start,
+        a.include_probes,
+    )?;
     let Some(report) = crate::trace::trace(&ev, &a.start, &start, a.include_probes) else {
         for p in &ev.problems {
             eprintln!("meshtrace: skipped: {p}");

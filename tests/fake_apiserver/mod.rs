@@ -312,7 +312,7 @@ impl FakeApiServer {
             .enable_all()
             .build()
             .expect("runtime");
-        let b = meshtrace::bundle::Bundle::open(bundle).expect("bundle opens");
+        let b = meshtrace::source::bundle::Bundle::open(bundle).expect("bundle opens");
 
         // Objects by kind; core kinds always served.
         let mut kinds: Vec<Kind> = Vec::new();

@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::evidence::Evidence;
 use crate::failures::FailuresReport;
 use crate::redact::{MASK, Redactor, is_secret_name, mask_value};
 use crate::trace::TraceReport;
+use meshtrace_analysis::model::Evidence;
 
 /// JSON schema identifier of `report -o json`.
 pub const SCHEMA: &str = "meshtrace.report/v1";

@@ -4,13 +4,13 @@
 //! cannot be opened is an error naming it; everything else becomes a record, a skipped line or
 //! a malformed line with its file and line number.
 
+use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine, is_failed};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use meshtrace_parsers::assemble::{Assembler, Event};
 use meshtrace_parsers::detect::{FormatSpec, LineOutcome, LineParser};
-use meshtrace_parsers::record::RawRecord;
 
 /// Where lines come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,38 +40,6 @@ impl InputSource {
     }
 }
 
-/// An access-log record and where it was read.
-#[derive(Debug, Clone)]
-pub struct LogLine {
-    /// Input name.
-    pub input: Arc<str>,
-    /// 1-based first physical line.
-    pub line: u64,
-    /// Physical lines spanned.
-    pub lines: u32,
-    /// The envelope the line came in.
-    pub envelope: &'static str,
-    /// `namespace/pod` whose log this is, when the input says (bundle logs).
-    pub pod: Option<Arc<str>>,
-    /// The record.
-    pub record: RawRecord<'static>,
-}
-
-/// A line that is not an access log.
-#[derive(Debug, Clone)]
-pub struct SkippedLine {
-    /// Input name.
-    pub input: Arc<str>,
-    /// 1-based line number.
-    pub line: u64,
-    /// Stable kind (`istio-log`, `ztunnel`, …) or `malformed`.
-    pub kind: String,
-    /// Why it was skipped, or what was expected.
-    pub reason: String,
-    /// The line's text (for malformed lines), cut to a readable length.
-    pub text: Option<String>,
-}
-
 /// Which lines of an input to keep.
 #[derive(Debug, Clone, Default)]
 pub enum LineFilter {
@@ -95,7 +63,7 @@ pub struct NeedleFilter {
     /// request of a keep-alive connection); on an indexed file, read only its windows.
     pub window: Option<TimeWindow>,
     /// What earlier rounds learnt about each file (newlines and times per window).
-    pub index: Arc<crate::scan::ScanIndex>,
+    pub index: Arc<crate::source::scan::ScanIndex>,
 }
 
 impl NeedleFilter {
@@ -117,51 +85,6 @@ pub type TimeWindow = (
 /// Inputs smaller than this are always read whole and in order, so that wrapped, pasted lines
 /// still join; filters apply to larger ones (real logs).
 pub const STREAM_MIN_BYTES: u64 = 8 << 20;
-
-/// Everything read from the inputs.
-#[derive(Debug, Default)]
-pub struct LogSet {
-    /// Successful records counted but not kept (`LineFilter::Failed`).
-    pub ok_records: u64,
-    /// Inputs read with a filter (prefiltered or failures-only).
-    pub filtered_inputs: usize,
-    /// Records in input order.
-    pub records: Vec<LogLine>,
-    /// Lines that are not access logs, and malformed ones.
-    pub skipped: Vec<SkippedLine>,
-    /// Names of the inputs read, in order.
-    pub inputs: Vec<String>,
-}
-
-/// Where the lines read from an input go: a [`LogSet`] keeps them; a streaming analysis
-/// passes them on (see `crate::stream`).
-pub trait LineSink {
-    /// An access-log record.
-    fn record(&mut self, line: LogLine);
-    /// A line that is not an access-log record, or a malformed one.
-    fn skipped(&mut self, line: SkippedLine);
-    /// Successful records counted but not kept.
-    fn ok_records(&mut self, n: u64);
-}
-
-impl LineSink for LogSet {
-    fn record(&mut self, line: LogLine) {
-        self.records.push(line);
-    }
-    fn skipped(&mut self, line: SkippedLine) {
-        self.skipped.push(line);
-    }
-    fn ok_records(&mut self, n: u64) {
-        self.ok_records += n;
-    }
-}
-
-impl LogSet {
-    /// Malformed lines only.
-    pub fn malformed(&self) -> impl Iterator<Item = &SkippedLine> {
-        self.skipped.iter().filter(|s| s.kind == "malformed")
-    }
-}
 
 /// Error reading an input.
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +141,7 @@ pub fn read_input_filtered(
     }
 }
 
-/// Parse the lines of an open plain file that hold `nf`'s needles (see `crate::scan`); the
+/// Parse the lines of an open plain file that hold `nf`'s needles (see `crate::source::scan`); the
 /// handle is only read with positioned reads.
 pub fn read_needles_open(
     file: &std::fs::File,
@@ -233,12 +156,13 @@ pub fn read_needles_open(
     let window = nf
         .window
         .map(|(a, b)| (a.timestamp_millis(), b.timestamp_millis()));
-    let found = crate::scan::scan_open(file, len, name, &nf.needles, window, spec, &nf.index)
-        .map_err(|source| InputError::Read {
-            path: name.to_string(),
-            line: 0,
-            source,
-        })?;
+    let found =
+        crate::source::scan::scan_open(file, len, name, &nf.needles, window, spec, &nf.index)
+            .map_err(|source| InputError::Read {
+                path: name.to_string(),
+                line: 0,
+                source,
+            })?;
     let input: Arc<str> = Arc::from(name);
     let mut parser = LineParser::new(spec);
     for h in found.hits {
@@ -385,19 +309,6 @@ pub fn read_streamed(
     let (reader, gz) = decompressing(reader);
     let big = size.is_none_or(|s| s >= STREAM_MIN_BYTES) || gz;
     read_lines(reader, name, pod, spec, sink, big && !keep_all, 0).map(|_| ())
-}
-
-/// Did this record fail (so `LineFilter::Failed` keeps it)?
-pub fn is_failed(r: &RawRecord<'_>) -> bool {
-    match r.status() {
-        None => true,
-        Some(0) => {
-            !(r.is_tcp()
-                && r.flags().is_empty()
-                && r.details().is_none_or(|d| d.base == "via_upstream"))
-        }
-        Some(s) => s >= 400 || !r.flags().is_empty(),
-    }
 }
 
 /// Line-by-line reading through the assembler; returns the number of physical lines read.

@@ -8,7 +8,7 @@ use meshtrace_parsers::configdump::{ConfigDump, Listener, RouteSource, TlsMode};
 use meshtrace_parsers::record::RawRecord;
 
 use crate::causes::Cause;
-use crate::evidence::PodDump;
+use crate::model::PodDump;
 use crate::objects::Cited;
 use crate::routesim::{Outcome, Request, simulate};
 
@@ -275,18 +275,42 @@ mod tests {
     use super::*;
     use meshtrace_parsers::{LineOutcome, LineParser};
 
-    const BUNDLE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/bundles/rhoai-400-app-error/config_dump"
-    );
+    /// The example bundle's dumps, compiled in (this crate reads no files).
+    const DUMPS: &[(&str, &str, &str)] = &[
+        (
+            "istio-system",
+            "istio-ingressgateway-64694db8d5-zmcc7",
+            include_str!(
+                "../../testdata/bundles/rhoai-400-app-error/config_dump/istio-system/istio-ingressgateway-64694db8d5-zmcc7.json"
+            ),
+        ),
+        (
+            "knative-serving",
+            "activator-5b7c9f8d6-h2xqp",
+            include_str!(
+                "../../testdata/bundles/rhoai-400-app-error/config_dump/knative-serving/activator-5b7c9f8d6-h2xqp.json"
+            ),
+        ),
+        (
+            "aiproject",
+            "test-predictor-00001-deployment-bfc57c85b-ns2vj",
+            include_str!(
+                "../../testdata/bundles/rhoai-400-app-error/config_dump/aiproject/test-predictor-00001-deployment-bfc57c85b-ns2vj.json"
+            ),
+        ),
+    ];
 
     fn pod_dump(ns: &str, pod: &str) -> PodDump {
-        let text = std::fs::read_to_string(format!("{BUNDLE}/{ns}/{pod}.json")).unwrap();
+        let text = DUMPS
+            .iter()
+            .find(|(n, p, _)| *n == ns && *p == pod)
+            .map(|(_, _, t)| *t)
+            .expect("a dump of the example bundle");
         PodDump {
             namespace: ns.into(),
             pod: pod.into(),
             path: format!("config_dump/{ns}/{pod}.json"),
-            dump: ConfigDump::parse(&text).unwrap(),
+            dump: ConfigDump::parse(text).unwrap(),
         }
     }
 

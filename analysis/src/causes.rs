@@ -253,8 +253,7 @@ mod tests {
 
     #[test]
     fn docs_list_every_cause() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/causes.md"))
-            .unwrap();
+        let doc = include_str!("../../docs/causes.md");
         for c in Cause::ALL {
             assert!(
                 doc.contains(&format!("## `{}`", c.id())),

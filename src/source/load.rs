@@ -1,51 +1,21 @@
 //! Loading evidence for analysis: a bundle and/or plain log files, parsed, with the topology.
 
+use meshtrace_analysis::model::{Evidence, PodDump};
 use std::path::Path;
 use std::sync::Arc;
 
 use meshtrace_parsers::configdump::ConfigDump;
 use meshtrace_parsers::detect::FormatSpec;
 
-use crate::bundle::{Bundle, LogSource, Object};
 use crate::correlate::{Start, correlate};
-use crate::input::{
-    InputSource, LineFilter, LogSet, NeedleFilter, STREAM_MIN_BYTES, read_input_filtered,
-    read_log_file, read_needles_open, read_pod_log_filtered,
+use crate::source::bundle::{Bundle, LogSource};
+use crate::source::input::{
+    InputSource, LineFilter, NeedleFilter, STREAM_MIN_BYTES, read_input_filtered, read_log_file,
+    read_needles_open, read_pod_log_filtered,
 };
-use crate::stream::{Opener, StreamInput};
+use crate::source::merge::{Opener, StreamInput};
 use crate::topology::Topology;
-
-/// Everything an analysis needs.
-#[derive(Debug, Default)]
-pub struct Evidence {
-    /// Parsed log lines of every input.
-    pub logs: LogSet,
-    /// Kubernetes objects (from a bundle).
-    pub objects: Vec<Object>,
-    /// Who is who.
-    pub topology: Topology,
-    /// What could not be used, one sentence each.
-    pub problems: Vec<String>,
-    /// The bundle opened, if any.
-    pub bundle: Option<String>,
-    /// When the bundle was collected (its manifest's `collected_at`).
-    pub collected_at: Option<chrono::DateTime<chrono::FixedOffset>>,
-    /// The bundle's Envoy config dumps that could be read.
-    pub config_dumps: Vec<PodDump>,
-}
-
-/// The Envoy config dump of one pod of a bundle.
-#[derive(Debug, Clone)]
-pub struct PodDump {
-    /// Namespace.
-    pub namespace: String,
-    /// Pod name.
-    pub pod: String,
-    /// Path inside the bundle.
-    pub path: String,
-    /// The parsed dump.
-    pub dump: ConfigDump,
-}
+use meshtrace_analysis::model::LogSet;
 
 /// Read and parse every config dump of a bundle; unreadable or malformed ones go to `problems`.
 pub fn read_config_dumps(b: &Bundle, problems: &mut Vec<String>) -> Vec<PodDump> {
@@ -94,7 +64,7 @@ impl Opened {
     /// custom format of the pod's listeners (from its config dump), else auto-detection.
     fn spec_for(
         &self,
-        l: &crate::bundle::LogFile,
+        l: &crate::source::bundle::LogFile,
         format: Option<&FormatSpec>,
         problems: &mut Vec<String>,
     ) -> FormatSpec {
@@ -209,7 +179,7 @@ pub fn load_filtered(
 }
 
 /// Open the evidence for a streaming analysis: the bundle's objects, topology and dumps now,
-/// and one [`StreamInput`] per log (bundle logs, then files) to be read by `crate::stream`.
+/// and one [`StreamInput`] per log (bundle logs, then files) to be read by `crate::source::merge`.
 pub fn open_streams(
     bundle: Option<&Path>,
     files: &[String],
@@ -287,7 +257,7 @@ fn read_logs(
                 }
                 // A large archive log spooled to a temporary file: searched in place.
                 (LogSource::Spooled { file, len }, LineFilter::Needles(nf))
-                    if *len >= STREAM_MIN_BYTES && !crate::scan::is_gzip(file) =>
+                    if *len >= STREAM_MIN_BYTES && !crate::source::scan::is_gzip(file) =>
                 {
                     logs.inputs.push(name.clone());
                     read_needles_open(file, *len, &name, Some(pod), &spec, &mut logs, nf)

@@ -10,8 +10,8 @@ use meshtrace_parsers::cluster::ClusterName;
 use meshtrace_parsers::details::RbacPolicy;
 use meshtrace_parsers::record::RawRecord;
 
-use crate::bundle::Object;
 use crate::causes::Cause;
+use crate::model::Object;
 use crate::topology::{PodInfo, Topology, selects};
 
 /// A configuration object cited as evidence.

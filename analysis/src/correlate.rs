@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, FixedOffset};
 use meshtrace_parsers::record::RawRecord;
 
 use crate::diagnose::{envoy_generated, links_to};
-use crate::input::LogLine;
+use crate::model::LogLine;
 use meshtrace_parsers::flags::ResponseFlag;
 
 /// Where a trace starts.

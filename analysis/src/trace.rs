@@ -11,8 +11,8 @@ use meshtrace_parsers::record::RawRecord;
 use crate::causes::Cause;
 use crate::correlate::{Start, correlate};
 use crate::diagnose::{Context, diagnose_in, envoy_generated};
-use crate::evidence::Evidence;
-use crate::input::LogLine;
+use crate::model::Evidence;
+use crate::model::LogLine;
 use crate::objects::{Cited, cite};
 use crate::topology::{PodInfo, PodRole, Topology};
 

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::bundle::Object;
+use crate::model::Object;
 use crate::objects::{describe_rule, dr_host_matches};
 use crate::topology::{PodInfo, PodRole, Topology, selects};
 
@@ -902,8 +902,7 @@ mod tests {
 
     #[test]
     fn every_check_is_documented() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/checks.md"))
-            .unwrap();
+        let doc = include_str!("../../docs/checks.md");
         for (id, name, _) in CHECKS {
             assert!(
                 doc.contains(&format!("## {id} `{name}`")),

@@ -12,10 +12,10 @@ use meshtrace_parsers::Slot;
 use crate::causes::Cause;
 use crate::correlate::is_probe;
 use crate::diagnose::Context;
-use crate::evidence::Evidence;
 use crate::explain::{RequestReport, explain_with};
-use crate::input::LogLine;
-use crate::stream::{Settled, Settler};
+use crate::model::Evidence;
+use crate::model::LogLine;
+use crate::settle::{Settled, Settler};
 use crate::topology::Topology;
 use crate::trace::{pod_of, role_and_direction};
 
@@ -339,12 +339,12 @@ pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
     ))
 }
 
-/// Triage records streamed in time order (see `crate::stream`): each request is counted once
+/// Triage records streamed in time order (see [`crate::settle`]): each request is counted once
 /// its lines are complete and then dropped, so memory holds only the last minutes of failures
 /// whatever the size of the logs. `ev` carries the topology and the problems of loading.
 pub fn failures_streaming(
     ev: &Evidence,
-    records: &mut crate::stream::Merged,
+    records: &mut dyn crate::settle::RecordStream,
     f: &Filters,
 ) -> FailuresReport {
     let mut t = Triage::default();
@@ -355,15 +355,15 @@ pub fn failures_streaming(
             t.fold(s.report, s.first, s.origin, &ev.topology, ctx, f);
         }
     };
-    for l in records.by_ref() {
+    for l in &mut *records {
         settler.push(l, &mut on);
     }
     settler.finish(&mut on);
     let mut problems = ev.problems.clone();
-    problems.extend(records.problems.iter().cloned());
+    problems.extend(records.problems().iter().cloned());
     let probes = t.probes;
     t.finish(notes(
-        records.ok_records,
+        records.ok_records(),
         probes,
         &problems,
         records.malformed(),

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::bundle::Object;
+use crate::model::Object;
 
 /// What a pod is in the serving path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

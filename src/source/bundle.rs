@@ -3,6 +3,7 @@
 //! The format is documented in `docs/bundle.md`. Nothing in a bundle aborts reading: every part
 //! that cannot be used is recorded in [`Bundle::problems`] and the rest is kept.
 
+use meshtrace_analysis::model::Object;
 use std::fs;
 use std::io::{self, Cursor, Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -10,75 +11,6 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
-
-/// A Kubernetes object of any kind, as read from the bundle.
-#[derive(Debug, Clone)]
-pub struct Object {
-    /// `apiVersion`.
-    pub api_version: String,
-    /// `kind`.
-    pub kind: String,
-    /// `metadata.namespace`.
-    pub namespace: Option<String>,
-    /// `metadata.name`.
-    pub name: String,
-    /// Where it was read (`resources/x.yaml#2`).
-    pub source: String,
-    /// The whole object.
-    pub value: Value,
-}
-
-impl Object {
-    /// An object from its JSON, if it has a kind and a name.
-    pub fn from_value(value: Value, source: String) -> Option<Object> {
-        let kind = value.get("kind")?.as_str()?.to_string();
-        let name = value.pointer("/metadata/name")?.as_str()?.to_string();
-        Some(Object {
-            api_version: value
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            kind,
-            namespace: value
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            name,
-            source,
-            value,
-        })
-    }
-
-    /// `kind/namespace/name` (or `kind/name` for cluster-scoped objects).
-    pub fn reference(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{}/{}/{}", self.kind, ns, self.name),
-            None => format!("{}/{}", self.kind, self.name),
-        }
-    }
-
-    /// `spec`, or null.
-    pub fn spec(&self) -> &Value {
-        self.value.get("spec").unwrap_or(&Value::Null)
-    }
-
-    /// A string label.
-    pub fn label(&self, key: &str) -> Option<&str> {
-        self.value
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(key))
-            .and_then(Value::as_str)
-    }
-
-    /// A string annotation.
-    pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.value
-            .pointer("/metadata/annotations")
-            .and_then(|l| l.get(key))
-            .and_then(Value::as_str)
-    }
-}
 
 /// Bytes of a log: a file on disk, an archive member held in memory, or a large archive member
 /// copied to a temporary file.

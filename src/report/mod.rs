@@ -1,12 +1,14 @@
 //! Rendering for people (tables, text) and machines (JSON). The only layer that writes output.
 
+pub mod markdown;
+
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use comfy_table::{ContentArrangement, Table, presets};
 
 use crate::explain::{ExplainReport, to_json};
-use crate::input::LogSet;
+use meshtrace_analysis::model::LogSet;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -204,7 +206,7 @@ impl<'o> ExplainStream<'o> {
         records: u64,
         inputs: &[String],
         skipped: &BTreeMap<String, u64>,
-        malformed: &[crate::input::SkippedLine],
+        malformed: &[meshtrace_analysis::model::SkippedLine],
     ) -> io::Result<()> {
         writeln!(self.out)?;
         writeln!(

@@ -15,7 +15,7 @@ use crate::correlate::fit;
 use crate::diagnose::{
     Context, diagnose_in, envoy_generated, refused_connection, upstream_connection_failed,
 };
-use crate::input::{LogLine, LogSet, SkippedLine};
+use crate::model::{LogLine, LogSet, SkippedLine};
 
 /// JSON schema identifier of `explain -o json`.
 pub const SCHEMA: &str = "meshtrace.explain/v1";

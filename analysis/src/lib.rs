@@ -1,0 +1,30 @@
+//! meshtrace's analysis: pure functions from evidence to verdicts.
+//!
+//! The evidence model ([`model`]), who is who ([`topology`]), following one request across
+//! proxies ([`correlate`]), the hop that produced a status and why ([`diagnose`], [`causes`]),
+//! every request of a log ([`explain`], [`settle`], [`failures`]), one request's trace with the
+//! configuration behind it ([`trace`], [`objects`], [`configcite`]), static checks ([`doctor`]),
+//! config-dump tables and request simulation ([`proxyconfig`], [`routesim`]) and redaction
+//! ([`redact`]).
+//!
+//! Architecture invariant: nothing here reads files, talks to a network, starts threads, knows
+//! the command line or prints. The lints below and the crate's dependencies (no tokio, kube,
+//! clap or hyper) enforce it; the binary crate owns sources, terminals and output formats.
+
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
+
+pub mod causes;
+pub mod configcite;
+pub mod correlate;
+pub mod diagnose;
+pub mod doctor;
+pub mod explain;
+pub mod failures;
+pub mod model;
+pub mod objects;
+pub mod proxyconfig;
+pub mod redact;
+pub mod routesim;
+pub mod settle;
+pub mod topology;
+pub mod trace;

@@ -1,0 +1,201 @@
+//! The evidence model: parsed log lines, lines that were not records, Kubernetes objects and
+//! config dumps — what every analysis reads, whatever source it came from.
+
+use std::sync::Arc;
+
+use meshtrace_parsers::configdump::ConfigDump;
+use meshtrace_parsers::record::RawRecord;
+use serde_json::Value;
+
+use crate::topology::Topology;
+
+/// An access-log record and where it was read.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    /// Input name.
+    pub input: Arc<str>,
+    /// 1-based first physical line.
+    pub line: u64,
+    /// Physical lines spanned.
+    pub lines: u32,
+    /// The envelope the line came in.
+    pub envelope: &'static str,
+    /// `namespace/pod` whose log this is, when the input says (bundle logs).
+    pub pod: Option<Arc<str>>,
+    /// The record.
+    pub record: RawRecord<'static>,
+}
+
+/// A line that is not an access log.
+#[derive(Debug, Clone)]
+pub struct SkippedLine {
+    /// Input name.
+    pub input: Arc<str>,
+    /// 1-based line number.
+    pub line: u64,
+    /// Stable kind (`istio-log`, `ztunnel`, …) or `malformed`.
+    pub kind: String,
+    /// Why it was skipped, or what was expected.
+    pub reason: String,
+    /// The line's text (for malformed lines), cut to a readable length.
+    pub text: Option<String>,
+}
+
+/// Everything read from the inputs.
+#[derive(Debug, Default)]
+pub struct LogSet {
+    /// Successful records counted but not kept (`LineFilter::Failed`).
+    pub ok_records: u64,
+    /// Inputs read with a filter (prefiltered or failures-only).
+    pub filtered_inputs: usize,
+    /// Records in input order.
+    pub records: Vec<LogLine>,
+    /// Lines that are not access logs, and malformed ones.
+    pub skipped: Vec<SkippedLine>,
+    /// Names of the inputs read, in order.
+    pub inputs: Vec<String>,
+}
+
+/// Where the lines read from an input go: a [`LogSet`] keeps them; a streaming analysis
+/// passes them on (see `crate::stream`).
+pub trait LineSink {
+    /// An access-log record.
+    fn record(&mut self, line: LogLine);
+    /// A line that is not an access-log record, or a malformed one.
+    fn skipped(&mut self, line: SkippedLine);
+    /// Successful records counted but not kept.
+    fn ok_records(&mut self, n: u64);
+}
+
+impl LineSink for LogSet {
+    fn record(&mut self, line: LogLine) {
+        self.records.push(line);
+    }
+    fn skipped(&mut self, line: SkippedLine) {
+        self.skipped.push(line);
+    }
+    fn ok_records(&mut self, n: u64) {
+        self.ok_records += n;
+    }
+}
+
+impl LogSet {
+    /// Malformed lines only.
+    pub fn malformed(&self) -> impl Iterator<Item = &SkippedLine> {
+        self.skipped.iter().filter(|s| s.kind == "malformed")
+    }
+}
+
+/// Did this record fail (so `LineFilter::Failed` keeps it)?
+pub fn is_failed(r: &RawRecord<'_>) -> bool {
+    match r.status() {
+        None => true,
+        Some(0) => {
+            !(r.is_tcp()
+                && r.flags().is_empty()
+                && r.details().is_none_or(|d| d.base == "via_upstream"))
+        }
+        Some(s) => s >= 400 || !r.flags().is_empty(),
+    }
+}
+
+/// A Kubernetes object of any kind, as read from the bundle.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.namespace`.
+    pub namespace: Option<String>,
+    /// `metadata.name`.
+    pub name: String,
+    /// Where it was read (`resources/x.yaml#2`).
+    pub source: String,
+    /// The whole object.
+    pub value: Value,
+}
+
+impl Object {
+    /// An object from its JSON, if it has a kind and a name.
+    pub fn from_value(value: Value, source: String) -> Option<Object> {
+        let kind = value.get("kind")?.as_str()?.to_string();
+        let name = value.pointer("/metadata/name")?.as_str()?.to_string();
+        Some(Object {
+            api_version: value
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            kind,
+            namespace: value
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            name,
+            source,
+            value,
+        })
+    }
+
+    /// `kind/namespace/name` (or `kind/name` for cluster-scoped objects).
+    pub fn reference(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{}/{}", self.kind, ns, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+
+    /// `spec`, or null.
+    pub fn spec(&self) -> &Value {
+        self.value.get("spec").unwrap_or(&Value::Null)
+    }
+
+    /// A string label.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.value
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str)
+    }
+
+    /// A string annotation.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.value
+            .pointer("/metadata/annotations")
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str)
+    }
+}
+
+/// Everything an analysis needs.
+#[derive(Debug, Default)]
+pub struct Evidence {
+    /// Parsed log lines of every input.
+    pub logs: LogSet,
+    /// Kubernetes objects (from a bundle).
+    pub objects: Vec<Object>,
+    /// Who is who.
+    pub topology: Topology,
+    /// What could not be used, one sentence each.
+    pub problems: Vec<String>,
+    /// The bundle opened, if any.
+    pub bundle: Option<String>,
+    /// When the bundle was collected (its manifest's `collected_at`).
+    pub collected_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// The bundle's Envoy config dumps that could be read.
+    pub config_dumps: Vec<PodDump>,
+}
+
+/// The Envoy config dump of one pod of a bundle.
+#[derive(Debug, Clone)]
+pub struct PodDump {
+    /// Namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub pod: String,
+    /// Path inside the bundle.
+    pub path: String,
+    /// The parsed dump.
+    pub dump: ConfigDump,
+}
