@@ -236,7 +236,8 @@ impl JsonFormat {
         // Not a record: name the keys (a second scan, only on this path).
         let mut keys = Vec::new();
         let _ = scan_object(line, |k, _| keys.push(k.into_owned()));
-        if typed >= 3 {
+        // Several fields of the format, or its status key: an access log in another key set.
+        if typed >= 3 || rec.get(Slot::ResponseCode).is_some() {
             let matched = rec.slots().map(|(s, _)| s.key().to_string()).collect();
             Ok(Err(JsonMiss::UnknownKeySet {
                 keys,
@@ -292,14 +293,19 @@ impl JsonMiss {
                 code_key,
                 auto,
             } => {
-                let code = code_key.as_deref().unwrap_or("response_code");
                 let set = if *auto {
-                    "a known JSON access-log key set (Istio's or Envoy Gateway's)".to_string()
+                    "a known JSON access-log key set (Istio's or Envoy Gateway's)"
                 } else {
-                    "the keys of the --log-format mapping".to_string()
+                    "the keys of the --log-format mapping"
+                };
+                let no_code = match code_key {
+                    Some(c) if !matched.iter().any(|m| m == Slot::ResponseCode.key()) => {
+                        format!("; no {c:?} with the response code")
+                    }
+                    _ => String::new(),
                 };
                 format!(
-                    "{set}, but this line's keys do not match it: no {code:?} with the response code (keys: {}; recognised: {}); for a custom json_format pass its mapping: --log-format '{{\"<key>\":\"%OPERATOR%\",...}}' (e.g. '{{\"status\":\"%RESPONSE_CODE%\"}}') or --log-format @FILE",
+                    "{set}, but this line's keys do not match it (keys: {}; recognised: {}{no_code}); for a custom json_format pass its mapping: --log-format '{{\"<key>\":\"%OPERATOR%\",...}}' (e.g. '{{\"status\":\"%RESPONSE_CODE%\"}}') or --log-format @FILE",
                     list_keys(keys),
                     matched.join(", ")
                 )
@@ -897,6 +903,11 @@ mod tests {
                 "json",
                 r#"{"start_time":"2024-05-01T10:00:00.000Z","method":"GET","protocol":"HTTP/1.1","duration":3}"#.into(),
                 Want::Malformed(&["known JSON access-log key set", "--log-format"]),
+            ),
+            (
+                "auto",
+                r#"{"response_code":503,"my_flags":"UF","my_id":"r1","my_cluster":"c"}"#.into(),
+                Want::Malformed(&["known JSON access-log key set", "recognised: response_code)"]),
             ),
             // Other JSON logs stay skipped.
             (
