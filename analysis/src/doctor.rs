@@ -298,7 +298,7 @@ pub fn doctor(objects: &[Object], topo: &Topology, scope: &Scope) -> Vec<Finding
                 ),
                 objs,
                 format!("server port {} protocol {} tls.mode ISTIO_MUTUAL; {} pod(s) without istio-proxy outside system namespaces", s.port, s.protocol, pods.len()),
-                "Give those callers a sidecar, or a plaintext entry point: a Gateway server on port 8080 protocol HTTP on the same gateway pods + an ExternalName Service + a VirtualService setting Host to the predictor (seed 000's knative-http-gateway recipe), or OpenShift AI's private KServe endpoint.",
+                "Give those callers a sidecar, or a plaintext entry point: a Gateway server on port 8080 protocol HTTP on the same gateway pods + an ExternalName Service + a VirtualService setting Host to the predictor (a `knative-http-gateway` Gateway on port 8080, as in Knative's net-istio), or OpenShift AI's private KServe endpoint.",
             ));
         }
     }
@@ -345,7 +345,7 @@ pub fn doctor(objects: &[Object], topo: &Topology, scope: &Scope) -> Vec<Finding
                 format!("DestinationRule {} forces ISTIO_MUTUAL for {}, whose pods have no sidecar: callers with a sidecar get 503 (TLS WRONG_VERSION_NUMBER / connection reset)", dr.reference(), svc.fqdn()),
                 objs,
                 format!("host `{host}` covers {}; pods without istio-proxy: {}", svc.fqdn(), plain.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")),
-                "Add a DestinationRule for that host with tls mode DISABLE (seed 000's `non-mesh` DestinationRule), or give the service's pods a sidecar.",
+                "Add a DestinationRule for that host with tls mode DISABLE (for example `host: non-mesh.<namespace>.svc.cluster.local` with `trafficPolicy.tls.mode: DISABLE`), or give the service's pods a sidecar.",
             ));
         }
     }
@@ -621,7 +621,7 @@ pub fn doctor(objects: &[Object], topo: &Topology, scope: &Scope) -> Vec<Finding
                 format!("outboundTrafficPolicy is REGISTRY_ONLY and no ServiceEntry registers [{}]: model runtimes that install Python packages at start-up will fail (502 block_all / BlackHoleCluster)", missing.join(", ")),
                 [cm.reference()].into_iter().chain(of("ServiceEntry").map(Object::reference)).collect(),
                 format!("registered hosts: [{}]", hosts.join(", ")),
-                "Add a ServiceEntry for pypi.org, files.pythonhosted.org (and any other package host the runtime needs), as seed 004's kserve-python-dependencies.",
+                "Add a ServiceEntry for pypi.org, files.pythonhosted.org (and any other package host the runtime needs) with `location: MESH_EXTERNAL`, `resolution: DNS` and port 443 TLS, so the model server can install its Python dependencies under REGISTRY_ONLY.",
             ));
         } else if has_models {
             out.push(finding(
@@ -666,7 +666,7 @@ pub fn doctor(objects: &[Object], topo: &Topology, scope: &Scope) -> Vec<Finding
                     format!("{} downloads its model with the storage-initializer under Istio CNI: the init container runs before Envoy is ready and cannot connect", isvc.reference()),
                     vec![isvc.reference()],
                     "pods run the istio-validation init container (Istio CNI); the InferenceService has no serving.kserve.io/storage-initializer-uid: \"1337\" annotation".into(),
-                    "Annotate the InferenceService with serving.kserve.io/storage-initializer-uid: \"1337\" (KServe ≥ 0.11) so the init container bypasses the mesh, as seed 004 does.",
+                    "Annotate the InferenceService with serving.kserve.io/storage-initializer-uid: \"1337\" (KServe ≥ 0.11) so the init container's traffic bypasses the sidecar (KServe's documented setting for Istio CNI).",
                 ));
             }
         }
@@ -828,7 +828,7 @@ mod tests {
 
     #[test]
     fn mt003_and_mt004_destination_rules_against_the_pods() {
-        // Seed 000's last section: the default DR forces ISTIO_MUTUAL on a non-mesh service.
+        // The default DR forces ISTIO_MUTUAL on a non-mesh service.
         let o = vec![
             pod(
                 "aiproject",

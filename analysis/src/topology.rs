@@ -542,7 +542,7 @@ mod tests {
 
     fn world() -> Vec<Object> {
         vec![
-            // Seed 004: the gateway runs in city-ingress under another name; a Gateway selects it.
+            // The gateway runs in city-ingress under another name; a Gateway selects it.
             pod(
                 "city-ingress",
                 "ingressgateway-7d9f6c5b8-abcde",

@@ -348,7 +348,7 @@ pub fn trace(
                     .to_string()
             });
         fix = format!(
-            "The caller {caller} speaks plaintext to the {} listener {}, which accepts only mTLS. Either put the caller in the mesh (inject istio-proxy), or give it a plaintext entry point: a Gateway server on port 8080 with protocol HTTP selecting the same gateway pods, an ExternalName Service pointing at the gateway and a VirtualService that sets Host to the predictor (seed 000's knative-http-gateway recipe), or OpenShift AI's private endpoint for KServe.",
+            "The caller {caller} speaks plaintext to the {} listener {}, which accepts only mTLS. Either put the caller in the mesh (inject istio-proxy), or give it a plaintext entry point: a Gateway server on port 8080 with protocol HTTP selecting the same gateway pods, an ExternalName Service pointing at the gateway and a VirtualService that sets Host to the predictor (the plain-HTTP gateway pattern of Knative's net-istio: a `knative-http-gateway` Gateway on port 8080), or OpenShift AI's private endpoint for KServe.",
             origin_hop.role,
             origin_hop.listener.as_deref().unwrap_or("-")
         );
