@@ -16,7 +16,8 @@ const AMBIGUOUS_IN_TEXT: &[&str] = &["quote-space-quote-in-user-agent"];
 fn dirs() -> Vec<PathBuf> {
     let mut d = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/lab/format-oracle")];
     if let Some(extra) = std::env::var_os("MESHTRACE_ORACLE_DIR").filter(|v| !v.is_empty()) {
-        d.push(PathBuf::from(extra));
+        // A relative path is from the repository root.
+        d.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(extra));
     }
     d
 }

@@ -35,7 +35,12 @@ fn committed() -> PathBuf {
 fn dirs() -> Vec<PathBuf> {
     let mut d = vec![committed()];
     if let Some(extra) = std::env::var_os("MESHTRACE_ORACLE_DIR").filter(|v| !v.is_empty()) {
-        d.push(PathBuf::from(extra));
+        // A relative path is from the repository root (tests run in `parsers/`).
+        d.push(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(extra),
+        );
     }
     d
 }
