@@ -21,7 +21,7 @@ use serde_json::Value;
 ///   DISABLE) into the STRICT predictor, whose listener logs `NR filter_chain_not_found`;
 ///   meshtrace stops at the activator outbound's `503 UC` (origin hop 4 of 5, `upstream_reset`)
 ///   instead of the predictor's listener (`plaintext_to_mtls`).
-const PENDING: &[&str] = &["plaintext-sidecar-to-strict"];
+const PENDING: &[&str] = &[];
 
 const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/lab");
 

@@ -330,11 +330,11 @@ pub fn diagnose_in(hops: &[&RawRecord<'_>], pods: &[Option<&str>], ctx: &Context
             // A connection this hop could not use may have been refused by the next proxy,
             // which then logged why (plaintext into an mTLS-only listener, a failed handshake).
             if upstream_connection_failed(hops[w])
-                && let Some(&next) = order.get(k + 1)
-                && refused_connection(hops[next])
-                && links_to(hops[w], hops[next])
+                && let Some(&refused) = order[k + 1..]
+                    .iter()
+                    .find(|&&x| refused_connection(hops[x]) && links_to(hops[w], hops[x]))
             {
-                origin = next;
+                origin = refused;
             }
             break;
         }

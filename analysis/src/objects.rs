@@ -286,11 +286,22 @@ pub fn cite(
                     caller.and_then(|c| c.upstream_cluster())
                 && !host.is_empty()
             {
-                for dr in of("DestinationRule") {
+                // Only the most specific DestinationRule for a host applies (an exact host
+                // beats a wildcard, a longer wildcard a shorter one).
+                let specificity = |h: &str| match h.strip_prefix('*') {
+                    Some(suffix) => suffix.len(),
+                    None => usize::MAX,
+                };
+                let best = of("DestinationRule")
+                    .filter(|dr| {
+                        let h = dr.spec().get("host").and_then(Value::as_str).unwrap_or("");
+                        dr_host_matches(h, dr.namespace.as_deref().unwrap_or(""), host)
+                    })
+                    .max_by_key(|dr| {
+                        specificity(dr.spec().get("host").and_then(Value::as_str).unwrap_or(""))
+                    });
+                if let Some(dr) = best {
                     let h = dr.spec().get("host").and_then(Value::as_str).unwrap_or("");
-                    if !dr_host_matches(h, dr.namespace.as_deref().unwrap_or(""), host) {
-                        continue;
-                    }
                     let mode = dr
                         .value
                         .pointer("/spec/trafficPolicy/tls/mode")

@@ -459,7 +459,13 @@ fn summarise(
         ),
         _ => "the request".into(),
     };
-    let got = if h.status == Some(0) {
+    let client_status = outer.status();
+    let got = if h.status == Some(0) && client_status.is_some_and(|s| s != 0) && origin > 0 {
+        format!(
+            "got {}: the connection its proxy opened to the next hop was closed",
+            client_status.map(|s| s.to_string()).unwrap_or_default()
+        )
+    } else if h.status == Some(0) {
         "was closed (status 0)".to_string()
     } else {
         format!("got {status}")
