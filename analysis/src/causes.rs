@@ -8,29 +8,53 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
+    /// The request succeeded.
     Ok,
+    /// The application behind the proxies produced the status.
     AppError,
+    /// The Knative activator answered by itself.
     ActivatorError,
+    /// An AuthorizationPolicy (Envoy RBAC filter) denied the request.
     RbacDenied,
+    /// An external authorizer (CUSTOM policy, ext_authz) denied the request.
     ExtAuthzDenied,
+    /// Request authentication (JWT) failed.
     AuthnFailed,
+    /// A local or global rate limit rejected the request.
     RateLimited,
+    /// No route matched the Host and path.
     RouteNotFound,
+    /// The route named a cluster the proxy does not have.
     ClusterNotFound,
+    /// Plaintext arrived at a listener that accepts only mTLS.
     PlaintextToMtls,
+    /// The two sides disagree on mTLS.
     MtlsMismatch,
+    /// A pod without a sidecar is on one side of an mTLS connection.
     MissingSidecar,
+    /// The TLS handshake failed (certificates, trust, SNI).
     TlsError,
+    /// The cluster had no healthy endpoint.
     NoHealthyUpstream,
+    /// The mesh blocked traffic to an unregistered host.
     EgressBlocked,
+    /// The proxy could not connect to the upstream.
     UpstreamConnectFailure,
+    /// The upstream closed or reset the connection before answering.
     UpstreamReset,
+    /// The upstream did not answer in time.
     UpstreamTimeout,
+    /// A circuit breaker (connection or request limit) rejected the request.
     CircuitBreaker,
+    /// An HTTP protocol error on either side.
     ProtocolError,
+    /// The client went away before the response.
     DownstreamDisconnect,
+    /// An idle or duration timeout closed the stream.
     IdleTimeout,
+    /// A fault-injection rule answered or delayed the request.
     FaultInjected,
+    /// The evidence does not say.
     Unknown,
 }
 

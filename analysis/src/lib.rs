@@ -11,7 +11,14 @@
 //! the command line or prints. The lints below and the crate's dependencies (no tokio, kube,
 //! clap or hyper) enforce it; the binary crate owns sources, terminals and output formats.
 
-#![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
+#![deny(missing_docs)]
+#![deny(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::dbg_macro,
+    clippy::unwrap_used
+)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod causes;
 pub mod configcite;

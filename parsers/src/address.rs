@@ -13,7 +13,9 @@ pub enum Address<'a> {
     /// Envoy internal address: `envoy://connect_originate/10.244.0.32:9080` has listener
     /// `connect_originate` and a target; `envoy://internal_client_address/` has no target.
     Internal {
+        /// The internal listener's name.
         listener: &'a str,
+        /// The address behind it, when there is one.
         target: Option<SocketAddr>,
     },
     /// A unix-domain socket path (`unix:` prefix removed), e.g. `/var/run/envoy.sock` or `@abstract`.

@@ -44,7 +44,9 @@ impl fmt::Display for Direction {
 pub enum ClusterName<'a> {
     /// `direction|port|subset|host` or the SNI form `direction_.port_.subset_.host`.
     Istio {
+        /// `inbound` or `outbound`.
         direction: Direction,
+        /// The service (or inbound) port.
         port: u16,
         /// `""` when there is no subset.
         subset: &'a str,

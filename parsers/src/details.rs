@@ -396,6 +396,7 @@ pub enum TransportFailureKind {
 pub struct TransportFailure<'a> {
     /// The whole value.
     pub raw: &'a str,
+    /// What kind of failure (TLS, connect, other).
     pub kind: TransportFailureKind,
     /// BoringSSL packed error code of the first TLS error, e.g. `268435581`.
     pub openssl_code: Option<u64>,
@@ -617,8 +618,11 @@ pub enum RbacPolicy<'a> {
     None,
     /// Istio's `ns[NS]-policy[NAME]-rule[N]`.
     Policy {
+        /// The AuthorizationPolicy's namespace.
         namespace: &'a str,
+        /// Its name.
         name: &'a str,
+        /// The rule index, when given.
         rule: Option<u32>,
     },
     /// Any other policy name, as written.

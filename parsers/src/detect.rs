@@ -420,13 +420,22 @@ impl FormatSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotAccessLog {
     /// istio-agent / pilot-agent / istiod text log (`<ts>\t<level>\t…`).
-    IstioLog { level: String },
+    IstioLog {
+        /// The log level.
+        level: String,
+    },
     /// ztunnel's L4 access log (`<ts>\tinfo\taccess\tconnection complete …`).
     Ztunnel,
     /// Envoy's own application log (`[ts][thread][level][logger] …`).
-    EnvoyLog { level: String },
+    EnvoyLog {
+        /// The log level.
+        level: String,
+    },
     /// A JSON log line without access-log fields (Go/zap, Knative components).
-    JsonLog { keys: Vec<String> },
+    JsonLog {
+        /// The line's keys.
+        keys: Vec<String>,
+    },
     /// A key=value application log (logrus `time="…" level=… msg=…`, logfmt).
     KeyValueLog,
     /// A Kubernetes klog line (`I0501 10:00:00.123456   1 file.go:42] …`).

@@ -5,35 +5,65 @@ use std::fmt;
 /// One Envoy response flag. Variant order is Envoy's enum index (bit position in [`ResponseFlags`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResponseFlag {
+    /// `LH`.
     FailedLocalHealthCheck,
+    /// `UH`.
     NoHealthyUpstream,
+    /// `UT`.
     UpstreamRequestTimeout,
+    /// `LR`.
     LocalReset,
+    /// `UR`.
     UpstreamRemoteReset,
+    /// `UF`.
     UpstreamConnectionFailure,
+    /// `UC`.
     UpstreamConnectionTermination,
+    /// `UO`.
     UpstreamOverflow,
+    /// `NR`.
     NoRouteFound,
+    /// `DI`.
     DelayInjected,
+    /// `FI`.
     FaultInjected,
+    /// `RL`.
     RateLimited,
+    /// `UAEX`.
     UnauthorizedExternalService,
+    /// `RLSE`.
     RateLimitServiceError,
+    /// `DC`.
     DownstreamConnectionTermination,
+    /// `URX`.
     UpstreamRetryLimitExceeded,
+    /// `SI`.
     StreamIdleTimeout,
+    /// `IH`.
     InvalidEnvoyRequestHeaders,
+    /// `DPE`.
     DownstreamProtocolError,
+    /// `UMSDR`.
     UpstreamMaxStreamDurationReached,
+    /// `RFCF`.
     ResponseFromCacheFilter,
+    /// `NFCF`.
     NoFilterConfigFound,
+    /// `DT`.
     DurationTimeout,
+    /// `UPE`.
     UpstreamProtocolError,
+    /// `NC`.
     NoClusterFound,
+    /// `OM`.
     OverloadManagerTerminated,
+    /// `DF`.
     DnsResolutionFailed,
+    /// `DO`.
     DropOverload,
+    /// `DR`.
     DownstreamRemoteReset,
+    /// `UDO`.
     UnconditionalDropOverload,
 }
 
@@ -507,6 +537,7 @@ impl fmt::Display for LongNames {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown response flag `{token}`")]
 pub struct UnknownFlag<'a> {
+    /// The token as written.
     pub token: &'a str,
 }
 

@@ -18,30 +18,55 @@ use crate::record::RawRecord;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Slot {
+    /// `%START_TIME%` (and its other spellings).
     StartTime,
+    /// `%REQ(:METHOD)%` (and its other spellings).
     Method,
+    /// `%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%` (and its other spellings).
     Path,
+    /// `%PROTOCOL%` (and its other spellings).
     Protocol,
+    /// `%RESPONSE_CODE%` (and its other spellings).
     ResponseCode,
+    /// `%RESPONSE_FLAGS%` (and its other spellings).
     ResponseFlags,
+    /// `%RESPONSE_CODE_DETAILS%` (and its other spellings).
     ResponseCodeDetails,
+    /// `%CONNECTION_TERMINATION_DETAILS%` (and its other spellings).
     ConnectionTerminationDetails,
+    /// `%UPSTREAM_TRANSPORT_FAILURE_REASON%` (and its other spellings).
     UpstreamTransportFailureReason,
+    /// `%BYTES_RECEIVED%` (and its other spellings).
     BytesReceived,
+    /// `%BYTES_SENT%` (and its other spellings).
     BytesSent,
+    /// `%DURATION%` (and its other spellings).
     Duration,
+    /// `%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%` (and its other spellings).
     UpstreamServiceTime,
+    /// `%REQ(X-FORWARDED-FOR)%` (and its other spellings).
     XForwardedFor,
+    /// `%REQ(USER-AGENT)%` (and its other spellings).
     UserAgent,
+    /// `%REQ(X-REQUEST-ID)%` (and its other spellings).
     RequestId,
+    /// `%REQ(:AUTHORITY)%` (and its other spellings).
     Authority,
+    /// `%UPSTREAM_HOST%` (and its other spellings).
     UpstreamHost,
+    /// `%UPSTREAM_CLUSTER%` (and its other spellings).
     UpstreamCluster,
+    /// `%UPSTREAM_LOCAL_ADDRESS%` (and its other spellings).
     UpstreamLocalAddress,
+    /// `%DOWNSTREAM_LOCAL_ADDRESS%` (and its other spellings).
     DownstreamLocalAddress,
+    /// `%DOWNSTREAM_REMOTE_ADDRESS%` (and its other spellings).
     DownstreamRemoteAddress,
+    /// `%REQUESTED_SERVER_NAME%` (and its other spellings).
     RequestedServerName,
+    /// `%ROUTE_NAME%` (and its other spellings).
     RouteName,
+    /// `%DYNAMIC_METADATA(istio.mixer:status)%` (and its other spellings).
     MixerStatus,
 }
 

@@ -6,6 +6,9 @@
 //! what one line is; [`assemble`] turns a stream of physical lines into records (re-joining
 //! wrapped lines). No I/O, no async: callers feed `&str`.
 
+#![deny(missing_docs)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
+
 pub mod address;
 pub mod assemble;
 pub mod builtins;
