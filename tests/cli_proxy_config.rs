@@ -1,5 +1,5 @@
 //! `proxy-config` tables checked row for row against istioctl's own golden outputs in
-//! `../shared/peer/istio` (see `../shared/peer/SOURCES.md`): one test per input/golden pair.
+//! `testdata/peer/istio` (see `testdata/peer/SOURCES.md`): one test per input/golden pair.
 //! Column layout may differ; the rows (same values per column) must be the same set.
 
 use std::process::Command;
@@ -8,7 +8,7 @@ use meshtrace::proxyconfig::{self as pc, Filter, Table};
 use meshtrace_parsers::configdump::ConfigDump;
 use meshtrace_parsers::configdump::table::{TextTable, parse_tables};
 
-const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/peer/istio");
+const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/peer/istio");
 const WRITER: &str = "istioctl/pkg/writer/envoy/configdump/testdata";
 const LEGACY: &str = "legacy-2020-285c0509/istioctl/pkg/writer/envoy";
 
@@ -17,7 +17,7 @@ const NOW: i64 = 1_767_225_600;
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(format!("{PEER}/{rel}")).unwrap_or_else(|e| {
-        panic!("{PEER}/{rel}: {e} (the tests need ../shared/peer beside the repository)")
+        panic!("{PEER}/{rel}: {e} (third-party data vendored in testdata/peer, see its SOURCES.md)")
     })
 }
 
@@ -567,13 +567,13 @@ fn cli_malformed_dump_names_the_json_path() {
 }
 
 #[test]
-fn pasted_seed000_routes_table_is_read() {
-    let seed = std::fs::read_to_string(concat!(
+fn pasted_walkthrough_routes_table_is_read() {
+    let pasted = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/seeds/000_b960a310d1cafc39.txt"
+        "/testdata/pasted/openshift-ai-single-model-serving-proxy-config-tables.txt"
     ))
     .unwrap();
-    let r = parse_tables(&seed);
+    let r = parse_tables(&pasted);
     let routes = r
         .tables
         .iter()

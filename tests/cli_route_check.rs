@@ -8,7 +8,7 @@ use serde_json::Value;
 
 const PEER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/peer/istio/istioctl/pkg"
+    "/testdata/peer/istio/istioctl/pkg"
 );
 const BUNDLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -293,7 +293,7 @@ fn crlf_line_endings_read_like_lf() {
 #[test]
 fn a_log_that_is_not_an_access_log() {
     let ztunnel = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/peer/kiali/tests/data/logs/ztunnel.log");
+        .join("testdata/peer/kiali/tests/data/logs/ztunnel.log");
     let ztunnel = ztunnel.to_str().unwrap();
     let lines = std::fs::read_to_string(ztunnel)
         .unwrap()

@@ -7,7 +7,7 @@ use meshtrace_parsers::configdump::ConfigDump;
 fn bench(c: &mut Criterion) {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/peer/istio/legacy-2020-285c0509/istioctl/cmd/testdata/authz/productpage_config_dump.json"
+        "/../testdata/peer/istio/legacy-2020-285c0509/istioctl/cmd/testdata/authz/productpage_config_dump.json"
     );
     let Ok(text) = std::fs::read_to_string(path) else {
         eprintln!("{path} missing: benchmark skipped");

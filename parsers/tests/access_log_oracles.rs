@@ -1,4 +1,5 @@
-//! Access-log parsing checked against third-party oracles (`../shared/peer`) and the seeds.
+//! Access-log parsing checked against third-party oracles (`testdata/peer`, see its SOURCES.md)
+//! and the example logs in `testdata`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,10 +11,10 @@ use meshtrace_parsers::record::RawRecord;
 
 fn peer(rel: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/peer")
+        .join("../testdata/peer")
         .join(rel);
     std::fs::read_to_string(&p).unwrap_or_else(|e| {
-        panic!("oracle data missing: {} ({e}); the tests expect the shared/ folder beside the repository", p.display())
+        panic!("oracle data missing: {} ({e}); third-party data vendored in testdata/peer, see its SOURCES.md", p.display())
     })
 }
 

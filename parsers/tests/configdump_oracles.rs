@@ -1,17 +1,17 @@
-//! The config-dump model on real dumps from `../../shared/peer/istio` (istioctl test inputs,
-//! see SOURCES.md): every input parses, the typed values are the ones in the file, the large
-//! legacy productpage dump parses, and malformed JSON is reported with its JSON path.
+//! The config-dump model on real dumps from `testdata/peer/istio` (istioctl test inputs, see
+//! testdata/peer/SOURCES.md): every input parses, the typed values are the ones in the file,
+//! the large legacy productpage dump parses, and malformed JSON is reported with its JSON path.
 
 use meshtrace_parsers::configdump::{
     Action, ClusterChoice, ConfigDump, DumpError, LogFormat, PathMatch, RouteSource, TlsMode,
     json_path_at,
 };
 
-const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/peer/istio");
+const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/peer/istio");
 
 fn load(rel: &str) -> ConfigDump {
     let text = std::fs::read_to_string(format!("{PEER}/{rel}"))
-        .unwrap_or_else(|e| panic!("{rel}: {e} (needs ../../shared/peer, see SOURCES.md)"));
+        .unwrap_or_else(|e| panic!("{rel}: {e} (needs testdata/peer, see its SOURCES.md)"));
     ConfigDump::parse(&text).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 

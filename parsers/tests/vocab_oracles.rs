@@ -1,4 +1,4 @@
-//! Checks the flag / code-details vocabulary against third-party oracle data in shared/peer/envoy (Envoy, Apache-2.0), plus a brute-force no-panic sweep over every public parser.
+//! Checks the flag / code-details vocabulary against third-party oracle data in testdata/peer/envoy (Envoy, Apache-2.0), plus a brute-force no-panic sweep over every public parser.
 
 use meshtrace_parsers::address::parse_address;
 use meshtrace_parsers::cluster::{parse_cluster_name, parse_istio_sni};
@@ -7,15 +7,15 @@ use meshtrace_parsers::details::{
 };
 use meshtrace_parsers::flags::{ResponseFlag, looks_like_flags, parse_response_flags};
 
-const ENVOY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/peer/envoy");
+const ENVOY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/peer/envoy");
 
 fn read_oracle(name: &str) -> String {
     let path = format!("{ENVOY_DIR}/{name}");
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "oracle data file missing: could not read {path} ({e}); \
-             these tests need the shared third-party data folder shared/peer/envoy \
-             two levels above the crate (see shared/peer/SOURCES.md)"
+             these tests need the third-party data vendored in testdata/peer/envoy \
+             at the repository root (see testdata/peer/SOURCES.md)"
         )
     })
 }
