@@ -259,20 +259,7 @@ pub fn run(a: CollectArgs) -> Result<i32> {
         }
     };
     report_summary(&summary);
-    println!(
-        "bundle {written}: {} pod(s) listed, logs of {} pod(s) ({} file(s), {:.1} MiB), {} config dump(s), {} other object(s){}",
-        summary.pods_listed,
-        summary.pods_selected,
-        summary.logs,
-        summary.bytes as f64 / (1024.0 * 1024.0),
-        summary.config_dumps,
-        summary.objects,
-        if summary.problems.is_empty() {
-            String::new()
-        } else {
-            format!("; {} part(s) not collected (above)", summary.problems.len())
-        }
-    );
+    crate::report::write_collect_summary(&mut crate::report::stdout(), &written, &summary)?;
     Ok(EXIT_OK)
 }
 

@@ -1,6 +1,6 @@
 //! `meshtrace doctor`: static checks of the serving path in a bundle.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::Result;
 
@@ -30,11 +30,9 @@ pub struct DoctorArgs {
 
 /// Run `doctor`. Exit 0 when no warning or error was found, 1 otherwise.
 pub fn run(a: DoctorArgs) -> Result<i32> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::report::stdout();
     if a.list {
-        for (id, name, what) in CHECKS {
-            writeln!(out, "{id}  {name:<28} {what}")?;
-        }
+        crate::report::write_check_list(&mut out, CHECKS)?;
         return Ok(EXIT_OK);
     }
     // No bundle: collect one from the cluster, then the same offline checks.
@@ -47,11 +45,7 @@ pub fn run(a: DoctorArgs) -> Result<i32> {
         isvc: a.isvc.clone(),
     };
     let findings = doctor(&ev.objects, &ev.topology, &scope);
-    let width = if std::io::stdout().is_terminal() {
-        None
-    } else {
-        Some(200)
-    };
+    let width = out.width(200);
     write_doctor(&mut out, &findings, &ev.problems, a.output, width)?;
     out.flush()?;
     Ok(

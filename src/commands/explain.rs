@@ -1,6 +1,6 @@
 //! `meshtrace explain`: explain access-log lines from files or stdin.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::{Context as _, Result};
 use meshtrace_parsers::detect::FormatSpec;
@@ -65,13 +65,8 @@ pub fn run(a: ExplainArgs) -> Result<i32> {
         anyhow::bail!("no input could be read");
     }
     let report = explain(&set);
-    let stdout = std::io::stdout();
-    let width = if stdout.is_terminal() {
-        None
-    } else {
-        Some(160)
-    };
-    let mut out = stdout.lock();
+    let mut out = crate::report::stdout();
+    let width = out.width(160);
     write_explain(&mut out, &set, &report, a.output, width)?;
     out.flush()?;
     let malformed = set.malformed().count();
@@ -148,8 +143,7 @@ fn run_streaming(
         })
         .collect();
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::report::stdout());
     let mut stream = ExplainStream::start(&mut out, output, files.len() > 1)?;
     let mut merged = Merged::start(inputs);
     let mut settler = Settler::new(Context::default());

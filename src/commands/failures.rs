@@ -1,6 +1,6 @@
 //! `meshtrace failures`: triage every failed request in the evidence.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, FixedOffset};
@@ -106,13 +106,8 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         }
         _ => failures_streaming(&ev, &mut Merged::start(inputs), &filters),
     };
-    let stdout = std::io::stdout();
-    let width = if stdout.is_terminal() {
-        None
-    } else {
-        Some(200)
-    };
-    let mut out = stdout.lock();
+    let mut out = crate::report::stdout();
+    let width = out.width(200);
     write_failures(&mut out, &report, a.output, width)?;
     out.flush()?;
     Ok(if report.groups.is_empty() {

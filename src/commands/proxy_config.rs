@@ -1,7 +1,7 @@
 //! `meshtrace proxy-config routes|clusters|listeners|endpoints|secrets|bootstrap|ecds|all`:
 //! istioctl-equivalent tables of one proxy's Envoy config dump (a file, or a pod of a bundle).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -11,6 +11,7 @@ use meshtrace_parsers::configdump::ConfigDump;
 
 use crate::cli::EXIT_OK;
 use crate::proxyconfig::{self as pc, Filter, Table};
+pub use crate::report::proxy_config::PcOutput;
 
 /// What to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -31,19 +32,6 @@ pub enum Kind {
     Ecds,
     /// Everything above.
     All,
-}
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PcOutput {
-    /// istioctl's current table layout.
-    Table,
-    /// Summary layout (istioctl 1.6: listeners `ADDRESS PORT TYPE`, routes `NAME VIRTUAL HOSTS`).
-    Short,
-    /// The typed configuration as JSON.
-    Json,
-    /// The typed configuration as YAML.
-    Yaml,
 }
 
 /// Where the config dump comes from.
@@ -333,10 +321,10 @@ pub fn run(a: ProxyConfigArgs) -> Result<i32> {
         status: a.status.clone(),
     };
     let now = now_unix(a.now.as_deref())?;
-    let mut out = std::io::stdout().lock();
     for w in &d.warnings {
         eprintln!("meshtrace: {}: {w}", loaded.origin);
     }
+    let mut out = crate::report::stdout();
     match a.output {
         PcOutput::Json | PcOutput::Yaml => {
             let doc = json!({
@@ -345,36 +333,22 @@ pub fn run(a: ProxyConfigArgs) -> Result<i32> {
                 "kind": format!("{:?}", a.kind).to_lowercase(),
                 "config": items(d, a.kind, &f),
             });
-            if a.output == PcOutput::Json {
-                serde_json::to_writer_pretty(&mut out, &doc)?;
-                writeln!(out)?;
-            } else {
-                write!(out, "{}", serde_yaml_ng::to_string(&doc)?)?;
-            }
+            crate::report::proxy_config::write_document(&mut out, a.output, &doc)?;
         }
         PcOutput::Table | PcOutput::Short => {
-            let mut first = true;
-            if matches!(a.kind, Kind::Bootstrap | Kind::All) {
-                for (k, v) in pc::bootstrap_summary(d) {
-                    writeln!(out, "{:<21}{v}", format!("{k}:"))?;
-                    first = false;
-                }
-            }
-            for t in tables(d, a.kind, &f, now, a.output == PcOutput::Short) {
-                if !first {
-                    writeln!(out)?;
-                }
-                first = false;
-                if a.output == PcOutput::Short && t.columns == ["NAME", "VIRTUAL HOSTS"] {
-                    writeln!(
-                        out,
-                        "NOTE: This output only contains named route configurations."
-                    )?;
-                }
-                write!(out, "{}", t.render())?;
-            }
+            let bootstrap = if matches!(a.kind, Kind::Bootstrap | Kind::All) {
+                pc::bootstrap_summary(d)
+            } else {
+                Vec::new()
+            };
+            let short = a.output == PcOutput::Short;
+            crate::report::proxy_config::write_tables(
+                &mut out,
+                &bootstrap,
+                &tables(d, a.kind, &f, now, short),
+                short,
+            )?;
         }
     }
-    out.flush()?;
     Ok(EXIT_OK)
 }

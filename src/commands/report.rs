@@ -1,7 +1,7 @@
 //! `meshtrace report`: a post-incident report of one request, or of every failure, in Markdown
 //! or JSON, with secrets masked and optional redaction of IPs, pod names and hostnames.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
@@ -180,11 +180,6 @@ pub fn run(a: ReportArgs) -> Result<i32> {
         (text, if t.succeeded { EXIT_OK } else { EXIT_NOTHING })
     };
     let text = if a.redact { red.apply(&text) } else { text };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        writeln!(out)?;
-    }
-    out.flush()?;
+    crate::report::write_document(&mut crate::report::stdout(), &text)?;
     Ok(code)
 }

@@ -1,25 +1,14 @@
 //! `meshtrace route-check`: where would a request with this Host, path, method, headers and
 //! port go, through one config dump or hop by hop through the dumps of a bundle?
 
-use std::io::Write;
 use std::net::IpAddr;
 
 use anyhow::{Result, bail};
 
 use crate::cli::{EXIT_NOTHING, EXIT_OK};
 use crate::commands::proxy_config::{DumpSource, load_bundle, load_file, pick};
-use crate::routesim::{Outcome, PredictedPath, Proxy, Request, ServiceIp, predict};
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RcOutput {
-    /// Step-by-step text.
-    Table,
-    /// `meshtrace.route-check/v1` JSON.
-    Json,
-    /// The same as YAML.
-    Yaml,
-}
+pub use crate::report::route_check::RcOutput;
+use crate::routesim::{Outcome, Proxy, Request, ServiceIp, predict};
 
 #[derive(Debug, clap::Args)]
 pub struct RouteCheckArgs {
@@ -147,94 +136,6 @@ pub fn run(a: RouteCheckArgs) -> Result<i32> {
                     | Outcome::Redirect { .. }
             )
         });
-    let mut out = std::io::stdout().lock();
-    match a.output {
-        RcOutput::Json | RcOutput::Yaml => {
-            let doc = serde_json::json!({
-                "schema": "meshtrace.route-check/v1",
-                "request": req,
-                "hops": path.hops,
-                "end": path.end,
-                "routed": routed,
-            });
-            if a.output == RcOutput::Json {
-                serde_json::to_writer_pretty(&mut out, &doc)?;
-                writeln!(out)?;
-            } else {
-                write!(out, "{}", serde_yaml_ng::to_string(&doc)?)?;
-            }
-        }
-        RcOutput::Table => write_text(&mut out, &req, &path)?,
-    }
-    out.flush()?;
+    crate::report::route_check::write(&mut crate::report::stdout(), a.output, &req, &path, routed)?;
     Ok(if routed { EXIT_OK } else { EXIT_NOTHING })
-}
-
-fn write_text(out: &mut impl Write, req: &Request, path: &PredictedPath) -> Result<()> {
-    writeln!(
-        out,
-        "{} {}{} Host: {}{}",
-        req.method,
-        req.path,
-        if req.headers.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " [{}]",
-                req.headers
-                    .iter()
-                    .map(|(k, v)| format!("{k}: {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        },
-        req.host,
-        req.port.map(|p| format!(" → port {p}")).unwrap_or_default()
-    )?;
-    for (i, h) in path.hops.iter().enumerate() {
-        writeln!(
-            out,
-            "\nHop {} · {} · Host {}{}",
-            i + 1,
-            h.proxy,
-            h.request.host,
-            h.request
-                .port
-                .map(|p| format!(" · port {p}"))
-                .unwrap_or_default()
-        )?;
-        if let Some(n) = &h.note {
-            writeln!(out, "  ↳ {n}")?;
-        }
-        for s in &h.steps {
-            writeln!(
-                out,
-                "  {} {:<13} {}",
-                if s.ok { "✓" } else { "✗" },
-                s.stage,
-                s.decision
-            )?;
-        }
-        if !h.candidates.is_empty() {
-            writeln!(out, "  Tried (closest first):")?;
-            for c in h.candidates.iter().take(10) {
-                writeln!(out, "    - {}: {}", c.name, c.why)?;
-            }
-            if h.candidates.len() > 10 {
-                writeln!(out, "    … and {} more", h.candidates.len() - 10)?;
-            }
-        }
-    }
-    let summary: Vec<String> = path
-        .hops
-        .iter()
-        .map(|h| {
-            let port = h.request.port.map(|p| format!(":{p}")).unwrap_or_default();
-            let pod = h.proxy.rsplit('/').next().unwrap_or(&h.proxy);
-            format!("{pod}{port}")
-        })
-        .collect();
-    writeln!(out, "\nPredicted path: {}", summary.join(" → "))?;
-    writeln!(out, "End: {}", path.end)?;
-    Ok(())
 }

@@ -1,6 +1,6 @@
 //! `meshtrace trace`: one request's hop-by-hop path and verdict.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::Result;
 
@@ -74,13 +74,8 @@ pub fn run(a: TraceArgs) -> Result<i32> {
             }
         );
     };
-    let stdout = std::io::stdout();
-    let width = if stdout.is_terminal() {
-        None
-    } else {
-        Some(200)
-    };
-    let mut out = stdout.lock();
+    let mut out = crate::report::stdout();
+    let width = out.width(200);
     crate::report::write_trace(&mut out, &report, a.output, width)?;
     out.flush()?;
     Ok(if report.succeeded {

@@ -1,6 +1,8 @@
 //! Rendering for people (tables, text) and machines (JSON). The only layer that writes output.
 
 pub mod markdown;
+pub mod proxy_config;
+pub mod route_check;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -17,6 +19,110 @@ pub enum OutputFormat {
     Table,
     /// JSON for machines.
     Json,
+}
+
+/// Standard output: the one handle every printer writes to (nothing outside this module opens
+/// it; a test keeps it so).
+pub struct Stdout {
+    lock: io::StdoutLock<'static>,
+    terminal: bool,
+}
+
+/// Open standard output for a printer.
+pub fn stdout() -> Stdout {
+    use std::io::IsTerminal;
+    let s = io::stdout();
+    Stdout {
+        terminal: s.is_terminal(),
+        lock: s.lock(),
+    }
+}
+
+impl Stdout {
+    /// The width tables wrap at: the terminal's own (`None`), or `pipe_width` columns when
+    /// writing to a pipe or a file.
+    pub fn width(&self, pipe_width: u16) -> Option<u16> {
+        (!self.terminal).then_some(pipe_width)
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.lock.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.lock.flush()
+    }
+}
+
+/// A finished document (Markdown or JSON report), ending with a newline.
+pub fn write_document(out: &mut dyn Write, text: &str) -> io::Result<()> {
+    out.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        writeln!(out)?;
+    }
+    out.flush()
+}
+
+/// `meshtrace formats`: the built-in access-log formats.
+pub fn write_formats(out: &mut dyn Write) -> io::Result<()> {
+    for b in meshtrace_parsers::builtins::BUILTIN_TEXT {
+        writeln!(
+            out,
+            "{:<12} {}{}",
+            b.name,
+            b.description,
+            if b.detect { "" } else { " (explicit only)" }
+        )?;
+        writeln!(out, "             {}", b.format.trim_end())?;
+    }
+    writeln!(
+        out,
+        "{:<12} Istio's JSON encoding (default JSON keys)",
+        "istio-json"
+    )?;
+    writeln!(
+        out,
+        "{:<12} Envoy Gateway's default JSON access log (header-style keys)",
+        "envoy-gateway-json"
+    )?;
+    writeln!(
+        out,
+        "JSON lines are detected automatically; `--log-format json` forces JSON."
+    )?;
+    out.flush()
+}
+
+/// `meshtrace doctor --list`: the checks.
+pub fn write_check_list(out: &mut dyn Write, checks: &[(&str, &str, &str)]) -> io::Result<()> {
+    for (id, name, what) in checks {
+        writeln!(out, "{id}  {name:<28} {what}")?;
+    }
+    out.flush()
+}
+
+/// The last line of `meshtrace collect`: what the bundle holds.
+pub fn write_collect_summary(
+    out: &mut dyn Write,
+    written: &str,
+    s: &crate::live::Summary,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "bundle {written}: {} pod(s) listed, logs of {} pod(s) ({} file(s), {:.1} MiB), {} config dump(s), {} other object(s){}",
+        s.pods_listed,
+        s.pods_selected,
+        s.logs,
+        s.bytes as f64 / (1024.0 * 1024.0),
+        s.config_dumps,
+        s.objects,
+        if s.problems.is_empty() {
+            String::new()
+        } else {
+            format!("; {} part(s) not collected (above)", s.problems.len())
+        }
+    )?;
+    out.flush()
 }
 
 fn new_table(width: Option<u16>) -> Table {

@@ -1,0 +1,66 @@
+//! `meshtrace proxy-config`'s printer: istioctl-style tables, or the typed configuration as
+//! `meshtrace.proxy-config/v1` JSON or YAML.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::proxyconfig::Table;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PcOutput {
+    /// istioctl's current table layout.
+    Table,
+    /// Summary layout (istioctl 1.6: listeners `ADDRESS PORT TYPE`, routes `NAME VIRTUAL HOSTS`).
+    Short,
+    /// The typed configuration as JSON.
+    Json,
+    /// The typed configuration as YAML.
+    Yaml,
+}
+
+/// The JSON/YAML document.
+pub fn write_document(
+    out: &mut dyn Write,
+    format: PcOutput,
+    doc: &serde_json::Value,
+) -> Result<()> {
+    if format == PcOutput::Yaml {
+        write!(out, "{}", serde_yaml_ng::to_string(doc)?)?;
+    } else {
+        serde_json::to_writer_pretty(&mut *out, doc)?;
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The bootstrap summary lines (if any), then each table, separated by blank lines.
+pub fn write_tables(
+    out: &mut dyn Write,
+    bootstrap: &[(String, String)],
+    tables: &[Table],
+    short: bool,
+) -> Result<()> {
+    let mut first = true;
+    for (k, v) in bootstrap {
+        writeln!(out, "{:<21}{v}", format!("{k}:"))?;
+        first = false;
+    }
+    for t in tables {
+        if !first {
+            writeln!(out)?;
+        }
+        first = false;
+        if short && t.columns == ["NAME", "VIRTUAL HOSTS"] {
+            writeln!(
+                out,
+                "NOTE: This output only contains named route configurations."
+            )?;
+        }
+        write!(out, "{}", t.render())?;
+    }
+    out.flush()?;
+    Ok(())
+}

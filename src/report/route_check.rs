@@ -1,0 +1,118 @@
+//! `meshtrace route-check`'s printer: the decisions at every hop as text, or the
+//! `meshtrace.route-check/v1` document as JSON or YAML.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::routesim::{PredictedPath, Request};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RcOutput {
+    /// Step-by-step text.
+    Table,
+    /// `meshtrace.route-check/v1` JSON.
+    Json,
+    /// The same as YAML.
+    Yaml,
+}
+
+/// Print a predicted path in the chosen format.
+pub fn write(
+    out: &mut dyn Write,
+    format: RcOutput,
+    req: &Request,
+    path: &PredictedPath,
+    routed: bool,
+) -> Result<()> {
+    match format {
+        RcOutput::Json | RcOutput::Yaml => {
+            let doc = serde_json::json!({
+                "schema": "meshtrace.route-check/v1",
+                "request": req,
+                "hops": path.hops,
+                "end": path.end,
+                "routed": routed,
+            });
+            if format == RcOutput::Json {
+                serde_json::to_writer_pretty(&mut *out, &doc)?;
+                writeln!(out)?;
+            } else {
+                write!(out, "{}", serde_yaml_ng::to_string(&doc)?)?;
+            }
+        }
+        RcOutput::Table => write_text(out, req, path)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn write_text(out: &mut dyn Write, req: &Request, path: &PredictedPath) -> Result<()> {
+    writeln!(
+        out,
+        "{} {}{} Host: {}{}",
+        req.method,
+        req.path,
+        if req.headers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " [{}]",
+                req.headers
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        req.host,
+        req.port.map(|p| format!(" → port {p}")).unwrap_or_default()
+    )?;
+    for (i, h) in path.hops.iter().enumerate() {
+        writeln!(
+            out,
+            "\nHop {} · {} · Host {}{}",
+            i + 1,
+            h.proxy,
+            h.request.host,
+            h.request
+                .port
+                .map(|p| format!(" · port {p}"))
+                .unwrap_or_default()
+        )?;
+        if let Some(n) = &h.note {
+            writeln!(out, "  ↳ {n}")?;
+        }
+        for s in &h.steps {
+            writeln!(
+                out,
+                "  {} {:<13} {}",
+                if s.ok { "✓" } else { "✗" },
+                s.stage,
+                s.decision
+            )?;
+        }
+        if !h.candidates.is_empty() {
+            writeln!(out, "  Tried (closest first):")?;
+            for c in h.candidates.iter().take(10) {
+                writeln!(out, "    - {}: {}", c.name, c.why)?;
+            }
+            if h.candidates.len() > 10 {
+                writeln!(out, "    … and {} more", h.candidates.len() - 10)?;
+            }
+        }
+    }
+    let summary: Vec<String> = path
+        .hops
+        .iter()
+        .map(|h| {
+            let port = h.request.port.map(|p| format!(":{p}")).unwrap_or_default();
+            let pod = h.proxy.rsplit('/').next().unwrap_or(&h.proxy);
+            format!("{pod}{port}")
+        })
+        .collect();
+    writeln!(out, "\nPredicted path: {}", summary.join(" → "))?;
+    writeln!(out, "End: {}", path.end)?;
+    Ok(())
+}
