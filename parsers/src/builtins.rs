@@ -2,7 +2,7 @@
 //! JSON key sets of Istio and Envoy Gateway.
 //!
 //! The format strings are data from istio/istio and envoyproxy/envoy (Apache-2.0); see
-//! `../shared/peer/SOURCES.md` for where each one was read.
+//! `../testdata/peer/SOURCES.md` for where each one was read.
 
 use std::sync::{Arc, OnceLock};
 

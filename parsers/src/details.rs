@@ -4,7 +4,7 @@
 ///
 /// The first block is data from envoyproxy/envoy (Apache-2.0): `ResponseCodeDetailValues` in
 /// envoy/stream_info/stream_info.h and docs/root/configuration/http/http_conn_man/response_code_details.rst,
-/// as collected in shared/peer/envoy/response-code-details.tsv. The row `downstream_local_disconnect({})`
+/// as collected in testdata/peer/envoy/response-code-details.tsv. The row `downstream_local_disconnect({})`
 /// is keyed here by its base `downstream_local_disconnect`.
 const DETAILS: &[(&str, &str)] = &[
     ("via_upstream", "Response code was set by the upstream."),

@@ -73,7 +73,7 @@ pub const FLAG_COUNT: usize = 30;
 /// Flag table data: (short name, long name, meaning, scope), in enum-index order.
 ///
 /// Data taken from envoyproxy/envoy (Apache-2.0): docs/root/configuration/observability/access_log/usage.rst
-/// and envoy/stream_info/stream_info.h, as collected in shared/peer/envoy/response-flags.tsv.
+/// and envoy/stream_info/stream_info.h, as collected in testdata/peer/envoy/response-flags.tsv.
 const TABLE: [(&str, &str, &str, &str); FLAG_COUNT] = [
     (
         "LH",
