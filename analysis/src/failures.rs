@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, FixedOffset};
+use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
 use meshtrace_parsers::Slot;
@@ -370,32 +370,6 @@ pub fn failures_streaming(
     ))
 }
 
-/// Parse a `--since` duration: `90s`, `15m`, `2h`, `1d`, `1h30m`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let mut total = Duration::zero();
-    let mut num = String::new();
-    let mut any = false;
-    for c in s.trim().chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: i64 = num.parse().ok()?;
-        num.clear();
-        total += match c {
-            's' => Duration::seconds(n),
-            'm' => Duration::minutes(n),
-            'h' => Duration::hours(n),
-            'd' => Duration::days(n),
-            _ => return None,
-        };
-        any = true;
-    }
-    if !num.is_empty() {
-        return None;
-    }
-    any.then_some(total)
-}
 
 #[cfg(test)]
 mod tests {
@@ -410,13 +384,4 @@ mod tests {
         assert!(!status_matches("5xx", None));
     }
 
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("15m"), Some(Duration::minutes(15)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::minutes(90)));
-        assert_eq!(parse_duration("2d"), Some(Duration::days(2)));
-        assert_eq!(parse_duration("15"), None);
-        assert_eq!(parse_duration("x"), None);
-        assert_eq!(parse_duration(""), None);
-    }
 }

@@ -41,9 +41,12 @@ pub struct FailuresArgs {
     pub live: crate::commands::collect::LiveArgs,
 }
 
+/// A command-line time (jiff, the type kube-rs takes for log windows) as the evidence's time
+/// type (chrono, which the parsers use for every record).
 fn time(t: &jiff::Timestamp) -> Result<DateTime<FixedOffset>> {
-    DateTime::parse_from_rfc3339(&t.to_string())
-        .with_context(|| format!("{t} is not an RFC 3339 time"))
+    DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().unsigned_abs())
+        .map(|d| d.fixed_offset())
+        .with_context(|| format!("{t} is outside the range of times meshtrace handles"))
 }
 
 /// Run `failures`. Exit 0 when nothing failed, 1 when failures were found.
