@@ -370,7 +370,6 @@ pub fn failures_streaming(
     ))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,5 +382,4 @@ mod tests {
         assert!(status_matches("0", Some(0)));
         assert!(!status_matches("5xx", None));
     }
-
 }

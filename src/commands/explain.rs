@@ -8,7 +8,7 @@ use meshtrace_parsers::detect::FormatSpec;
 use crate::cli::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK, format_spec};
 use crate::diagnose::Context;
 use crate::explain::explain;
-use crate::explain::{record_json, skipped_json};
+use crate::report::json::{record_json, skipped_json};
 use crate::report::{ExplainStream, OutputFormat, write_explain};
 use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_input, read_streamed};
 use crate::source::merge::{Merged, StreamInput};

@@ -1,5 +1,6 @@
 //! Rendering for people (tables, text) and machines (JSON). The only layer that writes output.
 
+pub mod json;
 pub mod markdown;
 pub mod proxy_config;
 pub mod route_check;
@@ -9,7 +10,7 @@ use std::io::{self, Write};
 
 use comfy_table::{ContentArrangement, Table, presets};
 
-use crate::explain::{ExplainReport, to_json};
+use crate::explain::ExplainReport;
 use meshtrace_analysis::model::LogSet;
 
 /// Output format.
@@ -145,9 +146,21 @@ pub fn write_explain(
 ) -> io::Result<()> {
     match format {
         OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &to_json(set, report))
-                .map_err(json_io_error)?;
-            writeln!(out)
+            // Element by element, as the streamed path writes it: the document is never held
+            // as one tree of values.
+            let mut w = ExplainStream::start(out, OutputFormat::Json, set.inputs.len() > 1)?;
+            for r in &report.requests {
+                w.request(r)?;
+            }
+            w.next_array("records")?;
+            for l in &set.records {
+                w.value(&json::record_json(l))?;
+            }
+            w.next_array("skipped")?;
+            for sk in &set.skipped {
+                w.value(&json::skipped_json(sk))?;
+            }
+            w.end_json()
         }
         OutputFormat::Table => write_explain_table(out, set, report, width),
     }
