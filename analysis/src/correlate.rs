@@ -218,6 +218,23 @@ pub fn correlate(lines: &[LogLine], start: &Start, include_probes: bool) -> Corr
                         }
                 });
                 if joined {
+                    // A proxy that retried sent every attempt on its upstream connections: the
+                    // other attempts are the same request, not neighbours of another one.
+                    if inward
+                        && hr
+                            .flags()
+                            .contains(ResponseFlag::UpstreamRetryLimitExceeded)
+                    {
+                        for cand in retry_attempts(lines, h, &sel, &usable) {
+                            sel.insert(cand);
+                            c.links.push((h, cand, LinkKind::Connection));
+                            if let Some(id) = lines[cand].record.request_id()
+                                && !ids.iter().any(|x| x == id)
+                            {
+                                ids.push(id.to_string());
+                            }
+                        }
+                    }
                     continue;
                 }
                 let mut best: Option<(i32, usize, LinkKind)> = None;
@@ -264,7 +281,11 @@ pub fn correlate(lines: &[LogLine], start: &Start, include_probes: bool) -> Corr
                     }
                 }
                 if let Some((_, cand, kind)) = best {
-                    if tie {
+                    if tie
+                        && !hr
+                            .flags()
+                            .contains(ResponseFlag::UpstreamRetryLimitExceeded)
+                    {
                         c.notes.push(format!(
                             "{}:{}: several hops fit equally well {} it; took {}:{} (closest in time)",
                             lines[h].input,
@@ -307,6 +328,45 @@ pub fn correlate(lines: &[LogLine], start: &Start, include_probes: bool) -> Corr
         })
         .collect();
     c
+}
+
+/// The other attempts of a hop that retried (`URX`): lines on one of its upstream connections
+/// that started and ended while it ran, with its method and path and a failed status.
+fn retry_attempts(
+    lines: &[LogLine],
+    h: usize,
+    sel: &BTreeSet<usize>,
+    usable: &dyn Fn(usize) -> bool,
+) -> Vec<usize> {
+    let outer = &lines[h].record;
+    let Some((os, oe)) = interval(outer) else {
+        return Vec::new();
+    };
+    let Some(ul) = sock(outer.upstream_local()).filter(|s| s.port() != 0) else {
+        return Vec::new();
+    };
+    // Attempts may use other connections of the same proxy to the same upstream listener: the
+    // same local IP, and a downstream local address one of the selected attempts has.
+    let listeners: BTreeSet<SocketAddr> = sel
+        .iter()
+        .filter(|&&s| sock(lines[s].record.downstream_remote()) == Some(ul))
+        .filter_map(|&s| sock(lines[s].record.downstream_local()))
+        .collect();
+    let slack = Duration::milliseconds(5);
+    (0..lines.len())
+        .filter(|&i| !sel.contains(&i) && usable(i))
+        .filter(|&i| {
+            let r = &lines[i].record;
+            let on_connection = sock(r.downstream_remote()) == Some(ul)
+                || (sock(r.downstream_remote()).is_some_and(|a| a.ip() == ul.ip())
+                    && sock(r.downstream_local()).is_some_and(|l| listeners.contains(&l)));
+            on_connection
+                && interval(r).is_some_and(|(is, ie)| is >= os - slack && ie <= oe + slack)
+                && r.method() == outer.method()
+                && r.path() == outer.path()
+                && r.status().is_none_or(|s| s == 0 || s >= 500)
+        })
+        .collect()
 }
 
 fn pick_latest_failed(

@@ -1176,4 +1176,116 @@ mod tests {
             v.evidence
         );
     }
+
+    /// Real Envoy 1.40 lines (the lab's route-timeout scenario): the gateway gave up after 2 s
+    /// (`504 UT`) while the inner hops went on and logged `200` after 3 s. The client got 504.
+    const TIMEOUT: [&str; 5] = [
+        r#"[2026-12-03T10:02:40.505Z] "POST /v2/models/slow/infer HTTP/1.1" 504 UT response_timeout - "-" 76 24 2001 - "127.0.0.2" "meshtrace-lab/1.0" "687936a7-318c-4adf-a83f-13a3a280ad21" "test-predictor.aiproject.svc.cluster.local" "127.0.0.10:8081" outbound|80||knative-local-gateway.istio-system.svc.cluster.local 127.0.0.10:43128 127.0.0.10:8443 127.0.0.2:54227 test-aiproject.apps.lab.example.com -"#,
+        r#"[2026-12-03T10:02:40.506Z] "POST /v2/models/slow/infer HTTP/2" 0 DR http2.remote_reset - "-" 76 0 2001 - "127.0.0.2,127.0.0.10" "meshtrace-lab/1.0" "12d30cec-d4ea-4271-918c-b4b5b68a9795" "test-predictor.aiproject.svc.cluster.local" "127.0.0.20:8012" outbound|80||test-predictor-00001.aiproject.svc.cluster.local 127.0.0.10:36182 127.0.0.10:8081 127.0.0.10:43128 outbound_.80_._.knative-local-gateway.istio-system.svc.cluster.local -"#,
+        r#"[2026-12-03T10:02:40.506Z] "POST /v2/models/slow/infer HTTP/1.1" 0 DC downstream_remote_disconnect - "-" 76 0 2001 - "127.0.0.2,127.0.0.10" "meshtrace-lab/1.0" "12d30cec-d4ea-4271-918c-b4b5b68a9795" "test-predictor.aiproject.svc.cluster.local" "127.0.0.20:18012" inbound|8012|| 127.0.0.6:55820 127.0.0.20:8012 127.0.0.10:0 outbound_.80_._.test-predictor-00001.aiproject.svc.cluster.local default"#,
+        r#"[2026-12-03T10:02:40.507Z] "POST /v2/models/slow/infer HTTP/1.1" 200 - via_upstream - "-" 76 101 3002 3002 "127.0.0.2,127.0.0.10, 127.0.0.6" "meshtrace-lab/1.0" "12d30cec-d4ea-4271-918c-b4b5b68a9795" "127.0.1.30:80" "127.0.0.30:8012" outbound|80||test-predictor-00001-private.aiproject.svc.cluster.local 127.0.0.20:49634 127.0.1.30:80 127.0.0.6:0 - default"#,
+        r#"[2026-12-03T10:02:40.508Z] "POST /v2/models/slow/infer HTTP/1.1" 200 - via_upstream - "-" 76 101 3001 3001 "127.0.0.2,127.0.0.10, 127.0.0.6" "meshtrace-lab/1.0" "12d30cec-d4ea-4271-918c-b4b5b68a9795" "127.0.1.30:80" "127.0.0.30:18080" inbound|8012|| 127.0.0.6:56484 127.0.0.30:8012 127.0.0.6:0 outbound_.80_._.test-predictor-00001-private.aiproject.svc.cluster.local default"#,
+    ];
+
+    #[test]
+    fn a_route_timeout_is_not_a_success_because_the_inner_hops_finished_later() {
+        let recs: Vec<RawRecord<'static>> = TIMEOUT.iter().map(|l| rec(l)).collect();
+        // Any input order: the inner 200s (longer than the gateway's 2 s) must not come first.
+        let refs: Vec<&RawRecord<'_>> = [4, 3, 2, 1, 0].iter().map(|&i| &recs[i]).collect();
+        let v = diagnose(&refs, &Context::default());
+        assert_eq!(v.order, vec![4, 3, 2, 1, 0], "hops from the client inwards");
+        assert_eq!(v.status, Some(504));
+        assert_eq!(v.origin, 4, "the gateway that timed out");
+        assert_eq!(v.cause, Cause::UpstreamTimeout);
+    }
+
+    #[test]
+    fn a_status_relayed_before_a_retry_reset_or_after_retries_is_the_upstreams() {
+        let ctx = Context::default();
+        // `URX via_upstream`: retries exhausted on the upstream's own 503.
+        let urx = line(
+            "503",
+            "URX",
+            "via_upstream",
+            "-",
+            OUT,
+            "10.0.0.9:8012",
+            "10.0.0.1:80",
+            "10.0.0.2:5000",
+        );
+        assert_eq!(cause_of(&urx, &ctx), Cause::AppError);
+        // The caller reset the attempt it was going to retry: the 503 still came from upstream.
+        for (flag, details) in [
+            ("DR", "http2.remote_reset"),
+            ("DC", "downstream_remote_disconnect"),
+        ] {
+            let l = line(
+                "503",
+                flag,
+                details,
+                "-",
+                "inbound|8012||",
+                "10.0.0.9:8080",
+                "10.0.0.9:8012",
+                "10.0.0.1:0",
+            )
+            .replace(" 5 - ", " 5 4 ");
+            assert_eq!(cause_of(&l, &ctx), Cause::AppError, "{flag}");
+        }
+        // A client that left before any status: a downstream disconnect.
+        let gone = line(
+            "0",
+            "DC",
+            "downstream_remote_disconnect",
+            "-",
+            OUT,
+            "10.0.0.9:8012",
+            "10.0.0.1:80",
+            "10.0.0.2:5000",
+        );
+        assert_eq!(cause_of(&gone, &ctx), Cause::DownstreamDisconnect);
+    }
+
+    #[test]
+    fn an_outbound_hop_whose_connection_never_opened_follows_its_pods_inbound_hop() {
+        // `UF`: no upstream local address; the app's connection into its own sidecar still
+        // comes from the pod IP.
+        let inbound = rec(&line(
+            "503",
+            "-",
+            "via_upstream",
+            "-",
+            "inbound|8012||",
+            "10.0.0.20:18012",
+            "10.0.0.20:8012",
+            "10.0.0.10:0",
+        )
+        .replace(" 5 - ", " 30 29 "));
+        let outbound = rec(&line(
+            "503",
+            "UF",
+            "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}",
+            "-",
+            "outbound|80||m-predictor-00001-private.ns.svc.cluster.local",
+            "10.0.0.30:8012",
+            "10.0.1.30:80",
+            "10.0.0.20:41000",
+        )
+        .replace("10.0.0.1:40000", "-"));
+        let gateway = rec(&line(
+            "503",
+            "-",
+            "via_upstream",
+            "-",
+            OUT,
+            "10.0.0.20:8012",
+            "10.0.0.10:8081",
+            "10.0.0.2:5000",
+        )
+        .replace(" 5 - ", " 40 39 "));
+        let v = diagnose(&[&outbound, &gateway, &inbound], &Context::default());
+        assert_eq!(v.order, vec![1, 2, 0]);
+        assert_eq!(v.origin, 0);
+        assert_eq!(v.cause, Cause::UpstreamConnectFailure);
+    }
 }

@@ -393,6 +393,29 @@ pub fn trace(
         order.len(),
     );
     let mut notes = corr.notes.clone();
+    // Retries multiply: each proxy with a retry policy repeats what is behind it.
+    let mut tries: Vec<(String, usize)> = Vec::new();
+    for h in &hops {
+        if h.attempt.is_some() {
+            let what = format!(
+                "{} {} {}",
+                h.role,
+                h.direction,
+                h.listener.as_deref().unwrap_or("-")
+            );
+            match tries.iter_mut().find(|(w, _)| *w == what) {
+                Some((_, n)) => *n += 1,
+                None => tries.push((what, 1)),
+            }
+        }
+    }
+    if !tries.is_empty() {
+        let parts: Vec<String> = tries.iter().map(|(w, n)| format!("{w}: {n}")).collect();
+        notes.push(format!(
+            "retries: this one client request was tried {} (each proxy with a retry policy repeats everything behind it; Istio's default retries 503s twice)",
+            parts.join(", ")
+        ));
+    }
     let skipped = ev.logs.skipped.len();
     if skipped > 0 {
         notes.push(format!("{skipped} line(s) of the evidence were not access-log records (see `meshtrace explain` for them)"));
