@@ -1,16 +1,10 @@
 //! Command-line interface: arguments (clap) and dispatch to the commands. Returns exit codes.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use meshtrace_parsers::detect::FormatSpec;
 
-/// Exit code: the command ran and found what it looked for.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: `explain` found no access-log record; `trace`: the request failed.
-pub const EXIT_NOTHING: i32 = 1;
-/// Exit code: bad arguments or unreadable input.
-pub const EXIT_ERROR: i32 = 2;
+pub use crate::commands::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK};
 
 /// Why one request to a model failed, and at which hop.
 #[derive(Debug, Parser)]
@@ -102,12 +96,3 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-/// Resolve a `--log-format` value (reading `@FILE`).
-pub fn format_spec(value: &str) -> Result<FormatSpec> {
-    let text = match value.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read log format file {path}"))?,
-        None => value.to_string(),
-    };
-    FormatSpec::parse(&text).with_context(|| format!("--log-format {value:?}"))
-}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::cli::EXIT_OK;
+use crate::commands::EXIT_OK;
 use crate::live::{LiveOptions, Summary, Window};
 
 /// Where and what to collect from the cluster.

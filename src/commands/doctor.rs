@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::cli::{EXIT_NOTHING, EXIT_OK};
+use crate::commands::{EXIT_NOTHING, EXIT_OK};
 use crate::doctor::{CHECKS, Scope, Severity, doctor};
 use crate::report::{OutputFormat, write_doctor};
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{Context as _, Result};
 use meshtrace_parsers::detect::FormatSpec;
 
-use crate::cli::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK, format_spec};
+use crate::commands::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK, format_spec};
 use crate::diagnose::Context;
 use crate::explain::explain;
 use crate::report::json::{record_json, skipped_json};

@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result};
 use chrono::{DateTime, FixedOffset};
 
 use crate::causes::Cause;
-use crate::cli::{EXIT_NOTHING, EXIT_OK, format_spec};
+use crate::commands::{EXIT_NOTHING, EXIT_OK, format_spec};
 use crate::failures::{Filters, failures, failures_streaming};
 use crate::report::{OutputFormat, write_failures};
 use crate::source::merge::Merged;

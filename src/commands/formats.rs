@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::cli::EXIT_OK;
+use crate::commands::EXIT_OK;
 
 /// Run `formats`.
 pub fn run() -> Result<i32> {

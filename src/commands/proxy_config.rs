@@ -9,7 +9,7 @@ use serde_json::json;
 
 use meshtrace_parsers::configdump::ConfigDump;
 
-use crate::cli::EXIT_OK;
+use crate::commands::EXIT_OK;
 use crate::proxyconfig::{self as pc, Filter, Table};
 pub use crate::report::proxy_config::PcOutput;
 

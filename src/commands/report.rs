@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
 
-use crate::cli::{EXIT_NOTHING, EXIT_OK, format_spec};
+use crate::commands::{EXIT_NOTHING, EXIT_OK, format_spec};
 use crate::correlate::Start;
 use crate::failures::{Filters, failures};
 use crate::redact::Redactor;

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::cli::{EXIT_NOTHING, EXIT_OK, format_spec};
+use crate::commands::{EXIT_NOTHING, EXIT_OK, format_spec};
 
 #[derive(Debug, clap::Args)]
 pub struct TraceArgs {
