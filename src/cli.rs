@@ -3,7 +3,6 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-
 pub use crate::commands::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK};
 
 /// Why one request to a model failed, and at which hop.
@@ -95,4 +94,3 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Doctor(a) => crate::commands::doctor::run(a),
     }
 }
-

@@ -1,6 +1,6 @@
 //! meshtrace's analysis: pure functions from evidence to verdicts.
 //!
-//! The evidence model ([`model`]), who is who ([`topology`]), following one request across
+//! The evidence model ([`model`], [`evidence`]), who is who ([`topology`]), following one request across
 //! proxies ([`correlate`]), the hop that produced a status and why ([`diagnose`], [`causes`]),
 //! every request of a log ([`explain`], [`settle`], [`failures`]), one request's trace with the
 //! configuration behind it ([`trace`], [`objects`], [`configcite`]), static checks ([`doctor`]),
@@ -25,6 +25,7 @@ pub mod configcite;
 pub mod correlate;
 pub mod diagnose;
 pub mod doctor;
+pub mod evidence;
 pub mod explain;
 pub mod failures;
 pub mod model;

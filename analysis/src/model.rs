@@ -7,8 +7,6 @@ use meshtrace_parsers::configdump::ConfigDump;
 use meshtrace_parsers::record::RawRecord;
 use serde_json::Value;
 
-use crate::topology::Topology;
-
 /// An access-log record and where it was read.
 #[derive(Debug, Clone)]
 pub struct LogLine {
@@ -57,7 +55,7 @@ pub struct LogSet {
 }
 
 /// Where the lines read from an input go: a [`LogSet`] keeps them; a streaming analysis
-/// passes them on (see `crate::stream`).
+/// passes them on (see `crate::settle`).
 pub trait LineSink {
     /// An access-log record.
     fn record(&mut self, line: LogLine);
@@ -166,25 +164,6 @@ impl Object {
             .and_then(|l| l.get(key))
             .and_then(Value::as_str)
     }
-}
-
-/// Everything an analysis needs.
-#[derive(Debug, Default)]
-pub struct Evidence {
-    /// Parsed log lines of every input.
-    pub logs: LogSet,
-    /// Kubernetes objects (from a bundle).
-    pub objects: Vec<Object>,
-    /// Who is who.
-    pub topology: Topology,
-    /// What could not be used, one sentence each.
-    pub problems: Vec<String>,
-    /// The bundle opened, if any.
-    pub bundle: Option<String>,
-    /// When the bundle was collected (its manifest's `collected_at`).
-    pub collected_at: Option<chrono::DateTime<chrono::FixedOffset>>,
-    /// The bundle's Envoy config dumps that could be read.
-    pub config_dumps: Vec<PodDump>,
 }
 
 /// The Envoy config dump of one pod of a bundle.

@@ -11,7 +11,7 @@ use meshtrace_parsers::record::RawRecord;
 use crate::causes::Cause;
 use crate::correlate::{Start, correlate};
 use crate::diagnose::{Context, diagnose_in, envoy_generated};
-use crate::model::Evidence;
+use crate::evidence::Evidence;
 use crate::model::LogLine;
 use crate::objects::{Cited, cite};
 use crate::topology::{PodInfo, PodRole, Topology};

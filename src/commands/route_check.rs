@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use anyhow::{Result, bail};
 
-use crate::commands::{EXIT_NOTHING, EXIT_OK};
 use crate::commands::proxy_config::{DumpSource, load_bundle, load_file, pick};
+use crate::commands::{EXIT_NOTHING, EXIT_OK};
 pub use crate::report::route_check::RcOutput;
 use crate::routesim::{Outcome, Proxy, Request, ServiceIp, predict};
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::failures::FailuresReport;
 use crate::redact::{MASK, Redactor, is_secret_name, mask_value};
 use crate::trace::TraceReport;
-use meshtrace_analysis::model::Evidence;
+use meshtrace_analysis::evidence::Evidence;
 
 /// JSON schema identifier of `report -o json`.
 pub const SCHEMA: &str = "meshtrace.report/v1";

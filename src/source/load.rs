@@ -1,6 +1,7 @@
 //! Loading evidence for analysis: a bundle and/or plain log files, parsed, with the topology.
 
-use meshtrace_analysis::model::{Evidence, PodDump};
+use meshtrace_analysis::evidence::Evidence;
+use meshtrace_analysis::model::PodDump;
 use std::path::Path;
 use std::sync::Arc;
 
