@@ -176,3 +176,99 @@ fn parsers_are_the_bottom_layer() {
     }
     assert!(bad.is_empty(), "I/O in parsers: {bad:?}");
 }
+
+/// The modules a file of `dir` imports through `crate::…` (test modules left out).
+fn imports(dir: &Path, file: &Path) -> std::collections::BTreeSet<String> {
+    let body: String = code(file).into_iter().map(|(_, l)| l + "\n").collect();
+    let me = module_of(dir, file);
+    let mut out = std::collections::BTreeSet::new();
+    for (i, _) in body.match_indices("crate::") {
+        let rest = &body[i + "crate::".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        let target = if dir.join(&name).is_dir() {
+            let sub: String = rest[name.len()..]
+                .trim_start_matches("::")
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !sub.is_empty() && dir.join(&name).join(format!("{sub}.rs")).exists() {
+                format!("{name}/{sub}")
+            } else {
+                name.clone()
+            }
+        } else {
+            name.clone()
+        };
+        if !name.is_empty() && target != me && !me.starts_with(&format!("{target}/")) {
+            out.insert(target);
+        }
+    }
+    out
+}
+
+fn module_of(dir: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(dir).unwrap().with_extension("");
+    let s = rel.display().to_string();
+    s.strip_suffix("/mod").unwrap_or(&s).to_string()
+}
+
+/// Architecture invariant: no import circle between the modules of a crate (data flows one way).
+#[test]
+fn no_import_circles() {
+    for dir in ["src", "analysis/src", "parsers/src"] {
+        let dir = root().join(dir);
+        let mut graph: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+            Default::default();
+        for f in sources(&dir) {
+            let m = module_of(&dir, &f);
+            if m == "lib" || m == "main" || m.starts_with("bin/") {
+                continue;
+            }
+            graph.entry(m).or_default().extend(imports(&dir, &f));
+        }
+        // A parent module may name its children; that is not an import.
+        for (m, deps) in graph.iter_mut() {
+            deps.retain(|d| !d.starts_with(&format!("{m}/")));
+        }
+        let mut state: std::collections::BTreeMap<String, u8> = Default::default();
+        fn visit(
+            m: &str,
+            g: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+            state: &mut std::collections::BTreeMap<String, u8>,
+            path: &mut Vec<String>,
+        ) -> Option<Vec<String>> {
+            state.insert(m.to_string(), 1);
+            path.push(m.to_string());
+            for d in g.get(m).into_iter().flatten() {
+                match state.get(d.as_str()) {
+                    Some(1) => {
+                        let at = path.iter().position(|p| p == d).unwrap();
+                        let mut c = path[at..].to_vec();
+                        c.push(d.clone());
+                        return Some(c);
+                    }
+                    Some(_) => {}
+                    None => {
+                        if let Some(c) = visit(d, g, state, path) {
+                            return Some(c);
+                        }
+                    }
+                }
+            }
+            path.pop();
+            state.insert(m.to_string(), 2);
+            None
+        }
+        let keys: Vec<String> = graph.keys().cloned().collect();
+        for k in keys {
+            if !state.contains_key(&k)
+                && let Some(c) = visit(&k, &graph, &mut state, &mut Vec::new())
+            {
+                panic!("import circle in {}: {}", dir.display(), c.join(" → "));
+            }
+        }
+    }
+}

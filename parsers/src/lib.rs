@@ -21,6 +21,7 @@ pub mod flags;
 pub mod format;
 pub mod json;
 pub mod record;
+pub mod slot;
 
 /// Re-exported so callers scan logs with the same substring search as the parsers.
 pub use memchr;

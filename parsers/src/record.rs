@@ -13,7 +13,7 @@ use crate::address::{Address, parse_address};
 use crate::cluster::{ClusterName, parse_cluster_name};
 use crate::details::{CodeDetails, TransportFailure, parse_code_details, parse_transport_failure};
 use crate::flags::{ResponseFlags, UnknownFlag, parse_response_flags};
-use crate::format::Slot;
+use crate::slot::Slot;
 
 /// One access-log record.
 #[derive(Debug, Clone, PartialEq, Eq)]
