@@ -638,26 +638,22 @@ pub fn parse_rbac_policy(s: &str) -> RbacPolicy<'_> {
     parse_istio_policy(s).unwrap_or(RbacPolicy::Other(s))
 }
 
-fn is_policy_part(s: &str) -> bool {
-    !s.is_empty() && !s.contains(['[', ']'])
-}
-
+/// Istio's RBAC policy id, `ns[NS]-policy[NAME]` with an optional `-rule[N]`: namespace and
+/// name hold no brackets, N is a `u32`, nothing may follow.
 fn parse_istio_policy(s: &str) -> Option<RbacPolicy<'_>> {
-    let rest = s.strip_prefix("ns[")?;
-    let (namespace, rest) = rest.split_once("]-policy[")?;
-    let rest = rest.strip_suffix(']')?;
-    let (name, rule) = match rest.rsplit_once("]-rule[") {
-        Some((name, rule)) => {
-            if rule.is_empty() || !rule.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            (name, Some(rule.parse::<u32>().ok()?))
-        }
-        None => (rest, None),
-    };
-    if !is_policy_part(namespace) || !is_policy_part(name) {
-        return None;
-    }
+    use nom::Parser;
+    use nom::bytes::complete::{tag, take_while1};
+    use nom::character::complete::{char, u32 as rule_number};
+    use nom::combinator::{all_consuming, opt};
+    use nom::sequence::{delimited, preceded};
+    let part = || take_while1(|c: char| c != '[' && c != ']');
+    let parsed: nom::IResult<&str, _, ()> = all_consuming((
+        delimited(tag("ns["), part(), char(']')),
+        delimited(tag("-policy["), part(), char(']')),
+        opt(delimited(tag("-rule["), rule_number, char(']'))),
+    ))
+    .parse(s);
+    let (_, (namespace, name, rule)) = parsed.ok()?;
     Some(RbacPolicy::Policy {
         namespace,
         name,

@@ -657,38 +657,33 @@ pub(crate) fn looks_like_timestamp(v: &str) -> bool {
 
 /// Parse `NAME`, `NAME(ARG)` or `NAME(ARG):N` followed by `%`. Returns the command and the
 /// number of bytes consumed (including the closing `%`).
+/// The grammar of one command operator after its opening `%`:
+/// `NAME` `("(" ARG ")")?` `(":" MAX_LEN)?` `"%"`, where NAME is `[A-Z0-9_]+` and ARG runs to the
+/// first `)`. Returns the operator's name, argument and length limit, and the bytes consumed
+/// before the closing `%`.
+fn command_grammar(s: &str) -> nom::IResult<&str, (&str, Option<&str>, Option<&str>), ()> {
+    use nom::Parser;
+    use nom::bytes::complete::{tag, take_until, take_while1};
+    use nom::character::complete::{char, digit1};
+    use nom::combinator::opt;
+    use nom::sequence::{delimited, preceded, terminated};
+    terminated(
+        (
+            take_while1(|c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
+            opt(delimited(char('('), take_until(")"), char(')'))),
+            opt(preceded(char(':'), digit1)),
+        ),
+        tag("%"),
+    )
+    .parse(s)
+}
+
 fn parse_command(s: &str) -> Option<(Command, usize)> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() && (b[i].is_ascii_uppercase() || b[i].is_ascii_digit() || b[i] == b'_') {
-        i += 1;
-    }
-    if i == 0 {
-        return None;
-    }
-    let name = &s[..i];
-    let mut arg = None;
-    if b.get(i) == Some(&b'(') {
-        let close = s[i + 1..].find(')')? + i + 1;
-        arg = Some(s[i + 1..close].to_string());
-        i = close + 1;
-    }
-    let mut max_len = None;
-    if b.get(i) == Some(&b':') {
-        let start = i + 1;
-        let mut j = start;
-        while j < b.len() && b[j].is_ascii_digit() {
-            j += 1;
-        }
-        if j == start {
-            return None;
-        }
-        max_len = s[start..j].parse().ok();
-        i = j;
-    }
-    if b.get(i) != Some(&b'%') {
-        return None;
-    }
+    let (rest, (name, arg, max_len)) = command_grammar(s).ok()?;
+    // Up to (not including) the closing `%`.
+    let i = s.len() - rest.len() - 1;
+    let arg = arg.map(str::to_string);
+    let max_len = max_len.and_then(|n| n.parse().ok());
     let text: Arc<str> = Arc::from(&s[..i]);
     let slot = Slot::from_operator(name, arg.as_deref());
     let time_fmt = match (&slot, &arg) {
