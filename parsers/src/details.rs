@@ -645,7 +645,7 @@ fn parse_istio_policy(s: &str) -> Option<RbacPolicy<'_>> {
     use nom::bytes::complete::{tag, take_while1};
     use nom::character::complete::{char, u32 as rule_number};
     use nom::combinator::{all_consuming, opt};
-    use nom::sequence::{delimited, preceded};
+    use nom::sequence::delimited;
     let part = || take_while1(|c: char| c != '[' && c != ']');
     let parsed: nom::IResult<&str, _, ()> = all_consuming((
         delimited(tag("ns["), part(), char(']')),
