@@ -177,6 +177,20 @@ fn check(dir: &Path) -> Vec<String> {
     match serde_json::from_str::<Value>(&out) {
         Err(e) => diffs.push(format!("failures: not JSON ({e}): {}", err.trim())),
         Ok(f) => {
+            // `failures` must reach the same verdict as `trace` for the failed client request.
+            let want_cause = s(&expect["cause"]);
+            if want_failed.as_u64().is_some_and(|n| n > 0)
+                && !f["groups"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|g| s(&g["cause"]) == want_cause)
+            {
+                diffs.push(format!(
+                    "failures: no group with cause {want_cause}: {}",
+                    f["groups"]
+                ));
+            }
             if &f["failed"] != want_failed {
                 let groups: Vec<String> = f["groups"]
                     .as_array()

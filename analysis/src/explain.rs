@@ -141,7 +141,8 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
         let origin = groups[gi][v.origin];
         let r = &origin.record;
         // A connection the hop could not use: the next proxy may have logged why it refused it.
-        if upstream_connection_failed(r) && v.order.last() == Some(&v.origin) {
+        // (Retries may have logged later attempts after it: it need not be the innermost.)
+        if upstream_connection_failed(r) {
             let up = r.upstream_host().and_then(|a| a.socket())?;
             return refused
                 .get(&up)?
