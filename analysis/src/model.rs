@@ -1,6 +1,7 @@
 //! The evidence model: parsed log lines, lines that were not records, Kubernetes objects and
 //! config dumps — what every analysis reads, whatever source it came from.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use meshtrace_parsers::configdump::ConfigDump;
@@ -164,6 +165,53 @@ impl Object {
             .and_then(|l| l.get(key))
             .and_then(Value::as_str)
     }
+
+    /// The string at a JSON pointer (`/spec/host`).
+    pub fn str_at(&self, ptr: &str) -> Option<&str> {
+        self.value.pointer(ptr).and_then(Value::as_str)
+    }
+
+    /// The strings of the list at a JSON pointer (`/spec/hosts`); empty when there is none.
+    pub fn strings_at(&self, ptr: &str) -> Vec<String> {
+        strings(self.value.pointer(ptr))
+    }
+
+    /// The string entries of the map at a JSON pointer (`/spec/selector/matchLabels`); empty
+    /// when there is none.
+    pub fn string_map(&self, ptr: &str) -> BTreeMap<String, String> {
+        self.value
+            .pointer(ptr)
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The `status.conditions` entry of this type (`Ready`), if any.
+    pub fn condition(&self, kind: &str) -> Option<&Value> {
+        self.value
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
+            })
+    }
+}
+
+/// The strings of a JSON list (other items skipped); empty when `v` is not a list.
+pub fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The Envoy config dump of one pod of a bundle.

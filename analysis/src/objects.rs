@@ -48,7 +48,7 @@ fn match_labels(o: &Object, ptr: &str) -> Option<BTreeMap<String, String>> {
 
 /// Does a policy with a `selector.matchLabels` (or `workloadSelector.labels`) apply to `pod`?
 /// No selector: every workload of its namespace, or of the mesh when in the root namespace.
-fn applies_to(o: &Object, selector_ptr: &str, pod: &PodInfo) -> bool {
+pub(crate) fn applies_to(o: &Object, selector_ptr: &str, pod: &PodInfo) -> bool {
     let ns = o.namespace.as_deref().unwrap_or("");
     match match_labels(o, selector_ptr) {
         Some(sel) if !sel.is_empty() => {
