@@ -171,6 +171,18 @@ fn check(dir: &Path) -> Vec<String> {
         }
     }
 
+    // report: the post-incident Markdown of the same request (regression: a hop of 0 ms at the
+    // last instant made the waterfall panic).
+    let (code, out, err) = meshtrace(&["report", &start, "--bundle", &bundle]);
+    if code != 1 || !out.starts_with('#') || !out.contains(&s(&expect["cause"])) {
+        diffs.push(format!(
+            "report: exit {code} (expected 1), {} bytes, cause {} not named: {}",
+            out.len(),
+            s(&expect["cause"]),
+            err.trim()
+        ));
+    }
+
     // failures
     let (code, out, err) = meshtrace(&["failures", "--bundle", &bundle, "-o", "json"]);
     let want_failed = &expect["failures"]["client_requests_failed"];

@@ -384,7 +384,8 @@ pub fn request_markdown(
         let _ = writeln!(m, "## Latency waterfall\n\n```text");
         for (idx, off, d) in &spans {
             let cols = 40i64;
-            let a = off * cols / total;
+            // A hop that starts at the very end (0 ms at the last instant) still gets one column.
+            let a = (off * cols / total).min(cols - 1);
             let len = (d * cols / total).clamp(1, cols - a);
             let role = &t.hops[idx - 1].role;
             let _ = writeln!(
