@@ -1,8 +1,6 @@
 //! The configuration objects behind a verdict: which AuthorizationPolicy, Gateway server,
 //! DestinationRule, EnvoyFilter, VirtualService, InferenceService or Revision explains it. Pure.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use serde_json::Value;
 
@@ -11,7 +9,7 @@ use meshtrace_parsers::details::RbacPolicy;
 use meshtrace_parsers::record::RawRecord;
 
 use crate::causes::Cause;
-use crate::model::Object;
+use crate::model::{Object, strings};
 use crate::topology::{PodInfo, Topology, selects};
 
 /// A configuration object cited as evidence.
@@ -26,35 +24,16 @@ pub struct Cited {
 /// Namespaces where mesh-wide Istio policy lives.
 const ROOT_NAMESPACES: [&str; 1] = ["istio-system"];
 
-fn str_list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn match_labels(o: &Object, ptr: &str) -> Option<BTreeMap<String, String>> {
-    let m = o.value.pointer(ptr)?.as_object()?;
-    Some(
-        m.iter()
-            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-            .collect(),
-    )
-}
-
 /// Does a policy with a `selector.matchLabels` (or `workloadSelector.labels`) apply to `pod`?
 /// No selector: every workload of its namespace, or of the mesh when in the root namespace.
 pub(crate) fn applies_to(o: &Object, selector_ptr: &str, pod: &PodInfo) -> bool {
     let ns = o.namespace.as_deref().unwrap_or("");
-    match match_labels(o, selector_ptr) {
-        Some(sel) if !sel.is_empty() => {
-            (ns == pod.namespace || ROOT_NAMESPACES.contains(&ns)) && selects(&sel, &pod.labels)
-        }
-        _ => ns == pod.namespace || ROOT_NAMESPACES.contains(&ns),
+    let in_reach = ns == pod.namespace || ROOT_NAMESPACES.contains(&ns);
+    let sel = o.string_map(selector_ptr);
+    if sel.is_empty() {
+        in_reach
+    } else {
+        in_reach && selects(&sel, &pod.labels)
     }
 }
 
@@ -74,7 +53,7 @@ pub fn describe_rule(rule: &Value) -> String {
             ("ipBlocks", "source IP"),
             ("requestPrincipals", "JWT principal"),
         ] {
-            let v = str_list(s.get(k));
+            let v = strings(s.get(k));
             if !v.is_empty() {
                 parts.push(format!("{label} in [{}]", v.join(", ")));
             }
@@ -94,7 +73,7 @@ pub fn describe_rule(rule: &Value) -> String {
             ("paths", "path"),
             ("notPaths", "path not"),
         ] {
-            let v = str_list(op.get(k));
+            let v = strings(op.get(k));
             if !v.is_empty() {
                 parts.push(format!("{label} in [{}]", v.join(", ")));
             }
@@ -107,8 +86,8 @@ pub fn describe_rule(rule: &Value) -> String {
         .flatten()
     {
         let key = w.get("key").and_then(Value::as_str).unwrap_or("?");
-        let vals = str_list(w.get("values"));
-        let not = str_list(w.get("notValues"));
+        let vals = strings(w.get("values"));
+        let not = strings(w.get("notValues"));
         if !vals.is_empty() {
             parts.push(format!("{key} in [{}]", vals.join(", ")));
         }
@@ -136,6 +115,38 @@ pub fn dr_host_matches(dr_host: &str, dr_ns: &str, fqdn: &str) -> bool {
         || dr_host.matches('.').count() == 1 && format!("{dr_host}.svc.cluster.local") == fqdn
 }
 
+/// What the citations of one request read.
+struct Site<'a, 'r> {
+    objects: &'a [Object],
+    topo: &'a Topology,
+    origin: &'a RawRecord<'r>,
+    origin_pod: Option<&'a PodInfo>,
+    caller: Option<&'a RawRecord<'r>>,
+}
+
+impl<'a> Site<'a, '_> {
+    /// The objects of one kind.
+    fn of(&self, kind: &'static str) -> impl Iterator<Item = &'a Object> + use<'a> {
+        self.objects.iter().filter(move |o| o.kind == kind)
+    }
+
+    /// The object of `kind` called `name` in `namespace`.
+    fn named(&self, kind: &'static str, namespace: &str, name: &str) -> Option<&'a Object> {
+        self.of(kind)
+            .find(|o| o.name == name && o.namespace.as_deref() == Some(namespace))
+    }
+
+    /// The pod with this IP, if the address has one and the topology knows it.
+    fn pod_at(&self, ip: Option<std::net::IpAddr>) -> Option<&'a PodInfo> {
+        ip.and_then(|ip| self.topo.pod_by_ip(ip))
+    }
+}
+
+/// `Pod/namespace/name`.
+fn pod_object(pod: &PodInfo) -> String {
+    format!("Pod/{}/{}", pod.namespace, pod.name)
+}
+
 /// Cite the objects that explain `cause` at the origin hop.
 pub fn cite(
     objects: &[Object],
@@ -145,383 +156,418 @@ pub fn cite(
     caller: Option<&RawRecord<'_>>,
     cause: Cause,
 ) -> Vec<Cited> {
-    let mut out = Vec::new();
-    let of = |kind: &'static str| objects.iter().filter(move |o| o.kind == kind);
+    let site = Site {
+        objects,
+        topo,
+        origin,
+        origin_pod,
+        caller,
+    };
     match cause {
-        Cause::RbacDenied => match origin.details().and_then(|d| d.rbac_policy) {
-            Some(RbacPolicy::Policy {
-                namespace,
-                name,
-                rule,
-            }) => {
-                if let Some(p) = of("AuthorizationPolicy")
-                    .find(|o| o.name == name && o.namespace.as_deref() == Some(namespace))
-                {
-                    let r = rule.and_then(|n| {
-                        p.spec()
-                            .get("rules")
-                            .and_then(Value::as_array)
-                            .and_then(|a| a.get(n as usize))
-                    });
-                    out.push(Cited {
-                        object: p.reference(),
-                        why: format!(
-                            "its {} rule{} matched this request{}",
-                            p.spec()
-                                .get("action")
-                                .and_then(Value::as_str)
-                                .unwrap_or("ALLOW"),
-                            rule.map(|n| format!(" {n}")).unwrap_or_default(),
-                            r.map(|r| format!(": {}", describe_rule(r)))
-                                .unwrap_or_default()
-                        ),
-                    });
-                } else {
-                    out.push(Cited {
-                        object: format!("AuthorizationPolicy/{namespace}/{name}"),
-                        why: "named by the RBAC details (not in the bundle)".into(),
-                    });
-                }
-            }
-            _ => {
-                if let Some(pod) = origin_pod {
-                    for p in of("AuthorizationPolicy")
-                        .filter(|o| applies_to(o, "/spec/selector/matchLabels", pod))
-                    {
-                        let action = p
-                            .spec()
-                            .get("action")
-                            .and_then(Value::as_str)
-                            .unwrap_or("ALLOW");
-                        if action != "ALLOW" {
-                            continue;
-                        }
-                        let rules: Vec<String> = p
-                            .spec()
-                            .get("rules")
-                            .and_then(Value::as_array)
-                            .map(|a| a.iter().map(describe_rule).collect())
-                            .unwrap_or_default();
-                        out.push(Cited {
-                                object: p.reference(),
-                                why: format!(
-                                    "ALLOW policy selecting {}; the request matched none of its rules, which require: {}",
-                                    pod.reference(),
-                                    if rules.is_empty() { "nothing (no rules: allows nothing)".into() } else { rules.join("; or ") }
-                                ),
-                            });
-                    }
-                }
-            }
-        },
+        Cause::RbacDenied => cite_rbac(&site),
         Cause::PlaintextToMtls | Cause::MissingSidecar | Cause::MtlsMismatch => {
-            if let (Some(pod), Some(port)) =
-                (origin_pod, origin.downstream_local().and_then(|a| a.port()))
-            {
-                for (g, s) in topo.gateway_servers(pod, port) {
-                    out.push(Cited {
-                        object: format!("Gateway/{}/{}", g.namespace, g.name),
-                        why: format!(
-                            "server port {} ({}) for hosts [{}] with TLS mode {} on listener {port} of {}",
-                            s.port,
-                            s.protocol,
-                            s.hosts.join(", "),
-                            s.tls_mode.as_deref().unwrap_or("none"),
-                            pod.reference()
-                        ),
-                    });
-                }
-            }
-            if let Some(client) = origin
-                .downstream_remote()
-                .and_then(|a| a.ip())
-                .and_then(|ip| topo.pod_by_ip(ip))
-                && !client.has_sidecar
-                && cause != Cause::MtlsMismatch
-            {
-                out.push(Cited {
-                    object: format!("Pod/{}/{}", client.namespace, client.name),
-                    why: "the calling pod has no istio-proxy sidecar, so it cannot speak mTLS"
-                        .into(),
-                });
-            }
-            if let Some(dest) = origin
-                .upstream_host()
-                .and_then(|a| a.ip())
-                .and_then(|ip| topo.pod_by_ip(ip))
-                && !dest.has_sidecar
-            {
-                out.push(Cited {
-                    object: format!("Pod/{}/{}", dest.namespace, dest.name),
-                    why:
-                        "the destination pod has no istio-proxy sidecar, so it does not speak mTLS"
-                            .into(),
-                });
-            }
-            if let Some(ClusterName::Istio { host, .. }) = origin.upstream_cluster()
-                && !host.is_empty()
-            {
-                for dr in of("DestinationRule") {
-                    let h = dr.spec().get("host").and_then(Value::as_str).unwrap_or("");
-                    let mode = dr
-                        .value
-                        .pointer("/spec/trafficPolicy/tls/mode")
-                        .and_then(Value::as_str);
-                    if mode == Some("ISTIO_MUTUAL")
-                        && dr_host_matches(h, dr.namespace.as_deref().unwrap_or(""), host)
-                    {
-                        out.push(Cited {
-                            object: dr.reference(),
-                            why: format!(
-                                "host `{h}` covers {host} and forces tls mode ISTIO_MUTUAL"
-                            ),
-                        });
-                    }
-                }
-            }
-            // The caller's side of a refused connection: the DestinationRule that set the TLS
-            // mode its proxy used towards this destination.
-            if crate::diagnose::refused_connection(origin)
-                && let Some(ClusterName::Istio { host, .. }) =
-                    caller.and_then(|c| c.upstream_cluster())
-                && !host.is_empty()
-            {
-                // Only the most specific DestinationRule for a host applies (an exact host
-                // beats a wildcard, a longer wildcard a shorter one).
-                let specificity = |h: &str| match h.strip_prefix('*') {
-                    Some(suffix) => suffix.len(),
-                    None => usize::MAX,
-                };
-                let best = of("DestinationRule")
-                    .filter(|dr| {
-                        let h = dr.spec().get("host").and_then(Value::as_str).unwrap_or("");
-                        dr_host_matches(h, dr.namespace.as_deref().unwrap_or(""), host)
-                    })
-                    .max_by_key(|dr| {
-                        specificity(dr.spec().get("host").and_then(Value::as_str).unwrap_or(""))
-                    });
-                if let Some(dr) = best {
-                    let h = dr.spec().get("host").and_then(Value::as_str).unwrap_or("");
-                    let mode = dr
-                        .value
-                        .pointer("/spec/trafficPolicy/tls/mode")
-                        .and_then(Value::as_str);
-                    let why = match mode {
-                        Some(m @ ("DISABLE" | "SIMPLE" | "MUTUAL")) => format!(
-                            "host `{h}` covers {host} and sets tls mode {m}: the calling proxy does not send Istio mTLS to it"
-                        ),
-                        Some(m) => format!("host `{h}` covers {host} (tls mode {m})"),
-                        None => format!(
-                            "host `{h}` covers {host} and sets no tls mode (a trafficPolicy without tls turns auto mTLS off on older Istio; portLevelSettings may override it)"
-                        ),
-                    };
-                    out.push(Cited {
-                        object: dr.reference(),
-                        why,
-                    });
-                }
-            }
-            if let Some(pod) = origin_pod
-                && (origin.upstream_cluster().is_some_and(|c| c.is_inbound())
-                    || (crate::diagnose::refused_connection(origin)
-                        && pod.has_sidecar
-                        && pod.role != crate::topology::PodRole::IngressGateway))
-            {
-                for pa in of("PeerAuthentication")
-                    .filter(|o| applies_to(o, "/spec/selector/matchLabels", pod))
-                {
-                    if let Some(mode) = pa.value.pointer("/spec/mtls/mode").and_then(Value::as_str)
-                    {
-                        out.push(Cited {
-                            object: pa.reference(),
-                            why: format!("mTLS mode {mode} for {}", pod.reference()),
-                        });
-                    }
-                }
-            }
+            cite_mtls(&site, cause)
         }
-        Cause::RateLimited => {
-            if let Some(pod) = origin_pod {
-                for ef in of("EnvoyFilter")
-                    .filter(|o| applies_to(o, "/spec/workloadSelector/labels", pod))
-                {
-                    let text = ef.spec().to_string();
-                    if text.contains("ratelimit")
-                        || text.contains("rate_limit")
-                        || text.contains("local_ratelimit")
-                    {
-                        out.push(Cited {
-                            object: ef.reference(),
-                            why: format!("configures rate limiting on {}", pod.reference()),
-                        });
-                    }
-                }
-            }
-        }
-        Cause::RouteNotFound => {
-            let authority = origin.authority().unwrap_or("-");
-            if let (Some(pod), Some(port)) =
-                (origin_pod, origin.downstream_local().and_then(|a| a.port()))
-            {
-                for (g, s) in topo.gateway_servers(pod, port) {
-                    let gref = g.reference();
-                    let vs_hosts: Vec<String> = of("VirtualService")
-                        .filter(|vs| {
-                            let vsns = vs.namespace.as_deref().unwrap_or("");
-                            str_list(vs.spec().get("gateways"))
-                                .iter()
-                                .any(|gw| *gw == gref || (*gw == g.name && vsns == g.namespace))
-                        })
-                        .flat_map(|vs| str_list(vs.spec().get("hosts")))
-                        .collect();
-                    out.push(Cited {
-                        object: format!("Gateway/{}/{}", g.namespace, g.name),
-                        why: format!(
-                            "serves listener {port} (server port {}, hosts [{}]); VirtualServices bound to it declare hosts [{}], none matching Host `{authority}`",
-                            s.port,
-                            s.hosts.join(", "),
-                            vs_hosts.join(", ")
-                        ),
-                    });
-                }
-            }
-        }
+        Cause::RateLimited => cite_rate_limit(&site),
+        Cause::RouteNotFound => cite_route_not_found(&site),
         Cause::AppError
         | Cause::UpstreamReset
         | Cause::UpstreamConnectFailure
-        | Cause::UpstreamTimeout => {
-            let pod = if cause == Cause::AppError {
-                origin_pod
-            } else {
-                origin
-                    .upstream_host()
-                    .and_then(|a| a.ip())
-                    .and_then(|ip| topo.pod_by_ip(ip))
-                    .or(origin_pod)
-            };
-            if let Some(pod) = pod {
-                if let Some(isvc) = &pod.isvc
-                    && let Some(o) = of("InferenceService").find(|o| {
-                        &o.name == isvc && o.namespace.as_deref() == Some(pod.namespace.as_str())
-                    })
-                {
-                    out.push(Cited {
-                        object: o.reference(),
-                        why: format!("serves the model behind {}", pod.reference()),
-                    });
-                }
-                if let Some(sd) = &pod.seldon
-                    && let Some(o) = of("SeldonDeployment").find(|o| {
-                        &o.name == sd && o.namespace.as_deref() == Some(pod.namespace.as_str())
-                    })
-                {
-                    out.push(Cited {
-                        object: o.reference(),
-                        why: format!("serves the model behind {}", pod.reference()),
-                    });
-                }
-                if let Some(rev) = &pod.revision
-                    && let Some(o) = of("Revision").find(|o| {
-                        &o.name == rev && o.namespace.as_deref() == Some(pod.namespace.as_str())
-                    })
-                {
-                    out.push(Cited {
-                        object: o.reference(),
-                        why: format!("the Knative revision running {}", pod.reference()),
-                    });
-                }
-                if pod.restarts > 0 {
-                    out.push(Cited {
-                        object: format!("Pod/{}/{}", pod.namespace, pod.name),
-                        why: format!(
-                            "its containers restarted {} time(s): check `kubectl logs --previous`",
-                            pod.restarts
-                        ),
-                    });
-                }
-            }
+        | Cause::UpstreamTimeout => cite_model(&site, cause),
+        Cause::ActivatorError | Cause::NoHealthyUpstream => cite_revision(&site),
+        Cause::EgressBlocked => cite_egress(&site),
+        _ => Vec::new(),
+    }
+}
+
+/// `RbacDenied`: the policy the RBAC details name, else the ALLOW policies the request matched
+/// none of.
+fn cite_rbac(site: &Site<'_, '_>) -> Vec<Cited> {
+    match site.origin.details().and_then(|d| d.rbac_policy) {
+        Some(RbacPolicy::Policy {
+            namespace,
+            name,
+            rule,
+        }) => vec![cite_named_policy(site, namespace, name, rule)],
+        _ => site
+            .origin_pod
+            .map(|pod| unmatched_allow_policies(site, pod))
+            .unwrap_or_default(),
+    }
+}
+
+/// The AuthorizationPolicy an RBAC denial names, with the rule that matched.
+fn cite_named_policy(site: &Site<'_, '_>, namespace: &str, name: &str, rule: Option<u32>) -> Cited {
+    let Some(p) = site.named("AuthorizationPolicy", namespace, name) else {
+        return Cited {
+            object: format!("AuthorizationPolicy/{namespace}/{name}"),
+            why: "named by the RBAC details (not in the bundle)".into(),
+        };
+    };
+    let r = rule.and_then(|n| {
+        p.spec()
+            .get("rules")
+            .and_then(Value::as_array)
+            .and_then(|a| a.get(n as usize))
+    });
+    Cited {
+        object: p.reference(),
+        why: format!(
+            "its {} rule{} matched this request{}",
+            p.str_at("/spec/action").unwrap_or("ALLOW"),
+            rule.map(|n| format!(" {n}")).unwrap_or_default(),
+            r.map(|r| format!(": {}", describe_rule(r)))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+/// The ALLOW policies selecting `pod`, whose rules the denied request matched none of.
+fn unmatched_allow_policies(site: &Site<'_, '_>, pod: &PodInfo) -> Vec<Cited> {
+    let mut out = Vec::new();
+    for p in site
+        .of("AuthorizationPolicy")
+        .filter(|o| applies_to(o, "/spec/selector/matchLabels", pod))
+    {
+        if p.str_at("/spec/action").unwrap_or("ALLOW") != "ALLOW" {
+            continue;
         }
-        Cause::ActivatorError | Cause::NoHealthyUpstream => {
-            // The revision the request was for: from the SNI/authority/cluster host.
-            let hosts = [
-                origin.sni().map(str::to_string),
-                origin.authority().map(str::to_string),
-                origin
-                    .upstream_cluster()
-                    .and_then(|c| c.host().map(str::to_string)),
-            ];
-            for rev in of("Revision") {
-                let ns = rev.namespace.as_deref().unwrap_or("");
-                let needle = format!("{}.{}", rev.name, ns);
-                if hosts.iter().flatten().any(|h| h.contains(&needle)) {
-                    let ready = rev
-                        .value
-                        .pointer("/status/conditions")
-                        .and_then(Value::as_array)
-                        .and_then(|c| {
-                            c.iter()
-                                .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
-                        })
-                        .map(|c| {
-                            format!(
-                                "Ready={} {}",
-                                c.get("status").and_then(Value::as_str).unwrap_or("?"),
-                                c.get("reason").and_then(Value::as_str).unwrap_or("")
-                            )
-                        })
-                        .unwrap_or_else(|| "no Ready condition".into());
-                    let pods: Vec<String> = topo
-                        .pods
-                        .iter()
-                        .filter(|p| p.revision.as_deref() == Some(rev.name.as_str()))
-                        .map(|p| format!("{} {}", p.name, p.phase.as_deref().unwrap_or("?")))
-                        .collect();
-                    out.push(Cited {
-                        object: rev.reference(),
-                        why: format!(
-                            "the revision this request was for: {ready}; pods: {}",
-                            if pods.is_empty() {
-                                "none".into()
-                            } else {
-                                pods.join(", ")
-                            }
-                        ),
-                    });
-                }
-            }
+        let rules: Vec<String> = p
+            .spec()
+            .get("rules")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(describe_rule).collect())
+            .unwrap_or_default();
+        out.push(Cited {
+            object: p.reference(),
+            why: format!(
+                "ALLOW policy selecting {}; the request matched none of its rules, which require: {}",
+                pod.reference(),
+                if rules.is_empty() { "nothing (no rules: allows nothing)".into() } else { rules.join("; or ") }
+            ),
+        });
+    }
+    out
+}
+
+/// `PlaintextToMtls`, `MissingSidecar`, `MtlsMismatch`: the gateway servers and their TLS
+/// modes, pods without sidecar on either side, the DestinationRules setting the TLS mode and the
+/// PeerAuthentications requiring mTLS.
+fn cite_mtls(site: &Site<'_, '_>, cause: Cause) -> Vec<Cited> {
+    let origin = site.origin;
+    let mut out = gateway_tls_servers(site);
+    if let Some(client) = site.pod_at(origin.downstream_remote().and_then(|a| a.ip()))
+        && !client.has_sidecar
+        && cause != Cause::MtlsMismatch
+    {
+        out.push(Cited {
+            object: pod_object(client),
+            why: "the calling pod has no istio-proxy sidecar, so it cannot speak mTLS".into(),
+        });
+    }
+    if let Some(dest) = site.pod_at(origin.upstream_host().and_then(|a| a.ip()))
+        && !dest.has_sidecar
+    {
+        out.push(Cited {
+            object: pod_object(dest),
+            why: "the destination pod has no istio-proxy sidecar, so it does not speak mTLS".into(),
+        });
+    }
+    if let Some(ClusterName::Istio { host, .. }) = origin.upstream_cluster()
+        && !host.is_empty()
+    {
+        out.extend(istio_mutual_rules(site, host));
+    }
+    out.extend(caller_destination_rule(site));
+    out.extend(peer_authentications(site));
+    out
+}
+
+/// The Gateway servers behind the origin hop's listener, with their TLS modes.
+fn gateway_tls_servers(site: &Site<'_, '_>) -> Vec<Cited> {
+    let (Some(pod), Some(port)) = (
+        site.origin_pod,
+        site.origin.downstream_local().and_then(|a| a.port()),
+    ) else {
+        return Vec::new();
+    };
+    site.topo
+        .gateway_servers(pod, port)
+        .into_iter()
+        .map(|(g, s)| Cited {
+            object: format!("Gateway/{}/{}", g.namespace, g.name),
+            why: format!(
+                "server port {} ({}) for hosts [{}] with TLS mode {} on listener {port} of {}",
+                s.port,
+                s.protocol,
+                s.hosts.join(", "),
+                s.tls_mode.as_deref().unwrap_or("none"),
+                pod.reference()
+            ),
+        })
+        .collect()
+}
+
+/// The DestinationRules covering `host` that force ISTIO_MUTUAL.
+fn istio_mutual_rules(site: &Site<'_, '_>, host: &str) -> Vec<Cited> {
+    let mut out = Vec::new();
+    for dr in site.of("DestinationRule") {
+        let h = dr.str_at("/spec/host").unwrap_or("");
+        let mode = dr.str_at("/spec/trafficPolicy/tls/mode");
+        if mode == Some("ISTIO_MUTUAL")
+            && dr_host_matches(h, dr.namespace.as_deref().unwrap_or(""), host)
+        {
+            out.push(Cited {
+                object: dr.reference(),
+                why: format!("host `{h}` covers {host} and forces tls mode ISTIO_MUTUAL"),
+            });
         }
-        Cause::EgressBlocked => {
-            for cm in of("ConfigMap").filter(|o| o.name == "istio" || o.name.starts_with("istio-"))
-            {
-                let text = cm.value.to_string();
-                if text.contains("REGISTRY_ONLY") {
-                    out.push(Cited {
-                        object: cm.reference(),
-                        why: "MeshConfig outboundTrafficPolicy is REGISTRY_ONLY".into(),
-                    });
-                }
-            }
-            let host = origin.authority().unwrap_or("-");
-            let ses: Vec<&Object> = of("ServiceEntry").collect();
-            let covered = ses
-                .iter()
-                .any(|se| str_list(se.spec().get("hosts")).iter().any(|h| h == host));
-            for se in ses {
-                out.push(Cited {
-                    object: se.reference(),
-                    why: format!(
-                        "registers [{}]{}",
-                        str_list(se.spec().get("hosts")).join(", "),
-                        if covered {
-                            ""
-                        } else {
-                            &" — not the requested host"
-                        }
-                    ),
-                });
-            }
+    }
+    out
+}
+
+/// The caller's side of a refused connection: the DestinationRule that set the TLS mode its
+/// proxy used towards this destination.
+fn caller_destination_rule(site: &Site<'_, '_>) -> Option<Cited> {
+    if !crate::diagnose::refused_connection(site.origin) {
+        return None;
+    }
+    let Some(ClusterName::Istio { host, .. }) = site.caller.and_then(|c| c.upstream_cluster())
+    else {
+        return None;
+    };
+    if host.is_empty() {
+        return None;
+    }
+    // Only the most specific DestinationRule for a host applies (an exact host beats a
+    // wildcard, a longer wildcard a shorter one).
+    let specificity = |h: &str| match h.strip_prefix('*') {
+        Some(suffix) => suffix.len(),
+        None => usize::MAX,
+    };
+    let dr = site
+        .of("DestinationRule")
+        .filter(|dr| {
+            let h = dr.str_at("/spec/host").unwrap_or("");
+            dr_host_matches(h, dr.namespace.as_deref().unwrap_or(""), host)
+        })
+        .max_by_key(|dr| specificity(dr.str_at("/spec/host").unwrap_or("")))?;
+    let h = dr.str_at("/spec/host").unwrap_or("");
+    let why = match dr.str_at("/spec/trafficPolicy/tls/mode") {
+        Some(m @ ("DISABLE" | "SIMPLE" | "MUTUAL")) => format!(
+            "host `{h}` covers {host} and sets tls mode {m}: the calling proxy does not send Istio mTLS to it"
+        ),
+        Some(m) => format!("host `{h}` covers {host} (tls mode {m})"),
+        None => format!(
+            "host `{h}` covers {host} and sets no tls mode (a trafficPolicy without tls turns auto mTLS off on older Istio; portLevelSettings may override it)"
+        ),
+    };
+    Some(Cited {
+        object: dr.reference(),
+        why,
+    })
+}
+
+/// The PeerAuthentications setting the mTLS mode of the origin pod, when it is the inbound side
+/// (or refused the connection behind its sidecar).
+fn peer_authentications(site: &Site<'_, '_>) -> Vec<Cited> {
+    let origin = site.origin;
+    let Some(pod) = site.origin_pod else {
+        return Vec::new();
+    };
+    let inbound_side = origin.upstream_cluster().is_some_and(|c| c.is_inbound())
+        || (crate::diagnose::refused_connection(origin)
+            && pod.has_sidecar
+            && pod.role != crate::topology::PodRole::IngressGateway);
+    if !inbound_side {
+        return Vec::new();
+    }
+    site.of("PeerAuthentication")
+        .filter(|o| applies_to(o, "/spec/selector/matchLabels", pod))
+        .filter_map(|pa| {
+            pa.str_at("/spec/mtls/mode").map(|mode| Cited {
+                object: pa.reference(),
+                why: format!("mTLS mode {mode} for {}", pod.reference()),
+            })
+        })
+        .collect()
+}
+
+/// `RateLimited`: the EnvoyFilters configuring rate limiting on the origin pod.
+fn cite_rate_limit(site: &Site<'_, '_>) -> Vec<Cited> {
+    let Some(pod) = site.origin_pod else {
+        return Vec::new();
+    };
+    site.of("EnvoyFilter")
+        .filter(|o| applies_to(o, "/spec/workloadSelector/labels", pod))
+        .filter(|ef| {
+            let text = ef.spec().to_string();
+            text.contains("ratelimit")
+                || text.contains("rate_limit")
+                || text.contains("local_ratelimit")
+        })
+        .map(|ef| Cited {
+            object: ef.reference(),
+            why: format!("configures rate limiting on {}", pod.reference()),
+        })
+        .collect()
+}
+
+/// `RouteNotFound`: the Gateway serving the listener, and the hosts its VirtualServices declare.
+fn cite_route_not_found(site: &Site<'_, '_>) -> Vec<Cited> {
+    let authority = site.origin.authority().unwrap_or("-");
+    let (Some(pod), Some(port)) = (
+        site.origin_pod,
+        site.origin.downstream_local().and_then(|a| a.port()),
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (g, s) in site.topo.gateway_servers(pod, port) {
+        let gref = g.reference();
+        let vs_hosts: Vec<String> = site
+            .of("VirtualService")
+            .filter(|vs| {
+                let vsns = vs.namespace.as_deref().unwrap_or("");
+                vs.strings_at("/spec/gateways")
+                    .iter()
+                    .any(|gw| *gw == gref || (*gw == g.name && vsns == g.namespace))
+            })
+            .flat_map(|vs| vs.strings_at("/spec/hosts"))
+            .collect();
+        out.push(Cited {
+            object: format!("Gateway/{}/{}", g.namespace, g.name),
+            why: format!(
+                "serves listener {port} (server port {}, hosts [{}]); VirtualServices bound to it declare hosts [{}], none matching Host `{authority}`",
+                s.port,
+                s.hosts.join(", "),
+                vs_hosts.join(", ")
+            ),
+        });
+    }
+    out
+}
+
+/// `AppError` and upstream failures: the InferenceService, SeldonDeployment and Revision behind
+/// the failing pod (the origin pod for an application error, else the upstream's), and its
+/// restarts.
+fn cite_model(site: &Site<'_, '_>, cause: Cause) -> Vec<Cited> {
+    let pod = if cause == Cause::AppError {
+        site.origin_pod
+    } else {
+        site.pod_at(site.origin.upstream_host().and_then(|a| a.ip()))
+            .or(site.origin_pod)
+    };
+    let Some(pod) = pod else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let owners = [
+        ("InferenceService", &pod.isvc, "serves the model behind"),
+        ("SeldonDeployment", &pod.seldon, "serves the model behind"),
+        ("Revision", &pod.revision, "the Knative revision running"),
+    ];
+    for (kind, name, role) in owners {
+        if let Some(name) = name
+            && let Some(o) = site.named(kind, &pod.namespace, name)
+        {
+            out.push(Cited {
+                object: o.reference(),
+                why: format!("{role} {}", pod.reference()),
+            });
         }
-        _ => {}
+    }
+    if pod.restarts > 0 {
+        out.push(Cited {
+            object: pod_object(pod),
+            why: format!(
+                "its containers restarted {} time(s): check `kubectl logs --previous`",
+                pod.restarts
+            ),
+        });
+    }
+    out
+}
+
+/// `ActivatorError`, `NoHealthyUpstream`: the revision the request was for (from the
+/// SNI/authority/cluster host), its Ready condition and its pods.
+fn cite_revision(site: &Site<'_, '_>) -> Vec<Cited> {
+    let origin = site.origin;
+    let hosts = [
+        origin.sni().map(str::to_string),
+        origin.authority().map(str::to_string),
+        origin
+            .upstream_cluster()
+            .and_then(|c| c.host().map(str::to_string)),
+    ];
+    let mut out = Vec::new();
+    for rev in site.of("Revision") {
+        let ns = rev.namespace.as_deref().unwrap_or("");
+        let needle = format!("{}.{}", rev.name, ns);
+        if !hosts.iter().flatten().any(|h| h.contains(&needle)) {
+            continue;
+        }
+        let ready = rev
+            .condition("Ready")
+            .map(|c| {
+                format!(
+                    "Ready={} {}",
+                    c.get("status").and_then(Value::as_str).unwrap_or("?"),
+                    c.get("reason").and_then(Value::as_str).unwrap_or("")
+                )
+            })
+            .unwrap_or_else(|| "no Ready condition".into());
+        let pods: Vec<String> = site
+            .topo
+            .pods
+            .iter()
+            .filter(|p| p.revision.as_deref() == Some(rev.name.as_str()))
+            .map(|p| format!("{} {}", p.name, p.phase.as_deref().unwrap_or("?")))
+            .collect();
+        out.push(Cited {
+            object: rev.reference(),
+            why: format!(
+                "the revision this request was for: {ready}; pods: {}",
+                if pods.is_empty() {
+                    "none".into()
+                } else {
+                    pods.join(", ")
+                }
+            ),
+        });
+    }
+    out
+}
+
+/// `EgressBlocked`: the MeshConfig setting REGISTRY_ONLY and the ServiceEntries registered.
+fn cite_egress(site: &Site<'_, '_>) -> Vec<Cited> {
+    let mut out: Vec<Cited> = site
+        .of("ConfigMap")
+        .filter(|o| o.name == "istio" || o.name.starts_with("istio-"))
+        .filter(|cm| cm.value.to_string().contains("REGISTRY_ONLY"))
+        .map(|cm| Cited {
+            object: cm.reference(),
+            why: "MeshConfig outboundTrafficPolicy is REGISTRY_ONLY".into(),
+        })
+        .collect();
+    let host = site.origin.authority().unwrap_or("-");
+    let ses: Vec<&Object> = site.of("ServiceEntry").collect();
+    let covered = ses
+        .iter()
+        .any(|se| se.strings_at("/spec/hosts").iter().any(|h| h == host));
+    for se in ses {
+        out.push(Cited {
+            object: se.reference(),
+            why: format!(
+                "registers [{}]{}",
+                se.strings_at("/spec/hosts").join(", "),
+                if covered {
+                    ""
+                } else {
+                    &" — not the requested host"
+                }
+            ),
+        });
     }
     out
 }
