@@ -3,13 +3,15 @@
 //! route — recording the decision at every step, the action and the VirtualService behind it;
 //! and follow a request hop by hop through the config dumps of several proxies.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde::Serialize;
 
 use meshtrace_parsers::configdump::{
     Action, ClusterChoice, ConfigDump, FilterChain, HeaderMatch, HeaderMatchKind, Listener,
-    PathMatch, Route, RouteConfig, RouteSource, SocketAddr, VirtualHost, istio_config_ref,
+    PathMatch, Route, RouteConfig, RouteSource, SocketAddr, TcpProxy, VirtualHost,
+    istio_config_ref,
 };
 
 /// The request to simulate.
@@ -530,238 +532,245 @@ fn find_listener(d: &ConfigDump, port: u32) -> Option<(&Listener, String)> {
 /// Simulate one request on one proxy's config.
 pub fn simulate(d: &ConfigDump, proxy: &str, req: &Request) -> HopPrediction {
     let mut h = HopPrediction::new(proxy, req);
-    // Listener and filter chain → route configuration.
-    let rc: Option<std::borrow::Cow<'_, RouteConfig>> = match req.port {
-        Some(port) => {
-            let Some((l, why)) = find_listener(d, port) else {
-                let ports: Vec<String> = d
-                    .listeners
-                    .iter()
-                    .filter_map(|l| l.port())
-                    .map(|p| p.to_string())
-                    .collect();
-                h.step(
-                    "listener",
-                    false,
-                    format!(
-                        "no listener on port {port} (listeners on: {}): connection refused",
-                        ports.join(", ")
-                    ),
-                );
-                h.outcome = Outcome::NoListener;
-                return h;
-            };
-            h.listener = Some(if l.name.is_empty() {
-                format!("port {port}")
-            } else {
-                l.name.clone()
-            });
-            h.step(
-                "listener",
-                true,
-                format!("{}: {why}", h.listener.as_deref().unwrap_or("")),
-            );
-            // An SNI given (or sent by the previous proxy's TLS cluster) means TLS; otherwise
-            // the Host stands in for the SNI a client would send.
-            let plaintext = req.tls == Some(false);
-            let tls_known = req.sni.is_some() || req.tls == Some(true);
-            let sni = req
-                .sni
-                .clone()
-                .or_else(|| (!plaintext).then(|| strip_port(&req.host).to_string()));
-            let (fc, how) = match pick_chain(l, Some(port), sni.as_deref(), tls_known, plaintext) {
-                Ok(x) => x,
-                Err(e) => {
-                    h.step(
-                        "filter chain",
-                        false,
-                        format!("{e}: the connection is closed (NR filter_chain_not_found)"),
-                    );
-                    h.outcome = Outcome::NoFilterChain;
-                    return h;
-                }
-            };
-            h.filter_chain = Some(fc.name.clone().unwrap_or_else(|| "(unnamed)".into()));
-            let tls = fc.tls.as_ref().map(|t| t.mode.as_str()).unwrap_or("NONE");
-            h.downstream_tls = Some(tls.into());
-            h.step(
-                "filter chain",
-                true,
-                format!(
-                    "{} ({how}); downstream TLS {tls}{}",
-                    h.filter_chain.as_deref().unwrap_or(""),
-                    fc.tls
-                        .as_ref()
-                        .filter(|t| !t.certificate_sds.is_empty())
-                        .map(|t| format!(" with certificate {}", t.certificate_sds.join(",")))
-                        .unwrap_or_default()
-                ),
-            );
-            if let Some(http) = &fc.http {
-                match &http.routes {
-                    RouteSource::Rds(n) => {
-                        match d.route_config(n) {
-                            Some(rc) => {
-                                h.step("route config", true, format!("RDS {n}"));
-                                Some(std::borrow::Cow::Borrowed(rc))
-                            }
-                            None => {
-                                h.step("route config", false, format!("RDS {n} is not in the dump (not received from istiod): 404 NR"));
-                                h.route_config = Some(n.clone());
-                                h.outcome = Outcome::NoRouteConfig;
-                                return h;
-                            }
-                        }
-                    }
-                    RouteSource::Inline(rc) => {
-                        h.step("route config", true, format!("inline {}", rc.name));
-                        Some(std::borrow::Cow::Owned((**rc).clone()))
-                    }
-                    RouteSource::Other => {
-                        h.step(
-                            "route config",
-                            false,
-                            "scoped or unknown route source: not simulated".into(),
-                        );
-                        return h;
-                    }
-                }
-            } else if let Some(tcp) = &fc.tcp {
-                let c = tcp
-                    .cluster
-                    .clone()
-                    .or_else(|| {
-                        tcp.weighted_clusters
-                            .iter()
-                            .max_by_key(|c| c.1)
-                            .map(|c| c.0.clone())
-                    })
-                    .unwrap_or_default();
-                h.step("action", true, format!("TCP proxy to {c}"));
-                h.clusters = vec![(c.clone(), 100)];
-                cluster_step(d, &mut h, &c);
-                h.outcome = Outcome::Tcp { name: c };
-                h.forwarded = Some(req.clone());
-                return h;
-            } else {
-                h.step(
-                    "action",
-                    false,
-                    "the chain has neither an HTTP manager nor a TCP proxy".into(),
-                );
-                return h;
-            }
-        }
-        None => {
-            // No port: the first named route configuration with a virtual host for the Host.
-            let host = req.host.to_ascii_lowercase();
-            let found = d
-                .route_configs
-                .iter()
-                .filter(|rc| !rc.is_static)
-                .find(|rc| {
-                    best_vhost(rc, &host).is_some_and(|(_, how)| !how.starts_with("catch-all"))
-                })
-                .or_else(|| {
-                    d.route_configs
-                        .iter()
-                        .filter(|rc| !rc.is_static)
-                        .find(|rc| best_vhost(rc, &host).is_some())
-                })
-                .or_else(|| d.route_configs.iter().find(|rc| !rc.is_static));
-            match found {
-                Some(rc) => {
-                    h.step("route config", true, format!("{} (no --port: first route configuration with a virtual host for the Host)", rc.name));
-                    Some(std::borrow::Cow::Borrowed(rc))
-                }
-                None => {
-                    h.step(
-                        "route config",
-                        false,
-                        "the dump has no route configuration".into(),
-                    );
-                    h.outcome = Outcome::NoRouteConfig;
-                    return h;
-                }
-            }
-        }
+    let Some(rc) = route_config_for(d, &mut h, req) else {
+        return h;
     };
-    let Some(rc) = rc else { return h };
     h.route_config = Some(rc.name.clone());
     route_on(d, &rc, &mut h, req);
     h
 }
 
-fn route_on(d: &ConfigDump, rc: &RouteConfig, h: &mut HopPrediction, req: &Request) {
-    let host = req.host.to_ascii_lowercase();
-    let mut chosen = best_vhost(rc, &host);
-    let mut note = String::new();
-    if chosen.is_none() && strip_port(&host) != host {
-        chosen = best_vhost(rc, strip_port(&host));
-        if chosen.is_some() {
-            note = format!(
-                " (matched without the port{})",
-                if rc.ignore_port_in_host_matching {
-                    ", ignore_port_in_host_matching"
-                } else {
-                    ""
-                }
-            );
+/// The route configuration the request is matched against: through the listener and filter
+/// chain when the port is known, else by Host. `None` when the simulation ends before routing.
+fn route_config_for<'d>(
+    d: &'d ConfigDump,
+    h: &mut HopPrediction,
+    req: &Request,
+) -> Option<Cow<'d, RouteConfig>> {
+    match req.port {
+        Some(port) => {
+            let l = listener_step(d, h, port)?;
+            let fc = filter_chain_step(l, h, req, port)?;
+            chain_route_config(d, fc, h, req)
         }
+        None => route_config_by_host(d, h, req),
     }
-    let Some((vh, how)) = chosen else {
-        let mut cands: Vec<(usize, Candidate)> = rc
-            .virtual_hosts
+}
+
+/// The listener serving `port`; `None` (connection refused) when there is none.
+fn listener_step<'d>(d: &'d ConfigDump, h: &mut HopPrediction, port: u32) -> Option<&'d Listener> {
+    let Some((l, why)) = find_listener(d, port) else {
+        let ports: Vec<String> = d
+            .listeners
             .iter()
-            .map(|vh| {
-                let best = vh
-                    .domains
-                    .iter()
-                    .max_by_key(|d| common_suffix(d, &host))
-                    .cloned()
-                    .unwrap_or_default();
-                (
-                    vh.domains.iter().map(|d| common_suffix(d, &host)).max().unwrap_or(0),
-                    Candidate {
-                        name: vh.name.clone(),
-                        why: format!(
-                            "no domain equals {host:?} or a wildcard covering it (domains: {}; closest {best:?})",
-                            vh.domains.join(", ")
-                        ),
-                    },
-                )
-            })
+            .filter_map(|l| l.port())
+            .map(|p| p.to_string())
             .collect();
-        cands.sort_by_key(|c| std::cmp::Reverse(c.0));
-        h.candidates = cands.into_iter().map(|c| c.1).collect();
         h.step(
-            "virtual host",
+            "listener",
             false,
             format!(
-                "no virtual host of {} matches Host {host:?} (tried {}): 404 NR route_not_found",
-                rc.name,
-                rc.virtual_hosts.len()
+                "no listener on port {port} (listeners on: {}): connection refused",
+                ports.join(", ")
             ),
         );
-        h.outcome = Outcome::NoVirtualHost;
+        h.outcome = Outcome::NoListener;
+        return None;
+    };
+    h.listener = Some(if l.name.is_empty() {
+        format!("port {port}")
+    } else {
+        l.name.clone()
+    });
+    h.step(
+        "listener",
+        true,
+        format!("{}: {why}", h.listener.as_deref().unwrap_or("")),
+    );
+    Some(l)
+}
+
+/// The listener's filter chain for the connection's SNI and transport; `None` (connection
+/// closed) when no chain matches.
+fn filter_chain_step<'l>(
+    l: &'l Listener,
+    h: &mut HopPrediction,
+    req: &Request,
+    port: u32,
+) -> Option<&'l FilterChain> {
+    // An SNI given (or sent by the previous proxy's TLS cluster) means TLS; otherwise
+    // the Host stands in for the SNI a client would send.
+    let plaintext = req.tls == Some(false);
+    let tls_known = req.sni.is_some() || req.tls == Some(true);
+    let sni = req
+        .sni
+        .clone()
+        .or_else(|| (!plaintext).then(|| strip_port(&req.host).to_string()));
+    let (fc, how) = match pick_chain(l, Some(port), sni.as_deref(), tls_known, plaintext) {
+        Ok(x) => x,
+        Err(e) => {
+            h.step(
+                "filter chain",
+                false,
+                format!("{e}: the connection is closed (NR filter_chain_not_found)"),
+            );
+            h.outcome = Outcome::NoFilterChain;
+            return None;
+        }
+    };
+    h.filter_chain = Some(fc.name.clone().unwrap_or_else(|| "(unnamed)".into()));
+    let tls = fc.tls.as_ref().map(|t| t.mode.as_str()).unwrap_or("NONE");
+    h.downstream_tls = Some(tls.into());
+    h.step(
+        "filter chain",
+        true,
+        format!(
+            "{} ({how}); downstream TLS {tls}{}",
+            h.filter_chain.as_deref().unwrap_or(""),
+            fc.tls
+                .as_ref()
+                .filter(|t| !t.certificate_sds.is_empty())
+                .map(|t| format!(" with certificate {}", t.certificate_sds.join(",")))
+                .unwrap_or_default()
+        ),
+    );
+    Some(fc)
+}
+
+/// What the chain does with the connection: the HTTP manager's route configuration, or the TCP
+/// proxy's cluster (the simulation ends there, `None`).
+fn chain_route_config<'d>(
+    d: &'d ConfigDump,
+    fc: &FilterChain,
+    h: &mut HopPrediction,
+    req: &Request,
+) -> Option<Cow<'d, RouteConfig>> {
+    if let Some(http) = &fc.http {
+        route_source_step(d, &http.routes, h)
+    } else if let Some(tcp) = &fc.tcp {
+        tcp_proxy_step(d, tcp, h, req);
+        None
+    } else {
+        h.step(
+            "action",
+            false,
+            "the chain has neither an HTTP manager nor a TCP proxy".into(),
+        );
+        None
+    }
+}
+
+/// The HTTP manager's route configuration (RDS or inline); `None` when it was not received or
+/// cannot be simulated.
+fn route_source_step<'d>(
+    d: &'d ConfigDump,
+    routes: &RouteSource,
+    h: &mut HopPrediction,
+) -> Option<Cow<'d, RouteConfig>> {
+    match routes {
+        RouteSource::Rds(n) => match d.route_config(n) {
+            Some(rc) => {
+                h.step("route config", true, format!("RDS {n}"));
+                Some(Cow::Borrowed(rc))
+            }
+            None => {
+                h.step(
+                    "route config",
+                    false,
+                    format!("RDS {n} is not in the dump (not received from istiod): 404 NR"),
+                );
+                h.route_config = Some(n.clone());
+                h.outcome = Outcome::NoRouteConfig;
+                None
+            }
+        },
+        RouteSource::Inline(rc) => {
+            h.step("route config", true, format!("inline {}", rc.name));
+            Some(Cow::Owned((**rc).clone()))
+        }
+        RouteSource::Other => {
+            h.step(
+                "route config",
+                false,
+                "scoped or unknown route source: not simulated".into(),
+            );
+            None
+        }
+    }
+}
+
+/// A TCP proxy forwards the connection to its (heaviest) cluster as it is.
+fn tcp_proxy_step(d: &ConfigDump, tcp: &TcpProxy, h: &mut HopPrediction, req: &Request) {
+    let c = tcp
+        .cluster
+        .clone()
+        .or_else(|| {
+            tcp.weighted_clusters
+                .iter()
+                .max_by_key(|c| c.1)
+                .map(|c| c.0.clone())
+        })
+        .unwrap_or_default();
+    h.step("action", true, format!("TCP proxy to {c}"));
+    h.clusters = vec![(c.clone(), 100)];
+    cluster_step(d, h, &c);
+    h.outcome = Outcome::Tcp { name: c };
+    h.forwarded = Some(req.clone());
+}
+
+/// Without a port: the first named route configuration with a virtual host for the Host.
+fn route_config_by_host<'d>(
+    d: &'d ConfigDump,
+    h: &mut HopPrediction,
+    req: &Request,
+) -> Option<Cow<'d, RouteConfig>> {
+    let host = req.host.to_ascii_lowercase();
+    let found = d
+        .route_configs
+        .iter()
+        .filter(|rc| !rc.is_static)
+        .find(|rc| best_vhost(rc, &host).is_some_and(|(_, how)| !how.starts_with("catch-all")))
+        .or_else(|| {
+            d.route_configs
+                .iter()
+                .filter(|rc| !rc.is_static)
+                .find(|rc| best_vhost(rc, &host).is_some())
+        })
+        .or_else(|| d.route_configs.iter().find(|rc| !rc.is_static));
+    match found {
+        Some(rc) => {
+            h.step(
+                "route config",
+                true,
+                format!(
+                    "{} (no --port: first route configuration with a virtual host for the Host)",
+                    rc.name
+                ),
+            );
+            Some(Cow::Borrowed(rc))
+        }
+        None => {
+            h.step(
+                "route config",
+                false,
+                "the dump has no route configuration".into(),
+            );
+            h.outcome = Outcome::NoRouteConfig;
+            None
+        }
+    }
+}
+
+/// Match the request on a route configuration: virtual host, route, then the route's action.
+fn route_on(d: &ConfigDump, rc: &RouteConfig, h: &mut HopPrediction, req: &Request) {
+    let host = req.host.to_ascii_lowercase();
+    let Some((vh, how, note)) = vhost_step(rc, &host) else {
+        no_vhost(rc, &host, h);
         return;
     };
     h.virtual_host = Some(vh.name.clone());
     h.step("virtual host", true, format!("{} by {how}{note}", vh.name));
-    let mut tried = Vec::new();
-    let mut found = None;
-    for (i, r) in vh.routes.iter().enumerate() {
-        match route_mismatch(r, req) {
-            None => {
-                found = Some((i, r));
-                break;
-            }
-            Some(why) => tried.push(Candidate {
-                name: format!("{} / {}", vh.name, describe_route(i, r)),
-                why,
-            }),
-        }
-    }
+    let (found, tried) = first_matching_route(vh, req);
     let Some((i, r)) = found else {
         h.candidates = tried;
         h.step(
@@ -779,18 +788,7 @@ fn route_on(d: &ConfigDump, rc: &RouteConfig, h: &mut HopPrediction, req: &Reque
         return;
     };
     h.route = Some(describe_route(i, r));
-    h.virtual_service =
-        r.istio_config
-            .as_deref()
-            .and_then(istio_config_ref)
-            .map(|(kind, ns, name)| {
-                let k = match kind.as_str() {
-                    "virtual-service" => "VirtualService",
-                    "http-route" | "httproute" => "HTTPRoute",
-                    other => other,
-                };
-                format!("{k} {ns}/{name}")
-            });
+    h.virtual_service = route_origin(r);
     h.step(
         "route",
         true,
@@ -817,89 +815,107 @@ fn route_on(d: &ConfigDump, rc: &RouteConfig, h: &mut HopPrediction, req: &Reque
         h.headers_set.push((k.clone(), v.clone()));
         fwd.set_header(k, v);
     }
-    match &r.action {
-        Action::Route {
-            cluster,
-            host_rewrite,
-            auto_host_rewrite,
-            prefix_rewrite,
-            timeout,
-            retry_on,
-            num_retries,
-            per_try_timeout,
-        } => {
-            h.clusters = match cluster {
-                ClusterChoice::Cluster(c) => vec![(c.clone(), 100)],
-                ClusterChoice::Weighted(w) => w.clone(),
-                ClusterChoice::Header(x) => vec![(format!("(from header {x})"), 100)],
-                ClusterChoice::Other => Vec::new(),
-            };
-            if let Some(hr) = host_rewrite {
-                fwd.host = hr.clone();
-                h.host_rewrite = Some(hr.clone());
-            } else if *auto_host_rewrite {
-                h.host_rewrite = Some("(the upstream host's name)".into());
-            }
-            if let Some(p) = prefix_rewrite {
-                if let PathMatch::Prefix(m) = &r.path {
-                    fwd.path = format!("{p}{}", fwd.path.get(m.len()..).unwrap_or(""));
-                }
-                h.prefix_rewrite = Some(p.clone());
-            }
-            let mut pol = Vec::new();
-            if let Some(t) = timeout {
-                pol.push(if t == "0s" {
-                    "no timeout".to_string()
-                } else {
-                    format!("timeout {t}")
-                });
-            }
-            if let Some(n) = num_retries {
-                pol.push(format!(
-                    "{n} retries on {}{}",
-                    retry_on.as_deref().unwrap_or("?"),
-                    per_try_timeout
-                        .as_deref()
-                        .map(|t| format!(" ({t} per try)"))
-                        .unwrap_or_default()
-                ));
-            }
-            h.policy = (!pol.is_empty()).then(|| pol.join(", "));
-            let mut act = format!(
-                "forward to {}",
-                h.clusters
-                    .iter()
-                    .map(|(c, w)| if h.clusters.len() > 1 {
-                        format!("{c} ({w})")
-                    } else {
-                        c.clone()
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            if let Some(hr) = &h.host_rewrite {
-                act.push_str(&format!("; Host rewritten to {hr}"));
-            }
-            if let Some(p) = &h.prefix_rewrite {
-                act.push_str(&format!("; path prefix rewritten to {p}"));
-            }
-            for (k, v) in &h.headers_set {
-                act.push_str(&format!("; sets {k}: {v}"));
-            }
-            if let Some(p) = &h.policy {
-                act.push_str(&format!("; {p}"));
-            }
-            h.step("action", true, act);
-            let main = h
-                .clusters
-                .iter()
-                .max_by_key(|c| c.1)
-                .map(|c| c.0.clone())
-                .unwrap_or_default();
-            cluster_step(d, h, &main);
-            h.outcome = Outcome::Cluster { name: main };
-            h.forwarded = Some(fwd);
+    action_step(d, h, r, fwd);
+}
+
+/// The virtual host for `host`, how it matched, and a note when it matched only without the
+/// port.
+fn vhost_step<'a>(rc: &'a RouteConfig, host: &str) -> Option<(&'a VirtualHost, String, String)> {
+    if let Some((vh, how)) = best_vhost(rc, host) {
+        return Some((vh, how, String::new()));
+    }
+    if strip_port(host) == host {
+        return None;
+    }
+    let (vh, how) = best_vhost(rc, strip_port(host))?;
+    let note = format!(
+        " (matched without the port{})",
+        if rc.ignore_port_in_host_matching {
+            ", ignore_port_in_host_matching"
+        } else {
+            ""
         }
+    );
+    Some((vh, how, note))
+}
+
+/// No virtual host matches: the closest ones (longest common domain suffix first) and why
+/// each failed; 404 `NR`.
+fn no_vhost(rc: &RouteConfig, host: &str, h: &mut HopPrediction) {
+    let mut cands: Vec<(usize, Candidate)> = rc
+        .virtual_hosts
+        .iter()
+        .map(|vh| {
+            let best = vh
+                .domains
+                .iter()
+                .max_by_key(|d| common_suffix(d, host))
+                .cloned()
+                .unwrap_or_default();
+            (
+                vh.domains.iter().map(|d| common_suffix(d, host)).max().unwrap_or(0),
+                Candidate {
+                    name: vh.name.clone(),
+                    why: format!(
+                        "no domain equals {host:?} or a wildcard covering it (domains: {}; closest {best:?})",
+                        vh.domains.join(", ")
+                    ),
+                },
+            )
+        })
+        .collect();
+    cands.sort_by_key(|c| std::cmp::Reverse(c.0));
+    h.candidates = cands.into_iter().map(|c| c.1).collect();
+    h.step(
+        "virtual host",
+        false,
+        format!(
+            "no virtual host of {} matches Host {host:?} (tried {}): 404 NR route_not_found",
+            rc.name,
+            rc.virtual_hosts.len()
+        ),
+    );
+    h.outcome = Outcome::NoVirtualHost;
+}
+
+/// The first route of the virtual host that matches (Envoy takes the first), and the routes
+/// tried before it with why each did not match.
+fn first_matching_route<'a>(
+    vh: &'a VirtualHost,
+    req: &Request,
+) -> (Option<(usize, &'a Route)>, Vec<Candidate>) {
+    let mut tried = Vec::new();
+    for (i, r) in vh.routes.iter().enumerate() {
+        match route_mismatch(r, req) {
+            None => return (Some((i, r)), tried),
+            Some(why) => tried.push(Candidate {
+                name: format!("{} / {}", vh.name, describe_route(i, r)),
+                why,
+            }),
+        }
+    }
+    (None, tried)
+}
+
+/// The Istio object a route came from (`VirtualService ns/name`, `HTTPRoute ns/name`).
+fn route_origin(r: &Route) -> Option<String> {
+    r.istio_config
+        .as_deref()
+        .and_then(istio_config_ref)
+        .map(|(kind, ns, name)| {
+            let k = match kind.as_str() {
+                "virtual-service" => "VirtualService",
+                "http-route" | "httproute" => "HTTPRoute",
+                other => other,
+            };
+            format!("{k} {ns}/{name}")
+        })
+}
+
+/// What the matched route does: forward (with rewrites and policy), answer directly, redirect.
+fn action_step(d: &ConfigDump, h: &mut HopPrediction, r: &Route, fwd: Request) {
+    match &r.action {
+        Action::Route { .. } => forward_step(d, h, r, fwd),
         Action::DirectResponse { status, body } => {
             h.step(
                 "action",
@@ -923,6 +939,116 @@ fn route_on(d: &ConfigDump, rc: &RouteConfig, h: &mut HopPrediction, req: &Reque
             h.step("action", false, "non-forwarding or unknown action".into());
         }
     }
+}
+
+/// A forwarding route: its clusters, Host and path rewrites applied to the forwarded request,
+/// timeout and retries, then the heaviest cluster.
+fn forward_step(d: &ConfigDump, h: &mut HopPrediction, r: &Route, mut fwd: Request) {
+    let Action::Route {
+        cluster,
+        host_rewrite,
+        auto_host_rewrite,
+        prefix_rewrite,
+        timeout,
+        retry_on,
+        num_retries,
+        per_try_timeout,
+    } = &r.action
+    else {
+        return;
+    };
+    h.clusters = match cluster {
+        ClusterChoice::Cluster(c) => vec![(c.clone(), 100)],
+        ClusterChoice::Weighted(w) => w.clone(),
+        ClusterChoice::Header(x) => vec![(format!("(from header {x})"), 100)],
+        ClusterChoice::Other => Vec::new(),
+    };
+    if let Some(hr) = host_rewrite {
+        fwd.host = hr.clone();
+        h.host_rewrite = Some(hr.clone());
+    } else if *auto_host_rewrite {
+        h.host_rewrite = Some("(the upstream host's name)".into());
+    }
+    if let Some(p) = prefix_rewrite {
+        if let PathMatch::Prefix(m) = &r.path {
+            fwd.path = format!("{p}{}", fwd.path.get(m.len()..).unwrap_or(""));
+        }
+        h.prefix_rewrite = Some(p.clone());
+    }
+    h.policy = describe_policy(
+        timeout.as_deref(),
+        retry_on.as_deref(),
+        *num_retries,
+        per_try_timeout.as_deref(),
+    );
+    let act = describe_forward(h);
+    h.step("action", true, act);
+    let main = h
+        .clusters
+        .iter()
+        .max_by_key(|c| c.1)
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
+    cluster_step(d, h, &main);
+    h.outcome = Outcome::Cluster { name: main };
+    h.forwarded = Some(fwd);
+}
+
+/// A route's timeout and retries in words; `None` when it sets neither.
+fn describe_policy(
+    timeout: Option<&str>,
+    retry_on: Option<&str>,
+    num_retries: Option<u64>,
+    per_try_timeout: Option<&str>,
+) -> Option<String> {
+    let mut pol = Vec::new();
+    if let Some(t) = timeout {
+        pol.push(if t == "0s" {
+            "no timeout".to_string()
+        } else {
+            format!("timeout {t}")
+        });
+    }
+    if let Some(n) = num_retries {
+        pol.push(format!(
+            "{n} retries on {}{}",
+            retry_on.unwrap_or("?"),
+            per_try_timeout
+                .map(|t| format!(" ({t} per try)"))
+                .unwrap_or_default()
+        ));
+    }
+    (!pol.is_empty()).then(|| pol.join(", "))
+}
+
+/// The forward decision in words: clusters (with weights when several), rewrites, headers set,
+/// policy.
+fn describe_forward(h: &HopPrediction) -> String {
+    let mut act = format!(
+        "forward to {}",
+        h.clusters
+            .iter()
+            .map(|(c, w)| if h.clusters.len() > 1 {
+                format!("{c} ({w})")
+            } else {
+                c.clone()
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(hr) = &h.host_rewrite {
+        act.push_str(&format!("; Host rewritten to {hr}"));
+    }
+    if let Some(p) = &h.prefix_rewrite {
+        act.push_str(&format!("; path prefix rewritten to {p}"));
+    }
+    for (k, v) in &h.headers_set {
+        act.push_str(&format!("; sets {k}: {v}"));
+    }
+    if let Some(p) = &h.policy {
+        act.push_str(&format!("; {p}"));
+    }
+    act
 }
 
 fn cluster_step(d: &ConfigDump, h: &mut HopPrediction, name: &str) {
@@ -1052,100 +1178,141 @@ pub fn predict(
         let Some(p) = proxies.get(cur) else { break };
         let mut h = simulate(p.dump, &p.id, &req);
         h.note = note.take();
-        let inbound = matches!(&h.outcome, Outcome::Cluster { name } | Outcome::Tcp { name } if name.starts_with("inbound|"));
-        let fwd = h.forwarded.clone();
-        let outcome = h.outcome.clone();
-        let next_ep = h
-            .endpoints
-            .iter()
-            .find(|(_, s)| s == "HEALTHY")
-            .or(h.endpoints.first())
-            .and_then(|(a, _)| endpoint_ip_port(a));
+        let next = next_hop(proxies, services, cur, &h);
         hops.push(h);
-        match outcome {
-            Outcome::Cluster { .. } | Outcome::Tcp { .. } => {}
-            other => {
-                end = format!("stops at {}: {}", p.id, describe_outcome(&other));
+        match next {
+            Next::Proxy {
+                index,
+                request,
+                note: how,
+            } => {
+                cur = index;
+                req = request;
+                note = how;
+            }
+            Next::End(why) => {
+                end = why;
                 break;
             }
+            Next::Stop => break,
         }
-        let Some(mut next_req) = fwd else { break };
-        if inbound {
-            // Handed to the application container of this pod.
-            if p.role == "activator" {
-                let rev = next_req
-                    .header("knative-serving-revision")
-                    .map(str::to_string);
-                let ns = next_req
-                    .header("knative-serving-namespace")
-                    .map(str::to_string);
-                let svc = rev.as_ref().and_then(|r| {
-                    services.iter().find(|s| {
-                        s.name == format!("{r}-private")
-                            && ns.as_ref().is_none_or(|n| *n == s.namespace)
-                    })
-                });
-                match svc {
-                    Some(s) => {
-                        note = Some(format!(
-                            "the Knative activator forwards to revision {}'s private Service {}/{} ({}:80)",
-                            rev.as_deref().unwrap_or("?"),
-                            s.namespace,
-                            s.name,
-                            s.ip
-                        ));
-                        next_req.host = format!("{}:80", s.ip);
-                        next_req.port = Some(80);
-                        next_req.sni = None;
-                        next_req.tls = None;
-                        // The activator's own sidecar handles its outbound request.
-                        req = next_req;
-                        continue;
-                    }
-                    None => {
-                        end = format!(
-                            "handed to the activator in {}; its target revision's private Service is not in the evidence",
-                            p.id
-                        );
-                        break;
-                    }
-                }
-            }
-            end = format!(
-                "handed to the application in {} ({})",
-                p.id,
-                if p.role.is_empty() { "app" } else { &p.role }
-            );
-            break;
-        }
-        let Some((ip, port)) = next_ep else {
-            end = format!(
-                "forwarded by {} to a cluster whose endpoints are not in the dump",
-                p.id
-            );
-            break;
-        };
-        let Some(n) = proxies.iter().position(|x| x.ips.contains(&ip)) else {
-            end = format!(
-                "forwarded by {} to {ip}:{port}, a pod without a config dump in the evidence",
-                p.id
-            );
-            break;
-        };
-        next_req.port = Some(port);
-        next_req.sni = hops.last().and_then(|h| h.upstream_sni.clone());
-        // The cluster's TLS mode decides what the next proxy's listener sees.
-        next_req.tls = hops
-            .last()
-            .and_then(|h| h.upstream_tls.as_deref())
-            .map(|t| t != "NONE");
-        req = next_req;
-        cur = n;
     }
     if end.is_empty() {
         end = "stopped after the maximum number of hops".into();
     }
     PredictedPath { hops, end }
+}
+
+/// Where a predicted request goes after one proxy.
+enum Next {
+    /// On to a proxy (the same one when an application in its pod forwards), with the request
+    /// as it arrives there and how it got there.
+    Proxy {
+        index: usize,
+        request: Request,
+        note: Option<String>,
+    },
+    /// The path ends, for this reason.
+    End(String),
+    /// Nothing was forwarded: the path ends without a reason.
+    Stop,
+}
+
+/// After proxy `cur` decided `h`: the proxy owning the chosen endpoint (with the cluster's SNI
+/// and TLS mode), the pod's application (the activator forwards), or the end of the path.
+fn next_hop(proxies: &[Proxy<'_>], services: &[ServiceIp], cur: usize, h: &HopPrediction) -> Next {
+    let p = &proxies[cur];
+    match &h.outcome {
+        Outcome::Cluster { .. } | Outcome::Tcp { .. } => {}
+        other => return Next::End(format!("stops at {}: {}", p.id, describe_outcome(other))),
+    }
+    let Some(mut next_req) = h.forwarded.clone() else {
+        return Next::Stop;
+    };
+    let inbound = matches!(&h.outcome, Outcome::Cluster { name } | Outcome::Tcp { name } if name.starts_with("inbound|"));
+    if inbound {
+        // Handed to the application container of this pod.
+        return handed_to_application(p, services, cur, next_req);
+    }
+    let next_ep = h
+        .endpoints
+        .iter()
+        .find(|(_, s)| s == "HEALTHY")
+        .or(h.endpoints.first())
+        .and_then(|(a, _)| endpoint_ip_port(a));
+    let Some((ip, port)) = next_ep else {
+        return Next::End(format!(
+            "forwarded by {} to a cluster whose endpoints are not in the dump",
+            p.id
+        ));
+    };
+    let Some(n) = proxies.iter().position(|x| x.ips.contains(&ip)) else {
+        return Next::End(format!(
+            "forwarded by {} to {ip}:{port}, a pod without a config dump in the evidence",
+            p.id
+        ));
+    };
+    next_req.port = Some(port);
+    next_req.sni = h.upstream_sni.clone();
+    // The cluster's TLS mode decides what the next proxy's listener sees.
+    next_req.tls = h.upstream_tls.as_deref().map(|t| t != "NONE");
+    Next::Proxy {
+        index: n,
+        request: next_req,
+        note: None,
+    }
+}
+
+/// A request handed to the application of proxy `cur`'s pod: the Knative activator forwards it
+/// to the revision's private Service through its own sidecar; any other application ends the
+/// path.
+fn handed_to_application(
+    p: &Proxy<'_>,
+    services: &[ServiceIp],
+    cur: usize,
+    mut next_req: Request,
+) -> Next {
+    if p.role != "activator" {
+        return Next::End(format!(
+            "handed to the application in {} ({})",
+            p.id,
+            if p.role.is_empty() { "app" } else { &p.role }
+        ));
+    }
+    let rev = next_req
+        .header("knative-serving-revision")
+        .map(str::to_string);
+    let ns = next_req
+        .header("knative-serving-namespace")
+        .map(str::to_string);
+    let svc = rev.as_ref().and_then(|r| {
+        services.iter().find(|s| {
+            s.name == format!("{r}-private") && ns.as_ref().is_none_or(|n| *n == s.namespace)
+        })
+    });
+    let Some(s) = svc else {
+        return Next::End(format!(
+            "handed to the activator in {}; its target revision's private Service is not in the evidence",
+            p.id
+        ));
+    };
+    let note = format!(
+        "the Knative activator forwards to revision {}'s private Service {}/{} ({}:80)",
+        rev.as_deref().unwrap_or("?"),
+        s.namespace,
+        s.name,
+        s.ip
+    );
+    next_req.host = format!("{}:80", s.ip);
+    next_req.port = Some(80);
+    next_req.sni = None;
+    next_req.tls = None;
+    // The activator's own sidecar handles its outbound request.
+    Next::Proxy {
+        index: cur,
+        request: next_req,
+        note: Some(note),
+    }
 }
 
 /// An outcome in words.
