@@ -213,6 +213,55 @@ pub fn trace(
         return None;
     }
     let topo = &ev.topology;
+    let ctx = address_facts(lines, topo);
+    let recs: Vec<&RawRecord<'_>> = corr.hops.iter().map(|&i| &lines[i].record).collect();
+    let pods: Vec<Option<&str>> = corr.hops.iter().map(|&i| lines[i].pod.as_deref()).collect();
+    let v = diagnose_in(&recs, &pods, &ctx);
+    let order: Vec<usize> = v.order.iter().map(|&k| corr.hops[k]).collect();
+    let hops = hop_rows(lines, topo, &ctx, &order);
+    let origin_line = corr.hops[v.origin];
+    let origin_pos = order.iter().position(|&i| i == origin_line).unwrap_or(0);
+    let origin = Origin::at(lines, topo, &order, origin_pos, origin_line);
+    let citations = citations_for(ev, &origin, v.cause);
+    let succeeded = v.cause == Cause::Ok;
+    let fix = fix_for(
+        topo,
+        &origin,
+        &hops[origin_pos],
+        &citations,
+        v.cause,
+        &v.fix,
+    );
+    let summary = summarise(
+        &hops,
+        origin_pos,
+        &origin.line.record,
+        &lines[order[0]].record,
+        v.cause,
+        order.len(),
+    );
+    let notes = trace_notes(ev, &corr.notes, &hops);
+    Some(TraceReport {
+        schema: SCHEMA,
+        query: query.to_string(),
+        request_ids: request_ids(&hops),
+        status: v.status,
+        succeeded,
+        origin_hop: origin_pos + 1,
+        cause: v.cause,
+        summary,
+        fix,
+        objects: citations.iter().map(|c| c.object.clone()).collect(),
+        citations,
+        evidence: v.evidence,
+        hops,
+        notes,
+    })
+}
+
+/// Facts about addresses for the diagnosis: from the records, plus the topology's activator
+/// pods and pods without a sidecar.
+fn address_facts(lines: &[LogLine], topo: &Topology) -> Context {
     let mut ctx = Context::from_records(lines.iter().map(|l| &l.record));
     for p in &topo.pods {
         if p.role == PodRole::Activator {
@@ -222,13 +271,25 @@ pub fn trace(
             ctx.without_sidecar.extend(p.ips.iter().copied());
         }
     }
-    let recs: Vec<&RawRecord<'_>> = corr.hops.iter().map(|&i| &lines[i].record).collect();
-    let pods: Vec<Option<&str>> = corr.hops.iter().map(|&i| lines[i].pod.as_deref()).collect();
-    let v = diagnose_in(&recs, &pods, &ctx);
-    let order: Vec<usize> = v.order.iter().map(|&k| corr.hops[k]).collect();
+    ctx
+}
 
-    // Retry attempts: the same proxy hop (pod, listener, cluster) logged more than once, numbered
-    // in the order they started (a proxy may give each attempt a new x-request-id).
+/// The hop table, client first (`order` holds indexes into `lines`).
+fn hop_rows(lines: &[LogLine], topo: &Topology, ctx: &Context, order: &[usize]) -> Vec<TraceHop> {
+    order
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| {
+            let next = order.get(n + 1).map(|&j| &lines[j].record);
+            hop_row(topo, ctx, &lines[i], n, next, attempt_of(lines, order, i))
+        })
+        .collect()
+}
+
+/// Retry attempt number of line `i`: the same proxy hop (pod, listener, cluster) logged more
+/// than once, numbered in the order they started (a proxy may give each attempt a new
+/// x-request-id). `None` when the hop was logged once.
+fn attempt_of(lines: &[LogLine], order: &[usize], i: usize) -> Option<usize> {
     let key = |l: &LogLine| {
         (
             l.pod.clone(),
@@ -238,164 +299,232 @@ pub fn trace(
             l.record.get(Slot::UpstreamCluster).map(str::to_string),
         )
     };
-    let mut hops = Vec::with_capacity(order.len());
-    for (n, &i) in order.iter().enumerate() {
-        let l = &lines[i];
-        let r = &l.record;
-        let pod = pod_of(topo, l);
-        let (role, direction) = role_and_direction(topo, &ctx, pod, r);
-        let mut same: Vec<usize> = order
-            .iter()
-            .copied()
-            .filter(|&j| key(&lines[j]) == key(l))
-            .collect();
-        same.sort_by_key(|&j| (lines[j].record.start_time(), j));
-        let attempt = (same.len() > 1).then(|| same.iter().position(|&j| j == i).unwrap_or(0) + 1);
-        let next = order.get(n + 1).map(|&j| &lines[j].record);
-        let self_time = match (r.duration_ms(), next.and_then(|x| x.duration_ms())) {
-            (Some(a), Some(b)) => Some(a.saturating_sub(b)),
-            (Some(a), None) => Some(a),
-            _ => None,
-        };
-        let (ns, name) = match (pod, &l.pod) {
-            (Some(p), _) => (Some(p.namespace.clone()), Some(p.name.clone())),
-            (None, Some(p)) => match p.split_once('/') {
-                Some((a, b)) => (Some(a.to_string()), Some(b.to_string())),
-                None => (None, None),
-            },
-            _ => (None, None),
-        };
-        hops.push(TraceHop {
-            index: n + 1,
-            role,
-            namespace: ns,
-            pod: name,
-            direction: direction.to_string(),
-            listener: r.value(Slot::DownstreamLocalAddress).map(str::to_string),
-            request_id: r.request_id().map(str::to_string),
-            status: r.status(),
-            flags: r.flags().iter().map(|f| f.short().to_string()).collect(),
-            details: r.value(Slot::ResponseCodeDetails).map(str::to_string),
-            start: r
-                .start_time()
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            duration_ms: r.duration_ms(),
-            upstream_service_time_ms: r.upstream_service_time_ms(),
-            self_time_ms: self_time,
-            upstream_host: r.value(Slot::UpstreamHost).map(str::to_string),
-            upstream_is: r
-                .upstream_host()
-                .and_then(|a| a.socket())
-                .map(|s| topo.describe(s)),
-            upstream_cluster: r.value(Slot::UpstreamCluster).map(str::to_string),
-            attempt,
-            evidence: EvidenceRef {
-                file: l.input.to_string(),
-                line: l.line,
-            },
-        });
+    let mut same: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&j| key(&lines[j]) == key(&lines[i]))
+        .collect();
+    same.sort_by_key(|&j| (lines[j].record.start_time(), j));
+    (same.len() > 1).then(|| same.iter().position(|&j| j == i).unwrap_or(0) + 1)
+}
+
+/// One row of the hop table: hop `n` (0-based) logged by `l`, `next` being the hop after it.
+fn hop_row(
+    topo: &Topology,
+    ctx: &Context,
+    l: &LogLine,
+    n: usize,
+    next: Option<&RawRecord<'_>>,
+    attempt: Option<usize>,
+) -> TraceHop {
+    let r = &l.record;
+    let pod = pod_of(topo, l);
+    let (role, direction) = role_and_direction(topo, ctx, pod, r);
+    let self_time = match (r.duration_ms(), next.and_then(|x| x.duration_ms())) {
+        (Some(a), Some(b)) => Some(a.saturating_sub(b)),
+        (Some(a), None) => Some(a),
+        _ => None,
+    };
+    let (ns, name) = match (pod, &l.pod) {
+        (Some(p), _) => (Some(p.namespace.clone()), Some(p.name.clone())),
+        (None, Some(p)) => match p.split_once('/') {
+            Some((a, b)) => (Some(a.to_string()), Some(b.to_string())),
+            None => (None, None),
+        },
+        _ => (None, None),
+    };
+    TraceHop {
+        index: n + 1,
+        role,
+        namespace: ns,
+        pod: name,
+        direction: direction.to_string(),
+        listener: r.value(Slot::DownstreamLocalAddress).map(str::to_string),
+        request_id: r.request_id().map(str::to_string),
+        status: r.status(),
+        flags: r.flags().iter().map(|f| f.short().to_string()).collect(),
+        details: r.value(Slot::ResponseCodeDetails).map(str::to_string),
+        start: r
+            .start_time()
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        duration_ms: r.duration_ms(),
+        upstream_service_time_ms: r.upstream_service_time_ms(),
+        self_time_ms: self_time,
+        upstream_host: r.value(Slot::UpstreamHost).map(str::to_string),
+        upstream_is: r
+            .upstream_host()
+            .and_then(|a| a.socket())
+            .map(|s| topo.describe(s)),
+        upstream_cluster: r.value(Slot::UpstreamCluster).map(str::to_string),
+        attempt,
+        evidence: EvidenceRef {
+            file: l.input.to_string(),
+            line: l.line,
+        },
     }
-    let origin_line = corr.hops[v.origin];
-    let origin_pos = order.iter().position(|&i| i == origin_line).unwrap_or(0);
-    let origin = &lines[origin_line];
-    let origin_pod = pod_of(topo, origin);
-    // The hop that sent the origin hop its request (or connection), when it is in the trace.
-    let caller = origin_pos
-        .checked_sub(1)
-        .map(|p| &lines[order[p]].record)
-        .filter(|c| crate::diagnose::links_to(c, &origin.record));
+}
+
+/// The hop that produced the status, with its pod and its neighbour towards the client.
+struct Origin<'a> {
+    /// The origin hop's line.
+    line: &'a LogLine,
+    /// The pod that logged it.
+    pod: Option<&'a PodInfo>,
+    /// The hop before it in the trace, if any.
+    prev: Option<&'a LogLine>,
+    /// That hop's record when it sent the origin hop its request (or connection).
+    caller: Option<&'a RawRecord<'static>>,
+}
+
+impl<'a> Origin<'a> {
+    /// The origin hop at position `pos` of `order`, logged on `lines[line]`.
+    fn at(
+        lines: &'a [LogLine],
+        topo: &'a Topology,
+        order: &[usize],
+        pos: usize,
+        line: usize,
+    ) -> Origin<'a> {
+        let origin = &lines[line];
+        let prev = pos.checked_sub(1).map(|p| &lines[order[p]]);
+        Origin {
+            line: origin,
+            pod: pod_of(topo, origin),
+            prev,
+            caller: prev
+                .map(|l| &l.record)
+                .filter(|c| crate::diagnose::links_to(c, &origin.record)),
+        }
+    }
+}
+
+/// The configuration behind the verdict: Kubernetes objects, then config-dump entries.
+fn citations_for(ev: &Evidence, origin: &Origin<'_>, cause: Cause) -> Vec<Cited> {
     let mut citations = cite(
         &ev.objects,
-        topo,
-        &origin.record,
-        origin_pod,
-        caller,
-        v.cause,
+        &ev.topology,
+        &origin.line.record,
+        origin.pod,
+        origin.caller,
+        cause,
     );
     citations.extend(crate::configcite::cite_config(
         &ev.config_dumps,
-        origin.pod.as_deref(),
-        &origin.record,
-        v.cause,
+        origin.line.pod.as_deref(),
+        &origin.line.record,
+        cause,
     ));
-    let succeeded = v.cause == Cause::Ok;
-    let mut fix = v.fix.clone();
-    let origin_hop = &hops[origin_pos];
-    if matches!(v.cause, Cause::MissingSidecar | Cause::PlaintextToMtls)
+    citations
+}
+
+/// The fix: the diagnosis's, made specific when plaintext met an mTLS-only listener at a
+/// gateway or at a sidecar's inbound listener.
+fn fix_for(
+    topo: &Topology,
+    origin: &Origin<'_>,
+    origin_hop: &TraceHop,
+    citations: &[Cited],
+    cause: Cause,
+    fix: &str,
+) -> String {
+    let mut fix = fix.to_string();
+    if matches!(cause, Cause::MissingSidecar | Cause::PlaintextToMtls)
         && origin_hop.direction == "gateway"
     {
-        let caller = origin
-            .record
-            .downstream_remote()
-            .and_then(|a| a.ip())
-            .and_then(|ip| topo.pod_by_ip(ip))
-            .map(|p| {
-                format!(
-                    "{} ({})",
-                    p.reference(),
-                    if p.has_sidecar {
-                        "has a sidecar"
-                    } else {
-                        "no sidecar"
-                    }
-                )
-            })
-            .unwrap_or_else(|| {
-                origin
-                    .record
-                    .get(Slot::DownstreamRemoteAddress)
-                    .unwrap_or("the caller")
-                    .to_string()
-            });
-        fix = format!(
-            "The caller {caller} speaks plaintext to the {} listener {}, which accepts only mTLS. Either put the caller in the mesh (inject istio-proxy), or give it a plaintext entry point: a Gateway server on port 8080 with protocol HTTP selecting the same gateway pods, an ExternalName Service pointing at the gateway and a VirtualService that sets Host to the predictor (the plain-HTTP gateway pattern of Knative's net-istio: a `knative-http-gateway` Gateway on port 8080), or OpenShift AI's private endpoint for KServe.",
-            origin_hop.role,
-            origin_hop.listener.as_deref().unwrap_or("-")
-        );
+        fix = gateway_plaintext_fix(topo, origin.line, origin_hop);
     }
-    if v.cause == Cause::PlaintextToMtls
+    if cause == Cause::PlaintextToMtls
         && origin_hop.direction == "inbound"
-        && let Some(c) = caller
+        && let Some(c) = origin.caller
     {
-        let caller_pod = c
-            .upstream_local()
-            .or_else(|| c.downstream_remote())
-            .and_then(|a| a.ip())
-            .and_then(|ip| topo.pod_by_ip(ip))
-            .or_else(|| {
-                origin_pos
-                    .checked_sub(1)
-                    .and_then(|p| pod_of(topo, &lines[order[p]]))
-            });
-        let dr = citations
-            .iter()
-            .find(|c| c.object.starts_with("DestinationRule/"))
-            .map(|c| c.object.clone());
-        fix = format!(
-            "The sidecar of {} sent plaintext to {} on {}, whose inbound listener accepts only mTLS (PeerAuthentication STRICT), so the connection found no filter chain. {}Remove the DestinationRule's `tls` override (Istio's auto mTLS then applies) or set `tls.mode: ISTIO_MUTUAL` for this host; PERMISSIVE on the destination would only hide that the traffic is not encrypted.",
-            caller_pod
-                .map(|p| p.reference())
-                .unwrap_or_else(|| "the calling pod".into()),
-            origin_hop.listener.as_deref().unwrap_or("-"),
-            origin_pod
-                .map(|p| p.reference())
-                .unwrap_or_else(|| "the destination".into()),
-            dr.map(|d| format!("{d} sets the TLS mode its proxy used for this host. "))
-                .unwrap_or_default()
-        );
+        fix = inbound_plaintext_fix(topo, origin, c, origin_hop, citations);
     }
-    let summary = summarise(
-        &hops,
-        origin_pos,
-        &origin.record,
-        &lines[order[0]].record,
-        v.cause,
-        order.len(),
-    );
-    let mut notes = corr.notes.clone();
-    // Retries multiply: each proxy with a retry policy repeats what is behind it.
+    fix
+}
+
+/// Fix for a caller speaking plaintext to a gateway listener that accepts only mTLS.
+fn gateway_plaintext_fix(topo: &Topology, origin: &LogLine, origin_hop: &TraceHop) -> String {
+    let caller = origin
+        .record
+        .downstream_remote()
+        .and_then(|a| a.ip())
+        .and_then(|ip| topo.pod_by_ip(ip))
+        .map(|p| {
+            format!(
+                "{} ({})",
+                p.reference(),
+                if p.has_sidecar {
+                    "has a sidecar"
+                } else {
+                    "no sidecar"
+                }
+            )
+        })
+        .unwrap_or_else(|| {
+            origin
+                .record
+                .get(Slot::DownstreamRemoteAddress)
+                .unwrap_or("the caller")
+                .to_string()
+        });
+    format!(
+        "The caller {caller} speaks plaintext to the {} listener {}, which accepts only mTLS. Either put the caller in the mesh (inject istio-proxy), or give it a plaintext entry point: a Gateway server on port 8080 with protocol HTTP selecting the same gateway pods, an ExternalName Service pointing at the gateway and a VirtualService that sets Host to the predictor (the plain-HTTP gateway pattern of Knative's net-istio: a `knative-http-gateway` Gateway on port 8080), or OpenShift AI's private endpoint for KServe.",
+        origin_hop.role,
+        origin_hop.listener.as_deref().unwrap_or("-")
+    )
+}
+
+/// Fix for a sidecar that sent plaintext (`caller`) to a sidecar inbound listener that accepts
+/// only mTLS, naming the DestinationRule behind the caller's TLS mode when one is cited.
+fn inbound_plaintext_fix(
+    topo: &Topology,
+    origin: &Origin<'_>,
+    caller: &RawRecord<'_>,
+    origin_hop: &TraceHop,
+    citations: &[Cited],
+) -> String {
+    let caller_pod = caller
+        .upstream_local()
+        .or_else(|| caller.downstream_remote())
+        .and_then(|a| a.ip())
+        .and_then(|ip| topo.pod_by_ip(ip))
+        .or_else(|| origin.prev.and_then(|l| pod_of(topo, l)));
+    let dr = citations
+        .iter()
+        .find(|c| c.object.starts_with("DestinationRule/"))
+        .map(|c| c.object.clone());
+    format!(
+        "The sidecar of {} sent plaintext to {} on {}, whose inbound listener accepts only mTLS (PeerAuthentication STRICT), so the connection found no filter chain. {}Remove the DestinationRule's `tls` override (Istio's auto mTLS then applies) or set `tls.mode: ISTIO_MUTUAL` for this host; PERMISSIVE on the destination would only hide that the traffic is not encrypted.",
+        caller_pod
+            .map(|p| p.reference())
+            .unwrap_or_else(|| "the calling pod".into()),
+        origin_hop.listener.as_deref().unwrap_or("-"),
+        origin
+            .pod
+            .map(|p| p.reference())
+            .unwrap_or_else(|| "the destination".into()),
+        dr.map(|d| format!("{d} sets the TLS mode its proxy used for this host. "))
+            .unwrap_or_default()
+    )
+}
+
+/// The report's notes: correlation remarks, how retries multiplied, what was skipped.
+fn trace_notes(ev: &Evidence, correlation_notes: &[String], hops: &[TraceHop]) -> Vec<String> {
+    let mut notes = correlation_notes.to_vec();
+    notes.extend(retry_note(hops));
+    let skipped = ev.logs.skipped.len();
+    if skipped > 0 {
+        notes.push(format!("{skipped} line(s) of the evidence were not access-log records (see `meshtrace explain` for them)"));
+    }
+    notes.extend(ev.problems.iter().map(|p| format!("skipped: {p}")));
+    notes
+}
+
+/// How retries multiplied: each proxy with a retry policy repeats what is behind it. `None`
+/// when no hop was tried more than once.
+fn retry_note(hops: &[TraceHop]) -> Option<String> {
     let mut tries: Vec<(String, usize)> = Vec::new();
-    for h in &hops {
+    for h in hops {
         if h.attempt.is_some() {
             let what = format!(
                 "{} {} {}",
@@ -409,44 +538,27 @@ pub fn trace(
             }
         }
     }
-    if !tries.is_empty() {
-        let parts: Vec<String> = tries.iter().map(|(w, n)| format!("{w}: {n}")).collect();
-        notes.push(format!(
-            "retries: this one client request was tried {} (each proxy with a retry policy repeats everything behind it; Istio's default retries 503s twice)",
-            parts.join(", ")
-        ));
+    if tries.is_empty() {
+        return None;
     }
-    let skipped = ev.logs.skipped.len();
-    if skipped > 0 {
-        notes.push(format!("{skipped} line(s) of the evidence were not access-log records (see `meshtrace explain` for them)"));
+    let parts: Vec<String> = tries.iter().map(|(w, n)| format!("{w}: {n}")).collect();
+    Some(format!(
+        "retries: this one client request was tried {} (each proxy with a retry policy repeats everything behind it; Istio's default retries 503s twice)",
+        parts.join(", ")
+    ))
+}
+
+/// The x-request-ids along the path, first seen first.
+fn request_ids(hops: &[TraceHop]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for h in hops {
+        if let Some(id) = &h.request_id
+            && !ids.contains(id)
+        {
+            ids.push(id.clone());
+        }
     }
-    notes.extend(ev.problems.iter().map(|p| format!("skipped: {p}")));
-    Some(TraceReport {
-        schema: SCHEMA,
-        query: query.to_string(),
-        request_ids: {
-            let mut ids: Vec<String> = Vec::new();
-            for h in &hops {
-                if let Some(id) = &h.request_id
-                    && !ids.contains(id)
-                {
-                    ids.push(id.clone());
-                }
-            }
-            ids
-        },
-        status: v.status,
-        succeeded,
-        origin_hop: origin_pos + 1,
-        cause: v.cause,
-        summary,
-        fix,
-        objects: citations.iter().map(|c| c.object.clone()).collect(),
-        citations,
-        evidence: v.evidence,
-        hops,
-        notes,
-    })
+    ids
 }
 
 fn summarise(
