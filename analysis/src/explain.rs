@@ -1,6 +1,7 @@
 //! `explain`: group access-log records by request and diagnose each group. Pure.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use serde::Serialize;
 
@@ -9,7 +10,7 @@ use meshtrace_parsers::record::RawRecord;
 use crate::causes::Cause;
 use crate::correlate::fit;
 use crate::diagnose::{
-    Context, diagnose_in, envoy_generated, refused_connection, upstream_connection_failed,
+    Context, Verdict, diagnose_in, envoy_generated, refused_connection, upstream_connection_failed,
 };
 use crate::model::{LogLine, LogSet};
 
@@ -73,6 +74,35 @@ pub fn explain(set: &LogSet) -> ExplainReport {
 
 /// [`explain`] with facts from elsewhere (topology: activators, pods without sidecar).
 pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
+    let groups = group_by_request_id(set);
+    let verdicts: Vec<Verdict> = groups
+        .iter()
+        .map(|g| {
+            let recs: Vec<&RawRecord<'_>> = g.iter().map(|l| &l.record).collect();
+            let pods: Vec<Option<&str>> = g.iter().map(|l| l.pod.as_deref()).collect();
+            diagnose_in(&recs, &pods, ctx)
+        })
+        .collect();
+    let continuations = Continuations::new(set, &groups, &verdicts);
+    let mut requests: Vec<RequestReport> = (0..groups.len())
+        .map(|gi| {
+            let (target, via) = continuations.follow(gi);
+            request_report(&groups, &verdicts, gi, target, &via)
+        })
+        .collect();
+    let mut marks = continued_into(&requests);
+    marks.extend(called_by_logged_hops(&groups, &verdicts, &requests));
+    for (j, outer_id) in marks {
+        if requests[j].part_of.is_none() {
+            requests[j].part_of = Some(outer_id);
+        }
+    }
+    ExplainReport { requests }
+}
+
+/// The records of one x-request-id together, in input order (groups in order of first line);
+/// a record without an id is a group of its own.
+fn group_by_request_id(set: &LogSet) -> Vec<Vec<&LogLine>> {
     let mut groups: Vec<Vec<&LogLine>> = Vec::new();
     let mut by_id: HashMap<&str, usize> = HashMap::new();
     for l in &set.records {
@@ -87,69 +117,109 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
             None => groups.push(vec![l]),
         }
     }
-    let verdicts: Vec<crate::diagnose::Verdict> = groups
-        .iter()
-        .map(|g| {
-            let recs: Vec<&RawRecord<'_>> = g.iter().map(|l| &l.record).collect();
-            let pods: Vec<Option<&str>> = g.iter().map(|l| l.pod.as_deref()).collect();
-            diagnose_in(&recs, &pods, ctx)
-        })
-        .collect();
-    // Where a group's status was only relayed outwards (its innermost hop is an outbound
-    // `via_upstream`), the request may continue under another x-request-id on the same
-    // connection (ids change at gateways): follow it so the verdict names the real origin.
-    // Indexes so following continuations stays linear on large evidence.
-    let mut group_index: HashMap<*const LogLine, usize> = HashMap::new();
-    for (gi, g) in groups.iter().enumerate() {
-        for l in g {
-            group_index.insert(*l as *const LogLine, gi);
+    groups
+}
+
+/// Where a group's status was only relayed outwards (its innermost hop is an outbound
+/// `via_upstream`), the request may continue under another x-request-id on the same
+/// connection (ids change at gateways); a connection failure may continue into the refused
+/// connection the next proxy logged. Indexes so following continuations stays linear on large
+/// evidence.
+struct Continuations<'a, 's> {
+    /// The groups of [`group_by_request_id`].
+    groups: &'a [Vec<&'s LogLine>],
+    /// Their verdicts.
+    verdicts: &'a [Verdict],
+    /// Group of each line.
+    group_index: HashMap<*const LogLine, usize>,
+    /// Records by client address, sorted by start time (untimed first): a keep-alive
+    /// connection carries many requests, and only those inside the relaying hop's time can
+    /// continue it.
+    by_remote: HashMap<SocketAddr, Vec<(i64, &'s LogLine)>>,
+    /// Connections a proxy refused before any request (no request id), by listener.
+    refused: HashMap<SocketAddr, Vec<&'s LogLine>>,
+}
+
+impl<'a, 's> Continuations<'a, 's> {
+    /// Index the records of `set` grouped as `groups`.
+    fn new(
+        set: &'s LogSet,
+        groups: &'a [Vec<&'s LogLine>],
+        verdicts: &'a [Verdict],
+    ) -> Continuations<'a, 's> {
+        let mut group_index: HashMap<*const LogLine, usize> = HashMap::new();
+        for (gi, g) in groups.iter().enumerate() {
+            for l in g {
+                group_index.insert(*l as *const LogLine, gi);
+            }
         }
-    }
-    // Records by client address, sorted by start time (untimed first): a keep-alive connection
-    // carries many requests, and only those inside the relaying hop's time can continue it.
-    let mut by_remote: HashMap<std::net::SocketAddr, Vec<(i64, &LogLine)>> = HashMap::new();
-    for l in &set.records {
-        if let Some(s) = l
-            .record
-            .downstream_remote()
-            .and_then(|a| a.socket())
-            .filter(|s| s.port() != 0)
-        {
-            let t = l
+        let mut by_remote: HashMap<SocketAddr, Vec<(i64, &LogLine)>> = HashMap::new();
+        for l in &set.records {
+            if let Some(s) = l
                 .record
-                .start_time()
-                .map_or(i64::MIN, |t| t.timestamp_millis());
-            by_remote.entry(s).or_default().push((t, l));
+                .downstream_remote()
+                .and_then(|a| a.socket())
+                .filter(|s| s.port() != 0)
+            {
+                let t = l
+                    .record
+                    .start_time()
+                    .map_or(i64::MIN, |t| t.timestamp_millis());
+                by_remote.entry(s).or_default().push((t, l));
+            }
+        }
+        for v in by_remote.values_mut() {
+            v.sort_by_key(|(t, _)| *t);
+        }
+        let mut refused: HashMap<SocketAddr, Vec<&LogLine>> = HashMap::new();
+        for g in groups {
+            if let [l] = g.as_slice()
+                && refused_connection(&l.record)
+                && let Some(s) = l.record.downstream_local().and_then(|a| a.socket())
+            {
+                refused.entry(s).or_default().push(l);
+            }
+        }
+        Continuations {
+            groups,
+            verdicts,
+            group_index,
+            by_remote,
+            refused,
         }
     }
-    for v in by_remote.values_mut() {
-        v.sort_by_key(|(t, _)| *t);
+
+    /// The group a line belongs to.
+    fn group_of(&self, line: &LogLine) -> Option<usize> {
+        self.group_index.get(&(line as *const LogLine)).copied()
     }
-    // Connections a proxy refused before any request (no request id), by listener.
-    let mut refused: HashMap<std::net::SocketAddr, Vec<&LogLine>> = HashMap::new();
-    for g in &groups {
-        if let [l] = g.as_slice()
-            && refused_connection(&l.record)
-            && let Some(s) = l.record.downstream_local().and_then(|a| a.socket())
-        {
-            refused.entry(s).or_default().push(l);
+
+    /// Follow up to a few id changes from group `gi`: the group the request ends in, and the
+    /// first line of each continuation taken.
+    fn follow(&self, gi: usize) -> (usize, Vec<&'s LogLine>) {
+        let mut target = gi;
+        let mut via: Vec<&LogLine> = Vec::new();
+        for _ in 0..4 {
+            match self.next(target) {
+                Some((next, line)) if next != gi && !via.iter().any(|l| std::ptr::eq(*l, line)) => {
+                    via.push(line);
+                    target = next;
+                }
+                _ => break,
+            }
         }
+        (target, via)
     }
-    let group_of = |line: &LogLine| group_index.get(&(line as *const LogLine)).copied();
-    let continuation = |gi: usize| -> Option<(usize, &LogLine)> {
-        let v = &verdicts[gi];
-        let origin = groups[gi][v.origin];
-        let r = &origin.record;
+
+    /// The group that continues group `gi`, and the line it continues on.
+    fn next(&self, gi: usize) -> Option<(usize, &'s LogLine)> {
+        let v = &self.verdicts[gi];
+        let r = &self.groups[gi][v.origin].record;
         // A connection the hop could not use: the next proxy may have logged why it refused it.
-        // (Retries may have logged later attempts after it: it need not be the innermost.)
-        if upstream_connection_failed(r) {
+        if upstream_connection_failed(r) && v.order.last() == Some(&v.origin) {
             let up = r.upstream_host().and_then(|a| a.socket())?;
-            return refused
-                .get(&up)?
-                .iter()
-                .filter_map(|c| fit(r, &c.record).map(|s| (s, *c)))
-                .max_by_key(|(s, _)| *s)
-                .and_then(|(_, c)| group_of(c).filter(|&g| g != gi).map(|g| (g, c)));
+            let refused = self.refused.get(&up)?.iter().copied();
+            return self.best_fit(gi, r, refused);
         }
         if envoy_generated(r)
             || r.upstream_cluster().is_some_and(|c| c.is_inbound())
@@ -161,7 +231,7 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
             .upstream_local()
             .and_then(|a| a.socket())
             .filter(|s| s.port() != 0)?;
-        let on = by_remote.get(&ul)?;
+        let on = self.by_remote.get(&ul)?;
         let untimed = on.partition_point(|(t, _)| *t == i64::MIN);
         // `fit` refuses a hop starting over a second outside the relaying hop.
         let timed = match (r.start_time(), r.duration_ms()) {
@@ -174,69 +244,76 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
             }
             _ => &on[untimed..],
         };
-        on[..untimed]
-            .iter()
-            .chain(timed)
-            .map(|(_, c)| *c)
+        let candidates = on[..untimed].iter().chain(timed).map(|(_, c)| *c);
+        self.best_fit(gi, r, candidates)
+    }
+
+    /// Of `candidates`, the line that fits best as the hop `r` (of group `gi`) forwarded to,
+    /// with its group, when that is another group.
+    fn best_fit(
+        &self,
+        gi: usize,
+        r: &RawRecord<'_>,
+        candidates: impl Iterator<Item = &'s LogLine>,
+    ) -> Option<(usize, &'s LogLine)> {
+        candidates
             .filter_map(|c| fit(r, &c.record).map(|s| (s, c)))
             .max_by_key(|(s, _)| *s)
-            .and_then(|(_, c)| group_of(c).filter(|&g| g != gi).map(|g| (g, c)))
-    };
-    let mut requests = Vec::with_capacity(groups.len());
-    for (gi, g) in groups.iter().enumerate() {
-        let v = &verdicts[gi];
-        // Follow up to a few id changes.
-        let mut target = gi;
-        let mut via: Vec<&LogLine> = Vec::new();
-        for _ in 0..4 {
-            match continuation(target) {
-                Some((next, line)) if next != gi && !via.iter().any(|l| std::ptr::eq(*l, line)) => {
-                    via.push(line);
-                    target = next;
-                }
-                _ => break,
-            }
-        }
-        let tv = &verdicts[target];
-        let tg = &groups[target];
-        let origin = tg[tv.origin];
-        let mut summary = tv.summary.clone();
-        if target != gi {
-            let relay = g[v.origin];
-            let first = via[0];
-            summary = format!(
-                "{} was relayed by line {} ({}); the request continues at {}:{} under x-request-id {} (the id changed at the gateway): {}",
-                v.status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                relay.line,
-                crate::diagnose::hop_label(&relay.record),
-                first.input,
-                first.line,
-                first.record.request_id().unwrap_or("-"),
-                tv.summary
-            );
-        }
-        let mut hops: Vec<HopRef> = v.order.iter().map(|&i| hop_ref(g[i])).collect();
-        if target != gi {
-            hops.extend(tv.order.iter().map(|&i| hop_ref(tg[i])));
-        }
-        requests.push(RequestReport {
-            request_id: g[v.origin].record.request_id().map(str::to_string),
-            status: v.status,
-            cause: tv.cause,
-            origin_line: origin.line,
-            origin_input: origin.input.to_string(),
-            lines: g.iter().map(|l| l.line).collect(),
-            hops,
-            summary,
-            fix: tv.fix.clone(),
-            evidence: tv.evidence.clone(),
-            part_of: None,
-        });
+            .and_then(|(_, c)| self.group_of(c).filter(|&g| g != gi).map(|g| (g, c)))
     }
-    // A request that another one continues into is the same client request. Requests are
-    // indexed by their first own line so this stays linear.
+}
+
+/// The report of group `gi`, whose request continues in group `target` (itself when it does
+/// not) through the lines `via`.
+fn request_report(
+    groups: &[Vec<&LogLine>],
+    verdicts: &[Verdict],
+    gi: usize,
+    target: usize,
+    via: &[&LogLine],
+) -> RequestReport {
+    let (g, v) = (&groups[gi], &verdicts[gi]);
+    let (tg, tv) = (&groups[target], &verdicts[target]);
+    let origin = tg[tv.origin];
+    let mut summary = tv.summary.clone();
+    if target != gi {
+        let relay = g[v.origin];
+        let first = via[0];
+        summary = format!(
+            "{} was relayed by line {} ({}); the request continues at {}:{} under x-request-id {} (the id changed at the gateway): {}",
+            v.status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            relay.line,
+            crate::diagnose::hop_label(&relay.record),
+            first.input,
+            first.line,
+            first.record.request_id().unwrap_or("-"),
+            tv.summary
+        );
+    }
+    let mut hops: Vec<HopRef> = v.order.iter().map(|&i| hop_ref(g[i])).collect();
+    if target != gi {
+        hops.extend(tv.order.iter().map(|&i| hop_ref(tg[i])));
+    }
+    RequestReport {
+        request_id: g[v.origin].record.request_id().map(str::to_string),
+        status: v.status,
+        cause: tv.cause,
+        origin_line: origin.line,
+        origin_input: origin.input.to_string(),
+        lines: g.iter().map(|l| l.line).collect(),
+        hops,
+        summary,
+        fix: tv.fix.clone(),
+        evidence: tv.evidence.clone(),
+        part_of: None,
+    }
+}
+
+/// Requests another one continues into: the same client request, part of the outer one.
+/// Requests are indexed by their first own line so this stays linear.
+fn continued_into(requests: &[RequestReport]) -> Vec<(usize, String)> {
     let mut by_first: HashMap<(&str, u64), Vec<usize>> = HashMap::new();
     for (j, r) in requests.iter().enumerate() {
         if let Some(h) = r.hops.first() {
@@ -271,13 +348,7 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
             }
         }
     }
-    marks.extend(called_by_logged_hops(&groups, &verdicts, &requests));
-    for (j, outer_id) in marks {
-        if requests[j].part_of.is_none() {
-            requests[j].part_of = Some(outer_id);
-        }
-    }
-    ExplainReport { requests }
+    marks
 }
 
 /// A group and the time its hop ran (Unix ms), when known.
