@@ -147,187 +147,268 @@ pub fn fit(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> Option<i32> {
 
 /// Find the hops of the request named by `start`.
 pub fn correlate(lines: &[LogLine], start: &Start, include_probes: bool) -> Correlation {
-    let usable = |i: usize| include_probes || !is_probe(&lines[i].record);
-    let mut c = Correlation::default();
-    let mut sel: BTreeSet<usize> = BTreeSet::new();
-    let mut ids: Vec<String> = Vec::new();
-    match start {
-        Start::RequestId(id) => {
-            ids.push(id.clone());
-        }
-        Start::Address(a) => {
-            let hits: Vec<usize> = (0..lines.len())
-                .filter(|&i| usable(i) && sock(lines[i].record.downstream_remote()) == Some(*a))
-                .collect();
-            pick_latest_failed(lines, &hits, &mut sel, &mut c, &format!("connection {a}"));
-        }
-        Start::Ip(ip) => {
-            let hits: Vec<usize> = (0..lines.len())
-                .filter(|&i| {
-                    usable(i)
-                        && lines[i].record.downstream_remote().and_then(|a| a.ip()) == Some(*ip)
-                })
-                .collect();
-            pick_latest_failed(lines, &hits, &mut sel, &mut c, &format!("client {ip}"));
-        }
-    }
-    for &i in &sel {
-        if let Some(id) = lines[i].record.request_id()
-            && !ids.iter().any(|x| x == id)
-        {
-            ids.push(id.to_string());
-        }
-    }
-    let mut done_ids = 0;
-    let mut probes_dropped = 0;
+    let mut w = Walk {
+        lines,
+        include_probes,
+        c: Correlation::default(),
+        sel: BTreeSet::new(),
+        ids: Vec::new(),
+        done_ids: 0,
+        probes_dropped: 0,
+    };
+    w.start_at(start);
     for _round in 0..64 {
-        let before = sel.len();
-        // Same request id.
-        while done_ids < ids.len() {
-            let id = ids[done_ids].clone();
-            done_ids += 1;
-            let mut first: Option<usize> = None;
-            for (i, l) in lines.iter().enumerate() {
-                if l.record.request_id() == Some(id.as_str()) {
-                    if !usable(i) {
-                        probes_dropped += 1;
-                        continue;
-                    }
-                    if let Some(f) = first {
-                        c.links.push((f, i, LinkKind::RequestId));
-                    } else {
-                        first = Some(i);
-                    }
-                    sel.insert(i);
-                }
-            }
-        }
-        // Connection and listener links, inwards and outwards from every selected hop.
-        let snapshot: Vec<usize> = sel.iter().copied().collect();
-        for &h in &snapshot {
-            let hr = &lines[h].record;
-            for inward in [true, false] {
-                // A hop already joined on this side (by request id, connection or same pod) has its
-                // neighbour: looking further would pull in another request on a shared connection.
-                let joined = sel.iter().any(|&s| {
-                    s != h
-                        && if inward {
-                            links_to(hr, &lines[s].record)
-                        } else {
-                            links_to(&lines[s].record, hr)
-                        }
-                });
-                if joined {
-                    // A proxy that retried sent every attempt on its upstream connections: the
-                    // other attempts are the same request, not neighbours of another one.
-                    if inward
-                        && hr
-                            .flags()
-                            .contains(ResponseFlag::UpstreamRetryLimitExceeded)
-                    {
-                        for cand in retry_attempts(lines, h, &sel, &usable) {
-                            sel.insert(cand);
-                            c.links.push((h, cand, LinkKind::Connection));
-                            if let Some(id) = lines[cand].record.request_id()
-                                && !ids.iter().any(|x| x == id)
-                            {
-                                ids.push(id.to_string());
-                            }
-                        }
-                    }
-                    continue;
-                }
-                let mut best: Option<(i32, usize, LinkKind)> = None;
-                let mut tie = false;
-                for (cand, cl) in lines.iter().enumerate() {
-                    if sel.contains(&cand) || !usable(cand) {
-                        continue;
-                    }
-                    let cr = &cl.record;
-                    let (outer, inner) = if inward { (hr, cr) } else { (cr, hr) };
-                    let kind = if let (Some(ul), Some(dr)) = (
-                        sock(outer.upstream_local()),
-                        sock(inner.downstream_remote()),
-                    ) && ul.port() != 0
-                        && ul == dr
-                    {
-                        LinkKind::Connection
-                    } else if let (Some(up), Some(dl)) =
-                        (sock(outer.upstream_host()), sock(inner.downstream_local()))
-                        && up == dl
-                        && (outer.request_id().is_none() || inner.request_id().is_none())
-                        && interval(outer).is_some()
-                        && interval(inner).is_some()
-                    {
-                        LinkKind::Listener
-                    } else {
-                        continue;
-                    };
-                    let Some(score) = fit(outer, inner) else {
-                        continue;
-                    };
-                    let score = if kind == LinkKind::Listener && score < 4 {
-                        continue;
-                    } else {
-                        score
-                    };
-                    match best {
-                        Some((b, _, _)) if score < b => {}
-                        Some((b, _, _)) if score == b => tie = true,
-                        _ => {
-                            tie = false;
-                            best = Some((score, cand, kind));
-                        }
-                    }
-                }
-                if let Some((_, cand, kind)) = best {
-                    if tie
-                        && !hr
-                            .flags()
-                            .contains(ResponseFlag::UpstreamRetryLimitExceeded)
-                    {
-                        c.notes.push(format!(
-                            "{}:{}: several hops fit equally well {} it; took {}:{} (closest in time)",
-                            lines[h].input,
-                            lines[h].line,
-                            if inward { "after" } else { "before" },
-                            lines[cand].input,
-                            lines[cand].line
-                        ));
-                    }
-                    sel.insert(cand);
-                    c.links.push(if inward {
-                        (h, cand, kind)
-                    } else {
-                        (cand, h, kind)
-                    });
-                    if let Some(id) = lines[cand].record.request_id()
-                        && !ids.iter().any(|x| x == id)
-                    {
-                        ids.push(id.to_string());
-                    }
-                }
-            }
-        }
-        if sel.len() == before && done_ids == ids.len() {
+        let before = w.sel.len();
+        w.same_id_round();
+        w.link_round();
+        if w.sel.len() == before && w.done_ids == w.ids.len() {
             break;
         }
     }
-    if probes_dropped > 0 {
-        c.notes.push(format!(
-            "{probes_dropped} probe line(s) with this request id left out (use --include-probes)"
-        ));
+    w.finish()
+}
+
+/// One correlation under way: the hops selected so far and the request ids to follow.
+struct Walk<'l> {
+    /// All log lines.
+    lines: &'l [LogLine],
+    /// Keep probe lines.
+    include_probes: bool,
+    /// Links and notes so far.
+    c: Correlation,
+    /// Selected hops (indexes into `lines`).
+    sel: BTreeSet<usize>,
+    /// Request ids seen, in discovery order.
+    ids: Vec<String>,
+    /// How many of `ids` have been followed.
+    done_ids: usize,
+    /// Probe lines left out.
+    probes_dropped: usize,
+}
+
+impl Walk<'_> {
+    /// May line `i` be part of the request (probes only when asked)?
+    fn usable(&self, i: usize) -> bool {
+        self.include_probes || !is_probe(&self.lines[i].record)
     }
-    c.hops = sel.into_iter().collect();
-    c.request_ids = ids
-        .into_iter()
-        .filter(|id| {
-            c.hops
-                .iter()
-                .any(|&i| lines[i].record.request_id() == Some(id))
+
+    /// Remember line `i`'s request id to follow it.
+    fn learn_id(&mut self, i: usize) {
+        if let Some(id) = self.lines[i].record.request_id()
+            && !self.ids.iter().any(|x| x == id)
+        {
+            self.ids.push(id.to_string());
+        }
+    }
+
+    /// The first hop: the request id given, or the latest (failed) request of the client
+    /// connection or IP given.
+    fn start_at(&mut self, start: &Start) {
+        let lines = self.lines;
+        match start {
+            Start::RequestId(id) => {
+                self.ids.push(id.clone());
+            }
+            Start::Address(a) => {
+                let hits: Vec<usize> = (0..lines.len())
+                    .filter(|&i| {
+                        self.usable(i) && sock(lines[i].record.downstream_remote()) == Some(*a)
+                    })
+                    .collect();
+                let what = format!("connection {a}");
+                pick_latest_failed(lines, &hits, &mut self.sel, &mut self.c, &what);
+            }
+            Start::Ip(ip) => {
+                let hits: Vec<usize> = (0..lines.len())
+                    .filter(|&i| {
+                        self.usable(i)
+                            && lines[i].record.downstream_remote().and_then(|a| a.ip()) == Some(*ip)
+                    })
+                    .collect();
+                let what = format!("client {ip}");
+                pick_latest_failed(lines, &hits, &mut self.sel, &mut self.c, &what);
+            }
+        }
+        let selected: Vec<usize> = self.sel.iter().copied().collect();
+        for i in selected {
+            self.learn_id(i);
+        }
+    }
+
+    /// Select every line of each request id not followed yet, linked to the id's first line.
+    fn same_id_round(&mut self) {
+        let lines = self.lines;
+        while self.done_ids < self.ids.len() {
+            let id = self.ids[self.done_ids].clone();
+            self.done_ids += 1;
+            let mut first: Option<usize> = None;
+            for (i, l) in lines.iter().enumerate() {
+                if l.record.request_id() == Some(id.as_str()) {
+                    if !self.usable(i) {
+                        self.probes_dropped += 1;
+                        continue;
+                    }
+                    if let Some(f) = first {
+                        self.c.links.push((f, i, LinkKind::RequestId));
+                    } else {
+                        first = Some(i);
+                    }
+                    self.sel.insert(i);
+                }
+            }
+        }
+    }
+
+    /// Connection and listener links, inwards and outwards from every selected hop.
+    fn link_round(&mut self) {
+        let snapshot: Vec<usize> = self.sel.iter().copied().collect();
+        for &h in &snapshot {
+            for inward in [true, false] {
+                self.link_from(h, inward);
+            }
+        }
+    }
+
+    /// Join hop `h`'s neighbour on one side (`inward`: the hop it forwarded to), unless it has
+    /// one already.
+    fn link_from(&mut self, h: usize, inward: bool) {
+        let lines = self.lines;
+        let hr = &lines[h].record;
+        let retried = hr
+            .flags()
+            .contains(ResponseFlag::UpstreamRetryLimitExceeded);
+        if self.joined(h, inward) {
+            // A proxy that retried sent every attempt on its upstream connections: the
+            // other attempts are the same request, not neighbours of another one.
+            if inward && retried {
+                let attempts = retry_attempts(lines, h, &self.sel, &|i| self.usable(i));
+                for cand in attempts {
+                    self.sel.insert(cand);
+                    self.c.links.push((h, cand, LinkKind::Connection));
+                    self.learn_id(cand);
+                }
+            }
+            return;
+        }
+        let Some((cand, kind, tie)) = self.best_neighbour(h, inward) else {
+            return;
+        };
+        if tie && !retried {
+            self.c.notes.push(format!(
+                "{}:{}: several hops fit equally well {} it; took {}:{} (closest in time)",
+                lines[h].input,
+                lines[h].line,
+                if inward { "after" } else { "before" },
+                lines[cand].input,
+                lines[cand].line
+            ));
+        }
+        self.sel.insert(cand);
+        self.c.links.push(if inward {
+            (h, cand, kind)
+        } else {
+            (cand, h, kind)
+        });
+        self.learn_id(cand);
+    }
+
+    /// Is hop `h` already joined on this side (by request id, connection or same pod)? Then it
+    /// has its neighbour: looking further would pull in another request on a shared connection.
+    fn joined(&self, h: usize, inward: bool) -> bool {
+        let hr = &self.lines[h].record;
+        self.sel.iter().any(|&s| {
+            s != h
+                && if inward {
+                    links_to(hr, &self.lines[s].record)
+                } else {
+                    links_to(&self.lines[s].record, hr)
+                }
         })
-        .collect();
-    c
+    }
+
+    /// The unselected line that fits best as hop `h`'s neighbour on one side, how it links, and
+    /// whether another fit equally well.
+    fn best_neighbour(&self, h: usize, inward: bool) -> Option<(usize, LinkKind, bool)> {
+        let hr = &self.lines[h].record;
+        let mut best: Option<(i32, usize, LinkKind)> = None;
+        let mut tie = false;
+        for (cand, cl) in self.lines.iter().enumerate() {
+            if self.sel.contains(&cand) || !self.usable(cand) {
+                continue;
+            }
+            let cr = &cl.record;
+            let (outer, inner) = if inward { (hr, cr) } else { (cr, hr) };
+            let Some(kind) = link_kind(outer, inner) else {
+                continue;
+            };
+            let Some(score) = fit(outer, inner) else {
+                continue;
+            };
+            if kind == LinkKind::Listener && score < 4 {
+                continue;
+            }
+            match best {
+                Some((b, _, _)) if score < b => {}
+                Some((b, _, _)) if score == b => tie = true,
+                _ => {
+                    tie = false;
+                    best = Some((score, cand, kind));
+                }
+            }
+        }
+        best.map(|(_, cand, kind)| (cand, kind, tie))
+    }
+
+    /// The correlation: hops in input order, the request ids that have hops, the notes.
+    fn finish(self) -> Correlation {
+        let Walk {
+            lines,
+            mut c,
+            sel,
+            ids,
+            probes_dropped,
+            ..
+        } = self;
+        if probes_dropped > 0 {
+            c.notes.push(format!(
+                "{probes_dropped} probe line(s) with this request id left out (use --include-probes)"
+            ));
+        }
+        c.hops = sel.into_iter().collect();
+        c.request_ids = ids
+            .into_iter()
+            .filter(|id| {
+                c.hops
+                    .iter()
+                    .any(|&i| lines[i].record.request_id() == Some(id))
+            })
+            .collect();
+        c
+    }
+}
+
+/// How `outer` may have forwarded to `inner`: the exact connection (upstream local address =
+/// downstream remote address, port ≠ 0), or the listener (upstream host = listener) when one
+/// side has no request id and both are timed. `None`: not linked.
+fn link_kind(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> Option<LinkKind> {
+    if let (Some(ul), Some(dr)) = (
+        sock(outer.upstream_local()),
+        sock(inner.downstream_remote()),
+    ) && ul.port() != 0
+        && ul == dr
+    {
+        Some(LinkKind::Connection)
+    } else if let (Some(up), Some(dl)) =
+        (sock(outer.upstream_host()), sock(inner.downstream_local()))
+        && up == dl
+        && (outer.request_id().is_none() || inner.request_id().is_none())
+        && interval(outer).is_some()
+        && interval(inner).is_some()
+    {
+        Some(LinkKind::Listener)
+    } else {
+        None
+    }
 }
 
 /// The other attempts of a hop that retried (`URX`): lines on one of its upstream connections
