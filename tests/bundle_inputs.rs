@@ -1,9 +1,10 @@
 //! Bundles in every container: folder, .tar.gz, istioctl bug-report layout; damaged inputs still
 //! give a verdict from what is readable and say what was skipped.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 
 const RBAC_LINE: &str = r#"[2024-04-25T20:21:43.725Z] "POST /v1/models/bert-emotion-model:predict HTTP/1.1" 403 - rbac_access_denied_matched_policy[none] - "-" 0 19 0 - "10.244.0.6" "curl/8.4.0" "211ebf7c-1bc2-4008-aa50-9730fa6300dc" "bert-model.default.example.com" "-" outbound|80||knative-local-gateway.istio-system.svc.cluster.local - 10.244.0.9:8080 10.244.0.6:44576 - -"#;
 
@@ -96,7 +97,7 @@ fn write_targz(path: &Path, fs: &[(String, Vec<u8>)]) {
 }
 
 fn trace(bundle: &Path) -> (i32, serde_json::Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args(["trace", "211ebf7c-1bc2-4008-aa50-9730fa6300dc", "--bundle"])
         .arg(bundle)
         .args(["-o", "json"])
@@ -234,7 +235,7 @@ fn empty_or_missing_bundle_is_one_clear_sentence() {
 fn unknown_request_id_says_where_it_looked() {
     let d = tempfile::tempdir().unwrap();
     write_dir(d.path(), &files("", false));
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args(["trace", "211ebf7c-0000", "--bundle"])
         .arg(d.path())
         .output()
@@ -272,7 +273,7 @@ fn mesh_wide_istio_mutual_towards_a_pod_without_sidecar() {
             ),
         ],
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args(["trace", "5d1c6f0e-8a2b-4c3d-9e4f-0a1b2c3d4e5f", "--bundle"])
         .arg(d.path())
         .args(["-o", "json"])

@@ -2,9 +2,10 @@
 //! folder or archive, the exact count of complete members before a damaged archive, and large log
 //! members copied to a temporary file instead of being held in memory.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use meshtrace::source::bundle::{Bundle, LogSource};
 use serde_json::Value;
@@ -94,7 +95,7 @@ fn tar_bytes(files: &[(String, Vec<u8>)]) -> Vec<u8> {
 }
 
 fn meshtrace(args: &[&str], bundle: &Path, env: &[(&str, &Path)]) -> (i32, Value, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshtrace"));
+    let mut cmd = common::meshtrace();
     cmd.args(args)
         .arg("--bundle")
         .arg(bundle)

@@ -7,7 +7,6 @@ mod common;
 use common::copy_dir;
 
 use std::path::Path;
-use std::process::Command;
 
 const SRC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -55,7 +54,7 @@ fn bundle(dir: &Path, with_dumps: bool) {
 }
 
 fn trace(dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args(["trace", ID, "--bundle", dir.to_str().unwrap(), "-o", "json"])
         .output()
         .expect("run meshtrace");

@@ -1,11 +1,12 @@
 //! `meshtrace doctor` on the example bundles: each reports what it was built around, the
 //! healthy one nothing alarming.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 fn doctor(bundle: &str) -> (i32, Vec<(String, String)>) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args([
             "doctor",
             "--bundle",
@@ -70,7 +71,7 @@ fn healthy_bundle_has_nothing_alarming() {
 
 #[test]
 fn table_output_and_list() {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args([
             "doctor",
             "--bundle",
@@ -85,7 +86,7 @@ fn table_output_and_list() {
         "{text}"
     );
     insta::assert_snapshot!(text);
-    let list = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let list = common::meshtrace()
         .args(["doctor", "--list"])
         .output()
         .unwrap();

@@ -1,9 +1,11 @@
 //! CLI snapshots: `meshtrace explain` on every scenario in `testdata/explain/` (table and JSON),
 //! plus the command-line contract (exit codes, stdin, errors).
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -11,7 +13,7 @@ fn root() -> &'static Path {
 
 /// Run meshtrace from the repository root; returns (exit code, stdout, stderr).
 fn meshtrace(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshtrace"));
+    let mut cmd = common::meshtrace();
     cmd.args(args)
         .current_dir(root())
         .stdin(Stdio::piped())

@@ -1,13 +1,14 @@
 //! `meshtrace failures` on the example bundles and scenario logs: every failure class present,
 //! with the right counts, and nothing counted twice when the request id changes at a gateway.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args(args)
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
         .output()

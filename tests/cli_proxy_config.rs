@@ -2,7 +2,7 @@
 //! `testdata/peer/istio` (see `testdata/peer/SOURCES.md`): one test per input/golden pair.
 //! Column layout may differ; the rows (same values per column) must be the same set.
 
-use std::process::Command;
+mod common;
 
 use meshtrace::proxyconfig::{self as pc, Filter, Table};
 use meshtrace_parsers::configdump::ConfigDump;
@@ -491,7 +491,7 @@ fn legacy_admin_clusters_json_goldens() {
 }
 
 fn meshtrace(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args(args)
         .output()
         .expect("run meshtrace");

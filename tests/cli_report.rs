@@ -1,11 +1,12 @@
 //! `meshtrace report`: Markdown/JSON post-incident reports on the seed bundles, secrets masked,
 //! `--redact` consistent.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args(args)
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
         .output()

@@ -2,7 +2,7 @@
 //! whose virtual hosts have real domains, and the hop-by-hop prediction of seed 000's path on
 //! the `rhoai-400-app-error` example bundle.
 
-use std::process::Command;
+mod common;
 
 use serde_json::Value;
 
@@ -16,7 +16,7 @@ const BUNDLE: &str = concat!(
 );
 
 fn meshtrace(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args(args)
         .output()
         .expect("run meshtrace");

@@ -1,8 +1,9 @@
 //! `meshtrace trace` on the example bundles of `testdata/bundles/`: the verdict each README
 //! promises (origin hop, cause, cited objects), plus snapshots of table and JSON output.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -129,7 +130,7 @@ const CASES: &[Case] = &[
 ];
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args(args)
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
         .output()

@@ -4,8 +4,9 @@
 //! see `testdata/lab/format-oracle/README.md`. With `MESHTRACE_ORACLE_DIR` set, that capture is
 //! checked too.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -23,7 +24,7 @@ fn dirs() -> Vec<PathBuf> {
 }
 
 fn explain(log: &Path, format: &str) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .arg("explain")
         .arg("--log-format")
         .arg(format)

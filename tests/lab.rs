@@ -8,8 +8,9 @@
 //! With `MESHTRACE_LAB_DIR` set, the scenarios under that folder are checked the same way (CI
 //! regenerates them with real Envoy: `bash scripts/lab.sh --out target/lab-fresh`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -26,7 +27,7 @@ const PENDING: &[&str] = &[];
 const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/lab");
 
 fn meshtrace(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args(args)
         .output()
         .expect("run meshtrace");

@@ -7,7 +7,6 @@ mod common;
 use common::copy_dir;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -75,10 +74,7 @@ fn padded(bundle: &str, dir: &Path) -> (PathBuf, usize) {
 }
 
 fn run_json(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = common::meshtrace().args(args).output().unwrap();
     assert!(
         out.status.code().is_some_and(|c| c <= 1),
         "{args:?}: {}",
@@ -275,7 +271,7 @@ fn streamed_explain_gives_the_document_of_the_in_memory_one() {
     std::fs::write(&path, &log).unwrap();
     let streamed = run_json(&["explain", path.to_str().unwrap(), "-o", "json"]);
     let whole = {
-        let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+        let out = common::meshtrace()
             .args(["explain", "-o", "json"])
             .stdin(std::fs::File::open(&path).unwrap())
             .output()
@@ -304,7 +300,7 @@ fn streamed_explain_gives_the_document_of_the_in_memory_one() {
     assert_eq!(streamed["skipped"].as_array().unwrap().len(), 2);
 
     // The text form: a block per request as it completes, the totals at the end.
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let out = common::meshtrace()
         .args(["explain", path.to_str().unwrap()])
         .output()
         .unwrap();

@@ -10,7 +10,7 @@ mod fake_apiserver;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use fake_apiserver::{FakeApiServer, FakeConfig};
 use meshtrace::source::bundle::Bundle;
@@ -27,7 +27,7 @@ fn bundles() -> Vec<PathBuf> {
 }
 
 fn meshtrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    common::meshtrace()
         .args(args)
         .env_remove("KUBECONFIG")
         .env("HOME", "/nonexistent-meshtrace-test")

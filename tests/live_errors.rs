@@ -10,7 +10,7 @@ use common::copy_dir;
 mod fake_apiserver;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use fake_apiserver::{FakeApiServer, FakeConfig, Forbid};
@@ -23,7 +23,7 @@ fn bundle(name: &str) -> PathBuf {
 }
 
 fn meshtrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    common::meshtrace()
         .args(args)
         .env_remove("KUBECONFIG")
         .env("HOME", "/nonexistent-meshtrace-test")

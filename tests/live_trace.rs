@@ -1,10 +1,12 @@
 //! `meshtrace trace` without `--bundle` collects from the cluster (here the fake API server
 //! loaded with each example bundle) and gives the same answer as the offline trace of the bundle.
 
+mod common;
+
 mod fake_apiserver;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use fake_apiserver::{FakeApiServer, FakeConfig};
 use serde_json::Value;
@@ -50,7 +52,7 @@ const CASES: &[(&str, &str, &str)] = &[
 ];
 
 fn meshtrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    common::meshtrace()
         .args(args)
         .env_remove("KUBECONFIG")
         .env("HOME", "/nonexistent-meshtrace-test")

@@ -3,10 +3,12 @@
 //! gzip-compressed logs. Each case asserts the documented behaviour (exit code, message naming
 //! the input, the rest still analysed); every run is killed after a deadline so a hang fails fast.
 
+mod common;
+
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -59,7 +61,7 @@ fn meshtrace_limited<S: AsRef<OsStr>>(
     deadline: Duration,
     rss_limit_kib: u64,
 ) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshtrace"))
+    let mut child = common::meshtrace()
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
