@@ -6,11 +6,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::model::Object;
+use crate::model::{Object, strings};
 
 /// What a pod is in the serving path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -183,158 +184,174 @@ pub struct Topology {
     svc_by_ip: HashMap<IpAddr, usize>,
 }
 
-fn labels_of(v: &Value, ptr: &str) -> BTreeMap<String, String> {
-    v.pointer(ptr)
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Does `labels` contain every pair of `selector`? (An empty selector matches nothing here.)
 pub fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// An Istio Gateway object as its selector and servers.
+fn gateway_info(o: &Object) -> GatewayInfo {
+    let servers = o
+        .spec()
+        .get("servers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(gateway_server).collect())
+        .unwrap_or_default();
+    GatewayInfo {
+        namespace: o.namespace.clone().unwrap_or_default(),
+        name: o.name.clone(),
+        selector: o.string_map("/spec/selector"),
+        servers,
+    }
+}
+
+/// One entry of a Gateway's `spec.servers`.
+fn gateway_server(s: &Value) -> GatewayServer {
+    let text = |ptr: &str| s.pointer(ptr).and_then(Value::as_str);
+    GatewayServer {
+        port: s
+            .pointer("/port/number")
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(0),
+        port_name: text("/port/name").unwrap_or("").to_string(),
+        protocol: text("/port/protocol").unwrap_or("").to_string(),
+        hosts: strings(s.get("hosts")),
+        tls_mode: text("/tls/mode").map(str::to_string),
+        credential: text("/tls/credentialName").map(str::to_string),
+    }
+}
+
+/// A v1 Service's ClusterIPs (`clusterIPs`, then `clusterIP` when not among them).
+fn cluster_ips(spec: &ServiceSpec) -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = spec
+        .cluster_ips
+        .iter()
+        .flatten()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    if let Some(ip) = spec.cluster_ip.as_deref().and_then(|s| s.parse().ok())
+        && !ips.contains(&ip)
+    {
+        ips.push(ip);
+    }
+    ips
+}
+
+/// A v1 Service's ports; `target_port` only when numeric (defaulting to the port).
+fn service_ports(ports: Vec<k8s_openapi::api::core::v1::ServicePort>) -> Vec<ServicePort> {
+    ports
+        .into_iter()
+        .filter_map(|p| {
+            Some(ServicePort {
+                name: p.name,
+                port: u16::try_from(p.port).ok()?,
+                target_port: match p.target_port {
+                    Some(IntOrString::Int(n)) => u16::try_from(n).ok(),
+                    Some(_) => None,
+                    None => u16::try_from(p.port).ok(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// A pod's role from its labels; `gateway`: a Gateway's selector matches it.
+fn pod_role(labels: &BTreeMap<String, String>, gateway: bool) -> PodRole {
+    let l = |k: &str| labels.get(k).map(String::as_str);
+    if gateway || l("istio") == Some("ingressgateway") || l("knative") == Some("ingressgateway") {
+        PodRole::IngressGateway
+    } else if l("app") == Some("activator")
+        || l("role") == Some("activator")
+        || l("app.kubernetes.io/component") == Some("activator")
+    {
+        PodRole::Activator
+    } else if l("serving.kserve.io/inferenceservice").is_some() {
+        match l("component") {
+            Some("transformer") => PodRole::Transformer,
+            Some("explainer") => PodRole::Explainer,
+            _ => PodRole::Predictor,
+        }
+    } else if l("seldon-deployment-id").is_some() || l("seldon-app").is_some() {
+        PodRole::SeldonPredictor
+    } else if l("serving.knative.dev/revision").is_some() {
+        PodRole::Predictor
+    } else {
+        PodRole::Workload
+    }
+}
+
 impl Topology {
     /// Build from bundle objects. Objects that do not deserialize are reported in `problems`.
     pub fn from_objects(objects: &[Object], problems: &mut Vec<String>) -> Topology {
-        let mut t = Topology::default();
-        for o in objects
-            .iter()
-            .filter(|o| o.kind == "Gateway" && o.api_version.starts_with("networking.istio.io"))
-        {
-            let servers = o
-                .spec()
-                .get("servers")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .map(|s| GatewayServer {
-                            port: s
-                                .pointer("/port/number")
-                                .and_then(Value::as_u64)
-                                .and_then(|p| u16::try_from(p).ok())
-                                .unwrap_or(0),
-                            port_name: s
-                                .pointer("/port/name")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string(),
-                            protocol: s
-                                .pointer("/port/protocol")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string(),
-                            hosts: s
-                                .get("hosts")
-                                .and_then(Value::as_array)
-                                .map(|h| {
-                                    h.iter()
-                                        .filter_map(Value::as_str)
-                                        .map(str::to_string)
-                                        .collect()
-                                })
-                                .unwrap_or_default(),
-                            tls_mode: s
-                                .pointer("/tls/mode")
-                                .and_then(Value::as_str)
-                                .map(str::to_string),
-                            credential: s
-                                .pointer("/tls/credentialName")
-                                .and_then(Value::as_str)
-                                .map(str::to_string),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            t.gateways.push(GatewayInfo {
-                namespace: o.namespace.clone().unwrap_or_default(),
-                name: o.name.clone(),
-                selector: labels_of(&o.value, "/spec/selector"),
-                servers,
-            });
-        }
+        let mut t = Topology {
+            gateways: objects
+                .iter()
+                .filter(|o| o.kind == "Gateway" && o.api_version.starts_with("networking.istio.io"))
+                .map(gateway_info)
+                .collect(),
+            ..Topology::default()
+        };
         for o in objects
             .iter()
             .filter(|o| o.kind == "Service" && o.api_version == "v1")
         {
-            let svc: Service = match serde_json::from_value(o.value.clone()) {
-                Ok(s) => s,
-                Err(e) => {
-                    problems.push(format!("{}: Service {} unreadable: {e}", o.source, o.name));
-                    continue;
-                }
-            };
-            let spec = svc.spec.unwrap_or_default();
-            let mut ips: Vec<IpAddr> = spec
-                .cluster_ips
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|s| s.parse().ok())
-                .collect();
-            if let Some(ip) = spec.cluster_ip.as_deref().and_then(|s| s.parse().ok())
-                && !ips.contains(&ip)
-            {
-                ips.push(ip);
-            }
-            let ports = spec
-                .ports
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|p| {
-                    Some(ServicePort {
-                        name: p.name,
-                        port: u16::try_from(p.port).ok()?,
-                        target_port: match p.target_port {
-                            Some(
-                                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n),
-                            ) => u16::try_from(n).ok(),
-                            Some(_) => None,
-                            None => u16::try_from(p.port).ok(),
-                        },
-                    })
-                })
-                .collect();
-            let idx = t.services.len();
-            for ip in &ips {
-                t.svc_by_ip.insert(*ip, idx);
-            }
-            t.services.push(ServiceInfo {
-                namespace: o.namespace.clone().unwrap_or_default(),
-                name: o.name.clone(),
-                ips,
-                ports,
-                selector: spec.selector.unwrap_or_default(),
-                kind: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
-            });
+            t.add_service(o, problems);
         }
         for o in objects.iter().filter(|o| o.kind == "Pod") {
-            let pod: Pod = match serde_json::from_value(o.value.clone()) {
-                Ok(p) => p,
-                Err(e) => {
-                    problems.push(format!("{}: Pod {} unreadable: {e}", o.source, o.name));
-                    continue;
-                }
-            };
-            // pods.json is read before resources/: a pod seen twice keeps its first copy.
-            if t.pods
-                .iter()
-                .any(|p| p.name == o.name && Some(&p.namespace) == o.namespace.as_ref())
-            {
-                continue;
-            }
-            let info = t.pod_info(o, &pod);
-            let idx = t.pods.len();
-            for ip in &info.ips {
-                t.by_ip.insert(*ip, idx);
-            }
-            t.pods.push(info);
+            t.add_pod(o, problems);
         }
         t
+    }
+
+    /// Index a v1 Service by its ClusterIPs.
+    fn add_service(&mut self, o: &Object, problems: &mut Vec<String>) {
+        let svc: Service = match serde_json::from_value(o.value.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(format!("{}: Service {} unreadable: {e}", o.source, o.name));
+                return;
+            }
+        };
+        let spec = svc.spec.unwrap_or_default();
+        let ips = cluster_ips(&spec);
+        let idx = self.services.len();
+        for ip in &ips {
+            self.svc_by_ip.insert(*ip, idx);
+        }
+        self.services.push(ServiceInfo {
+            namespace: o.namespace.clone().unwrap_or_default(),
+            name: o.name.clone(),
+            ips,
+            ports: service_ports(spec.ports.unwrap_or_default()),
+            selector: spec.selector.unwrap_or_default(),
+            kind: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
+        });
+    }
+
+    /// Index a Pod by its IPs (after the gateways, whose selectors give it its role).
+    fn add_pod(&mut self, o: &Object, problems: &mut Vec<String>) {
+        let pod: Pod = match serde_json::from_value(o.value.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(format!("{}: Pod {} unreadable: {e}", o.source, o.name));
+                return;
+            }
+        };
+        // pods.json is read before resources/: a pod seen twice keeps its first copy.
+        if self
+            .pods
+            .iter()
+            .any(|p| p.name == o.name && Some(&p.namespace) == o.namespace.as_ref())
+        {
+            return;
+        }
+        let info = self.pod_info(o, &pod);
+        let idx = self.pods.len();
+        for ip in &info.ips {
+            self.by_ip.insert(*ip, idx);
+        }
+        self.pods.push(info);
     }
 
     fn pod_info(&self, o: &Object, pod: &Pod) -> PodInfo {
@@ -376,29 +393,7 @@ impl Topology {
             .collect();
         let l = |k: &str| labels.get(k).map(String::as_str);
         let isvc = l("serving.kserve.io/inferenceservice").map(str::to_string);
-        let role = if !gateways.is_empty()
-            || l("istio") == Some("ingressgateway")
-            || l("knative") == Some("ingressgateway")
-        {
-            PodRole::IngressGateway
-        } else if l("app") == Some("activator")
-            || l("role") == Some("activator")
-            || l("app.kubernetes.io/component") == Some("activator")
-        {
-            PodRole::Activator
-        } else if isvc.is_some() {
-            match l("component") {
-                Some("transformer") => PodRole::Transformer,
-                Some("explainer") => PodRole::Explainer,
-                _ => PodRole::Predictor,
-            }
-        } else if l("seldon-deployment-id").is_some() || l("seldon-app").is_some() {
-            PodRole::SeldonPredictor
-        } else if l("serving.knative.dev/revision").is_some() {
-            PodRole::Predictor
-        } else {
-            PodRole::Workload
-        };
+        let role = pod_role(&labels, !gateways.is_empty());
         PodInfo {
             namespace: o.namespace.clone().unwrap_or_default(),
             name: o.name.clone(),
