@@ -216,7 +216,8 @@ impl<'a, 's> Continuations<'a, 's> {
         let v = &self.verdicts[gi];
         let r = &self.groups[gi][v.origin].record;
         // A connection the hop could not use: the next proxy may have logged why it refused it.
-        if upstream_connection_failed(r) && v.order.last() == Some(&v.origin) {
+        // (Retries may have logged later attempts after it: it need not be the innermost.)
+        if upstream_connection_failed(r) {
             let up = r.upstream_host().and_then(|a| a.socket())?;
             let refused = self.refused.get(&up)?.iter().copied();
             return self.best_fit(gi, r, refused);
