@@ -52,7 +52,7 @@ pub struct Settled<'w> {
 }
 
 /// Explains time-ordered records in windows: a request is handed out once all its lines ended
-/// [`HORIZON_MS`] before the newest line, then its lines are dropped. Memory holds the last
+/// `HORIZON_MS` (15 s) before the newest line, then its lines are dropped. Memory holds the last
 /// minute or so of records, whatever the size of the logs.
 pub struct Settler {
     window: LogSet,

@@ -1,7 +1,7 @@
 //! Pure, never-panicking parsers for Envoy and Istio access logs and their vocabulary.
 //!
 //! Layers, bottom up: [`flags`], [`details`], [`cluster`] and [`address`] parse single field
-//! values; [`format`] compiles Envoy format strings and matches lines; [`json`] scans JSON
+//! values; [`format`](mod@format) compiles Envoy format strings and matches lines; [`json`] scans JSON
 //! objects; [`envelope`] strips `kubectl --timestamps`/CRI/docker prefixes; [`detect`] decides
 //! what one line is; [`assemble`] turns a stream of physical lines into records (re-joining
 //! wrapped lines). No I/O, no async: callers feed `&str`.
