@@ -106,50 +106,11 @@ pub fn cite_config(
     let Some(d) = dumps.iter().find(|d| d.namespace == ns && d.pod == pod) else {
         return out;
     };
-    let dump = &d.dump;
     let req = request_of(origin);
     match cause {
-        Cause::RouteNotFound => {
-            if let Some(req) = &req {
-                let h = simulate(dump, &format!("{ns}/{pod}"), req);
-                if matches!(h.outcome, Outcome::NoVirtualHost | Outcome::NoRoute) {
-                    let rc = h.route_config.clone().unwrap_or_default();
-                    let tried: Vec<String> = h
-                        .candidates
-                        .iter()
-                        .take(5)
-                        .map(|c| format!("{}: {}", c.name, c.why))
-                        .collect();
-                    let what = if h.outcome == Outcome::NoVirtualHost {
-                        format!("no virtual host matches Host {:?}", req.host)
-                    } else {
-                        format!(
-                            "virtual host {} has no route for {} {}",
-                            h.virtual_host.as_deref().unwrap_or("?"),
-                            req.method,
-                            req.path
-                        )
-                    };
-                    out.push(cited(
-                        "RouteConfiguration",
-                        d,
-                        &rc,
-                        format!(
-                            "on listener {}: {what}; tried {}",
-                            h.listener.as_deref().unwrap_or("?"),
-                            tried.join("; ")
-                        ),
-                    ));
-                }
-            }
-        }
+        Cause::RouteNotFound => out.extend(req.as_ref().and_then(|req| missed_route(d, req))),
         Cause::PlaintextToMtls | Cause::MissingSidecar | Cause::MtlsMismatch => {
-            if let Some(port) = req.as_ref().and_then(|r| r.port)
-                && let Some(l) = listener_for(dump, port)
-                && let Some(why) = plaintext_refused(l, port)
-            {
-                out.push(cited("Listener", d, &l.name, why));
-            }
+            out.extend(refusing_listener(d, req.as_ref()));
         }
         _ => {}
     }
@@ -160,77 +121,146 @@ pub fn cite_config(
             | Cause::TlsError
             | Cause::MtlsMismatch
             | Cause::MissingSidecar
-    ) && let Some(name) = origin.value(Slot::UpstreamCluster)
-        && let Some(c) = dump.cluster(name.trim_end_matches(';'))
-    {
-        let tls = c
-            .upstream_tls
-            .as_ref()
-            .map(|t| t.describe())
-            .unwrap_or_else(|| "NONE (plaintext)".into());
-        let dr = c
-            .istio_config
-            .as_deref()
-            .and_then(meshtrace_parsers::configdump::istio_config_ref)
-            .map(|(_, n, x)| format!(", set by DestinationRule {n}/{x}"))
-            .unwrap_or_default();
-        let hint = match c.tls_mode() {
-            TlsMode::IstioMutual => {
-                "; the destination must answer with an Istio workload certificate (a sidecar)"
-            }
-            TlsMode::None => "; a destination that requires mTLS resets this connection",
-            _ => "",
-        };
-        out.push(cited(
-            "Cluster",
-            d,
-            &c.name,
-            format!("upstream TLS {tls}{dr}{hint}"),
-        ));
+    ) {
+        out.extend(upstream_tls(d, origin));
     }
-    // Where the observed hop left the predicted route.
     if cause != Cause::Ok
         && let Some(req) = &req
-        && !req.host.is_empty()
-        && let Some(observed) = origin.value(Slot::UpstreamCluster)
     {
-        let h = simulate(dump, &format!("{ns}/{pod}"), req);
-        if let Outcome::Cluster { name } = &h.outcome
-            && name.trim_end_matches(';') != observed.trim_end_matches(';')
-            && !h.clusters.iter().any(|(c, _)| c == observed)
-        {
-            out.push(cited(
-                "Route",
-                d,
-                h.route.as_deref().unwrap_or("?"),
-                format!(
-                    "the config predicts {name} for Host {:?} on {}, but the proxy logged {observed}: the config changed or the dump is from another time",
-                    req.host,
-                    h.listener.as_deref().unwrap_or("?")
-                ),
-            ));
-        }
+        out.extend(left_predicted_route(d, origin, req));
     }
-    // An RDS name the dump does not have.
-    if cause == Cause::RouteNotFound
-        && out.is_empty()
-        && let Some(port) = req.as_ref().and_then(|r| r.port)
-        && let Some(l) = listener_for(dump, port)
-    {
-        for c in &l.filter_chains {
-            if let Some(RouteSource::Rds(n)) = c.http.as_ref().map(|h| &h.routes)
-                && dump.route_config(n).is_none()
-            {
-                out.push(cited(
-                    "Listener",
-                    d,
-                    &l.name,
-                    format!("its route configuration {n} is not in the dump (RDS not received)"),
-                ));
-            }
-        }
+    if cause == Cause::RouteNotFound && out.is_empty() {
+        out.extend(missing_route_configs(d, req.as_ref()));
     }
     out
+}
+
+/// `namespace/pod` of a dump.
+fn pod_of(d: &PodDump) -> String {
+    format!("{}/{}", d.namespace, d.pod)
+}
+
+/// The route configuration an `NR` missed: no virtual host for the Host, or no route in it.
+fn missed_route(d: &PodDump, req: &Request) -> Option<Cited> {
+    let h = simulate(&d.dump, &pod_of(d), req);
+    if !matches!(h.outcome, Outcome::NoVirtualHost | Outcome::NoRoute) {
+        return None;
+    }
+    let rc = h.route_config.clone().unwrap_or_default();
+    let tried: Vec<String> = h
+        .candidates
+        .iter()
+        .take(5)
+        .map(|c| format!("{}: {}", c.name, c.why))
+        .collect();
+    let what = if h.outcome == Outcome::NoVirtualHost {
+        format!("no virtual host matches Host {:?}", req.host)
+    } else {
+        format!(
+            "virtual host {} has no route for {} {}",
+            h.virtual_host.as_deref().unwrap_or("?"),
+            req.method,
+            req.path
+        )
+    };
+    Some(cited(
+        "RouteConfiguration",
+        d,
+        &rc,
+        format!(
+            "on listener {}: {what}; tried {}",
+            h.listener.as_deref().unwrap_or("?"),
+            tried.join("; ")
+        ),
+    ))
+}
+
+/// The listener whose filter chains all terminate TLS, refusing a plaintext connection.
+fn refusing_listener(d: &PodDump, req: Option<&Request>) -> Option<Cited> {
+    let port = req.and_then(|r| r.port)?;
+    let l = listener_for(&d.dump, port)?;
+    let why = plaintext_refused(l, port)?;
+    Some(cited("Listener", d, &l.name, why))
+}
+
+/// The upstream TLS of the cluster the origin hop logged, and the DestinationRule setting it.
+fn upstream_tls(d: &PodDump, origin: &RawRecord<'_>) -> Option<Cited> {
+    let name = origin.value(Slot::UpstreamCluster)?;
+    let c = d.dump.cluster(name.trim_end_matches(';'))?;
+    let tls = c
+        .upstream_tls
+        .as_ref()
+        .map(|t| t.describe())
+        .unwrap_or_else(|| "NONE (plaintext)".into());
+    let dr = c
+        .istio_config
+        .as_deref()
+        .and_then(meshtrace_parsers::configdump::istio_config_ref)
+        .map(|(_, n, x)| format!(", set by DestinationRule {n}/{x}"))
+        .unwrap_or_default();
+    let hint = match c.tls_mode() {
+        TlsMode::IstioMutual => {
+            "; the destination must answer with an Istio workload certificate (a sidecar)"
+        }
+        TlsMode::None => "; a destination that requires mTLS resets this connection",
+        _ => "",
+    };
+    Some(cited(
+        "Cluster",
+        d,
+        &c.name,
+        format!("upstream TLS {tls}{dr}{hint}"),
+    ))
+}
+
+/// Where the observed hop left the predicted route.
+fn left_predicted_route(d: &PodDump, origin: &RawRecord<'_>, req: &Request) -> Option<Cited> {
+    if req.host.is_empty() {
+        return None;
+    }
+    let observed = origin.value(Slot::UpstreamCluster)?;
+    let h = simulate(&d.dump, &pod_of(d), req);
+    let Outcome::Cluster { name } = &h.outcome else {
+        return None;
+    };
+    if name.trim_end_matches(';') == observed.trim_end_matches(';')
+        || h.clusters.iter().any(|(c, _)| c == observed)
+    {
+        return None;
+    }
+    Some(cited(
+        "Route",
+        d,
+        h.route.as_deref().unwrap_or("?"),
+        format!(
+            "the config predicts {name} for Host {:?} on {}, but the proxy logged {observed}: the config changed or the dump is from another time",
+            req.host,
+            h.listener.as_deref().unwrap_or("?")
+        ),
+    ))
+}
+
+/// The RDS names the listener refers to that the dump does not have.
+fn missing_route_configs(d: &PodDump, req: Option<&Request>) -> Vec<Cited> {
+    let dump = &d.dump;
+    let Some(port) = req.and_then(|r| r.port) else {
+        return Vec::new();
+    };
+    let Some(l) = listener_for(dump, port) else {
+        return Vec::new();
+    };
+    l.filter_chains
+        .iter()
+        .filter_map(|c| match c.http.as_ref().map(|h| &h.routes) {
+            Some(RouteSource::Rds(n)) if dump.route_config(n).is_none() => Some(cited(
+                "Listener",
+                d,
+                &l.name,
+                format!("its route configuration {n} is not in the dump (RDS not received)"),
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The access-log format of a pod's `istio-proxy` logs, read from its config dump: the one TEXT
