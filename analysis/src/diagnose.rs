@@ -386,23 +386,33 @@ fn tls_reason(r: &RawRecord<'_>) -> Option<(TransportFailureKind, String)> {
     from_field.or(from_details)
 }
 
-/// The cause class of the hop that produced the status.
+/// The cause class of the hop that produced the status: policy decisions first (RBAC,
+/// ext_authz, authentication, rate limits, faults, egress), then a status relayed from upstream,
+/// then connection-level failures, then timeouts and resets, then the plain status.
 pub fn classify(r: &RawRecord<'_>, ctx: &Context) -> Cause {
+    policy_cause(r)
+        .or_else(|| relayed(r, ctx))
+        .or_else(|| connection_cause(r, ctx))
+        .or_else(|| timeout_or_reset_cause(r, ctx))
+        .unwrap_or_else(|| plain_cause(r, ctx))
+}
+
+/// A policy that answered: RBAC, ext_authz, JWT, rate limits, fault injection, egress blocking.
+fn policy_cause(r: &RawRecord<'_>) -> Option<Cause> {
     let flags = r.flags();
     let details = r.details();
     let base = details.as_ref().map(|d| d.base).unwrap_or("");
+    let has = |f: F| flags.contains(f);
     let status = r.status();
     let cluster = r.upstream_cluster();
-    let has = |f: F| flags.contains(f);
-
     if base.starts_with("rbac_access_denied") {
-        return Cause::RbacDenied;
+        return Some(Cause::RbacDenied);
     }
     if base.starts_with("ext_authz") || has(F::UnauthorizedExternalService) {
-        return Cause::ExtAuthzDenied;
+        return Some(Cause::ExtAuthzDenied);
     }
     if base.starts_with("jwt_authn") || (status == Some(401) && base.contains("jwt")) {
-        return Cause::AuthnFailed;
+        return Some(Cause::AuthnFailed);
     }
     if has(F::RateLimited)
         || has(F::RateLimitServiceError)
@@ -411,38 +421,54 @@ pub fn classify(r: &RawRecord<'_>, ctx: &Context) -> Cause {
             "request_rate_limited" | "local_rate_limited" | "rate_limiter_error"
         )
     {
-        return Cause::RateLimited;
+        return Some(Cause::RateLimited);
     }
     if has(F::FaultInjected) || has(F::DelayInjected) || base.starts_with("fault_filter") {
-        return Cause::FaultInjected;
+        return Some(Cause::FaultInjected);
     }
     if matches!(cluster, Some(ClusterName::BlackHole)) || r.route_name() == Some("block_all") {
-        return Cause::EgressBlocked;
+        return Some(Cause::EgressBlocked);
     }
+    None
+}
+
+/// A status the hop relayed from upstream.
+fn relayed(r: &RawRecord<'_>, ctx: &Context) -> Option<Cause> {
+    let base = r.details().map(|d| d.base).unwrap_or("");
     // The status came from upstream: the hop relayed it, whatever else it noted (`URX` after
     // the last attempt's own 503, `DC`/`DR` when the caller reset the stream afterwards).
     if !r.is_tcp() && (base == "via_upstream" || downstream_left_after_status(r)) {
-        return relayed_cause(r, ctx);
+        return Some(relayed_cause(r, ctx));
     }
+    None
+}
+
+/// Connection-level failures: no filter chain, no route or cluster, circuit breakers, no
+/// healthy upstream, TLS, connect failures.
+fn connection_cause(r: &RawRecord<'_>, ctx: &Context) -> Option<Cause> {
+    let flags = r.flags();
+    let details = r.details();
+    let base = details.as_ref().map(|d| d.base).unwrap_or("");
+    let has = |f: F| flags.contains(f);
     if base == "filter_chain_not_found" {
         let client = r.downstream_remote().and_then(|a| a.ip());
         if client.is_some_and(|ip| ctx.without_sidecar.contains(&ip)) {
-            return Cause::MissingSidecar;
+            return Some(Cause::MissingSidecar);
         }
-        return Cause::PlaintextToMtls;
+        return Some(Cause::PlaintextToMtls);
     }
     if has(F::NoRouteFound) || matches!(base, "route_not_found" | "route_configuration_not_found") {
-        return Cause::RouteNotFound;
+        return Some(Cause::RouteNotFound);
     }
     if has(F::NoClusterFound) || base == "cluster_not_found" {
-        return Cause::ClusterNotFound;
+        return Some(Cause::ClusterNotFound);
     }
     if has(F::UpstreamOverflow) || details.as_ref().and_then(|d| d.reset_reason) == Some("overflow")
     {
-        return Cause::CircuitBreaker;
+        return Some(Cause::CircuitBreaker);
     }
     if has(F::NoHealthyUpstream) || base == "no_healthy_upstream" {
-        return Cause::NoHealthyUpstream;
+        return Some(Cause::NoHealthyUpstream);
     }
     let upstream_ip = r.upstream_host().and_then(|a| a.ip());
     let peer_without_sidecar = upstream_ip.is_some_and(|ip| ctx.without_sidecar.contains(&ip));
@@ -451,26 +477,39 @@ pub fn classify(r: &RawRecord<'_>, ctx: &Context) -> Cause {
     {
         let reason = reason.to_ascii_uppercase().replace(' ', "_");
         if reason.contains("WRONG_VERSION_NUMBER") || reason.contains("HTTP_REQUEST") {
-            return if peer_without_sidecar {
+            return Some(if peer_without_sidecar {
                 Cause::MissingSidecar
             } else {
                 Cause::MtlsMismatch
-            };
+            });
         }
         if peer_without_sidecar && reason.contains("CONNECTION_RESET") {
-            return Cause::MissingSidecar;
+            return Some(Cause::MissingSidecar);
         }
-        return Cause::TlsError;
+        return Some(Cause::TlsError);
     }
     if has(F::UpstreamConnectionFailure)
         || has(F::UpstreamRetryLimitExceeded)
         || has(F::DnsResolutionFailed)
     {
         if peer_without_sidecar {
-            return Cause::MissingSidecar;
+            return Some(Cause::MissingSidecar);
         }
-        return Cause::UpstreamConnectFailure;
+        return Some(Cause::UpstreamConnectFailure);
     }
+    None
+}
+
+/// Timeouts, downstream disconnects, protocol errors, upstream resets, idle timeouts.
+fn timeout_or_reset_cause(r: &RawRecord<'_>, ctx: &Context) -> Option<Cause> {
+    let flags = r.flags();
+    let details = r.details();
+    let base = details.as_ref().map(|d| d.base).unwrap_or("");
+    let has = |f: F| flags.contains(f);
+    let peer_without_sidecar = r
+        .upstream_host()
+        .and_then(|a| a.ip())
+        .is_some_and(|ip| ctx.without_sidecar.contains(&ip));
     if has(F::UpstreamRequestTimeout)
         || matches!(
             base,
@@ -481,14 +520,14 @@ pub fn classify(r: &RawRecord<'_>, ctx: &Context) -> Cause {
         )
         || has(F::UpstreamMaxStreamDurationReached)
     {
-        return Cause::UpstreamTimeout;
+        return Some(Cause::UpstreamTimeout);
     }
     if has(F::DownstreamConnectionTermination)
         || has(F::DownstreamRemoteReset)
         || base == "downstream_remote_disconnect"
         || base == "http2.remote_reset"
     {
-        return Cause::DownstreamDisconnect;
+        return Some(Cause::DownstreamDisconnect);
     }
     if has(F::UpstreamProtocolError)
         || has(F::DownstreamProtocolError)
@@ -498,7 +537,7 @@ pub fn classify(r: &RawRecord<'_>, ctx: &Context) -> Cause {
         || base.starts_with("codec_error")
         || details.as_ref().and_then(|d| d.reset_reason) == Some("protocol_error")
     {
-        return Cause::ProtocolError;
+        return Some(Cause::ProtocolError);
     }
     if has(F::UpstreamConnectionTermination)
         || has(F::UpstreamRemoteReset)
@@ -506,9 +545,9 @@ pub fn classify(r: &RawRecord<'_>, ctx: &Context) -> Cause {
         || base.starts_with("upstream_reset")
     {
         if peer_without_sidecar {
-            return Cause::MissingSidecar;
+            return Some(Cause::MissingSidecar);
         }
-        return Cause::UpstreamReset;
+        return Some(Cause::UpstreamReset);
     }
     if has(F::StreamIdleTimeout)
         || has(F::DurationTimeout)
@@ -526,8 +565,17 @@ pub fn classify(r: &RawRecord<'_>, ctx: &Context) -> Cause {
                 .and_then(|d| d.arg)
                 .is_some_and(|a| a.contains("timeout")))
     {
-        return Cause::IdleTimeout;
+        return Some(Cause::IdleTimeout);
     }
+    None
+}
+
+/// No Envoy-generated evidence: the status itself says (success, the application, unknown).
+fn plain_cause(r: &RawRecord<'_>, ctx: &Context) -> Cause {
+    let flags = r.flags();
+    let details = r.details();
+    let base = details.as_ref().map(|d| d.base).unwrap_or("");
+    let status = r.status();
     // A TCP connection that closed normally: status 0, no flags, no local-reply details.
     if r.is_tcp() && flags.is_empty() && (details.is_none() || base == "via_upstream") {
         return Cause::Ok;
