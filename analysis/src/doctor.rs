@@ -2,7 +2,7 @@
 //! sent. Pure: Kubernetes objects and topology in, findings out. Every id is documented in
 //! `docs/checks.md`.
 //!
-//! Each check is one function over a [`CheckContext`]; [`TABLE`] lists them with their id, name
+//! Each check is one function over a `CheckContext`; `TABLE` lists them with their id, name
 //! and description, and [`doctor`] runs them all.
 
 use std::collections::BTreeSet;
