@@ -2,7 +2,7 @@
 //! 50 × 100 ms a one-call-at-a-time collector needs for the logs alone (and 2 × that with the
 //! config dumps), because calls run concurrently (`--concurrency`, default 10).
 
-#[path = "../tests/fake_apiserver/mod.rs"]
+#[path = "../tests/it/fake_apiserver/mod.rs"]
 mod fake_apiserver;
 
 use std::time::{Duration, Instant};

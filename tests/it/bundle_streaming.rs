@@ -2,7 +2,7 @@
 //! folder or archive, the exact count of complete members before a damaged archive, and large log
 //! members copied to a temporary file instead of being held in memory.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! see `testdata/lab/format-oracle/README.md`. With `MESHTRACE_ORACLE_DIR` set, that capture is
 //! checked too.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! gzip-compressed logs. Each case asserts the documented behaviour (exit code, message naming
 //! the input, the rest still analysed); every run is killed after a deadline so a hang fails fast.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};

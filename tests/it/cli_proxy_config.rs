@@ -2,7 +2,7 @@
 //! `testdata/peer/istio` (see `testdata/peer/SOURCES.md`): one test per input/golden pair.
 //! Column layout may differ; the rows (same values per column) must be the same set.
 
-mod common;
+use crate::common;
 
 use meshtrace::proxyconfig::{self as pc, Filter, Table};
 use meshtrace_parsers::configdump::ConfigDump;

@@ -1,7 +1,7 @@
 //! `meshtrace trace` on the example bundles of `testdata/bundles/`: the verdict each README
 //! promises (origin hop, cause, cited objects), plus snapshots of table and JSON output.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

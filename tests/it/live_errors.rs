@@ -4,10 +4,10 @@
 //! parameters on the wire (`sinceTime`, `sinceSeconds`, `previous`, `timestamps` with
 //! `--until`, label selectors), a large log streamed to disk.
 
-mod common;
+use crate::common;
 use common::copy_dir;
 
-mod fake_apiserver;
+use crate::fake_apiserver;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -8,7 +8,7 @@
 //! With `MESHTRACE_LAB_DIR` set, the scenarios under that folder are checked the same way (CI
 //! regenerates them with real Envoy: `bash scripts/lab.sh --out target/lab-fresh`).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

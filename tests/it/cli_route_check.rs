@@ -2,7 +2,7 @@
 //! whose virtual hosts have real domains, and the hop-by-hop prediction of seed 000's path on
 //! the `rhoai-400-app-error` example bundle.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! `meshtrace report`: Markdown/JSON post-incident reports on the seed bundles, secrets masked,
 //! `--redact` consistent.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! cites the route configuration and the virtual hosts that did not match. The bundle is a copy
 //! of `rhoai-400-app-error` made in a temporary folder, with its own gateway log.
 
-mod common;
+use crate::common;
 use common::copy_dir;
 
 use std::path::Path;

@@ -3,10 +3,10 @@
 //! through the WebSocket port-forward, or through exec when the port-forward is refused; the
 //! `.tar.gz` form reads back the same.
 
-mod common;
+use crate::common;
 use common::copy_dir;
 
-mod fake_apiserver;
+use crate::fake_apiserver;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

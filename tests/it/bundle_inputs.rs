@@ -1,7 +1,7 @@
 //! Bundles in every container: folder, .tar.gz, istioctl bug-report layout; damaged inputs still
 //! give a verdict from what is readable and say what was skipped.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

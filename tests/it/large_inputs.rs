@@ -3,7 +3,7 @@
 //! padded past the streaming threshold with realistic traffic, the verdicts, hops and line
 //! numbers must be those of the small bundle read whole.
 
-mod common;
+use crate::common;
 use common::copy_dir;
 
 use std::path::{Path, PathBuf};

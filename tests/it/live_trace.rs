@@ -1,9 +1,9 @@
 //! `meshtrace trace` without `--bundle` collects from the cluster (here the fake API server
 //! loaded with each example bundle) and gives the same answer as the offline trace of the bundle.
 
-mod common;
+use crate::common;
 
-mod fake_apiserver;
+use crate::fake_apiserver;
 
 use std::path::Path;
 use std::process::Output;

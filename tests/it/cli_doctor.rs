@@ -1,7 +1,7 @@
 //! `meshtrace doctor` on the example bundles: each reports what it was built around, the
 //! healthy one nothing alarming.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

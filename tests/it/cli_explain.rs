@@ -1,7 +1,7 @@
 //! CLI snapshots: `meshtrace explain` on every scenario in `testdata/explain/` (table and JSON),
 //! plus the command-line contract (exit codes, stdin, errors).
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;
@@ -45,7 +45,7 @@ fn scenario_args(log: &Path) -> Vec<String> {
 
 #[test]
 fn explain_scenarios() {
-    insta::glob!("../testdata/explain", "*.log", |path| {
+    insta::glob!("../../testdata/explain", "*.log", |path| {
         let rel = path
             .strip_prefix(root())
             .unwrap()

@@ -1,7 +1,7 @@
 //! `meshtrace failures` on the example bundles and scenario logs: every failure class present,
 //! with the right counts, and nothing counted twice when the request id changes at a gateway.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

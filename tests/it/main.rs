@@ -1,0 +1,26 @@
+//! meshtrace's integration tests: one test binary (one link of the crate, shared helpers).
+//! Each module is one area: the CLI commands on the example and lab bundles, bundles and
+//! archives, large inputs, robustness, the live collection against a fake API server, the
+//! format oracle and the architecture invariants.
+
+mod common;
+mod fake_apiserver;
+
+mod architecture;
+mod bundle_inputs;
+mod bundle_streaming;
+mod cli_config_cite;
+mod cli_doctor;
+mod cli_explain;
+mod cli_failures;
+mod cli_proxy_config;
+mod cli_report;
+mod cli_route_check;
+mod cli_trace;
+mod format_oracle;
+mod lab;
+mod large_inputs;
+mod live_collect;
+mod live_errors;
+mod live_trace;
+mod robustness;
