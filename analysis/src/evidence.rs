@@ -1,7 +1,9 @@
 //! Everything an analysis needs, together: the parsed logs, the Kubernetes objects, who is who,
 //! the config dumps, and what could not be used.
 
+use crate::diagnose::Context;
 use crate::model::{LogSet, Object, PodDump};
+use crate::topology::PodRole;
 use crate::topology::Topology;
 
 /// Everything an analysis needs.
@@ -21,4 +23,22 @@ pub struct Evidence {
     pub collected_at: Option<chrono::DateTime<chrono::FixedOffset>>,
     /// The bundle's Envoy config dumps that could be read.
     pub config_dumps: Vec<PodDump>,
+}
+
+impl Evidence {
+    /// What is known about addresses, for diagnosis: what the lines say (a proxy forwarding to
+    /// a revision's private Service is an activator) plus the topology's activator pods and pods
+    /// without a sidecar. Every analysis builds its `Context` here.
+    pub fn context(&self) -> Context {
+        let mut ctx = Context::from_records(self.logs.records.iter().map(|l| &l.record));
+        for p in &self.topology.pods {
+            if p.role == PodRole::Activator {
+                ctx.activators.extend(p.ips.iter().copied());
+            }
+            if !p.has_sidecar {
+                ctx.without_sidecar.extend(p.ips.iter().copied());
+            }
+        }
+        ctx
+    }
 }

@@ -116,19 +116,6 @@ type GroupKey = (Cause, String, Option<u16>, String, &'static str);
 /// Order of examples: earliest client-side start first, then input and line.
 type ExampleKey = (i64, Arc<str>, u64);
 
-/// Topology-aware context for the whole evidence (activators, pods without sidecar).
-pub fn context_for(ev: &Evidence) -> Context {
-    let mut ctx = Context::from_records(ev.logs.records.iter().map(|l| &l.record));
-    for p in &ev.topology.pods {
-        if p.role == crate::topology::PodRole::Activator {
-            ctx.activators.extend(p.ips.iter().copied());
-        }
-        if !p.has_sidecar {
-            ctx.without_sidecar.extend(p.ips.iter().copied());
-        }
-    }
-    ctx
-}
 
 /// One group being counted.
 #[derive(Default)]
@@ -311,7 +298,7 @@ fn notes(ok_records: u64, probes: usize, problems: &[String], malformed: u64) ->
 
 /// Triage every failure in the evidence (all of it in memory).
 pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
-    let ctx = context_for(ev);
+    let ctx = ev.context();
     let report = explain_with(&ev.logs, &ctx);
     let idx: HashMap<(&str, u64), &LogLine> = ev
         .logs
@@ -348,7 +335,7 @@ pub fn failures_streaming(
     f: &Filters,
 ) -> FailuresReport {
     let mut t = Triage::default();
-    let mut settler = Settler::new(context_for(ev));
+    let mut settler = Settler::new(ev.context());
     let mut on = |s: Settled<'_>, ctx: &Context| {
         // A continuation is counted with the request it continues.
         if s.report.part_of.is_none() {

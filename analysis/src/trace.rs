@@ -213,7 +213,7 @@ pub fn trace(
         return None;
     }
     let topo = &ev.topology;
-    let ctx = address_facts(lines, topo);
+    let ctx = ev.context();
     let recs: Vec<&RawRecord<'_>> = corr.hops.iter().map(|&i| &lines[i].record).collect();
     let pods: Vec<Option<&str>> = corr.hops.iter().map(|&i| lines[i].pod.as_deref()).collect();
     let v = diagnose_in(&recs, &pods, &ctx);
@@ -259,20 +259,6 @@ pub fn trace(
     })
 }
 
-/// Facts about addresses for the diagnosis: from the records, plus the topology's activator
-/// pods and pods without a sidecar.
-fn address_facts(lines: &[LogLine], topo: &Topology) -> Context {
-    let mut ctx = Context::from_records(lines.iter().map(|l| &l.record));
-    for p in &topo.pods {
-        if p.role == PodRole::Activator {
-            ctx.activators.extend(p.ips.iter().copied());
-        }
-        if !p.has_sidecar {
-            ctx.without_sidecar.extend(p.ips.iter().copied());
-        }
-    }
-    ctx
-}
 
 /// The hop table, client first (`order` holds indexes into `lines`).
 fn hop_rows(lines: &[LogLine], topo: &Topology, ctx: &Context, order: &[usize]) -> Vec<TraceHop> {
