@@ -42,6 +42,58 @@ impl Start {
     }
 }
 
+impl Start {
+    /// The strings a line of this request contains, to search large logs for.
+    pub fn needles(&self) -> Vec<String> {
+        match self {
+            Start::RequestId(id) => vec![id.clone()],
+            Start::Address(a) => vec![a.to_string()],
+            Start::Ip(ip) => vec![format!("{ip}:")],
+        }
+    }
+}
+
+/// From the records found so far: every request id and connection address of the request's
+/// hops (to search for next) and the time range they ran in, with 30 s of slack for clocks.
+#[allow(clippy::type_complexity)]
+pub fn widening(
+    lines: &[LogLine],
+    start: &Start,
+    include_probes: bool,
+) -> (
+    Vec<String>,
+    Option<(DateTime<FixedOffset>, DateTime<FixedOffset>)>,
+) {
+    let corr = correlate(lines, start, include_probes);
+    let mut needles = Vec::new();
+    let mut window: Option<(DateTime<FixedOffset>, DateTime<FixedOffset>)> = None;
+    for &i in &corr.hops {
+        let r = &lines[i].record;
+        if let Some((t, end)) = interval(r).or_else(|| r.start_time().map(|t| (t, t))) {
+            let slack = Duration::seconds(30);
+            window = Some(match window {
+                Some((a, b)) => (a.min(t - slack), b.max(end + slack)),
+                None => (t - slack, end + slack),
+            });
+        }
+        let found = [
+            r.request_id().map(str::to_string),
+            sock(r.upstream_local())
+                .filter(|s| s.port() != 0)
+                .map(|s| s.to_string()),
+            sock(r.downstream_remote())
+                .filter(|s| s.port() != 0)
+                .map(|s| s.to_string()),
+        ];
+        for n in found.into_iter().flatten() {
+            if !needles.contains(&n) {
+                needles.push(n);
+            }
+        }
+    }
+    (needles, window)
+}
+
 /// How two hops were linked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

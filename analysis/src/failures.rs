@@ -116,7 +116,6 @@ type GroupKey = (Cause, String, Option<u16>, String, &'static str);
 /// Order of examples: earliest client-side start first, then input and line.
 type ExampleKey = (i64, Arc<str>, u64);
 
-
 /// One group being counted.
 #[derive(Default)]
 struct GroupAcc {

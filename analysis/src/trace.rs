@@ -259,7 +259,6 @@ pub fn trace(
     })
 }
 
-
 /// The hop table, client first (`order` holds indexes into `lines`).
 fn hop_rows(lines: &[LogLine], topo: &Topology, ctx: &Context, order: &[usize]) -> Vec<TraceHop> {
     order

@@ -40,12 +40,16 @@ pub fn run(a: TraceArgs) -> Result<i32> {
     )?;
     let bundle = bundle.as_deref();
     let start = crate::correlate::Start::parse(&a.start);
-    let ev = crate::source::load::load_for_trace(
+    let ev = crate::source::load::load_widening(
         bundle,
         &a.files,
         spec.as_ref(),
-        &start,
-        a.include_probes,
+        start.needles(),
+        &mut |logs| {
+            let (needles, window) =
+                crate::correlate::widening(&logs.records, &start, a.include_probes);
+            crate::source::load::Widening { needles, window }
+        },
     )?;
     let Some(report) = crate::trace::trace(&ev, &a.start, &start, a.include_probes) else {
         for p in &ev.problems {

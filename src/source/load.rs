@@ -8,7 +8,6 @@ use std::sync::Arc;
 use meshtrace_parsers::configdump::ConfigDump;
 use meshtrace_parsers::detect::FormatSpec;
 
-use crate::correlate::{Start, correlate};
 use crate::source::bundle::{Bundle, LogSource};
 use crate::source::input::{
     InputSource, LineFilter, NeedleFilter, STREAM_MIN_BYTES, read_input_filtered, read_log_file,
@@ -96,23 +95,30 @@ impl Opened {
     }
 }
 
-/// Load for a trace: on large logs, parse only the lines that mention the request (its ids and
-/// connection addresses), widening the search as correlation discovers new ids and addresses.
-/// The first round reads every large file whole (and indexes it); later rounds read only the
-/// part of each file written while the request ran.
-pub fn load_for_trace(
+/// What one round of loading for a trace learned: the strings to search for next (request ids,
+/// connection addresses) and the time range the request ran in.
+#[derive(Debug, Default)]
+pub struct Widening {
+    /// Every needle known so far.
+    pub needles: Vec<String>,
+    /// The request's time range, with slack.
+    pub window: Option<crate::source::input::TimeWindow>,
+}
+
+/// Load for a trace: on large logs, parse only the lines that mention the request, starting
+/// with `needles` and widening the search with what `widen` learns from each round's records
+/// (the caller correlates them; the loader knows no analysis). The first round reads every
+/// large file whole (and indexes it); later rounds read only the part of each file written
+/// while the request ran.
+pub fn load_widening(
     bundle: Option<&Path>,
     files: &[String],
     format: Option<&FormatSpec>,
-    start: &Start,
-    include_probes: bool,
+    needles: Vec<String>,
+    widen: &mut dyn FnMut(&LogSet) -> Widening,
 ) -> anyhow::Result<Evidence> {
     let opened = bundle.map(Opened::open).transpose()?;
-    let mut filter = NeedleFilter::new(match start {
-        Start::RequestId(id) => vec![id.clone()],
-        Start::Address(a) => vec![a.to_string()],
-        Start::Ip(ip) => vec![format!("{ip}:")],
-    });
+    let mut filter = NeedleFilter::new(needles);
     // (On large logs the activators are known from the bundle's pods, not from every line that
     // mentions a revision's private Service: that is a third of a busy log.)
     for _round in 0..6 {
@@ -126,37 +132,16 @@ pub fn load_for_trace(
             // Every input was small enough to be read whole.
             return Ok(finish(opened, logs, problems));
         }
-        let corr = correlate(&logs.records, start, include_probes);
+        let w = widen(&logs);
+        filter.window = match (filter.window, w.window) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (x, y) => x.or(y),
+        };
         let mut grew = false;
-        for &i in &corr.hops {
-            let r = &logs.records[i].record;
-            // Hops of one request happen within its outermost hop's time, give or take clock skew.
-            if let Some(t) = r.start_time() {
-                let end = t + chrono::Duration::milliseconds(
-                    i64::try_from(r.duration_ms().unwrap_or(0)).unwrap_or(0),
-                );
-                let slack = chrono::Duration::seconds(30);
-                filter.window = Some(match filter.window {
-                    Some((a, b)) => (a.min(t - slack), b.max(end + slack)),
-                    None => (t - slack, end + slack),
-                });
-            }
-            let found = [
-                r.request_id().map(str::to_string),
-                r.upstream_local()
-                    .and_then(|a| a.socket())
-                    .filter(|s| s.port() != 0)
-                    .map(|s| s.to_string()),
-                r.downstream_remote()
-                    .and_then(|a| a.socket())
-                    .filter(|s| s.port() != 0)
-                    .map(|s| s.to_string()),
-            ];
-            for n in found.into_iter().flatten() {
-                if !filter.needles.contains(&n) {
-                    filter.needles.push(n);
-                    grew = true;
-                }
+        for n in w.needles {
+            if !filter.needles.contains(&n) {
+                filter.needles.push(n);
+                grew = true;
             }
         }
         if !grew {
