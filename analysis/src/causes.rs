@@ -199,7 +199,7 @@ impl Cause {
                 "The route's destination host/port/subset does not exist in the proxy: check the VirtualService destination against the Service and DestinationRule subsets, and Sidecar egress scoping."
             }
             Cause::PlaintextToMtls => {
-                "The client sent plaintext to an mTLS-only listener (STRICT PeerAuthentication or an ISTIO_MUTUAL gateway such as knative-local-gateway:8081). Give the client a sidecar, call through an HTTP gateway, or relax the port to PERMISSIVE."
+                "The client sent plaintext to an mTLS-only listener (STRICT PeerAuthentication or an ISTIO_MUTUAL gateway such as knative-local-gateway:8081). A client without a sidecar: give it one, or call through an HTTP gateway. A client with a sidecar: its DestinationRule for this host turns Istio mTLS off (`tls.mode` DISABLE or SIMPLE): remove the override or set ISTIO_MUTUAL. PERMISSIVE on the port only accepts the plaintext."
             }
             Cause::MtlsMismatch => {
                 "Align the DestinationRule tls mode with the server: ISTIO_MUTUAL only towards pods with a sidecar, DISABLE towards plaintext services, SIMPLE for TLS-terminating backends; remove a DestinationRule that forces mTLS to a non-mesh peer."
