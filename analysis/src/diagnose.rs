@@ -265,10 +265,14 @@ pub fn order_hops_in(hops: &[&RawRecord<'_>], pods: &[Option<&str>]) -> Vec<usiz
 /// the body flows. The status itself came from upstream when an upstream host answered.
 fn downstream_left_after_status(r: &RawRecord<'_>) -> bool {
     let mut flags = r.flags();
-    let had = !flags.is_empty();
+    let left = flags.contains(F::DownstreamConnectionTermination)
+        || flags.contains(F::DownstreamRemoteReset);
     flags.remove(F::DownstreamConnectionTermination);
     flags.remove(F::DownstreamRemoteReset);
-    had && flags.is_empty()
+    // `URX` beside them: retries were exhausted on the upstream's own retriable status (the
+    // reset overwrote the `via_upstream` details).
+    flags.remove(F::UpstreamRetryLimitExceeded);
+    left && flags.is_empty()
         && r.status().is_some_and(|s| s >= 100)
         && r.upstream_host().is_some()
         && (r.upstream_service_time_ms().is_some() || r.upstream_local().is_some())
@@ -287,7 +291,8 @@ pub fn upstream_connection_failed(r: &RawRecord<'_>) -> bool {
         || f.contains(F::UpstreamConnectionTermination)
         || f.contains(F::UpstreamRemoteReset)
         || (f.contains(F::UpstreamRetryLimitExceeded)
-            && r.details().is_some_and(|d| d.base != "via_upstream"))
+            && r.details().is_some_and(|d| d.base != "via_upstream")
+            && !downstream_left_after_status(r))
         || r.details()
             .is_some_and(|d| d.base.starts_with("upstream_reset_before_response_started"))
 }
@@ -1280,6 +1285,13 @@ mod tests {
             .replace(" 5 - ", " 5 4 ");
             assert_eq!(cause_of(&l, &ctx), Cause::AppError, "{flag}");
         }
+        // Real Envoy 1.40 (the lab's activator 503, one run in several): the gateway's 8081
+        // attempt that its 8443 caller reset to retry, after its own retries were exhausted.
+        let reset_after_retries = r#"[2026-12-03T11:28:20.818Z] "POST /v2/models/test/infer HTTP/2" 503 URX,DR http2.remote_reset - "-" 76 0 29 29 "127.0.0.2,127.0.0.10" "meshtrace-lab/1.0" "b7b197cf-e3e3-42d6-8d58-bd66bdfd3c6b" "test-predictor.aiproject.svc.cluster.local" "127.0.0.20:8012" outbound|80||test-predictor-00001.aiproject.svc.cluster.local 127.0.0.10:51282 127.0.0.10:8081 127.0.0.10:59848 outbound_.80_._.knative-local-gateway.istio-system.svc.cluster.local -"#;
+        let r = rec(reset_after_retries);
+        assert!(relays_status(&r));
+        assert!(!upstream_connection_failed(&r));
+        assert_eq!(classify(&r, &ctx), Cause::AppError);
         // A client that left before any status: a downstream disconnect.
         let gone = line(
             "0",
