@@ -1,7 +1,7 @@
 //! Topology: who is who. Maps pod IPs and Service VIPs to pods, services and roles. Pure.
 //!
-//! Roles come from labels, owner references and Gateway selectors — never from pod names (seed
-//! 004 runs its gateway as `ingressgateway-…` in `city-ingress`).
+//! Roles come from labels, owner references and Gateway selectors — never from pod names (a
+//! gateway may run as `ingressgateway-…` in a custom namespace such as `city-ingress`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};

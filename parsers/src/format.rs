@@ -777,7 +777,8 @@ mod tests {
 
     #[test]
     fn cut_inside_a_literal_keeps_the_complete_value() {
-        // Regression: a pasted line wrapped right after `"10.134.0.2,10.135.0.43" ` (seed 000).
+        // Regression: a pasted line wrapped right after `"10.134.0.2,10.135.0.43" ` (the
+        // OpenShift AI example).
         let f = TextFormat::compile(
             "x",
             "%RESPONSE_CODE% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" %ROUTE_NAME%",

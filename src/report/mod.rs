@@ -56,6 +56,22 @@ impl Write for Stdout {
     }
 }
 
+/// A machine-readable document as pretty JSON or as YAML (`proxy-config`, `route-check`).
+pub fn write_json_or_yaml(
+    out: &mut dyn Write,
+    yaml: bool,
+    doc: &serde_json::Value,
+) -> anyhow::Result<()> {
+    if yaml {
+        write!(out, "{}", serde_yaml_ng::to_string(doc)?)?;
+    } else {
+        serde_json::to_writer_pretty(&mut *out, doc)?;
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// A finished document (Markdown or JSON report), ending with a newline.
 pub fn write_document(out: &mut dyn Write, text: &str) -> io::Result<()> {
     out.write_all(text.as_bytes())?;

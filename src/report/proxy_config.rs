@@ -26,14 +26,7 @@ pub fn write_document(
     format: PcOutput,
     doc: &serde_json::Value,
 ) -> Result<()> {
-    if format == PcOutput::Yaml {
-        write!(out, "{}", serde_yaml_ng::to_string(doc)?)?;
-    } else {
-        serde_json::to_writer_pretty(&mut *out, doc)?;
-        writeln!(out)?;
-    }
-    out.flush()?;
-    Ok(())
+    super::write_json_or_yaml(out, format == PcOutput::Yaml, doc)
 }
 
 /// The bootstrap summary lines (if any), then each table, separated by blank lines.

@@ -35,12 +35,7 @@ pub fn write(
                 "end": path.end,
                 "routed": routed,
             });
-            if format == RcOutput::Json {
-                serde_json::to_writer_pretty(&mut *out, &doc)?;
-                writeln!(out)?;
-            } else {
-                write!(out, "{}", serde_yaml_ng::to_string(&doc)?)?;
-            }
+            return super::write_json_or_yaml(out, format == RcOutput::Yaml, &doc);
         }
         RcOutput::Table => write_text(out, req, path)?,
     }

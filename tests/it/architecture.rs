@@ -54,11 +54,9 @@ fn only_report_writes_to_stdout() {
             continue;
         }
         for (n, l) in code(&p) {
-            let prints = l
-                .replace("eprintln!(", "")
-                .replace("eprint!(", "")
-                .contains("print");
-            if (prints && (l.contains("println!(") || l.contains("print!(")))
+            let stripped = l.replace("eprintln!(", "").replace("eprint!(", "");
+            if stripped.contains("println!(")
+                || stripped.contains("print!(")
                 || l.contains("io::stdout()")
                 || l.contains("std::io::stdout")
             {
