@@ -1,0 +1,1 @@
+//! Untrusted input: bounded memory, time and disk on hostile bundles, archives and logs.
