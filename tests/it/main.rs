@@ -26,5 +26,6 @@ mod live_errors;
 mod live_trace;
 mod robustness;
 mod untrusted_input;
+mod untrusted_lines;
 mod untrusted_live;
 mod untrusted_output;
