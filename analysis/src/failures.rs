@@ -108,6 +108,9 @@ pub struct FailuresReport {
     pub groups: Vec<FailureGroup>,
     /// Remarks.
     pub notes: Vec<String>,
+    /// Access-log records read, before any filter (0: the evidence holds no access log).
+    #[serde(skip)]
+    pub records_read: u64,
 }
 
 /// (cause, origin role, status, target, kind).
@@ -269,6 +272,7 @@ impl Triage {
             failed: out.iter().map(|g| g.count).sum(),
             groups: out,
             notes,
+            records_read: 0,
         }
     }
 }
@@ -317,12 +321,14 @@ pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
         }
     }
     let probes = t.probes;
-    t.finish(notes(
+    let mut report = t.finish(notes(
         ev.logs.ok_records,
         probes,
         &ev.problems,
         ev.logs.malformed().count() as u64,
-    ))
+    ));
+    report.records_read = ev.logs.records.len() as u64 + ev.logs.ok_records;
+    report
 }
 
 /// Triage records streamed in time order (see [`crate::settle`]): each request is counted once
@@ -341,19 +347,23 @@ pub fn failures_streaming(
             t.fold(s.report, s.first, s.origin, &ev.topology, ctx, f);
         }
     };
+    let mut read = 0u64;
     for l in &mut *records {
+        read += 1;
         settler.push(l, &mut on);
     }
     settler.finish(&mut on);
     let mut problems = ev.problems.clone();
     problems.extend(records.problems().iter().cloned());
     let probes = t.probes;
-    t.finish(notes(
+    let mut report = t.finish(notes(
         records.ok_records(),
         probes,
         &problems,
         records.malformed(),
-    ))
+    ));
+    report.records_read = read + records.ok_records();
+    report
 }
 
 #[cfg(test)]

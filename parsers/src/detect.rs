@@ -115,6 +115,7 @@ impl JsonFormat {
     pub fn from_mapping(name: &str, mapping: &str) -> Result<JsonFormat, FormatSpecError> {
         let mut keys = Vec::new();
         let mut bad = None;
+        let mut unknown = None;
         scan_object(mapping, |k, v| {
             let op = match v {
                 crate::json::JsonValue::Str(s) => s.into_owned(),
@@ -126,7 +127,14 @@ impl JsonFormat {
             // A single operator (its argument may hold `%`, as in `%START_TIME(%s)%`) is kept
             // under its operator; any other template under its key.
             let trimmed = op.trim();
-            let single = TextFormat::compile("k", trimmed).ok().and_then(|f| {
+            let compiled = match TextFormat::compile("k", trimmed) {
+                Err(e @ FormatError::UnknownOperator(..)) => {
+                    unknown.get_or_insert((k.to_string(), e));
+                    return;
+                }
+                c => c.ok(),
+            };
+            let single = compiled.and_then(|f| {
                 let c = f.commands().first()?;
                 (f.commands().len() == 1 && trimmed.len() == c.text.len() + 2)
                     .then(|| (c.slot, c.text.clone(), c.time_fmt.clone()))
@@ -144,6 +152,9 @@ impl JsonFormat {
             });
         })
         .map_err(|e| FormatSpecError::BadJsonMapping(e.to_string()))?;
+        if let Some((k, e)) = unknown {
+            return Err(FormatSpecError::BadJsonMapping(format!("key {k:?}: {e}")));
+        }
         if let Some(k) = bad {
             return Err(FormatSpecError::BadJsonMapping(format!(
                 "the value of key {k:?} must be a string such as \"%RESPONSE_CODE%\""

@@ -4,7 +4,8 @@
 //! [`TextFormat::compile`] turns it into [`Segment`]s; [`TextFormat::match_line`] walks a line
 //! left to right, giving each operator the text up to the next literal. Each well-known operator
 //! has a [`Slot`] in the record and a cheap syntactic check, so a line of another format fails
-//! fast instead of being mis-parsed. Unknown operators are kept as named text fields.
+//! fast instead of being mis-parsed. Operators meshtrace has no slot for are kept as named text
+//! fields; a name that is not an Envoy operator at all is an error (Envoy would refuse it too).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -207,6 +208,21 @@ pub enum FormatError {
         "operators %{0}% and %{1}% have no text between them, so their values cannot be told apart"
     )]
     AdjacentOperators(String, String),
+    /// An operator Envoy does not have: Envoy would refuse the format, so it is misspelt.
+    #[error("{}", unknown_operator_message(.0, .1))]
+    UnknownOperator(String, Option<&'static str>),
+}
+
+fn unknown_operator_message(op: &str, closest: &Option<&'static str>) -> String {
+    let mut m = format!("%{op}% is not an Envoy access-log command operator");
+    if let Some(c) = closest {
+        m.push_str(&format!(" (did you mean %{c}%?)"));
+    }
+    m.push_str(
+        "; Envoy refuses such a format, so check the spelling against the command operators \
+         in Envoy's access-log documentation",
+    );
+    m
 }
 
 /// Why a line did not match a format.
@@ -259,6 +275,12 @@ impl TextFormat {
             lit.push_str(&rest[..p]);
             let after = &rest[p + 1..];
             match parse_command(after) {
+                Some((cmd, _)) if !crate::operators::is_known(&cmd.name) => {
+                    return Err(FormatError::UnknownOperator(
+                        cmd.name.clone(),
+                        crate::operators::closest(&cmd.name),
+                    ));
+                }
                 Some((cmd, used)) => {
                     if !lit.is_empty() {
                         segments.push(Segment::Literal(std::mem::take(&mut lit)));
@@ -711,7 +733,7 @@ mod tests {
     fn compiles_operators_with_args_and_lengths() {
         let f = TextFormat::compile(
             "t",
-            "[%START_TIME(%Y/%m/%dT%H:%M:%S%z %s)%] %REQ(X-ENVOY-ORIGINAL-PATH?:PATH):100% %FOO_BAR% 100%% %DYNAMIC_METADATA(istio.mixer:status)%\n",
+            "[%START_TIME(%Y/%m/%dT%H:%M:%S%z %s)%] %REQ(X-ENVOY-ORIGINAL-PATH?:PATH):100% %HOSTNAME% 100%% %DYNAMIC_METADATA(istio.mixer:status)%\n",
         )
         .unwrap();
         let c = f.commands();
@@ -721,7 +743,7 @@ mod tests {
         assert_eq!(c[1].slot, Some(Slot::Path));
         assert_eq!(c[1].max_len, Some(100));
         assert_eq!(c[2].slot, None);
-        assert_eq!(&*c[2].text, "FOO_BAR");
+        assert_eq!(&*c[2].text, "HOSTNAME");
         assert_eq!(c[3].slot, Some(Slot::MixerStatus));
         assert!(matches!(&f.segments()[6], Segment::Literal(l) if l == " 100% "));
     }
@@ -761,6 +783,24 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn operators_envoy_does_not_have_are_errors_naming_them() {
+        let e = TextFormat::compile("x", "%RESPONSE_COD% %DURATION%").unwrap_err();
+        assert_eq!(
+            e,
+            FormatError::UnknownOperator("RESPONSE_COD".into(), Some("RESPONSE_CODE"))
+        );
+        let m = e.to_string();
+        assert!(
+            m.contains("%RESPONSE_COD%") && m.contains("did you mean %RESPONSE_CODE%?"),
+            "{m}"
+        );
+        let e = TextFormat::compile("x", "[%START_TIME%] %NOPE%").unwrap_err();
+        assert_eq!(e, FormatError::UnknownOperator("NOPE".into(), None));
+        // Inside an argument `%` is not an operator (`START_TIME(%s)`), and `%%` is a percent.
+        assert!(TextFormat::compile("x", "%START_TIME(%s.%3f)% 100%% %RESPONSE_CODE%").is_ok());
     }
 
     #[test]

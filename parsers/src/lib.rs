@@ -20,6 +20,7 @@ pub mod envelope;
 pub mod flags;
 pub mod format;
 pub mod json;
+pub mod operators;
 pub mod record;
 pub mod slot;
 
