@@ -17,6 +17,7 @@ mod cli_proxy_config;
 mod cli_report;
 mod cli_route_check;
 mod cli_trace;
+mod disorder;
 mod exit_codes;
 mod format_oracle;
 mod lab;
