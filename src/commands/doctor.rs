@@ -48,6 +48,14 @@ pub fn run(a: DoctorArgs) -> Result<i32> {
     let width = out.width(200);
     write_doctor(&mut out, &findings, &ev.problems, a.output, width)?;
     out.flush()?;
+    // Checks ran on what was there, but without a single Pod most of them could not: that is
+    // unusable evidence, not a clean bill of health.
+    if ev.topology.pods.is_empty() {
+        let from = ev.bundle.as_deref().unwrap_or("the evidence");
+        anyhow::bail!(
+            "no Pod could be read from {from}, so the checks of pods, sidecars and their serving path did not run; collect the bundle again with access to pods (see docs/live.md), or check the problems listed above"
+        );
+    }
     Ok(
         if findings.iter().any(|f| f.severity <= Severity::Warning) {
             EXIT_NOTHING

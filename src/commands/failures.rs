@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result};
 use chrono::{DateTime, FixedOffset};
 
 use crate::causes::Cause;
-use crate::commands::{EXIT_NOTHING, EXIT_OK, format_spec};
+use crate::commands::{EXIT_NOTHING, EXIT_OK, check_files, format_spec, no_access_log};
 use crate::failures::{Filters, failures, failures_streaming};
 use crate::report::{OutputFormat, write_failures};
 use crate::source::merge::Merged;
@@ -23,7 +23,7 @@ pub struct FailuresArgs {
     #[arg(long, value_name = "FMT")]
     pub log_format: Option<String>,
     /// Only these statuses: `4xx`, `5xx`, `403`, `0` (TCP), comma-separated.
-    #[arg(long, value_name = "STATUS")]
+    #[arg(long, value_name = "STATUS", value_parser = crate::commands::parse_status)]
     pub status: Option<String>,
     /// Only this cause (see docs/causes.md), e.g. `rbac_denied`.
     #[arg(long, value_name = "CAUSE")]
@@ -59,6 +59,7 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         None => None,
     };
     let spec = a.log_format.as_deref().map(format_spec).transpose()?;
+    check_files(&a.files)?;
     // No evidence given: collect a bundle from the cluster, then the same offline path.
     let (_live, bundle) = crate::commands::collect::bundle_or_live(
         a.bundle.as_deref(),
@@ -109,6 +110,9 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         }
         _ => failures_streaming(&ev, &mut Merged::start(inputs), &filters),
     };
+    if report.records_read == 0 {
+        return Err(no_access_log(&ev.logs.inputs, &report.notes));
+    }
     let mut out = crate::report::stdout();
     let width = out.width(200);
     write_failures(&mut out, &report, a.output, width)?;

@@ -25,6 +25,77 @@ pub const EXIT_NOTHING: i32 = 1;
 /// Exit code: bad arguments or unreadable input.
 pub const EXIT_ERROR: i32 = 2;
 
+/// Check the files named on the command line before reading anything: each must be `-`
+/// (standard input) or a readable file. A typo or a folder is an error (exit 2), not an empty
+/// result.
+pub fn check_files(files: &[String]) -> Result<()> {
+    for f in files {
+        if f == "-" {
+            continue;
+        }
+        let p = std::path::Path::new(f);
+        match std::fs::metadata(p) {
+            Err(e) => anyhow::bail!("cannot read {f}: {}; check the path", io_reason(&e)),
+            Ok(m) if m.is_dir() => anyhow::bail!(
+                "{f} is a folder, not a log file; pass the log files in it, or `--bundle {f}` if it is an evidence bundle"
+            ),
+            Ok(_) => {
+                if let Err(e) = std::fs::File::open(p) {
+                    anyhow::bail!("cannot read {f}: {}; check its permissions", io_reason(&e));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An I/O error's reason without Rust's `(os error N)` suffix.
+fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// The error for evidence that holds no access-log record at all: what was read, why nothing
+/// counted, and what to do. `notes` are the reader's remarks (malformed lines, skipped inputs).
+pub fn no_access_log(inputs: &[String], notes: &[String]) -> anyhow::Error {
+    let what = match inputs.len() {
+        0 => "the evidence".to_string(),
+        1 => inputs[0].clone(),
+        n => format!("{n} logs ({}, …)", inputs[0]),
+    };
+    let mut m = format!(
+        "no access-log line in {what}: check that these are Envoy or ztunnel access logs, give their format with --log-format, or run `meshtrace explain FILE` to see why each line was not read"
+    );
+    for n in notes.iter().take(5) {
+        m.push_str("\n  note: ");
+        m.push_str(n);
+    }
+    anyhow::anyhow!(m)
+}
+
+/// `--status` values: comma-separated `4xx`/`5xx` classes or three-digit codes, or `0` (a TCP
+/// connection, or a request that got no response).
+pub fn parse_status(v: &str) -> std::result::Result<String, String> {
+    for part in v.split(',') {
+        let p = part.trim();
+        let b = p.as_bytes();
+        let ok = p == "0"
+            || (b.len() == 3
+                && (b'1'..=b'5').contains(&b[0])
+                && ((b[1].is_ascii_digit() && b[2].is_ascii_digit())
+                    || b[1..].eq_ignore_ascii_case(b"xx")));
+        if !ok {
+            return Err(format!(
+                "{p:?} is not a status: use classes like 4xx or 5xx, codes like 403 or 503, or 0, comma-separated"
+            ));
+        }
+    }
+    Ok(v.to_ascii_lowercase())
+}
+
 /// Resolve a `--log-format` value (reading `@FILE`).
 pub fn format_spec(value: &str) -> Result<FormatSpec> {
     let text = match value.strip_prefix('@') {

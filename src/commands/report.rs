@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
 
-use crate::commands::{EXIT_NOTHING, EXIT_OK, format_spec};
+use crate::commands::{EXIT_NOTHING, EXIT_OK, check_files, format_spec, no_access_log};
 use crate::correlate::Start;
 use crate::failures::{Filters, failures};
 use crate::redact::Redactor;
@@ -74,14 +74,22 @@ fn read_lines(path: &str, line: u64, n: u32) -> Option<String> {
 /// Run `report`. Exit code as `trace` (0 succeeded, 1 failed) or as `failures`.
 pub fn run(a: ReportArgs) -> Result<i32> {
     let spec = a.log_format.as_deref().map(format_spec).transpose()?;
+    // With --failures there is no request to name: the first positional argument is a file
+    // (`report --failures a.log b.log`), not a request id.
+    let mut files = a.files.clone();
+    let start = match (a.failures, &a.start) {
+        (true, Some(first)) => {
+            files.insert(0, first.clone());
+            None
+        }
+        (_, s) => s.clone(),
+    };
+    check_files(&files)?;
     // No evidence given: collect a bundle from the cluster, then the same offline path.
-    let (_live, bundle) = crate::commands::collect::bundle_or_live(
-        a.bundle.as_deref(),
-        !a.files.is_empty(),
-        &a.live,
-    )?;
+    let (_live, bundle) =
+        crate::commands::collect::bundle_or_live(a.bundle.as_deref(), !files.is_empty(), &a.live)?;
     let bundle = bundle.as_deref();
-    let ev = crate::source::load::load(bundle, &a.files, spec.as_ref())?;
+    let ev = crate::source::load::load(bundle, &files, spec.as_ref())?;
     let version = env!("CARGO_PKG_VERSION");
     let mut red = Redactor::default();
     let (text, code) = if a.failures {
@@ -92,6 +100,9 @@ pub fn run(a: ReportArgs) -> Result<i32> {
                 ..Filters::default()
             },
         );
+        if r.records_read == 0 {
+            return Err(no_access_log(&ev.logs.inputs, &r.notes));
+        }
         let hosts: Vec<String> = r
             .groups
             .iter()
@@ -114,10 +125,7 @@ pub fn run(a: ReportArgs) -> Result<i32> {
             },
         )
     } else {
-        let query = a
-            .start
-            .clone()
-            .context("give a request id, or --failures")?;
+        let query = start.context("give a request id, or --failures")?;
         let start = Start::parse(&query);
         let Some(t) = crate::trace::trace(&ev, &query, &start, a.include_probes) else {
             bail!(
@@ -162,7 +170,7 @@ pub fn run(a: ReportArgs) -> Result<i32> {
             }
         }
         learn_names(&mut red, &ev, hosts);
-        let reproduce = reproduce_command(&query, &ev, &a.files);
+        let reproduce = reproduce_command(&query, &ev, &files);
         let text = match a.output {
             ReportFormat::Markdown => request_markdown(&t, &ev, &lines, &reproduce, version),
             ReportFormat::Json => {

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::commands::{EXIT_NOTHING, EXIT_OK, format_spec};
+use crate::commands::{EXIT_NOTHING, EXIT_OK, check_files, format_spec};
 
 #[derive(Debug, clap::Args)]
 pub struct TraceArgs {
@@ -32,6 +32,7 @@ pub struct TraceArgs {
 /// Run `trace`.
 pub fn run(a: TraceArgs) -> Result<i32> {
     let spec = a.log_format.as_deref().map(format_spec).transpose()?;
+    check_files(&a.files)?;
     // No evidence given: collect a bundle from the cluster, then the same offline path.
     let (_live, bundle) = crate::commands::collect::bundle_or_live(
         a.bundle.as_deref(),
@@ -55,14 +56,16 @@ pub fn run(a: TraceArgs) -> Result<i32> {
         for p in &ev.problems {
             eprintln!("meshtrace: skipped: {p}");
         }
+        // The first four characters (not bytes: an id may be any UTF-8).
+        let prefix: String = a.start.chars().take(4).collect();
         let near: Vec<&str> = ev
             .logs
             .records
             .iter()
             .filter_map(|l| l.record.request_id())
             .filter(|id| {
-                a.start.len() >= 4
-                    && (id.starts_with(&a.start[..4]) || id.contains(a.start.as_str()))
+                prefix.chars().count() == 4
+                    && (id.starts_with(&prefix) || id.contains(a.start.as_str()))
             })
             .take(3)
             .collect();

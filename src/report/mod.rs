@@ -630,7 +630,9 @@ fn common_dir_prefix(paths: &[&str]) -> String {
                 .count(),
         );
     }
-    match first[..end].rfind('/') {
+    // Bytes, not `str`: two names may share only the first byte of a character (`café`,
+    // `cafè`), and a `/` byte is always a character of its own.
+    match first.as_bytes()[..end].iter().rposition(|&b| b == b'/') {
         Some(i) if paths.iter().all(|p| p.len() > i + 1) => first[..=i].to_string(),
         _ => String::new(),
     }

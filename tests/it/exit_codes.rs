@@ -1,1 +1,225 @@
 //! Honest exit codes and clear errors for unusable input and arguments, in every command.
+//!
+//! The contract (README, "Exit codes"): 0 nothing failed, 1 failures found (or the request
+//! failed), 2 bad arguments or unusable evidence — never 0 on input meshtrace could not read,
+//! and never a panic (101).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::{copy_dir, meshtrace};
+
+const RBAC_BUNDLE: &str = "testdata/bundles/kind-rbac-403";
+const GATEWAY_LOG: &str = "testdata/bundles/kind-rbac-403/logs/istio-system/istio-ingressgateway-5c7d8b7f9-x2k4p/istio-proxy.log";
+const PREDICTOR_LOG: &str = "testdata/bundles/kind-rbac-403/logs/default/bert-model-predictor-00001-deployment-7d8c9b5f4-lq8zt/istio-proxy.log";
+
+fn run(args: &[&str]) -> Output {
+    meshtrace().args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit 2 with one `meshtrace: error:` naming `what` on stderr, and nothing on stdout.
+fn assert_unusable(o: &Output, what: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert!(err.starts_with("meshtrace: error:"), "{err}");
+    for w in what {
+        assert!(err.contains(w), "{w:?} not in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn failures_on_a_missing_file_is_an_error_naming_it() {
+    let o = run(&["failures", "no-such-file.log"]);
+    assert_unusable(&o, &["no-such-file.log", "No such file or directory"]);
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn failures_on_a_folder_says_to_pass_its_files_or_use_bundle() {
+    let d = temp();
+    let name = d.path().to_str().unwrap();
+    let o = run(&["failures", name]);
+    assert_unusable(&o, &["is a folder", "--bundle"]);
+}
+
+#[test]
+fn failures_on_an_empty_file_is_unusable_evidence() {
+    let d = temp();
+    let f = write(d.path(), "empty.log", "");
+    let o = run(&["failures", f.to_str().unwrap()]);
+    assert_unusable(&o, &["no access-log line in", "empty.log"]);
+}
+
+#[test]
+fn failures_on_garbage_is_unusable_and_says_why() {
+    let d = temp();
+    let f = write(
+        d.path(),
+        "app.log",
+        "Starting server on :8080\nGET / handled in 3ms\npanic: oh no\n",
+    );
+    let o = run(&["failures", f.to_str().unwrap()]);
+    assert_unusable(&o, &["no access-log line in", "app.log", "--log-format"]);
+    // The reader's remarks come along: how many lines were not access logs.
+    assert!(stderr(&o).contains("malformed"), "{}", stderr(&o));
+}
+
+#[test]
+fn failures_with_a_bad_status_filter_is_an_argument_error() {
+    for bad in ["abc", "4x", "600", "4xx,", "40"] {
+        let o = run(&["failures", "--status", bad, GATEWAY_LOG]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "--status {bad}: {err}");
+        assert!(err.contains("is not a status"), "--status {bad}: {err}");
+    }
+    // Good ones still work, case-insensitively: the 403 is found.
+    let o = run(&["failures", "--status", "4XX,503", GATEWAY_LOG]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("403"));
+}
+
+#[test]
+fn an_unknown_format_operator_is_an_error_with_the_closest_name() {
+    let o = run(&[
+        "failures",
+        "--log-format",
+        "[%START_TIME%] %RESPONSE_COD% %DURATION%",
+        GATEWAY_LOG,
+    ]);
+    assert_unusable(&o, &["%RESPONSE_COD%", "did you mean %RESPONSE_CODE%?"]);
+    let o = run(&[
+        "explain",
+        "--log-format",
+        "%NOPE% %RESPONSE_CODE%",
+        GATEWAY_LOG,
+    ]);
+    assert_unusable(&o, &["%NOPE% is not an Envoy access-log command operator"]);
+    // In a JSON mapping too.
+    let o = run(&[
+        "failures",
+        "--log-format",
+        r#"{"code":"%RESPONSE_CODE%","fl":"%RESPONSE_FLAG%"}"#,
+        GATEWAY_LOG,
+    ]);
+    assert_unusable(&o, &["%RESPONSE_FLAG%", "did you mean %RESPONSE_FLAGS%?"]);
+}
+
+#[test]
+fn an_unknown_operator_in_a_bundle_manifest_is_reported_and_the_403_still_found() {
+    let d = temp();
+    let b = d.path().join("bundle");
+    copy_dir(Path::new(RBAC_BUNDLE), &b);
+    let manifest = b.join("meshtrace-bundle.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["log_formats"]["default"] = serde_json::json!("[%START_TIME%] %NOPE% %RESPONSE_CODE%");
+    std::fs::write(&manifest, m.to_string()).unwrap();
+    let o = run(&["failures", "--bundle", b.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    // Not "0 failed", exit 0: the format is refused by name and the lines read as Istio's.
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(out.contains("403"), "{out}");
+    assert!(out.contains("%NOPE%"), "{out}");
+}
+
+#[test]
+fn doctor_without_a_single_pod_is_not_a_clean_bill_of_health() {
+    let d = temp();
+    let b = d.path().join("bundle");
+    copy_dir(Path::new(RBAC_BUNDLE), &b);
+    std::fs::remove_file(b.join("pods.json")).unwrap();
+    let o = run(&["doctor", "--bundle", b.to_str().unwrap()]);
+    assert_unusable(&o, &["no Pod could be read from"]);
+}
+
+#[test]
+fn report_failures_takes_every_positional_argument_as_a_file() {
+    // Two files: the first is not mistaken for a request id.
+    let o = run(&["report", "--failures", GATEWAY_LOG, PREDICTOR_LOG]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(out.contains("403"), "{out}");
+    // One file: read offline, not a silent live collection (the tests have no kubeconfig).
+    let o = run(&["report", "--failures", GATEWAY_LOG]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("kubeconfig"), "{}", stderr(&o));
+    // A missing one is named.
+    let o = run(&["report", "--failures", GATEWAY_LOG, "missing.log"]);
+    assert_unusable(&o, &["missing.log"]);
+}
+
+#[test]
+fn trace_of_a_non_ascii_id_that_is_not_there_is_an_error_not_a_crash() {
+    for id in ["aééé", "é", "日本語のid", "a\u{301}bc"] {
+        let o = run(&["trace", id, GATEWAY_LOG]);
+        assert_unusable(&o, &["not found in"]);
+    }
+}
+
+#[test]
+fn trace_with_hops_in_files_sharing_half_a_character_prints() {
+    // `café` and `cafè` share the first byte of their last character: the common folder of
+    // the evidence must be cut at a `/`, never inside a character.
+    let d = temp();
+    let a = d.path().join("café");
+    let b = d.path().join("cafè");
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::copy(GATEWAY_LOG, a.join("gateway.log")).unwrap();
+    std::fs::copy(PREDICTOR_LOG, b.join("predictor.log")).unwrap();
+    let gw = a.join("gateway.log");
+    let pr = b.join("predictor.log");
+    // A request that reached the predictor: both files hold a hop.
+    let text = std::fs::read_to_string(&pr).unwrap();
+    let id = text
+        .split('"')
+        .find(|f| f.len() == 36 && f.matches('-').count() == 4)
+        .unwrap()
+        .to_string();
+    for cmd in [&["trace"][..], &["report"][..]] {
+        let o = meshtrace()
+            .args(cmd)
+            .arg(&id)
+            .arg(&gw)
+            .arg(&pr)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "{cmd:?}: {}",
+            stderr(&o)
+        );
+        assert!(out.contains("predictor.log"), "{out}");
+    }
+}
+
+#[test]
+fn the_readme_documents_every_exit_code() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let table = readme
+        .split("## Exit codes")
+        .nth(1)
+        .expect("README has an \"## Exit codes\" section");
+    for code in ["| 0 ", "| 1 ", "| 2 "] {
+        assert!(
+            table.contains(code),
+            "README exit-code table lacks {code:?}"
+        );
+    }
+}
