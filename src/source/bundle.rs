@@ -1,16 +1,25 @@
 //! Reading an evidence bundle (folder, `.tar.gz`, or an `istioctl bug-report` archive).
 //!
 //! The format is documented in `docs/bundle.md`. Nothing in a bundle aborts reading: every part
-//! that cannot be used is recorded in [`Bundle::problems`] and the rest is kept.
+//! that cannot be used is recorded in [`Bundle::problems`] and the rest is kept. Every read is
+//! bounded by the limits of [`crate::source::limits`] (documented in `docs/limits.md`).
 
 use meshtrace_analysis::model::Object;
+use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, Cursor, Read};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::source::document::{self, Budget, DocError};
+use crate::source::limits::{
+    MAX_ARCHIVE_MEMBER_BYTES, MAX_ARCHIVE_MEMORY_BYTES, MAX_CONFIG_DUMP_BYTES, MAX_DOCUMENT_BYTES,
+    MAX_MANIFEST_BYTES, MAX_OBJECTS_BYTES, MAX_RESOURCE_FILE_BYTES, MAX_SPOOL_BYTES,
+    SPOOL_LIMIT_ENV,
+};
 
 /// Bytes of a log: a file on disk, an archive member held in memory, or a large archive member
 /// copied to a temporary file.
@@ -20,13 +29,16 @@ pub enum LogSource {
     File(PathBuf),
     /// An archive member.
     Memory(Arc<Vec<u8>>),
-    /// A large archive log member copied to an anonymous temporary file while the archive was
-    /// read (see [`SPOOL_MIN`]). The file has no name on disk (on Windows: deleted on close), so
-    /// the operating system removes it when the last clone of this source is dropped or the
-    /// process ends, however it ends.
+    /// An archive member copied to an anonymous temporary file while the archive was read: a
+    /// log over [`SPOOL_MIN`] (a file of its own, `start` 0), or any member once the archive's
+    /// members in memory reach their limit (a part of a file shared by those). The file has no
+    /// name on disk (on Windows: deleted on close), so the operating system removes it when the
+    /// last clone of this source is dropped or the process ends, however it ends.
     Spooled {
         /// The temporary file; readers use positional reads, so clones read independently.
         file: Arc<fs::File>,
+        /// Where the member starts in the file.
+        start: u64,
         /// Its length in bytes.
         len: u64,
     },
@@ -58,8 +70,9 @@ impl LogSource {
         match self {
             LogSource::File(p) => Ok(Box::new(fs::File::open(p)?)),
             LogSource::Memory(b) => Ok(Box::new(Cursor::new(Shared(b.clone())))),
-            LogSource::Spooled { file, len } => Ok(Box::new(SpooledReader {
+            LogSource::Spooled { file, start, len } => Ok(Box::new(SpooledReader {
                 file: file.clone(),
+                start: *start,
                 pos: 0,
                 len: *len,
             })),
@@ -76,9 +89,11 @@ impl AsRef<[u8]> for Shared {
     }
 }
 
-/// Reads a spooled temporary file from the start with positional reads (no shared cursor).
+/// Reads a member spooled to a temporary file from its start, with positional reads (no shared
+/// cursor).
 struct SpooledReader {
     file: Arc<fs::File>,
+    start: u64,
     pos: u64,
     len: u64,
 }
@@ -90,7 +105,7 @@ impl Read for SpooledReader {
         if want == 0 {
             return Ok(0);
         }
-        let n = read_at(&self.file, &mut buf[..want], self.pos)?;
+        let n = read_at(&self.file, &mut buf[..want], self.start + self.pos)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -177,6 +192,22 @@ pub struct Bundle {
     pub config_dumps: Vec<ConfigDumpFile>,
     /// Parts that could not be used: `path: why`.
     pub problems: Vec<String>,
+    /// What reading has counted so far (limits, duplicates).
+    state: ReadState,
+}
+
+/// What reading a bundle keeps track of while it reads.
+#[derive(Debug, Default)]
+struct ReadState {
+    /// Estimated bytes of the objects read so far (see [`MAX_OBJECTS_BYTES`]).
+    objects_bytes: u64,
+    /// The objects reached [`MAX_OBJECTS_BYTES`] (said once).
+    objects_full: bool,
+    /// Archive member paths read so far, and those already reported as repeated.
+    members: HashSet<String>,
+    repeated: HashSet<String>,
+    /// Index in `logs` of each container log (namespace, pod, container, previous).
+    logs: HashMap<(String, String, String, bool), usize>,
 }
 
 /// Error opening a bundle at all.
@@ -248,13 +279,13 @@ impl Bundle {
                 return;
             }
         };
-        let mut spool = Spool::default();
+        let mut store = MemberStore::new();
         // Members whose header and data were read in full, of every kind (folders and ignored
         // members too), so the count matches what `tar -t` lists before the damage.
         let mut complete = 0usize;
         for entry in entries {
             let why = match entry {
-                Ok(mut entry) => match self.read_member(&mut entry, &mut spool) {
+                Ok(mut entry) => match self.read_member(&mut entry, &mut store) {
                     Ok(()) => {
                         complete += 1;
                         continue;
@@ -267,8 +298,9 @@ impl Bundle {
                 "{}: archive is corrupt or truncated after {complete} complete member(s): {why}; using what was read",
                 self.root
             ));
-            return;
+            break;
         }
+        self.problems.extend(store.summary(&self.root));
     }
 
     /// Read one archive member through to its end. `Err` says why its data is incomplete (the
@@ -276,42 +308,44 @@ impl Bundle {
     fn read_member<R: Read>(
         &mut self,
         entry: &mut tar::Entry<'_, R>,
-        spool: &mut Spool,
+        store: &mut MemberStore,
     ) -> Result<(), String> {
         let size = entry.size();
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let Some(rel) = self.usable_member(entry, size) else {
-            return match drain(entry) {
-                Ok(n) if n >= size => Ok(()),
-                Ok(n) => Err(format!("member {name} is cut after {n} of {size} bytes")),
-                Err(e) => Err(format!("member {name}: {e}")),
-            };
+        let (kept, got, err) = match self.usable_member(entry, size) {
+            None => {
+                let (got, err) = drain(entry);
+                (false, got, err)
+            }
+            Some((rel, place)) => {
+                let (data, got, err) = store.read(entry, place, size, &name);
+                let kept = data.is_some();
+                if let Some(data) = data {
+                    self.add_file(&rel, data);
+                }
+                (kept, got, err)
+            }
         };
-        let big_log = size > SPOOL_MIN && is_log_path(&parts_of(&rel));
-        let (data, got, err) = match big_log
-            .then(|| spool.file(&self.root, &mut self.problems))
-            .flatten()
-        {
-            Some(file) => spool_member(entry, file, &name, &mut self.problems),
-            None => read_in_memory(entry, Vec::with_capacity(size.min(SPOOL_MIN) as usize)),
-        };
-        if let Some(data) = data {
-            self.add_file(&rel, data);
-        }
+        let kept = if kept { " (those are kept)" } else { "" };
         match err {
             Some(e) => Err(format!(
-                "member {name}: {e} after {got} of {size} bytes (those are kept)"
+                "member {name}: {e} after {got} of {size} bytes{kept}"
             )),
             None if got < size => Err(format!(
-                "member {name} is cut after {got} of {size} bytes (those are kept)"
+                "member {name} is cut after {got} of {size} bytes{kept}"
             )),
             None => Ok(()),
         }
     }
 
-    /// The path of a member the bundle reads; `None` (with the reason in `problems` when there is
-    /// one) for folders, links, refused paths, members outside the layout and oversized members.
-    fn usable_member<R: Read>(&mut self, entry: &tar::Entry<'_, R>, size: u64) -> Option<PathBuf> {
+    /// The path of a member the bundle reads and where its bytes go; `None` (with the reason in
+    /// `problems` when there is one) for folders, links, refused paths, members outside the
+    /// layout, repeated members and members over their limit.
+    fn usable_member<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+        size: u64,
+    ) -> Option<(PathBuf, Place)> {
         if !entry.header().entry_type().is_file() {
             return None;
         }
@@ -335,24 +369,38 @@ impl Bundle {
             return None;
         }
         // Never keep what the bundle does not use (a stray core dump in a bug report: its bytes
-        // are only read past), and read at most MAX_MEMBER bytes of one member.
-        if !is_layout_path(&rel) {
-            self.problems.push(format!(
-                "{}: ignored (not part of the bundle layout)",
-                rel.display()
-            ));
+        // are only read past).
+        let parts = parts_of(&rel);
+        let shown = parts.join("/");
+        let Some(kind) = layout_kind(&parts) else {
+            self.problems
+                .push(format!("{shown}: ignored (not part of the bundle layout)"));
+            return None;
+        };
+        // A member stored twice (appending to a tar adds a second copy): the first is read.
+        if !self.state.members.insert(shown.clone()) {
+            if self.state.repeated.insert(shown.clone()) {
+                self.problems
+                    .push(format!("{shown} appears twice in {}; read once", self.root));
+            }
             return None;
         }
-        if size > MAX_MEMBER {
-            self.problems.push(format!(
-                "{}: {} bytes is too large to read from an archive (limit {} bytes); extract the archive and pass the folder",
-                rel.display(),
-                size,
-                MAX_MEMBER
-            ));
+        let (limit, what) = kind.limit();
+        if size > limit {
+            let how = match kind {
+                Kind::Log => "; extract the archive and pass the folder",
+                _ => "",
+            };
+            self.problems
+                .push(over_limit(&shown, size, limit, what) + how);
             return None;
         }
-        Some(rel)
+        let place = match kind {
+            Kind::Manifest | Kind::Resource => Place::Transient,
+            Kind::Log if size > SPOOL_MIN => Place::OwnFile,
+            Kind::Log | Kind::ConfigDump => Place::Kept,
+        };
+        Some((rel, place))
     }
 
     fn add_file(&mut self, rel: &Path, data: FileData) {
@@ -381,15 +429,17 @@ impl Bundle {
             return;
         }
         match parts.first().map(String::as_str) {
-            Some("meshtrace-bundle.json") if parts.len() == 1 => match data.text() {
-                Ok(t) => match serde_json::from_str::<Manifest>(&t) {
-                    Ok(m) => self.manifest = Some(m),
-                    Err(e) => self
-                        .problems
-                        .push(format!("{shown}: manifest ignored: {e}")),
-                },
-                Err(e) => self.problems.push(format!("{shown}: {e}")),
-            },
+            Some("meshtrace-bundle.json") if parts.len() == 1 => {
+                match data.text(&shown, MAX_MANIFEST_BYTES, "the manifest") {
+                    Ok(t) => match serde_json::from_str::<Manifest>(&t) {
+                        Ok(m) => self.manifest = Some(m),
+                        Err(e) => self
+                            .problems
+                            .push(format!("{shown}: manifest ignored: {e}")),
+                    },
+                    Err(e) => self.problems.push(e),
+                }
+            }
             Some("pods.json") if parts.len() == 1 => self.read_objects(&shown, data),
             Some("resources") if is_data => self.read_objects(&shown, data),
             Some("logs") if parts.len() == 4 && container_of(&file).is_some() => {
@@ -419,6 +469,9 @@ impl Bundle {
         }
     }
 
+    /// Add a container log; a second copy of the same log (`x.log` beside `x.log.gz`, or the
+    /// same log in both layouts) is reported and not read: the uncompressed copy is preferred,
+    /// else the first one read.
     fn push_log(
         &mut self,
         namespace: String,
@@ -428,6 +481,23 @@ impl Bundle {
         path: String,
         data: FileData,
     ) {
+        let key = (namespace.clone(), pod.clone(), container.clone(), previous);
+        if let Some(&i) = self.state.logs.get(&key) {
+            let gz = |p: &str| p.to_ascii_lowercase().ends_with(".gz");
+            let old = &mut self.logs[i];
+            let (kept, dropped) = if gz(&old.path) && !gz(&path) {
+                let dropped = std::mem::replace(&mut old.path, path);
+                old.source = data.source();
+                (old.path.clone(), dropped)
+            } else {
+                (old.path.clone(), path)
+            };
+            self.problems.push(format!(
+                "{dropped} and {kept} hold the same log; read {kept} only"
+            ));
+            return;
+        }
+        self.state.logs.insert(key, self.logs.len());
         self.logs.push(LogFile {
             namespace,
             pod,
@@ -438,20 +508,31 @@ impl Bundle {
         });
     }
 
+    /// Read the objects of a resource file, each document within [`MAX_DOCUMENT_BYTES`] and all
+    /// of them within [`MAX_OBJECTS_BYTES`] (estimated in memory, YAML aliases expanded).
     fn read_objects(&mut self, shown: &str, data: FileData) {
-        let text = match data.text() {
+        if self.state.objects_full {
+            return;
+        }
+        let text = match data.text(shown, MAX_RESOURCE_FILE_BYTES, "a resource file") {
             Ok(t) => t,
             Err(e) => {
-                self.problems.push(format!("{shown}: {e}"));
+                self.problems.push(e);
                 return;
             }
         };
         let mut values = Vec::new();
         if shown.to_ascii_lowercase().ends_with(".json") {
-            match serde_json::from_str::<Value>(&text) {
-                Ok(v) => values.push((v, shown.to_string())),
-                Err(e) => {
-                    let recovered = recover_list_items(&text);
+            let mut budget = self.document_budget();
+            match document::json(&text, &mut budget) {
+                Ok(v) => {
+                    self.spend(&budget);
+                    values.push((v, shown.to_string()));
+                }
+                Err(DocError::TooLarge) => self.too_large(shown, None),
+                Err(DocError::Invalid(e)) => {
+                    let recovered = recover_list_items(&text, &mut budget);
+                    self.spend(&budget);
                     self.problems.push(format!(
                         "{shown}: invalid JSON ({e}); recovered {} complete object(s) before the damage",
                         recovered.len()
@@ -460,20 +541,58 @@ impl Bundle {
                 }
             }
         } else {
-            for (i, doc) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-                match Value::deserialize(doc) {
-                    Ok(Value::Null) => {}
-                    Ok(v) => values.push((v, format!("{shown}#{}", i + 1))),
-                    Err(e) => {
-                        self.problems
-                            .push(format!("{shown}: YAML document {} unreadable: {e}", i + 1));
-                        break;
+            let first = self.document_budget();
+            document::yaml(&text, first, |i, r, budget| {
+                match r {
+                    Ok(Value::Null) => self.spend(budget),
+                    Ok(v) => {
+                        self.spend(budget);
+                        values.push((v, format!("{shown}#{i}")));
                     }
+                    Err(DocError::TooLarge) => self.too_large(shown, Some(i)),
+                    Err(DocError::Invalid(e)) => self
+                        .problems
+                        .push(format!("{shown}: YAML document {i} unreadable: {e}")),
                 }
-            }
+                (!self.state.objects_full).then(|| self.document_budget())
+            });
         }
         for (v, src) in values {
             self.push_value(v, &src);
+        }
+    }
+
+    /// The budget of the next resource document: its own limit, or what is left of the bundle's.
+    fn document_budget(&self) -> Budget {
+        Budget::new(
+            MAX_DOCUMENT_BYTES.min(MAX_OBJECTS_BYTES.saturating_sub(self.state.objects_bytes)),
+        )
+    }
+
+    /// Count what a document took against the bundle's objects.
+    fn spend(&mut self, budget: &Budget) {
+        let limit = self.document_budget();
+        self.state.objects_bytes += limit.left().saturating_sub(budget.left());
+    }
+
+    /// Report a document over its budget: over its own limit, or past the bundle's (said once;
+    /// later resource documents are not read).
+    fn too_large(&mut self, shown: &str, doc: Option<usize>) {
+        let what = match doc {
+            Some(i) => format!("{shown}: YAML document {i}"),
+            None => shown.to_string(),
+        };
+        if MAX_OBJECTS_BYTES.saturating_sub(self.state.objects_bytes) < MAX_DOCUMENT_BYTES {
+            self.state.objects_full = true;
+            self.problems.push(format!(
+                "{what}: the bundle's resources reached the {} limit for all resource documents (counted in memory); it and later resource files are not read",
+                size_text(MAX_OBJECTS_BYTES)
+            ));
+        } else {
+            self.problems.push(format!(
+                "{what} is over the {} limit for one resource document (counted in memory, YAML aliases expanded); skipped",
+                size_text(MAX_DOCUMENT_BYTES)
+            ));
         }
     }
 
@@ -484,11 +603,11 @@ impl Bundle {
                     self.push_value(it, src);
                 }
             }
-            Value::Object(ref m)
+            Value::Object(mut m)
                 if m.get("items").is_some_and(Value::is_array)
                     && m.get("metadata").and_then(|x| x.get("name")).is_none() =>
             {
-                if let Some(Value::Array(items)) = m.get("items").cloned() {
+                if let Some(Value::Array(items)) = m.shift_remove("items") {
                     for it in items {
                         self.push_value(it, src);
                     }
@@ -519,16 +638,68 @@ impl Bundle {
     }
 }
 
-/// Largest archive member read (into memory, or copied to a temporary file for a large log).
-const MAX_MEMBER: u64 = 1 << 30;
-
-/// Archive log members larger than this are copied to a temporary file while the archive is read
-/// ([`LogSource::Spooled`]) instead of being held in memory; smaller members, config dumps and
-/// objects (parsed whole anyway) stay in memory.
-pub const SPOOL_MIN: u64 = 8 << 20;
+/// Archive log members larger than this are copied to a temporary file of their own while the
+/// archive is read ([`LogSource::Spooled`]) instead of being held in memory (see
+/// [`crate::source::limits::SPOOL_MIN_BYTES`]).
+pub const SPOOL_MIN: u64 = crate::source::limits::SPOOL_MIN_BYTES;
 
 /// Chunk size for copying an archive member to a temporary file (or skipping one).
 const CHUNK: usize = 256 << 10;
+
+/// A size for messages: whole MiB when it is one, else MiB with a decimal, else bytes.
+fn size_text(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// The sentence for a part over its limit: `path: <size> is over the <limit> limit for <what>;
+/// not read`.
+pub fn over_limit(path: &str, size: u64, limit: u64, what: &str) -> String {
+    format!(
+        "{path}: {} is over the {} limit for {what}; not read",
+        size_text(size),
+        size_text(limit)
+    )
+}
+
+/// What a path in the bundle layout holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Manifest,
+    Resource,
+    Log,
+    ConfigDump,
+}
+
+impl Kind {
+    /// The largest member of this kind read, and what it is called in messages.
+    fn limit(self) -> (u64, &'static str) {
+        match self {
+            Kind::Manifest => (MAX_MANIFEST_BYTES, "the manifest"),
+            Kind::Resource => (MAX_RESOURCE_FILE_BYTES, "a resource file"),
+            Kind::Log => (MAX_ARCHIVE_MEMBER_BYTES, "a log in an archive"),
+            Kind::ConfigDump => (MAX_CONFIG_DUMP_BYTES, "a config dump"),
+        }
+    }
+}
+
+/// Where an archive member's bytes go while the archive is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Read into memory, parsed at once and dropped (manifest, resources).
+    Transient,
+    /// Kept for later reading: in memory when at most [`SPOOL_MIN`] and while the archive's
+    /// members in memory stay under [`MAX_ARCHIVE_MEMORY_BYTES`], else in the shared temporary
+    /// file.
+    Kept,
+    /// A large log: a temporary file of its own (searched in place).
+    OwnFile,
+}
 
 /// The parts of a relative path inside a bundle (`.` dropped).
 fn parts_of(rel: &Path) -> Vec<String> {
@@ -563,173 +734,307 @@ fn container_of(file: &str) -> Option<(String, bool)> {
     }
 }
 
-/// Is this path a container log (bundle or bug-report layout)?
-fn is_log_path(parts: &[String]) -> bool {
-    let file = parts.last().map(String::as_str).unwrap_or_default();
-    match bug_report_proxy(parts) {
-        Some(_) => !file.contains("config_dump") && container_of(file).is_some(),
-        None => {
-            parts.len() == 4
-                && parts.first().is_some_and(|p| p == "logs")
-                && container_of(file).is_some()
-        }
-    }
-}
-
-/// Creates the temporary files that large archive log members are copied to.
-#[derive(Default)]
-struct Spool {
-    /// Creating one failed (said once in `problems`): the rest stay in memory.
-    unavailable: bool,
-}
-
-impl Spool {
-    /// A new anonymous temporary file, or `None` (the reason said once) to hold it in memory.
-    fn file(&mut self, root: &str, problems: &mut Vec<String>) -> Option<fs::File> {
-        if self.unavailable || !cfg!(any(unix, windows)) {
-            return None;
-        }
-        match tempfile::tempfile() {
-            Ok(f) => Some(f),
-            Err(e) => {
-                self.unavailable = true;
-                problems.push(format!(
-                    "{root}: cannot create a temporary file in {} ({e}), so archive logs over {} MiB are held in memory",
-                    std::env::temp_dir().display(),
-                    SPOOL_MIN >> 20
-                ));
-                None
-            }
-        }
-    }
-}
-
-/// What was read of one member: its data (if usable), the bytes read, and the read error if any.
-type MemberRead = (Option<FileData>, u64, Option<io::Error>);
-
-/// Copy a member to `file` in chunks. If writing fails (disk full), what was written is read back
-/// and the member is finished in memory.
-fn spool_member(
-    entry: &mut impl Read,
-    mut file: fs::File,
-    name: &str,
-    problems: &mut Vec<String>,
-) -> MemberRead {
-    let mut buf = vec![0u8; CHUNK];
-    let mut written = 0u64;
-    loop {
-        let n = match entry.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return (Some(FileData::spooled(file, written)), written, Some(e)),
-        };
-        if let Err(e) = file.write_all(&buf[..n]) {
-            problems.push(format!(
-                "{name}: cannot write to a temporary file ({e}); held in memory instead"
-            ));
-            let mut data = Vec::new();
-            let back = SpooledReader {
-                file: Arc::new(file),
-                pos: 0,
-                len: written,
-            }
-            .read_to_end(&mut data);
-            if let Err(e) = back {
-                problems.push(format!(
-                    "{name}: cannot read the temporary file back ({e}); not used"
-                ));
-                let rest = drain(entry);
-                let got = written + n as u64 + rest.as_ref().map_or(0, |k| *k);
-                return (None, got, rest.err());
-            }
-            data.extend_from_slice(&buf[..n]);
-            return read_in_memory(entry, data);
-        }
-        written += n as u64;
-    }
-    (Some(FileData::spooled(file, written)), written, None)
-}
-
-/// Read the rest of a member into memory after `data` (at most [`MAX_MEMBER`] bytes).
-fn read_in_memory(entry: &mut impl Read, mut data: Vec<u8>) -> MemberRead {
-    let limit = MAX_MEMBER.saturating_sub(data.len() as u64);
-    let res = entry.take(limit).read_to_end(&mut data);
-    let got = data.len() as u64;
-    (Some(FileData::Bytes(Arc::new(data))), got, res.err())
-}
-
-/// Read a member to its end without keeping it; the number of bytes read.
-fn drain(entry: &mut impl Read) -> io::Result<u64> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    loop {
-        match entry.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => total += n as u64,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Is this path (inside a bundle or bug-report archive) one the bundle reader uses?
-fn is_layout_path(rel: &Path) -> bool {
-    let parts = parts_of(rel);
+/// What a path (inside a bundle or bug-report archive) holds, if the bundle reader uses it.
+fn layout_kind(parts: &[String]) -> Option<Kind> {
     let lower = parts.join("/").to_ascii_lowercase();
     let file = parts
         .last()
         .map(|f| f.to_ascii_lowercase())
         .unwrap_or_default();
     let is_data = lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json");
-    if bug_report_proxy(&parts).is_some() {
-        return file.contains("config_dump") || container_of(&file).is_some();
+    if bug_report_proxy(parts).is_some() {
+        return if file.contains("config_dump") {
+            Some(Kind::ConfigDump)
+        } else {
+            container_of(&file).map(|_| Kind::Log)
+        };
     }
     match parts.first().map(String::as_str) {
-        Some("meshtrace-bundle.json") | Some("pods.json") => parts.len() == 1,
-        Some("resources") => is_data,
-        Some("logs") => is_log_path(&parts),
-        Some("config_dump") => parts.len() == 3 && lower.ends_with(".json"),
-        _ => parts.iter().any(|p| p == "cluster") && is_data,
+        Some("meshtrace-bundle.json") if parts.len() == 1 => Some(Kind::Manifest),
+        Some("pods.json") if parts.len() == 1 => Some(Kind::Resource),
+        Some("resources") if is_data => Some(Kind::Resource),
+        Some("logs") if parts.len() == 4 && container_of(&file).is_some() => Some(Kind::Log),
+        Some("config_dump") if parts.len() == 3 && lower.ends_with(".json") => {
+            Some(Kind::ConfigDump)
+        }
+        _ if parts.iter().any(|p| p == "cluster") && is_data => Some(Kind::Resource),
+        _ => None,
+    }
+}
+
+/// What was read of one member: its data (if usable), the bytes read, and the read error if any.
+type MemberRead = (Option<FileData>, u64, Option<io::Error>);
+
+/// Where an archive's members are kept while it is read: memory up to
+/// [`MAX_ARCHIVE_MEMORY_BYTES`], then temporary files up to the spool limit. Never falls back to
+/// memory: a member that needs a temporary file and cannot have one is not read, and the reason
+/// is said once for the archive.
+struct MemberStore {
+    /// Bytes of kept members held in memory.
+    in_memory: u64,
+    /// The shared temporary file for members past the memory limit, and its length.
+    shared: Option<(Arc<fs::File>, u64)>,
+    /// Bytes written to temporary files, and the most allowed.
+    spooled: u64,
+    spool_limit: u64,
+    /// Why no more members can be copied to a temporary file (one sentence, without the
+    /// archive's name), once that happened.
+    failure: Option<String>,
+    /// Members not read because of `failure`.
+    skipped: Vec<String>,
+}
+
+impl MemberStore {
+    fn new() -> MemberStore {
+        let spool_limit = std::env::var(SPOOL_LIMIT_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(MAX_SPOOL_BYTES, |mib| mib.saturating_mul(1 << 20));
+        MemberStore {
+            in_memory: 0,
+            shared: None,
+            spooled: 0,
+            spool_limit,
+            failure: None,
+            skipped: Vec::new(),
+        }
+    }
+
+    /// Read a member of `size` bytes into its place.
+    fn read(&mut self, entry: &mut impl Read, place: Place, size: u64, name: &str) -> MemberRead {
+        match place {
+            Place::Transient => read_in_memory(entry, size),
+            Place::Kept
+                if size <= SPOOL_MIN && self.in_memory + size <= MAX_ARCHIVE_MEMORY_BYTES =>
+            {
+                let read = read_in_memory(entry, size);
+                self.in_memory += read.1;
+                read
+            }
+            Place::Kept | Place::OwnFile => match self.spool_file(place == Place::OwnFile) {
+                Some((file, start)) => self.spool(entry, file, start, name),
+                None => {
+                    self.skipped.push(name.to_string());
+                    let (got, err) = drain(entry);
+                    (None, got, err)
+                }
+            },
+        }
+    }
+
+    /// The file to copy the next member to and where it starts in it; `None` once copying is
+    /// impossible (the reason is in `failure`).
+    fn spool_file(&mut self, own: bool) -> Option<(Arc<fs::File>, u64)> {
+        if self.failure.is_some() {
+            return None;
+        }
+        if !cfg!(any(unix, windows)) {
+            self.failure = Some(
+                "this platform cannot read temporary files in place, so large archive members are not read; extract the archive and pass the folder".to_string(),
+            );
+            return None;
+        }
+        if !own && let Some((file, len)) = &self.shared {
+            return Some((file.clone(), *len));
+        }
+        match tempfile::tempfile() {
+            Ok(f) => {
+                let f = Arc::new(f);
+                if !own {
+                    self.shared = Some((f.clone(), 0));
+                }
+                Some((f, 0))
+            }
+            Err(e) => {
+                self.failure = Some(format!(
+                    "cannot create a temporary file in {}: {e}; set TMPDIR to a writable folder",
+                    std::env::temp_dir().display()
+                ));
+                None
+            }
+        }
+    }
+
+    /// Copy a member to `file` from `start`, in chunks, within the spool limit. What was copied
+    /// is used even when the copy stops early (the limit, a full disk); the rest of the member
+    /// is read past.
+    fn spool(
+        &mut self,
+        entry: &mut impl Read,
+        file: Arc<fs::File>,
+        start: u64,
+        name: &str,
+    ) -> MemberRead {
+        let mut buf = vec![0u8; CHUNK];
+        let mut read = 0u64;
+        let mut written = 0u64;
+        loop {
+            let n = match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.end_spool(&file, start, written);
+                    return (Some(FileData::Spooled(file, start, written)), read, Some(e));
+                }
+            };
+            read += n as u64;
+            let room = self.spool_limit.saturating_sub(self.spooled);
+            let take = n.min(usize::try_from(room).unwrap_or(usize::MAX));
+            match write_at(&file, &buf[..take], start + written) {
+                Ok(()) => {
+                    written += take as u64;
+                    self.spooled += take as u64;
+                    if take < n {
+                        self.failure = Some(format!(
+                            "the archive's temporary files reached their limit of {} while copying {name}, so it is cut there and later logs and config dumps are not read; extract the archive and pass the folder, or raise {SPOOL_LIMIT_ENV}",
+                            size_text(self.spool_limit)
+                        ));
+                    }
+                }
+                Err(e) => {
+                    self.failure = Some(format!(
+                        "cannot write to a temporary file in {} ({e}), so {name} is cut after {} and later logs and config dumps are not read; free space there or set TMPDIR to another folder",
+                        std::env::temp_dir().display(),
+                        size_text(written)
+                    ));
+                }
+            }
+            if self.failure.is_some() {
+                let (rest, err) = drain(entry);
+                self.end_spool(&file, start, written);
+                return (
+                    Some(FileData::Spooled(file, start, written)),
+                    read + rest,
+                    err,
+                );
+            }
+        }
+        self.end_spool(&file, start, written);
+        (Some(FileData::Spooled(file, start, written)), read, None)
+    }
+
+    /// Record the end of a member copied to the shared file.
+    fn end_spool(&mut self, file: &Arc<fs::File>, start: u64, len: u64) {
+        if let Some((shared, end)) = &mut self.shared
+            && Arc::ptr_eq(shared, file)
+        {
+            *end = start + len;
+        }
+    }
+
+    /// The one sentence about members that could not be copied, if any.
+    fn summary(&self, root: &str) -> Option<String> {
+        let why = self.failure.as_ref()?;
+        let n = self.skipped.len();
+        let not_read = match n {
+            0 => String::new(),
+            _ => {
+                let mut names = self.skipped.iter().take(3).cloned().collect::<Vec<_>>();
+                if n > 3 {
+                    names.push(format!("and {} more", n - 3));
+                }
+                format!(" ({n} member(s) not read: {})", names.join(", "))
+            }
+        };
+        Some(format!("{root}: {why}{not_read}"))
+    }
+}
+
+#[cfg(unix)]
+fn write_at(file: &fs::File, buf: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn write_at(file: &fs::File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        let n = std::os::windows::fs::FileExt::seek_write(file, buf, offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        buf = &buf[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(not(any(unix, windows)))]
+fn write_at(_: &fs::File, _: &[u8], _: u64) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "positional writes are not available on this platform",
+    ))
+}
+
+/// Read a member of `size` bytes (already checked against its limit) into memory.
+fn read_in_memory(entry: &mut impl Read, size: u64) -> MemberRead {
+    let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(CHUNK * 4));
+    let res = entry.take(size).read_to_end(&mut data);
+    let got = data.len() as u64;
+    (Some(FileData::Bytes(Arc::new(data))), got, res.err())
+}
+
+/// Read a member to its end without keeping it: the bytes read, and the error that stopped it.
+fn drain(entry: &mut impl Read) -> (u64, Option<io::Error>) {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        match entry.read(&mut buf) {
+            Ok(0) => return (total, None),
+            Ok(n) => total += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (total, Some(e)),
+        }
     }
 }
 
 enum FileData {
     Path(PathBuf),
     Bytes(Arc<Vec<u8>>),
-    Spooled(Arc<fs::File>, u64),
+    /// A member copied to a temporary file: the file, where it starts and its length.
+    Spooled(Arc<fs::File>, u64, u64),
 }
 
 impl FileData {
-    fn text(&self) -> Result<String, String> {
-        match self {
-            FileData::Path(p) => fs::read(p)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .map_err(|e| format!("unreadable: {e}")),
-            FileData::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
-            FileData::Spooled(file, len) => {
-                let mut b = Vec::new();
-                let mut r = SpooledReader {
-                    file: file.clone(),
-                    pos: 0,
-                    len: *len,
-                };
-                r.read_to_end(&mut b)
-                    .map(|_| String::from_utf8_lossy(&b).into_owned())
-                    .map_err(|e| format!("unreadable: {e}"))
-            }
+    /// The text of a manifest or resource file of at most `limit` bytes (checked on its size
+    /// first, then while reading in case the file grows); over it, the sentence to report.
+    fn text(&self, shown: &str, limit: u64, what: &str) -> Result<String, String> {
+        let source = self.to_source();
+        if let Some(size) = source.size().filter(|s| *s > limit) {
+            return Err(over_limit(shown, size, limit, what));
         }
+        let mut b = Vec::new();
+        source
+            .open()
+            .and_then(|r| Read::take(r, limit + 1).read_to_end(&mut b))
+            .map_err(|e| format!("{shown}: unreadable: {e}"))?;
+        if b.len() as u64 > limit {
+            return Err(over_limit(shown, b.len() as u64, limit, what));
+        }
+        Ok(match String::from_utf8(b) {
+            Ok(t) => t,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
     }
 
-    fn spooled(file: fs::File, len: u64) -> FileData {
-        FileData::Spooled(Arc::new(file), len)
+    fn to_source(&self) -> LogSource {
+        match self {
+            FileData::Path(p) => LogSource::File(p.clone()),
+            FileData::Bytes(b) => LogSource::Memory(b.clone()),
+            FileData::Spooled(file, start, len) => LogSource::Spooled {
+                file: file.clone(),
+                start: *start,
+                len: *len,
+            },
+        }
     }
 
     fn source(self) -> LogSource {
         match self {
             FileData::Path(p) => LogSource::File(p),
             FileData::Bytes(b) => LogSource::Memory(b),
-            FileData::Spooled(file, len) => LogSource::Spooled { file, len },
+            FileData::Spooled(file, start, len) => LogSource::Spooled { file, start, len },
         }
     }
 }
@@ -768,7 +1073,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Stri
 
 /// From damaged JSON such as a truncated `kubectl get pods -o json`, recover the complete objects
 /// of the first array (the List's `items`, or a top-level array).
-pub fn recover_list_items(text: &str) -> Vec<Value> {
+/// Each object is parsed within `budget`; recovery stops when it is spent.
+pub fn recover_list_items(text: &str, budget: &mut Budget) -> Vec<Value> {
     let b = text.as_bytes();
     let start = match text.find("\"items\"") {
         Some(i) => text[i..].find('[').map(|j| i + j),
@@ -815,7 +1121,7 @@ pub fn recover_list_items(text: &str) -> Vec<Value> {
             i += 1;
         }
         let Some(end) = end else { return out };
-        match serde_json::from_str::<Value>(&text[obj_start..end]) {
+        match document::json(&text[obj_start..end], budget) {
             Ok(v) => out.push(v),
             Err(_) => return out,
         }
@@ -829,10 +1135,20 @@ mod tests {
     #[test]
     fn recovers_complete_items_of_a_truncated_list() {
         let t = r#"{"apiVersion":"v1","kind":"List","items":[{"kind":"Pod","metadata":{"name":"a","x":"}"}},{"kind":"Pod","metadata":{"name":"b"}},{"kind":"Pod","metad"#;
-        let v = recover_list_items(t);
+        let budget = || Budget::new(1 << 20);
+        let v = recover_list_items(t, &mut budget());
         assert_eq!(v.len(), 2);
         assert_eq!(v[1]["metadata"]["name"], "b");
-        assert!(recover_list_items("garbage").is_empty());
-        assert!(recover_list_items("[").is_empty());
+        assert!(recover_list_items("garbage", &mut budget()).is_empty());
+        assert!(recover_list_items("[", &mut budget()).is_empty());
+        // Recovery stops once the budget is spent: room for the first object only.
+        let mut one = budget();
+        document::json(
+            r#"{"kind":"Pod","metadata":{"name":"a","x":"}"}}"#,
+            &mut one,
+        )
+        .unwrap();
+        let cost = budget().left() - one.left();
+        assert_eq!(recover_list_items(t, &mut Budget::new(cost + 8)).len(), 1);
     }
 }

@@ -8,29 +8,51 @@ use std::sync::Arc;
 use meshtrace_parsers::configdump::ConfigDump;
 use meshtrace_parsers::detect::FormatSpec;
 
-use crate::source::bundle::{Bundle, LogSource};
+use crate::source::bundle::{Bundle, LogSource, over_limit};
 use crate::source::input::{
     InputSource, LineFilter, NeedleFilter, STREAM_MIN_BYTES, read_input_filtered, read_log_file,
     read_needles_open, read_pod_log_filtered,
 };
+use crate::source::limits::MAX_CONFIG_DUMP_BYTES;
 use crate::source::merge::{Opener, StreamInput};
 use crate::topology::Topology;
 use meshtrace_analysis::model::LogSet;
 
-/// Read and parse every config dump of a bundle; unreadable or malformed ones go to `problems`.
+/// Read and parse every config dump of a bundle; unreadable, malformed ones and those over
+/// [`MAX_CONFIG_DUMP_BYTES`] (checked on the size first, then while reading) go to `problems`.
 pub fn read_config_dumps(b: &Bundle, problems: &mut Vec<String>) -> Vec<PodDump> {
     let mut out = Vec::new();
+    let what = "a config dump";
     for c in &b.config_dumps {
+        if let Some(size) = c.source.size().filter(|s| *s > MAX_CONFIG_DUMP_BYTES) {
+            problems.push(over_limit(&c.path, size, MAX_CONFIG_DUMP_BYTES, what));
+            continue;
+        }
         let mut text = Vec::new();
-        let read = c
-            .source
-            .open()
-            .and_then(|mut r| std::io::Read::read_to_end(&mut r, &mut text));
+        let read = c.source.open().and_then(|r| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(r, MAX_CONFIG_DUMP_BYTES + 1),
+                &mut text,
+            )
+        });
         if let Err(e) = read {
             problems.push(format!("{}: unreadable: {e}", c.path));
             continue;
         }
-        match ConfigDump::parse(&String::from_utf8_lossy(&text)) {
+        if text.len() as u64 > MAX_CONFIG_DUMP_BYTES {
+            problems.push(over_limit(
+                &c.path,
+                text.len() as u64,
+                MAX_CONFIG_DUMP_BYTES,
+                what,
+            ));
+            continue;
+        }
+        let text = match String::from_utf8(text) {
+            Ok(t) => t,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        match ConfigDump::parse(&text) {
             Ok(dump) => out.push(PodDump {
                 namespace: c.namespace.clone(),
                 pod: c.pod.clone(),
@@ -241,10 +263,15 @@ fn read_logs(
                     logs.inputs.push(name.clone());
                     read_log_file(p, &name, Some(pod), &spec, &mut logs, filter)
                 }
-                // A large archive log spooled to a temporary file: searched in place.
-                (LogSource::Spooled { file, len }, LineFilter::Needles(nf))
-                    if *len >= STREAM_MIN_BYTES && !crate::source::scan::is_gzip(file) =>
-                {
+                // A large archive log spooled to a temporary file of its own: searched in place.
+                (
+                    LogSource::Spooled {
+                        file,
+                        start: 0,
+                        len,
+                    },
+                    LineFilter::Needles(nf),
+                ) if *len >= STREAM_MIN_BYTES && !crate::source::scan::is_gzip(file) => {
                     logs.inputs.push(name.clone());
                     read_needles_open(file, *len, &name, Some(pod), &spec, &mut logs, nf)
                 }

@@ -8,7 +8,7 @@ use crate::common;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -23,16 +23,16 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-struct Run {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: String,
     /// Peak resident set (VmHWM) seen while polling, in KiB (0 when /proc is unavailable).
-    peak_kib: u64,
+    pub(crate) peak_kib: u64,
 }
 
 impl Run {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not JSON ({e}); exit {}; stderr: {}",
@@ -55,15 +55,20 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 
 /// Run meshtrace in `dir` with `args`; kill it after `deadline` or once its peak RSS passes
 /// `rss_limit_kib` (then the exit code is -1 and the reason is in `stderr`).
-fn meshtrace_limited<S: AsRef<OsStr>>(
+pub(crate) fn meshtrace_limited<S: AsRef<OsStr>>(
     dir: &Path,
     args: &[S],
     deadline: Duration,
     rss_limit_kib: u64,
 ) -> Run {
-    let mut child = common::meshtrace()
-        .args(args)
-        .current_dir(dir)
+    let mut c = common::meshtrace();
+    c.args(args).current_dir(dir);
+    run_limited(c, deadline, rss_limit_kib)
+}
+
+/// Run `cmd` (no standard input) like [`meshtrace_limited`].
+pub(crate) fn run_limited(mut cmd: Command, deadline: Duration, rss_limit_kib: u64) -> Run {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -137,7 +142,7 @@ fn write(path: &Path, data: &[u8]) {
     std::fs::write(path, data).unwrap();
 }
 
-fn tar_member(name: &str, data: &[u8]) -> Vec<u8> {
+pub(crate) fn tar_member(name: &str, data: &[u8]) -> Vec<u8> {
     let mut h = tar::Header::new_old();
     h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
     h.set_size(data.len() as u64);
@@ -394,7 +399,7 @@ fn archive_member_claiming_a_huge_size_is_a_truncated_member() {
 /// A gzip stream of `tar` whose data decompresses to `zeros` bytes after `head`, written as
 /// repeated full-flush blocks so that building it costs nothing (the CRC is left wrong: the
 /// bytes are consumed long before a reader can check it).
-fn gzip_bomb(head: &[u8], zeros: u64, tail: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip_bomb(head: &[u8], zeros: u64, tail: &[u8]) -> Vec<u8> {
     use flate2::{Compress, Compression, FlushCompress};
     fn deflate(c: &mut Compress, input: &[u8], flush: FlushCompress) -> Vec<u8> {
         let mut out = Vec::with_capacity(input.len() / 2 + 1024);

@@ -1,0 +1,253 @@
+//! Parsing YAML and JSON resource documents within a memory budget, with YAML aliases expanded.
+//!
+//! A YAML alias repeats its anchor wherever it appears, so a 5 MB anchor aliased 2000 times is a
+//! 10 GB document in a 5 MB file. The parser's own limit counts repeated events, not bytes, so
+//! documents are built here through a [`Budget`] that charges every value as it is made (an
+//! estimate of its size in memory) and stops the document as soon as the budget is spent.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// Bytes a document may still take once parsed; set by [`Budget::new`], spent as values are made.
+#[derive(Debug)]
+pub struct Budget {
+    left: u64,
+    exceeded: bool,
+}
+
+/// Charged for every value (its slot in the parent).
+const NODE: u64 = std::mem::size_of::<Value>() as u64;
+/// Charged for every key of an object, besides the key's bytes (the key and the index entry).
+const ENTRY: u64 = std::mem::size_of::<String>() as u64 + 16;
+
+impl Budget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: u64) -> Budget {
+        Budget {
+            left: limit,
+            exceeded: false,
+        }
+    }
+
+    /// What is left.
+    pub fn left(&self) -> u64 {
+        self.left
+    }
+
+    fn charge<E: de::Error>(&mut self, bytes: u64) -> Result<(), E> {
+        match self.left.checked_sub(bytes) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => {
+                self.exceeded = true;
+                self.left = 0;
+                Err(E::custom("the document is over its size limit"))
+            }
+        }
+    }
+}
+
+/// Why a document was not read.
+#[derive(Debug)]
+pub enum DocError {
+    /// It would take more than its budget.
+    TooLarge,
+    /// It is not valid YAML/JSON (the parser's sentence).
+    Invalid(String),
+}
+
+/// Parse one JSON document within `budget`.
+pub fn json(text: &str, budget: &mut Budget) -> Result<Value, DocError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = Seed(budget)
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
+    finish(v, budget)
+}
+
+/// Parse the YAML documents of `text`, calling `each` with each document's 1-based number and
+/// its result. `each` returns the budget for the next document. A document over its budget is
+/// skipped and the next one read; reading stops at the first syntax error (the parser cannot
+/// resume after one).
+pub fn yaml(
+    text: &str,
+    mut budget: Budget,
+    mut each: impl FnMut(usize, Result<Value, DocError>, &Budget) -> Option<Budget>,
+) {
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let v = Seed(&mut budget).deserialize(doc);
+        let r = finish(v, &budget);
+        let stop = matches!(r, Err(DocError::Invalid(_)));
+        match each(i + 1, r, &budget) {
+            Some(b) if !stop => budget = b,
+            _ => return,
+        }
+    }
+}
+
+fn finish<E: fmt::Display>(v: Result<Value, E>, budget: &Budget) -> Result<Value, DocError> {
+    v.map_err(|e| match budget.exceeded {
+        true => DocError::TooLarge,
+        false => DocError::Invalid(e.to_string()),
+    })
+}
+
+/// Builds a [`Value`] charging the budget for each part before it is made.
+struct Seed<'b>(&'b mut Budget);
+
+impl<'de> DeserializeSeed<'de> for Seed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Seed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML or JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        self.0.charge(NODE)?;
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        self.0.charge(NODE)?;
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        self.0.charge(NODE)?;
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        self.0.charge(NODE)?;
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        self.0.charge(NODE + v.len() as u64)?;
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        self.0.charge(NODE + v.len() as u64)?;
+        Ok(Value::String(v))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        self.0.charge(NODE)?;
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        self.visit_none()
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.0.charge(NODE)?;
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(Seed(&mut *self.0))? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.0.charge(NODE)?;
+        let mut m = Map::new();
+        while let Some(k) = map.next_key_seed(Key(&mut *self.0))? {
+            let v = map.next_value_seed(Seed(&mut *self.0))?;
+            m.insert(k, v);
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+/// An object key, charged before it is copied.
+struct Key<'b>(&'b mut Budget);
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = String;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_string(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        self.0.charge(ENTRY + v.len() as u64)?;
+        Ok(v.to_owned())
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        self.0.charge(ENTRY + v.len() as u64)?;
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_are_charged_at_their_expanded_size() {
+        let anchor = "x".repeat(10_000);
+        let mut text = format!("a: &big {anchor}\nb:\n");
+        for _ in 0..100 {
+            text.push_str("  - *big\n");
+        }
+        text.push_str("---\nkind: Pod\n");
+        let mut seen = Vec::new();
+        yaml(&text, Budget::new(500_000), |i, r, _| {
+            seen.push((i, r.is_ok(), matches!(r, Err(DocError::TooLarge))));
+            Some(Budget::new(500_000))
+        });
+        assert_eq!(seen, vec![(1, false, true), (2, true, false)]);
+        // With room for it, the first document is charged for every copy of the anchor.
+        let mut left = 0;
+        yaml(&text, Budget::new(2_000_000), |i, r, b| {
+            if i == 1 {
+                assert!(r.is_ok());
+                left = b.left();
+            }
+            Some(Budget::new(2_000_000))
+        });
+        assert!(left < 2_000_000 - 101 * 10_000, "{left}");
+    }
+
+    #[test]
+    fn json_values_match_serde_json() {
+        let text = r#"{"kind":"Pod","n":[1,-2,2.5,true,null,"s"],"m":{"a":{}}}"#;
+        let v = json(text, &mut Budget::new(1 << 20)).unwrap();
+        assert_eq!(v, serde_json::from_str::<Value>(text).unwrap());
+        assert!(matches!(
+            json(text, &mut Budget::new(100)),
+            Err(DocError::TooLarge)
+        ));
+        assert!(matches!(
+            json("{\"a\":", &mut Budget::new(1 << 20)),
+            Err(DocError::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,43 @@
+//! Every byte and size limit of the source layer, in one place. What happens over each limit is
+//! documented in `docs/limits.md`; keep both in step.
+
+/// Largest `meshtrace-bundle.json` manifest read; a larger one is ignored with a note.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// Largest resource file (`pods.json`, `resources/…`, a bug report's `cluster/…`) read, checked
+/// on its size before reading and enforced while reading; a larger one is skipped with a note.
+pub const MAX_RESOURCE_FILE_BYTES: u64 = 32 << 20;
+
+/// Largest YAML/JSON resource document once parsed, counted as an estimate of the memory it
+/// takes (keys, values and per-node overhead) with YAML aliases expanded: a small file whose
+/// aliases repeat a large anchor is counted at its expanded size. A larger document is skipped
+/// with a note; the file's other documents are still read.
+pub const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
+
+/// Largest total of all the resource documents of one bundle, counted like
+/// [`MAX_DOCUMENT_BYTES`]; documents past it are skipped with one note.
+pub const MAX_OBJECTS_BYTES: u64 = 128 << 20;
+
+/// Largest Envoy config dump read (its decompressed size in an archive); a larger one is not
+/// read, with a note naming it.
+pub const MAX_CONFIG_DUMP_BYTES: u64 = 32 << 20;
+
+/// Largest single archive log member read (copied to a temporary file); a larger one is refused
+/// with a note (extract the archive and pass the folder).
+pub const MAX_ARCHIVE_MEMBER_BYTES: u64 = 1 << 30;
+
+/// Archive log members larger than this are copied to a temporary file of their own while the
+/// archive is read, instead of being held in memory.
+pub const SPOOL_MIN_BYTES: u64 = 8 << 20;
+
+/// Largest total of the archive members (logs and config dumps) held in memory; once reached,
+/// further members are copied to a shared temporary file instead.
+pub const MAX_ARCHIVE_MEMORY_BYTES: u64 = 32 << 20;
+
+/// Largest total copied to temporary files for one archive, by default; once reached, the member
+/// being copied is cut there (what was copied is used) and later logs and config dumps are not
+/// read. [`SPOOL_LIMIT_ENV`] overrides it.
+pub const MAX_SPOOL_BYTES: u64 = 4 << 30;
+
+/// Environment variable that overrides [`MAX_SPOOL_BYTES`], in MiB.
+pub const SPOOL_LIMIT_ENV: &str = "MESHTRACE_SPOOL_LIMIT_MIB";
