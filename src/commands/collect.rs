@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 
 use crate::commands::EXIT_OK;
+use crate::live::private::PrivateDir;
 use crate::live::{LiveOptions, Summary, Window};
 
 /// Where and what to collect from the cluster.
@@ -90,6 +91,15 @@ pub struct LiveArgs {
         help_heading = "Cluster"
     )]
     pub connect_timeout: u64,
+    /// Give up one API call (or a log or config dump that sends nothing) after this long, as
+    /// kubectl's flag: plain seconds or 30s, 1m, 1h; 0 waits forever. What was collected
+    /// before is kept.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, help_heading = "Cluster")]
+    pub request_timeout: Duration,
+    /// Stop collecting after this long in all (30s, 10m, 1h; 0: no limit); what was collected
+    /// until then is kept and analysed.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration, help_heading = "Cluster")]
+    pub deadline: Duration,
 }
 
 /// `30s`, `15m`, `2h`, `1d`, `1h30m`, or plain seconds.
@@ -153,6 +163,8 @@ impl LiveArgs {
             concurrency: usize::from(self.concurrency),
             istio_namespaces: self.istio_namespace.clone(),
             connect_timeout: Duration::from_secs(self.connect_timeout.max(1)),
+            request_timeout: Some(self.request_timeout).filter(|d| !d.is_zero()),
+            deadline: Some(self.deadline).filter(|d| !d.is_zero()),
             progress: std::io::stderr().is_terminal(),
             ..LiveOptions::default()
         }
@@ -190,12 +202,13 @@ pub fn report_summary(s: &Summary) {
 }
 
 /// The bundle an analysing command reads: the one given, or — when neither a bundle nor log files
-/// were given — one collected live into a temporary folder (kept alive by the returned guard).
+/// were given — one collected live into a private temporary folder (kept alive by the returned
+/// guard; removed when it is dropped, and on Ctrl-C or SIGTERM).
 pub fn bundle_or_live(
     bundle: Option<&Path>,
     have_files: bool,
     live: &LiveArgs,
-) -> Result<(Option<tempfile::TempDir>, Option<std::path::PathBuf>)> {
+) -> Result<(Option<PrivateDir>, Option<std::path::PathBuf>)> {
     if bundle.is_some() || have_files {
         return Ok((None, bundle.map(Path::to_path_buf)));
     }
@@ -204,11 +217,10 @@ pub fn bundle_or_live(
     Ok((Some(dir), Some(path)))
 }
 
-/// Collect into a fresh temporary bundle (for commands that run live); config dumps are skipped.
-pub fn collect_for_trace(live: &LiveArgs) -> Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new()
-        .prefix("meshtrace-live-")
-        .tempdir()
+/// Collect into a fresh private temporary bundle (for commands that run live); config dumps are
+/// skipped.
+pub fn collect_for_trace(live: &LiveArgs) -> Result<PrivateDir> {
+    let dir = crate::live::private::temp_dir("meshtrace-live-")
         .context("cannot create a temporary folder for the live bundle")?;
     let summary = crate::live::collect(&live.options(false), dir.path())
         .context("no --bundle or log files given, so meshtrace collected from the cluster")?;
@@ -240,12 +252,13 @@ pub fn run(a: CollectArgs) -> Result<i32> {
         .to_string();
     let (summary, written) = match &a.archive {
         Some(archive) => {
-            let tmp = tempfile::Builder::new()
-                .prefix("meshtrace-collect-")
-                .tempdir()
+            let tmp = crate::live::private::temp_dir("meshtrace-collect-")
                 .context("cannot create a temporary folder")?;
             let s = crate::live::collect(&opts, tmp.path())?;
+            // An archive cut short (an error, Ctrl-C) is removed, not left half-written.
+            let unfinished = crate::live::private::Unfinished::new(archive);
             crate::live::write_archive(tmp.path(), archive)?;
+            unfinished.keep();
             (s, archive.display().to_string())
         }
         None => {

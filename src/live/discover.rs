@@ -284,6 +284,63 @@ pub fn select(
     sel
 }
 
+/// Namespaces the objects point to: the `ns/name` Gateways of VirtualServices
+/// (`spec.gateways`, `spec.http[].match[].gateways`) and the namespace of cluster-local hosts
+/// (`name.ns.svc…`) in `spec.hosts`, `spec.host` and `spec.http[].route[].destination.host`.
+pub fn referenced_namespaces(objects: &[Value]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let host_ns = |h: &str| -> Option<String> {
+        let parts: Vec<&str> = h.split('.').collect();
+        match parts.as_slice() {
+            [_, ns, "svc", ..] => Some(ns.to_string()),
+            _ => None,
+        }
+    };
+    for o in objects {
+        let mut strs: Vec<&str> = Vec::new();
+        if let Some(a) = o.pointer("/spec/gateways").and_then(Value::as_array) {
+            strs.extend(a.iter().filter_map(Value::as_str));
+        }
+        if let Some(http) = o.pointer("/spec/http").and_then(Value::as_array) {
+            for route in http {
+                for m in route
+                    .get("match")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(a) = m.get("gateways").and_then(Value::as_array) {
+                        strs.extend(a.iter().filter_map(Value::as_str));
+                    }
+                }
+                for d in route
+                    .get("route")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(h) = d.pointer("/destination/host").and_then(Value::as_str) {
+                        out.extend(host_ns(h));
+                    }
+                }
+            }
+        }
+        for g in strs {
+            if let Some((ns, _)) = g.split_once('/') {
+                out.insert(ns.to_string());
+            }
+        }
+        if let Some(a) = o.pointer("/spec/hosts").and_then(Value::as_array) {
+            out.extend(a.iter().filter_map(Value::as_str).filter_map(host_ns));
+        }
+        if let Some(h) = o.pointer("/spec/host").and_then(Value::as_str) {
+            out.extend(host_ns(h));
+        }
+    }
+    out.retain(|n| !n.is_empty() && n != "*" && n != ".");
+    out
+}
+
 /// The containers of a pod (regular and init, e.g. a native `istio-proxy` sidecar) with their
 /// restart counts.
 pub fn containers(pod: &Value) -> Vec<(String, i64)> {
@@ -360,6 +417,23 @@ mod tests {
         let s = select(&pods, &objects, &Target::Namespaces(vec!["m".into()]), None);
         assert!(s.pods.contains(&("a".into(), "g".into())));
         assert!(s.notes.iter().any(|n| n.contains("Gateway m/nope")));
+    }
+
+    #[test]
+    fn namespaces_the_objects_point_to() {
+        let objects = vec![
+            json!({"kind":"VirtualService","metadata":{"namespace":"m"},"spec":{
+                "gateways":["knative-serving/knative-ingress-gateway","mesh","local"],
+                "hosts":["a.models.svc.cluster.local","example.com"],
+                "http":[{"match":[{"gateways":["gw-ns/g"]}],
+                         "route":[{"destination":{"host":"b.backends.svc.cluster.local"}}]}]}}),
+            json!({"kind":"DestinationRule","spec":{"host":"c.other.svc.cluster.local"}}),
+        ];
+        let got: Vec<String> = referenced_namespaces(&objects).into_iter().collect();
+        assert_eq!(
+            got,
+            ["backends", "gw-ns", "knative-serving", "models", "other"]
+        );
     }
 
     #[test]

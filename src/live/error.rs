@@ -1,6 +1,9 @@
-//! Typed errors of live collection, and the one-sentence wording of a forbidden answer.
+//! Typed errors of live collection, and the one-sentence wording of a forbidden answer, a
+//! timeout and an answer too large.
 
 use std::path::PathBuf;
+
+use super::bounds::{self, TimedOut};
 
 /// A failure that stops a live collection (anything else becomes a `problem` and collection goes on).
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +85,15 @@ pub(crate) enum CallError {
     Forbidden(String),
     /// 404 (object or API gone).
     NotFound(String),
+    /// No answer (or no bytes) in time.
+    TimedOut(TimedOut),
+    /// The answer was larger than meshtrace reads.
+    TooLarge {
+        /// `GET /api/v1/pods?limit=500`.
+        call: String,
+        /// The bound, in bytes.
+        cap: u64,
+    },
     /// Any other answer or transport failure.
     Other(String),
 }
@@ -104,6 +116,46 @@ impl CallError {
             other => CallError::Other(other.to_string()),
         }
     }
+
+    /// A non-2xx answer: its `Status` body (already cut to a few KiB) when it has one.
+    pub(crate) fn from_answer(code: u16, body: &[u8]) -> CallError {
+        let status: Option<kube::core::Status> = serde_json::from_slice(body).ok();
+        let message = match &status {
+            Some(s) if !s.message.is_empty() => s.message.clone(),
+            _ => {
+                let t = String::from_utf8_lossy(body);
+                let t = t.trim();
+                if t.is_empty() {
+                    "no message".to_string()
+                } else {
+                    t.chars().take(300).collect()
+                }
+            }
+        };
+        match code {
+            403 => CallError::Forbidden(message),
+            404 => CallError::NotFound(message),
+            _ => CallError::Other(format!(
+                "{message} ({code}{})",
+                status
+                    .map(|s| format!(" {}", s.reason))
+                    .filter(|r| r.trim() != "")
+                    .unwrap_or_default()
+            )),
+        }
+    }
+}
+
+/// One sentence for a call cut by a bound: what, what was kept, what to do.
+pub(crate) fn cut_sentence(e: &CallError, kept: &str) -> String {
+    match e {
+        CallError::TimedOut(t) => format!("{t}; {kept}; {}", t.advice()),
+        CallError::TooLarge { call, cap } => format!(
+            "the answer to `{call}` is larger than {} and was not read further; {kept}; narrow with -n, --pod or -l",
+            bounds::bytes(*cap)
+        ),
+        other => format!("{other}; {kept}"),
+    }
 }
 
 impl std::fmt::Display for CallError {
@@ -111,6 +163,12 @@ impl std::fmt::Display for CallError {
         match self {
             CallError::Forbidden(m) => write!(f, "forbidden: {m}"),
             CallError::NotFound(m) => write!(f, "not found: {m}"),
+            CallError::TimedOut(t) => write!(f, "{t}"),
+            CallError::TooLarge { call, cap } => write!(
+                f,
+                "the answer to `{call}` is larger than {}",
+                bounds::bytes(*cap)
+            ),
             CallError::Other(m) => f.write_str(m),
         }
     }

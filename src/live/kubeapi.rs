@@ -1,13 +1,17 @@
 //! The kube-rs client: configuration (kubeconfig, `--context`, in-cluster), the reachability
-//! probe, API discovery of the custom resources, and paginated lists as raw JSON.
+//! probe, API discovery of the custom resources, and paginated lists as raw JSON. Every call is
+//! bounded in time (`--request-timeout`, `--deadline`) and in bytes (`bounds`).
 
 use std::sync::Arc;
 
+use http_body_util::BodyExt;
+use kube::client::Body;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
+use super::bounds::{self, Clock, DiskBudget};
 use super::discover::Target;
 use super::error::{CallError, LiveError};
 use super::{LiveOptions, Problems};
@@ -92,6 +96,17 @@ impl ListProblem {
 
     pub(crate) fn record(self, p: &mut Problems) {
         match self.error {
+            e @ (CallError::TimedOut(_) | CallError::TooLarge { .. }) => p.cut(
+                &e,
+                &format!(
+                    "the {}{} listed until then are kept",
+                    self.resource,
+                    self.ns
+                        .as_deref()
+                        .map(|n| format!(" of namespace {n}"))
+                        .unwrap_or_default()
+                ),
+            ),
             CallError::Forbidden(_) => p.forbidden(
                 "list",
                 &self.resource,
@@ -114,6 +129,34 @@ pub(crate) enum Listed {
     Items(Vec<Value>),
     ForbiddenClusterWide,
     Failed(ListProblem),
+    /// Cut by a failure or a bound: the items read before, and the problem.
+    Partial(Vec<Value>, ListProblem),
+}
+
+/// A list that stopped: the items of the pages read before, and why.
+pub(crate) struct Partial {
+    pub items: Vec<Value>,
+    pub error: CallError,
+}
+
+/// `GET /version`, its body read up to 1 MiB (only the answer's status matters).
+async fn probe_version(client: &Client) -> Result<(u16, Vec<u8>), kube::Error> {
+    let req = http::Request::get("/version")
+        .body(Body::empty())
+        .map_err(kube::Error::HttpError)?;
+    let res = client.send(req).await?;
+    let code = res.status().as_u16();
+    let mut body = res.into_body();
+    let mut text = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            text.extend_from_slice(&data);
+            if text.len() > 1 << 20 {
+                break;
+            }
+        }
+    }
+    Ok((code, text))
 }
 
 /// A connected client.
@@ -123,6 +166,59 @@ pub(crate) struct Kube {
     pub default_namespace: String,
     /// Bounds every API call in flight.
     pub permits: Arc<Semaphore>,
+    /// `--request-timeout` and `--deadline`.
+    pub clock: Clock,
+    /// Bytes left for logs and config dumps.
+    pub disk: DiskBudget,
+}
+
+/// `GET /api/v1/pods?limit=500`: a request as the sentences name it.
+pub(crate) fn describe<B>(req: &http::Request<B>) -> String {
+    let uri = req.uri();
+    let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    format!("{} {}", req.method(), pq.replacen("?&", "?", 1))
+}
+
+/// Read a body, at most `cap` bytes.
+pub(crate) async fn read_capped(body: Body, cap: u64, call: &str) -> Result<Vec<u8>, CallError> {
+    let mut body = body;
+    let mut out: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            CallError::Other(format!("`{call}` was cut after {} bytes: {e}", out.len()))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() as u64 + data.len() as u64 > cap {
+                return Err(CallError::TooLarge {
+                    call: call.to_string(),
+                    cap,
+                });
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
+}
+
+/// A 2xx answer as it is; anything else as a [`CallError`] from its (capped) `Status` body.
+pub(crate) async fn check(res: http::Response<Body>, call: &str) -> Result<Body, CallError> {
+    let code = res.status();
+    if code.is_success() {
+        return Ok(res.into_body());
+    }
+    let mut body = res.into_body();
+    let mut text: Vec<u8> = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            let room = (bounds::MAX_ERROR_BYTES as usize).saturating_sub(text.len());
+            text.extend_from_slice(&data[..data.len().min(room)]);
+            if room <= data.len() {
+                break;
+            }
+        }
+    }
+    let _ = call;
+    Err(CallError::from_answer(code.as_u16(), &text))
 }
 
 fn context_name(opts: &LiveOptions) -> Option<String> {
@@ -179,7 +275,7 @@ impl Kube {
         let cluster = format!("{url} ({whose})");
         let default_namespace = config.default_namespace.clone();
         let client = Client::try_from(config).map_err(|e| cfg_err(e.to_string()))?;
-        let probe = tokio::time::timeout(opts.connect_timeout, client.apiserver_version()).await;
+        let probe = tokio::time::timeout(opts.connect_timeout, probe_version(&client)).await;
         match probe {
             Err(_) => {
                 return Err(LiveError::Unreachable {
@@ -188,11 +284,15 @@ impl Kube {
                     message: format!("no answer within {:?}", opts.connect_timeout),
                 });
             }
-            Ok(Err(kube::Error::Api(s))) if s.code == 401 => {
+            Ok(Ok((401, body))) => {
+                let message = match CallError::from_answer(401, &body) {
+                    CallError::Other(m) => m,
+                    other => other.to_string(),
+                };
                 return Err(LiveError::Unauthorized {
                     url,
                     cluster: whose,
-                    message: format!("{} ({} {})", s.message, s.code, s.reason),
+                    message,
                 });
             }
             // Some servers forbid /version to anonymous users; the lists will tell.
@@ -217,7 +317,83 @@ impl Kube {
             cluster,
             default_namespace,
             permits: Arc::new(Semaphore::new(opts.concurrency.max(1))),
+            clock: Clock::new(opts.request_timeout, opts.deadline),
+            disk: DiskBudget::new(bounds::MAX_BUNDLE_BYTES),
         })
+    }
+
+    /// Wait for a turn among the calls in flight (within the deadline).
+    pub(crate) async fn permit(&self, call: &str) -> Result<SemaphorePermit<'_>, CallError> {
+        match self
+            .clock
+            .until_deadline(call, self.permits.acquire())
+            .await
+        {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(e)) => Err(CallError::Other(e.to_string())),
+            Err(t) => Err(CallError::TimedOut(t)),
+        }
+    }
+
+    /// Send a request and wait for the answer's head, within the per-call timeout: a 2xx body
+    /// to read, or the error it answered.
+    pub(crate) async fn send(
+        &self,
+        req: http::Request<Vec<u8>>,
+        call: &str,
+    ) -> Result<Body, CallError> {
+        let fut = async {
+            let res = self
+                .client
+                .send(req.map(Body::from))
+                .await
+                .map_err(CallError::from_kube)?;
+            check(res, call).await
+        };
+        self.clock
+            .call(call, fut)
+            .await
+            .map_err(CallError::TimedOut)?
+    }
+
+    /// One GET answered with JSON: the whole call within the per-call timeout and the deadline,
+    /// the body at most `cap` bytes. Returns the value and the body's size.
+    pub(crate) async fn get_json(
+        &self,
+        req: http::Request<Vec<u8>>,
+        cap: u64,
+    ) -> Result<(Value, u64), CallError> {
+        let call = describe(&req);
+        let _p = self.permit(&call).await?;
+        let fut = async {
+            let res = self
+                .client
+                .send(req.map(Body::from))
+                .await
+                .map_err(CallError::from_kube)?;
+            let body = check(res, &call).await?;
+            let bytes = read_capped(body, cap, &call).await?;
+            let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                CallError::Other(format!(
+                    "`{call}` answered with JSON that cannot be read: {e}"
+                ))
+            })?;
+            Ok((v, bytes.len() as u64))
+        };
+        self.clock
+            .call(&call, fut)
+            .await
+            .map_err(CallError::TimedOut)?
+    }
+
+    /// A discovery document, typed.
+    async fn discovery<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, CallError> {
+        let req = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(|e| CallError::Other(e.to_string()))?;
+        let (v, _) = self.get_json(req, bounds::MAX_RESPONSE_BYTES).await?;
+        serde_json::from_value(v)
+            .map_err(|e| CallError::Other(format!("`GET {path}`: unexpected answer: {e}")))
     }
 
     /// Which of the wanted kinds exist; notes for the products not installed.
@@ -241,16 +417,14 @@ impl Kube {
             r.policy = *policy;
             out.push(r);
         }
-        let groups = {
-            let _p = self.permits.acquire().await;
-            self.client.list_api_groups().await
-        };
+        let groups = self
+            .discovery::<k8s_openapi::apimachinery::pkg::apis::meta::v1::APIGroupList>("/apis")
+            .await;
         let groups = match groups {
             Ok(g) => g.groups,
             Err(e) => {
                 notes.push(format!(
-                    "API discovery failed ({}); only core objects were collected",
-                    CallError::from_kube(e)
+                    "API discovery failed ({e}); only core objects were collected"
                 ));
                 return (out, notes);
             }
@@ -282,9 +456,12 @@ impl Kube {
                         .filter(|gv| Some(gv) != preferred.as_ref()),
                 );
                 let fetched = futures::future::join_all(gvs.into_iter().map(|gv| async move {
-                    let _p = self.permits.acquire().await;
-                    let r = self.client.list_api_group_resources(&gv).await;
-                    (gv, r.map_err(CallError::from_kube))
+                    let r = self
+                        .discovery::<k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList>(
+                            &format!("/apis/{gv}"),
+                        )
+                        .await;
+                    (gv, r)
                 }))
                 .await;
                 (*g, Some(fetched))
@@ -338,15 +515,19 @@ impl Kube {
         (out, notes)
     }
 
-    /// One list, every page, items as raw JSON with `apiVersion` and `kind` set.
+    /// One list, every page, items as raw JSON with `apiVersion` and `kind` set (and
+    /// `managedFields`, which meshtrace never reads, left out). Each page is bounded by the
+    /// per-call timeout and [`bounds::MAX_RESPONSE_BYTES`], all pages by
+    /// [`bounds::MAX_LIST_BYTES`]; a list cut by a bound keeps the pages read before.
     pub(crate) async fn list(
         &self,
         r: &Resolved,
         ns: Option<&str>,
         label_selector: Option<&str>,
-    ) -> Result<Vec<Value>, CallError> {
+    ) -> Result<Vec<Value>, Partial> {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
+        let mut total: u64 = 0;
         let request = kube::core::Request::new(r.url(ns));
         for _page in 0..10_000 {
             let mut lp = kube::api::ListParams::default().limit(500);
@@ -356,16 +537,26 @@ impl Kube {
             if let Some(t) = &token {
                 lp = lp.continue_token(t);
             }
-            let req = request
-                .list(&lp)
-                .map_err(|e| CallError::Other(e.to_string()))?;
-            let page: Value = {
-                let _p = self.permits.acquire().await;
-                self.client
-                    .request::<Value>(req)
-                    .await
-                    .map_err(CallError::from_kube)?
+            let req = request.list(&lp).map_err(|e| Partial {
+                items: Vec::new(),
+                error: CallError::Other(e.to_string()),
+            })?;
+            let call = describe(&req);
+            let cap = bounds::MAX_RESPONSE_BYTES.min(bounds::MAX_LIST_BYTES - total);
+            let (page, size) = match self.get_json(req, cap).await {
+                Ok(x) => x,
+                Err(CallError::TooLarge { .. }) if cap < bounds::MAX_RESPONSE_BYTES => {
+                    return Err(Partial {
+                        items,
+                        error: CallError::TooLarge {
+                            call,
+                            cap: bounds::MAX_LIST_BYTES,
+                        },
+                    });
+                }
+                Err(error) => return Err(Partial { items, error }),
             };
+            total += size;
             let av = r.api_version();
             if let Some(Value::Array(list)) = page.get("items") {
                 for item in list {
@@ -379,6 +570,9 @@ impl Kube {
                             if k != "apiVersion" && k != "kind" {
                                 typed.insert(k, v);
                             }
+                        }
+                        if let Some(Value::Object(meta)) = typed.get_mut("metadata") {
+                            meta.remove("managedFields");
                         }
                         *m = typed;
                     }
@@ -404,7 +598,10 @@ impl Kube {
         if cluster_wide {
             return match self.list(r, None, None).await {
                 Ok(v) => Listed::Items(v),
-                Err(CallError::Forbidden(_)) => match target {
+                Err(Partial {
+                    error: CallError::Forbidden(_),
+                    ..
+                }) => match target {
                     Target::All => Listed::Failed(ListProblem::new(
                         r,
                         None,
@@ -412,7 +609,7 @@ impl Kube {
                     )),
                     Target::Namespaces(_) => Listed::ForbiddenClusterWide,
                 },
-                Err(e) => Listed::Failed(ListProblem::new(r, None, e)),
+                Err(p) => Listed::Partial(p.items, ListProblem::new(r, None, p.error)),
             };
         }
         let Target::Namespaces(nss) = target else {
@@ -422,7 +619,10 @@ impl Kube {
         for ns in nss {
             match self.list(r, Some(ns), None).await {
                 Ok(mut v) => out.append(&mut v),
-                Err(e) => return Listed::Failed(ListProblem::new(r, Some(ns), e)),
+                Err(mut p) => {
+                    out.append(&mut p.items);
+                    return Listed::Partial(out, ListProblem::new(r, Some(ns), p.error));
+                }
             }
         }
         Listed::Items(out)

@@ -1,18 +1,20 @@
-//! Container logs streamed from `pods/{name}/log` straight into the bundle's files, a chunk (or,
-//! with `--until`, a line) at a time: a log never sits in memory. Also drives the config dump.
+//! Container logs streamed from `pods/{name}/log` straight into the bundle's files, a chunk at a
+//! time (with `--until`, cut at the first later line): a log never sits in memory. A silence of
+//! `--request-timeout`, the deadline, [`bounds::MAX_LOG_BYTES`] and the bundle's byte budget cut
+//! a log; what was read is kept. Also drives the config dump.
 
 use std::path::Path;
 use std::time::Duration;
 
-use futures::{AsyncBufReadExt, AsyncReadExt};
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, LogParams};
+use http_body_util::BodyExt;
+use kube::api::LogParams;
 use tokio::io::AsyncWriteExt;
 
+use super::bounds;
 use super::error::CallError;
-use super::kubeapi::Kube;
+use super::kubeapi::{Kube, describe};
 use super::progress::Progress;
-use super::{Problems, Window, envoy, writer};
+use super::{Problems, Window, envoy, private, writer};
 
 /// One pod's work.
 #[derive(Debug, Clone)]
@@ -32,6 +34,8 @@ pub(crate) enum PodProblem {
         ns: String,
         what: String,
     },
+    /// Cut by a bound; what was kept.
+    Cut(CallError, String),
     Other(String),
 }
 
@@ -44,6 +48,7 @@ impl PodProblem {
                 ns,
                 what,
             } => p.forbidden(verb, resource, Some(&ns), what),
+            PodProblem::Cut(e, kept) => p.cut(&e, &kept),
             PodProblem::Other(s) => p.other(s),
         }
     }
@@ -69,7 +74,6 @@ pub(crate) async fn collect_pod(
     progress: &Progress,
 ) -> Outcome {
     let mut out = Outcome::default();
-    let api: Api<Pod> = Api::namespaced(kube.client.clone(), &job.namespace);
     let who = format!("{}/{}", job.namespace, job.pod);
     for (container, restarts) in &job.containers {
         let passes: &[bool] = if *restarts > 0 {
@@ -85,10 +89,25 @@ pub(crate) async fn collect_pod(
                     continue;
                 }
             };
-            let res = {
-                let _p = kube.permits.acquire().await;
-                stream_log(&api, &job.pod, container, previous, window, &path, progress).await
-            };
+            let res = stream_log(
+                kube,
+                &job.namespace,
+                &job.pod,
+                container,
+                previous,
+                window,
+                &path,
+                progress,
+            )
+            .await;
+            let log = format!(
+                "the {container} log{} of pod {who}",
+                if previous {
+                    " of the previous container"
+                } else {
+                    ""
+                }
+            );
             match res {
                 Ok(0) => {}
                 Ok(n) => {
@@ -112,6 +131,12 @@ pub(crate) async fn collect_pod(
                     )));
                     return out;
                 }
+                Err(LogError::Call(e @ (CallError::TimedOut(_) | CallError::TooLarge { .. }))) => {
+                    out.problems.push(PodProblem::Cut(
+                        e,
+                        format!("{log} was not collected; what was collected until then is kept"),
+                    ))
+                }
                 Err(LogError::Call(e)) if previous => out
                     .notes
                     .push(format!("{who}: no previous {container} log ({e})")),
@@ -124,6 +149,31 @@ pub(crate) async fn collect_pod(
                     out.problems.push(PodProblem::Other(format!(
                         "{who}: {container} log cut after {bytes} bytes: {error} (the part read is in the bundle)"
                     )));
+                }
+                Err(LogError::Bound { bytes, error }) => {
+                    out.logs += usize::from(bytes > 0);
+                    out.bytes += bytes;
+                    out.problems.push(PodProblem::Cut(
+                        error,
+                        format!("the {} read of {log} are kept", bounds::bytes(bytes)),
+                    ));
+                }
+                Err(LogError::Full { bytes, bundle }) => {
+                    out.logs += usize::from(bytes > 0);
+                    out.bytes += bytes;
+                    out.problems.push(PodProblem::Other(if bundle {
+                        format!(
+                            "the logs and config dumps reached {} in all, so {log} was cut after {} (what was read is kept); narrow with --since, -n or --pod",
+                            bounds::bytes(bounds::MAX_BUNDLE_BYTES),
+                            bounds::bytes(bytes)
+                        )
+                    } else {
+                        format!(
+                            "{log} reached {} and was cut there (the first {} are kept); narrow with --since or --since-time",
+                            bounds::bytes(bounds::MAX_LOG_BYTES),
+                            bounds::bytes(bytes)
+                        )
+                    }));
                 }
                 Err(LogError::Write(e)) => out.problems.push(PodProblem::Other(e)),
             }
@@ -147,6 +197,10 @@ pub(crate) enum LogError {
     Call(CallError),
     /// The stream broke after `bytes`.
     Cut { bytes: u64, error: String },
+    /// A time bound cut the stream after `bytes`.
+    Bound { bytes: u64, error: CallError },
+    /// The log reached [`bounds::MAX_LOG_BYTES`] (or, `bundle`, the bundle's budget).
+    Full { bytes: u64, bundle: bool },
     /// The file could not be written.
     Write(String),
 }
@@ -165,9 +219,11 @@ fn params(container: &str, previous: bool, window: &Window) -> LogParams {
     }
 }
 
-/// Stream one log into `path`. Returns the bytes written.
+/// Stream one log into `path`, within the bounds. Returns the bytes written.
+#[allow(clippy::too_many_arguments)]
 async fn stream_log(
-    api: &Api<Pod>,
+    kube: &Kube,
+    ns: &str,
     pod: &str,
     container: &str,
     previous: bool,
@@ -176,53 +232,141 @@ async fn stream_log(
     progress: &Progress,
 ) -> Result<u64, LogError> {
     let lp = params(container, previous, window);
-    let reader = api
-        .log_stream(pod, &lp)
-        .await
-        .map_err(|e| LogError::Call(CallError::from_kube(e)))?;
-    let mut reader = Box::pin(reader);
+    let req = kube::core::Request::new(format!("/api/v1/namespaces/{ns}/pods"))
+        .logs(pod, &lp)
+        .map_err(|e| LogError::Call(CallError::Other(e.to_string())))?;
+    let call = describe(&req);
+    let _turn = kube.permit(&call).await.map_err(LogError::Call)?;
+    let mut body = kube.send(req, &call).await.map_err(LogError::Call)?;
     // The file is created at the first byte: a container that logged nothing leaves no file.
     let mut sink = Sink {
         path,
         file: None,
         written: 0,
     };
-    match window.until {
-        None => {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = match reader.read(&mut buf).await {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) => return Err(sink.cut(e).await),
-                };
-                sink.write(&buf[..n]).await?;
-                progress.add_bytes(n as u64);
+    let mut until = window.until.map(UntilFilter::new);
+    loop {
+        let frame = match kube.clock.read(&call, body.frame()).await {
+            Err(t) => {
+                return Err(sink
+                    .end(|bytes| LogError::Bound {
+                        bytes,
+                        error: CallError::TimedOut(t),
+                    })
+                    .await);
             }
-        }
-        Some(until) => {
-            // Lines come as `<RFC 3339 time> <line>`: keep the line, stop after `until`.
-            let mut line = Vec::with_capacity(4096);
-            loop {
-                line.clear();
-                let n = match reader.read_until(b'\n', &mut line).await {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) => return Err(sink.cut(e).await),
-                };
-                let (ts, rest) = split_timestamp(&line[..n]);
-                if ts.is_some_and(|t| t > until) {
-                    break;
-                }
-                sink.write(rest).await?;
-                progress.add_bytes(rest.len() as u64);
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                let error = e.to_string();
+                return Err(sink.end(|bytes| LogError::Cut { bytes, error }).await);
             }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let (keep, done) = match until.as_mut() {
+            None => (data.to_vec(), false),
+            Some(f) => f.push(&data),
+        };
+        sink.write(kube, &keep).await?;
+        progress.add_bytes(keep.len() as u64);
+        if done {
+            break;
         }
+    }
+    if let Some(f) = until.as_mut() {
+        let rest = f.finish();
+        sink.write(kube, &rest).await?;
     }
     sink.finish().await
 }
 
-/// A log file opened on first write.
+/// `--until`: lines come as `<RFC 3339 time> <line>`; keep each line without its time, stop at
+/// the first later line. Only the start of a line (up to its first space, at most 40 bytes) is
+/// held.
+struct UntilFilter {
+    until: jiff::Timestamp,
+    /// The start of the current line, until its time is known.
+    head: Vec<u8>,
+    /// Inside a line whose time is known.
+    in_body: bool,
+    done: bool,
+}
+
+impl UntilFilter {
+    fn new(until: jiff::Timestamp) -> UntilFilter {
+        UntilFilter {
+            until,
+            head: Vec::with_capacity(48),
+            in_body: false,
+            done: false,
+        }
+    }
+
+    /// Decide on the held line start: `false` when the line is past `until`.
+    fn settle(&mut self, out: &mut Vec<u8>) -> bool {
+        let (ts, rest) = split_timestamp(&self.head);
+        if ts.is_some_and(|t| t > self.until) {
+            self.done = true;
+            self.head.clear();
+            return false;
+        }
+        out.extend_from_slice(rest);
+        self.head.clear();
+        self.in_body = true;
+        true
+    }
+
+    /// The bytes to keep of `data`, and whether the stream can be closed.
+    fn push(&mut self, data: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(data.len());
+        let mut i = 0;
+        while i < data.len() && !self.done {
+            if self.in_body {
+                match memchr_nl(&data[i..]) {
+                    Some(j) => {
+                        out.extend_from_slice(&data[i..=i + j]);
+                        i += j + 1;
+                        self.in_body = false;
+                    }
+                    None => {
+                        out.extend_from_slice(&data[i..]);
+                        i = data.len();
+                    }
+                }
+                continue;
+            }
+            let b = data[i];
+            self.head.push(b);
+            i += 1;
+            if b == b'\n' {
+                if self.settle(&mut out) {
+                    self.in_body = false;
+                }
+            } else if b == b' ' || self.head.len() >= 40 {
+                self.settle(&mut out);
+            }
+        }
+        (out, self.done)
+    }
+
+    /// What is held when the stream ends.
+    fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.done && !self.head.is_empty() {
+            self.settle(&mut out);
+        }
+        out
+    }
+}
+
+fn memchr_nl(b: &[u8]) -> Option<usize> {
+    b.iter().position(|c| *c == b'\n')
+}
+
+/// A log file opened on first write (0600, in 0700 folders), at most
+/// [`bounds::MAX_LOG_BYTES`], drawing on the bundle's byte budget.
 struct Sink<'a> {
     path: &'a Path,
     file: Option<tokio::io::BufWriter<tokio::fs::File>>,
@@ -234,27 +378,31 @@ impl Sink<'_> {
         LogError::Write(format!("{}: {e}", self.path.display()))
     }
 
-    async fn write(&mut self, data: &[u8]) -> Result<(), LogError> {
+    async fn write(&mut self, kube: &Kube, data: &[u8]) -> Result<(), LogError> {
         if data.is_empty() {
             return Ok(());
         }
         if self.file.is_none() {
-            if let Some(parent) = self.path.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(|e| LogError::Write(format!("{}: {e}", parent.display())))?;
-            }
-            let f = tokio::fs::File::create(self.path)
-                .await
-                .map_err(|e| self.err(e))?;
-            self.file = Some(tokio::io::BufWriter::new(f));
+            let f = private::create_file(self.path).map_err(|e| self.err(e))?;
+            self.file = Some(tokio::io::BufWriter::new(tokio::fs::File::from_std(f)));
         }
+        let room = bounds::MAX_LOG_BYTES.saturating_sub(self.written);
+        let want = (data.len() as u64).min(room);
+        let granted = kube.disk.take(want);
+        let n = granted as usize;
         if let Some(f) = self.file.as_mut()
-            && let Err(e) = f.write_all(data).await
+            && let Err(e) = f.write_all(&data[..n]).await
         {
             return Err(self.err(e));
         }
-        self.written += data.len() as u64;
+        self.written += granted;
+        if n < data.len() {
+            self.flush().await?;
+            return Err(LogError::Full {
+                bytes: self.written,
+                bundle: granted < want,
+            });
+        }
         Ok(())
     }
 
@@ -267,14 +415,12 @@ impl Sink<'_> {
         Ok(())
     }
 
-    async fn cut(mut self, e: std::io::Error) -> LogError {
+    /// Keep what was written; the error built from its size.
+    async fn end(mut self, error: impl FnOnce(u64) -> LogError) -> LogError {
         if let Err(w) = self.flush().await {
             return w;
         }
-        LogError::Cut {
-            bytes: self.written,
-            error: e.to_string(),
-        }
+        error(self.written)
     }
 
     async fn finish(mut self) -> Result<u64, LogError> {
@@ -310,6 +456,37 @@ mod tests {
         let (t, rest) = split_timestamp(b"no time here\n");
         assert!(t.is_none());
         assert_eq!(rest, b"no time here\n");
+    }
+
+    #[test]
+    fn until_filter_streams_lines_in_any_chunking() {
+        let until: jiff::Timestamp = "2024-06-03T09:12:32Z".parse().unwrap();
+        let text = b"2024-06-03T09:12:31.1Z a b c\n2024-06-03T09:12:31.9Z no-space-line\nbare\n2024-06-03T09:12:33Z late\n2024-06-03T09:12:31Z after\n";
+        for chunk in [1usize, 2, 7, 4096] {
+            let mut f = UntilFilter::new(until);
+            let mut out = Vec::new();
+            let mut done = false;
+            for c in text.chunks(chunk) {
+                let (k, d) = f.push(c);
+                out.extend(k);
+                if d {
+                    done = true;
+                    break;
+                }
+            }
+            out.extend(f.finish());
+            assert!(done, "chunk {chunk}");
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                "a b c\nno-space-line\nbare\n",
+                "chunk {chunk}"
+            );
+        }
+        // A line without a newline is passed through without being held.
+        let mut f = UntilFilter::new(until);
+        let (k, _) = f.push(&[b'x'; 100_000]);
+        assert_eq!(k.len() + f.head.len(), 100_000);
+        assert!(f.head.len() <= 40);
     }
 
     #[test]

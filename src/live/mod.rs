@@ -9,12 +9,14 @@
 //! bundle in the layout of `docs/bundle.md`. A 403 becomes one sentence and collection goes on.
 //! Everything outside this module stays synchronous: [`collect`] owns its Tokio runtime.
 
+pub mod bounds;
 pub mod discover;
 mod envoy;
 pub mod error;
 mod kubeapi;
 mod logs;
 pub mod meshconfig;
+pub mod private;
 mod progress;
 mod writer;
 
@@ -74,6 +76,10 @@ pub struct LiveOptions {
     pub istio_namespaces: Vec<String>,
     /// How long to wait for the API server to answer at all.
     pub connect_timeout: Duration,
+    /// `--request-timeout`: one API call, or one silence in a stream (`None`: no timeout).
+    pub request_timeout: Option<Duration>,
+    /// `--deadline`: the whole collection (`None`: no deadline).
+    pub deadline: Option<Duration>,
     /// Timeout of one config dump.
     pub dump_timeout: Duration,
     /// Show progress on stderr.
@@ -98,6 +104,8 @@ impl Default for LiveOptions {
             concurrency: 10,
             istio_namespaces: vec!["istio-system".to_string()],
             connect_timeout: Duration::from_secs(10),
+            request_timeout: Some(bounds::DEFAULT_REQUEST_TIMEOUT),
+            deadline: Some(bounds::DEFAULT_DEADLINE),
             dump_timeout: Duration::from_secs(60),
             progress: false,
             collector: format!("meshtrace {} (live)", env!("CARGO_PKG_VERSION")),
@@ -133,6 +141,9 @@ pub struct Summary {
 #[derive(Debug, Default)]
 pub(crate) struct Problems {
     forbidden: BTreeMap<(String, String, Option<String>), Vec<String>>,
+    /// Calls cut by a time bound, by bound: said once per bound, with the first call and how
+    /// many more.
+    timeouts: BTreeMap<String, Vec<(error::CallError, String)>>,
     other: Vec<String>,
 }
 
@@ -152,6 +163,24 @@ impl Problems {
         self.other.push(s);
     }
 
+    /// A call cut by a bound (time or bytes); `kept` says what was kept.
+    pub(crate) fn cut(&mut self, e: &error::CallError, kept: &str) {
+        match e {
+            error::CallError::TimedOut(t) => {
+                self.timeouts
+                    .entry(format!("{:?}", t.bound))
+                    .or_default()
+                    .push((error::CallError::TimedOut(t.clone()), kept.to_string()));
+            }
+            e => self.other.push(error::cut_sentence(e, kept)),
+        }
+    }
+
+    /// Anything went wrong?
+    fn is_empty(&self) -> bool {
+        self.forbidden.is_empty() && self.timeouts.is_empty() && self.other.is_empty()
+    }
+
     fn sentences(self) -> Vec<String> {
         let mut out = Vec::new();
         for ((verb, resource, ns), whats) in self.forbidden {
@@ -168,6 +197,23 @@ impl Problems {
             ));
         }
         out.extend(self.other);
+        for cuts in self.timeouts.values() {
+            match cuts.as_slice() {
+                [] => {}
+                [(first, kept)] => out.push(error::cut_sentence(first, kept)),
+                [(first, _), rest @ ..] => {
+                    let what = match first {
+                        error::CallError::TimedOut(t) => format!(
+                            "{t} (and {} more call(s)); what was collected until then is kept; {}",
+                            rest.len(),
+                            t.advice()
+                        ),
+                        other => other.to_string(),
+                    };
+                    out.push(what);
+                }
+            }
+        }
         out
     }
 }
@@ -335,21 +381,51 @@ async fn run(opts: &LiveOptions, dir: &Path) -> Result<Summary, LiveError> {
                 p.record(&mut problems);
                 lists.push((r, Vec::new()));
             }
+            kubeapi::Listed::Partial(items, p) => {
+                p.record(&mut problems);
+                lists.push((r, items));
+            }
         }
     }
-    // A 403 cluster-wide: say so, then list namespace by namespace where it matters.
+    // A 403 cluster-wide: say so, then list namespace by namespace where it matters: the
+    // target and control-plane namespaces, every namespace seen in what was listed and every
+    // namespace the objects point to (a VirtualService's `ns/gateway`, a host's
+    // `name.ns.svc…`), again while new ones appear (a few rounds at most).
     if !retry.is_empty() {
-        let mut nss: BTreeSet<String> = match &target {
+        let mut seeds: BTreeSet<String> = match &target {
             Target::All => BTreeSet::new(),
             Target::Namespaces(v) => v.iter().cloned().collect(),
         };
-        nss.extend(opts.istio_namespaces.iter().cloned());
-        for (_, items) in &lists {
-            nss.extend(items.iter().map(|o| discover::namespace(o).to_string()));
+        seeds.extend(opts.istio_namespaces.iter().cloned());
+        let mut retried: Vec<(Resolved, Vec<Value>)> =
+            retry.into_iter().map(|r| (r, Vec::new())).collect();
+        let mut done: BTreeSet<String> = BTreeSet::new();
+        for _round in 0..4 {
+            let mut nss = seeds.clone();
+            for (_, items) in lists.iter().chain(retried.iter()) {
+                nss.extend(items.iter().map(|o| discover::namespace(o).to_string()));
+                nss.extend(discover::referenced_namespaces(items));
+            }
+            nss.remove("");
+            let fresh: Vec<String> = nss.difference(&done).cloned().collect();
+            if fresh.is_empty() {
+                break;
+            }
+            for (r, items) in &mut retried {
+                for ns in &fresh {
+                    match kube.list(r, Some(ns), None).await {
+                        Ok(mut v) => items.append(&mut v),
+                        Err(mut p) => {
+                            items.append(&mut p.items);
+                            kubeapi::ListProblem::new(r, Some(ns), p.error).record(&mut problems)
+                        }
+                    }
+                }
+            }
+            done.extend(fresh);
         }
-        nss.remove("");
-        for r in retry {
-            let ns_list: Vec<String> = nss.iter().cloned().collect();
+        let ns_list: Vec<String> = done.iter().cloned().collect();
+        for (r, items) in retried {
             problems.forbidden(
                 "list",
                 &r.resource_name(),
@@ -364,13 +440,6 @@ async fn run(opts: &LiveOptions, dir: &Path) -> Result<Summary, LiveError> {
                     }
                 ),
             );
-            let mut items = Vec::new();
-            for ns in &ns_list {
-                match kube.list(&r, Some(ns), None).await {
-                    Ok(mut v) => items.append(&mut v),
-                    Err(e) => kubeapi::ListProblem::new(&r, Some(ns), e).record(&mut problems),
-                }
-            }
             lists.push((r, items));
         }
     }
@@ -385,7 +454,7 @@ async fn run(opts: &LiveOptions, dir: &Path) -> Result<Summary, LiveError> {
         .filter(|(r, _)| !(r.group.is_empty() && r.kind == "Pod"))
         .flat_map(|(_, v)| v.iter().cloned())
         .collect();
-    if pods.is_empty() && objects.is_empty() && !problems.forbidden.is_empty() {
+    if pods.is_empty() && objects.is_empty() && !problems.is_empty() {
         return Err(LiveError::Nothing(format!(
             "nothing could be listed on {}: {}",
             kube.cluster,
@@ -424,22 +493,31 @@ async fn run(opts: &LiveOptions, dir: &Path) -> Result<Summary, LiveError> {
         .collect();
     let cm = Resolved::core("ConfigMap", "configmaps");
     for ns in istio_ns.union(&knative_ns) {
-        match kube.list(&cm, Some(ns), None).await {
-            Ok(items) => {
-                objects.extend(items.into_iter().filter(|o| {
-                    let n = discover::name(o);
-                    (istio_ns.contains(ns) && (n == "istio" || n.starts_with("istio-")))
-                        || (knative_ns.contains(ns) && n.starts_with("config-"))
-                }));
-            }
-            Err(error::CallError::Forbidden(_)) => problems.forbidden(
+        let (items, err) = match kube.list(&cm, Some(ns), None).await {
+            Ok(items) => (items, None),
+            Err(p) => (p.items, Some(p.error)),
+        };
+        objects.extend(items.into_iter().filter(|o| {
+            let n = discover::name(o);
+            (istio_ns.contains(ns) && (n == "istio" || n.starts_with("istio-")))
+                || (knative_ns.contains(ns) && n.starts_with("config-"))
+        }));
+        match err {
+            None => {}
+            Some(error::CallError::Forbidden(_)) => problems.forbidden(
                 "list",
                 "configmaps",
                 Some(ns),
                 "the mesh's access-log format (MeshConfig) could not be read and lines are auto-detected".into(),
             ),
-            Err(error::CallError::NotFound(_)) => {}
-            Err(e) => problems.other(format!("ConfigMaps in namespace {ns}: {e}")),
+            Some(error::CallError::NotFound(_)) => {}
+            Some(e @ (error::CallError::TimedOut(_) | error::CallError::TooLarge { .. })) => {
+                problems.cut(
+                    &e,
+                    &format!("the ConfigMaps of namespace {ns} listed until then are kept"),
+                )
+            }
+            Some(e) => problems.other(format!("ConfigMaps in namespace {ns}: {e}")),
         }
     }
     let mut fmt_notes = Vec::new();
@@ -447,7 +525,7 @@ async fn run(opts: &LiveOptions, dir: &Path) -> Result<Summary, LiveError> {
     summary.notes.extend(fmt_notes);
 
     // Write the objects now; then stream the logs.
-    std::fs::create_dir_all(dir).map_err(|e| LiveError::io(dir, e))?;
+    private::create_dir_all(dir).map_err(|e| LiveError::io(dir, e))?;
     writer::write_pods(dir, &pods)?;
     summary.objects = writer::write_objects(dir, &mut objects)?;
     summary.pods_listed = pods.len();
@@ -593,7 +671,15 @@ async fn chosen_pods(
             Target::Namespaces(v) => v.iter().cloned().map(Some).collect(),
         };
         for ns in nss {
-            match kube.list(&pod_res, ns.as_deref(), Some(s)).await {
+            let listed = match kube.list(&pod_res, ns.as_deref(), Some(s)).await {
+                Ok(items) => Ok(items),
+                Err(p) if p.items.is_empty() => Err(p.error),
+                Err(p) => {
+                    kubeapi::ListProblem::new(&pod_res, ns.as_deref(), p.error).record(problems);
+                    Ok(p.items)
+                }
+            };
+            match listed {
                 Ok(items) => {
                     if items.is_empty() {
                         problems.other(format!(

@@ -1,6 +1,6 @@
 //! Writing the bundle in the layout of `docs/bundle.md`: `pods.json`, `resources/<ns>/…`,
 //! `logs/<ns>/<pod>/<container>[.previous].log`, `config_dump/<ns>/<pod>.json`, the manifest,
-//! and the optional `.tar.gz`.
+//! and the optional `.tar.gz`. Every folder is created 0700 and every file 0600 (`private`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::discover::{group, kind, namespace};
 use super::error::LiveError;
+use super::private;
 
 /// A path component from the API server: never empty, `.`/`..`, or with a separator.
 fn component(s: &str) -> Result<&str, String> {
@@ -49,10 +50,7 @@ pub(crate) fn dump_path(dir: &Path, ns: &str, pod: &str) -> Result<PathBuf, Stri
 }
 
 pub(crate) fn write_json(path: &Path, v: &Value) -> Result<(), LiveError> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| LiveError::io(parent, e))?;
-    }
-    let f = fs::File::create(path).map_err(|e| LiveError::io(path, e))?;
+    let f = private::create_file(path).map_err(|e| LiveError::io(path, e))?;
     let mut w = std::io::BufWriter::new(f);
     serde_json::to_writer_pretty(&mut w, v)
         .map_err(|e| LiveError::io(path, std::io::Error::other(e)))?;
@@ -97,7 +95,7 @@ pub(crate) fn write_objects(dir: &Path, objects: &mut Vec<Value>) -> Result<usiz
 
 /// Pack a bundle folder into a `.tar.gz` whose members are the bundle's relative paths.
 pub fn write_archive(dir: &Path, archive: &Path) -> Result<(), LiveError> {
-    let f = fs::File::create(archive).map_err(|e| LiveError::io(archive, e))?;
+    let f = private::create_file(archive).map_err(|e| LiveError::io(archive, e))?;
     let gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
     tar.follow_symlinks(false);

@@ -5,9 +5,15 @@
 //! WebSocket `pods/{name}/portforward` (`v4.channel.k8s.io` framing) to a fake Envoy admin
 //! serving the bundle's config dumps, WebSocket `pods/{name}/exec` for `pilot-agent request`,
 //! `Status` objects for 400/403/404, optional latency per call. kube-rs reaches it through a
-//! generated kubeconfig.
+//! generated kubeconfig. For the untrusted-cluster tests it can stall (after `/version`, in the
+//! middle of a list, in a log stream), send an endless list body, record every call as RBAC sees
+//! it (verb, group, resource, subresource, namespace) and enforce an RBAC policy read from
+//! `docs/rbac.yaml` (`rbac.rs`). Every stall ends after [`STALL_MAX`] and everything stops when
+//! the server is dropped.
 
 #![allow(dead_code)]
+
+pub mod rbac;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -35,9 +41,60 @@ pub struct Forbid {
     pub namespace: Option<String>,
 }
 
+/// The longest any stall lasts (then the answer ends), so a test can never hang on the fake.
+pub const STALL_MAX: Duration = Duration::from_secs(60);
+
+/// Where the fake stops answering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stall {
+    /// `/version` answers, then no other call does.
+    AfterVersion,
+    /// Lists of this resource (plural) send the start of their body, then nothing.
+    MidList(String),
+    /// The log of this pod is sent, then the stream neither sends nor ends.
+    Log {
+        /// Namespace.
+        namespace: String,
+        /// Pod.
+        pod: String,
+    },
+}
+
+/// One API call as RBAC sees it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Call {
+    /// `get`, `list`, `create`.
+    pub verb: String,
+    /// API group (`""` for core).
+    pub group: String,
+    /// Plural (`pods`).
+    pub resource: String,
+    /// `log`, `portforward`, `exec`, or `""`.
+    pub subresource: String,
+    /// `None`: cluster-wide.
+    pub namespace: Option<String>,
+}
+
+impl Call {
+    /// `pods` or `pods/log`, as in an RBAC rule.
+    pub fn rbac_resource(&self) -> String {
+        if self.subresource.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}/{}", self.resource, self.subresource)
+        }
+    }
+}
+
 /// Behaviour of the fake.
 #[derive(Debug, Clone, Default)]
 pub struct FakeConfig {
+    /// Where to stop answering.
+    pub stall: Vec<Stall>,
+    /// Lists of this resource (plural) send a body that never ends (up to 2 GiB, fast).
+    pub endless_list: Option<String>,
+    /// Only what this policy allows is answered; the rest gets a 403.
+    pub rbac: Option<rbac::Rbac>,
     /// Added before every answer.
     pub latency: Duration,
     /// 403s.
@@ -78,6 +135,7 @@ struct StateInner {
     /// (ns, pod) → dump text (for exec).
     dumps: BTreeMap<(String, String), Arc<Vec<u8>>>,
     requests: Mutex<Vec<String>>,
+    calls: Mutex<Vec<Call>>,
 }
 
 type St = Arc<StateInner>;
@@ -414,6 +472,7 @@ impl FakeApiServer {
             admins,
             dumps,
             requests: Mutex::new(Vec::new()),
+            calls: Mutex::new(Vec::new()),
         });
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -447,6 +506,16 @@ impl FakeApiServer {
     /// The generated kubeconfig (context `fake-ctx`, namespace `default`).
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
+    }
+
+    /// Every API call so far on a resource, as RBAC sees it (discovery and `/version` left out:
+    /// every authenticated user may read them).
+    pub fn calls(&self) -> Vec<Call> {
+        self.state
+            .calls
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     /// Every request so far: `GET /path?query`.
@@ -503,6 +572,10 @@ async fn handle(State(st): State<St>, req: Request) -> Response {
     }
     if !st.cfg.latency.is_zero() {
         tokio::time::sleep(st.cfg.latency).await;
+    }
+    if st.cfg.stall.contains(&Stall::AfterVersion) && path != "/version" {
+        tokio::time::sleep(STALL_MAX).await;
+        return status(504, "Timeout", "stalled".into(), json!({}));
     }
     let q = query_pairs(&query);
     let qv = |k: &str| q.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
@@ -610,6 +683,19 @@ async fn resource(
         (Some(_), Some("portforward" | "exec")) => "create",
         _ => "get",
     };
+    let call = Call {
+        verb: verb.to_string(),
+        group: g.to_string(),
+        resource: plural.to_string(),
+        subresource: sub.unwrap_or("").to_string(),
+        namespace: ns.map(str::to_string),
+    };
+    if let Ok(mut c) = st.calls.lock() {
+        c.push(call.clone());
+    }
+    if st.cfg.rbac.as_ref().is_some_and(|r| !r.allows(&call)) {
+        return forbid_response(verb, &rbac_res, name, ns);
+    }
     if forbidden(st, verb, &rbac_res, ns) {
         return forbid_response(verb, &rbac_res, name, ns);
     }
@@ -742,13 +828,59 @@ fn list(
         meta["continue"] = json!(end.to_string());
         meta["remainingItemCount"] = json!(items.len() - end);
     }
-    let _ = st;
-    json_response(json!({
+    let doc = json!({
         "kind": format!("{}List", kind.kind),
         "apiVersion": if kind.group.is_empty() { kind.version.clone() } else { format!("{}/{}", kind.group, kind.version) },
         "metadata": meta,
         "items": page,
+    });
+    if st.cfg.endless_list.as_deref() == Some(kind.plural.as_str()) {
+        return endless_list(&kind.kind);
+    }
+    if st.cfg.stall.contains(&Stall::MidList(kind.plural.clone())) {
+        let text = doc.to_string();
+        let head = Bytes::copy_from_slice(&text.as_bytes()[..text.len().min(200)]);
+        return Response::new(Body::from_stream(then_stall(vec![head])));
+    }
+    json_response(doc)
+}
+
+/// `chunks`, then nothing for [`STALL_MAX`], then the end.
+fn then_stall(
+    chunks: Vec<Bytes>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    use futures::StreamExt;
+    futures::stream::iter(chunks.into_iter().map(Ok)).chain(futures::stream::once(async {
+        tokio::time::sleep(STALL_MAX).await;
+        Ok(Bytes::new())
     }))
+}
+
+/// A list whose items never end: the same item again and again, 2 GiB at most.
+fn endless_list(kind: &str) -> Response {
+    let head = Bytes::from(format!(
+        "{{\"kind\":\"{kind}List\",\"apiVersion\":\"v1\",\"metadata\":{{}},\"items\":["
+    ));
+    let item = r#"{"metadata":{"name":"again","namespace":"default","labels":{"app":"again"}},"spec":{"containers":[{"name":"istio-proxy"}]}},"#;
+    let chunk = Bytes::from(item.repeat(64 * 1024 / item.len() + 1));
+    let limit: u64 = 2 << 30;
+    let stream = futures::stream::unfold((0u64, true), move |(sent, first)| {
+        let (head, chunk) = (head.clone(), chunk.clone());
+        async move {
+            if sent >= limit {
+                return None;
+            }
+            let b = if first { head } else { chunk };
+            let n = b.len() as u64;
+            Some((Ok::<Bytes, std::io::Error>(b), (sent + n, false)))
+        }
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 fn pod_log(
@@ -842,7 +974,17 @@ fn pod_log(
         .chunks(4096)
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
-    let mut r = Response::new(Body::from_stream(futures::stream::iter(chunks)));
+    let stalled = st
+        .cfg
+        .stall
+        .iter()
+        .any(|s| matches!(s, Stall::Log { namespace, pod } if namespace == ns && pod == name));
+    let mut r = if stalled {
+        let chunks: Vec<Bytes> = chunks.into_iter().filter_map(Result::ok).collect();
+        Response::new(Body::from_stream(then_stall(chunks)))
+    } else {
+        Response::new(Body::from_stream(futures::stream::iter(chunks)))
+    };
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     r
