@@ -73,8 +73,18 @@ pub fn forbidden_sentence(
         Some(ns) => format!("in namespace {ns}"),
         None => "cluster-wide".to_string(),
     };
+    // Config dumps need an opt-in role; everything else is in the read-only set.
+    let roles = match resource {
+        "pods/portforward" => {
+            "deploy/rbac/config-dump.yaml grants it (opt-in), or use --no-config-dump"
+        }
+        "pods/exec" => {
+            "deploy/rbac/config-dump-exec.yaml grants it (opt-in, only where port-forward is not allowed), or use --no-config-dump"
+        }
+        _ => "docs/rbac.yaml lists the permissions meshtrace needs",
+    };
     format!(
-        "forbidden: you may not {verb} {resource} {scope} (403 from the API server), so {consequence}; docs/rbac.yaml lists the permissions meshtrace needs"
+        "forbidden: you may not {verb} {resource} {scope} (403 from the API server), so {consequence}; {roles}"
     )
 }
 
@@ -190,5 +200,8 @@ mod tests {
         assert_eq!(s.matches(". ").count(), 0);
         let c = forbidden_sentence("list", "pods", None, "x");
         assert!(c.contains("list pods cluster-wide"));
+        assert!(c.ends_with("docs/rbac.yaml lists the permissions meshtrace needs"));
+        let e = forbidden_sentence("create", "pods/exec", Some("a"), "x");
+        assert!(e.contains("deploy/rbac/config-dump-exec.yaml grants it"));
     }
 }
