@@ -60,22 +60,27 @@ enum Command {
 pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            // Usage errors quote the arguments: sanitised like every other diagnostic.
+            crate::report::usage_error(&e.render().to_string());
+            return EXIT_ERROR;
+        }
         Err(e) => {
+            // --help, --version.
             let _ = e.print();
-            return if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+            return EXIT_OK;
         }
     };
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            // `meshtrace … | head` closing the pipe early is not an error.
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
+            // `meshtrace … | head` closing the pipe early is not an error: stop and exit 0
+            // without a message, as ripgrep does (its main exits 0 on a BrokenPipe anywhere in
+            // the error chain) — a shell pipeline's status is then head's, not ours.
+            if crate::report::stdout_closed() || crate::report::is_broken_pipe(&e) {
                 return EXIT_OK;
             }
-            eprintln!("meshtrace: error: {e:#}");
+            crate::report::error(&e);
             EXIT_ERROR
         }
     }

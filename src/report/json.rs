@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use meshtrace_analysis::explain::{ExplainReport, SCHEMA};
 use meshtrace_analysis::model::{LogLine, LogSet, SkippedLine};
+use meshtrace_analysis::redact::{MASK, is_secret_name, mask_text};
 use meshtrace_parsers::Slot;
 use meshtrace_parsers::cluster::ClusterName;
 use meshtrace_parsers::details::{RbacPolicy, TransportFailure, TransportFailureKind};
@@ -52,7 +53,7 @@ pub fn skipped_json(s: &SkippedLine) -> Value {
     o.insert("kind".into(), json!(s.kind));
     o.insert("reason".into(), json!(s.reason));
     if let Some(t) = &s.text {
-        o.insert("text".into(), json!(t));
+        o.insert("text".into(), json!(mask_text(t)));
     }
     Value::Object(o)
 }
@@ -75,6 +76,8 @@ fn transport_json(t: &TransportFailure<'_>) -> Value {
 }
 
 /// Typed fields of one record: only the operators its format has; unset values are null.
+/// Secrets are masked: values of operators that log secret headers (`%REQ(AUTHORIZATION)%`,
+/// `%REQ(COOKIE)%`, …) and secret query parameters, JWTs and credentials inside any value.
 pub fn record_fields(r: &RawRecord<'_>) -> Value {
     let mut o = Map::new();
     for (slot, raw) in r.slots() {
@@ -149,11 +152,21 @@ pub fn record_fields(r: &RawRecord<'_>) -> Value {
                 Some(c) => json!({"raw": raw, "name": c.to_string()}),
                 None => Value::Null,
             },
-            _ => json!(raw),
+            _ => json!(mask_text(raw)),
         };
         o.insert(slot.key().into(), v);
     }
-    let extras: Map<String, Value> = r.extras().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let extras: Map<String, Value> = r
+        .extras()
+        .map(|(k, v)| {
+            let v = if is_secret_name(k) && v != "-" && !v.is_empty() {
+                json!(MASK)
+            } else {
+                json!(mask_text(v))
+            };
+            (k.to_string(), v)
+        })
+        .collect();
     if !extras.is_empty() {
         o.insert("extra".into(), Value::Object(extras));
     }

@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use super::safe;
 use crate::failures::FailuresReport;
-use crate::redact::{MASK, Redactor, is_secret_name, mask_value};
+use crate::redact::{MASK, Redactor, is_secret_name, mask_text, mask_value};
 use crate::trace::TraceReport;
 use meshtrace_analysis::evidence::Evidence;
 
@@ -17,17 +18,154 @@ pub const SCHEMA: &str = "meshtrace.report/v1";
 /// The raw text of each hop's evidence line(s), in hop order (`None` when not readable).
 pub type EvidenceLines = Vec<Option<String>>;
 
-/// How the analysis can be reproduced.
+/// How the analysis can be reproduced: a `meshtrace trace` command line, every argument
+/// shell-quoted (request ids are chosen by clients, bundle and file names by whoever sent them).
 pub fn reproduce_command(query: &str, ev: &Evidence, inputs: &[String]) -> String {
-    let mut cmd = format!("meshtrace trace {query}");
-    if let Some(b) = &ev.bundle {
-        cmd.push_str(&format!(" --bundle {b}"));
+    let options: Vec<(&str, &str)> = ev
+        .bundle
+        .as_deref()
+        .map(|b| ("--bundle", b))
+        .into_iter()
+        .collect();
+    let mut positional = vec![query];
+    positional.extend(inputs.iter().map(String::as_str));
+    safe::command(&["meshtrace", "trace"], &options, &positional)
+}
+
+/// Inline Markdown from evidence: secrets masked, kept on one line (control characters,
+/// newlines and bidirectional overrides shown escaped), Markdown punctuation backslash-escaped
+/// and HTML (`<`, `>`, `&`) written as entities, so a value can neither format nor inject
+/// anything (headings, lists, links, tables, code, raw HTML).
+pub fn inline(s: &str) -> String {
+    let masked = mask_text(s);
+    escape_md(&safe::line(&masked), true)
+}
+
+/// A sentence meshtrace wrote around evidence (summary, fix, readings, notes): as [`inline`],
+/// except that its balanced code spans (`` `via_upstream` ``) stay code spans, each re-delimited
+/// by [`code`] so evidence inside cannot close it early. An unbalanced backtick is escaped.
+pub fn prose(s: &str) -> String {
+    let masked = mask_text(s);
+    let one = safe::line(&masked);
+    let mut out = String::with_capacity(one.len() + 8);
+    let mut rest: &str = &one;
+    while let Some(i) = rest.find('`') {
+        let n = rest[i..].bytes().take_while(|b| *b == b'`').count();
+        let after = &rest[i + n..];
+        match closing_run(after, n) {
+            Some(j) => {
+                out.push_str(&escape_md(&rest[..i], out.is_empty()));
+                out.push_str(&code_span(&after[..j]));
+                rest = &after[j + n..];
+            }
+            None => {
+                out.push_str(&escape_md(&rest[..i + n], out.is_empty()));
+                rest = after;
+            }
+        }
     }
-    for i in inputs {
-        cmd.push(' ');
-        cmd.push_str(i);
+    out.push_str(&escape_md(rest, out.is_empty()));
+    out
+}
+
+/// Where a run of exactly `n` backticks starts in `s`.
+fn closing_run(s: &str, n: usize) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'`' {
+            let run = b[i..].iter().take_while(|c| **c == b'`').count();
+            if run == n {
+                return Some(i);
+            }
+            i += run;
+        } else {
+            i += 1;
+        }
     }
-    cmd
+    None
+}
+
+/// Backslash-escape Markdown punctuation and write HTML as entities in one line of text;
+/// `at_start`: the text begins a Markdown line (block syntax is escaped too).
+fn escape_md(one: &str, at_start: bool) -> String {
+    let chars: Vec<char> = one.chars().collect();
+    let mut out = String::with_capacity(one.len() + 8);
+    for (i, &c) in chars.iter().enumerate() {
+        // `_` only emphasises at a word boundary (GitHub ignores it inside words).
+        let boundary = |j: Option<usize>| {
+            j.and_then(|j| chars.get(j))
+                .is_none_or(|n| !n.is_alphanumeric())
+        };
+        let first = at_start && i == 0;
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '[' | ']' | '|' | '~' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '_' if boundary(i.checked_sub(1)) || boundary(Some(i + 1)) => out.push_str("\\_"),
+            // Block syntax at the start of a line: heading, list item, rule, setext underline.
+            '#' if first => out.push_str("\\#"),
+            '-' | '+' | '=' if first && matches!(chars.get(1), Some(n) if *n == ' ' || *n == c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// An inline code span from evidence: secrets masked, one line, delimited by a backtick run
+/// longer than any inside it (padded with spaces when it starts or ends with a backtick).
+pub fn code(s: &str) -> String {
+    let masked = mask_text(s);
+    code_span(&safe::line(&masked))
+}
+
+/// A code span around text already on one line.
+fn code_span(one: &str) -> String {
+    let n = longest_run(one, '`') + 1;
+    let ticks = "`".repeat(n);
+    let pad = if one.starts_with('`') || one.ends_with('`') || one.is_empty() {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{one}{pad}{ticks}")
+}
+
+/// A code span inside a table row: as [`code`], with `|` escaped (GitHub splits cells on it
+/// even inside code).
+pub fn code_cell(s: &str) -> String {
+    code(s).replace('|', "\\|")
+}
+
+fn longest_run(s: &str, c: char) -> usize {
+    let (mut best, mut cur) = (0, 0);
+    for ch in s.chars() {
+        if ch == c {
+            cur += 1;
+            best = best.max(cur);
+        } else {
+            cur = 0;
+        }
+    }
+    best
+}
+
+/// A fenced code block: `content`'s lines kept, secrets masked, every other control character
+/// (a bare CR included) shown escaped, and a backtick fence longer than any backtick run inside,
+/// so no line of the content can close it. Ends with a newline.
+pub fn fence(info: &str, content: &str) -> String {
+    let masked = mask_text(content);
+    let body = safe::text(&masked);
+    let body = body.trim_end_matches('\n');
+    let ticks = "`".repeat((longest_run(body, '`') + 1).max(3));
+    format!("{ticks}{info}\n{body}\n{ticks}\n")
 }
 
 /// Mask secret header values in an access-log line: values of operators such as
@@ -112,19 +250,23 @@ pub fn object_excerpt(ev: &Evidence, reference: &str) -> Option<String> {
     serde_yaml_ng::to_string(&v).ok()
 }
 
-/// Words Mermaid would misread in a label.
+/// Characters Mermaid would misread in a label (statement separators, entity codes, HTML,
+/// comments and directives), replaced by spaces; control characters escaped.
 fn mermaid_text(s: &str) -> String {
-    s.chars()
+    let plain: String = s
+        .chars()
         .map(|c| {
-            if matches!(c, ';' | '#' | '\n' | '\r') {
+            if matches!(
+                c,
+                ';' | '#' | '\n' | '\r' | '<' | '>' | '%' | '`' | '"' | '{' | '}'
+            ) {
                 ' '
             } else {
                 c
             }
         })
-        .collect::<String>()
-        .trim()
-        .to_string()
+        .collect();
+    safe::line(plain.trim()).into_owned()
 }
 
 /// The Mermaid `sequenceDiagram` of a trace: one participant per proxy (hops of the same pod
@@ -196,17 +338,13 @@ pub fn mermaid(t: &TraceReport) -> String {
     s
 }
 
-fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
 /// `_Generated by meshtrace V from bundle `B` collected T._`
 fn generated_by(ev: &Evidence, version: &str) -> String {
     format!(
         "_Generated by meshtrace {version} from {}{}._",
         ev.bundle
             .as_deref()
-            .map(|b| format!("bundle `{b}`"))
+            .map(|b| format!("bundle {}", code(b)))
             .unwrap_or_else(|| "log files".into()),
         ev.collected_at
             .map(|c| format!(" collected {}", c.to_rfc3339()))
@@ -230,12 +368,12 @@ pub fn request_markdown(
     let _ = writeln!(
         m,
         "# Incident report: request {} — {} `{}`\n",
-        t.query,
+        inline(&t.query),
         status,
         t.cause.id()
     );
     let _ = writeln!(m, "{}\n", generated_by(ev, version));
-    let _ = writeln!(m, "## Summary\n\n{}\n", t.summary);
+    let _ = writeln!(m, "## Summary\n\n{}\n", prose(&t.summary));
     let origin = t.hops.get(t.origin_hop.saturating_sub(1));
     let _ = writeln!(
         m,
@@ -247,15 +385,15 @@ pub fn request_markdown(
         origin
             .map(|h| format!(
                 ", {} {} ({} {})",
-                h.role,
-                h.pod.as_deref().unwrap_or("-"),
-                h.direction,
-                h.listener.as_deref().unwrap_or("-")
+                inline(&h.role),
+                inline(h.pod.as_deref().unwrap_or("-")),
+                inline(&h.direction),
+                inline(h.listener.as_deref().unwrap_or("-"))
             ))
             .unwrap_or_default(),
         t.request_ids
             .iter()
-            .map(|i| format!("`{i}`"))
+            .map(|i| code(i))
             .collect::<Vec<_>>()
             .join(" → ")
     );
@@ -280,8 +418,8 @@ pub fn request_markdown(
                 format!(
                     "hop {} {} receives the request on {}",
                     h.index,
-                    h.role,
-                    h.listener.as_deref().unwrap_or("-")
+                    inline(&h.role),
+                    inline(h.listener.as_deref().unwrap_or("-"))
                 ),
             ));
             if let Some(d) = h.duration_ms {
@@ -289,13 +427,13 @@ pub fn request_markdown(
                 let mut what = format!(
                     "hop {} {} answers {}",
                     h.index,
-                    h.role,
+                    inline(&h.role),
                     h.status
                         .map(|x| x.to_string())
                         .unwrap_or_else(|| "-".into())
                 );
                 if let Some(det) = &h.details {
-                    what.push_str(&format!(" (`{det}`)"));
+                    what.push_str(&format!(" ({})", code_cell(det)));
                 }
                 events.push((end, 10_000 - i * 2, what));
             }
@@ -312,7 +450,7 @@ pub fn request_markdown(
                 "| {} | +{} ms | {} |",
                 utc.format("%Y-%m-%d %H:%M:%S%.3f"),
                 (when - t0).num_milliseconds(),
-                md_cell(&what)
+                what
             );
         }
         m.push('\n');
@@ -332,13 +470,13 @@ pub fn request_markdown(
             m,
             "| {}{mark} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}:{} |",
             h.index,
-            h.role,
-            md_cell(&pod),
-            h.direction,
-            h.listener.as_deref().unwrap_or("-"),
+            inline(&h.role),
+            inline(&pod),
+            inline(&h.direction),
+            inline(h.listener.as_deref().unwrap_or("-")),
             h.request_id
                 .as_deref()
-                .map(|i| format!("`{i}`"))
+                .map(code_cell)
                 .unwrap_or_else(|| "-".into()),
             h.status
                 .map(|x| x.to_string())
@@ -346,11 +484,11 @@ pub fn request_markdown(
             if h.flags.is_empty() {
                 "-".into()
             } else {
-                h.flags.join(",")
+                inline(&h.flags.join(","))
             },
             h.details
                 .as_deref()
-                .map(|d| format!("`{}`", md_cell(d)))
+                .map(code_cell)
                 .unwrap_or_else(|| "-".into()),
             h.duration_ms
                 .map(|x| x.to_string())
@@ -358,7 +496,7 @@ pub fn request_markdown(
             h.self_time_ms
                 .map(|x| x.to_string())
                 .unwrap_or_else(|| "-".into()),
-            md_cell(&h.evidence.file),
+            inline(&h.evidence.file),
             h.evidence.line
         );
     }
@@ -381,71 +519,77 @@ pub fn request_markdown(
         .collect();
     let total = spans.iter().map(|(_, o, d)| o + d).max().unwrap_or(0);
     if total > 0 {
-        let _ = writeln!(m, "## Latency waterfall\n\n```text");
+        let mut bars = String::new();
         for (idx, off, d) in &spans {
             let cols = 40i64;
             // A hop that starts at the very end (0 ms at the last instant) still gets one column.
             let a = (off * cols / total).min(cols - 1);
             let len = (d * cols / total).clamp(1, cols - a);
-            let role = &t.hops[idx - 1].role;
+            let role = safe::Line(&t.hops[idx - 1].role);
             let _ = writeln!(
-                m,
+                bars,
                 "{idx:>2} {role:<16} |{}{}{}| {d} ms",
                 " ".repeat(a as usize),
                 "█".repeat(len as usize),
                 " ".repeat((cols - a - len).max(0) as usize)
             );
         }
-        let _ = writeln!(m, "```\n");
+        let _ = writeln!(m, "## Latency waterfall\n\n{}", fence("text", &bars));
     }
 
-    let _ = writeln!(m, "## Sequence\n\n```mermaid\n{}```\n", mermaid(t));
+    let _ = writeln!(m, "## Sequence\n\n{}", fence("mermaid", &mermaid(t)));
 
     let _ = writeln!(m, "## Evidence\n");
     if !t.evidence.is_empty() {
         for e in &t.evidence {
-            let _ = writeln!(m, "- {}", md_cell(e));
+            let _ = writeln!(m, "- {}", prose(e));
         }
         m.push('\n');
     }
-    let _ = writeln!(m, "Access-log lines, client first:\n\n```text");
+    let mut block = String::new();
     for (h, l) in t.hops.iter().zip(lines) {
         let _ = writeln!(
-            m,
+            block,
             "# hop {} — {}:{}",
-            h.index, h.evidence.file, h.evidence.line
+            h.index,
+            safe::Line(&h.evidence.file),
+            h.evidence.line
         );
         match l {
             Some(text) => {
-                let _ = writeln!(m, "{}", text.trim_end());
+                let _ = writeln!(block, "{}", text.trim_end());
             }
             None => {
-                let _ = writeln!(m, "(line not readable here: it is inside an archive)");
+                let _ = writeln!(block, "(line not readable here: it is inside an archive)");
             }
         }
     }
-    let _ = writeln!(m, "```\n");
+    let _ = writeln!(
+        m,
+        "Access-log lines, client first:\n\n{}",
+        fence("text", &block)
+    );
 
     if !t.citations.is_empty() {
         let _ = writeln!(m, "## Configuration involved\n");
         for c in &t.citations {
-            let _ = writeln!(m, "### `{}`\n\n{}\n", c.object, c.why);
+            let _ = writeln!(m, "### {}\n\n{}\n", code(&c.object), prose(&c.why));
             if let Some(y) = object_excerpt(ev, &c.object) {
-                let _ = writeln!(m, "```yaml\n{}```\n", y);
+                let _ = writeln!(m, "{}", fence("yaml", &y));
             }
         }
     }
     if !t.succeeded {
-        let _ = writeln!(m, "## Fix\n\n{}\n", t.fix);
+        let _ = writeln!(m, "## Fix\n\n{}\n", prose(&t.fix));
     }
     if !t.notes.is_empty() {
         let _ = writeln!(m, "## Notes\n");
         for n in &t.notes {
-            let _ = writeln!(m, "- {}", md_cell(n));
+            let _ = writeln!(m, "- {}", prose(n));
         }
         m.push('\n');
     }
-    let _ = writeln!(m, "## Reproduce\n\n```sh\n{reproduce}\n```");
+    let _ = write!(m, "## Reproduce\n\n{}", fence("sh", reproduce));
     m
 }
 
@@ -472,10 +616,10 @@ pub fn failures_markdown(r: &FailuresReport, ev: &Evidence, version: &str) -> St
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),
             g.cause.id(),
-            g.origin_role,
-            md_cell(&g.target),
-            g.first_seen.as_deref().unwrap_or("-"),
-            g.last_seen.as_deref().unwrap_or("-")
+            inline(&g.origin_role),
+            inline(&g.target),
+            inline(g.first_seen.as_deref().unwrap_or("-")),
+            inline(g.last_seen.as_deref().unwrap_or("-"))
         );
     }
     m.push('\n');
@@ -489,40 +633,45 @@ pub fn failures_markdown(r: &FailuresReport, ev: &Evidence, version: &str) -> St
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),
             g.cause.id(),
-            g.origin_role
+            inline(&g.origin_role)
         );
-        let _ = writeln!(m, "{}\n", g.summary);
+        let _ = writeln!(m, "{}\n", prose(&g.summary));
         if !g.clients.is_empty() {
             let _ = writeln!(m, "Clients:\n");
             for c in &g.clients {
                 let _ = writeln!(
                     m,
                     "- {} {}",
-                    c.address,
+                    inline(&c.address),
                     match (&c.pod, c.has_sidecar) {
-                        (Some(p), Some(false)) => format!("({p}, no sidecar)"),
-                        (Some(p), _) => format!("({p})"),
+                        (Some(p), Some(false)) => format!("({}, no sidecar)", inline(p)),
+                        (Some(p), _) => format!("({})", inline(p)),
                         _ => String::new(),
                     }
                 );
             }
             m.push('\n');
         }
-        let _ = writeln!(m, "**Fix:** {}\n", g.fix);
-        let _ = writeln!(m, "Evidence: `{}`", g.example_evidence);
+        let _ = writeln!(m, "**Fix:** {}\n", prose(&g.fix));
+        let _ = writeln!(m, "Evidence: {}", code(&g.example_evidence));
         if !g.example_request_ids.is_empty() {
-            let _ = writeln!(m, "\nTrace an example:\n\n```sh");
-            for id in &g.example_request_ids {
-                let _ = writeln!(m, "{}", reproduce_command(id, ev, &[]));
-            }
-            let _ = writeln!(m, "```");
+            let commands: Vec<String> = g
+                .example_request_ids
+                .iter()
+                .map(|id| reproduce_command(id, ev, &[]))
+                .collect();
+            let _ = write!(
+                m,
+                "\nTrace an example:\n\n{}",
+                fence("sh", &commands.join("\n"))
+            );
         }
         m.push('\n');
     }
     if !r.notes.is_empty() {
         let _ = writeln!(m, "## Notes\n");
         for n in &r.notes {
-            let _ = writeln!(m, "- {}", md_cell(n));
+            let _ = writeln!(m, "- {}", prose(n));
         }
     }
     m

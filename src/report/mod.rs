@@ -4,11 +4,14 @@ pub mod json;
 pub mod markdown;
 pub mod proxy_config;
 pub mod route_check;
+pub mod safe;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use comfy_table::{ContentArrangement, Table, presets};
+
+pub use safe::Line;
 
 use crate::explain::ExplainReport;
 use meshtrace_analysis::model::LogSet;
@@ -23,9 +26,10 @@ pub enum OutputFormat {
 }
 
 /// Standard output: the one handle every printer writes to (nothing outside this module opens
-/// it; a test keeps it so).
+/// it; a test keeps it so). Everything written goes through [`safe::Sanitizer`]: secrets
+/// masked, control characters and bidirectional overrides escaped, whatever the printer.
 pub struct Stdout {
-    lock: io::StdoutLock<'static>,
+    out: safe::Sanitizer<io::StdoutLock<'static>>,
     terminal: bool,
 }
 
@@ -35,7 +39,7 @@ pub fn stdout() -> Stdout {
     let s = io::stdout();
     Stdout {
         terminal: s.is_terminal(),
-        lock: s.lock(),
+        out: safe::Sanitizer::new(s.lock()),
     }
 }
 
@@ -49,23 +53,74 @@ impl Stdout {
 
 impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.lock.write(buf)
+        self.out.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.lock.flush()
+        self.out.flush()
     }
 }
 
-/// A machine-readable document as pretty JSON or as YAML (`proxy-config`, `route-check`).
+static PIPE_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Record that the reader of standard output went away (a write failed with `BrokenPipe`).
+fn note_closed_pipe() {
+    PIPE_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Did a write to standard output fail because its reader went away (`meshtrace … | head`)?
+/// Then the command's error, however it was wrapped on the way up, is not worth reporting.
+pub fn stdout_closed() -> bool {
+    PIPE_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Is this error, or any error in its chain, a closed pipe (also inside a serde_json error)?
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
+    })
+}
+
+/// Standard error for diagnostics, sanitised like standard output.
+pub fn stderr() -> safe::Sanitizer<io::StderrLock<'static>> {
+    safe::Sanitizer::new(io::stderr().lock())
+}
+
+/// A one-line diagnostic on standard error: `meshtrace: <message>`, the message (which quotes
+/// evidence: file names, ids) escaped and its secrets masked.
+pub fn warn(message: impl std::fmt::Display) {
+    let _ = writeln!(stderr(), "meshtrace: {}", Line(&message.to_string()));
+}
+
+/// A usage error (clap's message, which quotes the arguments given) on standard error, its
+/// own line breaks kept and everything else escaped.
+pub fn usage_error(message: &str) {
+    let mut err = stderr();
+    let _ = err.write_all(safe::text(message).as_bytes());
+    let _ = err.flush();
+}
+
+/// The error that ends a command, on standard error: `meshtrace: error: <chain>`, escaped like
+/// every evidence field (a file name or request id in it cannot reach the terminal raw).
+pub fn error(e: &anyhow::Error) {
+    let _ = writeln!(stderr(), "meshtrace: error: {}", Line(&format!("{e:#}")));
+}
+
+/// A machine-readable document as pretty JSON or as YAML (`proxy-config`, `route-check`),
+/// secret values masked (header lists carry names and values apart).
 pub fn write_json_or_yaml(
     out: &mut dyn Write,
     yaml: bool,
     doc: &serde_json::Value,
 ) -> anyhow::Result<()> {
+    let mut doc = doc.clone();
+    crate::redact::mask_value(&mut doc);
     if yaml {
-        write!(out, "{}", serde_yaml_ng::to_string(doc)?)?;
+        write!(out, "{}", serde_yaml_ng::to_string(&doc)?)?;
     } else {
-        serde_json::to_writer_pretty(&mut *out, doc)?;
+        serde_json::to_writer_pretty(&mut *out, &doc).map_err(json_io_error)?;
         writeln!(out)?;
     }
     out.flush()?;
@@ -126,7 +181,8 @@ pub fn write_collect_summary(
 ) -> io::Result<()> {
     writeln!(
         out,
-        "bundle {written}: {} pod(s) listed, logs of {} pod(s) ({} file(s), {:.1} MiB), {} config dump(s), {} other object(s){}",
+        "bundle {}: {} pod(s) listed, logs of {} pod(s) ({} file(s), {:.1} MiB), {} config dump(s), {} other object(s){}",
+        Line(written),
         s.pods_listed,
         s.pods_selected,
         s.logs,
@@ -191,7 +247,7 @@ fn write_explain_table(
     let multi = set.inputs.len() > 1;
     let loc = |input: &str, line: u64| {
         if multi {
-            format!("{input}:{line}")
+            format!("{}:{line}", Line(input))
         } else {
             format!("line {line}")
         }
@@ -209,7 +265,7 @@ fn write_explain_table(
         report.requests.len(),
         plural(report.requests.len()),
         failed,
-        set.inputs.join(", ")
+        inputs_list(&set.inputs)
     )?;
     if !report.requests.is_empty() {
         let mut t = new_table(width);
@@ -224,7 +280,7 @@ fn write_explain_table(
         for (i, r) in report.requests.iter().enumerate() {
             t.add_row(vec![
                 (i + 1).to_string(),
-                r.request_id.clone().unwrap_or_else(|| "-".into()),
+                cell(r.request_id.as_deref().unwrap_or("-")),
                 r.status
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "-".into()),
@@ -302,7 +358,7 @@ impl<'o> ExplainStream<'o> {
         let multi = self.multi;
         let loc = move |input: &str, line: u64| {
             if multi {
-                format!("{input}:{line}")
+                format!("{}:{line}", Line(input))
             } else {
                 format!("line {line}")
             }
@@ -351,7 +407,7 @@ impl<'o> ExplainStream<'o> {
             self.requests,
             plural(self.requests),
             self.failed,
-            inputs.join(", ")
+            inputs_list(inputs)
         )?;
         let total: u64 = skipped.values().sum();
         if total == 0 {
@@ -365,7 +421,13 @@ impl<'o> ExplainStream<'o> {
             parts.join(", ")
         )?;
         for s in malformed {
-            writeln!(self.out, "  {}:{}: {}", s.input, s.line, s.reason)?;
+            writeln!(
+                self.out,
+                "  {}:{}: {}",
+                Line(&s.input),
+                s.line,
+                Line(&s.reason)
+            )?;
         }
         let n = skipped.get("malformed").copied().unwrap_or(0);
         if n > malformed.len() as u64 {
@@ -391,13 +453,13 @@ fn write_request(
         out,
         "Request {} · {} · {} · {}",
         n,
-        r.request_id.as_deref().unwrap_or("(no request id)"),
+        Line(r.request_id.as_deref().unwrap_or("(no request id)")),
         r.status
             .map(|s| s.to_string())
             .unwrap_or_else(|| "-".into()),
         r.cause.id()
     )?;
-    writeln!(out, "  What happened: {}", r.summary)?;
+    writeln!(out, "  What happened: {}", Line(&r.summary))?;
     if !r.cause.is_failure() {
         return Ok(());
     }
@@ -416,7 +478,7 @@ fn write_request(
                 h.status
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "-".into()),
-                h.hop,
+                Line(&h.hop),
                 mark
             )?;
         }
@@ -424,10 +486,10 @@ fn write_request(
     if !r.evidence.is_empty() {
         writeln!(out, "  Evidence ({}):", loc(&r.origin_input, r.origin_line))?;
         for e in &r.evidence {
-            writeln!(out, "    - {e}")?;
+            writeln!(out, "    - {}", Line(e))?;
         }
     }
-    writeln!(out, "  Fix: {}", r.fix)?;
+    writeln!(out, "  Fix: {}", Line(&r.fix))?;
     Ok(())
 }
 
@@ -451,7 +513,7 @@ fn write_skipped(out: &mut dyn Write, set: &LogSet) -> io::Result<()> {
     let malformed: Vec<_> = set.malformed().collect();
     const SHOW: usize = 20;
     for s in malformed.iter().take(SHOW) {
-        writeln!(out, "  {}:{}: {}", s.input, s.line, s.reason)?;
+        writeln!(out, "  {}:{}: {}", Line(&s.input), s.line, Line(&s.reason))?;
     }
     if malformed.len() > SHOW {
         writeln!(
@@ -471,6 +533,20 @@ fn json_io_error(e: serde_json::Error) -> io::Error {
     }
 }
 
+/// A table cell holding evidence: one line, unsafe characters escaped.
+fn cell(s: &str) -> String {
+    safe::line(s).into_owned()
+}
+
+/// Input names, comma-separated, each escaped.
+fn inputs_list(inputs: &[String]) -> String {
+    inputs
+        .iter()
+        .map(|i| cell(i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -486,8 +562,10 @@ pub enum TraceOutput {
     Json,
 }
 
+/// The value as one escaped line, or `-`.
 fn or_dash<T: ToString>(v: Option<T>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+    v.map(|x| cell(&x.to_string()))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// Write a trace report.
@@ -505,13 +583,17 @@ pub fn write_trace(
     writeln!(
         out,
         "Request {} — {} hop{}{}",
-        t.query,
+        Line(&t.query),
         t.hops.len(),
         plural(t.hops.len()),
         if t.request_ids.len() > 1 {
             format!(
                 " (x-request-id changed along the path: {})",
-                t.request_ids.join(" → ")
+                t.request_ids
+                    .iter()
+                    .map(|i| cell(i))
+                    .collect::<Vec<_>>()
+                    .join(" → ")
             )
         } else {
             String::new()
@@ -521,7 +603,7 @@ pub fn write_trace(
     let files: Vec<&str> = t.hops.iter().map(|h| h.evidence.file.as_str()).collect();
     let prefix = common_dir_prefix(&files);
     if !prefix.is_empty() {
-        writeln!(out, "Evidence under {prefix}")?;
+        writeln!(out, "Evidence under {}", Line(&prefix))?;
     }
     let mut tab = new_table(if wide { None } else { width });
     let mut header = vec![
@@ -535,24 +617,24 @@ pub fn write_trace(
     for h in &t.hops {
         let mark = if h.index == t.origin_hop { "◀ " } else { "" };
         let pod = match (&h.namespace, &h.pod) {
-            (Some(ns), Some(p)) => format!("{ns}/{p}"),
+            (Some(ns), Some(p)) => cell(&format!("{ns}/{p}")),
             _ => "-".into(),
         };
         let role = match h.attempt {
-            Some(a) => format!("{} (try {a})", h.role),
-            None => h.role.clone(),
+            Some(a) => format!("{} (try {a})", Line(&h.role)),
+            None => cell(&h.role),
         };
         let mut row = vec![
             format!("{mark}{}", h.index),
             role,
             pod,
-            h.direction.clone(),
+            cell(&h.direction),
             or_dash(h.listener.as_ref()),
             or_dash(h.status),
             if h.flags.is_empty() {
                 "-".into()
             } else {
-                h.flags.join(",")
+                cell(&h.flags.join(","))
             },
             or_dash(h.details.as_ref()),
             or_dash(h.duration_ms),
@@ -562,8 +644,8 @@ pub fn write_trace(
                 or_dash(h.self_time_ms),
                 or_dash(h.request_id.as_ref()),
                 match (&h.upstream_host, &h.upstream_is) {
-                    (Some(u), Some(d)) => format!("{u} = {d}"),
-                    (Some(u), None) => u.clone(),
+                    (Some(u), Some(d)) => cell(&format!("{u} = {d}")),
+                    (Some(u), None) => cell(u),
                     _ => "-".into(),
                 },
                 or_dash(h.upstream_cluster.as_ref()),
@@ -576,7 +658,7 @@ pub fn write_trace(
             (Some(ns), Some(p)) => rel.strip_prefix(&format!("{ns}/{p}/")).unwrap_or(rel),
             _ => rel,
         };
-        row.push(format!("{shown}:{}", h.evidence.line));
+        row.push(format!("{}:{}", Line(shown), h.evidence.line));
         tab.add_row(row);
     }
     writeln!(out, "{tab}")?;
@@ -588,28 +670,28 @@ pub fn write_trace(
         t.cause.id(),
         t.origin_hop
     )?;
-    writeln!(out, "  {}", t.summary)?;
+    writeln!(out, "  {}", Line(&t.summary))?;
     if !t.evidence.is_empty() {
         writeln!(out, "  Evidence:")?;
         for e in &t.evidence {
-            writeln!(out, "    - {e}")?;
+            writeln!(out, "    - {}", Line(e))?;
         }
     }
     if !t.citations.is_empty() {
         writeln!(out, "  Configuration:")?;
         for c in &t.citations {
-            writeln!(out, "    - {}: {}", c.object, c.why)?;
+            writeln!(out, "    - {}: {}", Line(&c.object), Line(&c.why))?;
         }
     }
     if !t.succeeded {
-        writeln!(out, "  Fix: {}", t.fix)?;
+        writeln!(out, "  Fix: {}", Line(&t.fix))?;
     }
     write_waterfall(out, t)?;
     if !t.notes.is_empty() {
         writeln!(out)?;
         writeln!(out, "Notes:")?;
         for n in &t.notes {
-            writeln!(out, "  - {n}")?;
+            writeln!(out, "  - {}", Line(n))?;
         }
     }
     Ok(())
@@ -672,7 +754,7 @@ fn write_waterfall(out: &mut dyn Write, t: &crate::trace::TraceReport) -> io::Re
     writeln!(out, "Latency (0 … {total} ms):")?;
     let label_w = spans
         .iter()
-        .map(|(h, _, _)| h.role.len())
+        .map(|(h, _, _)| safe::line(&h.role).chars().count())
         .max()
         .unwrap_or(0);
     for (h, off, d) in spans {
@@ -684,7 +766,12 @@ fn write_waterfall(out: &mut dyn Write, t: &crate::trace::TraceReport) -> io::Re
             "█".repeat(usize::try_from(len).unwrap_or(1)),
             " ".repeat(usize::try_from(COLS - start_col - len).unwrap_or(0))
         );
-        writeln!(out, "  {:>2} {:<label_w$} |{bar}| {d}", h.index, h.role)?;
+        writeln!(
+            out,
+            "  {:>2} {:<label_w$} |{bar}| {d}",
+            h.index,
+            Line(&h.role)
+        )?;
     }
     Ok(())
 }
@@ -728,25 +815,25 @@ pub fn write_failures(
                 g.clients
                     .iter()
                     .map(|c| match (&c.pod, c.has_sidecar) {
-                        (Some(p), Some(false)) => format!("{p} (no sidecar)"),
-                        (Some(p), _) => p.clone(),
-                        (None, _) => c.address.clone(),
+                        (Some(p), Some(false)) => format!("{} (no sidecar)", Line(p)),
+                        (Some(p), _) => cell(p),
+                        (None, _) => cell(&c.address),
                     })
                     .collect::<Vec<_>>()
                     .join(", ")
             } else {
-                g.example_request_ids.join(", ")
+                inputs_list(&g.example_request_ids)
             };
             t.add_row(vec![
                 (i + 1).to_string(),
                 g.count.to_string(),
                 or_dash(g.status),
                 g.cause.id().to_string(),
-                g.origin_role.clone(),
+                cell(&g.origin_role),
                 if g.kind == "connection" {
-                    format!("listener {}", g.target)
+                    format!("listener {}", Line(&g.target))
                 } else {
-                    g.target.clone()
+                    cell(&g.target)
                 },
                 or_dash(g.first_seen.as_deref().map(short_time)),
                 or_dash(g.last_seen.as_deref().map(short_time)),
@@ -764,20 +851,24 @@ pub fn write_failures(
             g.count,
             or_dash(g.status),
             g.cause.id(),
-            g.origin_role,
-            g.example_evidence
+            Line(&g.origin_role),
+            Line(&g.example_evidence)
         )?;
-        writeln!(out, "   {}", g.summary)?;
-        writeln!(out, "   Fix: {}", g.fix)?;
+        writeln!(out, "   {}", Line(&g.summary))?;
+        writeln!(out, "   Fix: {}", Line(&g.fix))?;
         if let Some(id) = g.example_request_ids.first() {
-            writeln!(out, "   Trace one: meshtrace trace {id}")?;
+            writeln!(
+                out,
+                "   Trace one: {}",
+                safe::command(&["meshtrace", "trace"], &[], &[id])
+            )?;
         }
     }
     if !r.notes.is_empty() {
         writeln!(out)?;
         writeln!(out, "Notes:")?;
         for n in &r.notes {
-            writeln!(out, "  - {n}")?;
+            writeln!(out, "  - {}", Line(n))?;
         }
     }
     Ok(())
@@ -827,23 +918,23 @@ pub fn write_doctor(
                 sev,
                 f.id.to_string(),
                 f.check.to_string(),
-                f.title.clone(),
+                cell(&f.title),
             ]);
         }
         writeln!(out, "{t}")?;
     }
     for (i, f) in findings.iter().enumerate() {
         writeln!(out)?;
-        writeln!(out, "{}. [{}] {}", i + 1, f.id, f.title)?;
-        writeln!(out, "   Objects: {}", f.objects.join(", "))?;
-        writeln!(out, "   Evidence: {}", f.evidence)?;
-        writeln!(out, "   Fix: {}", f.fix)?;
+        writeln!(out, "{}. [{}] {}", i + 1, f.id, Line(&f.title))?;
+        writeln!(out, "   Objects: {}", inputs_list(&f.objects))?;
+        writeln!(out, "   Evidence: {}", Line(&f.evidence))?;
+        writeln!(out, "   Fix: {}", Line(&f.fix))?;
     }
     if !problems.is_empty() {
         writeln!(out)?;
         writeln!(out, "Skipped parts of the evidence:")?;
         for p in problems {
-            writeln!(out, "  - {p}")?;
+            writeln!(out, "  - {}", Line(p))?;
         }
     }
     Ok(())

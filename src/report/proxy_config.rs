@@ -5,6 +5,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::Line;
+use super::safe::line;
 use crate::proxyconfig::Table;
 
 /// Output format.
@@ -38,7 +40,7 @@ pub fn write_tables(
 ) -> Result<()> {
     let mut first = true;
     for (k, v) in bootstrap {
-        writeln!(out, "{:<21}{v}", format!("{k}:"))?;
+        writeln!(out, "{:<21}{}", format!("{}:", Line(k)), Line(v))?;
         first = false;
     }
     for t in tables {
@@ -52,7 +54,17 @@ pub fn write_tables(
                 "NOTE: This output only contains named route configurations."
             )?;
         }
-        write!(out, "{}", t.render())?;
+        // Names come from the config dump: each cell one line, escaped, before the columns are
+        // measured.
+        let safe = Table {
+            columns: t.columns.clone(),
+            rows: t
+                .rows
+                .iter()
+                .map(|r| r.iter().map(|c| line(c).into_owned()).collect())
+                .collect(),
+        };
+        write!(out, "{}", safe.render())?;
     }
     out.flush()?;
     Ok(())

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::Line;
 use crate::routesim::{PredictedPath, Request};
 
 /// Output format.
@@ -47,8 +48,8 @@ fn write_text(out: &mut dyn Write, req: &Request, path: &PredictedPath) -> Resul
     writeln!(
         out,
         "{} {}{} Host: {}{}",
-        req.method,
-        req.path,
+        Line(&req.method),
+        Line(&req.path),
         if req.headers.is_empty() {
             String::new()
         } else {
@@ -56,12 +57,12 @@ fn write_text(out: &mut dyn Write, req: &Request, path: &PredictedPath) -> Resul
                 " [{}]",
                 req.headers
                     .iter()
-                    .map(|(k, v)| format!("{k}: {v}"))
+                    .map(|(k, v)| format!("{}: {}", Line(k), Line(v)))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
         },
-        req.host,
+        Line(&req.host),
         req.port.map(|p| format!(" → port {p}")).unwrap_or_default()
     )?;
     for (i, h) in path.hops.iter().enumerate() {
@@ -69,29 +70,29 @@ fn write_text(out: &mut dyn Write, req: &Request, path: &PredictedPath) -> Resul
             out,
             "\nHop {} · {} · Host {}{}",
             i + 1,
-            h.proxy,
-            h.request.host,
+            Line(&h.proxy),
+            Line(&h.request.host),
             h.request
                 .port
                 .map(|p| format!(" · port {p}"))
                 .unwrap_or_default()
         )?;
         if let Some(n) = &h.note {
-            writeln!(out, "  ↳ {n}")?;
+            writeln!(out, "  ↳ {}", Line(n))?;
         }
         for s in &h.steps {
             writeln!(
                 out,
                 "  {} {:<13} {}",
                 if s.ok { "✓" } else { "✗" },
-                s.stage,
-                s.decision
+                Line(&s.stage),
+                Line(&s.decision)
             )?;
         }
         if !h.candidates.is_empty() {
             writeln!(out, "  Tried (closest first):")?;
             for c in h.candidates.iter().take(10) {
-                writeln!(out, "    - {}: {}", c.name, c.why)?;
+                writeln!(out, "    - {}: {}", Line(&c.name), Line(&c.why))?;
             }
             if h.candidates.len() > 10 {
                 writeln!(out, "    … and {} more", h.candidates.len() - 10)?;
@@ -104,10 +105,10 @@ fn write_text(out: &mut dyn Write, req: &Request, path: &PredictedPath) -> Resul
         .map(|h| {
             let port = h.request.port.map(|p| format!(":{p}")).unwrap_or_default();
             let pod = h.proxy.rsplit('/').next().unwrap_or(&h.proxy);
-            format!("{pod}{port}")
+            format!("{}{port}", Line(pod))
         })
         .collect();
     writeln!(out, "\nPredicted path: {}", summary.join(" → "))?;
-    writeln!(out, "End: {}", path.end)?;
+    writeln!(out, "End: {}", Line(&path.end))?;
     Ok(())
 }
