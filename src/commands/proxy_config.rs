@@ -94,18 +94,29 @@ pub struct LoadedDump {
     pub dump: ConfigDump,
 }
 
-fn read_all(mut r: impl Read) -> Result<String> {
+/// Read a config dump, at most `MAX_CONFIG_DUMP_BYTES` (the limit bundles use too).
+fn read_all(r: impl Read, name: &str) -> Result<String> {
+    let max = crate::source::limits::MAX_CONFIG_DUMP_BYTES;
     let mut b = Vec::new();
-    r.read_to_end(&mut b)?;
+    r.take(max + 1)
+        .read_to_end(&mut b)
+        .with_context(|| format!("cannot read {name}"))?;
+    if b.len() as u64 > max {
+        anyhow::bail!(
+            "{name} is larger than {} MiB, the largest config dump meshtrace reads; pass the dump of one proxy (`istioctl proxy-config all <pod> -o json` or its admin `/config_dump`)",
+            max >> 20
+        );
+    }
     Ok(String::from_utf8_lossy(&b).into_owned())
 }
 
 /// Parse one dump file (`-` = stdin).
 pub fn load_file(path: &str) -> Result<LoadedDump> {
     let text = if path == "-" {
-        read_all(std::io::stdin().lock())?
+        read_all(std::io::stdin().lock(), "<stdin>")?
     } else {
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?
+        let f = std::fs::File::open(path).with_context(|| format!("cannot read {path}"))?;
+        read_all(f, path)?
     };
     let dump = ConfigDump::parse(&text).with_context(|| path.to_string())?;
     Ok(LoadedDump {

@@ -223,3 +223,16 @@ fn the_readme_documents_every_exit_code() {
         );
     }
 }
+
+#[test]
+fn proxy_config_refuses_a_config_dump_over_its_limit_by_name() {
+    let d = temp();
+    let f = d.path().join("huge-dump.json");
+    // Sparse: 33 MiB of zeros costs nothing on disk.
+    std::fs::File::create(&f)
+        .unwrap()
+        .set_len(33 << 20)
+        .unwrap();
+    let o = run(&["proxy-config", "all", f.to_str().unwrap()]);
+    assert_unusable(&o, &["huge-dump.json", "larger than 32 MiB"]);
+}
