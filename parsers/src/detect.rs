@@ -11,9 +11,11 @@ use std::sync::Arc;
 
 use crate::builtins::{ENVOY_GATEWAY_JSON_KEYS, ISTIO_JSON_KEYS, builtin_text, compiled_builtins};
 use crate::envelope::rfc3339_prefix_len;
-use crate::format::{FormatError, MatchOutcome, Mismatch, Slot, TextFormat};
+use crate::format::{FormatError, MatchOutcome, Mismatch, Segment, Slot, TextFormat};
 use crate::json::{JsonError, scan_object};
 use crate::record::RawRecord;
+
+mod gate;
 
 /// A JSON access-log encoding: which key carries which operator.
 #[derive(Debug, Clone)]
@@ -554,6 +556,10 @@ pub struct LineParser {
     json: Option<Arc<JsonFormat>>,
     fixed: bool,
     last: usize,
+    /// The cheap shape test of the TEXT formats (see [`gate`]).
+    gates: Arc<gate::Gates>,
+    /// Off only in tests that check the gates change no verdict.
+    gated: bool,
 }
 
 /// Longest line parsed as a possible access-log record.
@@ -561,6 +567,13 @@ pub const MAX_LINE_LEN: usize = 1 << 20;
 
 /// Minimum fields a cut or truncated line must carry to count as a record.
 const MIN_FIELDS: usize = 4;
+
+/// Leading fields a pasted line may be missing (its cut-off start).
+const RESUME_FIELDS: usize = 3;
+
+fn gates_of(text: &[Arc<TextFormat>]) -> Arc<gate::Gates> {
+    Arc::new(gate::Gates::new(text, MIN_FIELDS, RESUME_FIELDS))
+}
 
 impl LineParser {
     /// Auto-detect among the built-ins.
@@ -570,12 +583,16 @@ impl LineParser {
             .zip(compiled_builtins())
             .filter(|(b, _)| b.detect)
             .map(|(_, f)| f.clone())
-            .collect();
+            .collect::<Vec<_>>();
+        static AUTO_GATES: std::sync::OnceLock<Arc<gate::Gates>> = std::sync::OnceLock::new();
+        let gates = AUTO_GATES.get_or_init(|| gates_of(&text)).clone();
         LineParser {
             text,
             json: Some(Arc::new(JsonFormat::auto())),
             fixed: false,
             last: 0,
+            gates,
+            gated: true,
         }
     }
 
@@ -588,12 +605,16 @@ impl LineParser {
                 json: None,
                 fixed: true,
                 last: 0,
+                gates: gates_of(std::slice::from_ref(t)),
+                gated: true,
             },
             FormatSpec::Json(j) => LineParser {
                 text: Vec::new(),
                 json: Some(j.clone()),
                 fixed: true,
                 last: 0,
+                gates: gates_of(&[]),
+                gated: true,
             },
         }
     }
@@ -657,6 +678,19 @@ impl LineParser {
                 }),
             };
         }
+        // The cheap shape test first: most lines that are not access logs cannot be read as a
+        // record of any format, from their start or as a cut line, and are only classified.
+        let bytes = line.as_bytes();
+        let could_resume = !self.gated || self.gates.could_resume(bytes);
+        if self.gated && !self.gates.could_start(bytes) {
+            if let Some(n) = recognise_other(line) {
+                return LineOutcome::NotAccessLog(n);
+            }
+            if could_resume && let Some(out) = self.resume(line) {
+                return out;
+            }
+            return LineOutcome::Malformed(self.why_not(line));
+        }
         // Fast path: the format that matched last time; the others only if it fails.
         let last = self.last.min(self.text.len().saturating_sub(1));
         let order = std::iter::once(last).chain((0..self.text.len()).filter(|&i| i != last));
@@ -701,11 +735,16 @@ impl LineParser {
             return LineOutcome::NotAccessLog(n);
         }
         // Paste mode: the beginning of the line (e.g. `[START_TIME] "`) was cut off.
-        if let Some(out) = self.resume(line) {
+        if could_resume && let Some(out) = self.resume(line) {
             return out;
         }
+        LineOutcome::Malformed(self.malformed(best_mis))
+    }
+
+    /// Why a line that is no record is not one: what the format closest to matching expected.
+    fn malformed(&self, best_mis: Option<(usize, Mismatch)>) -> Malformed {
         match best_mis {
-            Some((i, m)) => LineOutcome::Malformed(Malformed {
+            Some((i, m)) => Malformed {
                 format: if self.fixed {
                     None
                 } else {
@@ -713,19 +752,50 @@ impl LineParser {
                 },
                 column: m.column,
                 expected: m.expected,
-            }),
-            None => LineOutcome::Malformed(Malformed {
+            },
+            None => Malformed {
                 format: None,
                 column: 0,
                 expected: "an access-log line".into(),
-            }),
+            },
         }
+    }
+
+    /// [`LineParser::malformed`] for a line the gates refused: the same verdict as matching
+    /// every format, without matching when none of them can get past its first literal.
+    fn why_not(&self, line: &str) -> Malformed {
+        let last = self.last.min(self.text.len().saturating_sub(1));
+        let order = std::iter::once(last).chain((0..self.text.len()).filter(|&i| i != last));
+        let refused_at_once = |f: &TextFormat| match f.segments().first() {
+            Some(Segment::Literal(l)) => !line.starts_with(l.as_str()) && !l.starts_with(line),
+            _ => false,
+        };
+        if !self.text.is_empty() && self.text.iter().all(|f| refused_at_once(f)) {
+            // Every format fails at column 1 with no field matched: the first tried is closest.
+            if let Some(f) = self.text.get(last)
+                && let MatchOutcome::Mismatch(m) = f.match_line(line)
+            {
+                return self.malformed(Some((last, m)));
+            }
+        }
+        let mut best_mis: Option<(usize, Mismatch)> = None;
+        for i in order {
+            let Some(f) = self.text.get(i) else { break };
+            if let MatchOutcome::Mismatch(m) = f.match_line(line)
+                && best_mis.as_ref().is_none_or(|(_, b)| {
+                    (m.fields_matched, m.column) > (b.fields_matched, b.column)
+                })
+            {
+                best_mis = Some((i, m));
+            }
+        }
+        self.malformed(best_mis)
     }
 
     fn resume<'a>(&mut self, line: &'a str) -> Option<LineOutcome<'a>> {
         let mut best: Option<(LineOutcome<'a>, usize, usize)> = None;
         for (i, f) in self.text.iter().enumerate() {
-            for (seg, off) in f.resume_points(3) {
+            for (seg, off) in f.resume_points(RESUME_FIELDS) {
                 match f.match_from(line, seg, off) {
                     MatchOutcome::Full(mut rec) if rec.get(Slot::ResponseCode).is_some() => {
                         rec.missing = f.slots_before(seg);

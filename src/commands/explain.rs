@@ -1,6 +1,15 @@
 //! `meshtrace explain`: explain access-log lines from files or stdin.
+//!
+//! Small inputs (together under [`STREAM_MIN_BYTES`]) are read whole, so wrapped pasted lines
+//! join and the overview table lists every request; larger ones — files or standard input — are
+//! explained as their requests complete, with flat memory. Either way skipped lines are counted
+//! with a few examples, never kept one by one, and a closed output stops the reading at once.
 
-use std::io::Write;
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, Result};
 use meshtrace_parsers::detect::FormatSpec;
@@ -8,10 +17,12 @@ use meshtrace_parsers::detect::FormatSpec;
 use crate::commands::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK, format_spec};
 use crate::diagnose::Context;
 use crate::explain::explain;
+use crate::report::explain_stream::write_skipped_summary;
 use crate::report::json::{record_json, skipped_json};
 use crate::report::{ExplainStream, OutputFormat, write_explain};
-use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_input, read_streamed};
-use crate::source::merge::{Merged, StreamInput};
+use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed};
+use crate::source::limits::MAX_STDIN_COPY_BYTES;
+use crate::source::merge::{MALFORMED_EXAMPLES, Merged, StreamInput};
 use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine};
 use meshtrace_analysis::settle::{Settled, Settler};
 
@@ -28,6 +39,26 @@ pub struct ExplainArgs {
     pub output: OutputFormat,
 }
 
+/// One input of `explain`.
+enum Input {
+    File(std::path::PathBuf),
+    /// Standard input: what was read first (at most [`STREAM_MIN_BYTES`]) and whether that was
+    /// all of it.
+    Stdin {
+        head: Vec<u8>,
+        whole: bool,
+    },
+}
+
+impl Input {
+    fn name(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Stdin { .. } => InputSource::Stdin.name(),
+        }
+    }
+}
+
 /// Run `explain`.
 pub fn run(a: ExplainArgs) -> Result<i32> {
     let spec = format_spec(&a.log_format)?;
@@ -36,48 +67,156 @@ pub fn run(a: ExplainArgs) -> Result<i32> {
     } else {
         a.files.iter().map(|f| InputSource::from_arg(f)).collect()
     };
-    // Large files: explained as requests complete, with flat memory.
-    let files: Vec<&std::path::Path> = sources
-        .iter()
-        .filter_map(|s| match s {
-            InputSource::File(p) => Some(p.as_path()),
-            InputSource::Stdin => None,
-        })
-        .collect();
-    let total: u64 = files
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    if files.len() == sources.len() && total >= STREAM_MIN_BYTES {
-        return run_streaming(&files, &spec, a.output);
-    }
-    let mut set = LogSet::default();
-    let mut failed_inputs = 0;
+    let mut inputs = Vec::with_capacity(sources.len());
+    let mut total = 0u64;
     for s in &sources {
-        if let Err(e) = read_input(s, &spec, &mut set) {
+        match s {
+            InputSource::File(p) => {
+                total = total.saturating_add(std::fs::metadata(p).map_or(0, |m| m.len()));
+                inputs.push(Input::File(p.clone()));
+            }
+            InputSource::Stdin => {
+                // Enough to tell a pasted snippet from a log to stream, and no more.
+                let mut head = Vec::new();
+                std::io::stdin()
+                    .lock()
+                    .take(STREAM_MIN_BYTES)
+                    .read_to_end(&mut head)
+                    .context("cannot read standard input")?;
+                let whole = (head.len() as u64) < STREAM_MIN_BYTES;
+                total = total.saturating_add(if whole { head.len() as u64 } else { u64::MAX });
+                inputs.push(Input::Stdin { head, whole });
+            }
+        }
+    }
+    if total >= STREAM_MIN_BYTES {
+        return run_streaming(inputs, &spec, a.output);
+    }
+    run_whole(inputs, &spec, a.output)
+}
+
+/// Keeps the records of small inputs; counts skipped lines by kind, keeps the first malformed
+/// ones as examples and, for JSON, writes each to a temporary file in order.
+struct Collected {
+    set: LogSet,
+    skipped: BTreeMap<String, u64>,
+    malformed: Vec<SkippedLine>,
+    spool: Option<std::io::BufWriter<std::fs::File>>,
+    error: Option<std::io::Error>,
+}
+
+impl LineSink for Collected {
+    fn record(&mut self, line: LogLine) {
+        self.set.records.push(line);
+    }
+    fn skipped(&mut self, line: SkippedLine) {
+        if let Some(w) = &mut self.spool
+            && self.error.is_none()
+            && let Err(e) = serde_json::to_writer(&mut *w, &skipped_json(&line))
+                .map_err(std::io::Error::other)
+                .and_then(|()| w.write_all(b"\n"))
+        {
+            self.error = Some(e);
+        }
+        match self.skipped.get_mut(&line.kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.skipped.insert(line.kind.clone(), 1);
+            }
+        }
+        if line.kind == "malformed" && self.malformed.len() < MALFORMED_EXAMPLES {
+            self.malformed.push(line);
+        }
+    }
+    fn ok_records(&mut self, n: u64) {
+        self.set.ok_records += n;
+    }
+}
+
+/// `explain` on small inputs: read whole, explained together.
+fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Result<i32> {
+    let json = output == OutputFormat::Json;
+    let spool = if json {
+        let f = tempfile::tempfile().context("cannot create a temporary file for skipped lines")?;
+        Some(std::io::BufWriter::new(f))
+    } else {
+        None
+    };
+    let mut c = Collected {
+        set: LogSet::default(),
+        skipped: BTreeMap::new(),
+        malformed: Vec::new(),
+        spool,
+        error: None,
+    };
+    let mut failed_inputs = 0;
+    for input in &inputs {
+        let name = input.name();
+        c.set.inputs.push(name.clone());
+        let read = match input {
+            Input::File(p) => std::fs::File::open(p)
+                .map_err(|source| crate::source::input::InputError::Open {
+                    path: name.clone(),
+                    source,
+                })
+                .and_then(|f| {
+                    let size = f.metadata().ok().map(|m| m.len());
+                    read_streamed(f, &name, None, spec, size, true, &mut c, None)
+                }),
+            Input::Stdin { head, .. } => read_streamed(
+                head.as_slice(),
+                &name,
+                None,
+                spec,
+                Some(head.len() as u64),
+                true,
+                &mut c,
+                None,
+            ),
+        };
+        if let Err(e) = read {
             // A bad input is a message, not an abort: the others are still analysed.
             eprintln!("meshtrace: {e}");
             failed_inputs += 1;
         }
     }
-    if failed_inputs == sources.len() {
+    if failed_inputs == inputs.len() {
         anyhow::bail!("no input could be read");
     }
-    let report = explain(&set);
+    if let Some(e) = c.error.take() {
+        return Err(e).context("cannot write skipped lines to a temporary file");
+    }
+    let report = explain(&c.set);
     let mut out = crate::report::stdout();
     let width = out.width(160);
-    write_explain(&mut out, &set, &report, a.output, width)?;
+    if json {
+        let mut stream = ExplainStream::start(&mut out, output, c.set.inputs.len() > 1)?;
+        for r in &report.requests {
+            stream.request(r)?;
+        }
+        stream.next_array("records")?;
+        for l in &c.set.records {
+            stream.value(&record_json(l))?;
+        }
+        stream.next_array("skipped")?;
+        if let Some(spool) = c.spool.take() {
+            copy_spooled(spool, &mut stream)?;
+        }
+        stream.end_json()?;
+    } else {
+        write_explain(&mut out, &c.set, &report, output, width)?;
+        write_skipped_summary(&mut out, &c.skipped, &c.malformed)?;
+    }
     out.flush()?;
-    let malformed = set.malformed().count();
-    if malformed > 0 && a.output == OutputFormat::Json {
+    let malformed = c.skipped.get("malformed").copied().unwrap_or(0);
+    if malformed > 0 && json {
         eprintln!("meshtrace: {malformed} malformed line(s); see \"skipped\" in the output");
     }
-    if set.records.is_empty() {
+    if c.set.records.is_empty() {
         eprintln!(
             "meshtrace: no access-log record found in {} ({} line(s) skipped); if the proxy uses a custom format, pass it with --log-format",
-            set.inputs.join(", "),
-            set.skipped.len()
+            c.set.inputs.join(", "),
+            c.skipped.values().sum::<u64>()
         );
         return Ok(EXIT_NOTHING);
     }
@@ -88,6 +227,22 @@ pub fn run(a: ExplainArgs) -> Result<i32> {
     })
 }
 
+/// Write the JSON lines of a spooled `skipped` array as its elements.
+fn copy_spooled(
+    spool: std::io::BufWriter<std::fs::File>,
+    stream: &mut ExplainStream<'_>,
+) -> Result<()> {
+    let mut f = spool.into_inner().map_err(|e| e.into_error())?;
+    f.seek(std::io::SeekFrom::Start(0))?;
+    let mut lines = std::io::BufReader::new(f);
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut lines, &mut line)? > 0 {
+        stream.raw_value(line.trim_end())?;
+        line.clear();
+    }
+    Ok(())
+}
+
 /// Passes on the records and skipped lines of the second reading (JSON `records`/`skipped`).
 struct JsonSink<'s, 'o> {
     stream: &'s mut ExplainStream<'o>,
@@ -95,6 +250,15 @@ struct JsonSink<'s, 'o> {
     skipped: std::io::BufWriter<std::fs::File>,
     records: u64,
     error: Option<std::io::Error>,
+    /// Set on the first write error: the reading stops.
+    stop: &'s AtomicBool,
+}
+
+impl JsonSink<'_, '_> {
+    fn fail(&mut self, e: std::io::Error) {
+        self.error = Some(e);
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl LineSink for JsonSink<'_, '_> {
@@ -103,7 +267,7 @@ impl LineSink for JsonSink<'_, '_> {
         if self.error.is_none()
             && let Err(e) = self.stream.value(&record_json(&line))
         {
-            self.error = Some(e);
+            self.fail(e);
         }
     }
     fn skipped(&mut self, line: SkippedLine) {
@@ -112,104 +276,180 @@ impl LineSink for JsonSink<'_, '_> {
                 .map_err(std::io::Error::other)
                 .and_then(|()| self.skipped.write_all(b"\n"))
         {
-            self.error = Some(e);
+            self.fail(e);
         }
     }
     fn ok_records(&mut self, _: u64) {}
 }
 
-/// `explain` on large files: requests are settled and written as they complete (see
-/// `crate::source::merge::Settler`); for JSON the files are read a second time for `records` and
-/// `skipped`.
-fn run_streaming(
-    files: &[&std::path::Path],
-    spec: &FormatSpec,
-    output: OutputFormat,
-) -> Result<i32> {
-    let inputs: Vec<StreamInput> = files
-        .iter()
-        .map(|p| {
-            let path = p.to_path_buf();
-            StreamInput {
-                name: p.display().to_string(),
-                pod: None,
-                spec: spec.clone(),
-                size: std::fs::metadata(p).ok().map(|m| m.len()),
-                open: Box::new(move || {
-                    std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn std::io::Read + Send>)
-                }),
-                keep_all: true,
+/// Copies standard input to a temporary file as it is read (for the second reading of
+/// `-o json`), up to [`MAX_STDIN_COPY_BYTES`]; notes what went wrong instead of failing the read.
+struct Tee<R> {
+    inner: R,
+    copy: std::fs::File,
+    copied: u64,
+    failed: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let fail = |m: String| {
+            if let Ok(mut f) = self.failed.lock() {
+                f.get_or_insert(m);
             }
-        })
-        .collect();
-    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+        };
+        if self.copied + n as u64 > MAX_STDIN_COPY_BYTES {
+            fail(format!(
+                "standard input is larger than the {} GiB meshtrace copies for -o json; save it to a file and pass the file",
+                MAX_STDIN_COPY_BYTES >> 30
+            ));
+        } else if let Err(e) = self.copy.write_all(&buf[..n]) {
+            fail(format!(
+                "cannot copy standard input to a temporary file for -o json ({e}); save it to a file and pass the file"
+            ));
+        } else {
+            self.copied += n as u64;
+        }
+        Ok(n)
+    }
+}
+
+/// `explain` on large inputs (files or standard input): requests are settled and written as
+/// they complete (see [`Settler`]); for JSON the inputs are read a second time for `records`
+/// and `skipped` (standard input from the copy made while it was read). A write error (the
+/// reader of the output went away) stops everything at once.
+fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Result<i32> {
+    let json = output == OutputFormat::Json;
+    let names: Vec<String> = inputs.iter().map(Input::name).collect();
+    let copy_failed = Arc::new(std::sync::Mutex::new(None::<String>));
+    // Where the second reading of each input comes from.
+    let mut again: Vec<(String, Option<std::fs::File>, Option<u64>)> = Vec::new();
+    let mut streams = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let name = input.name();
+        match input {
+            Input::File(path) => {
+                let size = std::fs::metadata(&path).ok().map(|m| m.len());
+                let p = path.clone();
+                streams.push(StreamInput {
+                    name: name.clone(),
+                    pod: None,
+                    spec: spec.clone(),
+                    size,
+                    open: Box::new(move || {
+                        std::fs::File::open(&p).map(|f| Box::new(f) as Box<dyn Read + Send>)
+                    }),
+                    keep_all: true,
+                });
+                again.push((name, None, size));
+            }
+            Input::Stdin { head, whole } => {
+                let size = whole.then_some(head.len() as u64);
+                let rest = std::io::Cursor::new(head);
+                let reader: Box<dyn Read + Send> = match (json, whole) {
+                    (false, true) => Box::new(rest),
+                    (false, false) => Box::new(rest.chain(std::io::stdin())),
+                    (true, _) => {
+                        let copy = tempfile::tempfile()
+                            .context("cannot create a temporary file for standard input")?;
+                        again.push((name.clone(), Some(copy.try_clone()?), size));
+                        let inner: Box<dyn Read + Send> = if whole {
+                            Box::new(rest)
+                        } else {
+                            Box::new(rest.chain(std::io::stdin()))
+                        };
+                        Box::new(Tee {
+                            inner,
+                            copy,
+                            copied: 0,
+                            failed: copy_failed.clone(),
+                        })
+                    }
+                };
+                streams.push(StreamInput {
+                    name,
+                    pod: None,
+                    spec: spec.clone(),
+                    size,
+                    open: Box::new(move || Ok(reader)),
+                    keep_all: true,
+                });
+            }
+        }
+    }
     let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::report::stdout());
-    let mut stream = ExplainStream::start(&mut out, output, files.len() > 1)?;
-    let mut merged = Merged::start(inputs);
+    let mut stream = ExplainStream::start(&mut out, output, names.len() > 1)?;
+    let mut merged = Merged::start(streams);
     let mut settler = Settler::new(Context::default());
     let mut records = 0u64;
-    let mut error: Option<std::io::Error> = None;
+    let error: std::cell::RefCell<Option<std::io::Error>> = Default::default();
     let mut on = |s: Settled<'_>, _: &Context| {
-        if error.is_none()
+        if error.borrow().is_none()
             && let Err(e) = stream.request(s.report)
         {
-            error = Some(e);
+            *error.borrow_mut() = Some(e);
         }
     };
     for l in merged.by_ref() {
         records += 1;
         settler.push(l, &mut on);
+        if error.borrow().is_some() {
+            break;
+        }
     }
-    settler.finish(&mut on);
-    if let Some(e) = error {
+    if error.borrow().is_none() {
+        settler.finish(&mut on);
+    }
+    if let Some(e) = error.into_inner() {
+        // Dropping the merge stops its readers at their next chunk.
+        drop(merged);
         return Err(e.into());
     }
     for p in &merged.problems {
         eprintln!("meshtrace: {p}");
     }
-    if output == OutputFormat::Json {
+    if json {
+        if let Ok(mut f) = copy_failed.lock()
+            && let Some(m) = f.take()
+        {
+            anyhow::bail!(m);
+        }
         stream.next_array("records")?;
         let tmp =
             tempfile::tempfile().context("cannot create a temporary file for skipped lines")?;
+        let stop = AtomicBool::new(false);
         let mut sink = JsonSink {
             stream: &mut stream,
             skipped: std::io::BufWriter::new(tmp),
             records: 0,
             error: None,
+            stop: &stop,
         };
-        for p in files {
-            let f =
-                std::fs::File::open(p).with_context(|| format!("cannot reopen {}", p.display()))?;
-            let size = f.metadata().ok().map(|m| m.len());
-            read_streamed(
-                f,
-                &p.display().to_string(),
-                None,
-                spec,
-                size,
-                true,
-                &mut sink,
-            )?;
+        for (name, copy, size) in again {
+            let f = match copy {
+                Some(mut f) => {
+                    f.seek(std::io::SeekFrom::Start(0))?;
+                    f
+                }
+                None => std::fs::File::open(Path::new(&name))
+                    .with_context(|| format!("cannot reopen {name}"))?,
+            };
+            read_streamed(f, &name, None, spec, size, true, &mut sink, Some(&stop))?;
             if let Some(e) = sink.error.take() {
                 return Err(e.into());
             }
         }
-        let tmp = sink.skipped.into_inner().map_err(|e| e.into_error())?;
+        let spool = sink.skipped;
         stream.next_array("skipped")?;
-        let mut lines = std::io::BufReader::new(tmp);
-        std::io::Seek::seek(&mut lines, std::io::SeekFrom::Start(0))?;
-        let mut line = String::new();
-        while std::io::BufRead::read_line(&mut lines, &mut line)? > 0 {
-            stream.raw_value(line.trim_end())?;
-            line.clear();
-        }
+        copy_spooled(spool, &mut stream)?;
         stream.end_json()?;
     } else {
         stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
     }
     out.flush()?;
     let malformed = merged.malformed();
-    if malformed > 0 && output == OutputFormat::Json {
+    if malformed > 0 && json {
         eprintln!("meshtrace: {malformed} malformed line(s); see \"skipped\" in the output");
     }
     if records == 0 {

@@ -8,6 +8,7 @@ use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine, is_faile
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use meshtrace_parsers::assemble::{Assembler, Event};
 use meshtrace_parsers::detect::{FormatSpec, LineOutcome, LineParser};
@@ -166,6 +167,10 @@ pub fn read_needles_open(
     let input: Arc<str> = Arc::from(name);
     let mut parser = LineParser::new(spec);
     for h in found.hits {
+        if h.too_long {
+            set.skipped.push(too_long(&input, h.line, &h.text));
+            continue;
+        }
         let text = String::from_utf8_lossy(&h.text);
         push_scanned(
             &mut parser,
@@ -272,9 +277,9 @@ pub fn read_pod_log_filtered(
         }
         LineFilter::Failed => {
             set.filtered_inputs += 1;
-            read_lines(reader, name, pod, spec, set, true, 0).map(|_| ())
+            read_lines(reader, name, pod, spec, set, true, 0, None).map(|_| ())
         }
-        LineFilter::All => read_lines(reader, name, pod, spec, set, false, 0).map(|_| ()),
+        LineFilter::All => read_lines(reader, name, pod, spec, set, false, 0, None).map(|_| ()),
     }
 }
 
@@ -297,6 +302,8 @@ fn decompressing<'r>(reader: impl Read + 'r) -> (Box<dyn Read + 'r>, bool) {
 
 /// Read one input for a streaming analysis: every record with `keep_all` or when the input is
 /// under [`STREAM_MIN_BYTES`]; else (large or compressed) only failed records, successes counted.
+/// Reading stops early once `stop` is set (whoever takes the lines has stopped listening).
+#[allow(clippy::too_many_arguments)]
 pub fn read_streamed(
     reader: impl Read,
     name: &str,
@@ -305,16 +312,20 @@ pub fn read_streamed(
     size: Option<u64>,
     keep_all: bool,
     sink: &mut dyn LineSink,
+    stop: Option<&AtomicBool>,
 ) -> Result<(), InputError> {
     let (reader, gz) = decompressing(reader);
     let big = size.is_none_or(|s| s >= STREAM_MIN_BYTES) || gz;
-    read_lines(reader, name, pod, spec, sink, big && !keep_all, 0).map(|_| ())
+    read_lines(reader, name, pod, spec, sink, big && !keep_all, 0, stop).map(|_| ())
 }
 
 /// Line-by-line reading through the assembler; returns the number of physical lines read.
-/// The input is read in large chunks and split with `memchr`. With `failed_only`, a line the
-/// parser certifies as a plain success without parsing it ([`Assembler::is_plain_success`]) is
-/// only counted: most lines of a healthy log never reach the parser.
+/// The input is read in chunks and cut into lines by a [`LineSplitter`], so a line longer than
+/// [`MAX_LINE_BYTES`] is reported malformed and skipped without being held. With `failed_only`,
+/// a line the parser certifies as a plain success without parsing it
+/// ([`Assembler::is_plain_success`]) is only counted: most lines of a healthy log never reach
+/// the parser. Reading stops early once `stop` is set (the output was closed).
+#[allow(clippy::too_many_arguments)]
 fn read_lines(
     mut reader: impl Read,
     name: &str,
@@ -323,78 +334,286 @@ fn read_lines(
     set: &mut dyn LineSink,
     failed_only: bool,
     first_line: u64,
+    stop: Option<&AtomicBool>,
 ) -> Result<u64, InputError> {
-    use meshtrace_parsers::memchr::{memchr, memrchr};
-    let input: Arc<str> = Arc::from(name);
+    let mut h = LineHandler {
+        input: Arc::from(name),
+        pod,
+        set,
+        failed_only,
+        ok: 0,
+    };
     let mut asm = Assembler::new(LineParser::new(spec), true);
-    let mut lineno = first_line;
-    // Successes counted by the sink (parsed) and by the cheap test (not parsed).
-    let mut ok = 0u64;
+    // Successes certified by the cheap test (not parsed).
     let mut fast = 0u64;
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    let mut split = LineSplitter::new(MAX_LINE_BYTES, first_line);
+    let mut chunk = vec![0u8; CHUNK];
     let mut result = Ok(());
-    {
-        let mut sink = |e: Event<'_>| {
-            if failed_only
-                && let Event::Record(l) = &e
-                && !is_failed(&l.record)
-            {
-                ok += 1;
-                return;
+    loop {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
+        let n = match read_full(&mut reader, &mut chunk) {
+            Ok(n) => n,
+            Err(source) => {
+                result = Err(InputError::Read {
+                    path: name.to_string(),
+                    line: split.line(),
+                    source,
+                });
+                0
             }
-            collect(e, &input, pod.as_ref(), set)
         };
-        loop {
-            let len0 = buf.len();
-            buf.resize(len0 + CHUNK, 0);
-            let n = match read_full(&mut reader, &mut buf[len0..]) {
-                Ok(n) => n,
-                Err(source) => {
-                    buf.truncate(len0);
-                    result = Err(InputError::Read {
-                        path: name.to_string(),
-                        line: lineno,
-                        source,
-                    });
-                    0
-                }
-            };
-            buf.truncate(len0 + n);
-            let eof = n == 0;
-            let end = if eof {
-                buf.len()
-            } else {
-                match memrchr(b'\n', &buf[len0..]) {
-                    Some(i) => len0 + i + 1,
-                    None => continue, // a long line: read more
-                }
-            };
-            let mut s = 0;
-            while s < end {
-                let e = memchr(b'\n', &buf[s..end]).map_or(end, |i| s + i + 1);
-                let line = &buf[s..e];
-                s = e;
-                lineno += 1;
+        if n == 0 {
+            break;
+        }
+        split.push(&chunk[..n], &mut |piece| match piece {
+            Piece::Line { number, text } => {
                 if failed_only {
-                    let bare = line.strip_suffix(b"\n").unwrap_or(line);
-                    let bare = bare.strip_suffix(b"\r").unwrap_or(bare);
+                    let bare = text.strip_suffix(b"\r").unwrap_or(text);
                     if asm.is_plain_success(bare) {
                         fast += 1;
-                        continue;
+                        return;
                     }
                 }
-                let text = String::from_utf8_lossy(line);
-                asm.push(lineno, &text, &mut sink);
+                let text = String::from_utf8_lossy(text);
+                asm.push(number, &text, &mut |e| h.event(e));
             }
-            buf.drain(..end);
-            if eof {
-                break;
+            Piece::TooLong { number, head, .. } => {
+                // Nothing pending can continue across it.
+                asm.push(number, "", &mut |e| h.event(e));
+                h.set.skipped(too_long(&h.input, number, head));
+            }
+        });
+    }
+    split.finish(&mut |piece| match piece {
+        Piece::Line { number, text } => {
+            let text = String::from_utf8_lossy(text);
+            asm.push(number, &text, &mut |e| h.event(e));
+        }
+        Piece::TooLong { number, head, .. } => {
+            asm.push(number, "", &mut |e| h.event(e));
+            h.set.skipped(too_long(&h.input, number, head));
+        }
+    });
+    asm.finish(&mut |e| h.event(e));
+    h.set.ok_records(h.ok + fast);
+    result.map(|()| split.line() - first_line)
+}
+
+/// Where the assembler's events of one input go.
+struct LineHandler<'s> {
+    input: Arc<str>,
+    pod: Option<Arc<str>>,
+    set: &'s mut dyn LineSink,
+    /// Keep failed records only; count the others in `ok`.
+    failed_only: bool,
+    ok: u64,
+}
+
+impl LineHandler<'_> {
+    fn event(&mut self, e: Event<'_>) {
+        if self.failed_only
+            && let Event::Record(l) = &e
+            && !is_failed(&l.record)
+        {
+            self.ok += 1;
+            return;
+        }
+        collect(e, &self.input, self.pod.as_ref(), self.set)
+    }
+}
+
+/// The malformed-line entry of a line longer than [`MAX_LINE_BYTES`] that starts with `head`.
+pub fn too_long(input: &Arc<str>, line: u64, head: &[u8]) -> SkippedLine {
+    let head = String::from_utf8_lossy(head);
+    let mut text: String = head.chars().take(200).collect();
+    text.push('…');
+    SkippedLine {
+        input: input.clone(),
+        line,
+        kind: "malformed".into(),
+        reason: format!(
+            "line longer than {MAX_LINE_BYTES} bytes; skipped (no access-log record is that long)"
+        ),
+        text: Some(text),
+    }
+}
+
+pub use crate::source::limits::{MAX_LINE_BYTES, TOO_LONG_HEAD};
+
+/// What [`LineSplitter`] hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// One line of at most the splitter's maximum, without its newline (a `\r` before the
+    /// newline is kept).
+    Line {
+        /// 1-based line number.
+        number: u64,
+        /// Its bytes.
+        text: &'a [u8],
+    },
+    /// A line longer than the maximum: its bytes were dropped as they came.
+    TooLong {
+        /// 1-based line number.
+        number: u64,
+        /// Its length in bytes, without its newline.
+        len: u64,
+        /// Its first bytes (at most [`TOO_LONG_HEAD`]), to show what it was.
+        head: &'a [u8],
+    },
+}
+
+/// The one place bytes become lines: fed chunks of any size, it hands out each line once it is
+/// complete, numbered from 1 (plus `first_line`). It holds at most `max` bytes of a line that
+/// spans chunks; a longer line is reported as [`Piece::TooLong`] once its newline (or the end
+/// of input) arrives, and its bytes are never kept. Every reader of log lines (files, standard
+/// input, gzip streams, bundle and pod logs, the needle search of streams, the merge of many
+/// logs) goes through it.
+#[derive(Debug)]
+pub struct LineSplitter {
+    max: usize,
+    /// The start of a line that continues in the next chunk (at most `max` bytes).
+    carry: Vec<u8>,
+    /// Length so far of a line being skipped because it is longer than `max`.
+    skipping: Option<u64>,
+    /// The first bytes of the line being skipped.
+    head: Vec<u8>,
+    /// Number of the last line handed out.
+    line: u64,
+}
+
+impl LineSplitter {
+    /// A splitter for lines of at most `max` bytes; the first line is numbered `first_line + 1`.
+    pub fn new(max: usize, first_line: u64) -> LineSplitter {
+        LineSplitter {
+            max,
+            carry: Vec::new(),
+            skipping: None,
+            head: Vec::new(),
+            line: first_line,
+        }
+    }
+
+    /// Number of the last line handed out.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Bytes held for a line that continues in the next chunk (never more than the maximum).
+    pub fn held(&self) -> usize {
+        self.carry.len()
+    }
+
+    /// Feed the next chunk; complete lines go to `out`.
+    pub fn push(&mut self, chunk: &[u8], out: &mut dyn FnMut(Piece<'_>)) {
+        use meshtrace_parsers::memchr::memchr;
+        let mut rest = chunk;
+        if let Some(len) = self.skipping {
+            match memchr(b'\n', rest) {
+                None => {
+                    self.skipping = Some(len.saturating_add(rest.len() as u64));
+                    return;
+                }
+                Some(i) => {
+                    self.skipping = None;
+                    self.line += 1;
+                    out(Piece::TooLong {
+                        number: self.line,
+                        len: len.saturating_add(i as u64),
+                        head: &self.head,
+                    });
+                    self.head.clear();
+                    rest = &rest[i + 1..];
+                }
+            }
+        } else if !self.carry.is_empty() {
+            match memchr(b'\n', rest) {
+                None => {
+                    self.hold(rest);
+                    return;
+                }
+                Some(i) => {
+                    let len = self.carry.len() + i;
+                    self.line += 1;
+                    if len > self.max {
+                        self.carry.truncate(TOO_LONG_HEAD);
+                        let more = TOO_LONG_HEAD.saturating_sub(self.carry.len()).min(i);
+                        self.carry.extend_from_slice(&rest[..more]);
+                        out(Piece::TooLong {
+                            number: self.line,
+                            len: len as u64,
+                            head: &self.carry,
+                        });
+                    } else {
+                        self.carry.extend_from_slice(&rest[..i]);
+                        out(Piece::Line {
+                            number: self.line,
+                            text: &self.carry,
+                        });
+                    }
+                    self.carry.clear();
+                    rest = &rest[i + 1..];
+                }
             }
         }
-        asm.finish(&mut sink);
+        let mut s = 0;
+        while let Some(i) = memchr(b'\n', &rest[s..]) {
+            self.line += 1;
+            out(if i > self.max {
+                Piece::TooLong {
+                    number: self.line,
+                    len: i as u64,
+                    head: &rest[s..s + i.min(TOO_LONG_HEAD)],
+                }
+            } else {
+                Piece::Line {
+                    number: self.line,
+                    text: &rest[s..s + i],
+                }
+            });
+            s += i + 1;
+        }
+        self.hold(&rest[s..]);
     }
-    set.ok_records(ok + fast);
-    result.map(|()| lineno - first_line)
+
+    /// Keep the start of a line that continues in the next chunk, or start skipping it.
+    fn hold(&mut self, part: &[u8]) {
+        let len = self.carry.len() + part.len();
+        if len > self.max {
+            self.head.clear();
+            self.head
+                .extend_from_slice(&self.carry[..self.carry.len().min(TOO_LONG_HEAD)]);
+            let more = TOO_LONG_HEAD
+                .saturating_sub(self.head.len())
+                .min(part.len());
+            self.head.extend_from_slice(&part[..more]);
+            self.carry = Vec::new();
+            self.skipping = Some(len as u64);
+        } else {
+            self.carry.extend_from_slice(part);
+        }
+    }
+
+    /// End of input: hand out a last line without newline.
+    pub fn finish(&mut self, out: &mut dyn FnMut(Piece<'_>)) {
+        if let Some(len) = self.skipping.take() {
+            self.line += 1;
+            out(Piece::TooLong {
+                number: self.line,
+                len,
+                head: &self.head,
+            });
+            self.head.clear();
+        } else if !self.carry.is_empty() {
+            self.line += 1;
+            out(Piece::Line {
+                number: self.line,
+                text: &self.carry,
+            });
+            self.carry.clear();
+        }
+    }
 }
 
 /// Split a large file at a line boundary and parse both halves on two threads (failures only).
@@ -416,10 +635,22 @@ fn read_file_in_two(
     // Find the first line start at or after the middle.
     let mut f = open(p)?;
     f.seek(SeekFrom::Start(len / 2)).map_err(err)?;
-    let mut probe = BufReader::new(f);
-    let mut skip = Vec::new();
-    probe.read_until(b'\n', &mut skip).map_err(err)?;
-    let mid = len / 2 + skip.len() as u64;
+    // The first newline at or after the middle, looked for without holding the line (it may be
+    // longer than any line meshtrace reads).
+    let mut mid = len;
+    let mut at = len / 2;
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        let n = read_full(&mut f, &mut chunk).map_err(err)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(i) = meshtrace_parsers::memchr::memchr(b'\n', &chunk[..n]) {
+            mid = at + i as u64 + 1;
+            break;
+        }
+        at += n as u64;
+    }
     let (first, second) = std::thread::scope(|sc| {
         let a = sc.spawn(|| -> Result<(LogSet, u64), InputError> {
             let mut part = LogSet::default();
@@ -431,6 +662,7 @@ fn read_file_in_two(
                 &mut part,
                 true,
                 0,
+                None,
             )?;
             Ok((part, n))
         });
@@ -438,7 +670,7 @@ fn read_file_in_two(
             let mut f = open(p)?;
             f.seek(SeekFrom::Start(mid)).map_err(err)?;
             let mut part = LogSet::default();
-            read_lines(f, name, pod.clone(), spec, &mut part, true, 0)?;
+            read_lines(f, name, pod.clone(), spec, &mut part, true, 0, None)?;
             Ok(part)
         });
         (a.join(), b.join())
@@ -465,8 +697,9 @@ fn read_file_in_two(
 /// cache and the scan (64 KiB measured 15–25 % faster than 1 MiB for `failures`).
 const CHUNK: usize = 1 << 16;
 
-/// Parse only the lines containing one of `needles`, found by substring search over large
-/// chunks (the way `rg -F` works). Line numbers are counted with a vectorised newline count.
+/// Parse only the lines containing one of `needles` (substring search, the way `rg -F` works),
+/// as the [`LineSplitter`] hands them out; other lines are not parsed and not reported, except
+/// a line longer than [`MAX_LINE_BYTES`], which is reported malformed whatever it holds.
 fn scan_needles(
     mut reader: impl Read,
     name: &str,
@@ -476,7 +709,6 @@ fn scan_needles(
     needles: &[String],
     window: Option<TimeWindow>,
 ) -> Result<u64, InputError> {
-    let first_line = 0u64;
     use meshtrace_parsers::memchr::memmem::Finder;
     let input: Arc<str> = Arc::from(name);
     let finders: Vec<Finder<'_>> = needles
@@ -485,58 +717,30 @@ fn scan_needles(
         .map(|n| Finder::new(n.as_bytes()))
         .collect();
     let mut parser = LineParser::new(spec);
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
-    let mut base_line = first_line;
-    let mut starts: Vec<usize> = Vec::new();
+    let mut split = LineSplitter::new(MAX_LINE_BYTES, 0);
+    let mut chunk = vec![0u8; CHUNK];
+    let mut on = |piece: Piece<'_>| match piece {
+        Piece::Line { number, text } => {
+            if finders.iter().any(|f| f.find(text).is_some()) {
+                let text = String::from_utf8_lossy(text);
+                push_scanned(&mut parser, &text, number, &input, pod, window, set);
+            }
+        }
+        Piece::TooLong { number, head, .. } => set.skipped.push(too_long(&input, number, head)),
+    };
     loop {
-        let len0 = buf.len();
-        buf.resize(len0 + CHUNK, 0);
-        let n = read_full(&mut reader, &mut buf[len0..]).map_err(|source| InputError::Read {
+        let n = read_full(&mut reader, &mut chunk).map_err(|source| InputError::Read {
             path: name.to_string(),
-            line: base_line,
+            line: split.line(),
             source,
         })?;
-        buf.truncate(len0 + n);
-        let eof = n == 0;
-        let end = if eof {
-            buf.len()
-        } else {
-            // Only the new bytes can hold the last newline (a long line stays linear).
-            match meshtrace_parsers::memchr::memrchr(b'\n', &buf[len0..]) {
-                Some(i) => len0 + i + 1,
-                None => continue, // one long line: read more
-            }
-        };
-        let region = &buf[..end];
-        starts.clear();
-        for f in &finders {
-            for pos in f.find_iter(region) {
-                starts.push(
-                    meshtrace_parsers::memchr::memrchr(b'\n', &region[..pos]).map_or(0, |i| i + 1),
-                );
-            }
-        }
-        starts.sort_unstable();
-        starts.dedup();
-        let mut counted = 0usize;
-        let mut line = base_line;
-        for &s in &starts {
-            line +=
-                meshtrace_parsers::memchr::memchr_iter(b'\n', &region[counted..s]).count() as u64;
-            counted = s;
-            let e = meshtrace_parsers::memchr::memchr(b'\n', &region[s..])
-                .map_or(region.len(), |i| s + i);
-            let text = String::from_utf8_lossy(&region[s..e]);
-            push_scanned(&mut parser, &text, line + 1, &input, pod, window, set);
-        }
-        base_line =
-            line + meshtrace_parsers::memchr::memchr_iter(b'\n', &region[counted..]).count() as u64;
-        buf.drain(..end);
-        if eof {
+        if n == 0 {
             break;
         }
+        split.push(&chunk[..n], &mut on);
     }
-    Ok(base_line - first_line)
+    split.finish(&mut on);
+    Ok(split.line())
 }
 
 /// Parse one line found by a needle search and keep it (records outside `window` are dropped).

@@ -41,3 +41,18 @@ pub const MAX_SPOOL_BYTES: u64 = 4 << 30;
 
 /// Environment variable that overrides [`MAX_SPOOL_BYTES`], in MiB.
 pub const SPOOL_LIMIT_ENV: &str = "MESHTRACE_SPOOL_LIMIT_MIB";
+
+/// Longest log line read, in bytes without its end of line, by every reader of log lines
+/// (`crate::source::input::LineSplitter`): a longer line is reported malformed with its file
+/// and line ("line longer than … bytes; skipped") and reading goes on at the next line, without
+/// the line ever being held. Real Envoy access-log lines, even with long headers, stay well
+/// under 64 KiB; this is also the parser's own limit.
+pub const MAX_LINE_BYTES: usize = meshtrace_parsers::detect::MAX_LINE_LEN;
+
+/// Bytes kept of a line longer than [`MAX_LINE_BYTES`], to show what it was.
+pub const TOO_LONG_HEAD: usize = 256;
+
+/// Largest standard input `explain -o json` copies to a temporary file (its `records` and
+/// `skipped` are written from a second reading, after the requests); past it the command stops
+/// with a message asking for a file.
+pub const MAX_STDIN_COPY_BYTES: u64 = 4 << 30;

@@ -6,6 +6,7 @@ use meshtrace_analysis::settle::{RecordStream, end_ms};
 use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use meshtrace_parsers::detect::FormatSpec;
@@ -63,15 +64,19 @@ struct ChannelSink {
     skipped: BTreeMap<String, u64>,
     malformed: Vec<SkippedLine>,
     closed: bool,
+    /// Set when nobody takes the records any more: the reader stops.
+    stop: Arc<AtomicBool>,
 }
 
 impl ChannelSink {
     fn flush(&mut self) {
         if !self.batch.is_empty() && !self.closed {
             let b = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
-            // The merge stopped listening: keep reading (the reader cannot be interrupted) but
-            // drop what it finds.
+            // The merge stopped listening: drop what is found until the reader notices `stop`.
             self.closed = self.tx.send(Msg::Records(b)).is_err();
+            if self.closed {
+                self.stop.store(true, Ordering::Relaxed);
+            }
         }
         self.batch.clear();
     }
@@ -114,6 +119,16 @@ pub struct Merged {
     pub malformed_examples: Vec<SkippedLine>,
     /// Inputs that could not be read (completely), one sentence each.
     pub problems: Vec<String>,
+    /// Tells the reader threads to stop (set when the merge is dropped).
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Merged {
+    /// Whoever merged has stopped (finished, or gave up on a closed output): the readers stop
+    /// reading at their next chunk instead of going through the rest of their inputs.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Merged {
@@ -121,11 +136,14 @@ impl Merged {
     pub fn start(inputs: Vec<StreamInput>) -> Merged {
         let mut rx = Vec::with_capacity(inputs.len());
         let batch_size = (BATCH_TOTAL / inputs.len().max(1)).clamp(16, 256);
+        let stop = Arc::new(AtomicBool::new(false));
         for input in inputs {
+            let stop = stop.clone();
             let (tx, r) = sync_channel(IN_FLIGHT);
             rx.push(r);
             let reader = std::thread::Builder::new().name("meshtrace-read".into());
             let spawned = reader.spawn(move || {
+                let stopped = stop.clone();
                 let mut sink = ChannelSink {
                     tx,
                     batch_size,
@@ -134,6 +152,7 @@ impl Merged {
                     skipped: BTreeMap::new(),
                     malformed: Vec::new(),
                     closed: false,
+                    stop,
                 };
                 let error = match (input.open)() {
                     Ok(reader) => read_streamed(
@@ -144,6 +163,7 @@ impl Merged {
                         input.size,
                         input.keep_all,
                         &mut sink,
+                        Some(&stopped),
                     )
                     .err()
                     .map(|e| e.to_string()),
@@ -169,6 +189,7 @@ impl Merged {
             skipped: BTreeMap::new(),
             malformed_examples: Vec::new(),
             problems: Vec::new(),
+            stop,
         }
     }
 

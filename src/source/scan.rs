@@ -116,8 +116,11 @@ impl ScanIndex {
 pub struct Hit {
     /// 1-based line number.
     pub line: u64,
-    /// The line without its end of line (at most [`MAX_LINE_LEN`] + 1 bytes).
+    /// The line without its end of line; only its start when it is longer than
+    /// [`MAX_LINE_LEN`] (`too_long`).
     pub text: Vec<u8>,
+    /// The line is longer than [`MAX_LINE_LEN`]: it was not kept (and is reported malformed).
+    pub too_long: bool,
 }
 
 /// What a scan found.
@@ -130,11 +133,26 @@ pub struct ScanResult {
 }
 
 struct WindowHit {
-    /// Absolute offset of the line start.
-    start: u64,
     /// Newlines between the window start and the line start (0 when the line began earlier).
     local: u64,
+    /// The line, or only its start when it is longer than [`MAX_LINE_LEN`] (`too_long`).
     text: Vec<u8>,
+    too_long: bool,
+}
+
+impl WindowHit {
+    /// A hit on `text` as read by [`line_from`] (at most one byte over the limit).
+    fn new(local: u64, mut text: Vec<u8>) -> WindowHit {
+        let too_long = text.len() > MAX_LINE_LEN;
+        if too_long {
+            text.truncate(crate::source::limits::TOO_LONG_HEAD);
+        }
+        WindowHit {
+            local,
+            text,
+            too_long,
+        }
+    }
 }
 
 struct WindowResult {
@@ -248,17 +266,22 @@ pub fn scan_open(
         before.push(acc);
         acc += n;
     }
-    let mut hits: Vec<(u64, Hit)> = Vec::new();
+    let mut hits: Vec<Hit> = Vec::new();
     for w in &mut windows {
         for h in w.hits.drain(..) {
             let line = before.get(w.k).copied().unwrap_or(0) + h.local + 1;
-            hits.push((h.start, Hit { line, text: h.text }));
+            hits.push(Hit {
+                line,
+                text: h.text,
+                too_long: h.too_long,
+            });
         }
     }
-    hits.sort_by_key(|(s, _)| *s);
-    hits.dedup_by_key(|(s, _)| *s);
+    // Line numbers are exact (a line too long to find its start may be hit from two windows).
+    hits.sort_by_key(|h| h.line);
+    hits.dedup_by_key(|h| h.line);
     Ok(ScanResult {
-        hits: hits.into_iter().map(|(_, h)| h).collect(),
+        hits,
         windows_read: windows.len(),
     })
 }
@@ -303,8 +326,9 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
 }
 
 /// Start offset of the line that holds byte `at`, searching backwards from `at` (exclusive)
-/// for at most [`MAX_LINE_LEN`] bytes.
-fn line_start_before(file: &File, at: u64) -> std::io::Result<u64> {
+/// for at most [`MAX_LINE_LEN`] bytes; `None` when the line starts further back (it is then
+/// longer than any line read).
+fn line_start_before(file: &File, at: u64) -> std::io::Result<Option<u64>> {
     let mut end = at;
     let mut chunk = vec![0u8; 64 << 10];
     while end > 0 && at - end <= MAX_LINE_LEN as u64 {
@@ -312,11 +336,11 @@ fn line_start_before(file: &File, at: u64) -> std::io::Result<u64> {
         let n = (end - from) as usize;
         let got = read_at(file, &mut chunk[..n], from)?;
         if let Some(i) = memrchr(b'\n', &chunk[..got]) {
-            return Ok(from + i as u64 + 1);
+            return Ok(Some(from + i as u64 + 1));
         }
         end = from;
     }
-    Ok(end)
+    Ok((end == 0).then_some(0))
 }
 
 /// The line starting at `start`, up to [`MAX_LINE_LEN`] + 1 bytes, without its end of line.
@@ -376,11 +400,13 @@ fn scan_window(
         match s {
             None if o == 0 => hits.push(line_in(data, 0, file, len, o, 0)?),
             None => {
-                let start = line_start_before(file, o)?;
-                hits.push(WindowHit {
-                    start,
-                    local: 0,
-                    text: line_from(file, len, start)?,
+                hits.push(match line_start_before(file, o)? {
+                    Some(start) => WindowHit::new(0, line_from(file, len, start)?),
+                    None => WindowHit {
+                        local: 0,
+                        text: Vec::new(),
+                        too_long: true,
+                    },
                 });
             }
             Some(s) => {
@@ -415,11 +441,7 @@ fn line_in(
         Some(i) => data[s..s + i].to_vec(),
         None => line_from(file, len, o + s as u64)?,
     };
-    Ok(WindowHit {
-        start: o + s as u64,
-        local,
-        text,
-    })
+    Ok(WindowHit::new(local, text))
 }
 
 /// End time (Unix ms) of the first access-log record that starts in the window.
