@@ -1,581 +1,42 @@
-//! Deterministic generator of realistic Istio access logs for `scripts/bench.sh`.
+//! Deterministic generator of realistic Istio access logs for `scripts/bench.sh` and for
+//! meshtrace's out-of-order tests.
 //!
 //! ```text
 //! genlog --format text|json --size 256M --out FILE [--seed N] [--trace-id UUID]
+//! genlog --envoy --format text|json --size 512M (--out FILE | --bundle DIR)
+//!        [--fail-rate 6.5] [--proxies-per-file N] [--seed N] [--trace-id UUID]
 //! ```
 //!
 //! Simulates the RHOAI/KServe serving path of the example bundles — ingress gateway (8443) →
 //! knative-local-gateway (8081) → activator inbound (8012) → activator outbound (Service VIP
 //! 172.31.58.48:80) → predictor inbound (8012) — with consistent addresses (one hop's upstream
-//! local address is the next hop's downstream remote address) and nested times, written
-//! innermost hop first as Envoy does. The mix follows the example bundles and `testdata/explain/`:
-//! mostly 200s, 400 from the model, 403 RBAC at the local gateway, 404 `NR route_not_found`,
-//! 429 `RL local_rate_limited`, 503 `UF,URX` with TLS and connect-error details, 503 `UH`,
-//! `0 NR filter_chain_not_found` TCP lines, `kube-probe/1.28` and `Knative-Activator-Probe`
-//! probes, and a few pilot-agent lines. Formats: Istio ≥1.23 default TEXT, or Istio's JSON
-//! encoding (keys of `default-access-log-json-format.json`, sorted as Envoy writes them).
+//! local address is the next hop's downstream remote address) and nested times. The mix follows
+//! the example bundles and `testdata/explain/`: mostly 200s, 400 from the model, 403 RBAC at the
+//! local gateway, 404 `NR route_not_found`, 429 `RL local_rate_limited`, 503 `UF,URX` with TLS
+//! and connect-error details, 503 `UH`, `0 NR filter_chain_not_found` TCP lines,
+//! `kube-probe/1.28` and `Knative-Activator-Probe` probes, and a few pilot-agent lines. Formats:
+//! Istio ≥1.23 default TEXT, or Istio's JSON encoding (keys of
+//! `default-access-log-json-format.json`, sorted as Envoy writes them).
 //!
-//! One known failed request (`--trace-id`, a 400 from the predictor whose x-request-id changes at
-//! the gateway as in seed 000) is written once the output passes half its size. Same arguments,
-//! same bytes. Prints `trace_id=… lines=… bytes=…` on stdout.
+//! Without `--envoy`: one log in perfect time order, innermost hop first; prints
+//! `trace_id=… lines=… bytes=…`. With `--envoy` (see `gen.rs`): each proxy's log in the order
+//! Envoy writes it (a line when the request ends, stamped with its start; one-second worker
+//! flushes; streams, TCP connections and slow errors lasting up to ten minutes), `--fail-rate`
+//! percent of client requests failing. `--out FILE` concatenates the proxies' logs,
+//! `--proxies-per-file` at a time (default all five: one file; further files are `FILE.2`, …);
+//! `--bundle DIR` writes a bundle's `logs/<namespace>/<pod>/istio-proxy.log` (one proxy per file
+//! unless `--proxies-per-file` says more). The exact counts written (client requests, failed per
+//! cause, probes, lines) go to `FILE.truth.json` / `DIR.truth.json` and to stdout. Same
+//! arguments, same bytes.
 
-use std::fmt::Write as _;
+mod r#gen;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const GATEWAY: &str = "10.135.0.43";
-const ACTIVATOR: &str = "10.135.0.44";
-const PREDICTOR: &str = "10.133.2.13";
-const VIP: &str = "172.31.58.48:80";
-const LOCAL_GW_CLUSTER: &str = "outbound|80||knative-local-gateway.istio-system.svc.cluster.local";
-const PRED_CLUSTER: &str = "outbound|80||test-predictor-00001.aiproject.svc.cluster.local";
-const PRIV_CLUSTER: &str = "outbound|80||test-predictor-00001-private.aiproject.svc.cluster.local";
-const LOCAL_GW_SNI: &str = "outbound_.80_._.knative-local-gateway.istio-system.svc.cluster.local";
-const PRED_SNI: &str = "outbound_.80_._.test-predictor-00001.aiproject.svc.cluster.local";
-const PRIV_SNI: &str = "outbound_.80_._.test-predictor-00001-private.aiproject.svc.cluster.local";
-const AUTHORITY: &str = "test-predictor.aiproject.svc.cluster.local";
-const EXTERNAL_SNI: &str = "test-aiproject.apps.mycluster.example.com";
-const TLS_DETAILS: &str = "upstream_reset_before_response_started{remote_connection_failure,TLS_error:|268435703:SSL_routines:OPENSSL_internal:WRONG_VERSION_NUMBER:TLS_error_end}";
-const TLS_REASON: &str =
-    "TLS_error:|268435703:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER:TLS_error_end";
-const CONNECT_DETAILS: &str =
-    "upstream_reset_before_response_started{connection_failure,delayed_connect_error:_111}";
-const RBAC_DETAILS: &str =
-    "rbac_access_denied_matched_policy[ns[knative-serving]-policy[activator-authz]-rule[0]]";
-const DEFAULT_TRACE_ID: &str = "7e5f3c1a-0b9d-4c2e-9a6f-5d4b3c2a1f00";
-/// 2024-06-03T09:00:00Z in milliseconds.
-const EPOCH_MS: i64 = 1_717_405_200_000;
-
-/// splitmix64: small, fast, and the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-    fn port(&mut self) -> u16 {
-        self.range(32768, 60999) as u16
-    }
-    fn uuid(&mut self) -> String {
-        let a = self.next();
-        let b = self.next();
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:x}{:03x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xfff,
-            8 + (b >> 62),
-            (b >> 48) & 0xfff,
-            b & 0xffff_ffff_ffff
-        )
-    }
-}
-
-/// One access-log record; `None` is Envoy's unset value (`-` in TEXT, null in JSON).
-#[derive(Clone, Default)]
-struct Rec {
-    start_ms: i64,
-    method: Option<&'static str>,
-    path: Option<&'static str>,
-    protocol: Option<&'static str>,
-    status: u16,
-    flags: &'static str,
-    details: Option<&'static str>,
-    transport_failure: Option<&'static str>,
-    rx: u64,
-    tx: u64,
-    duration: u64,
-    ust: Option<u64>,
-    xff: Option<String>,
-    user_agent: Option<&'static str>,
-    request_id: Option<String>,
-    authority: Option<String>,
-    upstream_host: Option<String>,
-    cluster: Option<&'static str>,
-    upstream_local: Option<String>,
-    downstream_local: String,
-    downstream_remote: String,
-    sni: Option<&'static str>,
-    route: Option<&'static str>,
-}
-
-fn time(ms: i64, out: &mut String) {
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    );
-}
-
-fn text(r: &Rec, out: &mut String) {
-    fn opt(v: Option<&str>) -> &str {
-        v.unwrap_or("-")
-    }
-    out.push('[');
-    time(r.start_ms, out);
-    let _ = writeln!(
-        out,
-        "] \"{} {} {}\" {} {} {} - \"{}\" {} {} {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {} {} {} {} {} {}",
-        opt(r.method),
-        opt(r.path),
-        opt(r.protocol),
-        r.status,
-        r.flags,
-        opt(r.details),
-        opt(r.transport_failure),
-        r.rx,
-        r.tx,
-        r.duration,
-        r.ust.map_or("-".to_string(), |v| v.to_string()),
-        opt(r.xff.as_deref()),
-        opt(r.user_agent),
-        opt(r.request_id.as_deref()),
-        opt(r.authority.as_deref()),
-        opt(r.upstream_host.as_deref()),
-        opt(r.cluster),
-        opt(r.upstream_local.as_deref()),
-        r.downstream_local,
-        r.downstream_remote,
-        opt(r.sni),
-        opt(r.route),
-    );
-}
-
-fn json(r: &Rec, out: &mut String) {
-    fn s(out: &mut String, key: &str, v: Option<&str>, first: bool) {
-        if !first {
-            out.push(',');
-        }
-        match v {
-            // The generated values need no escaping.
-            Some(v) => {
-                let _ = write!(out, "\"{key}\":\"{v}\"");
-            }
-            None => {
-                let _ = write!(out, "\"{key}\":null");
-            }
-        }
-    }
-    fn n(out: &mut String, key: &str, v: u64) {
-        let _ = write!(out, ",\"{key}\":{v}");
-    }
-    out.push('{');
-    s(out, "authority", r.authority.as_deref(), true);
-    n(out, "bytes_received", r.rx);
-    n(out, "bytes_sent", r.tx);
-    s(out, "connection_termination_details", None, false);
-    s(
-        out,
-        "downstream_local_address",
-        Some(&r.downstream_local),
-        false,
-    );
-    s(
-        out,
-        "downstream_remote_address",
-        Some(&r.downstream_remote),
-        false,
-    );
-    n(out, "duration", r.duration);
-    s(out, "method", r.method, false);
-    s(out, "path", r.path, false);
-    s(out, "protocol", r.protocol, false);
-    s(out, "request_id", r.request_id.as_deref(), false);
-    s(out, "requested_server_name", r.sni, false);
-    n(out, "response_code", u64::from(r.status));
-    s(out, "response_code_details", r.details, false);
-    s(out, "response_flags", Some(r.flags), false);
-    s(out, "route_name", r.route, false);
-    let mut t = String::with_capacity(24);
-    time(r.start_ms, &mut t);
-    s(out, "start_time", Some(&t), false);
-    s(out, "upstream_cluster", r.cluster, false);
-    s(out, "upstream_host", r.upstream_host.as_deref(), false);
-    s(
-        out,
-        "upstream_local_address",
-        r.upstream_local.as_deref(),
-        false,
-    );
-    let ust = r.ust.map(|v| v.to_string());
-    s(out, "upstream_service_time", ust.as_deref(), false);
-    s(
-        out,
-        "upstream_transport_failure_reason",
-        r.transport_failure,
-        false,
-    );
-    s(out, "user_agent", r.user_agent, false);
-    s(out, "x_forwarded_for", r.xff.as_deref(), false);
-    out.push_str("}\n");
-}
-
-/// What happens to one simulated request.
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Ok,
-    AppError400,
-    Rbac403,
-    NoRoute404,
-    RateLimited429,
-    Tls503,
-    Connect503,
-    NoHealthy503,
-    Tcp0,
-    KubeProbe,
-    ActivatorProbe,
-    AgentLine,
-}
-
-/// Weights out of 1000.
-const MIX: &[(Kind, u64)] = &[
-    (Kind::Ok, 790),
-    (Kind::AppError400, 40),
-    (Kind::Rbac403, 20),
-    (Kind::NoRoute404, 20),
-    (Kind::RateLimited429, 20),
-    (Kind::Tls503, 20),
-    (Kind::Connect503, 10),
-    (Kind::NoHealthy503, 10),
-    (Kind::Tcp0, 20),
-    (Kind::KubeProbe, 25),
-    (Kind::ActivatorProbe, 20),
-    (Kind::AgentLine, 5),
-];
-
-struct Gen {
-    rng: Rng,
-    now: i64,
-}
-
-impl Gen {
-    fn pick(&mut self) -> Kind {
-        let mut x = self.rng.below(1000);
-        for &(k, w) in MIX {
-            if x < w {
-                return k;
-            }
-            x -= w;
-        }
-        Kind::Ok
-    }
-
-    /// The records of one request, innermost hop first (the order Envoy writes them).
-    fn request(&mut self, kind: Kind, traced: Option<&str>) -> Vec<Rec> {
-        let r = &mut self.rng;
-        self.now += r.range(1, 12) as i64;
-        let t0 = self.now;
-        let client = format!("10.134.{}.{}", r.range(0, 3), r.range(2, 250));
-        let (method, path, rx) = match r.below(4) {
-            0 => ("GET", "/v2/models/test", 0),
-            _ => ("POST", "/v2/models/test/infer", r.range(120, 4000)),
-        };
-        let ua = match r.below(3) {
-            0 => "curl/8.6.0",
-            1 => "python-requests/2.31.0",
-            _ => "Go-http-client/2.0",
-        };
-        let id_a = traced.map_or_else(|| r.uuid(), str::to_string);
-        // The gateway starts a new x-request-id in one request in ten (always for the traced one).
-        let id_b = if traced.is_some() || r.below(10) == 0 {
-            r.uuid()
-        } else {
-            id_a.clone()
-        };
-        let (p1, p2, p3, p4, p5, p6) = (r.port(), r.port(), r.port(), r.port(), r.port(), r.port());
-        let xff1 = client.clone();
-        let xff2 = format!("{client},{GATEWAY}");
-        let xff3 = format!("{client},{GATEWAY}, 127.0.0.6");
-        let base = Rec {
-            method: Some(method),
-            path: Some(path),
-            protocol: Some("HTTP/1.1"),
-            flags: "-",
-            details: Some("via_upstream"),
-            rx,
-            user_agent: Some(ua),
-            route: Some("default"),
-            ..Rec::default()
-        };
-        // Hop 1: ingress gateway, external listener.
-        let gw = Rec {
-            start_ms: t0,
-            protocol: Some("HTTP/2"),
-            xff: Some(xff1),
-            request_id: Some(id_a),
-            authority: Some(AUTHORITY.into()),
-            upstream_host: Some(format!("{GATEWAY}:8081")),
-            cluster: Some(LOCAL_GW_CLUSTER),
-            upstream_local: Some(format!("{GATEWAY}:{p2}")),
-            downstream_local: format!("{GATEWAY}:8443"),
-            downstream_remote: format!("{client}:{p1}"),
-            sni: Some(EXTERNAL_SNI),
-            route: None,
-            ..base.clone()
-        };
-        // Hop 2: the same gateway pod, knative-local-gateway listener.
-        let lgw = Rec {
-            start_ms: t0 + 2,
-            protocol: Some("HTTP/2"),
-            xff: Some(xff2.clone()),
-            request_id: Some(id_b.clone()),
-            authority: Some(AUTHORITY.into()),
-            upstream_host: Some(format!("{ACTIVATOR}:8012")),
-            cluster: Some(PRED_CLUSTER),
-            upstream_local: Some(format!("{GATEWAY}:{p3}")),
-            downstream_local: format!("{GATEWAY}:8081"),
-            downstream_remote: format!("{GATEWAY}:{p2}"),
-            sni: Some(LOCAL_GW_SNI),
-            route: None,
-            ..base.clone()
-        };
-        // Hop 3: activator sidecar, inbound.
-        let act_in = Rec {
-            start_ms: t0 + 4,
-            xff: Some(xff2),
-            request_id: Some(id_b.clone()),
-            authority: Some(AUTHORITY.into()),
-            upstream_host: Some(format!("{ACTIVATOR}:8012")),
-            cluster: Some("inbound|8012||"),
-            upstream_local: Some(format!("127.0.0.6:{p4}")),
-            downstream_local: format!("{ACTIVATOR}:8012"),
-            downstream_remote: format!("{GATEWAY}:0"),
-            sni: Some(PRED_SNI),
-            ..base.clone()
-        };
-        // Hop 4: activator sidecar, outbound to the revision's private Service.
-        let act_out = Rec {
-            start_ms: t0 + 5,
-            xff: Some(xff3.clone()),
-            request_id: Some(id_b.clone()),
-            authority: Some(VIP.into()),
-            upstream_host: Some(format!("{PREDICTOR}:8012")),
-            cluster: Some(PRIV_CLUSTER),
-            upstream_local: Some(format!("{ACTIVATOR}:{p5}")),
-            downstream_local: VIP.into(),
-            downstream_remote: "127.0.0.6:0".into(),
-            sni: None,
-            ..base.clone()
-        };
-        // Hop 5: predictor sidecar, inbound.
-        let pred = Rec {
-            start_ms: t0 + 6,
-            xff: Some(xff3),
-            request_id: Some(id_b),
-            authority: Some(VIP.into()),
-            upstream_host: Some(format!("{PREDICTOR}:8012")),
-            cluster: Some("inbound|8012||"),
-            upstream_local: Some(format!("127.0.0.6:{p6}")),
-            downstream_local: format!("{PREDICTOR}:8012"),
-            downstream_remote: "127.0.0.6:0".into(),
-            sni: Some(PRIV_SNI),
-            ..base
-        };
-        let mut path5 = vec![gw, lgw, act_in, act_out, pred];
-        // Durations nest: the model's time plus a little per hop outwards.
-        let model = match kind {
-            Kind::Ok => r.range(3, 900),
-            _ => r.range(1, 40),
-        };
-        let (status, tx) = match kind {
-            Kind::Ok => (200, r.range(150, 2500)),
-            _ => (400, 32),
-        };
-        // Each hop ends after the hop it forwarded to: outer duration = inner duration + the
-        // difference of their start times + 1–2 ms of its own.
-        let mut inner: Option<(i64, u64)> = None;
-        for h in path5.iter_mut().rev() {
-            h.status = status;
-            h.tx = tx;
-            h.duration = match inner {
-                None => model,
-                Some((start, dur)) => dur + (start - h.start_ms) as u64 + r.range(1, 2),
-            };
-            h.ust = Some(h.duration.saturating_sub(r.range(0, 1)));
-            inner = Some((h.start_ms, h.duration));
-        }
-        let rev = |mut v: Vec<Rec>| {
-            v.reverse();
-            v
-        };
-        match kind {
-            Kind::Ok | Kind::AppError400 => rev(path5),
-            Kind::Rbac403 => {
-                // The activator's AuthorizationPolicy… seen at the local gateway in the bundles:
-                // the local gateway's listener denies, the ingress gateway relays the 403.
-                let mut v: Vec<Rec> = path5.drain(..2).collect();
-                for h in &mut v {
-                    h.status = 403;
-                    h.tx = 19;
-                    h.ust = None;
-                }
-                v[1].flags = "-";
-                v[1].details = Some(RBAC_DETAILS);
-                v[1].upstream_host = None;
-                v[1].upstream_local = None;
-                v[1].duration = 0;
-                v[0].duration = r.range(1, 4);
-                v[0].ust = Some(v[0].duration - 1);
-                rev(v)
-            }
-            Kind::NoRoute404 | Kind::RateLimited429 | Kind::NoHealthy503 => {
-                let mut g = path5.swap_remove(0);
-                let details;
-                (g.status, g.flags, details, g.tx) = match kind {
-                    Kind::NoRoute404 => (404, "NR", "route_not_found", 0),
-                    Kind::RateLimited429 => (429, "RL", "local_rate_limited", 18),
-                    _ => (503, "UH", "no_healthy_upstream", 19),
-                };
-                g.details = Some(details);
-                if kind == Kind::NoRoute404 {
-                    g.cluster = None;
-                }
-                g.upstream_host = None;
-                g.upstream_local = None;
-                g.ust = None;
-                g.duration = r.range(0, 1);
-                vec![g]
-            }
-            Kind::Tls503 => {
-                // The local gateway's TLS towards the activator fails; the gateway relays 503.
-                let mut v: Vec<Rec> = path5.drain(..2).collect();
-                for h in &mut v {
-                    h.status = 503;
-                    h.tx = 234;
-                }
-                v[1].flags = "UF,URX";
-                v[1].details = Some(TLS_DETAILS);
-                v[1].transport_failure = Some(TLS_REASON);
-                v[1].upstream_local = None;
-                v[1].ust = None;
-                v[1].duration = r.range(3, 9);
-                v[0].duration = v[1].duration + 2;
-                v[0].ust = Some(v[0].duration - 1);
-                rev(v)
-            }
-            Kind::Connect503 => {
-                // The activator cannot connect to the predictor pod.
-                let mut v: Vec<Rec> = path5.drain(..4).collect();
-                for h in &mut v {
-                    h.status = 503;
-                    h.tx = 168;
-                }
-                v[3].flags = "UF,URX";
-                v[3].details = Some(CONNECT_DETAILS);
-                v[3].transport_failure = Some("delayed connect error: 111");
-                v[3].upstream_local = None;
-                v[3].ust = None;
-                rev(v)
-            }
-            Kind::Tcp0 => {
-                // A plaintext client into the ISTIO_MUTUAL local-gateway listener.
-                vec![Rec {
-                    start_ms: t0,
-                    flags: "NR",
-                    details: Some("filter_chain_not_found"),
-                    downstream_local: format!("{GATEWAY}:8081"),
-                    downstream_remote: format!("10.134.1.{}:{}", r.range(2, 250), p1),
-                    ..Rec::default()
-                }]
-            }
-            Kind::KubeProbe => {
-                let target = if r.below(2) == 0 {
-                    ACTIVATOR
-                } else {
-                    PREDICTOR
-                };
-                vec![Rec {
-                    start_ms: t0,
-                    method: Some("GET"),
-                    path: Some(if target == ACTIVATOR { "/" } else { "/healthz" }),
-                    protocol: Some("HTTP/1.1"),
-                    status: 200,
-                    flags: "-",
-                    details: Some("via_upstream"),
-                    duration: r.range(0, 2),
-                    ust: Some(0),
-                    user_agent: Some("kube-probe/1.28"),
-                    request_id: Some(r.uuid()),
-                    authority: Some(format!("{target}:8012")),
-                    upstream_host: Some(format!("{target}:8012")),
-                    cluster: Some("inbound|8012||"),
-                    upstream_local: Some(format!("127.0.0.6:{p4}")),
-                    downstream_local: format!("{target}:8012"),
-                    downstream_remote: format!("10.135.0.2:{p5}"),
-                    route: Some("default"),
-                    ..Rec::default()
-                }]
-            }
-            Kind::ActivatorProbe => {
-                let id = r.uuid();
-                let probe = Rec {
-                    start_ms: t0,
-                    method: Some("GET"),
-                    path: Some("/healthz"),
-                    protocol: Some("HTTP/1.1"),
-                    status: 200,
-                    flags: "-",
-                    details: Some("via_upstream"),
-                    tx: 0,
-                    duration: 1,
-                    ust: Some(1),
-                    user_agent: Some("Knative-Activator-Probe"),
-                    request_id: Some(id),
-                    route: Some("default"),
-                    ..Rec::default()
-                };
-                vec![
-                    Rec {
-                        authority: Some(format!("{PREDICTOR}:8012")),
-                        upstream_host: Some(format!("{PREDICTOR}:8012")),
-                        cluster: Some("inbound|8012||"),
-                        upstream_local: Some(format!("127.0.0.6:{p6}")),
-                        downstream_local: format!("{PREDICTOR}:8012"),
-                        downstream_remote: format!("{ACTIVATOR}:{p5}"),
-                        sni: Some(PRIV_SNI),
-                        ..probe.clone()
-                    },
-                    Rec {
-                        xff: None,
-                        authority: Some(format!("{PREDICTOR}:8012")),
-                        upstream_host: Some(format!("{PREDICTOR}:8012")),
-                        cluster: Some(PRIV_CLUSTER),
-                        upstream_local: Some(format!("{ACTIVATOR}:{p5}")),
-                        downstream_local: format!("{PREDICTOR}:8012"),
-                        downstream_remote: format!("{ACTIVATOR}:{p4}"),
-                        ..probe
-                    },
-                ]
-            }
-            Kind::AgentLine => Vec::new(),
-        }
-    }
-}
+use r#gen::{DEFAULT_TRACE_ID, Envoy, PROXIES, write_ordered};
 
 fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -601,16 +62,96 @@ fn parse_size(s: &str) -> Option<u64> {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: genlog --format text|json --size N[K|M|G] --out FILE [--seed N] [--trace-id UUID]"
+        "usage: genlog --format text|json --size N[K|M|G] --out FILE [--seed N] [--trace-id UUID]\n       genlog --envoy --format text|json --size N[K|M|G] (--out FILE | --bundle DIR) [--fail-rate PERCENT] [--proxies-per-file N] [--seed N] [--trace-id UUID]"
     );
     ExitCode::from(2)
 }
 
+fn fail(what: &str, e: std::io::Error) -> ExitCode {
+    eprintln!("genlog: {what}: {e}");
+    ExitCode::from(2)
+}
+
+/// Where the Envoy-like logs go: the file of each group of `per_file` proxies.
+fn destinations(out: Option<&str>, bundle: Option<&str>, per_file: usize) -> Vec<PathBuf> {
+    let groups = PROXIES.len().div_ceil(per_file);
+    (0..groups)
+        .map(|g| match (out, bundle) {
+            (Some(f), _) if g == 0 => PathBuf::from(f),
+            (Some(f), _) => PathBuf::from(format!("{f}.{}", g + 1)),
+            (None, Some(d)) => {
+                let (ns, pod) = PROXIES[g * per_file];
+                Path::new(d)
+                    .join("logs")
+                    .join(ns)
+                    .join(pod)
+                    .join("istio-proxy.log")
+            }
+            (None, None) => unreachable!("checked by the caller"),
+        })
+        .collect()
+}
+
+/// The Envoy-like mode: each proxy into a part file, then the parts concatenated per group.
+fn envoy(opts: &Envoy, dests: &[PathBuf], per_file: usize, truth_file: &Path) -> ExitCode {
+    let part = |p: usize| {
+        let d = &dests[p / per_file];
+        PathBuf::from(format!("{}.proxy{p}.part", d.display()))
+    };
+    let mut writers = Vec::new();
+    for p in 0..PROXIES.len() {
+        let path = part(p);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            return fail(&format!("cannot create {}", dir.display()), e);
+        }
+        match File::create(&path) {
+            Ok(f) => writers.push(BufWriter::with_capacity(1 << 20, f)),
+            Err(e) => return fail(&format!("cannot create {}", path.display()), e),
+        }
+    }
+    let truth = match opts.run(&mut |p, bytes| writers[p].write_all(bytes)) {
+        Ok(t) => t,
+        Err(e) => return fail("writing", e),
+    };
+    for w in &mut writers {
+        if let Err(e) = w.flush() {
+            return fail("writing", e);
+        }
+    }
+    drop(writers);
+    for (g, d) in dests.iter().enumerate() {
+        let assemble = || -> std::io::Result<()> {
+            let mut w = BufWriter::with_capacity(1 << 20, File::create(d)?);
+            for p in g * per_file..((g + 1) * per_file).min(PROXIES.len()) {
+                std::io::copy(&mut File::open(part(p))?, &mut w)?;
+                std::fs::remove_file(part(p))?;
+            }
+            w.flush()
+        };
+        if let Err(e) = assemble() {
+            return fail(&format!("writing {}", d.display()), e);
+        }
+    }
+    let json = truth.to_json();
+    if let Err(e) = std::fs::write(truth_file, format!("{json}\n")) {
+        return fail(&format!("writing {}", truth_file.display()), e);
+    }
+    println!("{json}");
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let (mut format, mut size, mut out, mut seed, mut trace_id) =
-        (None, None, None, 7u64, DEFAULT_TRACE_ID.to_string());
+    let (mut format, mut size, mut out, mut bundle, mut seed, mut trace_id) =
+        (None, None, None, None, 7u64, DEFAULT_TRACE_ID.to_string());
+    let (mut envoy_mode, mut fail_rate, mut per_file) = (false, 6.5f64, None);
     while let Some(a) = args.next() {
+        if a == "--envoy" {
+            envoy_mode = true;
+            continue;
+        }
         let Some(v) = args.next() else {
             return usage();
         };
@@ -618,69 +159,76 @@ fn main() -> ExitCode {
             "--format" => format = Some(v),
             "--size" => size = parse_size(&v),
             "--out" => out = Some(v),
+            "--bundle" => bundle = Some(v),
             "--seed" => match v.parse() {
                 Ok(s) => seed = s,
                 Err(_) => return usage(),
             },
             "--trace-id" => trace_id = v,
+            "--fail-rate" => match v.parse::<f64>() {
+                Ok(r) if (0.0..=100.0).contains(&r) => fail_rate = r,
+                _ => return usage(),
+            },
+            "--proxies-per-file" => match v.parse::<usize>() {
+                Ok(n) if n >= 1 => per_file = Some(n),
+                _ => return usage(),
+            },
             _ => return usage(),
         }
     }
-    let (Some(format), Some(size), Some(out)) = (format, size, out) else {
+    let Some(as_json) = format.as_deref().and_then(|f| match f {
+        "text" => Some(false),
+        "json" => Some(true),
+        _ => None,
+    }) else {
         return usage();
     };
-    let as_json = match format.as_str() {
-        "text" => false,
-        "json" => true,
-        _ => return usage(),
+    let Some(size) = size else {
+        return usage();
+    };
+    if envoy_mode {
+        if out.is_some() == bundle.is_some() {
+            return usage();
+        }
+        let per_file = per_file
+            .unwrap_or(if out.is_some() { PROXIES.len() } else { 1 })
+            .min(PROXIES.len());
+        let dests = destinations(out.as_deref(), bundle.as_deref(), per_file);
+        let truth_file = match (&out, &bundle) {
+            (Some(f), _) => PathBuf::from(format!("{f}.truth.json")),
+            (_, Some(d)) => PathBuf::from(format!("{}.truth.json", d.trim_end_matches('/'))),
+            _ => unreachable!("checked above"),
+        };
+        let opts = Envoy {
+            seed,
+            size,
+            json: as_json,
+            fail_rate,
+            trace_id: Some(trace_id),
+        };
+        return envoy(&opts, &dests, per_file, &truth_file);
+    }
+    if bundle.is_some() || per_file.is_some() {
+        return usage();
+    }
+    let Some(out) = out else {
+        return usage();
     };
     let file = match File::create(&out) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("genlog: cannot create {out}: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail(&format!("cannot create {out}"), e),
     };
     let mut w = BufWriter::with_capacity(1 << 20, file);
-    let mut g = Gen {
-        rng: Rng(seed),
-        now: EPOCH_MS,
+    let (lines, written, traced) = match write_ordered(seed, size, as_json, &trace_id, &mut w) {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("writing {out}"), e),
     };
-    let (mut written, mut lines, mut traced_done) = (0u64, 0u64, false);
-    let mut buf = String::with_capacity(1 << 16);
-    while written < size {
-        buf.clear();
-        let traced = !traced_done && written >= size / 2;
-        let kind = if traced { Kind::AppError400 } else { g.pick() };
-        let recs = g.request(kind, traced.then_some(trace_id.as_str()));
-        traced_done |= traced;
-        if kind == Kind::AgentLine {
-            buf.push_str(
-                "2024-06-03T09:12:31.402000Z\tinfo\txdsproxy\tconnected to upstream XDS server: istiod-data-science-smcp.istio-system.svc:15012\n",
-            );
-            lines += 1;
-        }
-        for r in &recs {
-            if as_json {
-                json(r, &mut buf)
-            } else {
-                text(r, &mut buf)
-            }
-            lines += 1;
-        }
-        if let Err(e) = w.write_all(buf.as_bytes()) {
-            eprintln!("genlog: writing {out}: {e}");
-            return ExitCode::from(2);
-        }
-        written += buf.len() as u64;
-    }
     if let Err(e) = w.flush() {
-        eprintln!("genlog: writing {out}: {e}");
-        return ExitCode::from(2);
+        return fail(&format!("writing {out}"), e);
     }
     println!(
         "trace_id={} lines={lines} bytes={written}",
-        if traced_done { trace_id.as_str() } else { "-" }
+        if traced { trace_id.as_str() } else { "-" }
     );
     ExitCode::SUCCESS
 }
