@@ -15,7 +15,7 @@ use crate::diagnose::Context;
 use crate::evidence::Evidence;
 use crate::explain::{RequestReport, explain_with};
 use crate::model::LogLine;
-use crate::settle::{Settled, Settler};
+use crate::settle::{LateLines, Settled, Settler};
 use crate::topology::Topology;
 use crate::trace::{pod_of, role_and_direction};
 
@@ -299,6 +299,24 @@ fn notes(ok_records: u64, probes: usize, problems: &[String], malformed: u64) ->
     notes
 }
 
+/// The note for lines read after requests of their time were counted.
+fn late_note(late: &LateLines) -> String {
+    let secs = (late.behind_ms + 999) / 1000;
+    let behind = if secs >= 120 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    };
+    let more = match late.count {
+        1 => String::new(),
+        n => format!(" and {} later line(s)", n - 1),
+    };
+    format!(
+        "{}:{}{more} ended up to {behind} before requests already counted (several proxies' logs one after another in one file?): a request whose lines are in different parts of the evidence may be counted once per part; give each proxy's log as its own file for exact counts",
+        late.input, late.line
+    )
+}
+
 /// Triage every failure in the evidence (all of it in memory).
 pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
     let ctx = ev.context();
@@ -362,6 +380,9 @@ pub fn failures_streaming(
         &problems,
         records.malformed(),
     ));
+    if let Some(late) = settler.late_lines() {
+        report.notes.push(late_note(late));
+    }
     report.records_read = read + records.ok_records();
     report
 }

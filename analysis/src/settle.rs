@@ -1,7 +1,8 @@
-//! The windowed settler: explains time-ordered records in windows and hands out each request
-//! once all its lines are complete, so memory holds minutes of records, not whole logs.
+//! The windowed settler: explains records in rounds of a window and hands out each request once
+//! all its lines are complete, so memory holds a window of records, not whole logs.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use meshtrace_parsers::record::RawRecord;
 
@@ -33,13 +34,14 @@ pub fn end_ms(r: &RawRecord<'_>) -> i64 {
 /// one request are written within milliseconds of each other (its outermost hop last), and
 /// Envoy flushes each worker's access log at least every second.
 const HORIZON_MS: i64 = 15_000;
-/// Settle once the newest line is this far past the last cut: each record is explained about
-/// `1 + HORIZON_MS / SETTLE_EVERY_MS` times.
-const SETTLE_EVERY_MS: i64 = 45_000;
-/// Records explained at least this many at a time.
-const MIN_ROUND: usize = 4096;
-/// Beyond this many records waiting, settle everything older than a few seconds.
-const MAX_WINDOW: usize = 1 << 13;
+/// Records held before a round is settled. Until then nothing is handed out, so evidence with
+/// fewer failed records than this is explained as a whole, whatever the order of its lines (a
+/// pasted ticket with several proxies' logs one after another). Each round explains the records
+/// that arrived since the last one plus the last seconds it kept back, so a record is explained
+/// about once, however often the times go back.
+const WINDOW: usize = 1 << 14;
+/// When a round keeps more than half a window back (a very busy log), it keeps only this much.
+const CROWDED_HORIZON_MS: i64 = 5_000;
 
 /// A complete request handed out by [`Settler`].
 pub struct Settled<'w> {
@@ -51,15 +53,36 @@ pub struct Settled<'w> {
     pub origin: &'w LogLine,
 }
 
-/// Explains time-ordered records in windows: a request is handed out once all its lines ended
-/// `HORIZON_MS` (15 s) before the newest line, then its lines are dropped. Memory holds the last
-/// minute or so of records, whatever the size of the logs.
+/// Lines that arrived after requests of their time had been handed out: the evidence goes back
+/// in time by more than a window (several proxies' logs one after another in one file), so a
+/// request whose lines are in different parts may have been handed out once per part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateLines {
+    /// How many.
+    pub count: u64,
+    /// The first one: its input and line.
+    pub input: Arc<str>,
+    /// Its line number.
+    pub line: u64,
+    /// How far the furthest one ended before the requests already handed out (ms).
+    pub behind_ms: i64,
+}
+
+/// Explains records in rounds and hands out each request once all its lines are complete: a
+/// round starts once [`WINDOW`] records are held and hands out every request whose lines all
+/// ended `HORIZON_MS` (15 s) before the newest line read, then drops its lines. Memory holds at
+/// most a window or so of records, whatever the size of the logs.
 pub struct Settler {
     window: LogSet,
     /// End time of each record of `window` (Unix ms).
     ends: Vec<i64>,
+    /// The latest end read.
+    newest: i64,
+    /// Requests whose lines ended before this were handed out (Unix ms).
     settled_to: i64,
-    limit: usize,
+    /// Settle when the window holds this many records.
+    next_round: usize,
+    late: Option<LateLines>,
     /// What the records said so far about roles (activators), plus the topology's facts.
     pub ctx: Context,
 }
@@ -70,29 +93,51 @@ impl Settler {
         Settler {
             window: LogSet::default(),
             ends: Vec::new(),
+            newest: i64::MIN,
             settled_to: i64::MIN,
-            limit: MAX_WINDOW,
+            next_round: WINDOW,
+            late: None,
             ctx,
         }
     }
 
-    /// Add the next record (in end-time order); settles a round when one is due.
+    /// Add the next record (in the order read, ideally by end time); settles a round when one
+    /// is due.
     pub fn push(&mut self, l: LogLine, on: &mut dyn FnMut(Settled<'_>, &Context)) {
         self.ctx.learn(&l.record);
         let end = end_ms(&l.record);
+        if end != i64::MIN && end < self.settled_to {
+            match &mut self.late {
+                Some(late) => {
+                    late.count += 1;
+                    late.behind_ms = late.behind_ms.max(self.settled_to - end);
+                }
+                None => {
+                    self.late = Some(LateLines {
+                        count: 1,
+                        input: l.input.clone(),
+                        line: l.line,
+                        behind_ms: self.settled_to - end,
+                    })
+                }
+            }
+        }
+        self.newest = self.newest.max(end);
         self.window.records.push(l);
         self.ends.push(end);
-        if end == i64::MIN || self.window.records.len() < MIN_ROUND {
+        if self.window.records.len() < self.next_round || self.newest == i64::MIN {
             return;
         }
-        // A crowded window (a very busy log) settles all but its last seconds.
-        let crowded = self.window.records.len() > self.limit;
-        let cut = end - if crowded { 5_000 } else { HORIZON_MS };
-        if crowded || cut >= self.settled_to.saturating_add(SETTLE_EVERY_MS) {
-            self.settle(cut, on);
-            self.settled_to = cut;
-            self.limit = MAX_WINDOW.max(self.window.records.len() * 2);
-        }
+        let cut = self.newest - HORIZON_MS;
+        let kept = self.settle(cut, on);
+        // A very busy log: keep only its last seconds rather than explain them again and again.
+        let kept = if kept > WINDOW / 2 {
+            self.settle(self.newest - CROWDED_HORIZON_MS, on)
+        } else {
+            kept
+        };
+        self.settled_to = self.settled_to.max(cut);
+        self.next_round = kept + WINDOW.max(kept);
     }
 
     /// Settle everything left.
@@ -100,9 +145,16 @@ impl Settler {
         self.settle(i64::MAX, on);
     }
 
+    /// Lines that arrived after requests of their time had been handed out, if any: counts may
+    /// then count a request once per part of the evidence its lines are in.
+    pub fn late_lines(&self) -> Option<&LateLines> {
+        self.late.as_ref()
+    }
+
     /// Explain the window and hand out every request whose lines all ended before `cut` (Unix
     /// ms); the lines of the other requests stay for the next round.
-    fn settle(&mut self, cut: i64, on: &mut dyn FnMut(Settled<'_>, &Context)) {
+    /// Returns how many records it kept.
+    fn settle(&mut self, cut: i64, on: &mut dyn FnMut(Settled<'_>, &Context)) -> usize {
         let report = explain_with(&self.window, &self.ctx);
         let recs = &self.window.records;
         let idx: HashMap<(&str, u64), usize> = recs
@@ -160,5 +212,6 @@ impl Settler {
             .retain(|_| k.next().copied().unwrap_or(true));
         let mut k = keep.iter();
         self.ends.retain(|_| k.next().copied().unwrap_or(true));
+        self.ends.len()
     }
 }

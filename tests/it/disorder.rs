@@ -1,1 +1,154 @@
 //! Logs as Envoy writes them: lines in end-time order stamped with start time, several proxies per file; counts stay exact.
+//!
+//! The logs come from the benchmark's own generator (`scripts/genlog/src/gen.rs`, included as a
+//! module: standard library only), which counts exactly what it wrote.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::meshtrace;
+
+#[allow(dead_code, clippy::all)]
+#[path = "../../scripts/genlog/src/gen.rs"]
+mod genlog;
+
+use genlog::{Envoy, PROXIES, Truth};
+
+/// Each proxy's log as Envoy writes it, and what was written.
+fn envoy_logs(size: u64, fail_rate: f64, json: bool, seed: u64) -> (Vec<Vec<u8>>, Truth) {
+    let mut logs = vec![Vec::new(); PROXIES.len()];
+    let opts = Envoy {
+        seed,
+        size,
+        json,
+        fail_rate,
+        trace_id: None,
+    };
+    let truth = opts
+        .run(&mut |p, bytes| {
+            logs[p].extend_from_slice(bytes);
+            Ok(())
+        })
+        .unwrap();
+    (logs, truth)
+}
+
+/// `failures -o json` on `args`: (requests, failed, failed per cause, notes).
+fn failures(args: &[&str]) -> (u64, u64, BTreeMap<String, u64>, Vec<String>) {
+    let out = meshtrace()
+        .arg("failures")
+        .args(args)
+        .args(["-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut causes = BTreeMap::new();
+    for g in doc["groups"].as_array().unwrap() {
+        *causes
+            .entry(g["cause"].as_str().unwrap().to_string())
+            .or_default() += g["count"].as_u64().unwrap();
+    }
+    let notes = doc["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    (
+        doc["requests"].as_u64().unwrap(),
+        doc["failed"].as_u64().unwrap(),
+        causes,
+        notes,
+    )
+}
+
+fn truth_causes(t: &Truth) -> BTreeMap<String, u64> {
+    t.causes.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// Several proxies' logs one after another in one file (a pasted ticket): each request is
+/// counted once, with the cause its innermost hop shows, although its lines are minutes apart
+/// in the file. Before, each proxy's part of a request was counted as a request of its own
+/// (about twice the requests, and a model's errors three times over: gateway, activator and
+/// predictor part).
+#[test]
+fn several_proxies_in_one_file_count_each_request_once() {
+    for json in [false, true] {
+        let (logs, truth) = envoy_logs(3 << 20, 20.0, json, 11);
+        assert!(truth.failed > 100, "{truth:?}");
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("pasted.log");
+        std::fs::write(&f, logs.concat()).unwrap();
+        let (requests, failed, causes, notes) = failures(&[f.to_str().unwrap()]);
+        assert_eq!(
+            (requests, failed),
+            (truth.requests, truth.failed),
+            "json {json}: {notes:?}"
+        );
+        assert_eq!(causes, truth_causes(&truth), "json {json}");
+        assert!(
+            !notes.iter().any(|n| n.contains("counted once per part")),
+            "{notes:?}"
+        );
+    }
+}
+
+/// One log per proxy in a bundle, as Envoy writes them (a line when the request ends, stamped
+/// with its start; one-second worker flushes; streams and slow errors ending up to ten minutes
+/// after they start), over several settling rounds: exact counts.
+#[test]
+fn one_log_per_proxy_counts_exactly_across_settling_rounds() {
+    let (logs, truth) = envoy_logs(14 << 20, 6.5, false, 5);
+    assert!(
+        truth.max_start_disorder_ms > 60_000,
+        "long requests make the start times go back: {truth:?}"
+    );
+    let lines: u64 = truth.lines.iter().sum();
+    assert!(lines > 2 * (1 << 14), "several rounds of 16 384 records");
+    let tmp = tempfile::tempdir().unwrap();
+    for ((ns, pod), log) in PROXIES.iter().zip(&logs) {
+        let dir = tmp.path().join("logs").join(ns).join(pod);
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!((log.len() as u64) < 8 << 20, "every record is kept");
+        std::fs::write(dir.join("istio-proxy.log"), log).unwrap();
+    }
+    let (requests, failed, causes, notes) = failures(&["--bundle", tmp.path().to_str().unwrap()]);
+    assert_eq!(
+        (requests, failed),
+        (truth.requests, truth.failed),
+        "{notes:?}"
+    );
+    assert_eq!(causes, truth_causes(&truth));
+}
+
+/// A file whose proxies' logs one after another hold more records than one settling round:
+/// parts of requests were counted before the file went back in time; the report says so, names
+/// the line, and says how to get exact counts.
+#[test]
+fn a_file_going_back_in_time_past_a_round_is_reported() {
+    let (logs, truth) = envoy_logs(7 << 20, 6.5, false, 3);
+    let lines: u64 = truth.lines.iter().sum();
+    assert!(lines > 1 << 14, "more than one round: {lines} lines");
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("all-proxies.log");
+    std::fs::write(&f, logs.concat()).unwrap();
+    assert!(std::fs::metadata(&f).unwrap().len() < 8 << 20);
+    let (_, _, _, notes) = failures(&[f.to_str().unwrap()]);
+    let note = notes
+        .iter()
+        .find(|n| n.contains("counted once per part"))
+        .unwrap_or_else(|| panic!("no note on the lines going back in time: {notes:?}"));
+    assert!(
+        note.starts_with(&format!("{}:", f.display())) && note.contains("own file"),
+        "{note}"
+    );
+    assert!(Path::new(&f).exists());
+}
