@@ -681,12 +681,14 @@ impl LineParser {
         // The cheap shape test first: most lines that are not access logs cannot be read as a
         // record of any format, from their start or as a cut line, and are only classified.
         let bytes = line.as_bytes();
-        let could_resume = !self.gated || self.gates.could_resume(bytes);
+        let could_resume = |p: &LineParser| !p.gated || p.gates.could_resume(bytes);
         if self.gated && !self.gates.could_start(bytes) {
             if let Some(n) = recognise_other(line) {
                 return LineOutcome::NotAccessLog(n);
             }
-            if could_resume && let Some(out) = self.resume(line) {
+            if could_resume(self)
+                && let Some(out) = self.resume(line)
+            {
                 return out;
             }
             return LineOutcome::Malformed(self.why_not(line));
@@ -735,7 +737,9 @@ impl LineParser {
             return LineOutcome::NotAccessLog(n);
         }
         // Paste mode: the beginning of the line (e.g. `[START_TIME] "`) was cut off.
-        if could_resume && let Some(out) = self.resume(line) {
+        if could_resume(self)
+            && let Some(out) = self.resume(line)
+        {
             return out;
         }
         LineOutcome::Malformed(self.malformed(best_mis))
