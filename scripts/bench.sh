@@ -4,6 +4,7 @@
 #   scripts/bench.sh [--size 256M|100M|1G] [--runs 5] [--formats "text json"] [--no-memory]
 #                    [--memory-sizes "10M 100M 1G"] [--commands "trace failures explain"]
 #                    [--timeout 600] [--max-vmem-gib 8] [--no-build]
+#   scripts/bench.sh --envoy [--size 512M] [--fail-rates "0.5 6.5 20"] [--scaling-sizes "10M 2G"]
 #
 # 1. Builds meshtrace (cargo build --release) and the log generator scripts/genlog.
 # 2. Generates, once per size and format, a deterministic Istio 1.23 TEXT log and an Istio JSON
@@ -15,6 +16,14 @@
 #    the trace verdict.
 # 4. Unless --no-memory: peak RSS of `failures`, `trace` and `explain -o json` at 10 MB, 100 MB
 #    and 1 GiB of text (does memory stay flat as the input grows?).
+#
+# 5. With --envoy, instead of 2–4: logs as Envoy writes them (`genlog --envoy`: a line when the
+#    request ends stamped with its start, five proxies' logs one after another in one file, streams
+#    lasting minutes) for each --fail-rates percentage; rows for rg -F, trace and failures with
+#    the ratio to rg -F measured in the same run, peak RSS, and a check that `failures` counted
+#    exactly the failed requests the generator wrote; then `failures` time and peak RSS at each of
+#    --scaling-sizes (6.5 % failing, text). Ratios taken in one run are robust to other load on the
+#    machine; absolute times are not.
 #
 # Needs ripgrep, gawk and GNU time: installed with apt-get when missing and running as root;
 # otherwise their rows say "absent" (ratios then use grep -F). A command that runs longer than
@@ -30,6 +39,7 @@ cd "$root"
 
 size_arg=256M runs=5 formats="text json" memory=1 memory_sizes="10M 100M 1G" limit=600 build=1
 commands="trace failures explain" vmem_gib=8
+envoy=0 fail_rates="0.5 6.5 20" scaling_sizes="10M 2G"
 trace_id=7e5f3c1a-0b9d-4c2e-9a6f-5d4b3c2a1f00
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -42,7 +52,10 @@ while [[ $# -gt 0 ]]; do
         --commands) commands="$2"; shift 2 ;;
         --max-vmem-gib) vmem_gib="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --envoy) envoy=1; shift ;;
+        --fail-rates) fail_rates="$2"; shift 2 ;;
+        --scaling-sizes) scaling_sizes="$2"; shift 2 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -112,6 +125,20 @@ gen() { # gen FORMAT SIZE → path of the (cached) log
     echo "$f"
 }
 
+gen_envoy() { # gen_envoy FORMAT SIZE FAIL_RATE → path of the (cached) Envoy-like log
+    local fmt="$1" rate="$3" bytes f
+    bytes="$(bytes_of "$2")"
+    f="$bench_dir/envoy-$fmt-$rate-$bytes.log"
+    if [[ ! -s "$f" || ! -s "$f.truth.json" || "$genlog" -nt "$f" ]]; then
+        echo "bench: generating $f" >&2
+        "$genlog" --envoy --format "$fmt" --size "$bytes" --fail-rate "$rate" --out "$f.part" \
+            --trace-id "$trace_id" >/dev/null
+        mv "$f.part.truth.json" "$f.truth.json"
+        mv "$f.part" "$f"
+    fi
+    echo "$f"
+}
+
 # --- measurement -------------------------------------------------------------------------------
 # measure NAME CMD... : runs CMD (stdout to /dev/null) up to $runs times; sets global
 # m_wall (median seconds), m_rss (max KiB over runs), m_rc (exit code), m_note.
@@ -167,6 +194,49 @@ echo "machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/{printf "%.
 echo "meshtrace: $mt ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- src parsers/src 2>/dev/null || echo ', uncommitted changes')); $(rustc --version)"
 echo "tools: rg $(rg --version 2>/dev/null | head -n 1 | cut -d' ' -f2 || true), $(LC_ALL=C grep --version | head -n 1), $awk_cmd"
 echo "runs: median of $runs, warm page cache, stdout into a pipe; ratio = time / time of rg -F (grep -F if rg is absent)"
+
+if [[ $envoy -eq 1 ]]; then
+    for fmt in $formats; do
+        for rate in $fail_rates; do
+            f="$(gen_envoy "$fmt" "$size_arg" "$rate")"
+            bytes="$(stat -c %s "$f")"
+            cat "$f" >/dev/null
+            echo
+            echo "== Envoy-like $fmt, $rate % failing: $f ($(awk -v n="$bytes" 'BEGIN{printf "%.0f MiB", n/1048576}'), 5 proxies in one file)"
+            printf '%-40s %9s %8s %9s %9s %5s  %s\n' command "median s" ratio MB/s "RSS MiB" exit note
+            base=""
+            if have rg; then
+                row "rg -F <id>" "$bytes" "" rg -F "$trace_id" "$f"
+                base="$m_wall"
+            else
+                row "LC_ALL=C grep -F <id>" "$bytes" "" env LC_ALL=C grep -F "$trace_id" "$f"
+                base="$m_wall"
+            fi
+            row "meshtrace trace <id>" "$bytes" "$base" "$mt" trace "$trace_id" "$f"
+            row "meshtrace failures" "$bytes" "$base" "$mt" failures "$f"
+            # Exactness: failed requests counted against what the generator wrote.
+            got="$( (ulimit -v $((vmem_gib << 20)) && exec timeout "$limit" "$mt" failures "$f" -o json) 2>/dev/null |
+                sed -n 's/^  "failed": \([0-9]*\),*$/\1/p' | head -n 1 || true)"
+            want="$(sed -n 's/.*"failed":\([0-9]*\).*/\1/p' "$f.truth.json")"
+            echo "count check: failures counted ${got:-?} failed requests, the generator wrote $want$([[ "$got" == "$want" ]] && echo " (exact)" || echo " (NOT exact)")"
+        done
+    done
+    echo
+    echo "== scaling: Envoy-like text, 6.5 % failing, failures (one run each)"
+    printf '%-10s %12s %12s %12s\n' size "failures s" "MB/s" "RSS MiB"
+    saved_runs=$runs
+    runs=1
+    for s in $scaling_sizes; do
+        f="$(gen_envoy text "$s" 6.5)"
+        cat "$f" >/dev/null
+        measure "$mt" failures "$f"
+        printf '%-10s %12s %12s %12s\n' "$s" "${m_wall:--}" \
+            "$(awk -v s="${m_wall:-0}" -v n="$(stat -c %s "$f")" 'BEGIN{printf "%.0f", (s > 0 ? n/1e6/s : 0)}')" \
+            "$(awk -v k="${m_rss:-0}" 'BEGIN{printf "%.1f", k/1024}')${m_note:+ $m_note}"
+    done
+    runs=$saved_runs
+    exit 0
+fi
 
 for fmt in $formats; do
     f="$(gen "$fmt" "$size_arg")"

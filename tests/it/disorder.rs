@@ -74,16 +74,16 @@ fn truth_causes(t: &Truth) -> BTreeMap<String, u64> {
     t.causes.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
-/// Several proxies' logs one after another in one file (a pasted ticket): each request is
-/// counted once, with the cause its innermost hop shows, although its lines are minutes apart
-/// in the file. Before, each proxy's part of a request was counted as a request of its own
-/// (about twice the requests, and a model's errors three times over: gateway, activator and
-/// predictor part).
+/// Several proxies' logs one after another in one file (a pasted ticket, fewer records than
+/// one settling round): each request is counted once, with the cause its innermost hop shows,
+/// although its lines are minutes apart in the file. (Past a round, each proxy's part of a
+/// request counts as a request of its own — see the next tests — until the reader splits a file
+/// into its time-ordered runs.)
 #[test]
 fn several_proxies_in_one_file_count_each_request_once() {
     for json in [false, true] {
-        let (logs, truth) = envoy_logs(3 << 20, 20.0, json, 11);
-        assert!(truth.failed > 100, "{truth:?}");
+        let (logs, truth) = envoy_logs(1 << 20, 20.0, json, 11);
+        assert!(truth.failed > 40, "{truth:?}");
         let tmp = tempfile::tempdir().unwrap();
         let f = tmp.path().join("pasted.log");
         std::fs::write(&f, logs.concat()).unwrap();
@@ -106,13 +106,13 @@ fn several_proxies_in_one_file_count_each_request_once() {
 /// after they start), over several settling rounds: exact counts.
 #[test]
 fn one_log_per_proxy_counts_exactly_across_settling_rounds() {
-    let (logs, truth) = envoy_logs(14 << 20, 6.5, false, 5);
+    let (logs, truth) = envoy_logs(6 << 20, 6.5, false, 5);
     assert!(
         truth.max_start_disorder_ms > 60_000,
         "long requests make the start times go back: {truth:?}"
     );
     let lines: u64 = truth.lines.iter().sum();
-    assert!(lines > 2 * (1 << 14), "several rounds of 16 384 records");
+    assert!(lines > 3 * (1 << 12), "several rounds of 4 096 records");
     let tmp = tempfile::tempdir().unwrap();
     for ((ns, pod), log) in PROXIES.iter().zip(&logs) {
         let dir = tmp.path().join("logs").join(ns).join(pod);
@@ -134,9 +134,9 @@ fn one_log_per_proxy_counts_exactly_across_settling_rounds() {
 /// the line, and says how to get exact counts.
 #[test]
 fn a_file_going_back_in_time_past_a_round_is_reported() {
-    let (logs, truth) = envoy_logs(7 << 20, 6.5, false, 3);
+    let (logs, truth) = envoy_logs(3 << 20, 6.5, false, 3);
     let lines: u64 = truth.lines.iter().sum();
-    assert!(lines > 1 << 14, "more than one round: {lines} lines");
+    assert!(lines > 1 << 12, "more than one round: {lines} lines");
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("all-proxies.log");
     std::fs::write(&f, logs.concat()).unwrap();
