@@ -510,7 +510,13 @@ impl LineSplitter {
         use meshtrace_parsers::memchr::memchr;
         let mut rest = chunk;
         if let Some(len) = self.skipping {
-            match memchr(b'\n', rest) {
+            let end = memchr(b'\n', rest);
+            let part = &rest[..end.unwrap_or(rest.len())];
+            let more = TOO_LONG_HEAD
+                .saturating_sub(self.head.len())
+                .min(part.len());
+            self.head.extend_from_slice(&part[..more]);
+            match end {
                 None => {
                     self.skipping = Some(len.saturating_add(rest.len() as u64));
                     return;
@@ -821,6 +827,61 @@ fn collect(e: Event<'_>, input: &Arc<str>, pod: Option<&Arc<str>>, set: &mut dyn
                 reason: error.to_string(),
                 text: Some(t),
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Split `input` in chunks of `size` with lines of at most `max` bytes.
+    fn split(input: &[u8], size: usize, max: usize) -> Vec<String> {
+        let mut s = LineSplitter::new(max, 0);
+        let mut out = Vec::new();
+        let mut on = |p: Piece<'_>| {
+            out.push(match p {
+                Piece::Line { number, text } => {
+                    format!("{number}:{}", String::from_utf8_lossy(text))
+                }
+                Piece::TooLong { number, len, head } => {
+                    format!("{number}:long {len} {}", String::from_utf8_lossy(head))
+                }
+            })
+        };
+        for c in input.chunks(size) {
+            s.push(c, &mut on);
+            assert!(s.held() <= max);
+        }
+        s.finish(&mut on);
+        out
+    }
+
+    #[test]
+    fn lines_are_the_same_whatever_the_chunks() {
+        let input = b"ab\n\ncdefgh\nij\r\nklmnopqrstuvwxyz\nlast";
+        let want = vec![
+            "1:ab",
+            "2:",
+            "3:cdefgh",
+            "4:ij\r",
+            "5:long 16 klmnopqrstuvwxyz",
+            "6:last",
+        ];
+        for size in 1..=input.len() {
+            assert_eq!(split(input, size, 8), want, "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn a_long_line_keeps_only_its_head() {
+        let mut input = vec![b'x'; 3000];
+        input.extend_from_slice(b"\nok");
+        for size in [1, 7, 1000, 5000] {
+            let got = split(&input, size, 100);
+            assert_eq!(got.len(), 2);
+            assert_eq!(got[0], format!("1:long 3000 {}", "x".repeat(TOO_LONG_HEAD)));
+            assert_eq!(got[1], "2:ok");
         }
     }
 }
