@@ -194,10 +194,10 @@ pub struct CollectArgs {
 /// Notes and problems of a collection, on stderr.
 pub fn report_summary(s: &Summary) {
     for n in &s.notes {
-        eprintln!("meshtrace: found: {n}");
+        crate::report::warn(format!("found: {n}"));
     }
     for p in &s.problems {
-        eprintln!("meshtrace: not collected: {p}");
+        crate::report::warn(format!("not collected: {p}"));
     }
 }
 

@@ -176,7 +176,7 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
         };
         if let Err(e) = read {
             // A bad input is a message, not an abort: the others are still analysed.
-            eprintln!("meshtrace: {e}");
+            crate::report::warn(format!("{e}"));
             failed_inputs += 1;
         }
     }
@@ -210,14 +210,16 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
     out.flush()?;
     let malformed = c.skipped.get("malformed").copied().unwrap_or(0);
     if malformed > 0 && json {
-        eprintln!("meshtrace: {malformed} malformed line(s); see \"skipped\" in the output");
+        crate::report::warn(format!(
+            "{malformed} malformed line(s); see \"skipped\" in the output"
+        ));
     }
     if c.set.records.is_empty() {
-        eprintln!(
-            "meshtrace: no access-log record found in {} ({} line(s) skipped); if the proxy uses a custom format, pass it with --log-format",
+        crate::report::warn(format!(
+            "no access-log record found in {} ({} line(s) skipped); if the proxy uses a custom format, pass it with --log-format",
             c.set.inputs.join(", "),
             c.skipped.values().sum::<u64>()
-        );
+        ));
         return Ok(EXIT_NOTHING);
     }
     Ok(if failed_inputs > 0 {
@@ -407,7 +409,7 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
         return Err(e.into());
     }
     for p in &merged.problems {
-        eprintln!("meshtrace: {p}");
+        crate::report::warn(format!("{p}"));
     }
     if json {
         if let Ok(mut f) = copy_failed.lock()
@@ -450,14 +452,16 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
     out.flush()?;
     let malformed = merged.malformed();
     if malformed > 0 && json {
-        eprintln!("meshtrace: {malformed} malformed line(s); see \"skipped\" in the output");
+        crate::report::warn(format!(
+            "{malformed} malformed line(s); see \"skipped\" in the output"
+        ));
     }
     if records == 0 {
         let skipped: u64 = merged.skipped.values().sum();
-        eprintln!(
-            "meshtrace: no access-log record found in {} ({skipped} line(s) skipped); if the proxy uses a custom format, pass it with --log-format",
+        crate::report::warn(format!(
+            "no access-log record found in {} ({skipped} line(s) skipped); if the proxy uses a custom format, pass it with --log-format",
             names.join(", ")
-        );
+        ));
         return Ok(EXIT_NOTHING);
     }
     Ok(if merged.problems.is_empty() {

@@ -189,7 +189,7 @@ pub fn load_one(src: &DumpSource) -> Result<LoadedDump> {
             let mut problems = Vec::new();
             let mut dumps = load_bundle(b, &mut problems)?;
             for p in &problems {
-                eprintln!("meshtrace: skipped: {p}");
+                crate::report::warn(format!("skipped: {p}"));
             }
             let idx = match t {
                 Some(t) => {
@@ -333,7 +333,7 @@ pub fn run(a: ProxyConfigArgs) -> Result<i32> {
     };
     let now = now_unix(a.now.as_deref())?;
     for w in &d.warnings {
-        eprintln!("meshtrace: {}: {w}", loaded.origin);
+        crate::report::warn(format!("{}: {w}", loaded.origin));
     }
     let mut out = crate::report::stdout();
     match a.output {

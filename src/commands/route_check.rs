@@ -75,7 +75,7 @@ pub fn run(a: RouteCheckArgs) -> Result<i32> {
             let mut problems = Vec::new();
             let dumps = load_bundle(b, &mut problems)?;
             for p in &problems {
-                eprintln!("meshtrace: skipped: {p}");
+                crate::report::warn(format!("skipped: {p}"));
             }
             if dumps.is_empty() {
                 bail!("the bundle has no config dump");

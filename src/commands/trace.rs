@@ -54,7 +54,7 @@ pub fn run(a: TraceArgs) -> Result<i32> {
     )?;
     let Some(report) = crate::trace::trace(&ev, &a.start, &start, a.include_probes) else {
         for p in &ev.problems {
-            eprintln!("meshtrace: skipped: {p}");
+            crate::report::warn(format!("skipped: {p}"));
         }
         // The first four characters (not bytes: an id may be any UTF-8).
         let prefix: String = a.start.chars().take(4).collect();

@@ -71,6 +71,34 @@ fn only_report_writes_to_stdout() {
     );
 }
 
+/// Architecture invariant: diagnostics reach standard error only through `src/report/`
+/// (`report::warn`, `report::error`, `report::stderr()`), which escapes control characters and
+/// masks secrets — evidence (file names, ids, pod names) is quoted in them. The live progress
+/// line prints only counts.
+#[test]
+fn only_report_writes_to_stderr() {
+    let mut bad = Vec::new();
+    for p in sources(&root().join("src")) {
+        let r = rel(&p);
+        if r.starts_with("src/report/") || r == "src/live/progress.rs" {
+            continue;
+        }
+        for (n, l) in code(&p) {
+            if l.contains("eprintln!(")
+                || l.contains("eprint!(")
+                || (l.contains("io::stderr()") && !l.contains("is_terminal()"))
+            {
+                bad.push(format!("{r}:{n}: {}", l.trim()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "stderr written outside src/report/ (use crate::report::warn):\n{}",
+        bad.join("\n")
+    );
+}
+
 /// Architecture invariant: the analysis crate is pure — no files, network, threads, processes,
 /// environment or clock; its dependencies carry no async runtime, Kubernetes client or CLI.
 #[test]
