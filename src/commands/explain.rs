@@ -409,7 +409,7 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
         return Err(e.into());
     }
     for p in &merged.problems {
-        crate::report::warn(format!("{p}"));
+        crate::report::warn(p);
     }
     if json {
         if let Ok(mut f) = copy_failed.lock()
