@@ -214,7 +214,7 @@ struct ReadState {
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// Not found / not readable.
-    #[error("cannot open bundle {path}: {source}")]
+    #[error("cannot open bundle {path}")]
     Open {
         /// Path.
         path: String,

@@ -236,3 +236,18 @@ fn proxy_config_refuses_a_config_dump_over_its_limit_by_name() {
     let o = run(&["proxy-config", "all", f.to_str().unwrap()]);
     assert_unusable(&o, &["huge-dump.json", "larger than 32 MiB"]);
 }
+
+#[test]
+fn a_missing_bundle_is_named_with_its_reason_once() {
+    for cmd in ["doctor", "failures", "proxy-config"] {
+        let mut args = vec![cmd];
+        if cmd == "proxy-config" {
+            args.push("all");
+        }
+        args.extend(["--bundle", "/nonexistent-bundle"]);
+        let o = run(&args);
+        assert_unusable(&o, &["cannot open bundle /nonexistent-bundle"]);
+        let err = stderr(&o);
+        assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    }
+}
