@@ -1,7 +1,7 @@
 //! Finding the lines of a large plain log file that contain given strings, the way `rg -F` does:
-//! fixed windows read with positioned reads on every core and searched with `memmem`, plus an
-//! index (newlines and first end time per window) so later rounds read only the windows of a
-//! time range.
+//! fixed windows read with positioned reads on every core and searched for all the strings at
+//! once, plus an index (newlines and the range of record start times per window) so that later
+//! rounds read only the windows that can hold a time range, however the file is interleaved.
 //!
 //! Memory is one window per thread whatever the file size. Line numbers are exact: every window's
 //! newlines are counted in the first (full) scan and kept in the [`ScanIndex`].
@@ -17,9 +17,48 @@ use meshtrace_parsers::memchr::{memchr, memchr_iter, memmem::Finder, memrchr};
 /// Bytes per window.
 pub const WINDOW: usize = 1 << 20;
 
-/// How far out of order (by end time) lines of one file may be written, and still let a time
-/// range skip windows: Envoy flushes each worker's access log separately.
-const ORDER_SLACK_MS: i64 = 60_000;
+/// Bytes read past a window's end while indexing, so that the line running into the next window
+/// is usually whole (a JSON record's start time may sit anywhere in it).
+const INDEX_OVERLAP: usize = 8 << 10;
+
+/// Lines of one window whose start time the cheap reading cannot take (other time formats,
+/// other envelopes, non-access-log lines) and the full parser reads instead; past this many the
+/// window is marked as holding any time (always read).
+const SLOW_LINES: usize = 32;
+
+/// The start times (Unix ms) of the records whose lines a window holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Starts {
+    /// No access-log record.
+    Empty,
+    /// Every record started between these two times (inclusive).
+    Range(i64, i64),
+    /// A record's start time is not known: the window may hold any time.
+    Unknown,
+}
+
+impl Starts {
+    fn add(self, t: i64) -> Starts {
+        self.union(Starts::Range(t, t))
+    }
+
+    fn union(self, o: Starts) -> Starts {
+        match (self, o) {
+            (Starts::Unknown, _) | (_, Starts::Unknown) => Starts::Unknown,
+            (Starts::Empty, x) | (x, Starts::Empty) => x,
+            (Starts::Range(a, b), Starts::Range(c, d)) => Starts::Range(a.min(c), b.max(d)),
+        }
+    }
+
+    /// Can a record of these start inside `[from, to]`?
+    fn overlaps(self, from: i64, to: i64) -> bool {
+        match self {
+            Starts::Empty => false,
+            Starts::Range(a, b) => a <= to && b >= from,
+            Starts::Unknown => true,
+        }
+    }
+}
 
 /// What the first full scan of a file learnt, reused by later rounds.
 #[derive(Debug)]
@@ -27,63 +66,105 @@ pub struct FileIndex {
     len: u64,
     /// Newlines in each window.
     newlines: Vec<u64>,
-    /// End time (start + duration, Unix ms) of the first access-log record of each window.
-    first_end: Vec<Option<i64>>,
-    /// Whether end times grow along the file (give or take [`ORDER_SLACK_MS`]): only then can a
-    /// time range skip windows.
-    ordered: bool,
+    /// Start times of the records a hit in each window can belong to: those of the lines that
+    /// start in it and of the line that runs into it from before.
+    starts: Vec<Starts>,
+    /// The lines of the last time range read (see [`RangeCache`]).
+    cache: Mutex<Option<Arc<RangeCache>>>,
+}
+
+/// Every line of a file that may hold a record started in a time range (lines whose start
+/// time the cheap reading cannot take included), kept from the first round that read that range:
+/// the next rounds, which look for more needles in the same range, search these lines instead of
+/// reading the windows again.
+#[derive(Debug)]
+struct RangeCache {
+    from: i64,
+    to: i64,
+    /// The lines, each followed by a newline.
+    text: Vec<u8>,
+    /// Per line: its number and where it starts in `text`.
+    lines: Vec<(u64, usize)>,
+}
+
+/// The most bytes of lines a [`RangeCache`] keeps; a range holding more is read from the file in
+/// every round.
+const CACHE_MAX: usize = 8 << 20;
+
+impl RangeCache {
+    fn hits(&self, needles: &Needles<'_>) -> Vec<Hit> {
+        let mut found = Vec::new();
+        needles.find(&self.text, self.text.len(), &mut found);
+        let mut idx: Vec<usize> = found
+            .into_iter()
+            .map(|p| {
+                self.lines
+                    .partition_point(|&(_, s)| s <= p)
+                    .saturating_sub(1)
+            })
+            .collect();
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter()
+            .map(|i| {
+                let (line, s) = self.lines[i];
+                let e = self.lines.get(i + 1).map_or(self.text.len(), |&(_, e)| e) - 1;
+                Hit {
+                    line,
+                    text: self.text[s..e].to_vec(),
+                    too_long: false,
+                }
+            })
+            .collect()
+    }
+}
+
+/// How the last line starting in a window ends.
+#[derive(Debug, Clone, Copy)]
+enum Tail {
+    /// At the window's end or before: nothing runs into the next window.
+    Ends,
+    /// In a later window; its record's start times.
+    Runs(Starts),
+    /// No line starts in the window (one line covers it): whatever ran into it runs on.
+    Carry,
 }
 
 impl FileIndex {
-    fn new(len: u64, newlines: Vec<u64>, first_end: Vec<Option<i64>>) -> FileIndex {
-        let mut max = i64::MIN;
-        let mut ordered = true;
-        for &e in first_end.iter().flatten() {
-            if e < max.saturating_sub(ORDER_SLACK_MS) {
-                ordered = false;
-            }
-            max = max.max(e);
+    fn new(len: u64, newlines: Vec<u64>, own: &[Starts], tails: &[Tail]) -> FileIndex {
+        let mut starts = Vec::with_capacity(own.len());
+        let mut incoming = Starts::Empty;
+        for (&o, &t) in own.iter().zip(tails) {
+            starts.push(o.union(incoming));
+            incoming = match t {
+                Tail::Ends => Starts::Empty,
+                Tail::Runs(s) => s,
+                Tail::Carry => incoming,
+            };
         }
         FileIndex {
             len,
             newlines,
-            first_end,
-            ordered,
+            starts,
+            cache: Mutex::new(None),
         }
     }
 
-    /// Windows that may hold lines written between `from` and `to` (Unix ms).
+    /// Windows that may hold records started between `from` and `to` (Unix ms).
     fn windows_for(&self, from: i64, to: i64) -> Vec<usize> {
-        let n = self.first_end.len();
-        if !self.ordered {
-            return (0..n).collect();
-        }
-        // Lines of window k were written after its first record ended (lo) and before the
-        // first record of the next window with a known time ended (hi).
-        let mut next_known = vec![None; n];
-        let mut next = None;
-        for k in (0..n).rev() {
-            next_known[k] = next;
-            if self.first_end[k].is_some() {
-                next = self.first_end[k];
-            }
-        }
-        let mut lo = None;
-        (0..n)
-            .filter(|&k| {
-                if self.first_end[k].is_some() {
-                    lo = self.first_end[k];
-                }
-                let lo_ok = lo.is_none_or(|l| l <= to.saturating_add(ORDER_SLACK_MS));
-                let hi_ok = next_known[k].is_none_or(|h| h >= from.saturating_sub(ORDER_SLACK_MS));
-                lo_ok && hi_ok
-            })
+        (0..self.starts.len())
+            .filter(|&k| self.starts[k].overlaps(from, to))
             .collect()
     }
 
     /// Windows the index covers.
     pub fn windows(&self) -> usize {
         self.newlines.len()
+    }
+
+    /// The start times of the records a hit in window `k` can belong to.
+    pub fn starts(&self, k: usize) -> Option<Starts> {
+        self.starts.get(k).copied()
     }
 }
 
@@ -130,6 +211,9 @@ pub struct ScanResult {
     pub hits: Vec<Hit>,
     /// Windows read (out of [`FileIndex::windows`]).
     pub windows_read: usize,
+    /// Which windows, in file order (none when the lines of the range were kept from an
+    /// earlier round).
+    pub windows: Vec<usize>,
 }
 
 struct WindowHit {
@@ -157,14 +241,121 @@ impl WindowHit {
 
 struct WindowResult {
     k: usize,
-    newlines: u64,
-    first_end: Option<i64>,
+    /// What indexing learnt (first scan only).
+    index: Option<WindowIndex>,
     hits: Vec<WindowHit>,
 }
 
+struct WindowIndex {
+    newlines: u64,
+    own: Starts,
+    tail: Tail,
+}
+
+/// All the needles of a round, searched in one pass.
+enum Needles<'n> {
+    /// Nothing to find.
+    None,
+    /// One needle: `memmem`.
+    One(Finder<'n>),
+    /// Several: one packed (SIMD) search for an anchor of each needle — the `:port` end of an
+    /// address, whose first bytes are much rarer than an address's `10.` — and the whole needle
+    /// compared around each candidate.
+    Packed {
+        searcher: aho_corasick::packed::Searcher,
+        /// Per anchor: the needles that hold it and where.
+        anchors: Vec<Vec<(&'n [u8], usize)>>,
+    },
+    /// Several, when the packed searcher is not available: one `memmem` each.
+    Each(Vec<Finder<'n>>),
+}
+
+impl<'n> Needles<'n> {
+    fn new(needles: &[&'n [u8]]) -> Needles<'n> {
+        match needles {
+            [] => return Needles::None,
+            [one] => return Needles::One(Finder::new(*one)),
+            _ => {}
+        }
+        let mut patterns: Vec<&[u8]> = Vec::new();
+        let mut anchors: Vec<Vec<(&[u8], usize)>> = Vec::new();
+        for &n in needles {
+            let at = anchor_at(n);
+            let a = &n[at..];
+            match patterns.iter().position(|p| *p == a) {
+                Some(i) => anchors[i].push((n, at)),
+                None => {
+                    patterns.push(a);
+                    anchors.push(vec![(n, at)]);
+                }
+            }
+        }
+        match aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(&patterns)
+            .build()
+        {
+            Some(searcher) => Needles::Packed { searcher, anchors },
+            None => Needles::Each(needles.iter().map(|n| Finder::new(*n)).collect()),
+        }
+    }
+
+    /// Start offsets in `data` of the needles that start before `own`, in no particular order;
+    /// after a match the rest of its line may be skipped (one offset per line is enough).
+    fn find(&self, data: &[u8], own: usize, out: &mut Vec<usize>) {
+        match self {
+            Needles::None => {}
+            Needles::One(f) => out.extend(f.find_iter(data).take_while(|&p| p < own)),
+            Needles::Each(fs) => {
+                for f in fs {
+                    out.extend(f.find_iter(data).take_while(|&p| p < own));
+                }
+            }
+            Needles::Packed { searcher, anchors } => {
+                let mut at = 0;
+                while at < data.len() {
+                    let Some(m) = searcher.find_in(data, aho_corasick::Span::from(at..data.len()))
+                    else {
+                        break;
+                    };
+                    let found = anchors[m.pattern().as_usize()]
+                        .iter()
+                        .filter_map(|&(n, off)| {
+                            let s = m.start().checked_sub(off)?;
+                            (data.get(s..s + n.len()) == Some(n)).then_some(s)
+                        })
+                        .min();
+                    match found {
+                        Some(s) if s >= own => break,
+                        Some(s) => {
+                            out.push(s);
+                            // The line is a hit: go on at the next one.
+                            at = memchr(b'\n', &data[m.end()..])
+                                .map_or(data.len(), |i| m.end() + i + 1);
+                        }
+                        None if m.start() >= own => break,
+                        None => at = m.start() + 1,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a needle's anchor starts: at the last `:` of an address (`:port`, at least three digits
+/// after it), else the whole needle.
+fn anchor_at(n: &[u8]) -> usize {
+    match memrchr(b':', n) {
+        Some(i) if n.len() - i >= 4 => i,
+        _ => 0,
+    }
+}
+
 /// Find the lines of `path` holding any of `needles`. With an index from an earlier scan of the
-/// same file and a time range (`window`, Unix ms), only the windows written in that range are
-/// read; otherwise the whole file is, and its index is stored in `index` under `name`.
+/// same file and a time range (`window`, Unix ms), only the windows that can hold records started
+/// in that range are read; otherwise the whole file is, and its index is stored in `index` under
+/// `name`.
 pub fn scan_file(
     path: &Path,
     name: &str,
@@ -200,8 +391,16 @@ pub fn scan_open(
         .map(|n| n.as_bytes())
         .filter(|n| !n.is_empty())
         .collect();
-    let overlap = needles.iter().map(|n| n.len() - 1).max().unwrap_or(0);
+    if let (Some(ix), Some((a, b))) = (&known, window)
+        && let Some(r) = ranged(file, len, ix, (a, b), &selected, &needles, spec)?
+    {
+        return Ok(r);
+    }
     let build_index = known.is_none();
+    let mut overlap = needles.iter().map(|n| n.len() - 1).max().unwrap_or(0);
+    if build_index {
+        overlap = overlap.max(INDEX_OVERLAP);
+    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4)
@@ -211,8 +410,8 @@ pub fn scan_open(
             .map(|t| {
                 let (selected, needles) = (&selected, &needles);
                 sc.spawn(move || {
-                    let finders: Vec<Finder<'_>> = needles.iter().map(Finder::new).collect();
-                    let mut parser = build_index.then(|| LineParser::new(spec));
+                    let search = Needles::new(needles);
+                    let mut times = build_index.then(|| Timer::new(spec));
                     let mut buf = vec![0u8; WINDOW + overlap];
                     let mut out = Vec::new();
                     for &k in selected.iter().skip(t).step_by(threads) {
@@ -220,10 +419,9 @@ pub fn scan_open(
                             file,
                             len,
                             k,
-                            &finders,
-                            overlap,
+                            &search,
                             &mut buf,
-                            parser.as_mut(),
+                            times.as_mut(),
                         )?);
                     }
                     Ok(out)
@@ -247,12 +445,16 @@ pub fn scan_open(
         Some(ix) => ix,
         None => {
             let mut newlines = vec![0; nwin];
-            let mut first_end = vec![None; nwin];
+            let mut own = vec![Starts::Unknown; nwin];
+            let mut tails = vec![Tail::Ends; nwin];
             for w in &windows {
-                newlines[w.k] = w.newlines;
-                first_end[w.k] = w.first_end;
+                if let Some(i) = &w.index {
+                    newlines[w.k] = i.newlines;
+                    own[w.k] = i.own;
+                    tails[w.k] = i.tail;
+                }
             }
-            let ix = FileIndex::new(len, newlines, first_end);
+            let ix = FileIndex::new(len, newlines, &own, &tails);
             index.put(name, ix);
             index
                 .get(name, len)
@@ -283,7 +485,199 @@ pub fn scan_open(
     Ok(ScanResult {
         hits,
         windows_read: windows.len(),
+        windows: windows.iter().map(|w| w.k).collect(),
     })
+}
+
+/// A later round on an indexed file: the lines of the time range `[a, b]`, kept from an earlier
+/// round or read now from the `selected` windows (and kept), searched for the needles. `None`
+/// when the range holds too many bytes to keep (or a line too long): then the windows are
+/// searched directly.
+fn ranged(
+    file: &File,
+    len: u64,
+    ix: &FileIndex,
+    (a, b): (i64, i64),
+    selected: &[usize],
+    needles: &[&[u8]],
+    spec: &FormatSpec,
+) -> std::io::Result<Option<ScanResult>> {
+    let kept = ix
+        .cache
+        .lock()
+        .ok()
+        .and_then(|c| c.clone())
+        .filter(|c| c.from <= a && c.to >= b);
+    let (cache, windows) = match kept {
+        Some(c) => (c, Vec::new()),
+        None => match read_range(file, len, ix, (a, b), selected, spec)? {
+            Some(c) => {
+                let c = Arc::new(c);
+                if let Ok(mut slot) = ix.cache.lock() {
+                    *slot = Some(c.clone());
+                }
+                (c, selected.to_vec())
+            }
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(ScanResult {
+        hits: cache.hits(&Needles::new(needles)),
+        windows_read: windows.len(),
+        windows,
+    }))
+}
+
+/// Read the lines of the `selected` windows that may hold a record started in `[a, b]`.
+fn read_range(
+    file: &File,
+    len: u64,
+    ix: &FileIndex,
+    (a, b): (i64, i64),
+    selected: &[usize],
+    spec: &FormatSpec,
+) -> std::io::Result<Option<RangeCache>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let total = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(selected.len().max(1));
+    let results: Vec<std::io::Result<Option<Vec<KeptWindow>>>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let total = &total;
+                sc.spawn(move || {
+                    let timer = Timer::new(spec);
+                    let mut buf = vec![0u8; WINDOW + INDEX_OVERLAP];
+                    let mut out = Vec::new();
+                    for (i, &k) in selected.iter().enumerate().skip(t).step_by(threads) {
+                        let prev_read = i > 0 && selected[i - 1] + 1 == k;
+                        let trust = ix.starts(k) != Some(Starts::Unknown);
+                        let Some(w) =
+                            keep_window(file, len, k, prev_read, trust, &mut buf, &timer, (a, b))?
+                        else {
+                            return Ok(None);
+                        };
+                        let bytes: usize = w.lines.iter().map(|(_, l)| l.len() + 1).sum();
+                        if total.fetch_add(bytes, Ordering::Relaxed) + bytes > CACHE_MAX {
+                            return Ok(None);
+                        }
+                        out.push(w);
+                    }
+                    Ok(Some(out))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("scan thread panicked")))
+            })
+            .collect()
+    });
+    let mut windows = Vec::new();
+    for r in results {
+        match r? {
+            Some(w) => windows.extend(w),
+            None => return Ok(None),
+        }
+    }
+    windows.sort_by_key(|w| w.k);
+    let mut before = 0u64;
+    let mut next = 0usize;
+    let mut cache = RangeCache {
+        from: a,
+        to: b,
+        text: Vec::with_capacity(total.load(Ordering::Relaxed)),
+        lines: Vec::new(),
+    };
+    for w in windows {
+        before += ix.newlines[next.min(w.k)..w.k].iter().sum::<u64>();
+        next = w.k;
+        for (local, l) in w.lines {
+            cache.lines.push((before + local + 1, cache.text.len()));
+            cache.text.extend_from_slice(&l);
+            cache.text.push(b'\n');
+        }
+    }
+    Ok(Some(cache))
+}
+
+/// The lines of one window that may hold a record started in a time range.
+struct KeptWindow {
+    k: usize,
+    /// (newlines between the window start and the line start, the line)
+    lines: Vec<(u64, Vec<u8>)>,
+}
+
+/// Read window `k` and keep its lines whose start time is in `[a, b]` or not known cheaply;
+/// with the line that runs into it from before unless the previous window is read too
+/// (`prev_read`). `None` when a line is longer than [`MAX_LINE_LEN`].
+#[allow(clippy::too_many_arguments)]
+fn keep_window(
+    file: &File,
+    len: u64,
+    k: usize,
+    prev_read: bool,
+    trust: bool,
+    buf: &mut [u8],
+    timer: &Timer,
+    (a, b): (i64, i64),
+) -> std::io::Result<Option<KeptWindow>> {
+    let o = k as u64 * WINDOW as u64;
+    let want = usize::try_from(len - o.min(len))
+        .unwrap_or(usize::MAX)
+        .min(buf.len());
+    let n = read_at(file, &mut buf[..want], o)?;
+    let data = &buf[..n];
+    let own = n.min(WINDOW);
+    let mut lines = Vec::new();
+    let mut json = JsonCursor::default();
+    // Where the index could not check the cheap reading against the parser, every line is kept.
+    let keep = |key: Option<Key>| !trust || key.and_then(key_ms).is_none_or(|t| a <= t && t <= b);
+    if o > 0 && !prev_read {
+        let Some(start) = line_start_before(file, o)? else {
+            return Ok(None);
+        };
+        let l = line_from(file, len, start)?;
+        if l.len() > MAX_LINE_LEN {
+            return Ok(None);
+        }
+        if keep(timer.cheap(&l, 0, l.len(), &mut JsonCursor::default())) {
+            lines.push((0, l));
+        }
+    }
+    let mut s = if o == 0 {
+        0
+    } else {
+        memchr(b'\n', &data[..own]).map_or(own, |i| i + 1)
+    };
+    let mut local = u64::from(s > 0);
+    while s < own {
+        match memchr(b'\n', &data[s..]) {
+            Some(i) if i > MAX_LINE_LEN => return Ok(None),
+            Some(i) => {
+                if keep(timer.cheap(data, s, s + i, &mut json)) {
+                    lines.push((local, data[s..s + i].to_vec()));
+                }
+                s += i + 1;
+            }
+            None => {
+                let l = line_from(file, len, o + s as u64)?;
+                if l.len() > MAX_LINE_LEN {
+                    return Ok(None);
+                }
+                if keep(timer.cheap(&l, 0, l.len(), &mut JsonCursor::default())) {
+                    lines.push((local, l));
+                }
+                s = own;
+            }
+        }
+        local += 1;
+    }
+    Ok(Some(KeptWindow { k, lines }))
 }
 
 /// Does the file start with the gzip magic bytes (so it cannot be searched as text)?
@@ -368,29 +762,25 @@ fn scan_window(
     file: &File,
     len: u64,
     k: usize,
-    finders: &[Finder<'_>],
-    overlap: usize,
+    search: &Needles<'_>,
     buf: &mut [u8],
-    parser: Option<&mut LineParser>,
+    times: Option<&mut Timer>,
 ) -> std::io::Result<WindowResult> {
     let o = k as u64 * WINDOW as u64;
     let want = usize::try_from(len - o.min(len))
         .unwrap_or(usize::MAX)
-        .min(WINDOW + overlap);
+        .min(buf.len());
     let n = read_at(file, &mut buf[..want], o)?;
     let data = &buf[..n];
     let own = n.min(WINDOW);
-    let newlines = memchr_iter(b'\n', &data[..own]).count() as u64;
+    let index = times.map(|t| t.window(data, own, o == 0));
     // Line starts (relative) of the needles' lines; None: the line began before this window.
-    let mut starts: Vec<Option<usize>> = Vec::new();
-    for f in finders {
-        for pos in f.find_iter(data) {
-            if pos >= own {
-                break;
-            }
-            starts.push(memrchr(b'\n', &data[..pos]).map(|i| i + 1));
-        }
-    }
+    let mut found = Vec::new();
+    search.find(data, own, &mut found);
+    let mut starts: Vec<Option<usize>> = found
+        .into_iter()
+        .map(|pos| memrchr(b'\n', &data[..pos]).map(|i| i + 1))
+        .collect();
     starts.sort_unstable();
     starts.dedup();
     let mut hits = Vec::with_capacity(starts.len());
@@ -416,16 +806,7 @@ fn scan_window(
             }
         }
     }
-    let first_end = match parser {
-        Some(p) => first_end(data, own, o == 0, p),
-        None => None,
-    };
-    Ok(WindowResult {
-        k,
-        newlines,
-        first_end,
-        hits,
-    })
+    Ok(WindowResult { k, index, hits })
 }
 
 /// The line starting at relative offset `s` of a window read at `o`.
@@ -444,29 +825,316 @@ fn line_in(
     Ok(WindowHit::new(local, text))
 }
 
-/// End time (Unix ms) of the first access-log record that starts in the window.
-fn first_end(data: &[u8], own: usize, at_start: bool, parser: &mut LineParser) -> Option<i64> {
-    let mut s = if at_start {
-        0
-    } else {
-        memchr(b'\n', &data[..own])? + 1
-    };
-    for _ in 0..16 {
-        if s >= own {
+/// Reads the start time of every line of a window while its newlines are counted: cheaply from
+/// the bytes for Envoy's own time format (`[2024-06-03T09:00:00.069Z]` at the start of a text
+/// line, `"start_time":"…"` in a JSON one, also inside a CRI or Docker envelope), compared as
+/// bytes without converting each one; with the full parser for the few other lines.
+struct Timer {
+    parser: LineParser,
+    json_key: Finder<'static>,
+}
+
+/// Envoy's `%START_TIME%`: `YYYY-MM-DDTHH:MM:SS.mmmZ`, as three big-endian words that order
+/// like the times they spell.
+type Key = [u64; 3];
+
+const KEY_LEN: usize = 24;
+const JSON_KEY: &[u8] = b"\"start_time\":\"";
+
+/// One line's start time.
+enum LineTime {
+    Key(Key),
+    Ms(i64),
+    /// Not an access-log record.
+    NoRecord,
+    /// A record whose start time is unknown.
+    Unknown,
+}
+
+/// The start times seen in one window.
+struct Span {
+    lo: Option<Key>,
+    hi: Option<Key>,
+    other: Starts,
+    slow: usize,
+    /// One line read cheaply was also parsed, and both agree.
+    checked: bool,
+}
+
+impl Span {
+    fn new() -> Span {
+        Span {
+            lo: None,
+            hi: None,
+            other: Starts::Empty,
+            slow: 0,
+            checked: false,
+        }
+    }
+
+    fn add(&mut self, t: &LineTime) {
+        match *t {
+            LineTime::Key(k) => {
+                if self.lo.is_none_or(|l| k < l) {
+                    self.lo = Some(k);
+                }
+                if self.hi.is_none_or(|h| k > h) {
+                    self.hi = Some(k);
+                }
+            }
+            LineTime::Ms(t) => self.other = self.other.add(t),
+            LineTime::NoRecord => {}
+            LineTime::Unknown => self.other = Starts::Unknown,
+        }
+    }
+
+    fn starts(&self) -> Starts {
+        let keys = match (self.lo, self.hi) {
+            (Some(l), Some(h)) => match (key_ms(l), key_ms(h)) {
+                (Some(a), Some(b)) => Starts::Range(a, b),
+                _ => Starts::Unknown,
+            },
+            _ => Starts::Empty,
+        };
+        keys.union(self.other)
+    }
+}
+
+impl Timer {
+    fn new(spec: &FormatSpec) -> Timer {
+        Timer {
+            parser: LineParser::new(spec),
+            json_key: Finder::new(JSON_KEY).into_owned(),
+        }
+    }
+
+    /// Newlines of the window's own bytes, the start times of the lines starting in it and of
+    /// the one running into the next window.
+    fn window(&mut self, data: &[u8], own: usize, at_start: bool) -> WindowIndex {
+        let mut span = Span::new();
+        let mut newlines = 0u64;
+        // The line start: the window's first line began in an earlier window unless at 0.
+        let mut s = if at_start { Some(0) } else { None };
+        // Next JSON start-time key at or after `json_from` (searched lazily, each byte once).
+        let mut json = JsonCursor::default();
+        for e in memchr_iter(b'\n', &data[..own]) {
+            newlines += 1;
+            if let Some(st) = s
+                && span.other != Starts::Unknown
+            {
+                let t = self.line(data, st, e, &mut json, &mut span);
+                span.add(&t);
+            }
+            s = Some(e + 1);
+        }
+        let tail = match s {
+            None => Tail::Carry,
+            Some(st) if st >= own => Tail::Ends,
+            Some(st) => {
+                // Runs past the window: whole when its end is in the bytes read beyond.
+                let end = memchr(b'\n', &data[own..]).map(|i| own + i);
+                let t = match end {
+                    Some(e) => self.line(data, st, e, &mut json, &mut span),
+                    None => match self.cheap(data, st, data.len(), &mut json) {
+                        Some(k) => LineTime::Key(k),
+                        None => LineTime::Unknown,
+                    },
+                };
+                span.add(&t);
+                let mut one = Span::new();
+                one.add(&t);
+                Tail::Runs(one.starts())
+            }
+        };
+        WindowIndex {
+            newlines,
+            own: span.starts(),
+            tail,
+        }
+    }
+
+    /// The start time of the line `data[s..e]`.
+    fn line(
+        &mut self,
+        data: &[u8],
+        s: usize,
+        e: usize,
+        json: &mut JsonCursor,
+        span: &mut Span,
+    ) -> LineTime {
+        if let Some(k) = self.cheap(data, s, e, json) {
+            if span.checked {
+                return LineTime::Key(k);
+            }
+            // Once per window: the full parser must read the same time from this line (a
+            // custom format could put another time first).
+            if span.slow >= SLOW_LINES {
+                return LineTime::Unknown;
+            }
+            span.slow += 1;
+            return match self.slow(&data[s..e]) {
+                LineTime::Ms(t) if Some(t) == key_ms(k) => {
+                    span.checked = true;
+                    LineTime::Key(k)
+                }
+                LineTime::NoRecord => LineTime::Key(k),
+                _ => LineTime::Unknown,
+            };
+        }
+        if span.slow >= SLOW_LINES {
+            return LineTime::Unknown;
+        }
+        span.slow += 1;
+        self.slow(&data[s..e])
+    }
+
+    /// The start time read from the bytes, for Envoy's default time format.
+    fn cheap(&self, data: &[u8], s: usize, e: usize, json: &mut JsonCursor) -> Option<Key> {
+        let line = &data[s..e];
+        match *line.first()? {
+            b'[' => bracketed(line),
+            b'{' if line.starts_with(b"{\"log\":\"[") => bracketed(&line[8..]),
+            b'{' => {
+                let p = json.next(&self.json_key, data, s)?;
+                if p >= e {
+                    return None;
+                }
+                let t = p + JSON_KEY.len();
+                let k = ts_key(data.get(t..t + KEY_LEN)?)?;
+                (data.get(t + KEY_LEN) == Some(&b'"')).then_some(k)
+            }
+            b'0'..=b'9' => {
+                // CRI: `<time> stdout F <line>`.
+                let sp = memchr(b' ', &line[..line.len().min(40)])?;
+                let rest = &line[sp + 1..];
+                let rest = rest
+                    .strip_prefix(b"stdout ")
+                    .or_else(|| rest.strip_prefix(b"stderr "))?;
+                let rest = rest
+                    .strip_prefix(b"F ")
+                    .or_else(|| rest.strip_prefix(b"P "))?;
+                if rest.first() == Some(&b'[') {
+                    bracketed(rest)
+                } else if rest.first() == Some(&b'{') {
+                    let off = e - rest.len();
+                    let p = json.next(&self.json_key, data, off)?;
+                    if p >= e {
+                        return None;
+                    }
+                    let t = p + JSON_KEY.len();
+                    let k = ts_key(data.get(t..t + KEY_LEN)?)?;
+                    (data.get(t + KEY_LEN) == Some(&b'"')).then_some(k)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The start time as the full parser reads it.
+    fn slow(&mut self, line: &[u8]) -> LineTime {
+        let text = String::from_utf8_lossy(line);
+        let (_, payload) = meshtrace_parsers::envelope::strip_envelope(&text);
+        match self.parser.parse(&payload) {
+            LineOutcome::Record(r) | LineOutcome::Truncated { record: r, .. } => {
+                match r.start_time() {
+                    Some(t) => LineTime::Ms(t.timestamp_millis()),
+                    None => LineTime::Unknown,
+                }
+            }
+            LineOutcome::Malformed(_) | LineOutcome::NotAccessLog(_) | LineOutcome::Blank => {
+                LineTime::NoRecord
+            }
+        }
+    }
+}
+
+/// The next JSON start-time key of a window, searched lazily from a line start.
+#[derive(Default)]
+struct JsonCursor {
+    /// (searched from, found at)
+    last: Option<(usize, Option<usize>)>,
+}
+
+impl JsonCursor {
+    fn next(&mut self, f: &Finder<'_>, data: &[u8], from: usize) -> Option<usize> {
+        match self.last {
+            Some((a, None)) if a <= from => None,
+            Some((a, Some(p))) if a <= from && p >= from => Some(p),
+            _ => {
+                let p = f.find(&data[from..]).map(|i| from + i);
+                self.last = Some((from, p));
+                p
+            }
+        }
+    }
+}
+
+/// `[YYYY-MM-DDTHH:MM:SS.mmmZ]` at the start of `line`.
+fn bracketed(line: &[u8]) -> Option<Key> {
+    (line.get(KEY_LEN + 1) == Some(&b']'))
+        .then(|| ts_key(&line[1..=KEY_LEN]))
+        .flatten()
+}
+
+/// The key of `YYYY-MM-DDTHH:MM:SS.mmmZ` (checked: digits and separators in place).
+fn ts_key(t: &[u8]) -> Option<Key> {
+    // Per 8-byte word: 0xff where a digit must be; the separators expected elsewhere.
+    const DIGITS: [u64; 3] = [
+        u64::from_be_bytes([0xff, 0xff, 0xff, 0xff, 0, 0xff, 0xff, 0]),
+        u64::from_be_bytes([0xff, 0xff, 0, 0xff, 0xff, 0, 0xff, 0xff]),
+        u64::from_be_bytes([0, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0]),
+    ];
+    const SEPS: [u64; 3] = [
+        u64::from_be_bytes([0, 0, 0, 0, b'-', 0, 0, b'-']),
+        u64::from_be_bytes([0, 0, b'T', 0, 0, b':', 0, 0]),
+        u64::from_be_bytes([b':', 0, 0, b'.', 0, 0, 0, b'Z']),
+    ];
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    const SIXES: u64 = 0x0606_0606_0606_0606;
+    let t: &[u8; KEY_LEN] = t.try_into().ok()?;
+    let mut key = [0u64; 3];
+    for i in 0..3 {
+        let w = u64::from_be_bytes(t[i * 8..i * 8 + 8].try_into().ok()?);
+        let d = w & DIGITS[i];
+        // Digits are 0x30..=0x39: high nibble 3, and still 3 after adding 6.
+        if w & !DIGITS[i] != SEPS[i]
+            || d & HIGH != THREES & DIGITS[i]
+            || (d + (SIXES & DIGITS[i])) & HIGH != THREES & DIGITS[i]
+        {
             return None;
         }
-        let e = memchr(b'\n', &data[s..]).map_or(data.len(), |i| s + i);
-        let text = String::from_utf8_lossy(&data[s..e]);
-        let (_, payload) = meshtrace_parsers::envelope::strip_envelope(&text);
-        if let LineOutcome::Record(r) = parser.parse(&payload)
-            && let Some(t) = r.start_time()
-        {
-            let d = i64::try_from(r.duration_ms().unwrap_or(0)).unwrap_or(0);
-            return Some(t.timestamp_millis().saturating_add(d));
-        }
-        s = e + 1;
+        key[i] = w;
     }
-    None
+    Some(key)
+}
+
+/// Unix ms of a key.
+fn key_ms(k: Key) -> Option<i64> {
+    let mut b = [0u8; KEY_LEN];
+    for (i, w) in k.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&w.to_be_bytes());
+    }
+    let num = |r: std::ops::Range<usize>| -> i64 {
+        b[r].iter()
+            .fold(0i64, |a, &c| a * 10 + i64::from(c.wrapping_sub(b'0')))
+    };
+    let (y, mo, d) = (num(0..4), num(5..7), num(8..10));
+    let (h, mi, s, ms) = (num(11..13), num(14..16), num(17..19), num(20..23));
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    // Days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms)
 }
 
 #[cfg(test)]
@@ -530,7 +1198,14 @@ mod tests {
                 h.line
             );
         }
-        assert!(ix.file("x").unwrap().ordered);
+        // Every window holds records of a few seconds.
+        let fi = ix.file("x").unwrap();
+        for k in 0..fi.windows() {
+            match fi.starts(k).unwrap() {
+                Starts::Range(a, b) => assert!(b - a < 20_000, "window {k}: {a}..{b}"),
+                other => panic!("window {k}: {other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -567,38 +1242,270 @@ mod tests {
         assert_eq!(r.hits[0].text, all[11_000].trim_end().as_bytes());
     }
 
-    #[test]
-    fn out_of_order_files_are_read_whole() {
+    fn stamp(ms: i64) -> String {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    }
+
+    /// One proxy's log as Envoy writes it: a line when a request ends (every `step` ms), stamped
+    /// with its start; one request in 40 ran for `long` ms.
+    fn proxy(p: usize, from: i64, n: usize, step: i64, long: i64) -> Vec<(i64, String)> {
+        (0..n)
+            .map(|i| {
+                let end = from + i as i64 * step;
+                let start = end - if i % 40 == 7 { long } else { 3 };
+                (
+                    start,
+                    line(&stamp(start), &format!("p{p}-{i:06}"), (i * 37) % 700),
+                )
+            })
+            .collect()
+    }
+
+    fn write(lines: &[(i64, String)]) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().unwrap();
-        let (_, a) = write_log(12_000);
-        let (_, b) = write_log(12_000);
-        // Two copies: the second goes back in time.
-        for l in a.iter().chain(&b) {
+        for (_, l) in lines {
             f.write_all(l.as_bytes()).unwrap();
         }
         f.flush().unwrap();
-        let ix = ScanIndex::default();
-        scan_file(
+        f
+    }
+
+    /// Line numbers of the hits that started in `[a, b]` (what the reader keeps).
+    fn kept(hits: &[Hit], lines: &[(i64, String)], (a, b): (i64, i64)) -> Vec<u64> {
+        hits.iter()
+            .filter(|h| (a..=b).contains(&lines[h.line as usize - 1].0))
+            .map(|h| {
+                assert_eq!(h.text, lines[h.line as usize - 1].1.trim_end().as_bytes());
+                h.line
+            })
+            .collect()
+    }
+
+    /// Windows holding a line (or the end of one) that started in `[a, b]`: they must be read.
+    fn needed(lines: &[(i64, String)], (a, b): (i64, i64)) -> Vec<usize> {
+        let mut at = 0usize;
+        let mut out = std::collections::BTreeSet::new();
+        for (t, l) in lines {
+            if (a..=b).contains(t) {
+                out.extend(at / WINDOW..=(at + l.len() - 1) / WINDOW);
+            }
+            at += l.len();
+        }
+        out.into_iter().collect()
+    }
+
+    /// Windows whose lines' start times span `[a, b]` or part of it: they may be read.
+    fn possible(lines: &[(i64, String)], (a, b): (i64, i64)) -> Vec<usize> {
+        let mut span: std::collections::BTreeMap<usize, (i64, i64)> = Default::default();
+        let mut at = 0usize;
+        for (t, l) in lines {
+            for k in at / WINDOW..=(at + l.len() - 1) / WINDOW {
+                let e = span.entry(k).or_insert((*t, *t));
+                *e = (e.0.min(*t), e.1.max(*t));
+            }
+            at += l.len();
+        }
+        span.into_iter()
+            .filter(|(_, (lo, hi))| *lo <= b && *hi >= a)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    fn subset(a: &[usize], b: &[usize]) -> bool {
+        a.iter().all(|k| b.contains(k))
+    }
+
+    /// A ranged scan against a whole-file scan of the same needles: the same records of the
+    /// range, from fewer windows.
+    fn check_range(
+        f: &tempfile::NamedTempFile,
+        lines: &[(i64, String)],
+        needles: &[String],
+        range: (i64, i64),
+        ix: &ScanIndex,
+    ) -> Vec<usize> {
+        let whole = scan_file(
             f.path(),
-            "y",
-            &["nothing".into()],
+            "w",
+            needles,
+            None,
+            &FormatSpec::Auto,
+            &ScanIndex::default(),
+        )
+        .unwrap();
+        let r = scan_file(f.path(), "f", needles, Some(range), &FormatSpec::Auto, ix).unwrap();
+        assert_eq!(kept(&r.hits, lines, range), kept(&whole.hits, lines, range));
+        assert!(!kept(&whole.hits, lines, range).is_empty());
+        assert_eq!(r.windows_read, r.windows.len());
+        if !r.windows.is_empty() {
+            let (need, may) = (needed(lines, range), possible(lines, range));
+            assert!(
+                subset(&need, &r.windows),
+                "read {:?}, need {need:?}",
+                r.windows
+            );
+            assert!(
+                subset(&r.windows, &may),
+                "read {:?}, may {may:?}",
+                r.windows
+            );
+        }
+        r.windows
+    }
+
+    #[test]
+    fn interleaved_proxies_read_only_the_windows_of_the_range() {
+        // Three proxies' logs one after another, each 20 minutes of requests, some a minute
+        // long: every window's end times go back 20 minutes from the previous one's.
+        let t0 = 1_717_405_200_000;
+        let mut lines = Vec::new();
+        for p in 0..3 {
+            lines.extend(proxy(p, t0, 20_000, 60, 60_000));
+        }
+        let f = write(&lines);
+        let ix = ScanIndex::default();
+        let first = scan_file(
+            f.path(),
+            "f",
+            &["p1-010000".into()],
             None,
             &FormatSpec::Auto,
             &ix,
         )
         .unwrap();
-        assert!(!ix.file("y").unwrap().ordered);
-        let r = scan_file(
+        let total = ix.file("f").unwrap().windows();
+        assert_eq!(first.windows_read, total);
+        assert_eq!(first.hits.len(), 1);
+        // The request ran at +10 min; the reader keeps what started within 30 s of it.
+        let t = lines[20_000 + 10_000].0;
+        let range = (t - 30_000, t + 30_000);
+        // An address on every line: every record of the range must be found.
+        let every = vec!["p1-010000".to_string(), "10.0.0.1:5000".to_string()];
+        let read = check_range(&f, &lines, &every, range, &ix);
+        // Each proxy's range and the minute after it, not the file.
+        assert!(read.len() * 2 < total, "read {read:?} of {total}");
+        // The next round, same range, more needles: no window read again, same answers.
+        let more = vec![
+            "p1-010000".to_string(),
+            "p0-010001".into(),
+            "p2-009990".into(),
+            "10.0.0.9:8080".into(),
+        ];
+        assert_eq!(
+            check_range(&f, &lines, &more, range, &ix),
+            Vec::<usize>::new()
+        );
+        // A wider range reads the windows again.
+        let wide = (t - 200_000, t + 30_000);
+        assert!(check_range(&f, &lines, &every, wide, &ix).len() > read.len());
+    }
+
+    #[test]
+    fn a_file_whose_first_window_is_far_behind_still_reads_only_the_range() {
+        // Two hours of an older log first (about a window and a half), then the current one.
+        let t0 = 1_717_405_200_000;
+        let mut lines = proxy(0, t0 - 7_200_000, 2_500, 200, 5_000);
+        lines.extend(proxy(1, t0, 12_000, 100, 5_000));
+        let f = write(&lines);
+        let ix = ScanIndex::default();
+        scan_file(
             f.path(),
-            "y",
-            &["id-00000005".into()],
-            Some((0, 1)),
+            "f",
+            &["none".into()],
+            None,
             &FormatSpec::Auto,
             &ix,
         )
         .unwrap();
-        assert_eq!(r.windows_read, ix.file("y").unwrap().windows());
-        let lines: Vec<u64> = r.hits.iter().map(|h| h.line).collect();
-        assert_eq!(lines, vec![6, 12_006]);
+        let total = ix.file("f").unwrap().windows();
+        let t = lines[2_500 + 6_000].0;
+        let range = (t - 30_000, t + 30_000);
+        let read = check_range(&f, &lines, &["10.0.0.1:5000".into()], range, &ix);
+        assert!(read.len() <= 3, "read {read:?} of {total}");
+        // The old part alone.
+        let old = (lines[1_000].0 - 1_000, lines[1_000].0 + 1_000);
+        let read = check_range(&f, &lines, &["10.0.0.1:5000".into()], old, &ix);
+        assert!(
+            !read.is_empty() && read.len() <= 2,
+            "read {read:?} of {total}"
+        );
+    }
+
+    #[test]
+    fn lines_whose_time_is_not_read_cheaply_keep_their_window() {
+        // Every tenth line wrapped by the container runtime (read cheaply too), every `odd`th
+        // with another time format (read by the parser; past 32 in a window, the window is
+        // read for any range).
+        let t0 = 1_717_405_200_000;
+        for odd in [97, 13] {
+            let mut lines = proxy(0, t0, 12_000, 100, 2_000);
+            for (i, (t, l)) in lines.iter_mut().enumerate() {
+                if i % odd == 0 {
+                    *l = l.replacen(&stamp(*t), &stamp(*t).replace('Z', "+00:00"), 1);
+                } else if i % 10 == 0 {
+                    *l = format!("{} stdout F {l}", stamp(*t + 5));
+                }
+            }
+            let f = write(&lines);
+            let ix = ScanIndex::default();
+            scan_file(
+                f.path(),
+                "f",
+                &["none".into()],
+                None,
+                &FormatSpec::Auto,
+                &ix,
+            )
+            .unwrap();
+            let total = ix.file("f").unwrap().windows();
+            let t = lines[6_000].0;
+            let range = (t - 1_000, t + 1_000);
+            let needles = ["10.0.0.1:5000".to_string()];
+            if odd == 97 {
+                assert_eq!(check_range(&f, &lines, &needles, range, &ix).len(), 1);
+            } else {
+                let r = scan_file(f.path(), "f", &needles, Some(range), &FormatSpec::Auto, &ix)
+                    .unwrap();
+                // Every full window holds more than 32 such lines (the last one may not).
+                assert!(r.windows_read >= total - 1, "{} of {total}", r.windows_read);
+                let whole =
+                    scan_file(f.path(), "w", &needles, None, &FormatSpec::Auto, &ix).unwrap();
+                assert_eq!(
+                    kept(&r.hits, &lines, range),
+                    kept(&whole.hits, &lines, range)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn cheap_times_are_the_parsers() {
+        for t in [
+            "2024-06-03T09:00:00.069Z",
+            "1999-12-31T23:59:59.999Z",
+            "2000-02-29T12:00:00.000Z",
+            "2026-11-22T10:01:50.500Z",
+        ] {
+            let want = chrono::DateTime::parse_from_rfc3339(t)
+                .unwrap()
+                .timestamp_millis();
+            assert_eq!(ts_key(t.as_bytes()).and_then(key_ms), Some(want), "{t}");
+        }
+        for bad in [
+            "2024-06-03T09:00:00.069+", // not UTC
+            "2024-06-03 09:00:00.069Z",
+            "2024-06-03T09:0a:00.069Z",
+            "2024-06-03T09:00:00,069Z",
+            "2024-13-03T09:00:00.069Z",
+        ] {
+            assert_eq!(ts_key(bad.as_bytes()).and_then(key_ms), None, "{bad}");
+        }
+        // Keys order like times.
+        let k = |t: &str| ts_key(t.as_bytes()).unwrap();
+        assert!(k("2024-06-03T09:00:00.069Z") < k("2024-06-03T09:00:00.070Z"));
+        assert!(k("2024-06-03T09:59:59.999Z") < k("2024-06-03T10:00:00.000Z"));
     }
 }
