@@ -18,7 +18,7 @@ use crate::commands::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK, format_spec};
 use crate::diagnose::Context;
 use crate::explain::explain;
 use crate::report::explain_stream::write_skipped_summary;
-use crate::report::json::{record_json, skipped_json};
+use crate::report::json::{RecordJson, SkippedJson};
 use crate::report::{ExplainStream, OutputFormat, write_explain};
 use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed};
 use crate::source::limits::MAX_STDIN_COPY_BYTES;
@@ -112,7 +112,7 @@ impl LineSink for Collected {
     fn skipped(&mut self, line: SkippedLine) {
         if let Some(w) = &mut self.spool
             && self.error.is_none()
-            && let Err(e) = serde_json::to_writer(&mut *w, &skipped_json(&line))
+            && let Err(e) = serde_json::to_writer(&mut *w, &SkippedJson(&line))
                 .map_err(std::io::Error::other)
                 .and_then(|()| w.write_all(b"\n"))
         {
@@ -196,7 +196,7 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
         }
         stream.next_array("records")?;
         for l in &c.set.records {
-            stream.value(&record_json(l))?;
+            stream.value(&RecordJson(l))?;
         }
         stream.next_array("skipped")?;
         if let Some(spool) = c.spool.take() {
@@ -267,14 +267,14 @@ impl LineSink for JsonSink<'_, '_> {
     fn record(&mut self, line: LogLine) {
         self.records += 1;
         if self.error.is_none()
-            && let Err(e) = self.stream.value(&record_json(&line))
+            && let Err(e) = self.stream.value(&RecordJson(&line))
         {
             self.fail(e);
         }
     }
     fn skipped(&mut self, line: SkippedLine) {
         if self.error.is_none()
-            && let Err(e) = serde_json::to_writer(&mut self.skipped, &skipped_json(&line))
+            && let Err(e) = serde_json::to_writer(&mut self.skipped, &SkippedJson(&line))
                 .map_err(std::io::Error::other)
                 .and_then(|()| self.skipped.write_all(b"\n"))
         {

@@ -1,141 +1,118 @@
-//! JSON for machines: the records and skipped lines of `meshtrace.explain/v1`, built from the
-//! parsed records (the analysis crate's types carry `Serialize`; the field maps of records are
-//! written here, the only layer that knows the document's shape).
+//! JSON for machines: the records and skipped lines of `meshtrace.explain/v1`, serialised
+//! straight from the parsed records into the output (no tree of values per record). The
+//! analysis crate's report types carry `Serialize`; the field maps of records are written here,
+//! the only layer that knows the document's shape.
 
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet};
 
-use meshtrace_analysis::explain::{ExplainReport, SCHEMA};
-use meshtrace_analysis::model::{LogLine, LogSet, SkippedLine};
-use meshtrace_analysis::redact::{MASK, is_secret_name, mask_text};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use meshtrace_analysis::model::{LogLine, SkippedLine};
+use meshtrace_analysis::redact::{MASK, is_secret_name};
+
+use super::safe::mask;
 use meshtrace_parsers::Slot;
 use meshtrace_parsers::cluster::ClusterName;
-use meshtrace_parsers::details::{RbacPolicy, TransportFailure, TransportFailureKind};
+use meshtrace_parsers::details::{CodeDetails, RbacPolicy, TransportFailure, TransportFailureKind};
 use meshtrace_parsers::record::RawRecord;
 
-/// The `explain -o json` document.
-pub fn to_json(set: &LogSet, report: &ExplainReport) -> Value {
-    let records: Vec<Value> = set.records.iter().map(record_json).collect();
-    let skipped: Vec<Value> = set.skipped.iter().map(skipped_json).collect();
-    json!({
-        "schema": SCHEMA,
-        "requests": report.requests,
-        "records": records,
-        "skipped": skipped,
-    })
-}
+/// One entry of the document's `records`, serialised as it is written.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordJson<'a>(pub &'a LogLine);
 
-/// One entry of the document's `records`.
-pub fn record_json(l: &LogLine) -> Value {
-    let mut o = Map::new();
-    o.insert("line".into(), json!(l.line));
-    o.insert("input".into(), json!(&*l.input));
-    o.insert("format".into(), json!(l.record.format()));
-    if l.lines > 1 {
-        o.insert("physical_lines".into(), json!(l.lines));
+impl Serialize for RecordJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let l = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("line", &l.line)?;
+        m.serialize_entry("input", &*l.input)?;
+        m.serialize_entry("format", l.record.format())?;
+        if l.lines > 1 {
+            m.serialize_entry("physical_lines", &l.lines)?;
+        }
+        if l.envelope != "none" {
+            m.serialize_entry("envelope", l.envelope)?;
+        }
+        if !l.record.missing.is_empty() {
+            let missing: Vec<&str> = l.record.missing.iter().map(|m| &**m).collect();
+            m.serialize_entry("missing", &missing)?;
+        }
+        m.serialize_entry("fields", &RecordFields(&l.record))?;
+        m.end()
     }
-    if l.envelope != "none" {
-        o.insert("envelope".into(), json!(l.envelope));
-    }
-    if !l.record.missing.is_empty() {
-        let m: Vec<&str> = l.record.missing.iter().map(|m| &**m).collect();
-        o.insert("missing".into(), json!(m));
-    }
-    o.insert("fields".into(), record_fields(&l.record));
-    Value::Object(o)
 }
 
 /// One entry of the document's `skipped`.
-pub fn skipped_json(s: &SkippedLine) -> Value {
-    let mut o = Map::new();
-    o.insert("line".into(), json!(s.line));
-    o.insert("input".into(), json!(&*s.input));
-    o.insert("kind".into(), json!(s.kind));
-    o.insert("reason".into(), json!(s.reason));
-    if let Some(t) = &s.text {
-        o.insert("text".into(), json!(mask_text(t)));
-    }
-    Value::Object(o)
-}
+#[derive(Debug, Clone, Copy)]
+pub struct SkippedJson<'a>(pub &'a SkippedLine);
 
-fn opt<T: Serialize>(v: Option<T>) -> Value {
-    match v {
-        Some(v) => json!(v),
-        None => Value::Null,
+impl Serialize for SkippedJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let sk = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("line", &sk.line)?;
+        m.serialize_entry("input", &*sk.input)?;
+        m.serialize_entry("kind", &sk.kind)?;
+        m.serialize_entry("reason", &sk.reason)?;
+        if let Some(t) = &sk.text {
+            m.serialize_entry("text", &*mask(t))?;
+        }
+        m.end()
     }
-}
-
-fn transport_json(t: &TransportFailure<'_>) -> Value {
-    json!({
-        "raw": t.raw,
-        "kind": match t.kind { TransportFailureKind::Tls => "tls", TransportFailureKind::ConnectError => "connect_error", TransportFailureKind::Other => "other" },
-        "reason": t.reason,
-        "openssl_code": t.openssl_code,
-        "meaning": t.explain(),
-    })
 }
 
 /// Typed fields of one record: only the operators its format has; unset values are null.
 /// Secrets are masked: values of operators that log secret headers (`%REQ(AUTHORIZATION)%`,
 /// `%REQ(COOKIE)%`, …) and secret query parameters, JWTs and credentials inside any value.
-pub fn record_fields(r: &RawRecord<'_>) -> Value {
-    let mut o = Map::new();
-    for (slot, raw) in r.slots() {
+#[derive(Debug, Clone, Copy)]
+pub struct RecordFields<'r, 'a>(pub &'r RawRecord<'a>);
+
+impl Serialize for RecordFields<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut m = s.serialize_map(None)?;
+        for (slot, raw) in r.slots() {
+            m.serialize_entry(slot.key(), &SlotValue { r, slot, raw })?;
+        }
+        if r.extras().next().is_some() {
+            m.serialize_entry("extra", &Extras(r))?;
+        }
+        m.end()
+    }
+}
+
+/// The value of one typed slot.
+struct SlotValue<'r, 'a> {
+    r: &'r RawRecord<'a>,
+    slot: Slot,
+    raw: &'r str,
+}
+
+impl Serialize for SlotValue<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (r, raw) = (self.r, self.raw);
         let unset = raw == "-" || raw.is_empty();
-        let v = match slot {
-            _ if unset && slot != Slot::ResponseFlags => Value::Null,
+        match self.slot {
+            _ if unset && self.slot != Slot::ResponseFlags => s.serialize_unit(),
             Slot::StartTime => match r.start_time() {
-                Some(t) => json!(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
-                None => json!(raw),
+                Some(t) => s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                None => s.serialize_str(raw),
             },
-            Slot::ResponseCode => opt(r.status()),
-            Slot::ResponseFlags => {
-                let f: Vec<&str> = r.flags().iter().map(|f| f.short()).collect();
-                json!(f)
-            }
+            Slot::ResponseCode => r.status().serialize(s),
+            Slot::ResponseFlags => s.collect_seq(r.flags().iter().map(|f| f.short())),
             Slot::ResponseCodeDetails => match r.details() {
-                Some(d) => {
-                    let rbac = match d.rbac_policy {
-                        Some(RbacPolicy::None) => json!({"matched": "none"}),
-                        Some(RbacPolicy::Policy {
-                            namespace,
-                            name,
-                            rule,
-                        }) => json!({"namespace": namespace, "name": name, "rule": rule}),
-                        Some(RbacPolicy::Other(o)) => json!({"id": o}),
-                        None => Value::Null,
-                    };
-                    let mut m = Map::new();
-                    m.insert("raw".into(), json!(d.raw));
-                    m.insert("base".into(), json!(d.base));
-                    if let Some(a) = d.arg {
-                        m.insert("arg".into(), json!(a));
-                    }
-                    if let Some(rr) = d.reset_reason {
-                        m.insert("reset_reason".into(), json!(rr));
-                    }
-                    if let Some(t) = &d.transport_failure {
-                        m.insert("transport_failure".into(), transport_json(t));
-                    }
-                    if !rbac.is_null() {
-                        m.insert("rbac_policy".into(), rbac);
-                    }
-                    Value::Object(m)
-                }
-                None => Value::Null,
+                Some(d) => Details(&d).serialize(s),
+                None => s.serialize_unit(),
             },
             Slot::UpstreamTransportFailureReason => match r.transport_failure() {
-                Some(t) => transport_json(&t),
-                None => Value::Null,
+                Some(t) => Transport(&t).serialize(s),
+                None => s.serialize_unit(),
             },
-            Slot::BytesReceived => opt(r.bytes_received()),
-            Slot::BytesSent => opt(r.bytes_sent()),
-            Slot::Duration => opt(r.duration_ms()),
-            Slot::UpstreamServiceTime => opt(r.upstream_service_time_ms()),
-            Slot::XForwardedFor => {
-                let v: Vec<&str> = r.forwarded_for().collect();
-                json!(v)
-            }
+            Slot::BytesReceived => r.bytes_received().serialize(s),
+            Slot::BytesSent => r.bytes_sent().serialize(s),
+            Slot::Duration => r.duration_ms().serialize(s),
+            Slot::UpstreamServiceTime => r.upstream_service_time_ms().serialize(s),
+            Slot::XForwardedFor => s.collect_seq(r.forwarded_for()),
             Slot::UpstreamCluster => match r.upstream_cluster() {
                 Some(
                     c @ ClusterName::Istio {
@@ -144,31 +121,144 @@ pub fn record_fields(r: &RawRecord<'_>) -> Value {
                         subset,
                         host,
                     },
-                ) => json!({
-                    "raw": raw, "name": c.to_string(), "direction": direction.as_str(), "port": port,
-                    "subset": if subset.is_empty() { Value::Null } else { json!(subset) },
-                    "host": if host.is_empty() { Value::Null } else { json!(host) },
-                }),
-                Some(c) => json!({"raw": raw, "name": c.to_string()}),
-                None => Value::Null,
+                ) => {
+                    let mut m = s.serialize_map(Some(6))?;
+                    m.serialize_entry("raw", raw)?;
+                    m.serialize_entry("name", &c.to_string())?;
+                    m.serialize_entry("direction", direction.as_str())?;
+                    m.serialize_entry("port", &port)?;
+                    m.serialize_entry("subset", &(!subset.is_empty()).then_some(subset))?;
+                    m.serialize_entry("host", &(!host.is_empty()).then_some(host))?;
+                    m.end()
+                }
+                Some(c) => {
+                    let mut m = s.serialize_map(Some(2))?;
+                    m.serialize_entry("raw", raw)?;
+                    m.serialize_entry("name", &c.to_string())?;
+                    m.end()
+                }
+                None => s.serialize_unit(),
             },
-            _ => json!(mask_text(raw)),
+            _ => s.serialize_str(&mask(raw)),
+        }
+    }
+}
+
+/// `response_code_details`, parsed.
+struct Details<'r, 'a>(&'r CodeDetails<'a>);
+
+impl Serialize for Details<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("raw", d.raw)?;
+        m.serialize_entry("base", d.base)?;
+        if let Some(a) = d.arg {
+            m.serialize_entry("arg", a)?;
+        }
+        if let Some(rr) = d.reset_reason {
+            m.serialize_entry("reset_reason", rr)?;
+        }
+        if let Some(t) = &d.transport_failure {
+            m.serialize_entry("transport_failure", &Transport(t))?;
+        }
+        if let Some(p) = &d.rbac_policy {
+            m.serialize_entry("rbac_policy", &Rbac(p))?;
+        }
+        m.end()
+    }
+}
+
+/// The policy an RBAC denial names.
+struct Rbac<'r, 'a>(&'r RbacPolicy<'a>);
+
+impl Serialize for Rbac<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            RbacPolicy::None => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("matched", "none")?;
+                m.end()
+            }
+            RbacPolicy::Policy {
+                namespace,
+                name,
+                rule,
+            } => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("namespace", namespace)?;
+                m.serialize_entry("name", name)?;
+                m.serialize_entry("rule", rule)?;
+                m.end()
+            }
+            RbacPolicy::Other(o) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("id", o)?;
+                m.end()
+            }
+        }
+    }
+}
+
+/// A transport failure reason, parsed and explained.
+struct Transport<'r, 'a>(&'r TransportFailure<'a>);
+
+impl Serialize for Transport<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.0;
+        let kind = match t.kind {
+            TransportFailureKind::Tls => "tls",
+            TransportFailureKind::ConnectError => "connect_error",
+            TransportFailureKind::Other => "other",
         };
-        o.insert(slot.key().into(), v);
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("raw", t.raw)?;
+        m.serialize_entry("kind", kind)?;
+        m.serialize_entry("reason", &t.reason)?;
+        m.serialize_entry("openssl_code", &t.openssl_code)?;
+        m.serialize_entry("meaning", &t.explain())?;
+        m.end()
     }
-    let extras: Map<String, Value> = r
-        .extras()
-        .map(|(k, v)| {
-            let v = if is_secret_name(k) && v != "-" && !v.is_empty() {
-                json!(MASK)
+}
+
+/// Operators without a slot, in format order. A name given twice keeps its first place and
+/// its last value (one key per name, as a JSON object must have).
+struct Extras<'r, 'a>(&'r RawRecord<'a>);
+
+impl Serialize for Extras<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let extras: Vec<(&str, &str)> = self.0.extras().collect();
+        let unique = if extras.len() <= 16 {
+            extras
+                .iter()
+                .enumerate()
+                .all(|(i, (k, _))| extras[..i].iter().all(|(k2, _)| k2 != k))
+        } else {
+            let mut seen = HashSet::with_capacity(extras.len());
+            extras.iter().all(|(k, _)| seen.insert(*k))
+        };
+        // Later values of a name replace earlier ones.
+        let last: HashMap<&str, &str> = if unique {
+            HashMap::new()
+        } else {
+            extras.iter().copied().collect()
+        };
+        let mut written: HashSet<&str> = HashSet::new();
+        let mut m = s.serialize_map(None)?;
+        for &(k, v) in &extras {
+            let v = if unique {
+                v
+            } else if written.insert(k) {
+                last.get(k).copied().unwrap_or(v)
             } else {
-                json!(mask_text(v))
+                continue;
             };
-            (k.to_string(), v)
-        })
-        .collect();
-    if !extras.is_empty() {
-        o.insert("extra".into(), Value::Object(extras));
+            if is_secret_name(k) && v != "-" && !v.is_empty() {
+                m.serialize_entry(k, MASK)?;
+            } else {
+                m.serialize_entry(k, &*mask(v))?;
+            }
+        }
+        m.end()
     }
-    Value::Object(o)
 }

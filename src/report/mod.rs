@@ -227,11 +227,11 @@ pub fn write_explain(
             }
             w.next_array("records")?;
             for l in &set.records {
-                w.value(&json::record_json(l))?;
+                w.value(&json::RecordJson(l))?;
             }
             w.next_array("skipped")?;
             for sk in &set.skipped {
-                w.value(&json::skipped_json(sk))?;
+                w.value(&json::SkippedJson(sk))?;
             }
             w.end_json()
         }
@@ -314,6 +314,8 @@ pub struct ExplainStream<'o> {
     failed: usize,
     /// No element written yet in the current JSON array.
     empty: bool,
+    /// The element being written (reused).
+    buf: Vec<u8>,
 }
 
 impl<'o> ExplainStream<'o> {
@@ -338,6 +340,7 @@ impl<'o> ExplainStream<'o> {
             requests: 0,
             failed: 0,
             empty: true,
+            buf: Vec::new(),
         })
     }
 
@@ -353,8 +356,7 @@ impl<'o> ExplainStream<'o> {
             self.failed += 1;
         }
         if self.json {
-            let v = serde_json::to_value(r).map_err(io::Error::other)?;
-            return self.value(&v);
+            return self.value(r);
         }
         let multi = self.multi;
         let loc = move |input: &str, line: u64| {
@@ -367,9 +369,15 @@ impl<'o> ExplainStream<'o> {
         write_request(self.out, self.requests, r, &loc)
     }
 
-    /// One element of the current JSON array (`requests`, `records` or `skipped`).
-    pub fn value(&mut self, v: &serde_json::Value) -> io::Result<()> {
-        self.raw_value(&serde_json::to_string(v).map_err(io::Error::other)?)
+    /// One element of the current JSON array (`requests`, `records` or `skipped`), serialised
+    /// straight into a reused buffer and written in one piece.
+    pub fn value<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> io::Result<()> {
+        self.buf.clear();
+        self.buf
+            .extend_from_slice(if self.empty { b"\n    " } else { b",\n    " });
+        self.empty = false;
+        serde_json::to_writer(&mut self.buf, v).map_err(io::Error::other)?;
+        self.out.write_all(&self.buf)
     }
 
     /// One element already serialised as JSON.

@@ -126,7 +126,8 @@ pub const MAX_PENDING: usize = 1 << 20;
 /// A writer that sanitises everything written through it, line by line: secrets masked
 /// ([`crate::redact::mask_text`]) and unsafe characters escaped, newlines and tabs kept. Holds
 /// at most [`MAX_PENDING`] bytes of an unfinished line; [`Sanitizer::flush`] (and dropping it)
-/// writes the rest.
+/// writes the rest. Lines that need no change (checked in one pass over their bytes, see
+/// [`scan_line`]) are copied as they are, many at a time.
 pub struct Sanitizer<W: Write> {
     inner: W,
     pending: Vec<u8>,
@@ -149,19 +150,47 @@ impl<W: Write> Sanitizer<W> {
         &self.inner
     }
 
-    /// Sanitise and write `pending[..end]`.
-    fn emit(&mut self, end: usize) -> io::Result<()> {
-        let chunk: Vec<u8> = self.pending.drain(..end).collect();
-        let s = String::from_utf8_lossy(&chunk);
-        let masked = crate::redact::mask_text(&s);
-        let safe = text(&masked);
-        let r = self.inner.write_all(safe.as_bytes());
+    /// Write already safe bytes to the underlying writer.
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let r = self.inner.write_all(bytes);
         if let Err(e) = &r
             && e.kind() == io::ErrorKind::BrokenPipe
         {
             self.closed = true;
             super::note_closed_pipe();
         }
+        r
+    }
+
+    /// Sanitise and write `data`: whole lines, the last one possibly without its newline.
+    fn process(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut clean_from = 0;
+        let mut at = 0;
+        while at < data.len() {
+            let (len, untouched) = scan_line(&data[at..]);
+            let end = at + len;
+            if !untouched {
+                self.put(&data[clean_from..at])?;
+                let line = String::from_utf8_lossy(&data[at..end]);
+                let masked = crate::redact::mask_text(&line);
+                let safe = text(&masked);
+                self.put(safe.as_bytes())?;
+                clean_from = end;
+            }
+            at = end;
+        }
+        self.put(&data[clean_from..])
+    }
+
+    /// Sanitise and write `pending[..end]`.
+    fn emit(&mut self, end: usize) -> io::Result<()> {
+        let mut pending = std::mem::take(&mut self.pending);
+        let r = self.process(&pending[..end]);
+        pending.drain(..end);
+        self.pending = pending;
         r
     }
 
@@ -181,10 +210,27 @@ impl<W: Write> Write for Sanitizer<W> {
         if self.closed {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
-        self.pending.extend_from_slice(buf);
-        if let Some(nl) = self.pending.iter().rposition(|b| *b == b'\n') {
-            self.emit(nl + 1)?;
+        let mut rest = buf;
+        if !self.pending.is_empty() {
+            // Finish the unfinished line first.
+            match rest.iter().position(|b| *b == b'\n') {
+                Some(p) => {
+                    self.pending.extend_from_slice(&rest[..=p]);
+                    rest = &rest[p + 1..];
+                    self.emit(self.pending.len())?;
+                }
+                None => {
+                    self.pending.extend_from_slice(rest);
+                    rest = &[];
+                }
+            }
         }
+        // Whole lines straight from `buf`; only the unfinished end is kept.
+        if let Some(nl) = rest.iter().rposition(|b| *b == b'\n') {
+            self.process(&rest[..=nl])?;
+            rest = &rest[nl + 1..];
+        }
+        self.pending.extend_from_slice(rest);
         while self.pending.len() > MAX_PENDING {
             let end = self.cut();
             self.emit(end)?;
@@ -208,6 +254,187 @@ impl<W: Write> Drop for Sanitizer<W> {
         // Errors here have nowhere to go; a closed pipe was already recorded.
         let _ = self.flush();
     }
+}
+
+/// Byte classes for [`scan_line`].
+const PLAIN: u8 = 0;
+const NEWLINE: u8 = 1;
+/// A control byte (not tab or newline), DEL, or any byte of a non-ASCII character.
+const ODD: u8 = 2;
+/// `J`: the end of `eyJ`, how every JWT starts.
+const JAY: u8 = 3;
+/// `b`/`B`: the start of `Bearer`/`Basic`.
+const BEE: u8 = 4;
+/// `:` and `=`: a separator after a name.
+const SEP: u8 = 5;
+
+const CLASS: [u8; 256] = {
+    let mut t = [PLAIN; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = match i as u8 {
+            b'\n' => NEWLINE,
+            b'\t' => PLAIN,
+            0..=0x1f | 0x7f..=0xff => ODD,
+            b'J' => JAY,
+            b'b' | b'B' => BEE,
+            b':' | b'=' => SEP,
+            _ => PLAIN,
+        };
+        i += 1;
+    }
+    t
+};
+
+/// The length of the first line of `b` (through its newline, or all of `b`) and whether the
+/// sanitiser would leave it exactly as it is: valid UTF-8, no unsafe character but tabs and
+/// the newline, and nothing [`crate::redact::mask_text`] could mask — no `eyJ`, no
+/// `Bearer `/`Basic ` word, no `name:`/`name=` whose name is a secret name or parameter.
+/// Errs on the side of "changed" (those lines take the full path), never the other way.
+fn scan_line(b: &[u8]) -> (usize, bool) {
+    let mut odd = false;
+    let mut i = 0;
+    while i < b.len() {
+        match CLASS[b[i] as usize] {
+            PLAIN => {}
+            NEWLINE => {
+                i += 1;
+                break;
+            }
+            ODD => odd = true,
+            class if secret_at(b, i, class) => return (line_len(b, i), false),
+            _ => {}
+        }
+        i += 1;
+    }
+    let line = &b[..i];
+    let untouched = !odd
+        || std::str::from_utf8(line)
+            .is_ok_and(|s| !s.chars().any(|c| is_unsafe(c) && c != '\n' && c != '\t'));
+    (i, untouched)
+}
+
+/// Could a secret that [`crate::redact::mask_text`] masks start or end around `b[i]` (of
+/// [`CLASS`] `class`)? `eyJ`, `Bearer `/`Basic `, or a secret name before a separator.
+fn secret_at(b: &[u8], i: usize, class: u8) -> bool {
+    match class {
+        JAY => i >= 2 && &b[i - 2..i] == b"ey",
+        BEE => scheme_at(b, i),
+        SEP => secret_name_before(b, i),
+        _ => false,
+    }
+}
+
+/// [`crate::redact::mask_text`], with a shortcut for the usual value that holds nothing it
+/// could mask (no JWT start, no auth scheme, no secret name before a `:` or `=`): that one is
+/// returned as it is without the full search.
+pub fn mask(s: &str) -> Cow<'_, str> {
+    let b = s.as_bytes();
+    if b.iter().enumerate().any(|(i, c)| {
+        matches!(CLASS[*c as usize], JAY | BEE | SEP) && secret_at(b, i, CLASS[*c as usize])
+    }) {
+        crate::redact::mask_text(s)
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// The length of the line of `b` that holds `from`, through its newline.
+fn line_len(b: &[u8], from: usize) -> usize {
+    b[from..]
+        .iter()
+        .position(|c| *c == b'\n')
+        .map_or(b.len(), |p| from + p + 1)
+}
+
+/// `Bearer ` or `Basic ` (any case) starting at `i`, not inside a word.
+fn scheme_at(b: &[u8], i: usize) -> bool {
+    if i > 0 && b[i - 1].is_ascii_alphanumeric() {
+        return false;
+    }
+    let rest = &b[i..];
+    let word = |w: &[u8]| {
+        rest.len() > w.len() && rest[..w.len()].eq_ignore_ascii_case(w) && rest[w.len()] == b' '
+    };
+    word(b"bearer") || word(b"basic")
+}
+
+/// Is the name before the separator at `j` (as [`crate::redact::mask_text`] finds it: a
+/// quoted string or a run of name characters, after up to four spaces before a `:`) a secret
+/// header, key or query parameter name?
+fn secret_name_before(b: &[u8], j: usize) -> bool {
+    let mut k = j;
+    if b[j] == b':' {
+        while k > 0 && b[k - 1] == b' ' && j - k < 4 {
+            k -= 1;
+        }
+    }
+    let name = if k > 0 && (b[k - 1] == b'"' || b[k - 1] == b'\'') {
+        let q = b[k - 1];
+        let end = k - 1;
+        let lo = end.saturating_sub(128);
+        match b[lo..end].iter().rposition(|c| *c == q || *c == b'\n') {
+            Some(p) if b[lo + p] == q => &b[lo + p + 1..end],
+            _ => return false,
+        }
+    } else {
+        let is_name = |c: &u8| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_';
+        let n = b[..k].iter().rev().take_while(|c| is_name(c)).count();
+        &b[k - n..k]
+    };
+    if name.len() < 3 || !holds_secret_part(name) {
+        return false;
+    }
+    known_secret_name(name)
+}
+
+/// Does `name` hold, in any case, one of the parts every secret header, key or query parameter
+/// name of [`crate::redact`] holds (`key`, `sig`, `sess`, `sid`, `pwd`, `pass`, `auth`, `code`,
+/// `token`, `secret`, `cookie`, `cred`)? One pass over its letter pairs, no allocation.
+fn holds_secret_part(name: &[u8]) -> bool {
+    const PARTS: [&[u8]; 12] = [
+        b"key", b"sig", b"sess", b"sid", b"pwd", b"pass", b"auth", b"code", b"token", b"secret",
+        b"cookie", b"cred",
+    ];
+    name.windows(2).enumerate().any(|(i, w)| {
+        matches!(
+            [w[0] | 0x20, w[1] | 0x20],
+            [b'k', b'e']
+                | [b's', b'i' | b'e']
+                | [b'p', b'w' | b'a']
+                | [b'a', b'u']
+                | [b'c', b'o' | b'r']
+                | [b't', b'o']
+        ) && PARTS
+            .iter()
+            .any(|p| name.len() >= i + p.len() && name[i..i + p.len()].eq_ignore_ascii_case(p))
+    })
+}
+
+/// [`crate::redact::is_secret_name`] or [`crate::redact::is_secret_param`], remembered for the
+/// last names asked (a document repeats its keys: `"authority":` on every record).
+fn known_secret_name(name: &[u8]) -> bool {
+    const SLOTS: usize = 64;
+    type Seen = Vec<Option<(Box<[u8]>, bool)>>;
+    thread_local! {
+        static SEEN: std::cell::RefCell<Seen> = std::cell::RefCell::new(vec![None; SLOTS]);
+    }
+    let hash = name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let slot = (hash % SLOTS as u64) as usize;
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        if let Some((n, secret)) = &seen[slot]
+            && **n == *name
+        {
+            return *secret;
+        }
+        let secret = std::str::from_utf8(name)
+            .is_ok_and(|n| crate::redact::is_secret_name(n) || crate::redact::is_secret_param(n));
+        seen[slot] = Some((name.into(), secret));
+        secret
+    })
 }
 
 #[cfg(test)]
@@ -264,6 +491,104 @@ mod tests {
         // The escapes the writer uses for JSON-carried characters are JSON escapes.
         let v: serde_json::Value = serde_json::from_str(&s[s.find('{').unwrap()..]).unwrap();
         assert_eq!(v["s"], "\u{85}");
+    }
+
+    /// The full path, line by line: what the writer must produce whatever shortcut it takes.
+    fn reference(input: &[u8]) -> String {
+        let mut out = String::new();
+        for line in input.split_inclusive(|b| *b == b'\n') {
+            let s = String::from_utf8_lossy(line);
+            out.push_str(&text(&crate::redact::mask_text(&s)));
+        }
+        out
+    }
+
+    #[test]
+    fn lines_copied_untouched_are_exactly_those_the_full_path_keeps() {
+        let pieces: [&[u8]; 40] = [
+            b"\"authority\":\"a:80\"",
+            b"\"response_code_details\":\"via_upstream\"",
+            b"\"x-api-key\": \"abc123456\"",
+            b"authorization: Bearer abcdefgh1234",
+            b"Authorization:",
+            b"bearer ",
+            b" Basic dXNlcjpwYXNz",
+            b"basic",
+            b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
+            b"eyJ",
+            b"?access_token=zzz",
+            b"&code=1234",
+            b";jsessionid=AB12",
+            b" password=hunter2 ",
+            b"credentialName: x",
+            b"'secret' : 'v'",
+            b"\"token\":",
+            b"   ",
+            b"key",
+            b"=",
+            b":",
+            b"\"",
+            b"'",
+            b"-",
+            b"\t",
+            b"\n",
+            b"\r",
+            b"\x1b[2J",
+            b"\x7f",
+            "\u{202e}".as_bytes(),
+            "\u{85}".as_bytes(),
+            "\u{2066}".as_bytes(),
+            "→ ünï".as_bytes(),
+            b"\xe2\x80",
+            b"\xff",
+            b"10.0.0.1:8080",
+            b"2024-06-03T09:00:00.007Z",
+            b"{\"line\":3,",
+            b"/v1/models/x:predict",
+            b"session",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut untouched = 0;
+        for _ in 0..20_000 {
+            let mut line = Vec::new();
+            for _ in 0..(next() % 8) {
+                line.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            let first = line
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(line.len(), |p| p + 1);
+            let lossy = String::from_utf8_lossy(&line);
+            assert_eq!(mask(&lossy), crate::redact::mask_text(&lossy));
+            let (len, same) = scan_line(&line);
+            assert_eq!(len, first, "{:?}", String::from_utf8_lossy(&line));
+            if same {
+                untouched += 1;
+                assert_eq!(
+                    reference(&line[..len]).as_bytes(),
+                    &line[..len],
+                    "{:?}",
+                    String::from_utf8_lossy(&line)
+                );
+            }
+            // Whatever the chunking, the writer gives the full path's output.
+            let mut out = Vec::new();
+            {
+                let mut w = Sanitizer::new(&mut out);
+                let cut = (next() as usize) % (line.len() + 1);
+                w.write_all(&line[..cut]).unwrap();
+                w.write_all(&line[cut..]).unwrap();
+            }
+            assert_eq!(String::from_utf8(out).unwrap(), reference(&line));
+        }
+        // Both paths are exercised.
+        assert!(untouched > 1000 && untouched < 19_000, "{untouched}");
     }
 
     #[test]
