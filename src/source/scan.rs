@@ -313,28 +313,37 @@ impl<'n> Needles<'n> {
                 }
             }
             Needles::Packed { searcher, anchors } => {
+                // A needle starting before `own` has its anchor before `own + last`.
+                let last = anchors
+                    .iter()
+                    .flatten()
+                    .map(|&(_, off)| off)
+                    .max()
+                    .unwrap_or(0);
                 let mut at = 0;
                 while at < data.len() {
                     let Some(m) = searcher.find_in(data, aho_corasick::Span::from(at..data.len()))
                     else {
                         break;
                     };
+                    if m.start() >= own + last {
+                        break;
+                    }
                     let found = anchors[m.pattern().as_usize()]
                         .iter()
                         .filter_map(|&(n, off)| {
                             let s = m.start().checked_sub(off)?;
                             (data.get(s..s + n.len()) == Some(n)).then_some(s)
                         })
-                        .min();
+                        .min()
+                        .filter(|&s| s < own);
                     match found {
-                        Some(s) if s >= own => break,
                         Some(s) => {
                             out.push(s);
                             // The line is a hit: go on at the next one.
                             at = memchr(b'\n', &data[m.end()..])
                                 .map_or(data.len(), |i| m.end() + i + 1);
                         }
-                        None if m.start() >= own => break,
                         None => at = m.start() + 1,
                     }
                 }
@@ -1478,6 +1487,47 @@ mod tests {
                     kept(&whole.hits, &lines, range)
                 );
             }
+        }
+    }
+
+    #[test]
+    fn one_pass_finds_what_each_needle_alone_finds() {
+        // Addresses sharing bytes, a port twice, an id; lines cut anywhere by `own`.
+        let needles: Vec<&[u8]> = vec![
+            b"10.135.0.43:32802",
+            b"10.134.1.2:32802",
+            b"127.0.0.6:57895",
+            b"9e2a891b-333c-432d-bf06-11bfe7e5adea",
+            b"10.1.2.3:",
+        ];
+        let mut data = Vec::new();
+        for i in 0..400 {
+            let n = needles[i % needles.len()];
+            let near = b"10.135.0.43:3280 10.134.1.2:3280210.135.0.4:32802 127.0.0.6:5789";
+            data.extend_from_slice(&near[..(i * 7) % near.len()]);
+            if i % 3 == 0 {
+                data.extend_from_slice(n);
+            }
+            data.extend_from_slice(if i % 5 == 0 { b"\n" } else { b" " });
+        }
+        let search = Needles::new(&needles);
+        assert!(matches!(search, Needles::Packed { .. }));
+        let line_of = |p: usize, d: &[u8]| memrchr(b'\n', &d[..p]).map_or(0, |i| i + 1);
+        for own in (0..data.len()).step_by(97).chain([data.len()]) {
+            let mut want: Vec<usize> = needles
+                .iter()
+                .flat_map(|n| Finder::new(n).find_iter(&data).collect::<Vec<_>>())
+                .filter(|&p| p < own)
+                .map(|p| line_of(p, &data))
+                .collect();
+            want.sort_unstable();
+            want.dedup();
+            let mut found = Vec::new();
+            search.find(&data, own, &mut found);
+            let mut got: Vec<usize> = found.into_iter().map(|p| line_of(p, &data)).collect();
+            got.sort_unstable();
+            got.dedup();
+            assert_eq!(got, want, "own {own}");
         }
     }
 
