@@ -70,7 +70,7 @@ pub struct LateLines {
 }
 
 /// Explains records in rounds and hands out each request once all its lines are complete: a
-/// round starts once [`WINDOW`] records are held and hands out every request whose lines all
+/// round starts once `WINDOW` (4 096) records are held and hands out every request whose lines all
 /// ended `HORIZON_MS` (15 s) before the newest line read, then drops its lines. Memory holds at
 /// most a window or so of records, whatever the size of the logs.
 pub struct Settler {
