@@ -314,9 +314,36 @@ pub fn read_streamed(
     sink: &mut dyn LineSink,
     stop: Option<&AtomicBool>,
 ) -> Result<(), InputError> {
+    read_streamed_from(reader, name, pod, spec, size, keep_all, sink, stop, 0)
+}
+
+/// [`read_streamed`] of a part of an input that starts after line `lines_before` (a
+/// time-ordered run, see `crate::source::runs`); `size` is the whole input's.
+#[allow(clippy::too_many_arguments)]
+pub fn read_streamed_from(
+    reader: impl Read,
+    name: &str,
+    pod: Option<Arc<str>>,
+    spec: &FormatSpec,
+    size: Option<u64>,
+    keep_all: bool,
+    sink: &mut dyn LineSink,
+    stop: Option<&AtomicBool>,
+    lines_before: u64,
+) -> Result<(), InputError> {
     let (reader, gz) = decompressing(reader);
     let big = size.is_none_or(|s| s >= STREAM_MIN_BYTES) || gz;
-    read_lines(reader, name, pod, spec, sink, big && !keep_all, 0, stop).map(|_| ())
+    read_lines(
+        reader,
+        name,
+        pod,
+        spec,
+        sink,
+        big && !keep_all,
+        lines_before,
+        stop,
+    )
+    .map(|_| ())
 }
 
 /// Line-by-line reading through the assembler; returns the number of physical lines read.

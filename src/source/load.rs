@@ -14,7 +14,8 @@ use crate::source::input::{
     read_needles_open, read_pod_log_filtered,
 };
 use crate::source::limits::MAX_CONFIG_DUMP_BYTES;
-use crate::source::merge::{Opener, StreamInput};
+use crate::source::merge::{Opener, StreamInput, Streams};
+use crate::source::runs::Positioned;
 use crate::topology::Topology;
 use meshtrace_analysis::model::LogSet;
 
@@ -187,12 +188,14 @@ pub fn load_filtered(
 }
 
 /// Open the evidence for a streaming analysis: the bundle's objects, topology and dumps now,
-/// and one [`StreamInput`] per log (bundle logs, then files) to be read by `crate::source::merge`.
+/// and one [`StreamInput`] per log (bundle logs, then files) to be read by `crate::source::merge`,
+/// each with its bytes readable at any offset when they are (files, bundle members: cut into
+/// their time-ordered runs; standard input is read as it comes).
 pub fn open_streams(
     bundle: Option<&Path>,
     files: &[String],
     format: Option<&FormatSpec>,
-) -> anyhow::Result<(Evidence, Vec<StreamInput>)> {
+) -> anyhow::Result<(Evidence, Streams)> {
     let opened = bundle.map(Opened::open).transpose()?;
     let mut logs = LogSet::default();
     let mut problems = Vec::new();
@@ -204,14 +207,31 @@ pub fn open_streams(
             let name = format!("{}/{}", b.root.trim_end_matches('/'), l.path);
             let source = l.source.clone();
             logs.inputs.push(name.clone());
-            inputs.push(StreamInput {
-                name,
-                pod: Some(Arc::from(format!("{}/{}", l.namespace, l.pod))),
-                spec,
-                size: source.size(),
-                open: Box::new(move || source.open()),
-                keep_all: false,
-            });
+            let at = match &source {
+                // (Not opened here if it cannot be: the opener then names the error.)
+                LogSource::File(p) => std::fs::metadata(p)
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .and_then(|_| std::fs::File::open(p).and_then(Positioned::file).ok()),
+                LogSource::Memory(bytes) => Some(Positioned::Memory(bytes.clone())),
+                LogSource::Spooled { file, start, len } => Some(Positioned::File {
+                    file: file.clone(),
+                    start: *start,
+                    len: *len,
+                    bounded: true,
+                }),
+            };
+            inputs.push((
+                StreamInput {
+                    name,
+                    pod: Some(Arc::from(format!("{}/{}", l.namespace, l.pod))),
+                    spec,
+                    size: source.size(),
+                    open: Box::new(move || source.open()),
+                    keep_all: false,
+                },
+                at,
+            ));
         }
     }
     let spec = format.cloned().unwrap_or(FormatSpec::Auto);
@@ -219,28 +239,41 @@ pub fn open_streams(
         let source = InputSource::from_arg(f);
         let name = source.name();
         logs.inputs.push(name.clone());
-        let (size, open): (Option<u64>, Opener) = match source {
+        let (size, open, at): (Option<u64>, Opener, Option<Positioned>) = match source {
             InputSource::Stdin => (
                 None,
                 Box::new(|| Ok(Box::new(std::io::stdin()) as Box<dyn std::io::Read + Send>)),
+                None,
             ),
             InputSource::File(p) => (
                 std::fs::metadata(&p).ok().map(|m| m.len()),
-                Box::new(move || {
-                    std::fs::File::open(&p).map(|f| Box::new(f) as Box<dyn std::io::Read + Send>)
-                }),
+                {
+                    let p = p.clone();
+                    Box::new(move || {
+                        std::fs::File::open(&p)
+                            .map(|f| Box::new(f) as Box<dyn std::io::Read + Send>)
+                    })
+                },
+                // Only regular files: a named pipe or a device is read as it comes.
+                std::fs::metadata(&p)
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .and_then(|_| std::fs::File::open(&p).and_then(Positioned::file).ok()),
             ),
         };
-        inputs.push(StreamInput {
-            name,
-            pod: None,
-            spec: spec.clone(),
-            size,
-            open,
-            keep_all: false,
-        });
+        inputs.push((
+            StreamInput {
+                name,
+                pod: None,
+                spec: spec.clone(),
+                size,
+                open,
+                keep_all: false,
+            },
+            at,
+        ));
     }
-    Ok((finish(opened, logs, problems), inputs))
+    Ok((finish(opened, logs, problems), Streams(inputs)))
 }
 
 /// Read the logs of a bundle and plain files; problems reading them are returned as sentences.

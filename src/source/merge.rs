@@ -13,15 +13,20 @@ use meshtrace_parsers::detect::FormatSpec;
 
 use std::collections::BTreeMap;
 
-use crate::source::input::read_streamed;
+use crate::source::input::read_streamed_from;
+use crate::source::runs::{MAX_RUNS, Positioned, Run, find_runs};
 use meshtrace_analysis::model::{LineSink, LogLine, SkippedLine};
 
-/// Records per batch handed from a reader thread to the merge, for all inputs together: each
-/// input's batches are this divided by the number of inputs (at least 16, at most 256), so the
-/// records in flight stay bounded however many logs a bundle has.
-const BATCH_TOTAL: usize = 2048;
-/// Batches waiting per input (besides the one being filled and the one being merged).
-const IN_FLIGHT: usize = 2;
+/// Records between the readers and the merge, for all readers together (in batches being
+/// filled, waiting in the channels and being merged): bounded however many logs a bundle has
+/// or how many runs a log is cut into (each batch holds at least 16 records).
+const RECORDS_IN_FLIGHT: usize = 2048;
+/// Batches waiting, for all readers together (besides the one each is filling and the one
+/// being merged): each reader gets this divided by the number of readers, at least two, so a
+/// single reader runs up to eight batches ahead of the merge and does not wait for it.
+const IN_FLIGHT_TOTAL: usize = 8;
+/// Readers for the time-ordered runs of inputs, beyond one per input, for all inputs together.
+const EXTRA_RUN_READERS: usize = 64;
 
 /// Opens an input's bytes on its reader thread.
 pub type Opener = Box<dyn FnOnce() -> std::io::Result<Box<dyn Read + Send>> + Send>;
@@ -40,6 +45,79 @@ pub struct StreamInput {
     pub open: Opener,
     /// Keep every record even of a large input (else only failed ones, successes counted).
     pub keep_all: bool,
+}
+
+/// Logs to stream, each with its bytes readable at any offset when they are (a file, a bundle
+/// member): such an input is cut into its time-ordered runs, each read by its own reader.
+#[derive(Default)]
+pub struct Streams(pub Vec<(StreamInput, Option<Positioned>)>);
+
+impl From<Vec<StreamInput>> for Streams {
+    /// Inputs read as they come (standard input, streams).
+    fn from(v: Vec<StreamInput>) -> Streams {
+        Streams(v.into_iter().map(|i| (i, None)).collect())
+    }
+}
+
+/// What one reader thread reads: an input, or one run of it.
+struct Reader {
+    input: StreamInput,
+    run: Option<(Positioned, Run)>,
+}
+
+/// One reader per input, or per time-ordered run of an input readable at any offset (gzip
+/// streams and inputs whose runs cannot be found are read whole); at most [`MAX_RUNS`] per input
+/// and [`EXTRA_RUN_READERS`] beyond one per input for all of them.
+fn split_runs(inputs: Vec<(StreamInput, Option<Positioned>)>) -> Vec<Reader> {
+    let mut extra = EXTRA_RUN_READERS;
+    let mut out = Vec::with_capacity(inputs.len());
+    for (input, at) in inputs {
+        let runs = match &at {
+            Some(at) if extra > 0 && !at.is_empty() && !at.is_gzip() => {
+                find_runs(at, &input.spec, MAX_RUNS.min(extra + 1)).ok()
+            }
+            _ => None,
+        };
+        match (at, runs) {
+            (Some(at), Some(runs)) if !runs.is_empty() => {
+                extra -= runs.len() - 1;
+                // The first run with the input itself, the others with a copy of its name,
+                // format and size (their bytes come from `at`, never from the opener).
+                let others: Vec<Reader> = runs[1..]
+                    .iter()
+                    .map(|run| Reader {
+                        input: StreamInput {
+                            name: input.name.clone(),
+                            pod: input.pod.clone(),
+                            spec: input.spec.clone(),
+                            size: input.size,
+                            open: Box::new(|| Err(std::io::Error::other("opened by offset"))),
+                            keep_all: input.keep_all,
+                        },
+                        run: Some((at.clone(), run.clone())),
+                    })
+                    .collect();
+                out.push(Reader {
+                    input,
+                    run: Some((at, runs[0].clone())),
+                });
+                out.extend(others);
+            }
+            (Some(at), None) => out.push(Reader {
+                input,
+                run: Some((
+                    at,
+                    Run {
+                        start: 0,
+                        end: None,
+                        lines_before: 0,
+                    },
+                )),
+            }),
+            (None, _) | (Some(_), Some(_)) => out.push(Reader { input, run: None }),
+        }
+    }
+    out
 }
 
 enum Msg {
@@ -132,15 +210,20 @@ impl Drop for Merged {
 }
 
 impl Merged {
-    /// Start one reader thread per input.
-    pub fn start(inputs: Vec<StreamInput>) -> Merged {
-        let mut rx = Vec::with_capacity(inputs.len());
-        let batch_size = (BATCH_TOTAL / inputs.len().max(1)).clamp(16, 256);
+    /// Start reading: one reader thread per input, or per time-ordered run of an input that can
+    /// be read at any offset (see [`crate::source::runs`]): several proxies' logs one after
+    /// another in one file are merged like separate logs.
+    pub fn start(inputs: impl Into<Streams>) -> Merged {
+        let readers = split_runs(inputs.into().0);
+        let mut rx = Vec::with_capacity(readers.len());
+        let n = readers.len().max(1);
+        let in_flight = (IN_FLIGHT_TOTAL / n).clamp(2, IN_FLIGHT_TOTAL);
+        let batch_size = (RECORDS_IN_FLIGHT / (n * (in_flight + 2))).clamp(16, 256);
         let stop = Arc::new(AtomicBool::new(false));
-        for input in inputs {
+        for r in readers {
             let stop = stop.clone();
-            let (tx, r) = sync_channel(IN_FLIGHT);
-            rx.push(r);
+            let (tx, receiver) = sync_channel(in_flight);
+            rx.push(receiver);
             let reader = std::thread::Builder::new().name("meshtrace-read".into());
             let spawned = reader.spawn(move || {
                 let stopped = stop.clone();
@@ -154,8 +237,16 @@ impl Merged {
                     closed: false,
                     stop,
                 };
-                let error = match (input.open)() {
-                    Ok(reader) => read_streamed(
+                let input = r.input;
+                let opened = match r.run {
+                    Some((at, run)) => Ok((
+                        Box::new(at.reader(run.start, run.end)) as Box<dyn Read + Send>,
+                        run.lines_before,
+                    )),
+                    None => (input.open)().map(|reader| (reader, 0)),
+                };
+                let error = match opened {
+                    Ok((reader, lines_before)) => read_streamed_from(
                         reader,
                         &input.name,
                         input.pod,
@@ -164,6 +255,7 @@ impl Merged {
                         input.keep_all,
                         &mut sink,
                         Some(&stopped),
+                        lines_before,
                     )
                     .err()
                     .map(|e| e.to_string()),

@@ -1,7 +1,8 @@
 //! Where evidence comes from: bundles and archives ([`bundle`]), log files and standard input
 //! ([`input`]), the needle search of large files ([`scan`]), the time-ordered merge of many logs
-//! ([`merge`]) and loading all of it into the evidence model ([`load`]). Resource documents are
-//! parsed within a memory budget ([`document`]); every size limit is in [`limits`].
+//! ([`merge`]) and of the time-ordered runs of one ([`runs`]), and loading all of it into the
+//! evidence model ([`load`]). Resource documents are parsed within a memory budget
+//! ([`document`]); every size limit is in [`limits`].
 
 pub mod bundle;
 pub mod document;
@@ -9,4 +10,5 @@ pub mod input;
 pub mod limits;
 pub mod load;
 pub mod merge;
+pub mod runs;
 pub mod scan;

@@ -37,12 +37,20 @@ fn envoy_logs(size: u64, fail_rate: f64, json: bool, seed: u64) -> (Vec<Vec<u8>>
 
 /// `failures -o json` on `args`: (requests, failed, failed per cause, notes).
 fn failures(args: &[&str]) -> (u64, u64, BTreeMap<String, u64>, Vec<String>) {
-    let out = meshtrace()
-        .arg("failures")
-        .args(args)
-        .args(["-o", "json"])
-        .output()
-        .unwrap();
+    failures_with_stdin(args, None)
+}
+
+/// [`failures`] with standard input read from `stdin`.
+fn failures_with_stdin(
+    args: &[&str],
+    stdin: Option<&Path>,
+) -> (u64, u64, BTreeMap<String, u64>, Vec<String>) {
+    let mut cmd = meshtrace();
+    cmd.arg("failures").args(args).args(["-o", "json"]);
+    if let Some(f) = stdin {
+        cmd.stdin(std::fs::File::open(f).unwrap());
+    }
+    let out = cmd.output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -76,9 +84,7 @@ fn truth_causes(t: &Truth) -> BTreeMap<String, u64> {
 
 /// Several proxies' logs one after another in one file (a pasted ticket, fewer records than
 /// one settling round): each request is counted once, with the cause its innermost hop shows,
-/// although its lines are minutes apart in the file. (Past a round, each proxy's part of a
-/// request counts as a request of its own — see the next tests — until the reader splits a file
-/// into its time-ordered runs.)
+/// although its lines are minutes apart in the file.
 #[test]
 fn several_proxies_in_one_file_count_each_request_once() {
     for json in [false, true] {
@@ -129,26 +135,99 @@ fn one_log_per_proxy_counts_exactly_across_settling_rounds() {
     assert_eq!(causes, truth_causes(&truth));
 }
 
-/// A file whose proxies' logs one after another hold more records than one settling round:
-/// parts of requests were counted before the file went back in time; the report says so, names
-/// the line, and says how to get exact counts.
+/// Five proxies' logs one after another in one file of a few MiB, many settling rounds: the
+/// file is read as its five time-ordered runs merged like separate logs, so each request is
+/// counted once with the cause its innermost hop shows, exactly as written (before, each
+/// proxy's part of a request settled apart and counted as a request of its own).
 #[test]
-fn a_file_going_back_in_time_past_a_round_is_reported() {
-    let (logs, truth) = envoy_logs(3 << 20, 6.5, false, 3);
-    let lines: u64 = truth.lines.iter().sum();
-    assert!(lines > 1 << 12, "more than one round: {lines} lines");
+fn several_proxies_in_one_file_count_exactly_across_settling_rounds() {
+    for (json, rate, seed) in [(false, 6.5, 3), (true, 20.0, 8)] {
+        let (logs, truth) = envoy_logs(if json { 7 << 20 } else { 6 << 20 }, rate, json, seed);
+        let lines: u64 = truth.lines.iter().sum();
+        assert!(
+            lines > 2 * (1 << 12),
+            "several rounds of 4 096 records: {lines}"
+        );
+        assert!(truth.failed > 200, "{truth:?}");
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("all-proxies.log");
+        std::fs::write(&f, logs.concat()).unwrap();
+        assert!(
+            std::fs::metadata(&f).unwrap().len() < 8 << 20,
+            "every record is kept"
+        );
+        let (requests, failed, causes, notes) = failures(&[f.to_str().unwrap()]);
+        assert_eq!(
+            (requests, failed),
+            (truth.requests, truth.failed),
+            "json {json}: {notes:?}"
+        );
+        assert_eq!(causes, truth_causes(&truth), "json {json}");
+        assert!(
+            !notes.iter().any(|n| n.contains("counted once per part")),
+            "{notes:?}"
+        );
+    }
+}
+
+/// The same over a large file (only failed records kept, successes counted): the failed ones
+/// and their causes are exact; the line numbers of each run are the file's (evidence points at
+/// the right line).
+#[test]
+fn several_proxies_in_one_large_file_count_failures_exactly() {
+    let (logs, truth) = envoy_logs(16 << 20, 20.0, false, 21);
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("all-proxies.log");
+    let all = logs.concat();
+    std::fs::write(&f, &all).unwrap();
+    assert!(all.len() > 8 << 20, "read keeping failed records only");
+    let (_, failed, causes, notes) = failures(&[f.to_str().unwrap()]);
+    assert_eq!(failed, truth.failed, "{notes:?}");
+    assert_eq!(causes, truth_causes(&truth));
+    // Every group's evidence `file:line` is the line of its first example request (the line
+    // numbers of every run are the file's).
+    let out = meshtrace()
+        .args(["failures", f.to_str().unwrap(), "-o", "json"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = String::from_utf8(all).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut checked = 0;
+    for g in doc["groups"].as_array().unwrap() {
+        let ev = g["example_evidence"].as_str().unwrap();
+        let (file, n) = ev.rsplit_once(':').unwrap();
+        assert_eq!(file, f.to_str().unwrap());
+        let line = lines[n.parse::<usize>().unwrap() - 1];
+        if let Some(id) = g["example_request_ids"][0].as_str() {
+            assert!(line.contains(id), "{ev} is not a line of {id}: {line}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "{doc}");
+}
+
+/// Standard input cannot be read again, so it is read as one run: when it goes back in time
+/// past a settling round, parts of requests were counted before; the report says so, names the
+/// line, and says how to get exact counts.
+#[test]
+fn standard_input_going_back_in_time_past_a_round_is_reported() {
+    let (logs, truth) = envoy_logs(16 << 20, 20.0, false, 3);
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("all-proxies.log");
     std::fs::write(&f, logs.concat()).unwrap();
-    assert!(std::fs::metadata(&f).unwrap().len() < 8 << 20);
-    let (_, _, _, notes) = failures(&[f.to_str().unwrap()]);
+    let (_, failed, _, notes) = failures_with_stdin(&["-"], Some(&f));
+    assert!(
+        failed > truth.failed,
+        "{failed} counted, {} written",
+        truth.failed
+    );
     let note = notes
         .iter()
         .find(|n| n.contains("counted once per part"))
         .unwrap_or_else(|| panic!("no note on the lines going back in time: {notes:?}"));
     assert!(
-        note.starts_with(&format!("{}:", f.display())) && note.contains("own file"),
+        note.starts_with("<stdin>:") && note.contains("own file"),
         "{note}"
     );
-    assert!(Path::new(&f).exists());
 }
