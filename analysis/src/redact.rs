@@ -12,7 +12,7 @@ use serde_json::Value;
 pub const MASK: &str = "<redacted>";
 
 /// Words that make a header or key name one whose value is a secret.
-const SECRET_WORDS: [&str; 16] = [
+pub const SECRET_WORDS: [&str; 16] = [
     "authorization",
     "cookie",
     "api-key",
@@ -48,31 +48,32 @@ pub fn is_secret_name(name: &str) -> bool {
 /// passwords, session ids and signatures.
 pub fn is_secret_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    const EXACT: [&str; 14] = [
-        "key",
-        "sig",
-        "signature",
-        "session",
-        "sid",
-        "jsessionid",
-        "phpsessid",
-        "pwd",
-        "pass",
-        "auth",
-        "code",
-        "x-amz-credential",
-        "x-amz-signature",
-        "x-goog-signature",
-    ];
-    EXACT.contains(&n.as_str())
-        || n.ends_with("token")
-        || n.ends_with("secret")
-        || n.ends_with("signature")
-        || n.ends_with("session")
-        || n.ends_with("_key")
-        || n.ends_with("-key")
+    SECRET_PARAMS.contains(&n.as_str())
+        || SECRET_PARAM_SUFFIXES.iter().any(|s| n.ends_with(s))
         || is_secret_name(&n)
 }
+
+/// Query parameter names whose values are secrets, exactly.
+pub const SECRET_PARAMS: [&str; 14] = [
+    "key",
+    "sig",
+    "signature",
+    "session",
+    "sid",
+    "jsessionid",
+    "phpsessid",
+    "pwd",
+    "pass",
+    "auth",
+    "code",
+    "x-amz-credential",
+    "x-amz-signature",
+    "x-goog-signature",
+];
+
+/// Endings of query parameter names whose values are secrets.
+pub const SECRET_PARAM_SUFFIXES: [&str; 6] =
+    ["token", "secret", "signature", "session", "_key", "-key"];
 
 /// Mask every secret in a piece of text, whatever its format (a log line, a table, JSON, YAML,
 /// Markdown): values after a secret header or key name (`Authorization: …`, `"x-api-key": "…"`,
