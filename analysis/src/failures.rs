@@ -312,7 +312,7 @@ fn late_note(late: &LateLines) -> String {
         n => format!(" and {} later line(s)", n - 1),
     };
     format!(
-        "{}:{}{more} ended up to {behind} before requests already counted (several proxies' logs one after another in one file?): a request whose lines are in different parts of the evidence may be counted once per part; give each proxy's log as its own file for exact counts",
+        "{}:{}{more} ended up to {behind} before requests already counted (several proxies' logs one after another in one stream?): a request whose lines are in different parts of the evidence may be counted once per part; for exact counts give the uncompressed file itself rather than standard input or a gzip stream (a file is cut where its time goes back), or each proxy's log as its own file",
         late.input, late.line
     )
 }

@@ -55,8 +55,9 @@ pub struct Settled<'w> {
 }
 
 /// Lines that arrived after requests of their time had been handed out: the evidence goes back
-/// in time by more than a window (several proxies' logs one after another in one file), so a
-/// request whose lines are in different parts may have been handed out once per part.
+/// in time by more than a window (several proxies' logs one after another in a stream that
+/// could not be cut into its time-ordered runs: standard input, gzip), so a request whose
+/// lines are in different parts may have been handed out once per part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LateLines {
     /// How many.
