@@ -30,9 +30,12 @@ use meshtrace_parsers::memchr::{memchr, memchr_iter};
 pub const RUN_SLACK_MS: i64 = 3_000;
 /// Distance between sampled lines (at least; at most [`MAX_SAMPLES`] samples per input).
 pub const SAMPLE_EVERY: u64 = 64 << 10;
-/// Samples per input at most (each parses one line: 4 096 of them take 30–70 ms on a loaded
-/// machine).
+/// Samples per input (each parses one line: 4 096 of them take 30–70 ms on a loaded machine),
+/// unless that puts them more than [`MAX_SAMPLE_STEP`] apart.
 const MAX_SAMPLES: u64 = 1 << 12;
+/// Distance between sampled lines at most (from 4 GiB of log on): what is read at once to look
+/// at every line between two samples stays this small.
+const MAX_SAMPLE_STEP: u64 = 1 << 20;
 /// Bytes read at each sample point to find a whole line.
 const PROBE: usize = 8 << 10;
 /// Lines tried at a sample point before giving up on it (not access-log lines).
@@ -212,7 +215,9 @@ pub fn find_runs(src: &Positioned, spec: &FormatSpec, max_runs: usize) -> io::Re
 fn run_starts(src: &Positioned, spec: &FormatSpec, max_runs: usize) -> io::Result<Vec<u64>> {
     let len = src.len();
     let mut parser = LineParser::new(spec);
-    let step = SAMPLE_EVERY.max(len.div_ceil(MAX_SAMPLES));
+    let step = SAMPLE_EVERY
+        .max(len.div_ceil(MAX_SAMPLES))
+        .min(MAX_SAMPLE_STEP);
     let mut buf = vec![0u8; PROBE];
     let mut starts = vec![0u64];
     // The latest end of the current run so far, and where the previous sample's line starts.
