@@ -8,7 +8,7 @@ use crate::common;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -68,12 +68,18 @@ pub(crate) fn meshtrace_limited<S: AsRef<OsStr>>(
 
 /// Run `cmd` (no standard input) like [`meshtrace_limited`].
 pub(crate) fn run_limited(mut cmd: Command, deadline: Duration, rss_limit_kib: u64) -> Run {
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn meshtrace");
+    watch_limited(child, deadline, rss_limit_kib)
+}
+
+/// Wait for a spawned `child` (stdout and stderr piped), polling its peak memory; kill it past
+/// `deadline` or once its peak RSS passes `rss_limit_kib`, as [`meshtrace_limited`] does.
+pub(crate) fn watch_limited(mut child: Child, deadline: Duration, rss_limit_kib: u64) -> Run {
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let out_t = std::thread::spawn(move || {

@@ -4,6 +4,7 @@
 //! (VmHWM, polled) and killing it past a deadline, and asserts the message or partial result.
 
 use crate::common;
+use crate::robustness::{Run, watch_limited};
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -15,69 +16,9 @@ const BUDGET_KIB: u64 = 256 * 1024;
 
 const LIMIT: usize = 1 << 20;
 
-struct Run {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-    peak_kib: u64,
-}
-
-fn vm_hwm_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Wait for `child`, polling its peak memory; kill it past `deadline` or the budget.
-fn watch(mut child: Child, deadline: Duration) -> Run {
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let start = Instant::now();
-    let mut peak = 0;
-    let mut killed = None;
-    let status = loop {
-        peak = peak.max(vm_hwm_kib(child.id()));
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if start.elapsed() > deadline {
-            killed = Some(format!("killed: still running after {deadline:?}"));
-        } else if peak > BUDGET_KIB {
-            killed = Some(format!("killed: peak RSS {} MiB", peak / 1024));
-        }
-        if killed.is_some() {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = out_t.join().unwrap();
-    let mut stderr = String::from_utf8_lossy(&err_t.join().unwrap()).into_owned();
-    if let Some(k) = killed {
-        stderr.push_str(&k);
-    }
-    Run {
-        code: status.and_then(|s| s.code()).unwrap_or(-1),
-        stdout,
-        stderr,
-        peak_kib: peak,
-    }
+fn watch(child: Child, deadline: Duration) -> Run {
+    watch_limited(child, deadline, BUDGET_KIB)
 }
 
 fn run(args: &[&str], deadline: Duration) -> Run {
