@@ -5,14 +5,18 @@
 
 mod common;
 mod fake_apiserver;
+mod fake_loki;
 
+mod ambient;
 mod architecture;
+mod archives_as_sent;
 mod bundle_inputs;
 mod bundle_streaming;
 mod cli_config_cite;
 mod cli_doctor;
 mod cli_explain;
 mod cli_failures;
+mod cli_polish;
 mod cli_proxy_config;
 mod cli_report;
 mod cli_route_check;
@@ -24,9 +28,14 @@ mod lab;
 mod large_inputs;
 mod live_collect;
 mod live_errors;
+mod live_parity;
 mod live_trace;
+mod loki;
+mod otlp;
 mod robustness;
+mod ship;
 mod untrusted_input;
 mod untrusted_lines;
 mod untrusted_live;
 mod untrusted_output;
+mod verdicts_deeper;

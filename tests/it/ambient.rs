@@ -1,0 +1,1 @@
+//! Istio ambient: ztunnel connection lines, waypoints, and inference-gateway (ext_proc) failures.

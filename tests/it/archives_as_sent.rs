@@ -1,0 +1,1 @@
+//! Support archives as sent: istioctl bug-report and must-gather layouts, bundle-defined access-log formats.

@@ -1,0 +1,1 @@
+//! CLI polish: completions, man page, colour, help examples, tables that never split a token.

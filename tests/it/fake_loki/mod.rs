@@ -1,0 +1,1 @@
+//! A fake Loki / LokiStack gateway speaking the real query_range JSON wire format.

@@ -1,0 +1,1 @@
+//! The log-store source: trace/failures/explain/report/collect against a fake Loki / LokiStack.
