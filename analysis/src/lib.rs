@@ -20,6 +20,7 @@
 )]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod ambient;
 pub mod causes;
 pub mod configcite;
 pub mod correlate;

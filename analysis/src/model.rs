@@ -25,6 +25,19 @@ pub struct LogLine {
     pub record: RawRecord<'static>,
 }
 
+/// A ztunnel connection line (Istio ambient) and where it was read.
+#[derive(Debug, Clone)]
+pub struct ConnLine {
+    /// Input name.
+    pub input: Arc<str>,
+    /// 1-based line number.
+    pub line: u64,
+    /// `namespace/pod` whose log this is, when the input says (bundle logs).
+    pub pod: Option<Arc<str>>,
+    /// The connection.
+    pub conn: meshtrace_parsers::ztunnel::Connection,
+}
+
 /// A line that is not an access log.
 #[derive(Debug, Clone)]
 pub struct SkippedLine {
@@ -51,6 +64,9 @@ pub struct LogSet {
     pub records: Vec<LogLine>,
     /// Lines that are not access logs, and malformed ones.
     pub skipped: Vec<SkippedLine>,
+    /// ztunnel connection lines (also counted in `skipped` as kind `ztunnel`: they are not
+    /// HTTP requests).
+    pub connections: Vec<ConnLine>,
     /// Names of the inputs read, in order.
     pub inputs: Vec<String>,
 }
@@ -64,6 +80,12 @@ pub trait LineSink {
     fn skipped(&mut self, line: SkippedLine);
     /// Successful records counted but not kept.
     fn ok_records(&mut self, n: u64);
+    /// A ztunnel connection line. A sink that does not keep connections counts it as a
+    /// skipped line of kind `ztunnel`, as it always did.
+    fn connection(&mut self, line: ConnLine, skipped: SkippedLine) {
+        let _ = line;
+        self.skipped(skipped);
+    }
 }
 
 impl LineSink for LogSet {
@@ -75,6 +97,10 @@ impl LineSink for LogSet {
     }
     fn ok_records(&mut self, n: u64) {
         self.ok_records += n;
+    }
+    fn connection(&mut self, line: ConnLine, skipped: SkippedLine) {
+        self.connections.push(line);
+        self.skipped.push(skipped);
     }
 }
 

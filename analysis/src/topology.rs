@@ -84,6 +84,14 @@ impl PodInfo {
     pub fn reference(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
+
+    /// Is this an Istio ambient waypoint (an Envoy deployed for a Gateway of class
+    /// `istio-waypoint`, labelled `gateway.istio.io/managed: istio.io-mesh-controller`)?
+    pub fn is_waypoint(&self) -> bool {
+        let l = |k: &str| self.labels.get(k).map(String::as_str);
+        l("gateway.istio.io/managed") == Some("istio.io-mesh-controller")
+            || l("gateway.networking.k8s.io/gateway-class-name") == Some("istio-waypoint")
+    }
 }
 
 /// A Service port.
@@ -112,6 +120,8 @@ pub struct ServiceInfo {
     pub selector: BTreeMap<String, String>,
     /// `type`.
     pub kind: String,
+    /// Labels (`istio.io/use-waypoint` among them).
+    pub labels: BTreeMap<String, String>,
 }
 
 impl ServiceInfo {
@@ -180,6 +190,9 @@ pub struct Topology {
     pub services: Vec<ServiceInfo>,
     /// Istio Gateways.
     pub gateways: Vec<GatewayInfo>,
+    /// Labels of the Namespace objects read (`istio.io/dataplane-mode`,
+    /// `istio.io/use-waypoint`).
+    pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
     by_ip: HashMap<IpAddr, usize>,
     svc_by_ip: HashMap<IpAddr, usize>,
 }
@@ -301,7 +314,45 @@ impl Topology {
         for o in objects.iter().filter(|o| o.kind == "Pod") {
             t.add_pod(o, problems);
         }
+        for o in objects
+            .iter()
+            .filter(|o| o.kind == "Namespace" && o.api_version == "v1")
+        {
+            t.namespace_labels
+                .insert(o.name.clone(), o.string_map("/metadata/labels"));
+        }
         t
+    }
+
+    /// The waypoint that traffic to this Service (or its namespace) must go through: the
+    /// `istio.io/use-waypoint` label of the Service, else of its Namespace (`none` on the
+    /// Service opts out). `namespace/name` of the waypoint Gateway.
+    pub fn use_waypoint(&self, namespace: &str, service: Option<&str>) -> Option<String> {
+        const KEY: &str = "istio.io/use-waypoint";
+        const NS_KEY: &str = "istio.io/use-waypoint-namespace";
+        let svc = service.and_then(|s| {
+            self.services
+                .iter()
+                .find(|x| x.namespace == namespace && x.name == s)
+        });
+        let (labels, home) = match svc.and_then(|s| s.labels.get(KEY).map(|_| &s.labels)) {
+            Some(l) => (l, namespace),
+            None => (self.namespace_labels.get(namespace)?, namespace),
+        };
+        let name = labels.get(KEY)?;
+        if name == "none" || name.is_empty() {
+            return None;
+        }
+        let ns = labels.get(NS_KEY).map(String::as_str).unwrap_or(home);
+        Some(format!("{ns}/{name}"))
+    }
+
+    /// Is this namespace enrolled in ambient mode (`istio.io/dataplane-mode: ambient`)?
+    pub fn ambient_namespace(&self, namespace: &str) -> bool {
+        self.namespace_labels
+            .get(namespace)
+            .and_then(|l| l.get("istio.io/dataplane-mode"))
+            .is_some_and(|m| m == "ambient")
     }
 
     /// Index a v1 Service by its ClusterIPs.
@@ -326,6 +377,7 @@ impl Topology {
             ports: service_ports(spec.ports.unwrap_or_default()),
             selector: spec.selector.unwrap_or_default(),
             kind: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
+            labels: svc.metadata.labels.unwrap_or_default(),
         });
     }
 

@@ -294,7 +294,7 @@ fn attempt_of(lines: &[LogLine], order: &[usize], i: usize) -> Option<usize> {
 }
 
 /// One row of the hop table: hop `n` (0-based) logged by `l`, `next` being the hop after it.
-fn hop_row(
+pub(crate) fn hop_row(
     topo: &Topology,
     ctx: &Context,
     l: &LogLine,

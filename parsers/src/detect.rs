@@ -437,8 +437,9 @@ pub enum NotAccessLog {
         /// The log level.
         level: String,
     },
-    /// ztunnel's L4 access log (`<ts>\tinfo\taccess\tconnection complete …`).
-    Ztunnel,
+    /// ztunnel's L4 access log (`<ts>\tinfo\taccess\tconnection complete …`, or its JSON
+    /// form): one connection, read by [`crate::ztunnel`].
+    Ztunnel(Box<crate::ztunnel::Connection>),
     /// Envoy's own application log (`[ts][thread][level][logger] …`).
     EnvoyLog {
         /// The log level.
@@ -464,7 +465,7 @@ impl fmt::Display for NotAccessLog {
                 f,
                 "istio-agent/pilot-agent log line (level {level}), not an access log"
             ),
-            NotAccessLog::Ztunnel => {
+            NotAccessLog::Ztunnel(_) => {
                 f.write_str("ztunnel L4 access log (ambient), not an Envoy HTTP record")
             }
             NotAccessLog::EnvoyLog { level } => write!(
@@ -492,7 +493,7 @@ impl NotAccessLog {
     pub fn kind(&self) -> &'static str {
         match self {
             NotAccessLog::IstioLog { .. } => "istio-log",
-            NotAccessLog::Ztunnel => "ztunnel",
+            NotAccessLog::Ztunnel(_) => "ztunnel",
             NotAccessLog::EnvoyLog { .. } => "envoy-log",
             NotAccessLog::JsonLog { .. } => "json-log",
             NotAccessLog::KeyValueLog => "kv-log",
@@ -664,7 +665,15 @@ impl LineParser {
             return match j.parse(line) {
                 Ok(Ok(rec)) => LineOutcome::Record(rec),
                 Ok(Err(JsonMiss::NotAccessLog { keys })) => {
-                    LineOutcome::NotAccessLog(NotAccessLog::JsonLog { keys })
+                    match keys.iter().any(|k| k == "src.addr" || k == "dst.addr") {
+                        true => crate::ztunnel::parse_json(line)
+                            .map(|c| NotAccessLog::Ztunnel(Box::new(c))),
+                        false => None,
+                    }
+                    .map_or(
+                        LineOutcome::NotAccessLog(NotAccessLog::JsonLog { keys }),
+                        LineOutcome::NotAccessLog,
+                    )
                 }
                 Ok(Err(miss)) => LineOutcome::Malformed(Malformed {
                     format: None,
@@ -848,12 +857,18 @@ pub fn recognise_other(line: &str) -> Option<NotAccessLog> {
         return Some(NotAccessLog::Comment);
     }
     let n = rfc3339_prefix_len(line);
+    // ztunnel's connection lines, tab-separated as written or space-separated as pasted.
+    if n > 0
+        && let Some(c) = crate::ztunnel::parse_text(line)
+    {
+        return Some(NotAccessLog::Ztunnel(Box::new(c)));
+    }
     if n > 0 && line.as_bytes().get(n) == Some(&b'\t') {
         let rest = &line[n + 1..];
         let level = rest.split('\t').next().unwrap_or("");
         let after = rest.get(level.len() + 1..).unwrap_or("");
         if after.starts_with("access\t") && after.contains("connection") {
-            return Some(NotAccessLog::Ztunnel);
+            return Some(NotAccessLog::Ztunnel(Box::default()));
         }
         if matches!(
             level,
@@ -1102,8 +1117,9 @@ mod tests {
         assert_eq!(
             recognise_other(
                 "2024-04-12T10:17:44.080629Z\tinfo\taccess\tconnection complete\tsrc.addr=1"
-            ),
-            Some(NotAccessLog::Ztunnel)
+            )
+            .map(|n| n.kind()),
+            Some("ztunnel")
         );
         assert_eq!(
             recognise_other("2020-06-29T23:37:27.335928Z\tinfo\tparsed scheme: \"\""),

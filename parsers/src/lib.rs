@@ -23,6 +23,7 @@ pub mod json;
 pub mod operators;
 pub mod record;
 pub mod slot;
+pub mod ztunnel;
 
 /// Re-exported so callers scan logs with the same substring search as the parsers.
 pub use memchr;

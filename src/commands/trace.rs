@@ -52,7 +52,10 @@ pub fn run(a: TraceArgs) -> Result<i32> {
             crate::source::load::Widening { needles, window }
         },
     )?;
-    let Some(report) = crate::trace::trace(&ev, &a.start, &start, a.include_probes) else {
+    // Istio ambient (ztunnel connection lines, waypoints) first; else the sidecar path.
+    let report = crate::ambient::trace(&ev, &a.start, &start)
+        .or_else(|| crate::trace::trace(&ev, &a.start, &start, a.include_probes));
+    let Some(report) = report else {
         for p in &ev.problems {
             crate::report::warn(format!("skipped: {p}"));
         }

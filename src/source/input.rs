@@ -4,7 +4,8 @@
 //! cannot be opened is an error naming it; everything else becomes a record, a skipped line or
 //! a malformed line with its file and line number.
 
-use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine, is_failed};
+use meshtrace_analysis::model::{ConnLine, LineSink, LogLine, LogSet, SkippedLine, is_failed};
+use meshtrace_parsers::detect::NotAccessLog;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -807,6 +808,14 @@ fn push_scanned(
             reason: error.to_string(),
             text: Some(payload.chars().take(200).collect()),
         }),
+        LineOutcome::NotAccessLog(NotAccessLog::Ztunnel(c)) if c.src_addr.is_some() => {
+            set.connections.push(ConnLine {
+                input: input.clone(),
+                line,
+                pod: pod.cloned(),
+                conn: *c,
+            })
+        }
         LineOutcome::NotAccessLog(_) | LineOutcome::Blank => {}
     }
 }
@@ -835,13 +844,28 @@ fn collect(e: Event<'_>, input: &Arc<str>, pod: Option<&Arc<str>>, set: &mut dyn
             pod: pod.cloned(),
             record: l.record.into_owned(),
         }),
-        Event::Skipped { line, kind } => set.skipped(SkippedLine {
-            input: input.clone(),
-            line,
-            kind: kind.kind().to_string(),
-            reason: kind.to_string(),
-            text: None,
-        }),
+        Event::Skipped { line, kind } => {
+            let skipped = SkippedLine {
+                input: input.clone(),
+                line,
+                kind: kind.kind().to_string(),
+                reason: kind.to_string(),
+                text: None,
+            };
+            match kind {
+                NotAccessLog::Ztunnel(c) if c.src_addr.is_some() || c.dst_addr.is_some() => set
+                    .connection(
+                        ConnLine {
+                            input: input.clone(),
+                            line,
+                            pod: pod.cloned(),
+                            conn: *c,
+                        },
+                        skipped,
+                    ),
+                _ => set.skipped(skipped),
+            }
+        }
         Event::Malformed { line, text, error } => {
             let mut t: String = text.chars().take(200).collect();
             if t.len() < text.len() {

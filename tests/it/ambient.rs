@@ -1,1 +1,234 @@
 //! Istio ambient: ztunnel connection lines, waypoints, and inference-gateway (ext_proc) failures.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common;
+
+fn trace_json(start: &str, bundle: &str) -> (i32, Value, String) {
+    let out = common::meshtrace()
+        .args(["trace", start, "--bundle", bundle, "-o", "json"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{start} in {bundle}: {e}\n{stdout}\n{stderr}"));
+    (out.status.code().unwrap_or(-1), v, stderr)
+}
+
+fn roles_dirs(v: &Value) -> Vec<(String, String)> {
+    v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["role"].as_str().unwrap().to_string(),
+                h["direction"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn objects(v: &Value) -> Vec<String> {
+    v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+/// An L4 DENY: the client's ztunnel sees `http status: 401`, the destination's names the
+/// policy; the verdict is on the destination side and cites the policy from the bundle.
+#[test]
+fn l4_deny_names_the_destination_ztunnel_and_the_policy() {
+    let (code, v, err) = trace_json("10.244.1.6:45208", "testdata/bundles/ambient-l4-deny");
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        roles_dirs(&v),
+        [pair("ztunnel", "outbound"), pair("ztunnel", "inbound")]
+    );
+    assert_eq!(v["origin_hop"], 2);
+    assert_eq!(v["cause"], "rbac_denied");
+    assert_eq!(v["succeeded"], false);
+    // The server line of the denied connection, not the earlier successful one.
+    assert_eq!(v["hops"][1]["evidence"]["line"], 3);
+    assert!(
+        v["hops"][1]["pod"]
+            .as_str()
+            .unwrap()
+            .starts_with("ztunnel-9qkzm")
+    );
+    assert!(
+        objects(&v).contains(&"AuthorizationPolicy/default/productpage-deny-reviews".to_string())
+    );
+    let summary = v["summary"].as_str().unwrap();
+    assert!(summary.contains("destination's ztunnel"), "{summary}");
+    assert!(summary.contains("productpage-deny-reviews"), "{summary}");
+    // The successful connection of the same pods is a success.
+    let (code, v, _) = trace_json("10.244.1.6:45190", "testdata/bundles/ambient-l4-deny");
+    assert_eq!(code, 0);
+    assert_eq!(v["cause"], "ok");
+    assert_eq!(v["hops"].as_array().unwrap().len(), 2);
+}
+
+/// A NetworkPolicy that drops 15008: only the client's ztunnel logs (after 10 s), the
+/// verdict is on the client side and cites the NetworkPolicy missing the port.
+#[test]
+fn blocked_hbone_port_names_the_client_ztunnel_and_the_network_policy() {
+    let (code, v, err) = trace_json("10.244.0.9:58592", "testdata/bundles/ambient-hbone-blocked");
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(roles_dirs(&v), [pair("ztunnel", "outbound")]);
+    assert_eq!(v["origin_hop"], 1);
+    assert_eq!(v["cause"], "upstream_connect_failure");
+    assert_eq!(v["hops"][0]["duration_ms"], 10002);
+    assert!(objects(&v).contains(&"NetworkPolicy/default/echo-ingress".to_string()));
+    assert!(v["fix"].as_str().unwrap().contains("15008"));
+    let why = v["citations"][0]["why"].as_str().unwrap();
+    assert!(why.contains("80") && why.contains("15008"), "{why}");
+}
+
+/// Through the waypoint (by request id): ztunnel → waypoint → ztunnel, joined by the
+/// client's address, the Service VIP, `connect_originate` and time containment.
+#[test]
+fn waypoint_request_is_rebuilt_from_its_request_id() {
+    let (code, v, err) = trace_json(
+        "e615c813-c295-9960-b327-a30483a5a57d",
+        "testdata/bundles/ambient-waypoint-bypass",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        roles_dirs(&v),
+        [
+            pair("ztunnel", "outbound"),
+            pair("waypoint", "inbound"),
+            pair("ztunnel", "inbound")
+        ]
+    );
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["hops"][0]["listener"], "10.244.0.101:36754");
+    assert_eq!(v["hops"][2]["upstream_host"], "10.244.0.114:9080");
+    // The same path from the client's ip:port.
+    let (_, by_addr, _) = trace_json(
+        "10.244.0.101:36754",
+        "testdata/bundles/ambient-waypoint-bypass",
+    );
+    assert_eq!(roles_dirs(&by_addr), roles_dirs(&v));
+}
+
+/// Straight to the pod IP although the namespace uses a waypoint: reported as a bypass, and
+/// the destination's ztunnel (ALLOW only for the waypoint's identity) is the failing side.
+#[test]
+fn waypoint_bypass_is_its_own_finding() {
+    let (code, v, err) = trace_json(
+        "10.244.0.101:51906",
+        "testdata/bundles/ambient-waypoint-bypass",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        roles_dirs(&v),
+        [pair("ztunnel", "outbound"), pair("ztunnel", "inbound")]
+    );
+    assert_eq!(v["origin_hop"], 2);
+    assert_eq!(v["cause"], "rbac_denied");
+    let summary = v["summary"].as_str().unwrap();
+    assert!(summary.starts_with("Waypoint bypass"), "{summary}");
+    assert!(summary.contains("bookinfo/waypoint"), "{summary}");
+    let objs = objects(&v);
+    for o in [
+        "Namespace/bookinfo",
+        "Gateway/bookinfo/waypoint",
+        "AuthorizationPolicy/bookinfo/reviews-only-via-waypoint",
+    ] {
+        assert!(objs.contains(&o.to_string()), "{o} not in {objs:?}");
+    }
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("waypoint_bypass"))
+    );
+}
+
+/// ztunnel's `LOG_FORMAT=json` lines give the same trace as its text lines.
+#[test]
+fn json_ztunnel_lines_trace_like_text_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/bundles/ambient-l4-deny");
+    common::copy_dir(&src, dir.path());
+    for log in [
+        "logs/istio-system/ztunnel-4bx7k/istio-proxy.log",
+        "logs/istio-system/ztunnel-9qkzm/istio-proxy.log",
+    ] {
+        let p = dir.path().join(log);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let json: Vec<String> = text.lines().map(to_json).collect();
+        std::fs::write(&p, json.join("\n") + "\n").unwrap();
+    }
+    let (code_t, text_v, _) = trace_json("10.244.1.6:45208", "testdata/bundles/ambient-l4-deny");
+    let (code_j, json_v, err) = trace_json("10.244.1.6:45208", dir.path().to_str().unwrap());
+    assert_eq!(code_j, code_t, "{err}");
+    for k in ["cause", "origin_hop", "summary", "fix", "objects"] {
+        assert_eq!(json_v[k], text_v[k], "{k}");
+    }
+    for (a, b) in json_v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(text_v["hops"].as_array().unwrap())
+    {
+        for k in [
+            "role",
+            "direction",
+            "listener",
+            "details",
+            "start",
+            "duration_ms",
+            "upstream_host",
+        ] {
+            assert_eq!(a[k], b[k], "{k}");
+        }
+    }
+}
+
+/// A ztunnel text line as ztunnel writes it with `LOG_FORMAT=json` (other lines unchanged).
+fn to_json(line: &str) -> String {
+    let cols: Vec<&str> = line.splitn(5, '\t').collect();
+    if cols.len() < 5 || cols[2] != "access" {
+        return line.to_string();
+    }
+    let mut m = serde_json::Map::new();
+    m.insert("level".into(), cols[1].into());
+    m.insert("time".into(), cols[0].into());
+    m.insert("scope".into(), "access".into());
+    m.insert("message".into(), cols[3].into());
+    let mut rest = cols[4];
+    while let Some(eq) = rest.find('=') {
+        let key = rest[..eq].trim().to_string();
+        let after = &rest[eq + 1..];
+        let (val, next) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"').unwrap();
+            (q[..end].to_string(), &q[end + 1..])
+        } else {
+            let end = after.find(' ').unwrap_or(after.len());
+            (after[..end].to_string(), &after[end..])
+        };
+        let v: Value = if key.starts_with("bytes_") {
+            Value::from(val.parse::<u64>().unwrap())
+        } else {
+            Value::from(val)
+        };
+        m.insert(key, v);
+        rest = next;
+    }
+    Value::Object(m).to_string()
+}

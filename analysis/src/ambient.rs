@@ -1,0 +1,799 @@
+//! Istio ambient: one request through client ztunnel (outbound) → waypoint Envoy → server
+//! ztunnel (inbound), joined by addresses, HBONE addresses, identities and time containment
+//! (a connection carries many requests), with ztunnel's failures classified and waypoint
+//! bypass reported. Pure: evidence in, a [`TraceReport`] out.
+//!
+//! How the lines join (ztunnel's and Envoy's documented fields):
+//! - client ztunnel `outbound` line: `src.addr` is the application's own connection;
+//!   `dst.addr` is `<waypoint or pod IP>:15008`; `dst.hbone_addr` is what the client asked
+//!   for (the Service VIP when the connection goes to a waypoint);
+//! - waypoint Envoy line: downstream remote address = the client's `src.addr`, downstream
+//!   local address = `dst.hbone_addr`, cluster `inbound-vip|<port>|http|<service>`, upstream
+//!   host `envoy://connect_originate/<pod ip:port>`;
+//! - server ztunnel `inbound` line: `dst.hbone_addr` = the pod `ip:port` (the waypoint's
+//!   `connect_originate` target, or the client's own `dst.hbone_addr` without a waypoint),
+//!   source = the waypoint (or the client pod), and its interval contains the request's.
+
+use std::net::{IpAddr, SocketAddr};
+
+use chrono::{DateTime, Duration, FixedOffset};
+use meshtrace_parsers::Slot;
+use meshtrace_parsers::ztunnel::{Connection, Failure};
+
+use crate::causes::Cause;
+use crate::correlate::Start;
+use crate::diagnose::diagnose_in;
+use crate::evidence::Evidence;
+use crate::model::{ConnLine, LogLine};
+use crate::objects::{Cited, applies_to, describe_rule};
+use crate::topology::Topology;
+use crate::trace::{EvidenceRef, SCHEMA, TraceHop, TraceReport, hop_row};
+
+/// Clock slack when nesting a request in a connection (ztunnel and Envoy log with their own
+/// clocks, ztunnel at millisecond resolution of the duration).
+const SLACK_MS: i64 = 1_000;
+/// At most this many candidate lines are scored per side (evidence is bounded, this keeps
+/// one trace linear).
+const MAX_CANDIDATES: usize = 10_000;
+
+/// Where one request went through the ambient data plane: indexes into
+/// `ev.logs.connections` (client, server) and `ev.logs.records` (waypoint).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AmbientPath {
+    /// The client node's ztunnel line (`direction="outbound"`).
+    pub client: Option<usize>,
+    /// The waypoint's access-log line.
+    pub waypoint: Option<usize>,
+    /// The server node's ztunnel line (`direction="inbound"`).
+    pub server: Option<usize>,
+}
+
+/// Is this Envoy line a waypoint's (an ambient `inbound-vip` cluster or an HBONE upstream)?
+pub fn is_waypoint_line(l: &LogLine) -> bool {
+    let r = &l.record;
+    r.get(Slot::UpstreamHost)
+        .is_some_and(|h| h.starts_with("envoy://connect_originate/"))
+        || r.get(Slot::UpstreamCluster)
+            .is_some_and(|c| c.starts_with("inbound-vip|"))
+}
+
+/// When the connection started and ended (ztunnel logs `connection complete` at the end).
+pub fn interval(c: &Connection) -> Option<(DateTime<FixedOffset>, DateTime<FixedOffset>)> {
+    let end = DateTime::parse_from_rfc3339(c.time.as_deref()?).ok()?;
+    let d = i64::try_from(c.duration_ms.unwrap_or(0)).unwrap_or(i64::MAX / 4);
+    let start = end.checked_sub_signed(Duration::milliseconds(d))?;
+    Some((start, end))
+}
+
+fn sock(s: Option<&str>) -> Option<SocketAddr> {
+    s?.trim().parse().ok()
+}
+
+fn ip_of(s: Option<&str>) -> Option<IpAddr> {
+    sock(s).map(|a| a.ip())
+}
+
+/// The waypoint line's (start, end).
+fn record_interval(l: &LogLine) -> Option<(DateTime<FixedOffset>, DateTime<FixedOffset>)> {
+    let s = l.record.start_time()?;
+    let d = i64::try_from(l.record.duration_ms().unwrap_or(0)).unwrap_or(0);
+    Some((s, s.checked_add_signed(Duration::milliseconds(d))?))
+}
+
+/// Does connection `c` contain the interval `inner` (with slack)? Unknown times do not rule a
+/// candidate out.
+fn contains(c: &Connection, inner: Option<(DateTime<FixedOffset>, DateTime<FixedOffset>)>) -> bool {
+    match (interval(c), inner) {
+        (Some((a, b)), Some((x, y))) => {
+            let slack = Duration::milliseconds(SLACK_MS);
+            x >= a - slack && y <= b + slack
+        }
+        _ => true,
+    }
+}
+
+/// Time distance between two connections' end times (ms), large when unknown.
+fn end_gap(a: &Connection, b: &Connection) -> i64 {
+    match (interval(a), interval(b)) {
+        (Some((_, x)), Some((_, y))) => (x - y).num_milliseconds().abs(),
+        _ => SLACK_MS * 10,
+    }
+}
+
+/// Is the connection's destination a waypoint (by topology, else by the waypoint's own
+/// access-log lines naming its address)?
+fn to_waypoint(ev: &Evidence, c: &Connection) -> bool {
+    let Some(ip) = ip_of(c.dst_addr.as_deref()) else {
+        return false;
+    };
+    if let Some(p) = ev.topology.pod_by_ip(ip) {
+        return p.is_waypoint();
+    }
+    // Without topology: the destination's workload is the one that logged waypoint lines.
+    ev.logs.records.iter().any(|l| {
+        is_waypoint_line(l)
+            && c.dst_workload.as_deref().is_some_and(|w| {
+                l.pod
+                    .as_deref()
+                    .is_some_and(|p| p.rsplit('/').next() == Some(w))
+            })
+    })
+}
+
+/// Find the request's path from `start`. `None` when no ztunnel line or waypoint line is
+/// involved (the sidecar trace then applies).
+pub fn find(ev: &Evidence, start: &Start) -> Option<AmbientPath> {
+    let conns = &ev.logs.connections;
+    if conns.is_empty() {
+        return None;
+    }
+    let lines = &ev.logs.records;
+    let mut path = AmbientPath::default();
+    match start {
+        Start::RequestId(id) => {
+            let w = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.record.request_id() == Some(id.as_str()) && is_waypoint_line(l))
+                .max_by_key(|(_, l)| {
+                    (l.record.status().unwrap_or(0) >= 400, l.record.start_time())
+                })?
+                .0;
+            path.waypoint = Some(w);
+            path.client = client_of_waypoint(ev, &lines[w]);
+        }
+        Start::Address(a) => {
+            let text = a.to_string();
+            let pick = |outbound: bool| {
+                conns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| {
+                        c.conn.src_addr.as_deref() == Some(text.as_str())
+                            && c.conn.is_outbound() == outbound
+                    })
+                    .max_by_key(|(_, c)| (c.conn.failed(), c.conn.time.clone()))
+                    .map(|(i, _)| i)
+            };
+            if let Some(i) = pick(true) {
+                path.client = Some(i);
+            } else if let Some(i) = pick(false) {
+                path.server = Some(i);
+                return Some(path);
+            } else {
+                return None;
+            }
+        }
+        Start::Ip(ip) => {
+            let i = conns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| {
+                    c.conn.is_outbound() && ip_of(c.conn.src_addr.as_deref()) == Some(*ip)
+                })
+                .max_by_key(|(_, c)| (c.conn.failed(), c.conn.time.clone()))?
+                .0;
+            path.client = Some(i);
+        }
+    }
+    if path.waypoint.is_none()
+        && let Some(ci) = path.client
+        && to_waypoint(ev, &conns[ci].conn)
+    {
+        path.waypoint = waypoint_of_client(ev, &conns[ci].conn);
+    }
+    path.server = match (path.waypoint, path.client) {
+        (Some(w), _) => server_of_waypoint(ev, &lines[w]),
+        (None, Some(c)) if !to_waypoint(ev, &conns[c].conn) => server_of_client(ev, &conns[c].conn),
+        _ => None,
+    };
+    Some(path)
+}
+
+/// The client ztunnel line that carried a waypoint request: outbound, from the request's
+/// downstream remote address (or its IP), to the waypoint's listener address, containing it.
+fn client_of_waypoint(ev: &Evidence, w: &LogLine) -> Option<usize> {
+    let remote = w.record.value(Slot::DownstreamRemoteAddress);
+    let local = w.record.value(Slot::DownstreamLocalAddress);
+    let inner = record_interval(w);
+    ev.logs
+        .connections
+        .iter()
+        .enumerate()
+        .take(MAX_CANDIDATES)
+        .filter(|(_, c)| c.conn.is_outbound() && contains(&c.conn, inner))
+        .filter_map(|(i, c)| {
+            let exact = remote.is_some() && c.conn.src_addr.as_deref() == remote;
+            let same_ip =
+                ip_of(remote).is_some() && ip_of(c.conn.src_addr.as_deref()) == ip_of(remote);
+            let hbone = local.is_some() && c.conn.dst_hbone_addr.as_deref() == local;
+            let score = u8::from(exact) * 4 + u8::from(hbone) * 2 + u8::from(same_ip);
+            (exact || (same_ip && hbone)).then_some((score, i))
+        })
+        .max()
+        .map(|(_, i)| i)
+}
+
+/// The waypoint line carried by a client connection: downstream remote = its `src.addr`,
+/// listener = its HBONE address, inside its interval; the failed one first, then the latest.
+fn waypoint_of_client(ev: &Evidence, c: &Connection) -> Option<usize> {
+    let iv = interval(c);
+    ev.logs
+        .records
+        .iter()
+        .enumerate()
+        .take(MAX_CANDIDATES)
+        .filter(|(_, l)| is_waypoint_line(l))
+        .filter(|(_, l)| {
+            let r = &l.record;
+            let remote = r.value(Slot::DownstreamRemoteAddress);
+            (remote.is_some() && remote == c.src_addr.as_deref())
+                || (ip_of(remote).is_some()
+                    && ip_of(remote) == ip_of(c.src_addr.as_deref())
+                    && r.value(Slot::DownstreamLocalAddress) == c.dst_hbone_addr.as_deref())
+        })
+        .filter(|(_, l)| match (iv, record_interval(l)) {
+            (Some((a, b)), Some((x, y))) => {
+                let slack = Duration::milliseconds(SLACK_MS);
+                x >= a - slack && y <= b + slack
+            }
+            _ => true,
+        })
+        .max_by_key(|(_, l)| (l.record.status().unwrap_or(0) >= 400, l.record.start_time()))
+        .map(|(i, _)| i)
+}
+
+/// The server ztunnel line behind a waypoint request: inbound, HBONE address = the
+/// `connect_originate` target (or the upstream host), containing the request.
+fn server_of_waypoint(ev: &Evidence, w: &LogLine) -> Option<usize> {
+    let host = w.record.value(Slot::UpstreamHost)?;
+    let target = host
+        .strip_prefix("envoy://connect_originate/")
+        .unwrap_or(host);
+    let inner = record_interval(w);
+    ev.logs
+        .connections
+        .iter()
+        .enumerate()
+        .take(MAX_CANDIDATES)
+        .filter(|(_, c)| {
+            c.conn.is_inbound()
+                && (c.conn.dst_hbone_addr.as_deref() == Some(target)
+                    || (c.conn.dst_hbone_addr.is_none()
+                        && c.conn.dst_addr.as_deref() == Some(target)))
+                && contains(&c.conn, inner)
+        })
+        .max_by_key(|(_, c)| (c.conn.failed(), c.conn.time.clone()))
+        .map(|(i, _)| i)
+}
+
+/// The server ztunnel line of a direct (no waypoint) connection: inbound, same HBONE
+/// address, from the client's IP, closest in time, bytes mirrored when they can be.
+fn server_of_client(ev: &Evidence, c: &Connection) -> Option<usize> {
+    let target = c.dst_hbone_addr.as_deref().or(c.dst_addr.as_deref())?;
+    let src_ip = ip_of(c.src_addr.as_deref());
+    ev.logs
+        .connections
+        .iter()
+        .enumerate()
+        .take(MAX_CANDIDATES)
+        .filter(|(_, s)| {
+            s.conn.is_inbound()
+                && (s.conn.dst_hbone_addr.as_deref() == Some(target)
+                    || s.conn.dst_addr.as_deref() == Some(target))
+                && (src_ip.is_none() || ip_of(s.conn.src_addr.as_deref()) == src_ip)
+                && end_gap(&s.conn, c) <= SLACK_MS * 5
+        })
+        .min_by_key(|(_, s)| {
+            let mirrored = s.conn.bytes_sent == c.bytes_recv && s.conn.bytes_recv == c.bytes_sent;
+            (
+                !mirrored,
+                s.conn.failed() != c.failed(),
+                end_gap(&s.conn, c),
+            )
+        })
+        .map(|(i, _)| i)
+}
+
+/// One hop row for a ztunnel line.
+fn conn_hop(topo: &Topology, l: &ConnLine, index: usize) -> TraceHop {
+    let c = &l.conn;
+    let (ns, pod) = match l.pod.as_deref().and_then(|p| p.split_once('/')) {
+        Some((a, b)) => (Some(a.to_string()), Some(b.to_string())),
+        None => (None, None),
+    };
+    let status = match c.failure() {
+        Some(Failure::HttpStatus(code)) => Some(code),
+        _ => None,
+    };
+    let upstream_is = match (c.dst_workload.as_deref(), c.dst_namespace.as_deref()) {
+        (Some(w), Some(n)) => Some(format!("pod {n}/{w}")),
+        (Some(w), None) => Some(format!("pod {w}")),
+        _ => sock(c.dst_addr.as_deref()).map(|a| topo.describe(a)),
+    };
+    TraceHop {
+        index,
+        role: "ztunnel".into(),
+        namespace: ns,
+        pod,
+        direction: c.direction.clone().unwrap_or_default(),
+        listener: c.src_addr.clone(),
+        request_id: None,
+        status,
+        flags: Vec::new(),
+        details: c.error_text(),
+        start: interval(c).map(|(s, _)| s.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        duration_ms: c.duration_ms,
+        upstream_service_time_ms: None,
+        self_time_ms: None,
+        upstream_host: c.dst_hbone_addr.clone().or_else(|| c.dst_addr.clone()),
+        upstream_is,
+        upstream_cluster: c.dst_service.clone(),
+        attempt: None,
+        evidence: EvidenceRef {
+            file: l.input.to_string(),
+            line: l.line,
+        },
+    }
+}
+
+/// What a ztunnel failure means, which side it names, and what to do.
+struct Reading {
+    cause: Cause,
+    summary: String,
+    fix: String,
+}
+
+fn who(c: &Connection, src: bool) -> String {
+    let (w, n, id) = if src {
+        (&c.src_workload, &c.src_namespace, &c.src_identity)
+    } else {
+        (&c.dst_workload, &c.dst_namespace, &c.dst_identity)
+    };
+    let base = match (n, w) {
+        (Some(n), Some(w)) => format!("{n}/{w}"),
+        (None, Some(w)) => w.clone(),
+        _ => (if src { &c.src_addr } else { &c.dst_addr })
+            .clone()
+            .unwrap_or_else(|| "an unknown workload".into()),
+    };
+    match id {
+        Some(id) => format!("{base} ({id})"),
+        None => format!("{base} (no mesh identity: not in the mesh or plaintext)"),
+    }
+}
+
+fn read_failure(f: &Failure, c: &Connection, side: &str) -> Reading {
+    let from = who(c, true);
+    let to = who(c, false);
+    let err = c.error_text().unwrap_or_default();
+    match f {
+        Failure::PolicyDenied { policy } if policy.ends_with("/istio_converted_static_strict") => {
+            Reading {
+                cause: Cause::PlaintextToMtls,
+                summary: format!(
+                    "The {side} ztunnel refused the connection from {from} to {to}: a STRICT PeerAuthentication (ztunnel names it `{policy}`) admits only mTLS (HBONE) and this client sent plaintext — it is not in the mesh."
+                ),
+                fix: "Enrol the client in the mesh (label its namespace or pod `istio.io/dataplane-mode: ambient`), or relax the PeerAuthentication to PERMISSIVE for this workload/port (Istio docs: Ambient L4 policy, PeerAuthentication).".into(),
+            }
+        }
+        Failure::PolicyDenied { policy } => Reading {
+            cause: Cause::RbacDenied,
+            summary: format!(
+                "The {side} ztunnel refused the connection from {from} to {to}: AuthorizationPolicy `{policy}` (action DENY) matched it (L4 authorization, enforced by the destination's ztunnel)."
+            ),
+            fix: format!(
+                "Change AuthorizationPolicy {policy} so its DENY rules do not match this source (principal {}), or remove it if the traffic is legitimate (Istio docs: Ambient L4 policy).",
+                c.src_identity.as_deref().map_or("-", |i| i.trim_start_matches("spiffe://"))
+            ),
+        },
+        Failure::NoAllowMatch | Failure::PolicyRejected => Reading {
+            cause: Cause::RbacDenied,
+            summary: format!(
+                "The {side} ztunnel refused the connection from {from} to {to}: ALLOW AuthorizationPolicies select the destination and none of their rules matched this source ({err})."
+            ),
+            fix: format!(
+                "Add the source's identity ({}) or namespace to an ALLOW rule of the destination's AuthorizationPolicy; when a waypoint serves the destination, its identity must be allowed instead (Istio docs: Ambient L4 policy).",
+                c.src_identity.as_deref().map_or("-", |i| i.trim_start_matches("spiffe://"))
+            ),
+        },
+        Failure::HboneBlocked => Reading {
+            cause: Cause::UpstreamConnectFailure,
+            summary: format!(
+                "The {side} ztunnel could not open the HBONE tunnel from {from} to {to} at {}: the TCP connection to port 15008 timed out — a NetworkPolicy (or firewall) most likely drops port 15008.",
+                c.dst_addr.as_deref().unwrap_or("-")
+            ),
+            fix: "Allow TCP port 15008 in the ingress rules of every NetworkPolicy selecting the destination pods (ambient tunnels all traffic through 15008; policies that list only the application port block it) (Istio docs: Ambient and Kubernetes NetworkPolicy).".into(),
+        },
+        Failure::Timeout => Reading {
+            cause: Cause::UpstreamConnectFailure,
+            summary: format!("The {side} ztunnel's connection from {from} to {to} timed out ({err})."),
+            fix: "Check that the destination pod is running and reachable from the client's node (NetworkPolicies, node firewalls, port 15008).".into(),
+        },
+        Failure::Tls => Reading {
+            cause: Cause::TlsError,
+            summary: format!("The {side} ztunnel's mTLS handshake between {from} and {to} failed ({err})."),
+            fix: "Check both ztunnels' certificates (`istioctl ztunnel-config certificates`) and that both sides trust the same root CA; restart ztunnel after a CA rotation.".into(),
+        },
+        Failure::Identity => Reading {
+            cause: Cause::TlsError,
+            summary: format!("The {side} ztunnel rejected the peer's identity between {from} and {to} ({err})."),
+            fix: "The certificate presented is not the identity ztunnel expected (service account / trust domain): check `istioctl ztunnel-config workloads` for the destination and the pods' service accounts.".into(),
+        },
+        Failure::UnknownWaypoint => Reading {
+            cause: Cause::NoHealthyUpstream,
+            summary: format!("The {side} ztunnel could not send {from}'s connection to {to}: the waypoint the destination uses is unknown to ztunnel ({err})."),
+            fix: "Deploy the waypoint the `istio.io/use-waypoint` label names (`istioctl waypoint apply -n <ns>`) and check its Gateway is Programmed, or remove the label.".into(),
+        },
+        Failure::NoHealthyUpstream => Reading {
+            cause: Cause::NoHealthyUpstream,
+            summary: format!("The {side} ztunnel found no healthy endpoint for {to} ({err})."),
+            fix: "Check that the destination Service has ready endpoints (`kubectl get endpointslices`) and that the pods are enrolled in the mesh.".into(),
+        },
+        Failure::HttpStatus(code) => Reading {
+            cause: match code {
+                401 | 403 => Cause::RbacDenied,
+                503 => Cause::NoHealthyUpstream,
+                _ => Cause::Unknown,
+            },
+            summary: format!(
+                "The other end of the {side} ztunnel's HBONE tunnel from {from} to {to} answered {code} ({err}){}.",
+                if matches!(code, 401 | 403) {
+                    ": the destination's ztunnel refused it by policy — its own line names the policy"
+                } else {
+                    ""
+                }
+            ),
+            fix: "Read the destination node's ztunnel log (inbound line of the same connection) for the reason; collect it with the bundle.".into(),
+        },
+        Failure::Refused => Reading {
+            cause: Cause::UpstreamConnectFailure,
+            summary: format!("Nothing accepted the connection from {from} to {to} ({err})."),
+            fix: "Check that the destination container listens on the port the Service targets.".into(),
+        },
+        Failure::Reset => Reading {
+            cause: Cause::UpstreamReset,
+            summary: format!("The connection from {from} to {to} was reset ({err})."),
+            fix: "Check the destination's logs and restarts at that time.".into(),
+        },
+        Failure::Other => Reading {
+            cause: Cause::Unknown,
+            summary: format!("The {side} ztunnel reported an error between {from} and {to}: {err}."),
+            fix: "Read the ztunnel log around this line (`kubectl logs -n istio-system ds/ztunnel`).".into(),
+        },
+    }
+}
+
+/// Waypoint bypass: the client's connection went straight to a pod whose Service or
+/// namespace is labelled `istio.io/use-waypoint`. The waypoint's `namespace/name` and the
+/// object carrying the label.
+fn bypass(ev: &Evidence, c: &Connection) -> Option<(String, String)> {
+    if !c.is_outbound() || to_waypoint(ev, c) {
+        return None;
+    }
+    let ns = c.dst_namespace.as_deref()?;
+    let svc = c.dst_service.as_deref().and_then(|s| {
+        let suffix = format!(".{ns}.svc.");
+        s.find(&suffix).map(|i| &s[..i])
+    });
+    let waypoint = ev.topology.use_waypoint(ns, svc)?;
+    let labelled = match svc {
+        Some(s)
+            if ev.topology.services.iter().any(|x| {
+                x.namespace == ns && x.name == s && x.labels.contains_key("istio.io/use-waypoint")
+            }) =>
+        {
+            format!("Service/{ns}/{s}")
+        }
+        _ => format!("Namespace/{ns}"),
+    };
+    Some((waypoint, labelled))
+}
+
+/// The configuration behind a ztunnel failure: the AuthorizationPolicy it names, the ALLOW
+/// policies selecting the destination, the NetworkPolicies without port 15008, the waypoint.
+fn citations(ev: &Evidence, c: &Connection, f: Option<&Failure>) -> Vec<Cited> {
+    let mut out = Vec::new();
+    let dst_pod = ip_of(c.dst_hbone_addr.as_deref())
+        .and_then(|ip| ev.topology.pod_by_ip(ip))
+        .or_else(|| ip_of(c.dst_addr.as_deref()).and_then(|ip| ev.topology.pod_by_ip(ip)));
+    match f {
+        Some(Failure::PolicyDenied { policy }) => {
+            if let Some((ns, name)) = policy.split_once('/')
+                && let Some(o) = ev.objects.iter().find(|o| {
+                    o.kind == "AuthorizationPolicy"
+                        && o.namespace.as_deref() == Some(ns)
+                        && o.name == name
+                })
+            {
+                let rules: Vec<String> = o
+                    .spec()
+                    .get("rules")
+                    .and_then(|r| r.as_array())
+                    .map(|a| a.iter().take(8).map(describe_rule).collect())
+                    .unwrap_or_default();
+                out.push(Cited {
+                    object: o.reference(),
+                    why: format!(
+                        "named by ztunnel as the policy that denied the connection (action {}; rules: {})",
+                        o.str_at("/spec/action").unwrap_or("ALLOW"),
+                        if rules.is_empty() { "any".into() } else { rules.join("; ") }
+                    ),
+                });
+            }
+        }
+        Some(Failure::NoAllowMatch | Failure::PolicyRejected | Failure::HttpStatus(401 | 403)) => {
+            if let Some(pod) = dst_pod {
+                for o in ev.objects.iter().filter(|o| {
+                    o.kind == "AuthorizationPolicy"
+                        && o.str_at("/spec/action").unwrap_or("ALLOW") == "ALLOW"
+                        && o.value.pointer("/spec/targetRefs").is_none()
+                        && o.value.pointer("/spec/targetRef").is_none()
+                        && applies_to(o, "/spec/selector/matchLabels", pod)
+                }) {
+                    let rules: Vec<String> = o
+                        .spec()
+                        .get("rules")
+                        .and_then(|r| r.as_array())
+                        .map(|a| a.iter().take(8).map(describe_rule).collect())
+                        .unwrap_or_default();
+                    out.push(Cited {
+                        object: o.reference(),
+                        why: format!(
+                            "ALLOW policy enforced by {}'s ztunnel; none of its rules admits {} (rules: {})",
+                            pod.reference(),
+                            c.src_identity.as_deref().unwrap_or("a source without identity"),
+                            if rules.is_empty() { "none".into() } else { rules.join("; ") }
+                        ),
+                    });
+                }
+            }
+        }
+        Some(Failure::HboneBlocked | Failure::Timeout) => {
+            if let Some(pod) = dst_pod {
+                for o in ev.objects.iter().filter(|o| {
+                    o.kind == "NetworkPolicy"
+                        && o.namespace.as_deref() == Some(pod.namespace.as_str())
+                        && {
+                            let sel = o.string_map("/spec/podSelector/matchLabels");
+                            sel.iter().all(|(k, v)| pod.labels.get(k) == Some(v))
+                        }
+                }) {
+                    let ports = network_policy_ports(o);
+                    if ports.iter().any(|p| p == "15008") {
+                        continue;
+                    }
+                    out.push(Cited {
+                        object: o.reference(),
+                        why: format!(
+                            "selects {} and admits ingress only on port(s) {} — not the HBONE port 15008",
+                            pod.reference(),
+                            if ports.is_empty() { "none".into() } else { ports.join(", ") }
+                        ),
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The ingress ports a NetworkPolicy names (as written).
+fn network_policy_ports(o: &crate::model::Object) -> Vec<String> {
+    let mut out = Vec::new();
+    for rule in o
+        .value
+        .pointer("/spec/ingress")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .take(64)
+    {
+        for p in rule
+            .get("ports")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .take(64)
+        {
+            match p.get("port") {
+                Some(serde_json::Value::Number(n)) => out.push(n.to_string()),
+                Some(serde_json::Value::String(s)) => out.push(s.clone()),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Trace one request through the ambient data plane. `None` when `start` names no ztunnel
+/// or waypoint line (the sidecar trace then applies).
+pub fn trace(ev: &Evidence, query: &str, start: &Start) -> Option<TraceReport> {
+    let path = find(ev, start)?;
+    let conns = &ev.logs.connections;
+    let lines = &ev.logs.records;
+    let ctx = ev.context();
+    let topo = &ev.topology;
+    let mut hops: Vec<TraceHop> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(c) = path.client {
+        hops.push(conn_hop(topo, &conns[c], hops.len() + 1));
+    }
+    if let Some(w) = path.waypoint {
+        let mut h = hop_row(topo, &ctx, &lines[w], hops.len(), None, None);
+        h.role = "waypoint".into();
+        h.direction = "inbound".into();
+        hops.push(h);
+    }
+    if let Some(s) = path.server {
+        hops.push(conn_hop(topo, &conns[s], hops.len() + 1));
+    }
+    if hops.is_empty() {
+        return None;
+    }
+    // The failing side: the innermost ztunnel that names a cause, else the waypoint's own
+    // status, else the client's ztunnel.
+    let server_fail = path
+        .server
+        .and_then(|s| conns[s].conn.failure().map(|f| (s, f)));
+    let client_fail = path
+        .client
+        .and_then(|c| conns[c].conn.failure().map(|f| (c, f)));
+    let waypoint_failed = path
+        .waypoint
+        .is_some_and(|w| lines[w].record.status().is_some_and(|s| s >= 400 || s == 0));
+    let client_bypass = path.client.and_then(|c| bypass(ev, &conns[c].conn));
+    let pos = |kind: &str| hops.iter().position(|h| h.role == kind);
+    let (origin_hop, mut reading, mut cited, evidence_lines, status) = if let Some((s, f)) =
+        server_fail.as_ref().filter(|(_, f)| {
+            // A server-side timeout behind a waypoint 503 is still the server's.
+            f.specificity() >= 2 || client_fail.is_none()
+        }) {
+        let c = &conns[*s].conn;
+        let r = read_failure(f, c, "destination's");
+        (
+            hops.len(),
+            r,
+            citations(ev, c, Some(f)),
+            vec![format!(
+                "ztunnel error: {}",
+                c.error_text().unwrap_or_default()
+            )],
+            path.waypoint.and_then(|w| lines[w].record.status()),
+        )
+    } else if waypoint_failed
+        && client_fail
+            .as_ref()
+            .is_none_or(|(_, f)| matches!(f, Failure::HttpStatus(_)))
+    {
+        let w = path.waypoint.unwrap_or_default();
+        let recs = [&lines[w].record];
+        let v = diagnose_in(&recs, &[lines[w].pod.as_deref()], &ctx);
+        (
+            pos("waypoint").map_or(1, |p| p + 1),
+            Reading {
+                cause: v.cause,
+                summary: format!(
+                    "The waypoint answered {}: {}",
+                    lines[w].record.status().unwrap_or(0),
+                    v.summary
+                ),
+                fix: v.fix,
+            },
+            Vec::new(),
+            v.evidence,
+            lines[w].record.status(),
+        )
+    } else if let Some((c, f)) = client_fail.as_ref() {
+        let conn = &conns[*c].conn;
+        let r = read_failure(f, conn, "client's");
+        (
+            1,
+            r,
+            citations(ev, conn, Some(f)),
+            vec![format!(
+                "ztunnel error: {}",
+                conn.error_text().unwrap_or_default()
+            )],
+            path.waypoint.and_then(|w| lines[w].record.status()),
+        )
+    } else {
+        let status = path.waypoint.and_then(|w| lines[w].record.status());
+        (
+            // The waypoint produced the status the client got; without one, the last hop.
+            pos("waypoint").map_or(hops.len(), |p| p + 1),
+            Reading {
+                cause: Cause::Ok,
+                summary: format!(
+                    "The connection went through {} without an error{}.",
+                    hops.iter()
+                        .map(|h| h.role.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" → "),
+                    status
+                        .map(|s| format!("; the waypoint answered {s}"))
+                        .unwrap_or_default()
+                ),
+                fix: String::new(),
+            },
+            Vec::new(),
+            Vec::new(),
+            status,
+        )
+    };
+    if let Some((waypoint, labelled)) = &client_bypass {
+        let c = path.client.map(|c| &conns[c].conn);
+        let dst = c.and_then(|c| c.dst_addr.clone()).unwrap_or_default();
+        let finding = format!(
+            "Waypoint bypass: the client's ztunnel sent this connection straight to {dst} (pod {}) instead of through waypoint {waypoint}, which {labelled} requires with `istio.io/use-waypoint` — the waypoint's L7 policies and routing were not applied.",
+            c.and_then(|c| c.dst_workload.clone())
+                .unwrap_or_else(|| "-".into())
+        );
+        reading.summary = format!("{finding} {}", reading.summary);
+        reading.fix = format!(
+            "Address the Service (its ClusterIP or DNS name), not the pod IP, so ztunnel routes through the waypoint; check the waypoint exists and is Programmed (`kubectl get gateway -n {}`); to enforce it, let the destination's ztunnel admit only the waypoint's identity (Istio docs: Ambient L7 features, requiring traffic to traverse a waypoint). {}",
+            waypoint.split('/').next().unwrap_or(""),
+            reading.fix
+        );
+        cited.push(Cited {
+            object: labelled.clone(),
+            why: format!("labelled `istio.io/use-waypoint` → waypoint {waypoint}; this connection did not go through it"),
+        });
+        if let Some((ns, name)) = waypoint.split_once('/')
+            && let Some(o) = ev.objects.iter().find(|o| {
+                o.kind == "Gateway" && o.namespace.as_deref() == Some(ns) && o.name == name
+            })
+        {
+            cited.push(Cited {
+                object: o.reference(),
+                why: "the waypoint the destination's traffic should go through".into(),
+            });
+        }
+        notes.push("waypoint_bypass: the connection reached the destination pod directly".into());
+    }
+    if path.client.is_none() {
+        notes.push("No client-side ztunnel line: the client is not in the mesh, or its node's ztunnel log is not in the evidence.".into());
+    }
+    if path.waypoint.is_none()
+        && client_bypass.is_none()
+        && path.client.is_some_and(|c| to_waypoint(ev, &conns[c].conn))
+    {
+        notes.push("The connection went to a waypoint but no waypoint access-log line falls inside it (is the waypoint's log in the evidence?).".into());
+    }
+    if path.server.is_none() && !matches!(client_fail, Some((_, Failure::HboneBlocked))) {
+        notes.push("No destination-side ztunnel line matched (the destination node's ztunnel log may be missing).".into());
+    }
+    let succeeded = reading.cause == Cause::Ok;
+    let request_ids: Vec<String> = path
+        .waypoint
+        .and_then(|w| lines[w].record.request_id())
+        .map(|s| vec![s.to_string()])
+        .unwrap_or_default();
+    Some(TraceReport {
+        schema: SCHEMA,
+        query: query.to_string(),
+        request_ids,
+        status,
+        succeeded,
+        origin_hop,
+        cause: reading.cause,
+        summary: reading.summary,
+        fix: reading.fix,
+        objects: cited.iter().map(|c| c.object.clone()).collect(),
+        citations: cited,
+        evidence: evidence_lines,
+        hops,
+        notes,
+    })
+}
+
+/// A ztunnel failure's group key for `failures`: the failure id and, for a DENY, the policy.
+pub fn failure_key(c: &Connection) -> Option<String> {
+    let f = c.failure()?;
+    Some(match &f {
+        Failure::PolicyDenied { policy } => format!("{} {policy}", f.id()),
+        Failure::HttpStatus(code) => format!("{} {code}", f.id()),
+        _ => f.id().to_string(),
+    })
+}
