@@ -21,9 +21,16 @@ pub struct TraceArgs {
     /// Keep Knative and kubelet probe requests (dropped by default).
     #[arg(long)]
     pub include_probes: bool,
-    /// Output format.
+    /// Output format (`otlp`: OpenTelemetry OTLP/JSON, one span per hop, for Jaeger or Tempo).
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     pub output: crate::report::TraceOutput,
+    /// Also send the trace to this OTLP/HTTP receiver (Jaeger, Tempo, an OTel collector):
+    /// `http://HOST:4318` (posted to `/v1/traces`) or a URL ending in `/v1/traces`.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// Give up sending to the OTLP receiver after this long (default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = crate::commands::collect::parse_duration)]
+    pub otlp_timeout: Option<std::time::Duration>,
     /// Without --bundle and files, the evidence is collected live from the cluster.
     #[command(flatten)]
     pub live: crate::commands::collect::LiveArgs,
@@ -86,11 +93,104 @@ pub fn run(a: TraceArgs) -> Result<i32> {
     };
     let mut out = crate::report::stdout();
     let width = out.width(200);
-    crate::report::write_trace(&mut out, &report, a.output, width)?;
+    let otlp = (a.output == crate::report::TraceOutput::Otlp || a.otlp_endpoint.is_some())
+        .then(|| crate::report::otlp::export_request(&report, &hop_extras(&ev, &report)));
+    match &otlp {
+        Some(req) if a.output == crate::report::TraceOutput::Otlp => {
+            crate::report::otlp::write(&mut out, req)?
+        }
+        _ => crate::report::write_trace(&mut out, &report, a.output, width)?,
+    }
     out.flush()?;
+    if let (Some(endpoint), Some(req)) = (&a.otlp_endpoint, &otlp) {
+        send_otlp(
+            endpoint,
+            req,
+            a.otlp_timeout
+                .unwrap_or(crate::live::bounds::OTLP_DEFAULT_TIMEOUT),
+        )?;
+    }
     Ok(if report.succeeded {
         EXIT_OK
     } else {
         EXIT_NOTHING
     })
+}
+
+/// What each hop's access-log line says beyond the hop row: method, path, authority and a
+/// logged trace context (a `traceparent`, B3 or `%TRACE_ID%` field of a custom format).
+fn hop_extras(
+    ev: &crate::evidence::Evidence,
+    report: &crate::trace::TraceReport,
+) -> Vec<crate::report::otlp::HopExtras> {
+    use meshtrace_parsers::Slot;
+    let wanted: std::collections::HashMap<(&str, u64), usize> = report
+        .hops
+        .iter()
+        .enumerate()
+        .map(|(i, h)| ((h.evidence.file.as_str(), h.evidence.line), i))
+        .collect();
+    let mut out = vec![crate::report::otlp::HopExtras::default(); report.hops.len()];
+    for l in &ev.logs.records {
+        let Some(&i) = wanted.get(&(&*l.input, l.line)) else {
+            continue;
+        };
+        let r = &l.record;
+        let trace_context = r
+            .extras()
+            .find(|(k, v)| {
+                let k = k.to_ascii_lowercase();
+                (k.contains("traceparent")
+                    || k.contains("x-b3-traceid")
+                    || k == "trace_id"
+                    || k == "req(b3)")
+                    && crate::report::otlp::trace_id_from_context(v).is_some()
+            })
+            .map(|(_, v)| v.to_string());
+        out[i] = crate::report::otlp::HopExtras {
+            method: r.value(Slot::Method).map(str::to_string),
+            path: r.value(Slot::Path).map(str::to_string),
+            authority: r.value(Slot::Authority).map(str::to_string),
+            trace_context,
+        };
+    }
+    out
+}
+
+/// Post the trace to an OTLP/HTTP receiver and say so on stderr.
+fn send_otlp(
+    endpoint: &str,
+    req: &crate::report::otlp::ExportTraceServiceRequest,
+    timeout: std::time::Duration,
+) -> Result<()> {
+    let body = crate::report::otlp::to_json(req)?;
+    let spans: usize = req
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum();
+    let posted = crate::live::otlp::post(endpoint, body, timeout)?;
+    let trace_id = req
+        .resource_spans
+        .first()
+        .and_then(|r| r.scope_spans.first())
+        .and_then(|s| s.spans.first())
+        .map(|s| s.trace_id.as_str())
+        .unwrap_or("-");
+    crate::report::warn(format!(
+        "sent {spans} span(s) of trace {trace_id} to {} (HTTP {})",
+        posted.url, posted.status
+    ));
+    if let Some((n, why)) = posted.rejected {
+        crate::report::warn(format!(
+            "the OTLP receiver rejected {n} span(s){}",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {why}")
+            }
+        ));
+    }
+    Ok(())
 }

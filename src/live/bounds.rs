@@ -219,6 +219,13 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// `--otlp-timeout` by default: connecting to an OTLP/HTTP receiver, sending a trace and reading
+/// its answer, in all.
+pub const OTLP_DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest answer of an OTLP/HTTP receiver read (a partial-success document or an error text).
+pub const OTLP_MAX_RESPONSE_BYTES: usize = 64 << 10;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ pub mod error;
 mod kubeapi;
 mod logs;
 pub mod meshconfig;
+pub mod otlp;
 pub mod private;
 mod progress;
 mod writer;

@@ -3,6 +3,7 @@
 pub mod explain_stream;
 pub mod json;
 pub mod markdown;
+pub mod otlp;
 pub mod proxy_config;
 pub mod route_check;
 pub mod safe;
@@ -569,6 +570,9 @@ pub enum TraceOutput {
     Wide,
     /// JSON (`meshtrace.trace/v1`).
     Json,
+    /// OpenTelemetry OTLP/JSON (an `ExportTraceServiceRequest`: one span per hop) for Jaeger,
+    /// Tempo or an OTel collector.
+    Otlp,
 }
 
 /// The value as one escaped line, or `-`.
@@ -587,6 +591,9 @@ pub fn write_trace(
     if format == TraceOutput::Json {
         serde_json::to_writer_pretty(&mut *out, t).map_err(json_io_error)?;
         return writeln!(out);
+    }
+    if format == TraceOutput::Otlp {
+        return otlp::write(out, &otlp::export_request(t, &[]));
     }
     let wide = format == TraceOutput::Wide;
     writeln!(
