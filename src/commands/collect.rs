@@ -189,6 +189,9 @@ pub struct CollectArgs {
     /// Skip the Envoy config dumps (port-forward / exec).
     #[arg(long)]
     pub no_config_dump: bool,
+    /// The proxies' logs from Loki instead of the pods (see docs/loki.md).
+    #[command(flatten)]
+    pub loki: crate::commands::loki::LokiArgs,
 }
 
 /// Notes and problems of a collection, on stderr.
@@ -254,7 +257,11 @@ pub fn run(a: CollectArgs) -> Result<i32> {
         Some(archive) => {
             let tmp = crate::live::private::temp_dir("meshtrace-collect-")
                 .context("cannot create a temporary folder")?;
-            let s = crate::live::collect(&opts, tmp.path())?;
+            let s = if a.loki.active() {
+                crate::commands::loki::collect(&a.loki, &opts, tmp.path())?
+            } else {
+                crate::live::collect(&opts, tmp.path())?
+            };
             // An archive cut short (an error, Ctrl-C) is removed, not left half-written.
             let unfinished = crate::live::private::Unfinished::new(archive);
             crate::live::write_archive(tmp.path(), archive)?;
@@ -267,7 +274,11 @@ pub fn run(a: CollectArgs) -> Result<i32> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(format!("meshtrace-bundle-{stamp}")));
             ensure_empty(&dir)?;
-            let s = crate::live::collect(&opts, &dir)?;
+            let s = if a.loki.active() {
+                crate::commands::loki::collect(&a.loki, &opts, &dir)?
+            } else {
+                crate::live::collect(&opts, &dir)?
+            };
             (s, dir.display().to_string())
         }
     };

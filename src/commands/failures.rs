@@ -39,6 +39,9 @@ pub struct FailuresArgs {
     /// back from when the bundle was collected (its manifest), else from the newest record.
     #[command(flatten)]
     pub live: crate::commands::collect::LiveArgs,
+    /// The proxies' logs from Loki instead (see docs/loki.md).
+    #[command(flatten)]
+    pub loki: crate::commands::loki::LokiArgs,
 }
 
 /// A command-line time (jiff, the type kube-rs takes for log windows) as the evidence's time
@@ -61,11 +64,20 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
     let spec = a.log_format.as_deref().map(format_spec).transpose()?;
     check_files(&a.files)?;
     // No evidence given: collect a bundle from the cluster, then the same offline path.
-    let (_live, bundle) = crate::commands::collect::bundle_or_live(
+    let (_live, bundle) = match crate::commands::loki::read(
+        &a.loki,
+        &a.live.options(false),
+        spec.as_ref(),
+        crate::commands::loki::Read::All,
         a.bundle.as_deref(),
-        !a.files.is_empty(),
-        &a.live,
-    )?;
+    )? {
+        Some((dir, path)) => (Some(dir), Some(path)),
+        None => crate::commands::collect::bundle_or_live(
+            a.bundle.as_deref(),
+            !a.files.is_empty(),
+            &a.live,
+        )?,
+    };
     let bundle = bundle.as_deref();
     let mut filters = Filters {
         status: a.status.clone(),

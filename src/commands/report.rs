@@ -53,6 +53,9 @@ pub struct ReportArgs {
     /// Without --bundle and files, the evidence is collected live from the cluster.
     #[command(flatten)]
     pub live: crate::commands::collect::LiveArgs,
+    /// The proxies' logs from Loki instead (see docs/loki.md).
+    #[command(flatten)]
+    pub loki: crate::commands::loki::LokiArgs,
 }
 
 /// Read physical lines `[line, line + n)` of a file; `None` if it is not a readable file.
@@ -86,8 +89,27 @@ pub fn run(a: ReportArgs) -> Result<i32> {
     };
     check_files(&files)?;
     // No evidence given: collect a bundle from the cluster, then the same offline path.
-    let (_live, bundle) =
-        crate::commands::collect::bundle_or_live(a.bundle.as_deref(), !files.is_empty(), &a.live)?;
+    let read = match &start {
+        Some(s) => crate::commands::loki::Read::Trace {
+            start: s,
+            include_probes: a.include_probes,
+        },
+        None => crate::commands::loki::Read::All,
+    };
+    let (_live, bundle) = match crate::commands::loki::read(
+        &a.loki,
+        &a.live.options(false),
+        spec.as_ref(),
+        read,
+        a.bundle.as_deref(),
+    )? {
+        Some((dir, path)) => (Some(dir), Some(path)),
+        None => crate::commands::collect::bundle_or_live(
+            a.bundle.as_deref(),
+            !files.is_empty(),
+            &a.live,
+        )?,
+    };
     let bundle = bundle.as_deref();
     let ev = crate::source::load::load(bundle, &files, spec.as_ref())?;
     let version = env!("CARGO_PKG_VERSION");

@@ -34,6 +34,9 @@ pub struct TraceArgs {
     /// Without --bundle and files, the evidence is collected live from the cluster.
     #[command(flatten)]
     pub live: crate::commands::collect::LiveArgs,
+    /// The proxies' logs from Loki instead (see docs/loki.md).
+    #[command(flatten)]
+    pub loki: crate::commands::loki::LokiArgs,
 }
 
 /// Run `trace`.
@@ -41,11 +44,23 @@ pub fn run(a: TraceArgs) -> Result<i32> {
     let spec = a.log_format.as_deref().map(format_spec).transpose()?;
     check_files(&a.files)?;
     // No evidence given: collect a bundle from the cluster, then the same offline path.
-    let (_live, bundle) = crate::commands::collect::bundle_or_live(
+    let (_live, bundle) = match crate::commands::loki::read(
+        &a.loki,
+        &a.live.options(false),
+        spec.as_ref(),
+        crate::commands::loki::Read::Trace {
+            start: &a.start,
+            include_probes: a.include_probes,
+        },
         a.bundle.as_deref(),
-        !a.files.is_empty(),
-        &a.live,
-    )?;
+    )? {
+        Some((dir, path)) => (Some(dir), Some(path)),
+        None => crate::commands::collect::bundle_or_live(
+            a.bundle.as_deref(),
+            !a.files.is_empty(),
+            &a.live,
+        )?,
+    };
     let bundle = bundle.as_deref();
     let start = crate::correlate::Start::parse(&a.start);
     let ev = crate::source::load::load_widening(

@@ -33,6 +33,31 @@ pub const MAX_BUNDLE_BYTES: u64 = 4 << 30;
 /// Largest error body read (a `Status` object is a few hundred bytes).
 pub const MAX_ERROR_BYTES: u64 = 64 << 10;
 
+/// Lines asked for per page of a log-store query (Loki's default `max_entries_limit_per_query`).
+pub const LOKI_PAGE_LINES: usize = 5000;
+
+/// Pages read per log-store query at most; the query is then reported as cut.
+pub const LOKI_MAX_PAGES: usize = 200;
+
+/// Largest body of one log-store answer (one page) read into memory.
+pub const LOKI_MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
+/// Largest total of the lines kept from the log store in one run (all queries together).
+pub const LOKI_MAX_BYTES: u64 = 512 << 20;
+
+/// Rounds of a trace's search in the log store (each round searches the ids and connection
+/// addresses the previous round found).
+pub const LOKI_TRACE_ROUNDS: usize = 6;
+
+/// Search strings (request ids, connection addresses) a trace asks the log store for at most.
+pub const LOKI_TRACE_NEEDLES: usize = 48;
+
+/// Log-store queries in flight at once.
+pub const LOKI_CONCURRENCY: usize = 4;
+
+/// The time range read from the log store when neither `--since` nor `--since-time` is given.
+pub const LOKI_DEFAULT_LOOKBACK: Duration = Duration::from_secs(24 * 3600);
+
 /// Which bound cut a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bound {

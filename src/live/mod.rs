@@ -15,6 +15,7 @@ mod envoy;
 pub mod error;
 mod kubeapi;
 mod logs;
+pub mod loki;
 pub mod meshconfig;
 pub mod otlp;
 pub mod private;
