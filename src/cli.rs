@@ -54,11 +54,16 @@ enum Command {
     /// Collect an evidence bundle from the cluster (kubeconfig or in-cluster): the serving
     /// path's pods, proxy logs, Envoy config dumps and mesh objects (see docs/live.md).
     Collect(crate::commands::collect::CollectArgs),
+    /// Gather a bundle for `oc adm must-gather --image=<meshtrace image> -- gather -n <ns>`:
+    /// writes `version`, `timestamp` and the bundle (`meshtrace/`) under /must-gather, honours
+    /// MUST_GATHER_SINCE / MUST_GATHER_SINCE_TIME and masks environment values. Without -n,
+    /// -A, --pod or -l it gathers every namespace. Started as `gather`, the binary runs this.
+    Gather(crate::commands::gather::GatherArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(crate::commands::gather::process_args()) {
         Ok(c) => c,
         Err(e) if e.use_stderr() => {
             // Usage errors quote the arguments: sanitised like every other diagnostic.
@@ -94,6 +99,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::ProxyConfig(a) => crate::commands::proxy_config::run(a),
         Command::RouteCheck(a) => crate::commands::route_check::run(a),
         Command::Collect(a) => crate::commands::collect::run(a),
+        Command::Gather(a) => crate::commands::gather::run(a),
         Command::Failures(a) => crate::commands::failures::run(a),
         Command::Report(a) => crate::commands::report::run(a),
         Command::Doctor(a) => crate::commands::doctor::run(a),

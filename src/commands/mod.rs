@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod explain;
 pub mod failures;
 pub mod formats;
+pub mod gather;
 pub mod loki;
 pub mod proxy_config;
 pub mod report;
