@@ -194,6 +194,18 @@ pub fn fill(
     for p in &summary.problems {
         crate::report::warn(format!("not read from Loki: {p}"));
     }
+    if summary.lines == 0 {
+        let t = |ns: i128| {
+            jiff::Timestamp::from_nanosecond(ns)
+                .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default()
+        };
+        crate::report::warn(format!(
+            "Loki returned no line between {} and {}: widen the time range with --since, --since-time or --until (without them, the last 24 hours are read), or check -n, -c and --loki-selector",
+            t(summary.range.0),
+            t(summary.range.1 - 1)
+        ));
+    }
     if verbose {
         crate::report::warn(format!(
             "loki: {} call(s) ({} query page(s)), {} line(s) kept in {} log(s)",

@@ -17,7 +17,7 @@ use crate::fake_loki::{FakeLoki, Faults, Shape};
 const TOKEN: &str = "sha256~Zm9vYmFyLXNlY3JldC10b2tlbg";
 
 /// Most `query_range` calls a trace of the example bundles may make (measured: see the tests).
-const MAX_TRACE_QUERIES: usize = 12;
+const MAX_TRACE_QUERIES: usize = 6;
 
 fn bundle(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -537,6 +537,24 @@ fn each_error_answer_gives_its_sentence() {
     ]);
     assert!(e.contains("TLS connection to Loki"), "{e}");
     assert!(e.contains("--loki-ca-file"), "{e}");
+
+    // Nothing in the time range: said, with what to do.
+    let o = run(&[
+        "trace",
+        id,
+        "--loki",
+        &plain.url,
+        "--since-time",
+        "2024-04-26T00:00:00Z",
+        "--until",
+        "2024-04-26T01:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("Loki returned no line between 2024-04-26T00:00:00Z and 2024-04-26T01:00:00Z: widen the time range"),
+        "{}",
+        stderr(&o)
+    );
 
     // Nothing listening.
     let e = error_of(&["trace", id, "--loki", "http://127.0.0.1:1"]);
