@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, Write};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -37,11 +36,24 @@ pub struct ExplainArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     pub output: OutputFormat,
+    /// Read the proxies' logs from the cluster (as `trace` does without a bundle): the serving
+    /// path of `-n`, or `--pod`/`-l`. Implied by `-n`, `-A`, `--pod` or `-l` without files.
+    #[arg(long, conflicts_with = "files")]
+    pub live: bool,
+    #[command(flatten)]
+    pub cluster: crate::commands::collect::LiveArgs,
 }
 
 /// One input of `explain`.
 enum Input {
     File(std::path::PathBuf),
+    /// A log collected from the cluster: its file in the private live bundle, the name shown
+    /// (`namespace/pod/container.log`) and its format (the mesh's, or `--log-format`).
+    Live {
+        path: std::path::PathBuf,
+        name: String,
+        spec: FormatSpec,
+    },
     /// Standard input: what was read first (at most [`STREAM_MIN_BYTES`]) and whether that was
     /// all of it.
     Stdin {
@@ -54,14 +66,87 @@ impl Input {
     fn name(&self) -> String {
         match self {
             Input::File(p) => p.display().to_string(),
+            Input::Live { name, .. } => name.clone(),
             Input::Stdin { .. } => InputSource::Stdin.name(),
         }
     }
+
+    /// The format this input is read with.
+    fn spec<'s>(&'s self, default: &'s FormatSpec) -> &'s FormatSpec {
+        match self {
+            Input::Live { spec, .. } => spec,
+            _ => default,
+        }
+    }
+}
+
+/// Does `explain` read from the cluster? With `--live`, or when no file is given and a cluster
+/// scope is (`-n`, `-A`, `--pod`, `-l`): standard input is then not what was meant.
+fn wants_live(a: &ExplainArgs) -> bool {
+    let c = &a.cluster;
+    a.live
+        || (a.files.is_empty()
+            && (!c.namespace.is_empty()
+                || c.all_namespaces
+                || !c.pod.is_empty()
+                || !c.selector.is_empty()))
+}
+
+/// Collect the proxies' logs into a private temporary bundle and list them with the format of
+/// each (the mesh's access-log format from MeshConfig/Telemetry as the bundle records it, or
+/// `--log-format` when one is given).
+fn live_inputs(
+    a: &ExplainArgs,
+    spec: &FormatSpec,
+) -> Result<(crate::live::private::PrivateDir, Vec<Input>)> {
+    let dir = crate::commands::collect::collect_for_trace(&a.cluster)?;
+    let forced = (!matches!(spec, FormatSpec::Auto)).then_some(spec);
+    let (_ev, streams) = crate::source::load::open_streams(Some(dir.path()), &[], forced)?;
+    let root = dir.path().display().to_string();
+    let inputs: Vec<Input> = streams
+        .0
+        .into_iter()
+        .map(|(s, _)| {
+            let name = s
+                .name
+                .strip_prefix(root.trim_end_matches('/'))
+                .map(|r| r.trim_start_matches('/'))
+                .map(|r| r.strip_prefix("logs/").unwrap_or(r))
+                .unwrap_or(&s.name)
+                .to_string();
+            Input::Live {
+                path: std::path::PathBuf::from(&s.name),
+                name,
+                spec: s.spec,
+            }
+        })
+        .collect();
+    if inputs.is_empty() {
+        anyhow::bail!(
+            "no proxy log was collected from the cluster; check the namespace (-n), --pod or -l, and the messages above"
+        );
+    }
+    Ok((dir, inputs))
 }
 
 /// Run `explain`.
 pub fn run(a: ExplainArgs) -> Result<i32> {
     let spec = format_spec(&a.log_format)?;
+    if wants_live(&a) {
+        let (_dir, inputs) = live_inputs(&a, &spec)?;
+        let total: u64 = inputs
+            .iter()
+            .map(|i| match i {
+                Input::Live { path, .. } => std::fs::metadata(path).map_or(0, |m| m.len()),
+                _ => 0,
+            })
+            .sum();
+        return if total >= STREAM_MIN_BYTES {
+            run_streaming(inputs, &spec, a.output)
+        } else {
+            run_whole(inputs, &spec, a.output)
+        };
+    }
     let sources: Vec<InputSource> = if a.files.is_empty() {
         vec![InputSource::Stdin]
     } else {
@@ -153,8 +238,9 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
     for input in &inputs {
         let name = input.name();
         c.set.inputs.push(name.clone());
+        let spec = input.spec(spec);
         let read = match input {
-            Input::File(p) => std::fs::File::open(p)
+            Input::File(p) | Input::Live { path: p, .. } => std::fs::File::open(p)
                 .map_err(|source| crate::source::input::InputError::Open {
                     path: name.clone(),
                     source,
@@ -317,6 +403,14 @@ impl<R: Read> Read for Tee<R> {
     }
 }
 
+/// Where the second reading of an input (JSON `records`/`skipped`) comes from.
+enum Again {
+    /// The file again.
+    Path(std::path::PathBuf),
+    /// The copy of standard input made while it was read.
+    Copy(std::fs::File),
+}
+
 /// `explain` on large inputs (files or standard input): requests are settled and written as
 /// they complete (see [`Settler`]); for JSON the inputs are read a second time for `records`
 /// and `skipped` (standard input from the copy made while it was read). A write error (the
@@ -326,25 +420,26 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
     let names: Vec<String> = inputs.iter().map(Input::name).collect();
     let copy_failed = Arc::new(std::sync::Mutex::new(None::<String>));
     // Where the second reading of each input comes from.
-    let mut again: Vec<(String, Option<std::fs::File>, Option<u64>)> = Vec::new();
+    let mut again: Vec<(String, Again, Option<u64>, FormatSpec)> = Vec::new();
     let mut streams = Vec::with_capacity(inputs.len());
     for input in inputs {
         let name = input.name();
+        let input_spec = input.spec(spec).clone();
         match input {
-            Input::File(path) => {
+            Input::File(path) | Input::Live { path, .. } => {
                 let size = std::fs::metadata(&path).ok().map(|m| m.len());
                 let p = path.clone();
                 streams.push(StreamInput {
                     name: name.clone(),
                     pod: None,
-                    spec: spec.clone(),
+                    spec: input_spec.clone(),
                     size,
                     open: Box::new(move || {
                         std::fs::File::open(&p).map(|f| Box::new(f) as Box<dyn Read + Send>)
                     }),
                     keep_all: true,
                 });
-                again.push((name, None, size));
+                again.push((name, Again::Path(path), size, input_spec));
             }
             Input::Stdin { head, whole } => {
                 let size = whole.then_some(head.len() as u64);
@@ -355,7 +450,12 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
                     (true, _) => {
                         let copy = tempfile::tempfile()
                             .context("cannot create a temporary file for standard input")?;
-                        again.push((name.clone(), Some(copy.try_clone()?), size));
+                        again.push((
+                            name.clone(),
+                            Again::Copy(copy.try_clone()?),
+                            size,
+                            spec.clone(),
+                        ));
                         let inner: Box<dyn Read + Send> = if whole {
                             Box::new(rest)
                         } else {
@@ -428,16 +528,17 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
             error: None,
             stop: &stop,
         };
-        for (name, copy, size) in again {
-            let f = match copy {
-                Some(mut f) => {
+        for (name, from, size, spec) in again {
+            let f = match from {
+                Again::Copy(mut f) => {
                     f.seek(std::io::SeekFrom::Start(0))?;
                     f
                 }
-                None => std::fs::File::open(Path::new(&name))
-                    .with_context(|| format!("cannot reopen {name}"))?,
+                Again::Path(p) => {
+                    std::fs::File::open(&p).with_context(|| format!("cannot reopen {name}"))?
+                }
             };
-            read_streamed(f, &name, None, spec, size, true, &mut sink, Some(&stop))?;
+            read_streamed(f, &name, None, &spec, size, true, &mut sink, Some(&stop))?;
             if let Some(e) = sink.error.take() {
                 return Err(e.into());
             }

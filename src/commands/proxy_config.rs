@@ -82,6 +82,10 @@ pub struct ProxyConfigArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     pub output: PcOutput,
+    /// Without --bundle, a TARGET that is not a file is a pod (`NAME` in `-n`, or `NS/NAME`)
+    /// whose config dump is fetched from the cluster, as `istioctl proxy-config` does.
+    #[command(flatten)]
+    pub live: crate::commands::collect::LiveArgs,
 }
 
 /// A loaded dump and where it came from.
@@ -317,9 +321,47 @@ fn items(d: &ConfigDump, kind: Kind, f: &Filter) -> serde_json::Value {
     serde_json::Value::Object(v)
 }
 
+/// The pod to fetch live: without --bundle, a target that is neither `-` nor an existing file.
+fn live_pod(src: &DumpSource) -> Option<&str> {
+    match (&src.bundle, src.target.as_deref()) {
+        (None, Some(t)) if t != "-" && std::fs::symlink_metadata(t).is_err() => Some(t),
+        _ => None,
+    }
+}
+
+/// Fetch a pod's config dump from the cluster into a private temporary folder (removed when the
+/// returned guard is dropped) and load it.
+pub fn load_live(
+    live: &crate::commands::collect::LiveArgs,
+    pod: &str,
+) -> Result<(crate::live::private::PrivateDir, LoadedDump)> {
+    let dir = crate::live::private::temp_dir("meshtrace-live-")
+        .context("cannot create a temporary folder for the config dump")?;
+    let (ns, name, path) = crate::live::dumps::pod_config_dump(
+        &live.options(true),
+        pod,
+        dir.path(),
+    )
+    .with_context(|| {
+        format!(
+            "{pod} is not a file, so meshtrace fetched pod {pod}'s config dump from the cluster"
+        )
+    })?;
+    let mut loaded = load_file(&path.display().to_string())?;
+    loaded.origin = format!("{ns}/{name} (live config dump)");
+    loaded.pod = Some((ns, name));
+    Ok((dir, loaded))
+}
+
 /// Run `proxy-config`.
 pub fn run(a: ProxyConfigArgs) -> Result<i32> {
-    let loaded = load_one(&a.source)?;
+    let (_live, loaded) = match live_pod(&a.source) {
+        Some(pod) => {
+            let (dir, l) = load_live(&a.live, pod)?;
+            (Some(dir), l)
+        }
+        None => (None, load_one(&a.source)?),
+    };
     let d = &loaded.dump;
     let f = Filter {
         fqdn: a.fqdn.clone(),

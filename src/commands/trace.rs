@@ -31,6 +31,11 @@ pub struct TraceArgs {
     /// Give up sending to the OTLP receiver after this long (default 10s).
     #[arg(long, value_name = "DURATION", value_parser = crate::commands::collect::parse_duration)]
     pub otlp_timeout: Option<std::time::Duration>,
+    /// Live: do not fetch the Envoy config dumps of the proxies on the request's path (they let
+    /// the verdict cite the route, listener or cluster behind it; fetching needs the opt-in
+    /// port-forward role of deploy/rbac/config-dump.yaml).
+    #[arg(long)]
+    pub no_config_dump: bool,
     /// Without --bundle and files, the evidence is collected live from the cluster.
     #[command(flatten)]
     pub live: crate::commands::collect::LiveArgs,
@@ -44,6 +49,7 @@ pub fn run(a: TraceArgs) -> Result<i32> {
     let spec = a.log_format.as_deref().map(format_spec).transpose()?;
     check_files(&a.files)?;
     // No evidence given: collect a bundle from the cluster, then the same offline path.
+    let from_cluster = a.bundle.is_none() && a.files.is_empty() && a.loki.loki.is_empty();
     let (_live, bundle) = match crate::commands::loki::read(
         &a.loki,
         &a.live.options(false),
@@ -63,7 +69,7 @@ pub fn run(a: TraceArgs) -> Result<i32> {
     };
     let bundle = bundle.as_deref();
     let start = crate::correlate::Start::parse(&a.start);
-    let ev = crate::source::load::load_widening(
+    let mut ev = crate::source::load::load_widening(
         bundle,
         &a.files,
         spec.as_ref(),
@@ -77,7 +83,7 @@ pub fn run(a: TraceArgs) -> Result<i32> {
     // Istio ambient (ztunnel connection lines, waypoints) first; else the sidecar path.
     let report = crate::ambient::trace(&ev, &a.start, &start)
         .or_else(|| crate::trace::trace(&ev, &a.start, &start, a.include_probes));
-    let Some(report) = report else {
+    let Some(mut report) = report else {
         for p in &ev.problems {
             crate::report::warn(format!("skipped: {p}"));
         }
@@ -106,6 +112,15 @@ pub fn run(a: TraceArgs) -> Result<i32> {
             }
         );
     };
+    // Live: the config dumps of the proxies on the path, so the verdict cites what an offline
+    // trace of a full bundle cites.
+    if from_cluster
+        && !a.no_config_dump
+        && let Some(dir) = bundle
+        && let Some(r) = with_path_dumps(&a, dir, &mut ev, &report)?
+    {
+        report = r;
+    }
     let mut out = crate::report::stdout();
     let width = out.width(200);
     let otlp = (a.output == crate::report::TraceOutput::Otlp || a.otlp_endpoint.is_some())
@@ -208,4 +223,48 @@ fn send_otlp(
         ));
     }
     Ok(())
+}
+
+/// Fetch the config dumps of the pods on the traced path that the live bundle `dir` lacks, add
+/// them to the evidence and trace again; `None` when nothing new was fetched. A dump that cannot
+/// be fetched (no port-forward role, no proxy) is one sentence on stderr and the verdict stays
+/// as it was, without the citations the dump would have given.
+fn with_path_dumps(
+    a: &TraceArgs,
+    dir: &std::path::Path,
+    ev: &mut crate::evidence::Evidence,
+    report: &crate::trace::TraceReport,
+) -> Result<Option<crate::trace::TraceReport>> {
+    let mut pods: Vec<(String, String)> = Vec::new();
+    for h in &report.hops {
+        if let (Some(ns), Some(pod)) = (&h.namespace, &h.pod) {
+            let key = (ns.clone(), pod.clone());
+            let have = ev
+                .config_dumps
+                .iter()
+                .any(|d| d.namespace == *ns && d.pod == *pod);
+            if !have && !pods.contains(&key) {
+                pods.push(key);
+            }
+        }
+    }
+    if pods.is_empty() {
+        return Ok(None);
+    }
+    let fetched = crate::live::dumps::config_dumps(&a.live.options(true), &pods, dir)?;
+    for p in &fetched.problems {
+        crate::report::warn(format!("not collected: {p}"));
+    }
+    if fetched.dumps.is_empty() {
+        return Ok(None);
+    }
+    let b = crate::source::bundle::Bundle::open(dir)?;
+    let mut problems = Vec::new();
+    ev.config_dumps = crate::source::load::read_config_dumps(&b, &mut problems);
+    for p in &problems {
+        crate::report::warn(format!("skipped: {p}"));
+    }
+    let start = crate::correlate::Start::parse(&a.start);
+    Ok(crate::ambient::trace(ev, &a.start, &start)
+        .or_else(|| crate::trace::trace(ev, &a.start, &start, a.include_probes)))
 }

@@ -11,6 +11,7 @@
 
 pub mod bounds;
 pub mod discover;
+pub mod dumps;
 mod envoy;
 pub mod error;
 mod kubeapi;

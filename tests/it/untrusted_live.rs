@@ -564,7 +564,7 @@ fn read_only_roles_allow_every_call_of_a_live_trace_and_collect() {
     let (o, calls, _t) = run_under(
         &read_only,
         FakeConfig::default(),
-        &["trace", ID, "-n", "aiproject"],
+        &["trace", ID, "-n", "aiproject", "--no-config-dump"],
     );
     let err = stderr(&o);
     assert!(!err.contains("forbidden"), "{err}");
@@ -689,7 +689,7 @@ fn namespace_bindings_alone_still_trace_and_all_namespaces_is_read_only() {
     let (o, calls, _t) = run_under(
         &ns_only,
         FakeConfig::default(),
-        &["trace", ID, "-n", "aiproject"],
+        &["trace", ID, "-n", "aiproject", "--no-config-dump"],
     );
     let err = stderr(&o);
     assert!(err.contains("may not list pods cluster-wide"), "{err}");
