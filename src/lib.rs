@@ -12,6 +12,6 @@ pub mod report;
 pub mod source;
 
 pub use meshtrace_analysis::{
-    ambient, causes, configcite, correlate, diagnose, doctor, evidence, explain, failures, model,
-    objects, proxyconfig, redact, routesim, settle, topology, trace,
+    ambient, causes, configcite, correlate, diagnose, doctor, evidence, explain, failures,
+    inference, model, objects, proxyconfig, redact, routesim, settle, topology, trace,
 };

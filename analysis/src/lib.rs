@@ -28,6 +28,7 @@ pub mod diagnose;
 pub mod doctor;
 pub mod evidence;
 pub mod explain;
+pub mod inference;
 pub mod failures;
 pub mod model;
 pub mod objects;

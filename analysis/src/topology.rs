@@ -272,7 +272,15 @@ fn service_ports(ports: Vec<k8s_openapi::api::core::v1::ServicePort>) -> Vec<Ser
 /// A pod's role from its labels; `gateway`: a Gateway's selector matches it.
 fn pod_role(labels: &BTreeMap<String, String>, gateway: bool) -> PodRole {
     let l = |k: &str| labels.get(k).map(String::as_str);
-    if gateway || l("istio") == Some("ingressgateway") || l("knative") == Some("ingressgateway") {
+    // A Gateway API gateway deployed by Istio (not an ambient waypoint) is an ingress gateway.
+    let gateway_api = l("gateway.networking.k8s.io/gateway-name").is_some()
+        && l("gateway.istio.io/managed") != Some("istio.io-mesh-controller")
+        && l("gateway.networking.k8s.io/gateway-class-name") != Some("istio-waypoint");
+    if gateway
+        || gateway_api
+        || l("istio") == Some("ingressgateway")
+        || l("knative") == Some("ingressgateway")
+    {
         PodRole::IngressGateway
     } else if l("app") == Some("activator")
         || l("role") == Some("activator")

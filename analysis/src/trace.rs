@@ -241,6 +241,17 @@ pub fn trace(
         order.len(),
     );
     let notes = trace_notes(ev, &corr.notes, &hops);
+    // Inference gateways: the endpoint picker behind an ext_proc failure, the HTTPRoute
+    // timeout behind a gateway 504 UT.
+    let (mut cause, mut summary, mut fix, mut citations) = (v.cause, summary, fix, citations);
+    if let Some(r) = crate::inference::ext_proc_reading(ev, &origin.line.record) {
+        (cause, summary, fix) = (r.cause, r.summary, r.fix);
+        citations.extend(r.cited);
+    }
+    citations.extend(crate::inference::route_timeout_citation(
+        ev,
+        &origin.line.record,
+    ));
     Some(TraceReport {
         schema: SCHEMA,
         query: query.to_string(),
@@ -248,7 +259,7 @@ pub fn trace(
         status: v.status,
         succeeded,
         origin_hop: origin_pos + 1,
-        cause: v.cause,
+        cause,
         summary,
         fix,
         objects: citations.iter().map(|c| c.object.clone()).collect(),

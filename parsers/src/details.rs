@@ -377,6 +377,9 @@ pub fn detail_meaning(base: &str) -> Option<&'static str> {
     if base.is_empty() {
         return None;
     }
+    if let Some(m) = crate::grpc::ext_proc_meaning(base) {
+        return Some(m);
+    }
     DETAILS.iter().find(|(k, _)| *k == base).map(|(_, m)| *m)
 }
 

@@ -19,6 +19,7 @@ pub mod detect;
 pub mod envelope;
 pub mod flags;
 pub mod format;
+pub mod grpc;
 pub mod json;
 pub mod operators;
 pub mod record;

@@ -158,3 +158,36 @@ write(B, "logs/bookinfo/waypoint-5cb6c6977c-ln2h5/istio-proxy.log",
       'inbound-vip|9080|http|reviews.bookinfo.svc.cluster.local envoy://internal_client_address/ 10.109.78.110:9080 '
       '10.244.0.101:36754 - default\n')
 manifest(B, "productpage → reviews: once through the namespace's waypoint (request e615c813-…), once straight to the reviews pod IP (bypass), refused by reviews' ztunnel whose ALLOW policy admits only the waypoint.")
+
+# ---------------------------------------------------------------- inference-epp-unreachable
+B = "inference-epp-unreachable"
+RID = "5b0c8f3e-7d1a-4e2b-9c6f-1a2b3c4d5e6f"
+pods = [pod("default", "inference-gateway-istio-7c9d8f6b5-qx2lm", "10.244.0.21",
+            {"gateway.networking.k8s.io/gateway-name": "inference-gateway",
+             "gateway.networking.k8s.io/gateway-class-name": "istio"}, "inference-gateway-istio",
+            containers=("istio-proxy",)),
+        pod("default", "qwen-vllm-6d5f7c8b9-m2k4p", "10.244.1.31", {"app": "qwen-vllm"}, containers=("vllm",))]
+write(B, "pods.json", json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}, indent=2) + "\n")
+write(B, "resources/default/services.yaml", yaml_docs([
+    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "qwen-pool-epp", "namespace": "default"},
+     "spec": {"type": "ClusterIP", "clusterIP": "10.96.41.7", "clusterIPs": ["10.96.41.7"],
+              "selector": {"app": "qwen-pool-epp"},
+              "ports": [{"name": "grpc-ext-proc", "port": 9002, "targetPort": 9002, "protocol": "TCP", "appProtocol": "http2"}]}}]))
+write(B, "resources/default/inference.yaml", yaml_docs([
+    {"apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
+     "metadata": {"name": "qwen-pool", "namespace": "default"},
+     "spec": {"selector": {"matchLabels": {"app": "qwen-vllm"}}, "targetPorts": [{"number": 8000}],
+              "endpointPickerRef": {"name": "qwen-pool-epp", "port": {"number": 9002}, "failureMode": "FailClose"}}},
+    {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+     "metadata": {"name": "qwen-route", "namespace": "default"},
+     "spec": {"parentRefs": [{"name": "inference-gateway"}],
+              "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                         "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "qwen-pool"}],
+                         "timeouts": {"request": "60s"}}]}},
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "qwen-pool-epp", "namespace": "default"},
+     "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "qwen-pool-epp"}}},
+     "status": {"replicas": 0, "availableReplicas": 0}}]))
+write(B, "logs/default/inference-gateway-istio-7c9d8f6b5-qx2lm/istio-proxy.log",
+      '[2026-03-23T09:14:02.118Z] "POST /v1/completions HTTP/1.1" 500 - ext_proc_error_gRPC_error_14 - "-" 112 0 3 - "-" '
+      f'"curl/8.5.0" "{RID}" "10.244.0.21" "-" - - 10.244.0.21:80 10.244.0.1:51234 - -\n')
+manifest(B, "Istio Gateway API gateway → InferencePool qwen-pool; the endpoint picker Deployment is scaled to zero, so the gateway's ext_proc call fails with gRPC 14 and it answers 500.")

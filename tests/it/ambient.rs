@@ -232,3 +232,45 @@ fn to_json(line: &str) -> String {
     }
     Value::Object(m).to_string()
 }
+
+/// An inference gateway's 500 `ext_proc_error_gRPC_error_14`: "the gateway could not reach the
+/// endpoint picker", with the InferencePool, its HTTPRoute and the EPP Service cited.
+#[test]
+fn ext_proc_unavailable_names_the_endpoint_picker() {
+    let (code, v, err) = trace_json(
+        "5b0c8f3e-7d1a-4e2b-9c6f-1a2b3c4d5e6f",
+        "testdata/bundles/inference-epp-unreachable",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["status"], 500);
+    assert_eq!(v["origin_hop"], 1);
+    assert_eq!(v["cause"], "upstream_connect_failure");
+    assert_eq!(v["hops"][0]["role"], "ingress-gateway");
+    let summary = v["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("The gateway could not reach the endpoint picker"),
+        "{summary}"
+    );
+    assert!(summary.contains("UNAVAILABLE"), "{summary}");
+    let objs = objects(&v);
+    for o in [
+        "InferencePool/default/qwen-pool",
+        "HTTPRoute/default/qwen-route",
+        "Service/default/qwen-pool-epp",
+    ] {
+        assert!(objs.contains(&o.to_string()), "{o} not in {objs:?}");
+    }
+    let epp = v["citations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["object"] == "Service/default/qwen-pool-epp")
+        .unwrap();
+    assert!(epp["why"].as_str().unwrap().contains("no running pod"));
+    assert!(
+        v["evidence"][0]
+            .as_str()
+            .unwrap()
+            .contains("gRPC 14 UNAVAILABLE")
+    );
+}
