@@ -102,8 +102,46 @@ pub struct Verdict {
 pub fn envoy_generated(r: &RawRecord<'_>) -> bool {
     match r.details() {
         Some(d) => d.base != "via_upstream",
-        None => !r.flags().is_empty() || (r.status() == Some(0) && !r.is_tcp()),
+        None if retries_exhausted_on_upstream_status(r) => false,
+        None => {
+            !r.flags().is_empty()
+                || (r.status() == Some(0) && !r.is_tcp())
+                || local_reply_without_details(r)
+        }
     }
+}
+
+/// `URX` alone on an HTTP hop that reached an upstream host: Envoy retried on the upstream's
+/// own retriable status (`retryOn: 5xx`, `retriable-status-codes`, `gateway-error`) until the
+/// attempts ran out and passed the last attempt's response on. A connection that could not be
+/// opened adds `UF` (or `UC`, `UR`, `UT` for resets and per-try timeouts), so `URX` by itself —
+/// or with `via_upstream` details — is the upstream's status after retries, not a connection
+/// failure (Envoy access-log docs: URX "upstream retry limit exceeded").
+pub fn retries_exhausted_on_upstream_status(r: &RawRecord<'_>) -> bool {
+    let mut flags = r.flags();
+    if !flags.contains(F::UpstreamRetryLimitExceeded) {
+        return false;
+    }
+    flags.remove(F::UpstreamRetryLimitExceeded);
+    flags.is_empty()
+        && !r.is_tcp()
+        && r.status().is_some_and(|s| s >= 100)
+        && r.upstream_host().is_some()
+        && r.details().is_none_or(|d| d.base == "via_upstream")
+}
+
+/// An HTTP reply the proxy made itself before choosing any upstream, in a format without
+/// `%RESPONSE_CODE_DETAILS%` (Envoy's default format) or with it unset: the line logs
+/// `%UPSTREAM_HOST%` as `-`, no response flag, and a 4xx/5xx. Only filters that answer before
+/// the router do this (jwt_authn, RBAC, ext_authz, oauth2, Lua/Wasm) or a `direct_response`
+/// route; the application was never called.
+pub fn local_reply_without_details(r: &RawRecord<'_>) -> bool {
+    !r.is_tcp()
+        && r.details().is_none()
+        && r.flags().is_empty()
+        && r.status().is_some_and(|s| s >= 400)
+        && r.get(meshtrace_parsers::Slot::UpstreamHost) == Some("-")
+        && r.upstream_service_time_ms().is_none()
 }
 
 fn is_inbound(r: &RawRecord<'_>) -> bool {
@@ -445,7 +483,11 @@ fn relayed(r: &RawRecord<'_>, ctx: &Context) -> Option<Cause> {
     let base = r.details().map(|d| d.base).unwrap_or("");
     // The status came from upstream: the hop relayed it, whatever else it noted (`URX` after
     // the last attempt's own 503, `DC`/`DR` when the caller reset the stream afterwards).
-    if !r.is_tcp() && (base == "via_upstream" || downstream_left_after_status(r)) {
+    if !r.is_tcp()
+        && (base == "via_upstream"
+            || downstream_left_after_status(r)
+            || retries_exhausted_on_upstream_status(r))
+    {
         return Some(relayed_cause(r, ctx));
     }
     None
@@ -496,8 +538,19 @@ fn connection_cause(r: &RawRecord<'_>, ctx: &Context) -> Option<Cause> {
         }
         return Some(Cause::TlsError);
     }
+    // `URX` only says retries ran out; the flag beside it says on what. A per-try timeout or a
+    // reset is read as such below.
+    let retried_on_other = [
+        F::UpstreamRequestTimeout,
+        F::UpstreamConnectionTermination,
+        F::UpstreamRemoteReset,
+        F::UpstreamProtocolError,
+        F::LocalReset,
+    ]
+    .into_iter()
+    .any(has);
     if has(F::UpstreamConnectionFailure)
-        || has(F::UpstreamRetryLimitExceeded)
+        || (has(F::UpstreamRetryLimitExceeded) && !retried_on_other)
         || has(F::DnsResolutionFailed)
     {
         if peer_without_sidecar {
@@ -589,6 +642,16 @@ fn plain_cause(r: &RawRecord<'_>, ctx: &Context) -> Cause {
         return Cause::Ok;
     }
     let failed = status.is_none_or(|s| s == 0 || s >= 400);
+    if local_reply_without_details(r) {
+        // Of the filters that answer before the router, only authentication ones answer 401
+        // (jwt_authn for a RequestAuthentication, oauth2, ext_authz configured so); other
+        // statuses could come from several (RBAC and ext_authz both answer 403).
+        return if status == Some(401) {
+            Cause::AuthnFailed
+        } else {
+            Cause::Unknown
+        };
+    }
     if base == "via_upstream"
         || (details.is_none() && flags.is_empty() && status.is_some_and(|s| s != 0))
     {
@@ -623,6 +686,17 @@ pub fn read_evidence(r: &RawRecord<'_>) -> Vec<String> {
             f.long(),
             f.meaning()
         ));
+    }
+    if retries_exhausted_on_upstream_status(r) {
+        out.push(format!(
+            "URX with no connection-failure flag (UF, UC, UR, UT) and upstream host {}: the status is the upstream's own, passed on after the last retry",
+            r.get(meshtrace_parsers::Slot::UpstreamHost).unwrap_or("-")
+        ));
+    }
+    if local_reply_without_details(r) {
+        out.push(
+            "upstream host `-`, no response flag, no response-code details: the proxy answered without calling any upstream (a local reply)".into(),
+        );
     }
     if let Some(d) = r.details() {
         let meaning = detail_meaning(d.raw).or_else(|| detail_meaning(d.base));
@@ -672,6 +746,9 @@ pub fn read_evidence(r: &RawRecord<'_>) -> Vec<String> {
     if let Some(t) = r.termination_details() {
         out.push(format!("connection termination: {t}"));
     }
+    for n in &r.notes {
+        out.push(n.to_string());
+    }
     if !r.missing.is_empty() {
         let names: Vec<&str> = r.missing.iter().map(|m| &**m).collect();
         out.push(format!(
@@ -684,9 +761,16 @@ pub fn read_evidence(r: &RawRecord<'_>) -> Vec<String> {
 
 /// Short description of where a hop sits: `inbound 10.1.2.3:8012 (inbound|8012||)`.
 pub fn hop_label(r: &RawRecord<'_>) -> String {
-    let local = r
+    let Some(local) = r
         .get(meshtrace_parsers::Slot::DownstreamLocalAddress)
-        .unwrap_or("-");
+        .filter(|l| *l != "-")
+    else {
+        // Envoy's default format logs neither the listener address nor the cluster.
+        return match r.upstream_cluster() {
+            Some(c) => format!("the proxy sending to {c}"),
+            None => "the proxy that wrote this line".into(),
+        };
+    };
     match r.upstream_cluster() {
         Some(c) if c.is_inbound() => format!("sidecar inbound {local} ({c})"),
         Some(c) => format!("the proxy handling {local} → {c}"),
@@ -701,6 +785,10 @@ fn summarise(r: &RawRecord<'_>, outer: &RawRecord<'_>, cause: Cause, innermost: 
         .unwrap_or_else(|| "-".into());
     let label = hop_label(r);
     let mut s = match cause {
+        _ if local_reply_without_details(r) => format!(
+            "{status} was generated by {label} itself, not by the application: no upstream host was chosen and no response flag was set, so a filter that answers before the router replied — {} This log format has no %RESPONSE_CODE_DETAILS%, the field that names the filter (`jwt_authn_access_denied{{…}}`, `rbac_access_denied_matched_policy[…]`, `ext_authz_denied`, `direct_response`).",
+            local_reply_candidates(r.status())
+        ),
         Cause::AppError | Cause::ActivatorError if innermost && !is_inbound(r) => {
             let up = r.upstream_host();
             let same_pod = match (
@@ -721,6 +809,10 @@ fn summarise(r: &RawRecord<'_>, outer: &RawRecord<'_>, cause: Cause, innermost: 
                 cause.title()
             )
         }
+        Cause::RateLimited if crate::ratelimit::Kind::of(r).is_some() => format!(
+            "{status} was generated by {label}: {}.",
+            crate::ratelimit::Kind::of(r).map_or("", |k| k.summary())
+        ),
         Cause::AppError | Cause::ActivatorError => format!(
             "{status} came from the application behind {label}: {}.",
             cause.title()
@@ -728,6 +820,11 @@ fn summarise(r: &RawRecord<'_>, outer: &RawRecord<'_>, cause: Cause, innermost: 
         Cause::Ok => format!("{status} from {label}: {}.", cause.title()),
         _ => format!("{status} was generated by {label}: {}.", cause.title()),
     };
+    if retries_exhausted_on_upstream_status(r) {
+        s.push_str(&format!(
+            " The route's retries were used up (URX) on this {status} from the upstream itself: every attempt reached the application and got its error, so this is not a connection failure; retrying more will not help."
+        ));
+    }
     if let (Some(a), Some(p)) = (outer.authority(), outer.path()) {
         s.push_str(&format!(
             " Request: {} {a}{p}.",
@@ -737,23 +834,51 @@ fn summarise(r: &RawRecord<'_>, outer: &RawRecord<'_>, cause: Cause, innermost: 
     s
 }
 
+/// Which filters answer a status before the router, for a local reply without details.
+fn local_reply_candidates(status: Option<u16>) -> &'static str {
+    match status {
+        Some(401) => {
+            "a 401 comes from authentication: jwt_authn (a RequestAuthentication rejecting a missing, expired or badly signed token), oauth2, or an ext_authz (CUSTOM) provider answering 401."
+        }
+        Some(403) => {
+            "a 403 is an authorization denial, by the RBAC filter of an Istio AuthorizationPolicy or by an ext_authz (CUSTOM) provider."
+        }
+        Some(429) => {
+            "a 429 without the RL flag comes from a Lua/Wasm filter or an ext_authz provider answering 429."
+        }
+        _ => {
+            "the candidates are a direct_response route, a Lua/Wasm filter, an ext_authz provider, or a fault abort in a format without flags."
+        }
+    }
+}
+
 fn specific_fix(r: &RawRecord<'_>, cause: Cause) -> String {
     let general = cause.fix();
+    if local_reply_without_details(r) {
+        return format!(
+            "Add %RESPONSE_CODE_DETAILS% (and %RESPONSE_FLAGS%, %UPSTREAM_CLUSTER%) to the access-log format (MeshConfig accessLogFormat, a Telemetry provider, or the EnvoyFilter/bootstrap that sets it; Istio's default format has them) so the next occurrence names the filter; meanwhile list what answers before the router on this proxy: `kubectl get requestauthentication,authorizationpolicy,envoyfilter -A` for the policies selecting its pod. {general}"
+        );
+    }
     let d = r.details();
     match (cause, d.as_ref().and_then(|d| d.rbac_policy)) {
         (
             Cause::RbacDenied,
             Some(RbacPolicy::Policy {
-                namespace, name, ..
+                namespace,
+                name,
+                rule,
             }),
-        ) => format!(
-            "Inspect `kubectl get authorizationpolicy -n {namespace} {name} -o yaml`: its DENY rule matched this request. {general}"
-        ),
+        ) => crate::authz::deny_fix(namespace, name, rule),
         (Cause::RbacDenied, Some(RbacPolicy::None)) => format!(
             "No ALLOW rule matched: list the AuthorizationPolicies whose selector matches this proxy's pod labels (`kubectl get authorizationpolicy -A -o wide`, `istioctl x authz check <pod>`) and add a rule that this request satisfies (method {}, path {}, the headers and source it carries).",
             r.method().unwrap_or("-"),
             r.path().unwrap_or("-")
         ),
+        (Cause::RateLimited, _) if crate::ratelimit::Kind::of(r).is_some() => {
+            crate::ratelimit::Kind::of(r)
+                .map_or(general, |k| k.fix())
+                .to_string()
+        }
         (Cause::RouteNotFound, _) => format!(
             "No route for Host `{}` path `{}` on {}. {general}",
             r.authority().unwrap_or("-"),
@@ -799,6 +924,82 @@ mod tests {
     }
 
     const OUT: &str = "outbound|80||m-predictor-00001.ns.svc.cluster.local";
+
+    /// Lines from public threads (see testdata/explain/*-thread.log) and their variants: what
+    /// the flags say the proxy did, combined with whether the status came from upstream.
+    #[test]
+    fn retries_and_local_replies_from_issue_threads() {
+        let ctx = Context::default();
+        // (cause, generated by the proxy, line)
+        let rows: &[(Cause, bool, &str)] = &[
+            // Istio workshop / envoyproxy/envoy#13170: retries used up on the app's own 503.
+            (
+                Cause::AppError,
+                false,
+                r#"[2024-10-01T10:00:00.000Z] "GET /status/503 HTTP/1.1" 503 URX via_upstream - "-" 0 0 120 119 "10.42.0.1" "curl/8.7.1" "dcb3b100-e296-4031-8f45-1234d20b0f20" "localhost" "10.42.0.9:8080" outbound|8000||httpbin.default.svc.cluster.local 10.42.0.7:38902 10.42.0.7:8080 10.42.0.1:51761 - -"#,
+            ),
+            // The same in a format without details (Istio ≤1.8): URX alone is still the app's.
+            (
+                Cause::AppError,
+                false,
+                r#"[2021-08-26T10:00:00.000Z] "GET /status/502 HTTP/1.1" 502 URX "-" "-" 0 0 120 119 "10.42.0.1" "curl/8.7.1" "dcb3b100-e296-4031-8f45-1234d20b0f20" "remote-host.whatever.com" "10.42.0.9:8080" outbound|8000||httpbin.default.svc.cluster.local 10.42.0.7:38902 10.42.0.7:8080 10.42.0.1:51761 - -"#,
+            ),
+            // UF beside URX: the connection never opened, whatever the details field lacks.
+            (
+                Cause::UpstreamConnectFailure,
+                true,
+                r#"[2021-08-26T10:00:00.000Z] "GET /status/503 HTTP/1.1" 503 UF,URX "-" "-" 0 91 30 - "10.42.0.1" "curl/8.7.1" "dcb3b100-e296-4031-8f45-1234d20b0f20" "localhost" "10.42.0.9:8080" outbound|8000||httpbin.default.svc.cluster.local - 10.42.0.7:8080 10.42.0.1:51761 - -"#,
+            ),
+            // URX with a per-try timeout: the proxy gave up, the app never answered.
+            (
+                Cause::UpstreamTimeout,
+                true,
+                r#"[2024-10-01T10:00:00.000Z] "GET /slow HTTP/1.1" 504 URX,UT upstream_per_try_timeout - "-" 0 24 6002 - "10.42.0.1" "curl/8.7.1" "dcb3b100-e296-4031-8f45-1234d20b0f20" "localhost" "10.42.0.9:8080" outbound|8000||httpbin.default.svc.cluster.local 10.42.0.7:38902 10.42.0.7:8080 10.42.0.1:51761 - -"#,
+            ),
+            // Envoy's default format (no details, no cluster): a 401 with no upstream host is an
+            // authentication filter's local reply, not the app's.
+            (
+                Cause::AuthnFailed,
+                true,
+                r#"[2024-10-01T10:00:00.000Z] "GET /headers HTTP/1.1" 401 - 0 14 0 - "10.42.0.1" "curl/8.7.1" "dcb3b100-e296-4031-8f45-1234d20b0f21" "httpbin.example.com" "-""#,
+            ),
+            // A 403 the same way: RBAC or ext_authz, the line cannot say which.
+            (
+                Cause::Unknown,
+                true,
+                r#"[2024-10-01T10:00:00.000Z] "GET /admin HTTP/1.1" 403 - 0 19 0 - "10.42.0.1" "curl/8.7.1" "dcb3b100-e296-4031-8f45-1234d20b0f23" "httpbin.example.com" "-""#,
+            ),
+            // Details `-` in Istio's format, cluster chosen but no host: still a local reply.
+            (
+                Cause::AuthnFailed,
+                true,
+                r#"[2024-10-01T10:00:00.000Z] "GET /headers HTTP/1.1" 401 - - - "-" 0 14 0 - "10.42.0.1" "curl/8.7.1" "dcb3b100-e296-4031-8f45-1234d20b0f24" "httpbin.example.com" "-" outbound|8000||httpbin.default.svc.cluster.local - 10.42.0.7:8080 10.42.0.1:51761 - -"#,
+            ),
+            // The app's own 401 (upstream host and service time logged) stays the app's.
+            (
+                Cause::AppError,
+                false,
+                r#"[2024-10-01T10:00:00.000Z] "GET /headers HTTP/1.1" 401 - 0 14 3 2 "10.42.0.1" "curl/8.7.1" "dcb3b100-e296-4031-8f45-1234d20b0f25" "httpbin.example.com" "10.42.0.9:8080""#,
+            ),
+        ];
+        for (want, generated, l) in rows {
+            let r = rec(l);
+            assert_eq!(classify(&r, &ctx), *want, "{l}");
+            assert_eq!(envoy_generated(&r), *generated, "{l}");
+            let v = diagnose(&[&r], &ctx);
+            if local_reply_without_details(&r) {
+                assert!(
+                    v.summary.contains("not by the application"),
+                    "{}",
+                    v.summary
+                );
+                assert!(v.fix.contains("%RESPONSE_CODE_DETAILS%"), "{}", v.fix);
+            }
+            if retries_exhausted_on_upstream_status(&r) {
+                assert!(v.summary.contains("retries were used up"), "{}", v.summary);
+            }
+        }
+    }
 
     #[test]
     fn table_of_causes() {

@@ -21,6 +21,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod ambient;
+pub mod authz;
 pub mod causes;
 pub mod configcite;
 pub mod correlate;
@@ -28,11 +29,12 @@ pub mod diagnose;
 pub mod doctor;
 pub mod evidence;
 pub mod explain;
-pub mod inference;
 pub mod failures;
+pub mod inference;
 pub mod model;
 pub mod objects;
 pub mod proxyconfig;
+pub mod ratelimit;
 pub mod redact;
 pub mod routesim;
 pub mod settle;

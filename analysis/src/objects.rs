@@ -238,12 +238,20 @@ fn unmatched_allow_policies(site: &Site<'_, '_>, pod: &PodInfo) -> Vec<Cited> {
             .and_then(Value::as_array)
             .map(|a| a.iter().map(describe_rule).collect())
             .unwrap_or_default();
+        // What this request failed, rule by rule (see `crate::authz`).
+        let source_ns = site
+            .pod_at(site.origin.downstream_remote().and_then(|a| a.ip()))
+            .filter(|c| c.has_sidecar)
+            .map(|c| c.namespace.as_str());
+        let facts = crate::authz::RequestFacts::of(site.origin, source_ns);
+        let failed = crate::authz::why_no_rule_matched(p.spec(), &facts);
         out.push(Cited {
             object: p.reference(),
             why: format!(
-                "ALLOW policy selecting {}; the request matched none of its rules, which require: {}",
+                "ALLOW policy selecting {}; the request matched none of its rules, which require: {}. This request: {}",
                 pod.reference(),
-                if rules.is_empty() { "nothing (no rules: allows nothing)".into() } else { rules.join("; or ") }
+                if rules.is_empty() { "nothing (no rules: allows nothing)".into() } else { rules.join("; or ") },
+                failed.join("; ")
             ),
         });
     }
@@ -398,7 +406,8 @@ fn cite_rate_limit(site: &Site<'_, '_>) -> Vec<Cited> {
     let Some(pod) = site.origin_pod else {
         return Vec::new();
     };
-    site.of("EnvoyFilter")
+    let filters: Vec<&Object> = site
+        .of("EnvoyFilter")
         .filter(|o| applies_to(o, "/spec/workloadSelector/labels", pod))
         .filter(|ef| {
             let text = ef.spec().to_string();
@@ -406,11 +415,18 @@ fn cite_rate_limit(site: &Site<'_, '_>) -> Vec<Cited> {
                 || text.contains("rate_limit")
                 || text.contains("local_ratelimit")
         })
-        .map(|ef| Cited {
-            object: ef.reference(),
-            why: format!("configures rate limiting on {}", pod.reference()),
-        })
-        .collect()
+        .collect();
+    // The filter, its settings, this request's descriptors and the limit (see `crate::ratelimit`).
+    let mut out = crate::ratelimit::cite(site.objects, &filters, site.origin, &pod.reference());
+    for ef in filters {
+        if !out.iter().any(|c| c.object == ef.reference()) {
+            out.push(Cited {
+                object: ef.reference(),
+                why: format!("configures rate limiting on {}", pod.reference()),
+            });
+        }
+    }
+    out
 }
 
 /// `RouteNotFound`: the Gateway serving the listener, and the hosts its VirtualServices declare.

@@ -16,6 +16,9 @@ use crate::json::{JsonError, scan_object};
 use crate::record::RawRecord;
 
 mod gate;
+mod infer;
+mod repair;
+pub use infer::FORMAT_NAME as KEYS_BY_NAME_FORMAT;
 
 /// A JSON access-log encoding: which key carries which operator.
 #[derive(Debug, Clone)]
@@ -29,6 +32,8 @@ pub struct JsonFormat {
     probe: Option<Arc<JsonProbe>>,
     /// The key carrying `%RESPONSE_CODE%`: a line without it is not a record of this format.
     code_key: Option<String>,
+    /// Attached to every record: what was assumed to read it (keys read by their names).
+    note: Option<Arc<str>>,
 }
 
 /// The JSON form of [`crate::format::SuccessProbe`]: `"<code key>":` followed by a 1xx–3xx
@@ -109,6 +114,7 @@ impl JsonFormat {
             code_key: code_key_of(&keys),
             keys,
             alt_name: Some(Arc::from("envoy-gateway-json")),
+            note: None,
         }
     }
 
@@ -188,6 +194,7 @@ impl JsonFormat {
             code_key: code_key_of(&keys),
             keys,
             alt_name: None,
+            note: None,
         })
     }
 
@@ -232,6 +239,9 @@ impl JsonFormat {
         })?;
         if alt && let Some(n) = &self.alt_name {
             rec.set_format(n.clone());
+        }
+        if let Some(n) = &self.note {
+            rec.notes.push(n.clone());
         }
         let typed = rec.slots().count();
         let key_field = [
@@ -561,6 +571,8 @@ pub struct LineParser {
     gates: Arc<gate::Gates>,
     /// Off only in tests that check the gates change no verdict.
     gated: bool,
+    /// A JSON format read from key names (auto-detection only), tried first once found.
+    by_key_names: Option<Arc<JsonFormat>>,
 }
 
 /// Longest line parsed as a possible access-log record.
@@ -594,6 +606,7 @@ impl LineParser {
             last: 0,
             gates,
             gated: true,
+            by_key_names: None,
         }
     }
 
@@ -608,6 +621,7 @@ impl LineParser {
                 last: 0,
                 gates: gates_of(std::slice::from_ref(t)),
                 gated: true,
+                by_key_names: None,
             },
             FormatSpec::Json(j) => LineParser {
                 text: Vec::new(),
@@ -616,6 +630,7 @@ impl LineParser {
                 last: 0,
                 gates: gates_of(&[]),
                 gated: true,
+                by_key_names: None,
             },
         }
     }
@@ -638,8 +653,28 @@ impl LineParser {
             .is_some_and(|p| p.is_success(line))
     }
 
-    /// Classify one payload line (envelope already removed).
+    /// Classify one payload line (envelope already removed). A line no format reads is tried
+    /// once more repaired (see [`repair`]); a record read that way carries a note saying what
+    /// was put back.
     pub fn parse<'a>(&mut self, line: &'a str) -> LineOutcome<'a> {
+        let out = self.parse_once(line);
+        if !matches!(out, LineOutcome::Malformed(_)) {
+            return out;
+        }
+        let Some((fixed, what)) = repair::repair(line) else {
+            return out;
+        };
+        match self.parse_once(&fixed) {
+            LineOutcome::Record(rec) => {
+                let mut rec = rec.into_owned();
+                rec.notes.push(Arc::from(what));
+                LineOutcome::Record(rec)
+            }
+            _ => out,
+        }
+    }
+
+    fn parse_once<'a>(&mut self, line: &'a str) -> LineOutcome<'a> {
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
@@ -662,7 +697,17 @@ impl LineParser {
         if first == b'{'
             && let Some(j) = &self.json
         {
-            return match j.parse(line) {
+            let j = j.clone();
+            if let Some(rec) = self.by_key_names_first(line) {
+                return LineOutcome::Record(rec);
+            }
+            let parsed = j.parse(line);
+            if matches!(parsed, Ok(Err(_)))
+                && let Some(rec) = self.read_by_key_names(line)
+            {
+                return LineOutcome::Record(rec);
+            }
+            return match parsed {
                 Ok(Ok(rec)) => LineOutcome::Record(rec),
                 Ok(Err(JsonMiss::NotAccessLog { keys })) => {
                     match keys.iter().any(|k| k == "src.addr" || k == "dst.addr") {
@@ -752,6 +797,29 @@ impl LineParser {
             return out;
         }
         LineOutcome::Malformed(self.malformed(best_mis))
+    }
+
+    /// A custom JSON log whose key names were read before: try that reading first.
+    fn by_key_names_first<'a>(&self, line: &'a str) -> Option<RawRecord<'a>> {
+        match self.by_key_names.as_ref()?.parse(line) {
+            Ok(Ok(rec)) => Some(rec),
+            _ => None,
+        }
+    }
+
+    /// A JSON line no known key set fits, read by its key names when they say enough (see
+    /// [`infer`]); auto-detection only: a `--log-format` given is never second-guessed.
+    fn read_by_key_names<'a>(&mut self, line: &'a str) -> Option<RawRecord<'a>> {
+        if self.fixed {
+            return None;
+        }
+        let f = Arc::new(infer::infer(line)?);
+        let rec = match f.parse(line) {
+            Ok(Ok(rec)) => rec,
+            _ => return None,
+        };
+        self.by_key_names = Some(f);
+        Some(rec)
     }
 
     /// Why a line that is no record is not one: what the format closest to matching expected.
@@ -996,10 +1064,20 @@ mod tests {
                 ),
             ),
             // A custom json_format on auto-detection: some keys match Istio's, the status is
-            // under another key. Was an `istio-json` record with status `-` (a bogus failure).
+            // under another key. Was an `istio-json` record with status `-` (a bogus failure),
+            // then a malformed line; its key names say enough to read it (see `infer`).
             (
                 "auto",
                 r#"{"start_time":"2024-05-01T10:00:00.000Z","method":"GET","path":"/","protocol":"HTTP/1.1","status":503,"flags":"UF","rid":"r1"}"#.into(),
+                Want::Record(
+                    "json-keys-by-name",
+                    &[("response_code", "503"), ("response_flags", "UF"), ("rid", "r1")],
+                ),
+            ),
+            // The same keys with a status that is no number: not read by key names.
+            (
+                "auto",
+                r#"{"start_time":"2024-05-01T10:00:00.000Z","method":"GET","path":"/","protocol":"HTTP/1.1","status":"fail","flags":"UF","rid":"r1"}"#.into(),
                 Want::Malformed(&[
                     "known JSON access-log key set",
                     "status",
@@ -1068,6 +1146,48 @@ mod tests {
                 _ => panic!("{line}: want {want:?}, got {out:?}"),
             }
         }
+    }
+
+    #[test]
+    fn json_with_custom_key_names_is_read_by_them_and_says_so() {
+        // Key names of custom json_formats seen in issue threads (envoyproxy/envoy#33640's
+        // `status`/`request_uri`/`upstream`, `resp_flags`/`resp_code_details`/`x_request_id`):
+        // read without --log-format, the mapping used noted on every record.
+        let log = [
+            r#"{"timestamp":"2024-05-01T10:00:00.000Z","method":"POST","req_path":"/v1/models/m:predict","status":503,"resp_flags":"UF,URX","resp_code_details":"upstream_reset_before_response_started{connection_failure}","upstream":"10.0.0.9:8012","duration_ms":12,"x_request_id":"r1","tenant":"a"}"#,
+            r#"{"timestamp":"2024-05-01T10:00:01.000Z","method":"POST","req_path":"/v1/models/m:predict","status":200,"resp_flags":"-","resp_code_details":"via_upstream","upstream":"10.0.0.9:8012","duration_ms":9,"x_request_id":"r2","tenant":"a"}"#,
+            r#"{"level":"info","ts":1714557600.1,"msg":"starting","method":"GET"}"#,
+        ];
+        let mut p = LineParser::auto();
+        let LineOutcome::Record(r) = p.parse(log[0]) else {
+            panic!("not a record")
+        };
+        assert_eq!(r.format(), "json-keys-by-name");
+        assert_eq!(r.status(), Some(503));
+        assert_eq!(r.request_id(), Some("r1"));
+        assert_eq!(r.path(), Some("/v1/models/m:predict"));
+        assert_eq!(r.extra("tenant"), Some("a"));
+        let note = r.notes.first().expect("mapping noted");
+        for w in [
+            "status → %RESPONSE_CODE%",
+            "resp_flags → %RESPONSE_FLAGS%",
+            "kept as text: tenant",
+            "--log-format",
+        ] {
+            assert!(note.contains(w), "{w:?} not in {note}");
+        }
+        // The reading is kept for the next lines; other JSON logs stay skipped.
+        let LineOutcome::Record(r) = p.parse(log[1]) else {
+            panic!("not a record")
+        };
+        assert_eq!((r.status(), r.notes.len()), (Some(200), 1));
+        assert!(matches!(
+            p.parse(log[2]),
+            LineOutcome::NotAccessLog(NotAccessLog::JsonLog { .. })
+        ));
+        // A format given is never second-guessed.
+        let mut fixed = LineParser::new(&FormatSpec::parse("json").unwrap());
+        assert!(!matches!(fixed.parse(log[0]), LineOutcome::Record(_)));
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct RawRecord<'a> {
     time_format: Option<Arc<str>>,
     /// Operators of the format that the line did not carry (cut off when pasted).
     pub missing: Vec<Arc<str>>,
+    /// What meshtrace assumed or repaired to read this line (JSON keys read by their names, a
+    /// request line whose lost space or doubled quotes were put back): shown with the evidence.
+    pub notes: Vec<Arc<str>>,
 }
 
 impl<'a> RawRecord<'a> {
@@ -35,6 +38,7 @@ impl<'a> RawRecord<'a> {
             extra: Vec::new(),
             time_format: None,
             missing: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -114,6 +118,7 @@ impl<'a> RawRecord<'a> {
                 .collect(),
             time_format: self.time_format,
             missing: self.missing,
+            notes: self.notes,
         }
     }
 

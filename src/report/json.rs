@@ -37,6 +37,10 @@ impl Serialize for RecordJson<'_> {
             let missing: Vec<&str> = l.record.missing.iter().map(|m| &**m).collect();
             m.serialize_entry("missing", &missing)?;
         }
+        if !l.record.notes.is_empty() {
+            let notes: Vec<&str> = l.record.notes.iter().map(|n| &**n).collect();
+            m.serialize_entry("read_as", &notes)?;
+        }
         m.serialize_entry("fields", &RecordFields(&l.record))?;
         m.end()
     }

@@ -1,1 +1,147 @@
 //! Deeper verdicts: the failing RBAC condition, 429 kinds, ready-to-apply fixes, classification of real lines from issue threads.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::meshtrace;
+
+/// `meshtrace explain <file> -o json` from the repository root.
+fn explain_json(file: &str) -> Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = meshtrace()
+        .current_dir(root)
+        .args(["explain", file, "-o", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// (request id, status, cause) of every request.
+fn verdicts(doc: &Value) -> Vec<(String, u64, String)> {
+    doc["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["request_id"].as_str().unwrap_or("-").to_string(),
+                r["status"].as_u64().unwrap_or(0),
+                r["cause"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn request<'a>(doc: &'a Value, id_prefix: &str) -> &'a Value {
+    doc["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["request_id"]
+                .as_str()
+                .is_some_and(|i| i.starts_with(id_prefix))
+        })
+        .unwrap_or_else(|| panic!("no request {id_prefix}"))
+}
+
+fn text_of(r: &Value) -> String {
+    format!("{} {} {}", r["summary"], r["fix"], r["evidence"])
+}
+
+#[test]
+fn retries_exhausted_on_the_apps_own_status_are_the_apps_error() {
+    let doc = explain_json("testdata/explain/retries-exhausted-thread.log");
+    let v = verdicts(&doc);
+    let want = [
+        ("dcb3b100", 503, "app_error"),
+        ("5c3e2a1f", 502, "app_error"),
+        ("8a1b2c3d", 503, "upstream_connect_failure"),
+    ];
+    assert_eq!(v.len(), want.len(), "{v:?}");
+    for ((id, status, cause), (wid, ws, wc)) in v.iter().zip(want) {
+        assert!(id.starts_with(wid) && *status == ws && cause == wc, "{v:?}");
+    }
+    let t = text_of(request(&doc, "dcb3b100"));
+    assert!(t.contains("retries were used up (URX)"), "{t}");
+    assert!(!text_of(request(&doc, "8a1b2c3d")).contains("retries were used up"));
+}
+
+#[test]
+fn a_local_reply_in_envoys_default_format_is_not_the_apps_error() {
+    let doc = explain_json("testdata/explain/local-reply-default-format-thread.log");
+    let v = verdicts(&doc);
+    let causes: Vec<&str> = v.iter().map(|(_, _, c)| c.as_str()).collect();
+    assert_eq!(causes, ["authn_failed", "app_error", "unknown"], "{v:?}");
+    for id in ["0b7e1c1a", "9f8e7d6c"] {
+        let t = text_of(request(&doc, id));
+        assert!(t.contains("not by the application"), "{t}");
+        assert!(t.contains("%RESPONSE_CODE_DETAILS%"), "{t}");
+    }
+    assert!(text_of(request(&doc, "0b7e1c1a")).contains("jwt_authn"));
+    assert!(text_of(request(&doc, "9f8e7d6c")).contains("RBAC"));
+    assert!(!text_of(request(&doc, "6d2f8e4b")).contains("not by the application"));
+}
+
+#[test]
+fn damaged_pasted_lines_are_repaired_and_say_so() {
+    let doc = explain_json("testdata/explain/pasted-damaged-thread.log");
+    let v = verdicts(&doc);
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert!(
+        v.iter().all(|(_, s, c)| *s == 503 && c == "upstream_reset"),
+        "{v:?}"
+    );
+    let records = doc["records"].as_array().unwrap();
+    let notes: Vec<String> = records.iter().map(|r| r["read_as"].to_string()).collect();
+    assert!(
+        notes[0].contains("space between path and protocol"),
+        "{notes:?}"
+    );
+    assert!(notes[1].contains("CSV-doubled quotes"), "{notes:?}");
+    for r in records {
+        assert_eq!(r["fields"]["path"], "/v1/status");
+        assert_eq!(r["fields"]["protocol"], "HTTP/1.1");
+    }
+    assert!(
+        doc["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["kind"] != "malformed")
+    );
+}
+
+#[test]
+fn json_with_custom_key_names_is_read_by_them_and_the_mapping_shown() {
+    let doc = explain_json("testdata/explain/json-custom-keys-thread.log");
+    let v = verdicts(&doc);
+    let causes: Vec<(u64, &str)> = v.iter().map(|(_, s, c)| (*s, c.as_str())).collect();
+    assert_eq!(
+        causes,
+        [
+            (200, "ok"),
+            (503, "no_healthy_upstream"),
+            (503, "app_error")
+        ],
+        "{v:?}"
+    );
+    let t = text_of(request(&doc, "7e6d5c4b"));
+    assert!(t.contains("status → %RESPONSE_CODE%"), "{t}");
+    assert!(t.contains("upstream → %UPSTREAM_HOST%"), "{t}");
+    assert!(t.contains("kept as text"), "{t}");
+    let t = text_of(request(&doc, "c1d2e3f4"));
+    assert!(t.contains("resp_flags → %RESPONSE_FLAGS%"), "{t}");
+    let records = doc["records"].as_array().unwrap();
+    assert!(records.iter().all(|r| r["format"] == "json-keys-by-name"));
+    // The zap line stays a skipped JSON log, not a request.
+    assert!(
+        doc["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["kind"] == "json-log")
+    );
+}

@@ -1,0 +1,127 @@
+//! Putting back what copying lost from a text access-log line, so it can be read.
+//!
+//! Two damages seen in lines pasted into tickets and issue threads:
+//! - **Doubled quotes**: a line exported from a log UI as a CSV cell arrives as
+//!   `"[…] ""GET /x HTTP/1.1"" 503 …"` (RFC 4180 doubles the quotes inside a quoted cell);
+//!   the cell's own quotes are removed and `""` becomes `"`.
+//! - **Lost space before the protocol**: `"GET /status/200HTTP/1.1" 503` — a wrapped or
+//!   reflowed paste joined the path and the protocol; the space is put back before the
+//!   `HTTP/1.0`, `HTTP/1.1`, `HTTP/2` or `HTTP/3` that ends the quoted request line.
+//!
+//! Repairs run only on a line no format read as it was, and the record says what was
+//! repaired, so nothing is guessed silently.
+
+/// Protocols Envoy writes for `%PROTOCOL%` in a request line.
+const PROTOCOLS: &[&str] = &["HTTP/1.1\"", "HTTP/1.0\"", "HTTP/2\"", "HTTP/3\""];
+
+/// The repaired line and a sentence saying what was repaired, or `None` when neither damage
+/// is found.
+pub(super) fn repair(line: &str) -> Option<(String, String)> {
+    let mut text: Option<String> = None;
+    let mut what: Vec<&str> = Vec::new();
+    if let Some(t) = undouble_quotes(line) {
+        text = Some(t);
+        what.push("its CSV-doubled quotes undone (`\"\"` → `\"`)");
+    }
+    let current = text.as_deref().unwrap_or(line);
+    if let Some(t) = space_before_protocol(current) {
+        text = Some(t);
+        what.push("the space between path and protocol put back");
+    }
+    let text = text?;
+    Some((
+        text,
+        format!(
+            "line repaired before reading: {} (the line as copied could not be read)",
+            what.join(" and ")
+        ),
+    ))
+}
+
+/// `"[…] ""GET / HTTP/1.1"" 503 …"` → `[…] "GET / HTTP/1.1" 503 …`: a quoted CSV cell, possibly
+/// after other cells (`2024-05-01,"[…] ""GET …"`), or the doubled quotes alone.
+fn undouble_quotes(line: &str) -> Option<String> {
+    if !line.contains("\"\"") {
+        return None;
+    }
+    let trimmed = line.trim_end();
+    // The cell holding the access log: from the quote that opens it to the quote that closes
+    // the line; a line without cell quotes is taken whole.
+    let body = match trimmed.strip_suffix('"') {
+        Some(inner) => {
+            let open = if inner.starts_with('"') {
+                Some(0)
+            } else {
+                inner.find(",\"").map(|i| i + 1)
+            };
+            match open {
+                Some(i) => &inner[i + 1..],
+                None => trimmed,
+            }
+        }
+        None => trimmed,
+    };
+    let fixed = body.replace("\"\"", "\"");
+    (fixed != line && fixed.contains('"')).then_some(fixed)
+}
+
+/// `"GET /status/200HTTP/1.1" 503` → `"GET /status/200 HTTP/1.1" 503`: only inside the first
+/// quoted request line, only when its method and path are there.
+fn space_before_protocol(line: &str) -> Option<String> {
+    let open = line.find('"')?;
+    let close = open + 1 + line[open + 1..].find('"')?;
+    let request = &line[open + 1..=close];
+    for p in PROTOCOLS {
+        if let Some(at) = request.find(p) {
+            let before = &request[..at];
+            // `METHOD /path` glued to the protocol: one space in what precedes, no space at its end.
+            if at > 0
+                && !before.ends_with(' ')
+                && before.split(' ').count() == 2
+                && before.split(' ').nth(1).is_some_and(|p| p.starts_with('/'))
+            {
+                let cut = open + 1 + at;
+                return Some(format!("{} {}", &line[..cut], &line[cut..]));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repairs() {
+        let rows: &[(&str, Option<&str>)] = &[
+            (
+                r#"[2024-05-01T10:00:00.000Z] "GET /status/200HTTP/1.1" 503 UC"#,
+                Some(r#"[2024-05-01T10:00:00.000Z] "GET /status/200 HTTP/1.1" 503 UC"#),
+            ),
+            (
+                r#""[2024-05-01T10:00:00.000Z] ""GET /x HTTP/1.1"" 503 UC ""-"""#,
+                Some(r#"[2024-05-01T10:00:00.000Z] "GET /x HTTP/1.1" 503 UC "-""#),
+            ),
+            (
+                r#"2024-05-01T10:00:00Z,gw-1,"[2024-05-01T10:00:00.000Z] ""GET /x HTTP/1.1"" 503""#,
+                Some(r#"[2024-05-01T10:00:00.000Z] "GET /x HTTP/1.1" 503"#),
+            ),
+            (
+                r#""[2024-05-01T10:00:00.000Z] ""GET /xHTTP/2"" 503""#,
+                Some(r#"[2024-05-01T10:00:00.000Z] "GET /x HTTP/2" 503"#),
+            ),
+            // Nothing to repair.
+            (r#"[2024-05-01T10:00:00.000Z] "GET /x HTTP/1.1" 503"#, None),
+            (r#"[2024-05-01T10:00:00.000Z] "- - HTTP/1.1" 400"#, None),
+            (r#"[t] "GET /a b HTTP/1.1" 503"#, None),
+            ("\"\"", None),
+            ("", None),
+        ];
+        for (line, want) in rows {
+            assert_eq!(repair(line).map(|(t, _)| t).as_deref(), *want, "{line}");
+        }
+        let (_, what) = repair(r#""[t] ""GET /xHTTP/1.1"" 503""#).unwrap();
+        assert!(what.contains("quotes") && what.contains("space"), "{what}");
+    }
+}
