@@ -162,7 +162,24 @@ impl Assembler {
                 self.flush(p, out);
             }
         }
-        match self.parser.parse(&payload) {
+        let outcome = self.parser.parse(&payload);
+        if let Some(record) = reread_with_prefix(
+            &mut self.parser,
+            envelope,
+            envelope_time.as_deref(),
+            &payload,
+            &outcome,
+        ) {
+            out(Event::Record(Located {
+                line: lineno,
+                lines: 1,
+                envelope: EnvelopeKind::None,
+                envelope_time: None,
+                record,
+            }));
+            return;
+        }
+        match outcome {
             LineOutcome::Record(rec) => out(Event::Record(Located {
                 line: lineno,
                 lines: 1,
@@ -269,6 +286,38 @@ impl Assembler {
     }
 }
 
+/// A `kubectl logs --timestamps` prefix cannot be told from a record's own leading bare
+/// `%START_TIME% ` (Envoy writes RFC 3339 times too), so such a line is first read without it.
+/// When that reading lacks the START_TIME (the rest was read as a line cut at its start), the
+/// whole line is read again with the prefix as its first field; that reading is returned when
+/// it has its START_TIME.
+pub fn reread_with_prefix(
+    parser: &mut LineParser,
+    envelope: EnvelopeKind,
+    time: Option<&str>,
+    payload: &str,
+    outcome: &LineOutcome<'_>,
+) -> Option<RawRecord<'static>> {
+    let (EnvelopeKind::KubectlTimestamp, Some(time)) = (envelope, time) else {
+        return None;
+    };
+    let record = match outcome {
+        LineOutcome::Record(r) | LineOutcome::Truncated { record: r, .. } => r,
+        _ => return None,
+    };
+    let lost = |r: &RawRecord<'_>| r.missing.iter().any(|m| &**m == "START_TIME");
+    if !lost(record) {
+        return None;
+    }
+    let whole = format!("{time} {payload}");
+    match parser.parse(&whole) {
+        LineOutcome::Record(r) | LineOutcome::Truncated { record: r, .. } if !lost(&r) => {
+            Some(r.into_owned())
+        }
+        _ => None,
+    }
+}
+
 enum Joined {
     Complete(String),
     Progress(String, usize),
@@ -302,6 +351,58 @@ mod tests {
         }
         a.finish(&mut sink);
         out
+    }
+
+    /// A format starting with a bare `%START_TIME% ` keeps its time, whether or not the log
+    /// also carries a `kubectl logs --timestamps` prefix.
+    #[test]
+    fn bare_start_time_is_not_taken_for_a_kubectl_prefix() {
+        let spec = crate::detect::FormatSpec::parse(
+            "%START_TIME% %RESPONSE_CODE% %RESPONSE_FLAGS% \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%\" %REQ(X-REQUEST-ID)%\n",
+        )
+        .unwrap();
+        let table = [
+            // (line, start time, status, envelope)
+            (
+                "2024-04-25T20:21:43.725Z 403 - \"POST /x\" id-1",
+                "2024-04-25T20:21:43.725Z",
+                "403",
+                "none",
+            ),
+            (
+                "2024-04-25T20:21:44.001Z 503 UF \"GET /\" id-2",
+                "2024-04-25T20:21:44.001Z",
+                "503",
+                "none",
+            ),
+            // A real --timestamps prefix before the record's own time: the prefix is the envelope.
+            (
+                "2024-04-25T20:21:45.000000123Z 2024-04-25T20:21:44.999Z 200 - \"GET /\" id-3",
+                "2024-04-25T20:21:44.999Z",
+                "200",
+                "kubectl-timestamps",
+            ),
+        ];
+        for (line, time, status, env) in table {
+            let mut a = Assembler::new(LineParser::new(&spec), true);
+            let mut got = Vec::new();
+            a.push(1, line, &mut |e| {
+                if let Event::Record(l) = e {
+                    got.push((
+                        l.record.get(Slot::StartTime).map(str::to_string),
+                        l.record.get(Slot::ResponseCode).map(str::to_string),
+                        l.envelope.name(),
+                        l.record.missing.len(),
+                    ));
+                }
+            });
+            a.finish(&mut |_| {});
+            assert_eq!(
+                got,
+                vec![(Some(time.to_string()), Some(status.to_string()), env, 0)],
+                "{line}"
+            );
+        }
     }
 
     #[test]

@@ -1,54 +1,13 @@
-//! The mesh's access-log format, read from MeshConfig (the `istio` ConfigMaps), an OSSM
-//! ServiceMeshControlPlane and Telemetry resources: the manifest's `log_formats`. Pure.
+//! The mesh's access-log format for the manifest's `log_formats` of a live collection: the pure
+//! reading of MeshConfig, SMCP and Telemetry objects is [`crate::source::meshformats`] (shared
+//! with bundles read offline); this picks the pods collected.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use meshtrace_parsers::detect::FormatSpec;
 use serde_json::Value;
 
-use super::discover::{PodKey, group, kind, label, matches, name, namespace, str_at};
-
-const PROXY: &str = "istio-proxy";
-
-/// A format as a `--log-format` value, from a MeshConfig-like `format` + `encoding`.
-fn format_value(format: Option<&str>, encoding: Option<&str>) -> Option<String> {
-    let f = format.map(str::trim).filter(|f| !f.is_empty());
-    let json = encoding.is_some_and(|e| e.eq_ignore_ascii_case("JSON"));
-    match (f, json) {
-        (Some(f), _) => Some(f.to_string()),
-        (None, true) => Some("json".to_string()),
-        (None, false) => None,
-    }
-}
-
-/// An extension provider's log format (`envoyFileAccessLog.logFormat.text` or `.labels`).
-fn provider_format(p: &Value) -> Option<String> {
-    let lf = p.pointer("/envoyFileAccessLog/logFormat")?;
-    if let Some(t) = lf.get("text").and_then(Value::as_str) {
-        return Some(t.to_string());
-    }
-    if let Some(l) = lf.get("labels").and_then(Value::as_object) {
-        return serde_json::to_string(l).ok();
-    }
-    None
-}
-
-fn mesh_of(cm: &Value) -> Option<Value> {
-    let text = str_at(cm, "/data/mesh")?;
-    serde_yaml_ng::from_str::<Value>(text).ok()
-}
-
-fn accept(value: String, whence: &str, notes: &mut Vec<String>) -> Option<String> {
-    match FormatSpec::parse(&value) {
-        Ok(_) => Some(value),
-        Err(e) => {
-            notes.push(format!(
-                "{whence}: access-log format not usable ({e}); lines are auto-detected"
-            ));
-            None
-        }
-    }
-}
+use super::discover::{PodKey, name, namespace};
+use crate::source::meshformats;
 
 /// `log_formats` for the manifest: `default` and `<ns>/<pod>/istio-proxy` keys for the pods in
 /// `selected` whose format differs (revision ConfigMaps, Telemetry resources).
@@ -58,144 +17,12 @@ pub fn log_formats(
     selected: &BTreeSet<PodKey>,
     notes: &mut Vec<String>,
 ) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::from([("default".to_string(), "auto".to_string())]);
-    let mut providers: BTreeMap<String, String> = BTreeMap::new();
-    let mut root_ns: Option<String> = None;
-    let cms: Vec<&Value> = objects
-        .iter()
-        .filter(|o| group(o).is_empty() && kind(o) == "ConfigMap")
-        .filter(|o| name(o) == "istio" || name(o).starts_with("istio-"))
-        .collect();
-    let selected_pods: Vec<&Value> = pods
+    let objects: Vec<&Value> = objects.iter().collect();
+    let pods: Vec<&Value> = pods
         .iter()
         .filter(|p| selected.contains(&(namespace(p).to_string(), name(p).to_string())))
         .collect();
-    for cm in &cms {
-        let Some(mesh) = mesh_of(cm) else { continue };
-        let whence = format!("ConfigMap {}/{}", namespace(cm), name(cm));
-        if let Some(ps) = mesh.get("extensionProviders").and_then(Value::as_array) {
-            for p in ps {
-                if let (Some(n), Some(f)) =
-                    (p.get("name").and_then(Value::as_str), provider_format(p))
-                {
-                    providers.insert(n.to_string(), f);
-                }
-            }
-        }
-        if name(cm) == "istio" {
-            root_ns = mesh
-                .get("rootNamespace")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| Some(namespace(cm).to_string()));
-        }
-        let Some(f) = format_value(
-            mesh.get("accessLogFormat").and_then(Value::as_str),
-            mesh.get("accessLogEncoding").and_then(Value::as_str),
-        ) else {
-            continue;
-        };
-        let Some(f) = accept(f, &whence, notes) else {
-            continue;
-        };
-        if name(cm) == "istio" {
-            notes.push(format!(
-                "access-log format from {whence} (MeshConfig accessLogFormat)"
-            ));
-            out.insert("default".into(), f);
-        } else if let Some(rev) = name(cm).strip_prefix("istio-") {
-            for p in selected_pods
-                .iter()
-                .filter(|p| label(p, "istio.io/rev") == Some(rev))
-            {
-                out.insert(format!("{}/{}/{PROXY}", namespace(p), name(p)), f.clone());
-            }
-        }
-    }
-    // OpenShift Service Mesh 2.x.
-    for smcp in objects
-        .iter()
-        .filter(|o| group(o) == "maistra.io" && kind(o) == "ServiceMeshControlPlane")
-    {
-        let f = format_value(
-            str_at(smcp, "/spec/proxy/accessLogging/file/format"),
-            str_at(smcp, "/spec/proxy/accessLogging/file/encoding"),
-        );
-        let whence = format!("ServiceMeshControlPlane {}/{}", namespace(smcp), name(smcp));
-        if let Some(f) = f.and_then(|f| accept(f, &whence, notes))
-            && out.get("default").map(String::as_str) == Some("auto")
-        {
-            notes.push(format!("access-log format from {whence}"));
-            out.insert("default".into(), f);
-        }
-    }
-    // Telemetry: mesh-wide (root namespace), namespace-wide, or by selector.
-    let root = root_ns.unwrap_or_else(|| "istio-system".to_string());
-    let mut tels: Vec<&Value> = objects
-        .iter()
-        .filter(|o| group(o) == "telemetry.istio.io" && kind(o) == "Telemetry")
-        .collect();
-    // Narrower scopes win: apply root first, then namespace, then selector.
-    let rank = |t: &Value| -> u8 {
-        if t.pointer("/spec/selector/matchLabels").is_some() {
-            2
-        } else if namespace(t) == root {
-            0
-        } else {
-            1
-        }
-    };
-    tels.sort_by_key(|t| rank(t));
-    for t in tels {
-        let Some(logging) = t.pointer("/spec/accessLogging").and_then(Value::as_array) else {
-            continue;
-        };
-        let Some(pname) = logging
-            .iter()
-            .filter_map(|l| l.get("providers").and_then(Value::as_array))
-            .flatten()
-            .filter_map(|p| p.get("name").and_then(Value::as_str))
-            .find(|n| providers.contains_key(*n))
-        else {
-            continue;
-        };
-        let whence = format!("Telemetry {}/{} (provider {pname})", namespace(t), name(t));
-        let Some(f) = accept(providers[pname].clone(), &whence, notes) else {
-            continue;
-        };
-        match rank(t) {
-            0 => {
-                notes.push(format!("access-log format from {whence}"));
-                out.insert("default".into(), f);
-            }
-            1 => {
-                for p in selected_pods
-                    .iter()
-                    .filter(|p| namespace(p) == namespace(t))
-                {
-                    out.insert(format!("{}/{}/{PROXY}", namespace(p), name(p)), f.clone());
-                }
-            }
-            _ => {
-                let sel: BTreeMap<String, String> = t
-                    .pointer("/spec/selector/matchLabels")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                for p in selected_pods
-                    .iter()
-                    .filter(|p| namespace(p) == namespace(t) && matches(p, &sel))
-                {
-                    out.insert(format!("{}/{}/{PROXY}", namespace(p), name(p)), f.clone());
-                }
-            }
-        }
-    }
-    out
+    meshformats::log_formats(&objects, &pods, notes)
 }
 
 #[cfg(test)]
@@ -204,26 +31,21 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn meshconfig_format_and_telemetry_provider() {
+    fn only_the_selected_pods_get_keys() {
         let objects = vec![
-            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"istio","namespace":"istio-system"},
-              "data":{"mesh":"accessLogFile: /dev/stdout\naccessLogEncoding: JSON\nextensionProviders:\n- name: custom\n  envoyFileAccessLog:\n    path: /dev/stdout\n    logFormat:\n      text: \"%START_TIME% %RESPONSE_CODE%\\n\"\n"}}),
             json!({"apiVersion":"telemetry.istio.io/v1","kind":"Telemetry","metadata":{"name":"t","namespace":"models"},
               "spec":{"accessLogging":[{"providers":[{"name":"custom"}]}]}}),
+            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"istio","namespace":"istio-system"},
+              "data":{"mesh":"extensionProviders:\n- name: custom\n  envoyFileAccessLog:\n    logFormat:\n      text: \"%START_TIME% %RESPONSE_CODE%\\n\"\n"}}),
         ];
-        let pods = vec![json!({"metadata":{"name":"p","namespace":"models"}})];
+        let pods = vec![
+            json!({"metadata":{"name":"p","namespace":"models"}}),
+            json!({"metadata":{"name":"q","namespace":"models"}}),
+        ];
         let sel = BTreeSet::from([("models".to_string(), "p".to_string())]);
         let mut notes = Vec::new();
         let f = log_formats(&objects, &pods, &sel, &mut notes);
-        assert_eq!(f["default"], "json");
-        assert_eq!(f["models/p/istio-proxy"], "%START_TIME% %RESPONSE_CODE%\n");
-    }
-
-    #[test]
-    fn no_mesh_config_is_auto() {
-        let mut notes = Vec::new();
-        let f = log_formats(&[], &[], &BTreeSet::new(), &mut notes);
-        assert_eq!(f.len(), 1);
-        assert_eq!(f["default"], "auto");
+        assert!(f.contains_key("models/p/istio-proxy"));
+        assert!(!f.contains_key("models/q/istio-proxy"));
     }
 }

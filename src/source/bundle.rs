@@ -1,4 +1,5 @@
-//! Reading an evidence bundle (folder, `.tar.gz`, or an `istioctl bug-report` archive).
+//! Reading an evidence bundle (folder, `.tar.gz`, `.tgz` or `.tar`): meshtrace's own layout, an
+//! `istioctl bug-report` or an OpenShift must-gather (which file is what: [`crate::source::layouts`]).
 //!
 //! The format is documented in `docs/bundle.md`. Nothing in a bundle aborts reading: every part
 //! that cannot be used is recorded in [`Bundle::problems`] and the rest is kept. Every read is
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::source::document::{self, Budget, DocError};
+use crate::source::layouts::{self, Part};
 use crate::source::limits::{
     MAX_ARCHIVE_MEMBER_BYTES, MAX_ARCHIVE_MEMORY_BYTES, MAX_CONFIG_DUMP_BYTES, MAX_DOCUMENT_BYTES,
     MAX_MANIFEST_BYTES, MAX_OBJECTS_BYTES, MAX_RESOURCE_FILE_BYTES, MAX_SPOOL_BYTES,
@@ -223,7 +225,7 @@ pub enum BundleError {
     },
     /// Nothing usable inside.
     #[error(
-        "{path} holds no logs, pods or resources in the bundle layout (see docs/bundle.md): expected logs/<namespace>/<pod>/<container>.log, pods.json or resources/"
+        "{path} holds no logs, pods or resources in the bundle layout, nor in an istioctl bug-report's or a must-gather's (see docs/bundle.md): expected logs/<namespace>/<pod>/<container>.log, pods.json or resources/; proxies/ and cluster/ (bug-report); namespaces/<namespace>/… (must-gather)"
     )]
     Empty {
         /// Path.
@@ -372,10 +374,13 @@ impl Bundle {
         // are only read past).
         let parts = parts_of(&rel);
         let shown = parts.join("/");
-        let Some(kind) = layout_kind(&parts) else {
-            self.problems
-                .push(format!("{shown}: ignored (not part of the bundle layout)"));
-            return None;
+        let kind = match layouts::classify(&parts) {
+            Ok(Part::Quiet) => return None,
+            Ok(part) => Kind::of(&part),
+            Err(why) => {
+                self.problems.push(format!("{shown} is not read: {why}"));
+                return None;
+            }
         };
         // A member stored twice (appending to a tar adds a second copy): the first is read.
         if !self.state.members.insert(shown.clone()) {
@@ -406,66 +411,31 @@ impl Bundle {
     fn add_file(&mut self, rel: &Path, data: FileData) {
         let parts = parts_of(rel);
         let shown = parts.join("/");
-        let lower = shown.to_ascii_lowercase();
-        let file = parts.last().cloned().unwrap_or_default();
-        let is_data =
-            lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json");
-        // istioctl bug-report layout: …/proxies/<ns>/<pod>/<file>, …/cluster/…
-        if let Some(i) = bug_report_proxy(&parts) {
-            let (ns, pod) = (parts[i + 1].clone(), parts[i + 2].clone());
-            if file.contains("config_dump") {
-                self.config_dumps.push(ConfigDumpFile {
-                    namespace: ns,
-                    pod,
-                    path: shown,
-                    source: data.source(),
-                });
-            } else if let Some((container, previous)) = container_of(&file) {
-                self.push_log(ns, pod, container, previous, shown, data);
-            } else {
-                self.problems
-                    .push(format!("{shown}: ignored (not a log or config dump)"));
-            }
-            return;
-        }
-        match parts.first().map(String::as_str) {
-            Some("meshtrace-bundle.json") if parts.len() == 1 => {
-                match data.text(&shown, MAX_MANIFEST_BYTES, "the manifest") {
-                    Ok(t) => match serde_json::from_str::<Manifest>(&t) {
-                        Ok(m) => self.manifest = Some(m),
-                        Err(e) => self
-                            .problems
-                            .push(format!("{shown}: manifest ignored: {e}")),
-                    },
-                    Err(e) => self.problems.push(e),
-                }
-            }
-            Some("pods.json") if parts.len() == 1 => self.read_objects(&shown, data),
-            Some("resources") if is_data => self.read_objects(&shown, data),
-            Some("logs") if parts.len() == 4 && container_of(&file).is_some() => {
-                let (container, previous) = container_of(&file).unwrap_or_default();
-                self.push_log(
-                    parts[1].clone(),
-                    parts[2].clone(),
-                    container,
-                    previous,
-                    shown,
-                    data,
-                )
-            }
-            Some("config_dump") if parts.len() == 3 && lower.ends_with(".json") => {
-                self.config_dumps.push(ConfigDumpFile {
-                    namespace: parts[1].clone(),
-                    pod: file.trim_end_matches(".json").to_string(),
-                    path: shown,
-                    source: data.source(),
-                })
-            }
-            _ if parts.iter().any(|p| p == "cluster") && is_data => self.read_objects(&shown, data),
-            _ if file.to_ascii_lowercase().starts_with("readme") => {}
-            _ => self
-                .problems
-                .push(format!("{shown}: ignored (not part of the bundle layout)")),
+        match layouts::classify(&parts) {
+            Ok(Part::Manifest) => match data.text(&shown, MAX_MANIFEST_BYTES, "the manifest") {
+                Ok(t) => match serde_json::from_str::<Manifest>(&t) {
+                    Ok(m) => self.manifest = Some(m),
+                    Err(e) => self
+                        .problems
+                        .push(format!("{shown}: manifest ignored: {e}")),
+                },
+                Err(e) => self.problems.push(e),
+            },
+            Ok(Part::Resources) => self.read_objects(&shown, data),
+            Ok(Part::Log {
+                namespace,
+                pod,
+                container,
+                previous,
+            }) => self.push_log(namespace, pod, container, previous, shown, data),
+            Ok(Part::ConfigDump { namespace, pod }) => self.config_dumps.push(ConfigDumpFile {
+                namespace,
+                pod,
+                path: shown,
+                source: data.source(),
+            }),
+            Ok(Part::Quiet) => {}
+            Err(why) => self.problems.push(format!("{shown} is not read: {why}")),
         }
     }
 
@@ -626,16 +596,6 @@ impl Bundle {
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Object> + 'a {
         self.objects.iter().filter(move |o| o.kind == kind)
     }
-
-    /// The `--log-format` value the manifest gives for a container (or its default).
-    pub fn log_format_for(&self, l: &LogFile) -> Option<&str> {
-        let m = self.manifest.as_ref()?;
-        let key = format!("{}/{}/{}", l.namespace, l.pod, l.container);
-        m.log_formats
-            .get(&key)
-            .or_else(|| m.log_formats.get("default"))
-            .map(String::as_str)
-    }
 }
 
 /// Archive log members larger than this are copied to a temporary file of their own while the
@@ -677,6 +637,16 @@ enum Kind {
 }
 
 impl Kind {
+    /// The kind of a part the bundle reads.
+    fn of(part: &Part) -> Kind {
+        match part {
+            Part::Manifest => Kind::Manifest,
+            Part::Resources | Part::Quiet => Kind::Resource,
+            Part::Log { .. } => Kind::Log,
+            Part::ConfigDump { .. } => Kind::ConfigDump,
+        }
+    }
+
     /// The largest member of this kind read, and what it is called in messages.
     fn limit(self) -> (u64, &'static str) {
         match self {
@@ -709,57 +679,6 @@ fn parts_of(rel: &Path) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-/// In the `istioctl bug-report` layout (`…/proxies/<ns>/<pod>/<file>`), the index of `proxies`.
-fn bug_report_proxy(parts: &[String]) -> Option<usize> {
-    parts
-        .iter()
-        .position(|p| p == "proxies")
-        .filter(|i| parts.len() == i + 4)
-}
-
-/// Container name and whether it is the previous container, from a log file name:
-/// `<container>.log`, `<container>.previous.log`, or either with `.gz` (gzip logs are
-/// decompressed as they are read). Suffixes match ignoring case.
-fn container_of(file: &str) -> Option<(String, bool)> {
-    let lower = file.to_ascii_lowercase();
-    let suffix = [".log", ".log.gz"]
-        .into_iter()
-        .find(|s| lower.ends_with(s))?;
-    let stem = file.get(..file.len() - suffix.len())?;
-    match lower.get(..stem.len())?.strip_suffix(".previous") {
-        Some(c) => Some((stem.get(..c.len())?.to_string(), true)),
-        None => Some((stem.to_string(), false)),
-    }
-}
-
-/// What a path (inside a bundle or bug-report archive) holds, if the bundle reader uses it.
-fn layout_kind(parts: &[String]) -> Option<Kind> {
-    let lower = parts.join("/").to_ascii_lowercase();
-    let file = parts
-        .last()
-        .map(|f| f.to_ascii_lowercase())
-        .unwrap_or_default();
-    let is_data = lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json");
-    if bug_report_proxy(parts).is_some() {
-        return if file.contains("config_dump") {
-            Some(Kind::ConfigDump)
-        } else {
-            container_of(&file).map(|_| Kind::Log)
-        };
-    }
-    match parts.first().map(String::as_str) {
-        Some("meshtrace-bundle.json") if parts.len() == 1 => Some(Kind::Manifest),
-        Some("pods.json") if parts.len() == 1 => Some(Kind::Resource),
-        Some("resources") if is_data => Some(Kind::Resource),
-        Some("logs") if parts.len() == 4 && container_of(&file).is_some() => Some(Kind::Log),
-        Some("config_dump") if parts.len() == 3 && lower.ends_with(".json") => {
-            Some(Kind::ConfigDump)
-        }
-        _ if parts.iter().any(|p| p == "cluster") && is_data => Some(Kind::Resource),
-        _ => None,
-    }
 }
 
 /// What was read of one member: its data (if usable), the bytes read, and the read error if any.

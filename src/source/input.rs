@@ -788,7 +788,20 @@ fn push_scanned(
     set: &mut LogSet,
 ) {
     let (envelope, payload) = meshtrace_parsers::envelope::strip_envelope(text);
-    match parser.parse(&payload) {
+    let mut kind = envelope.kind;
+    let mut outcome = parser.parse(&payload);
+    // A bare leading %START_TIME% read as a `kubectl logs --timestamps` prefix is put back.
+    if let Some(r) = meshtrace_parsers::assemble::reread_with_prefix(
+        parser,
+        envelope.kind,
+        envelope.time.as_deref(),
+        &payload,
+        &outcome,
+    ) {
+        outcome = LineOutcome::Record(r);
+        kind = meshtrace_parsers::envelope::EnvelopeKind::None;
+    }
+    match outcome {
         LineOutcome::Record(rec) | LineOutcome::Truncated { record: rec, .. }
             if window.is_some_and(|(a, b)| rec.start_time().is_some_and(|t| t < a || t > b)) => {}
         LineOutcome::Record(rec) | LineOutcome::Truncated { record: rec, .. } => {
@@ -796,7 +809,7 @@ fn push_scanned(
                 input: input.clone(),
                 line,
                 lines: 1,
-                envelope: envelope.kind.name(),
+                envelope: kind.name(),
                 pod: pod.cloned(),
                 record: rec.into_owned(),
             })

@@ -15,6 +15,7 @@ use crate::source::input::{
 };
 use crate::source::limits::MAX_CONFIG_DUMP_BYTES;
 use crate::source::merge::{Opener, StreamInput, Streams};
+use crate::source::meshformats;
 use crate::source::runs::Positioned;
 use crate::topology::Topology;
 use meshtrace_analysis::model::LogSet;
@@ -53,7 +54,13 @@ pub fn read_config_dumps(b: &Bundle, problems: &mut Vec<String>) -> Vec<PodDump>
             Ok(t) => t,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
-        match ConfigDump::parse(&text) {
+        // The must-gather scripts send `pilot-agent`'s messages to the same file as the dump
+        // (`2>&1`): what comes before the JSON's first line is not part of it.
+        let json = match text.trim_start().starts_with('{') {
+            true => text.as_str(),
+            false => text.find("\n{").map_or(text.as_str(), |i| &text[i + 1..]),
+        };
+        match ConfigDump::parse(json) {
             Ok(dump) => out.push(PodDump {
                 namespace: c.namespace.clone(),
                 pod: c.pod.clone(),
@@ -79,12 +86,17 @@ pub fn load(
 struct Opened {
     bundle: Bundle,
     dumps: Vec<PodDump>,
+    /// The access-log formats the bundle's own objects define (MeshConfig, SMCP, Telemetry), in
+    /// the manifest's `log_formats` shape.
+    mesh_formats: std::collections::BTreeMap<String, String>,
     problems: Vec<String>,
 }
 
 impl Opened {
-    /// The format of one of the bundle's logs: `format` if given, else the manifest's, else a
-    /// custom format of the pod's listeners (from its config dump), else auto-detection.
+    /// The format of one of the bundle's logs: `format` if given; else the manifest's for this
+    /// container; else the manifest's default when it names one; else a custom format of the
+    /// pod's listeners (from its config dump); else the one the bundle's MeshConfig, SMCP or
+    /// Telemetry objects give this pod (or the mesh); else auto-detection.
     fn spec_for(
         &self,
         l: &crate::source::bundle::LogFile,
@@ -94,25 +106,55 @@ impl Opened {
         if let Some(f) = format {
             return f.clone();
         }
-        match self.bundle.log_format_for(l) {
-            Some(v) => FormatSpec::parse(v).unwrap_or_else(|e| {
-                problems.push(format!("{}: manifest log format ignored: {e}", l.path));
+        let parse = |v: &str, whence: &str, problems: &mut Vec<String>| {
+            FormatSpec::parse(v).unwrap_or_else(|e| {
+                problems.push(format!("{}: {whence} log format ignored: {e}", l.path));
                 FormatSpec::Auto
-            }),
-            None => {
-                crate::configcite::log_format_of(&self.dumps, &l.namespace, &l.pod, &l.container)
-                    .unwrap_or(FormatSpec::Auto)
-            }
+            })
+        };
+        let key = format!("{}/{}/{}", l.namespace, l.pod, l.container);
+        let manifest = self.bundle.manifest.as_ref();
+        if let Some(v) = manifest.and_then(|m| m.log_formats.get(&key)) {
+            return parse(v, "manifest", problems);
         }
+        if let Some(v) = manifest
+            .and_then(|m| m.log_formats.get("default"))
+            .filter(|v| !v.trim().eq_ignore_ascii_case("auto"))
+        {
+            return parse(v, "manifest", problems);
+        }
+        if let Some(f) =
+            crate::configcite::log_format_of(&self.dumps, &l.namespace, &l.pod, &l.container)
+        {
+            return f;
+        }
+        if l.container == meshformats::PROXY
+            && let Some(v) = self
+                .mesh_formats
+                .get(&key)
+                .or_else(|| self.mesh_formats.get("default"))
+        {
+            return parse(v, "mesh", problems);
+        }
+        FormatSpec::Auto
     }
 
     fn open(path: &Path) -> anyhow::Result<Opened> {
         let bundle = Bundle::open(path)?;
         let mut problems = bundle.problems.clone();
         let dumps = read_config_dumps(&bundle, &mut problems);
+        let objects: Vec<&serde_json::Value> = bundle.objects.iter().map(|o| &o.value).collect();
+        let pods: Vec<&serde_json::Value> = bundle
+            .objects
+            .iter()
+            .filter(|o| o.kind == "Pod" && o.api_version == "v1")
+            .map(|o| &o.value)
+            .collect();
+        let mesh_formats = meshformats::log_formats(&objects, &pods, &mut problems);
         Ok(Opened {
             bundle,
             dumps,
+            mesh_formats,
             problems,
         })
     }
@@ -351,6 +393,7 @@ fn finish(opened: Option<Opened>, logs: LogSet, read_problems: Vec<String>) -> E
         bundle: b,
         dumps,
         problems,
+        ..
     }) = opened
     {
         ev.bundle = Some(b.root.clone());

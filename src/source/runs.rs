@@ -242,9 +242,20 @@ fn run_starts(src: &Positioned, spec: &FormatSpec, max_runs: usize) -> io::Resul
 /// End time of a record line (`None`: not a record, or no time).
 fn line_end(line: &[u8], parser: &mut LineParser) -> Option<i64> {
     let text = String::from_utf8_lossy(line);
-    let (_, payload) = strip_envelope(&text);
-    match parser.parse(&payload) {
-        LineOutcome::Record(r) => Some(end_ms(&r)).filter(|&e| e != i64::MIN),
+    let (env, payload) = strip_envelope(&text);
+    let outcome = parser.parse(&payload);
+    // A bare leading %START_TIME% read as a `kubectl logs --timestamps` prefix is put back.
+    let again = meshtrace_parsers::assemble::reread_with_prefix(
+        parser,
+        env.kind,
+        env.time.as_deref(),
+        &payload,
+        &outcome,
+    );
+    match (again, outcome) {
+        (Some(r), _) | (None, LineOutcome::Record(r)) => {
+            Some(end_ms(&r)).filter(|&e| e != i64::MIN)
+        }
         _ => None,
     }
 }

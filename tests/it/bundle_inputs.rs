@@ -34,6 +34,32 @@ spec:
 this is: [not valid yaml
 "#;
 
+/// The policy as `kubectl get --all-namespaces <every CRD> -o yaml` prints it (istioctl
+/// bug-report's `cluster/crs`).
+const CRS: &str = r#"apiVersion: v1
+items:
+- apiVersion: security.istio.io/v1beta1
+  kind: AuthorizationPolicy
+  metadata:
+    name: allow-with-header
+    namespace: istio-system
+  spec:
+    selector:
+      matchLabels:
+        app: istio-ingressgateway
+    action: ALLOW
+    rules:
+    - to:
+      - operation:
+          paths: ["/v1/models/bert-emotion-model:predict"]
+      when:
+      - key: request.headers[X-Test]
+        values: ["istio-is-cool"]
+kind: List
+metadata:
+  resourceVersion: ""
+"#;
+
 fn files(prefix: &str, bug_report: bool) -> Vec<(String, Vec<u8>)> {
     let log = format!("2024-04-25T20:21:43.7Z\tinfo\tEnvoy proxy is ready\n{RBAC_LINE}\n");
     if bug_report {
@@ -44,14 +70,12 @@ fn files(prefix: &str, bug_report: bool) -> Vec<(String, Vec<u8>)> {
                 ),
                 log.into_bytes(),
             ),
+            // As istioctl writes them: one `kubectl get -A … -o yaml` List each, no extension.
             (
-                format!("{prefix}cluster/pods.json"),
+                format!("{prefix}cluster/k8s-resources"),
                 PODS.as_bytes().to_vec(),
             ),
-            (
-                format!("{prefix}cluster/policies.yaml"),
-                POLICY.as_bytes().to_vec(),
-            ),
+            (format!("{prefix}cluster/crs"), CRS.as_bytes().to_vec()),
         ]
     } else {
         vec![

@@ -21,6 +21,9 @@ fn bundles() -> Vec<PathBuf> {
         .expect("bundles")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
+        // Bundles in meshtrace's layout only: the bug-report and must-gather ones re-lay
+        // kind-rbac-403's evidence as those tools write it, which `collect` never does.
+        .filter(|p| p.join("logs").is_dir())
         .collect();
     v.sort();
     v

@@ -468,7 +468,9 @@ fn tar_gz_bomb_does_not_exhaust_memory() {
     );
     let v = assert_rbac_verdict(&r);
     assert!(
-        v["notes"].to_string().contains("extra/core.dump: ignored"),
+        v["notes"]
+            .to_string()
+            .contains("extra/core.dump is not read"),
         "{}",
         v["notes"]
     );
