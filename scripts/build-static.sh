@@ -24,7 +24,7 @@ fi
 # artefacts (and their RUSTFLAGS) in their own subfolder, so neither build invalidates the other.
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
     cargo build --release --target "$target" --bins
-dir="target/$target/release"
+dir="${CARGO_TARGET_DIR:-target}/$target/release"
 for bin in meshtrace kubectl-meshtrace; do
     f="$dir/$bin"
     # `ldd` says "not a dynamic executable" (exit 1) for a static binary; `file` names it.

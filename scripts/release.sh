@@ -27,7 +27,7 @@ if [ -z "$homepage" ]; then
     echo "release.sh: set HOMEPAGE (no git remote to take it from)" >&2
     exit 2
 fi
-default_bin=target/x86_64-unknown-linux-gnu/release/kubectl-meshtrace
+default_bin=${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/kubectl-meshtrace
 if [ -z "${BIN_linux_amd64:-}" ] && [ "$(uname -s)/$(uname -m)" = "Linux/x86_64" ]; then
     [ -x "$default_bin" ] || bash scripts/build-static.sh >&2
     BIN_linux_amd64=$default_bin
