@@ -189,7 +189,7 @@ pub struct CollectArgs {
     /// Skip the Envoy config dumps (port-forward / exec).
     #[arg(long)]
     pub no_config_dump: bool,
-    /// The proxies' logs from Loki instead of the pods (see docs/loki.md).
+    /// The proxies' logs from Loki instead of the pods (docs/loki.md in meshtrace's source repository).
     #[command(flatten)]
     pub loki: crate::commands::loki::LokiArgs,
 }

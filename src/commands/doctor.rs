@@ -13,7 +13,8 @@ use crate::report::{OutputFormat, write_doctor};
 pub struct DoctorArgs {
     /// Only this InferenceService (and the pods serving it).
     pub isvc: Option<String>,
-    /// Evidence bundle: a folder or .tar.gz (see docs/bundle.md), or an istioctl bug-report.
+    /// Evidence bundle: a folder or .tar.gz written by `meshtrace collect` (its layout:
+    /// docs/bundle.md in meshtrace's source repository), or an istioctl bug-report archive.
     #[arg(long, value_name = "DIR|FILE")]
     pub bundle: Option<std::path::PathBuf>,
     /// List the checks and exit.

@@ -16,7 +16,8 @@ use crate::source::merge::Merged;
 pub struct FailuresArgs {
     /// Plain log files to read in addition to (or instead of) a bundle.
     pub files: Vec<String>,
-    /// Evidence bundle: a folder or .tar.gz (see docs/bundle.md), or an istioctl bug-report.
+    /// Evidence bundle: a folder or .tar.gz written by `meshtrace collect` (its layout:
+    /// docs/bundle.md in meshtrace's source repository), or an istioctl bug-report archive.
     #[arg(long, value_name = "DIR|FILE")]
     pub bundle: Option<std::path::PathBuf>,
     /// Log format for every log (overrides the bundle manifest).
@@ -25,7 +26,8 @@ pub struct FailuresArgs {
     /// Only these statuses: `4xx`, `5xx`, `403`, `0` (TCP), comma-separated.
     #[arg(long, value_name = "STATUS", value_parser = crate::commands::parse_status)]
     pub status: Option<String>,
-    /// Only this cause (see docs/causes.md), e.g. `rbac_denied`.
+    /// Only this cause, e.g. `rbac_denied` (the causes `trace` and `explain` name; all of them:
+    /// docs/causes.md in meshtrace's source repository).
     #[arg(long, value_name = "CAUSE")]
     pub cause: Option<String>,
     /// Keep Knative and kubelet probe requests (left out by default).
@@ -39,7 +41,7 @@ pub struct FailuresArgs {
     /// back from when the bundle was collected (its manifest), else from the newest record.
     #[command(flatten)]
     pub live: crate::commands::collect::LiveArgs,
-    /// The proxies' logs from Loki instead (see docs/loki.md).
+    /// The proxies' logs from Loki instead (docs/loki.md in meshtrace's source repository).
     #[command(flatten)]
     pub loki: crate::commands::loki::LokiArgs,
 }

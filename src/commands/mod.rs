@@ -8,6 +8,7 @@ use anyhow::{Context as _, Result};
 use meshtrace_parsers::detect::FormatSpec;
 
 pub mod collect;
+pub mod completions;
 pub mod doctor;
 pub mod explain;
 pub mod failures;

@@ -35,7 +35,8 @@ pub struct ReportArgs {
     /// Report every failure in the evidence instead of one request.
     #[arg(long)]
     pub failures: bool,
-    /// Evidence bundle: a folder or .tar.gz (see docs/bundle.md), or an istioctl bug-report.
+    /// Evidence bundle: a folder or .tar.gz written by `meshtrace collect` (its layout:
+    /// docs/bundle.md in meshtrace's source repository), or an istioctl bug-report archive.
     #[arg(long, value_name = "DIR|FILE")]
     pub bundle: Option<std::path::PathBuf>,
     /// Log format for every log (overrides the bundle manifest).
@@ -53,7 +54,7 @@ pub struct ReportArgs {
     /// Without --bundle and files, the evidence is collected live from the cluster.
     #[command(flatten)]
     pub live: crate::commands::collect::LiveArgs,
-    /// The proxies' logs from Loki instead (see docs/loki.md).
+    /// The proxies' logs from Loki instead (docs/loki.md in meshtrace's source repository).
     #[command(flatten)]
     pub loki: crate::commands::loki::LokiArgs,
 }

@@ -12,7 +12,8 @@ pub struct TraceArgs {
     pub start: String,
     /// Plain log files to read in addition to (or instead of) a bundle.
     pub files: Vec<String>,
-    /// Evidence bundle: a folder or .tar.gz (see docs/bundle.md), or an istioctl bug-report.
+    /// Evidence bundle: a folder or .tar.gz written by `meshtrace collect` (its layout:
+    /// docs/bundle.md in meshtrace's source repository), or an istioctl bug-report archive.
     #[arg(long, value_name = "DIR|FILE")]
     pub bundle: Option<std::path::PathBuf>,
     /// Log format for every log (overrides the bundle manifest): see `explain --log-format`.
@@ -39,7 +40,7 @@ pub struct TraceArgs {
     /// Without --bundle and files, the evidence is collected live from the cluster.
     #[command(flatten)]
     pub live: crate::commands::collect::LiveArgs,
-    /// The proxies' logs from Loki instead (see docs/loki.md).
+    /// The proxies' logs from Loki instead (docs/loki.md in meshtrace's source repository).
     #[command(flatten)]
     pub loki: crate::commands::loki::LokiArgs,
 }

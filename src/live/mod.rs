@@ -20,7 +20,7 @@ pub mod loki;
 pub mod meshconfig;
 pub mod otlp;
 pub mod private;
-mod progress;
+pub mod progress;
 mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};

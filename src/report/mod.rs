@@ -7,13 +7,15 @@ pub mod otlp;
 pub mod proxy_config;
 pub mod route_check;
 pub mod safe;
+pub mod style;
+pub mod table;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use comfy_table::{ContentArrangement, Table, presets};
-
 pub use safe::Line;
+use style::{Paint, paint};
+use table::{Cell, Grid};
 
 use crate::explain::ExplainReport;
 use meshtrace_analysis::model::LogSet;
@@ -23,6 +25,8 @@ use meshtrace_analysis::model::LogSet;
 pub enum OutputFormat {
     /// Tables and text for people.
     Table,
+    /// The same, every value printed whole (tables as wide as their values).
+    Wide,
     /// JSON for machines.
     Json,
 }
@@ -45,16 +49,35 @@ pub fn stdout() -> Stdout {
     }
 }
 
+/// Is standard output a terminal (for `--color auto`)?
+pub fn stdout_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    io::stdout().is_terminal()
+}
+
 impl Stdout {
-    /// The width tables wrap at: the terminal's own (`None`), or `pipe_width` columns when
-    /// writing to a pipe or a file.
+    /// The width tables fit in: `COLUMNS` when set to a number, else the terminal's own, or
+    /// `pipe_width` columns when writing to a pipe or a file.
     pub fn width(&self, pipe_width: u16) -> Option<u16> {
-        (!self.terminal).then_some(pipe_width)
+        let columns = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<u16>().ok())
+            .filter(|c| *c >= 20);
+        let terminal = || {
+            self.terminal
+                .then(terminal_size::terminal_size)
+                .flatten()
+                .map(|(w, _)| w.0)
+                .filter(|w| *w >= 20)
+        };
+        Some(columns.or_else(terminal).unwrap_or(pipe_width))
     }
 }
 
 impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // The command's output begins: the progress line goes for good.
+        crate::live::progress::clear(true);
         self.out.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -87,6 +110,7 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// Standard error for diagnostics, sanitised like standard output.
 pub fn stderr() -> safe::Sanitizer<io::StderrLock<'static>> {
+    crate::live::progress::clear(false);
     safe::Sanitizer::new(io::stderr().lock())
 }
 
@@ -108,6 +132,13 @@ pub fn usage_error(message: &str) {
 /// every evidence field (a file name or request id in it cannot reach the terminal raw).
 pub fn error(e: &anyhow::Error) {
     let _ = writeln!(stderr(), "meshtrace: error: {}", Line(&format!("{e:#}")));
+}
+
+/// A script or page meshtrace writes from its own definitions (shell completions, manual
+/// pages), through the sanitiser like everything else (it holds no control character).
+pub fn write_script(out: &mut dyn Write, text: &str) -> io::Result<()> {
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 /// A machine-readable document as pretty JSON or as YAML (`proxy-config`, `route-check`),
@@ -200,16 +231,6 @@ pub fn write_collect_summary(
     out.flush()
 }
 
-fn new_table(width: Option<u16>) -> Table {
-    let mut t = Table::new();
-    t.load_style(presets::UTF8_FULL_CONDENSED);
-    t.set_content_arrangement(ContentArrangement::Dynamic);
-    if let Some(w) = width {
-        t.set_width(w);
-    }
-    t
-}
-
 /// Write the explain report.
 pub fn write_explain(
     out: &mut dyn Write,
@@ -237,6 +258,7 @@ pub fn write_explain(
             w.end_json()
         }
         OutputFormat::Table => write_explain_table(out, set, report, width),
+        OutputFormat::Wide => write_explain_table(out, set, report, None),
     }
 }
 
@@ -270,29 +292,27 @@ fn write_explain_table(
         inputs_list(&set.inputs)
     )?;
     if !report.requests.is_empty() {
-        let mut t = new_table(width);
-        t.set_header(vec![
-            "#",
-            "request id",
-            "status",
-            "cause",
-            "origin",
-            "lines",
-        ]);
+        let mut t = Grid::new(
+            &["#", "request id", "status", "cause", "origin", "lines"],
+            width,
+        );
         for (i, r) in report.requests.iter().enumerate() {
             t.add_row(vec![
-                (i + 1).to_string(),
-                cell(r.request_id.as_deref().unwrap_or("-")),
-                r.status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                r.cause.id().to_string(),
-                loc(&r.origin_input, r.origin_line),
+                (i + 1).to_string().into(),
+                cell(r.request_id.as_deref().unwrap_or("-")).into(),
+                Cell::status(
+                    r.status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                ),
+                r.cause.id().to_string().into(),
+                loc(&r.origin_input, r.origin_line).into(),
                 r.lines
                     .iter()
                     .map(u64::to_string)
                     .collect::<Vec<_>>()
-                    .join(", "),
+                    .join(", ")
+                    .into(),
             ]);
         }
         writeln!(out, "{t}")?;
@@ -459,15 +479,28 @@ fn write_request(
     loc: &dyn Fn(&str, u64) -> String,
 ) -> io::Result<()> {
     writeln!(out)?;
+    let status = r
+        .status
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "-".into());
+    let kind = if r.cause.is_failure() {
+        Paint::Failed
+    } else {
+        Paint::Ok
+    };
     writeln!(
         out,
-        "Request {} · {} · {} · {}",
-        n,
-        Line(r.request_id.as_deref().unwrap_or("(no request id)")),
-        r.status
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "-".into()),
-        r.cause.id()
+        "{}",
+        paint(
+            kind,
+            &format!(
+                "Request {} · {} · {} · {}",
+                n,
+                Line(r.request_id.as_deref().unwrap_or("(no request id)")),
+                status,
+                r.cause.id()
+            )
+        )
     )?;
     writeln!(out, "  What happened: {}", Line(&r.summary))?;
     if !r.cause.is_failure() {
@@ -621,7 +654,6 @@ pub fn write_trace(
     if !prefix.is_empty() {
         writeln!(out, "Evidence under {}", Line(&prefix))?;
     }
-    let mut tab = new_table(if wide { None } else { width });
     let mut header = vec![
         "#", "role", "pod", "dir", "listener", "status", "flags", "details", "ms",
     ];
@@ -629,7 +661,7 @@ pub fn write_trace(
         header.extend(["self ms", "request id", "upstream", "cluster", "start"]);
     }
     header.push("evidence");
-    tab.set_header(header);
+    let mut tab = Grid::new(&header, if wide { None } else { width });
     for h in &t.hops {
         let mark = if h.index == t.origin_hop { "◀ " } else { "" };
         let pod = match (&h.namespace, &h.pod) {
@@ -640,32 +672,32 @@ pub fn write_trace(
             Some(a) => format!("{} (try {a})", Line(&h.role)),
             None => cell(&h.role),
         };
-        let mut row = vec![
-            format!("{mark}{}", h.index),
-            role,
-            pod,
-            cell(&h.direction),
-            or_dash(h.listener.as_ref()),
-            or_dash(h.status),
+        let mut row: Vec<Cell> = vec![
+            Cell::from(format!("{mark}{}", h.index)).whole(),
+            role.into(),
+            pod.into(),
+            cell(&h.direction).into(),
+            or_dash(h.listener.as_ref()).into(),
+            Cell::status(or_dash(h.status)),
             if h.flags.is_empty() {
                 "-".into()
             } else {
-                cell(&h.flags.join(","))
+                cell(&h.flags.join(",")).into()
             },
-            or_dash(h.details.as_ref()),
-            or_dash(h.duration_ms),
+            or_dash(h.details.as_ref()).into(),
+            or_dash(h.duration_ms).into(),
         ];
         if wide {
             row.extend([
-                or_dash(h.self_time_ms),
-                or_dash(h.request_id.as_ref()),
+                or_dash(h.self_time_ms).into(),
+                or_dash(h.request_id.as_ref()).into(),
                 match (&h.upstream_host, &h.upstream_is) {
-                    (Some(u), Some(d)) => cell(&format!("{u} = {d}")),
-                    (Some(u), None) => cell(u),
+                    (Some(u), Some(d)) => cell(&format!("{u} = {d}")).into(),
+                    (Some(u), None) => cell(u).into(),
                     _ => "-".into(),
                 },
-                or_dash(h.upstream_cluster.as_ref()),
-                or_dash(h.start.as_ref()),
+                or_dash(h.upstream_cluster.as_ref()).into(),
+                or_dash(h.start.as_ref()).into(),
             ]);
         }
         // The pod column already names the pod: show the log file's own name under it.
@@ -674,18 +706,23 @@ pub fn write_trace(
             (Some(ns), Some(p)) => rel.strip_prefix(&format!("{ns}/{p}/")).unwrap_or(rel),
             _ => rel,
         };
-        row.push(format!("{}:{}", Line(shown), h.evidence.line));
+        row.push(format!("{}:{}", Line(shown), h.evidence.line).into());
         tab.add_row(row);
     }
     writeln!(out, "{tab}")?;
     writeln!(out)?;
-    writeln!(
-        out,
+    let verdict = format!(
         "Verdict: {} {} at hop {}",
         or_dash(t.status),
         t.cause.id(),
         t.origin_hop
-    )?;
+    );
+    let kind = if t.succeeded {
+        Paint::Ok
+    } else {
+        Paint::Failed
+    };
+    writeln!(out, "{}", paint(kind, &verdict))?;
     writeln!(out, "  {}", Line(&t.summary))?;
     if !t.evidence.is_empty() {
         writeln!(out, "  Evidence:")?;
@@ -705,7 +742,7 @@ pub fn write_trace(
     write_waterfall(out, t)?;
     if !t.notes.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Notes:")?;
+        writeln!(out, "{}", paint(Paint::Heading, "Notes:"))?;
         for n in &t.notes {
             writeln!(out, "  - {}", Line(n))?;
         }
@@ -767,7 +804,11 @@ fn write_waterfall(out: &mut dyn Write, t: &crate::trace::TraceReport) -> io::Re
         return Ok(());
     }
     writeln!(out)?;
-    writeln!(out, "Latency (0 … {total} ms):")?;
+    writeln!(
+        out,
+        "{}",
+        paint(Paint::Heading, &format!("Latency (0 … {total} ms):"))
+    )?;
     let label_w = spans
         .iter()
         .map(|(h, _, _)| safe::line(&h.role).chars().count())
@@ -803,6 +844,11 @@ pub fn write_failures(
         serde_json::to_writer_pretty(&mut *out, r).map_err(json_io_error)?;
         return writeln!(out);
     }
+    let width = if format == OutputFormat::Wide {
+        None
+    } else {
+        width
+    };
     writeln!(
         out,
         "{} failed of {} request{} and connection{} in {} group{}",
@@ -814,18 +860,20 @@ pub fn write_failures(
         plural(r.groups.len())
     )?;
     if !r.groups.is_empty() {
-        let mut t = new_table(width);
-        t.set_header(vec![
-            "#",
-            "count",
-            "status",
-            "cause",
-            "origin",
-            "target",
-            "first seen",
-            "last seen",
-            "examples",
-        ]);
+        let mut t = Grid::new(
+            &[
+                "#",
+                "count",
+                "status",
+                "cause",
+                "origin",
+                "target",
+                "first seen",
+                "last seen",
+                "examples",
+            ],
+            width,
+        );
         for (i, g) in r.groups.iter().enumerate() {
             let examples = if g.kind == "connection" {
                 g.clients
@@ -841,19 +889,19 @@ pub fn write_failures(
                 inputs_list(&g.example_request_ids)
             };
             t.add_row(vec![
-                (i + 1).to_string(),
-                g.count.to_string(),
-                or_dash(g.status),
-                g.cause.id().to_string(),
-                cell(&g.origin_role),
+                (i + 1).to_string().into(),
+                g.count.to_string().into(),
+                Cell::status(or_dash(g.status)),
+                g.cause.id().to_string().into(),
+                cell(&g.origin_role).into(),
                 if g.kind == "connection" {
-                    format!("listener {}", Line(&g.target))
+                    format!("listener {}", Line(&g.target)).into()
                 } else {
-                    cell(&g.target)
+                    cell(&g.target).into()
                 },
-                or_dash(g.first_seen.as_deref().map(short_time)),
-                or_dash(g.last_seen.as_deref().map(short_time)),
-                examples,
+                or_dash(g.first_seen.as_deref().map(short_time)).into(),
+                or_dash(g.last_seen.as_deref().map(short_time)).into(),
+                examples.into(),
             ]);
         }
         writeln!(out, "{t}")?;
@@ -882,7 +930,7 @@ pub fn write_failures(
     }
     if !r.notes.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Notes:")?;
+        writeln!(out, "{}", paint(Paint::Heading, "Notes:"))?;
         for n in &r.notes {
             writeln!(out, "  - {}", Line(n))?;
         }
@@ -911,6 +959,11 @@ pub fn write_doctor(
         serde_json::to_writer_pretty(&mut *out, &v).map_err(json_io_error)?;
         return writeln!(out);
     }
+    let width = if format == OutputFormat::Wide {
+        None
+    } else {
+        width
+    };
     let count = |s: crate::doctor::Severity| findings.iter().filter(|f| f.severity == s).count();
     writeln!(
         out,
@@ -922,19 +975,23 @@ pub fn write_doctor(
         count(crate::doctor::Severity::Info)
     )?;
     if !findings.is_empty() {
-        let mut t = new_table(width);
-        t.set_header(vec!["#", "severity", "id", "check", "finding"]);
+        let mut t = Grid::new(&["#", "severity", "id", "check", "finding"], width);
         for (i, f) in findings.iter().enumerate() {
             let sev = serde_json::to_value(f.severity)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
+            let sev_paint = match f.severity {
+                crate::doctor::Severity::Error => Some(Paint::Bad),
+                crate::doctor::Severity::Warning => Some(Paint::Warn),
+                crate::doctor::Severity::Info => None,
+            };
             t.add_row(vec![
-                (i + 1).to_string(),
-                sev,
-                f.id.to_string(),
-                f.check.to_string(),
-                cell(&f.title),
+                (i + 1).to_string().into(),
+                Cell::painted(sev, sev_paint),
+                f.id.to_string().into(),
+                f.check.to_string().into(),
+                cell(&f.title).into(),
             ]);
         }
         writeln!(out, "{t}")?;
@@ -948,7 +1005,11 @@ pub fn write_doctor(
     }
     if !problems.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Skipped parts of the evidence:")?;
+        writeln!(
+            out,
+            "{}",
+            paint(Paint::Heading, "Skipped parts of the evidence:")
+        )?;
         for p in problems {
             writeln!(out, "  - {}", Line(p))?;
         }

@@ -172,7 +172,17 @@ impl<W: Write> Sanitizer<W> {
         while at < data.len() {
             let (len, untouched) = scan_line(&data[at..]);
             let end = at + len;
-            if !untouched {
+            if super::style::has_marker(&data[at..end]) {
+                // Colour: the text around our style markers is sanitised as below, then each
+                // marker becomes its escape sequence (evidence cannot forge one).
+                self.put(&data[clean_from..at])?;
+                let line = String::from_utf8_lossy(&data[at..end]);
+                let styled = super::style::render_line(&line, |s, out| {
+                    out.push_str(&text(&crate::redact::mask_text(s)));
+                });
+                self.put(styled.as_bytes())?;
+                clean_from = end;
+            } else if !untouched {
                 self.put(&data[clean_from..at])?;
                 let line = String::from_utf8_lossy(&data[at..end]);
                 let masked = crate::redact::mask_text(&line);
