@@ -59,6 +59,18 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// The cause behind an ext_proc filter's failure (`ext_proc_error_gRPC_error_<N>…` details,
+    /// e.g. an inference gateway's endpoint picker): gRPC UNAVAILABLE (14) is a connection
+    /// failure, DEADLINE_EXCEEDED (4) a timeout, any other code unknown. `None` for other details.
+    pub fn from_ext_proc_details(details: &str) -> Option<Cause> {
+        let e = meshtrace_parsers::grpc::parse_ext_proc_error(details)?;
+        Some(match e.code {
+            14 => Cause::UpstreamConnectFailure,
+            4 => Cause::UpstreamTimeout,
+            _ => Cause::Unknown,
+        })
+    }
+
     /// Every cause, in documentation order.
     pub const ALL: [Cause; 24] = [
         Cause::Ok,

@@ -451,7 +451,7 @@ fn policy_cause(r: &RawRecord<'_>) -> Option<Cause> {
     if base.starts_with("rbac_access_denied") {
         return Some(Cause::RbacDenied);
     }
-    if let Some(c) = crate::inference::ext_proc_cause(base) {
+    if let Some(c) = Cause::from_ext_proc_details(base) {
         return Some(c);
     }
     if base.starts_with("ext_authz") || has(F::UnauthorizedExternalService) {
