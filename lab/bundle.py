@@ -538,6 +538,46 @@ def resources(sc):
                 },
             }
         ]
+    if k.epp_unreachable:
+        files["istio-system/envoyfilter-epp-ext-proc.yaml"] = [
+            {
+                "apiVersion": "networking.istio.io/v1alpha3",
+                "kind": "EnvoyFilter",
+                "metadata": {"name": "gateway-epp-ext-proc", "namespace": "istio-system"},
+                "spec": {
+                    "workloadSelector": {"labels": {"istio": "ingressgateway"}},
+                    "configPatches": [
+                        {
+                            "applyTo": "HTTP_FILTER",
+                            "match": {
+                                "context": "GATEWAY",
+                                "listener": {
+                                    "portNumber": 8443,
+                                    "filterChain": {"filter": {"name": "envoy.filters.network.http_connection_manager"}},
+                                },
+                            },
+                            "patch": {
+                                "operation": "INSERT_BEFORE",
+                                "value": {
+                                    "name": "envoy.filters.http.ext_proc",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
+                                        "grpc_service": {"envoy_grpc": {"cluster_name": T.CL_EPP}, "timeout": "10s"},
+                                        "failure_mode_allow": False,
+                                        "processing_mode": {"request_header_mode": "SEND", "response_header_mode": "SKIP"},
+                                    },
+                                },
+                            },
+                        }
+                    ],
+                },
+            }
+        ]
+        # The EPP Service exists; its pod is gone (no endpoints).
+        files["aiproject/service-test-epp.yaml"] = [
+            _svc("test-epp", "aiproject", T.EPP_IP, [("grpc-ext-proc", T.EPP_PORT, T.EPP_PORT)], selector={"app": "test-epp"}),
+            {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "test-epp", "namespace": "aiproject"}, "subsets": []},
+        ]
     return files
 
 
@@ -637,7 +677,7 @@ Traced by {how}: `{start}`.
 - `config_dump/<ns>/<pod>.json`: each Envoy's `/config_dump?include_eds` taken after the traffic
   (static resources: the lab has no istiod; names and settings as istiod writes them).
 - `pods.json`, `resources/`: the objects matching that configuration.
-- `expect.json`: the ground truth above, for `tests/lab.rs`.
+- `expect.json`: the ground truth above, for `tests/it/lab.rs`.
 """
 
 
@@ -703,14 +743,14 @@ def write_index(out, _written, all_scenarios):
 Written by `lab/run.py` (`bash scripts/lab.sh`): real Envoy processes on loopback addresses with
 Istio-shaped configuration, the Knative activator and a model server as small Python
 applications. Each folder is a bundle (`docs/bundle.md`) plus `expect.json`, the ground truth
-by construction that `tests/lab.rs` checks meshtrace against. See `lab/README.md`.
+by construction that `tests/it/lab.rs` checks meshtrace against. See `lab/README.md`.
 
 {chr(10).join(rows)}
 """
     if os.path.isdir(os.path.join(out, "format-oracle")):
         text += (
             "\n`format-oracle/` is not a bundle: it is written by `lab/oracle.py` (real Envoy writing the same\n"
-            "requests in a TEXT and a JSON access log) and checked by `tests/format_oracle.rs`.\n"
+            "requests in a TEXT and a JSON access log) and checked by `tests/it/format_oracle.rs`.\n"
         )
     with open(os.path.join(out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)

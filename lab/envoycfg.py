@@ -266,6 +266,26 @@ def local_ratelimit_filter(tokens, fill_seconds):
     }
 
 
+def ext_proc_filter(cluster_name):
+    """Envoy's external processing filter calling an endpoint picker over gRPC, as a Gateway API
+    Inference Extension gateway does before routing (fail closed: `failure_mode_allow: false`)."""
+    return {
+        "name": "envoy.filters.http.ext_proc",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
+            "grpc_service": {"envoy_grpc": {"cluster_name": cluster_name}, "timeout": "10s"},
+            "failure_mode_allow": False,
+            "processing_mode": {
+                "request_header_mode": "SEND",
+                "response_header_mode": "SKIP",
+                "request_body_mode": "NONE",
+                "response_body_mode": "NONE",
+            },
+            "message_timeout": "10s",
+        },
+    }
+
+
 def bootstrap(*, node_id, cluster_name, metadata, admin_ip, listeners, clusters, secrets):
     return {
         "node": {"id": node_id, "cluster": cluster_name, "metadata": metadata},

@@ -397,6 +397,27 @@ SCENARIOS = [
         routed=False,
         wire_checks=[(GW, r'" 404 NR route_not_found ')],
     ),
+    Scenario(
+        name="inference-epp-unreachable",
+        title="The gateway's endpoint picker (ext_proc) is unreachable",
+        story=(
+            "The ingress gateway runs Envoy's `envoy.filters.http.ext_proc` filter on 8443 (an "
+            "EnvoyFilter, as an inference gateway calls its endpoint picker before routing; "
+            "`failure_mode_allow: false`). Its gRPC cluster "
+            "`outbound|9002||test-epp.aiproject.svc.cluster.local` points to the EPP Service's "
+            "ClusterIP where nothing listens (the EPP pod is gone): the gRPC call fails with "
+            "UNAVAILABLE (14) and the gateway answers 500 `ext_proc_error_gRPC_error_14` itself; "
+            "no request leaves the gateway. Every request fails; the lab sends only the one."
+        ),
+        knobs=T.Knobs(epp_unreachable=True),
+        healthy_before=0,
+        healthy_alongside=0,
+        cause="upstream_connect_failure",
+        client_status=500,
+        hops=[Hop(GW, "gateway", T.L_8443, 500, "ext_proc_error_gRPC_error_14")],
+        origin=0,
+        wire_checks=[(GW, r'" 500 - ext_proc_error_gRPC_error_14')],
+    ),
 ]
 
 

@@ -57,6 +57,11 @@ SVC_IPS = {
     "activator-service": "127.0.1.40",
 }
 PRIVATE_IP = SVC_IPS["test-predictor-00001-private"]
+# The endpoint picker's Service (scenario inference-epp-unreachable): nothing listens there.
+EPP_SVC = "test-epp.aiproject.svc.cluster.local"
+EPP_IP = "127.0.1.50"
+EPP_PORT = 9002
+CL_EPP = f"outbound|{EPP_PORT}||{EPP_SVC}"
 
 ACTIVATOR_APP_PORT = 18012
 MODEL_APP_PORT = 18080
@@ -99,6 +104,7 @@ class Knobs:
     stale_vs_host: str = ""  # external host of a VirtualService whose Knative route is gone
     activator_503: bool = False  # the activator answers 503 itself (after the healthy requests)
     model_down: bool = False  # the model container stops (after the healthy requests)
+    epp_unreachable: bool = False  # gateway 8443 calls an endpoint picker (ext_proc) nobody serves
     extra: dict = field(default_factory=dict)
 
 
@@ -203,6 +209,7 @@ def gateway_bootstrap(k: Knobs, pki):
         # Not an Istio default: keeps the lab client's x-request-id so the test can name the
         # request (a real client such as curl sends none and the gateway makes one up).
         preserve_external_request_id=True,
+        http_filters=[E.ext_proc_filter(CL_EPP)] if k.epp_unreachable else (),
     )
     l8443 = E.listener(
         "0.0.0.0_8443",
@@ -290,6 +297,12 @@ def gateway_bootstrap(k: Knobs, pki):
             metadata=_dr_meta("istio-system", "default", PUBLIC_SVC, "test-predictor-00001", "aiproject"),
         ),
     ]
+    if k.epp_unreachable:
+        # The endpoint picker's Service (gRPC, port 9002 as in the Gateway API Inference
+        # Extension's charts): its ClusterIP has no listener, so every connect is refused.
+        clusters.append(
+            E.cluster(CL_EPP, (EPP_IP, EPP_PORT), bind_ip=gw.ip, h2=True, connect_timeout="2s")
+        )
     return E.bootstrap(
         node_id=_node(gw, "router")["id"],
         cluster_name="istio-ingressgateway.istio-system",

@@ -4,7 +4,9 @@
 //! Service behind it, and the HTTPRoute `timeouts.request` behind a gateway 504 `UT`. Pure.
 
 use meshtrace_parsers::flags::ResponseFlag as Flag;
-use meshtrace_parsers::grpc::{epp_likely_cause, parse_ext_proc_error, status};
+use meshtrace_parsers::grpc::{
+    epp_likely_cause, ext_proc_transport_reason, parse_ext_proc_error, status,
+};
 use meshtrace_parsers::record::RawRecord;
 use serde_json::Value;
 
@@ -21,12 +23,7 @@ const POOL_GROUPS: [&str; 2] = [
 
 /// The cause an ext_proc failure maps to (`None` when the details are not one).
 pub fn ext_proc_cause(details: &str) -> Option<Cause> {
-    let e = parse_ext_proc_error(details)?;
-    Some(match e.code {
-        14 => Cause::UpstreamConnectFailure,
-        4 => Cause::UpstreamTimeout,
-        _ => Cause::Unknown,
-    })
+    Cause::from_ext_proc_details(details)
 }
 
 /// A verdict read from the evidence: what happened, what to do, what configuration says so.
@@ -241,9 +238,14 @@ pub fn ext_proc_reading(ev: &Evidence, r: &RawRecord<'_>) -> Option<Reading> {
             findings = f;
         }
     }
+    let transport = e
+        .message
+        .and_then(ext_proc_transport_reason)
+        .map(|t| format!(" Envoy's message on the gRPC connection: {t}."))
+        .unwrap_or_default();
     let summary = if e.code == 14 {
         format!(
-            "The gateway could not reach the endpoint picker{what}: its ext_proc call failed with gRPC {} {name} ({meaning}), so the gateway answered {} by itself and the request never reached a model server.{}",
+            "The gateway could not reach the endpoint picker{what}: its ext_proc call failed with gRPC {} {name} ({meaning}), so the gateway answered {} by itself and the request never reached a model server.{transport}{}",
             e.code,
             r.status().unwrap_or(0),
             if findings.is_empty() {
@@ -254,7 +256,7 @@ pub fn ext_proc_reading(ev: &Evidence, r: &RawRecord<'_>) -> Option<Reading> {
         )
     } else {
         format!(
-            "The gateway's call to its external processor{what} failed with gRPC {} {name} ({meaning}); the gateway answered {} by itself.",
+            "The gateway's call to its external processor{what} failed with gRPC {} {name} ({meaning}); the gateway answered {} by itself.{transport}",
             e.code,
             r.status().unwrap_or(0)
         )

@@ -99,6 +99,49 @@ pub fn parse_ext_proc_error(details: &str) -> Option<ExtProcError<'_>> {
     Some(ExtProcError { code, message })
 }
 
+/// What the transport message in braces after `ext_proc_error_gRPC_error_<N>` says went wrong
+/// on the gRPC connection (Envoy writes its upstream reset reason there, spaces as `_`, e.g.
+/// `upstream_connect_error_or_disconnect/reset_before_headers._reset_reason:_remote_connection_failure{…delayed_connect_error:_Connection_refused}}`).
+/// `None` when the message names no reason this knows.
+pub fn ext_proc_transport_reason(message: &str) -> Option<&'static str> {
+    // Most specific first: the innermost transport failure decides.
+    const REASONS: [(&str, &str); 8] = [
+        (
+            "Connection_refused",
+            "the connection was refused: nothing listens on that address and port",
+        ),
+        (
+            "CERTIFICATE_VERIFY_FAILED",
+            "the TLS handshake failed: the peer's certificate is not trusted",
+        ),
+        (
+            "WRONG_VERSION_NUMBER",
+            "the TLS handshake failed: the peer answered in plaintext",
+        ),
+        ("TLS_error", "the TLS handshake failed"),
+        (
+            "connection_timeout",
+            "the connection timed out: the address does not answer (no pod behind it, or a network policy drops it)",
+        ),
+        (
+            "overflow",
+            "the connection pool's circuit breaker overflowed",
+        ),
+        (
+            "protocol_error",
+            "the HTTP/2 connection failed: the port may not speak gRPC (HTTP/2)",
+        ),
+        (
+            "connection_termination",
+            "the connection was closed before the answer",
+        ),
+    ];
+    REASONS
+        .iter()
+        .find(|(k, _)| message.contains(k))
+        .map(|(_, v)| *v)
+}
+
 /// What usually causes this ext_proc failure when the external processor is an endpoint
 /// picker (Gateway API Inference Extension, llm-d, KServe `LLMInferenceService`).
 pub fn epp_likely_cause(code: u32) -> &'static str {
@@ -147,6 +190,30 @@ pub fn ext_proc_meaning(details: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: what real Envoy 1.40 writes when the ext_proc gRPC cluster's port is closed
+    /// (testdata/lab/inference-epp-unreachable): the message nests braces.
+    #[test]
+    fn ext_proc_details_from_real_envoy() {
+        let real = "ext_proc_error_gRPC_error_14{upstream_connect_error_or_disconnect/reset_before_headers._reset_reason:_remote_connection_failure{upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}}}";
+        let e = parse_ext_proc_error(real).unwrap();
+        assert_eq!(e.code, 14);
+        let m = e.message.unwrap();
+        assert!(
+            m.starts_with("upstream_connect_error_or_disconnect/"),
+            "{m}"
+        );
+        assert!(m.ends_with("Connection_refused}}"), "{m}");
+        assert!(ext_proc_transport_reason(m).unwrap().contains("refused"));
+        assert!(
+            ext_proc_transport_reason(
+                "upstream_connect_error_or_disconnect/reset_before_headers._reset_reason:_overflow"
+            )
+            .unwrap()
+            .contains("circuit breaker")
+        );
+        assert_eq!(ext_proc_transport_reason("something_else"), None);
+    }
 
     #[test]
     fn ext_proc_details() {

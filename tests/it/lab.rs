@@ -349,7 +349,7 @@ fn lab_bundles_match_their_ground_truth() {
             match (diffs.is_empty(), pending) {
                 (true, false) => {}
                 (true, true) => eprintln!(
-                    "lab: {} passes now: remove {name:?} from PENDING in tests/lab.rs",
+                    "lab: {} passes now: remove {name:?} from PENDING in tests/it/lab.rs",
                     dir.display()
                 ),
                 (false, true) => eprintln!(
@@ -418,4 +418,76 @@ fn expectations_are_well_formed() {
             assert!(dir.join(f).is_file(), "{}: {f}", dir.display());
         }
     }
+}
+
+/// The `%RESPONSE_CODE_DETAILS%` real Envoy 1.40 writes when its ext_proc filter cannot connect
+/// to the external processor (gRPC UNAVAILABLE with the transport's message in braces).
+const EXT_PROC_REFUSED: &str = "ext_proc_error_gRPC_error_14{upstream_connect_error_or_disconnect/reset_before_headers._reset_reason:_remote_connection_failure{upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}}}";
+
+/// `inference-epp-unreachable`: the gateway's ext_proc filter (an endpoint picker) points to a
+/// port nobody listens on. The verdict names the endpoint picker, and the details Envoy wrote
+/// (with their nested `{message}`) arrive whole in the hop and in `explain`.
+#[test]
+fn epp_unreachable_names_the_endpoint_picker() {
+    let mut seen = 0;
+    for root in roots() {
+        let dir = root.join("inference-epp-unreachable");
+        if !dir.join("expect.json").is_file() {
+            continue;
+        }
+        seen += 1;
+        let bundle = dir.to_string_lossy().into_owned();
+        let expect: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap())
+                .unwrap();
+        let start = s(&expect["request_id"]);
+        let (code, out, err) = meshtrace(&["trace", &start, "--bundle", &bundle, "-o", "json"]);
+        assert_eq!(code, 1, "{}: {err}", dir.display());
+        let t: Value = serde_json::from_str(&out).expect("trace JSON");
+        let hops = t["hops"].as_array().expect("hops");
+        assert_eq!(
+            hops.len(),
+            1,
+            "{}: nothing leaves the gateway",
+            dir.display()
+        );
+        assert_eq!(hops[0]["status"], 500);
+        assert_eq!(hops[0]["listener"], "127.0.0.10:8443");
+        assert_eq!(
+            s(&hops[0]["details"]),
+            EXT_PROC_REFUSED,
+            "{}",
+            dir.display()
+        );
+        assert_eq!(t["cause"], "upstream_connect_failure");
+        let summary = s(&t["summary"]);
+        assert!(
+            summary.contains("could not reach the endpoint picker")
+                && summary.contains("gRPC 14 UNAVAILABLE")
+                && summary.contains("the connection was refused"),
+            "{}: {summary}",
+            dir.display()
+        );
+        assert!(
+            s(&t["fix"]).contains("EPP"),
+            "{}: {}",
+            dir.display(),
+            t["fix"]
+        );
+
+        // The same details, read by `explain` from the gateway's log: one failed record, not
+        // malformed, details kept whole.
+        let log =
+            dir.join("logs/istio-system/istio-ingressgateway-7c9d5f8b6-q2x7k/istio-proxy.log");
+        let (_, out, err) = meshtrace(&["explain", &log.to_string_lossy(), "-o", "json"]);
+        assert!(
+            out.contains(EXT_PROC_REFUSED),
+            "{}: explain does not show the details: {err}",
+            dir.display()
+        );
+    }
+    assert!(
+        seen > 0,
+        "no inference-epp-unreachable scenario under testdata/lab"
+    );
 }
