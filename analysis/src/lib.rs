@@ -36,6 +36,7 @@ pub mod objects;
 pub mod proxyconfig;
 pub mod ratelimit;
 pub mod redact;
+pub mod reply;
 pub mod routesim;
 pub mod settle;
 pub mod topology;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use meshtrace_parsers::configdump::ConfigDump;
 use meshtrace_parsers::record::RawRecord;
+use serde::Serialize;
 use serde_json::Value;
 
 /// An access-log record and where it was read.
@@ -251,4 +252,13 @@ pub struct PodDump {
     pub path: String,
     /// The parsed dump.
     pub dump: ConfigDump,
+}
+
+/// A configuration object cited as evidence.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Cited {
+    /// `kind/namespace/name`.
+    pub object: String,
+    /// Why it matters for this request.
+    pub why: String,
 }

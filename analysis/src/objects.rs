@@ -1,7 +1,6 @@
 //! The configuration objects behind a verdict: which AuthorizationPolicy, Gateway server,
 //! DestinationRule, EnvoyFilter, VirtualService, InferenceService or Revision explains it. Pure.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use meshtrace_parsers::cluster::ClusterName;
@@ -12,14 +11,7 @@ use crate::causes::Cause;
 use crate::model::{Object, strings};
 use crate::topology::{PodInfo, Topology, selects};
 
-/// A configuration object cited as evidence.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Cited {
-    /// `kind/namespace/name`.
-    pub object: String,
-    /// Why it matters for this request.
-    pub why: String,
-}
+pub use crate::model::Cited;
 
 /// Namespaces where mesh-wide Istio policy lives.
 const ROOT_NAMESPACES: [&str; 1] = ["istio-system"];
@@ -337,7 +329,7 @@ fn istio_mutual_rules(site: &Site<'_, '_>, host: &str) -> Vec<Cited> {
 /// The caller's side of a refused connection: the DestinationRule that set the TLS mode its
 /// proxy used towards this destination.
 fn caller_destination_rule(site: &Site<'_, '_>) -> Option<Cited> {
-    if !crate::diagnose::refused_connection(site.origin) {
+    if !crate::reply::refused_connection(site.origin) {
         return None;
     }
     let Some(ClusterName::Istio { host, .. }) = site.caller.and_then(|c| c.upstream_cluster())
@@ -384,7 +376,7 @@ fn peer_authentications(site: &Site<'_, '_>) -> Vec<Cited> {
         return Vec::new();
     };
     let inbound_side = origin.upstream_cluster().is_some_and(|c| c.is_inbound())
-        || (crate::diagnose::refused_connection(origin)
+        || (crate::reply::refused_connection(origin)
             && pod.has_sidecar
             && pod.role != crate::topology::PodRole::IngressGateway);
     if !inbound_side {

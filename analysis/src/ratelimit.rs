@@ -18,8 +18,8 @@ use serde_json::Value;
 use meshtrace_parsers::flags::ResponseFlag as F;
 use meshtrace_parsers::record::RawRecord;
 
+use crate::model::Cited;
 use crate::model::Object;
-use crate::objects::Cited;
 
 /// Most `rate_limits` entries, actions and descriptors read from one object.
 const MAX_ITEMS: usize = 64;
