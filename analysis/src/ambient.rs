@@ -797,3 +797,140 @@ pub fn failure_key(c: &Connection) -> Option<String> {
         _ => f.id().to_string(),
     })
 }
+
+/// How close (ms) the client's and the destination's ztunnel lines of one refused connection
+/// end: both ztunnels log it, and `failures` counts it once.
+const PAIR_MS: i64 = 2_000;
+
+/// Does the status filter of `failures` (`--status`) admit connection failures (status `0`)?
+fn status_admits_connections(f: &crate::failures::Filters) -> bool {
+    f.status
+        .as_deref()
+        .is_none_or(|s| s.split(',').any(|x| x.trim() == "0"))
+}
+
+/// Add the failed ztunnel connections (lines with `error=`) to a `failures` report: one group
+/// per cause, failure (with the DENY policy or HTTP status) and destination, kind
+/// `connection`. A connection both ztunnels logged (the client's outbound line and the
+/// destination's inbound line: same source and destination IPs, ending within
+/// [`PAIR_MS`]) counts once, with the destination's reading (it names the policy).
+pub fn add_connection_failures(
+    report: &mut crate::failures::FailuresReport,
+    conns: &[ConnLine],
+    topo: &Topology,
+    f: &crate::failures::Filters,
+) {
+    use crate::failures::{Client, FailureGroup};
+    use std::collections::{BTreeMap, BTreeSet};
+    let in_window = |c: &Connection| match interval(c) {
+        Some((start, _)) => {
+            !(f.since.is_some_and(|s| start < s) || f.until.is_some_and(|u| start >= u))
+        }
+        None => true,
+    };
+    let failed: Vec<(&ConnLine, Failure)> = conns
+        .iter()
+        .filter(|l| in_window(&l.conn))
+        .filter_map(|l| l.conn.failure().map(|x| (l, x)))
+        .collect();
+    if failed.is_empty() || !status_admits_connections(f) {
+        return;
+    }
+    let inbound = |c: &Connection| c.direction.as_deref() == Some("inbound");
+    let same_ips = |a: &Connection, b: &Connection| {
+        ip_of(a.src_addr.as_deref()) == ip_of(b.src_addr.as_deref())
+            && ip_of(a.dst_addr.as_deref()) == ip_of(b.dst_addr.as_deref())
+    };
+    type Acc = (
+        usize,
+        Option<DateTime<FixedOffset>>,
+        Option<DateTime<FixedOffset>>,
+        BTreeSet<Client>,
+        (String, String, String),
+    );
+    let mut groups: BTreeMap<(Cause, String, String), Acc> = BTreeMap::new();
+    for (l, failure) in &failed {
+        let c = &l.conn;
+        // The client's line of a connection the destination's ztunnel also logged.
+        if !inbound(c)
+            && failed.iter().any(|(o, _)| {
+                inbound(&o.conn) && same_ips(c, &o.conn) && end_gap(c, &o.conn) <= PAIR_MS
+            })
+        {
+            continue;
+        }
+        let side = if inbound(c) {
+            "destination's"
+        } else {
+            "client's"
+        };
+        let r = read_failure(failure, c, side);
+        if f.cause.is_some_and(|want| want != r.cause) {
+            continue;
+        }
+        let Some(key) = failure_key(c) else {
+            continue;
+        };
+        let target = c
+            .dst_service
+            .clone()
+            .or_else(|| c.dst_hbone_addr.clone())
+            .or_else(|| c.dst_addr.clone())
+            .unwrap_or_else(|| "-".into());
+        let g = groups.entry((r.cause, target, key)).or_insert_with(|| {
+            (
+                0,
+                None,
+                None,
+                BTreeSet::new(),
+                (
+                    r.summary.clone(),
+                    r.fix.clone(),
+                    format!("{}:{}", l.input, l.line),
+                ),
+            )
+        });
+        g.0 += 1;
+        if let Some((start, _)) = interval(c) {
+            g.1 = Some(g.1.map_or(start, |x| x.min(start)));
+            g.2 = Some(g.2.map_or(start, |x| x.max(start)));
+        }
+        if let Some(ip) = ip_of(c.src_addr.as_deref()) {
+            let pod = topo.pod_by_ip(ip);
+            // Ambient pods run without a sidecar by design: that is no remark here.
+            g.3.insert(Client {
+                address: ip.to_string(),
+                pod: pod.map(|p| p.reference()),
+                has_sidecar: None,
+            });
+        }
+    }
+    let fmt = |t: Option<DateTime<FixedOffset>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    for ((cause, target, _), (count, first, last, clients, (summary, fix, at))) in groups {
+        report.requests += count;
+        report.failed += count;
+        report.groups.push(FailureGroup {
+            cause,
+            status: None,
+            origin_role: "ztunnel".into(),
+            kind: "connection",
+            target,
+            count,
+            first_seen: fmt(first),
+            last_seen: fmt(last),
+            example_request_ids: Vec::new(),
+            clients: clients.into_iter().collect(),
+            summary,
+            fix,
+            example_evidence: at,
+        });
+    }
+    report.groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.cause.cmp(&b.cause))
+            .then(a.target.cmp(&b.target))
+    });
+}

@@ -96,15 +96,19 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
     // Every log is read on its own thread, large ones keeping only failed records, merged in
     // time order; each request is counted once complete and dropped (bounded memory).
     let (ev, inputs) = crate::source::load::open_streams(bundle, &a.files, spec.as_ref())?;
-    let report = match (a.live.since, ev.collected_at) {
+    let mut merged = Merged::start(inputs);
+    // ztunnel connection lines read along the way (ambient mode).
+    let mut connections: Vec<meshtrace_analysis::model::ConnLine> = Vec::new();
+    let mut report = match (a.live.since, ev.collected_at) {
         (Some(d), Some(collected)) if a.live.since_time.is_none() => {
             let d = chrono::Duration::from_std(d).context("--since is too long")?;
             filters.since = Some(collected - d);
-            failures_streaming(&ev, &mut Merged::start(inputs), &filters)
+            failures_streaming(&ev, &mut merged, &filters)
         }
         // `--since` counts back from the newest record: known only once everything is read.
         (Some(d), None) if a.live.since_time.is_none() => {
-            drop(inputs);
+            drop(merged);
+            merged = Merged::start(Vec::new());
             let ev = crate::source::load::load_filtered(
                 bundle,
                 &a.files,
@@ -120,11 +124,26 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
                 .max()
                 .context("--since needs a time reference: the evidence has neither a manifest collected_at nor timestamps")?;
             filters.since = Some(reference - d);
+            connections = ev.logs.connections.clone();
             failures(&ev, &filters)
         }
-        _ => failures_streaming(&ev, &mut Merged::start(inputs), &filters),
+        _ => failures_streaming(&ev, &mut merged, &filters),
     };
-    if report.records_read == 0 {
+    connections.append(&mut merged.failed_connections);
+    let ztunnel_lines = merged.skipped.get("ztunnel").copied().unwrap_or(0);
+    if let Some(n) = merged.skipped.get("ztunnel-failed-not-kept") {
+        report.notes.push(format!(
+            "{n} more failed ztunnel connection(s) were not counted (at most {} per log are kept)",
+            crate::source::merge::FAILED_CONNECTIONS_KEPT
+        ));
+    }
+    meshtrace_analysis::ambient::add_connection_failures(
+        &mut report,
+        &connections,
+        &ev.topology,
+        &filters,
+    );
+    if report.records_read == 0 && ztunnel_lines == 0 && connections.is_empty() {
         return Err(no_access_log(&ev.logs.inputs, &report.notes));
     }
     let mut out = crate::report::stdout();

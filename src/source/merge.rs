@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use crate::source::input::read_streamed_from;
 use crate::source::runs::{MAX_RUNS, Positioned, Run, find_runs};
-use meshtrace_analysis::model::{LineSink, LogLine, SkippedLine};
+use meshtrace_analysis::model::{ConnLine, LineSink, LogLine, SkippedLine};
 
 /// Records between the readers and the merge, for all readers together (in batches being
 /// filled, waiting in the channels and being merged): bounded however many logs a bundle has
@@ -126,12 +126,17 @@ enum Msg {
         ok_records: u64,
         skipped: BTreeMap<String, u64>,
         malformed: Vec<SkippedLine>,
+        failed_connections: Vec<ConnLine>,
         error: Option<String>,
     },
 }
 
 /// Malformed lines kept as examples per input (the others are only counted).
 pub const MALFORMED_EXAMPLES: usize = 20;
+
+/// Failed ztunnel connection lines (`error=`) kept per input for `failures` (the others are
+/// only counted, with a note).
+pub const FAILED_CONNECTIONS_KEPT: usize = 4_096;
 
 /// Batches records into the channel; counts what it does not pass on.
 struct ChannelSink {
@@ -141,6 +146,7 @@ struct ChannelSink {
     ok_records: u64,
     skipped: BTreeMap<String, u64>,
     malformed: Vec<SkippedLine>,
+    failed_connections: Vec<ConnLine>,
     closed: bool,
     /// Set when nobody takes the records any more: the reader stops.
     stop: Arc<AtomicBool>,
@@ -181,6 +187,19 @@ impl LineSink for ChannelSink {
     fn ok_records(&mut self, n: u64) {
         self.ok_records += n;
     }
+    fn connection(&mut self, line: ConnLine, skipped: SkippedLine) {
+        if line.conn.failure().is_some() {
+            if self.failed_connections.len() < FAILED_CONNECTIONS_KEPT {
+                self.failed_connections.push(line);
+            } else {
+                *self
+                    .skipped
+                    .entry("ztunnel-failed-not-kept".into())
+                    .or_default() += 1;
+            }
+        }
+        self.skipped(skipped);
+    }
 }
 
 /// The time-ordered merge of several inputs.
@@ -195,6 +214,8 @@ pub struct Merged {
     pub skipped: BTreeMap<String, u64>,
     /// The first malformed lines of each input.
     pub malformed_examples: Vec<SkippedLine>,
+    /// Failed ztunnel connections (at most [`FAILED_CONNECTIONS_KEPT`] per input).
+    pub failed_connections: Vec<ConnLine>,
     /// Inputs that could not be read (completely), one sentence each.
     pub problems: Vec<String>,
     /// Tells the reader threads to stop (set when the merge is dropped).
@@ -234,6 +255,7 @@ impl Merged {
                     ok_records: 0,
                     skipped: BTreeMap::new(),
                     malformed: Vec::new(),
+                    failed_connections: Vec::new(),
                     closed: false,
                     stop,
                 };
@@ -266,6 +288,7 @@ impl Merged {
                     ok_records: sink.ok_records,
                     skipped: std::mem::take(&mut sink.skipped),
                     malformed: std::mem::take(&mut sink.malformed),
+                    failed_connections: std::mem::take(&mut sink.failed_connections),
                     error,
                 });
             });
@@ -280,6 +303,7 @@ impl Merged {
             ok_records: 0,
             skipped: BTreeMap::new(),
             malformed_examples: Vec::new(),
+            failed_connections: Vec::new(),
             problems: Vec::new(),
             stop,
         }
@@ -296,6 +320,7 @@ impl Merged {
                     ok_records,
                     skipped,
                     malformed,
+                    failed_connections,
                     error,
                 }) => {
                     self.done[i] = true;
@@ -304,6 +329,7 @@ impl Merged {
                         *self.skipped.entry(k).or_default() += n;
                     }
                     self.malformed_examples.extend(malformed);
+                    self.failed_connections.extend(failed_connections);
                     self.problems.extend(error);
                 }
                 Err(_) => {

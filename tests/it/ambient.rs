@@ -274,3 +274,68 @@ fn ext_proc_unavailable_names_the_endpoint_picker() {
             .contains("gRPC 14 UNAVAILABLE")
     );
 }
+
+fn failures_json(bundle: &str, extra: &[&str]) -> (i32, Value, String) {
+    let out = common::meshtrace()
+        .args(["failures", "--bundle", bundle, "-o", "json"])
+        .args(extra)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("failures {bundle}: {e}\n{stdout}\n{stderr}"));
+    (out.status.code().unwrap_or(-1), v, stderr)
+}
+
+/// `failures` counts failed ztunnel connections (`error=`) grouped by cause; a connection
+/// both ztunnels logged (client's `http status: 401`, destination's policy rejection) counts
+/// once, with the destination's reading naming the DENY policy.
+#[test]
+fn failures_counts_ztunnel_connection_failures() {
+    let (code, v, err) = failures_json("testdata/bundles/ambient-l4-deny", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["failed"], 1, "{v}");
+    let g = &v["groups"][0];
+    assert_eq!(g["cause"], "rbac_denied");
+    assert_eq!(g["kind"], "connection");
+    assert_eq!(g["origin_role"], "ztunnel");
+    assert_eq!(g["count"], 1);
+    assert_eq!(g["target"], "productpage.default.svc.cluster.local");
+    assert!(
+        g["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("The destination's ztunnel refused the connection"),
+        "{g}"
+    );
+    assert!(
+        g["fix"]
+            .as_str()
+            .unwrap()
+            .contains("default/productpage-deny-reviews"),
+        "{g}"
+    );
+    assert_eq!(
+        g["clients"][0]["pod"],
+        "default/reviews-v1-6584ddcf65-k78wz"
+    );
+
+    // The client-side-only failure (HBONE port blocked) is counted from the client's line.
+    let (code, v, err) = failures_json("testdata/bundles/ambient-hbone-blocked", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["groups"][0]["cause"], "upstream_connect_failure", "{v}");
+    assert!(v["groups"][0]["fix"].as_str().unwrap().contains("15008"));
+
+    // Filters apply: another cause, or an HTTP status, leaves the connections out.
+    let (code, v, _) = failures_json(
+        "testdata/bundles/ambient-l4-deny",
+        &["--cause", "upstream_timeout"],
+    );
+    assert_eq!((code, v["failed"].clone()), (0, Value::from(0)), "{v}");
+    let (_, v, _) = failures_json("testdata/bundles/ambient-l4-deny", &["--status", "5xx"]);
+    assert_eq!(v["failed"], 0, "{v}");
+    let (_, v, _) = failures_json("testdata/bundles/ambient-l4-deny", &["--status", "0"]);
+    assert_eq!(v["failed"], 1, "{v}");
+}
