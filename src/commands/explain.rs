@@ -42,6 +42,9 @@ pub struct ExplainArgs {
     pub live: bool,
     #[command(flatten)]
     pub cluster: crate::commands::collect::LiveArgs,
+    /// The proxies' logs from Loki instead (docs/loki.md in meshtrace's source repository).
+    #[command(flatten)]
+    pub loki: crate::commands::loki::LokiArgs,
 }
 
 /// One input of `explain`.
@@ -85,6 +88,7 @@ impl Input {
 fn wants_live(a: &ExplainArgs) -> bool {
     let c = &a.cluster;
     a.live
+        || a.loki.active()
         || (a.files.is_empty()
             && (!c.namespace.is_empty()
                 || c.all_namespaces
@@ -99,10 +103,25 @@ fn live_inputs(
     a: &ExplainArgs,
     spec: &FormatSpec,
 ) -> Result<(crate::live::private::PrivateDir, Vec<Input>)> {
-    let dir = crate::commands::collect::collect_for_trace(&a.cluster)?;
     let forced = (!matches!(spec, FormatSpec::Auto)).then_some(spec);
-    let (_ev, streams) = crate::source::load::open_streams(Some(dir.path()), &[], forced)?;
-    let root = dir.path().display().to_string();
+    // From Loki when `--loki` is given (objects from the cluster when reachable), else from
+    // the pods' logs.
+    let (dir, root) = match crate::commands::loki::read(
+        &a.loki,
+        &a.cluster.options(false),
+        forced,
+        crate::commands::loki::Read::All,
+        None,
+    )? {
+        Some((dir, path)) => (dir, path),
+        None => {
+            let dir = crate::commands::collect::collect_for_trace(&a.cluster)?;
+            let path = dir.path().to_path_buf();
+            (dir, path)
+        }
+    };
+    let (_ev, streams) = crate::source::load::open_streams(Some(&root), &[], forced)?;
+    let root = root.display().to_string();
     let inputs: Vec<Input> = streams
         .0
         .into_iter()
@@ -123,7 +142,7 @@ fn live_inputs(
         .collect();
     if inputs.is_empty() {
         anyhow::bail!(
-            "no proxy log was collected from the cluster; check the namespace (-n), --pod or -l, and the messages above"
+            "no proxy log was collected from the cluster or the log store; check the namespace (-n), --pod or -l, the time range (--since), and the messages above"
         );
     }
     Ok((dir, inputs))

@@ -409,12 +409,14 @@ impl Kube {
             "Endpoints" => "endpoints",
             "Event" => "events",
             "ConfigMap" => "configmaps",
+            "Namespace" => "namespaces",
             _ => "",
         };
         for (g, k, _, policy) in wanted.iter().filter(|w| w.0.is_empty()) {
             let mut r = Resolved::core(k, core_plural(k));
             r.group = g.to_string();
             r.policy = *policy;
+            r.namespaced = *k != "Namespace";
             out.push(r);
         }
         let groups = self
@@ -607,7 +609,13 @@ impl Kube {
                         None,
                         CallError::Forbidden(String::new()),
                     )),
-                    Target::Namespaces(_) => Listed::ForbiddenClusterWide,
+                    // A namespaced kind can still be listed namespace by namespace.
+                    Target::Namespaces(_) if r.namespaced => Listed::ForbiddenClusterWide,
+                    Target::Namespaces(_) => Listed::Failed(ListProblem::new(
+                        r,
+                        None,
+                        CallError::Forbidden(String::new()),
+                    )),
                 },
                 Err(p) => Listed::Partial(p.items, ListProblem::new(r, None, p.error)),
             };

@@ -238,6 +238,40 @@ const WANTED: &[(&str, &str, &str, ListPolicy)] = &[
     ("", "Service", "Kubernetes", ListPolicy::Cluster),
     ("", "Endpoints", "Kubernetes", ListPolicy::Cluster),
     ("", "Event", "Kubernetes", ListPolicy::Target),
+    // Namespace labels say which namespaces are ambient and which waypoint they use.
+    ("", "Namespace", "Kubernetes", ListPolicy::Cluster),
+    // Replicas wanted and available (an endpoint picker or model scaled to zero).
+    ("apps", "Deployment", "Kubernetes", ListPolicy::Cluster),
+    (
+        "networking.k8s.io",
+        "NetworkPolicy",
+        "Kubernetes network policies",
+        ListPolicy::Cluster,
+    ),
+    (
+        "gateway.networking.k8s.io",
+        "Gateway",
+        "Gateway API",
+        ListPolicy::Cluster,
+    ),
+    (
+        "gateway.networking.k8s.io",
+        "HTTPRoute",
+        "Gateway API",
+        ListPolicy::Cluster,
+    ),
+    (
+        "inference.networking.k8s.io",
+        "InferencePool",
+        "Gateway API Inference Extension",
+        ListPolicy::Cluster,
+    ),
+    (
+        "inference.networking.x-k8s.io",
+        "InferencePool",
+        "Gateway API Inference Extension (alpha)",
+        ListPolicy::Cluster,
+    ),
     (
         "networking.istio.io",
         "Gateway",
@@ -494,8 +528,30 @@ async fn run(opts: &LiveOptions, dir: &Path) -> Result<Summary, LiveError> {
         })
         .map(|p| discover::namespace(p).to_string())
         .collect();
+    // The Envoy rate-limit service's namespace: its descriptors and limits live in a ConfigMap
+    // (`domain:` + `descriptors:`), which says which limit a 429 hit.
+    let ratelimit_ns: BTreeSet<String> = pods
+        .iter()
+        .filter(|p| {
+            discover::label(p, "app") == Some("ratelimit")
+                || discover::label(p, "app.kubernetes.io/name") == Some("ratelimit")
+        })
+        .map(|p| discover::namespace(p).to_string())
+        .collect();
+    let is_ratelimit_config = |o: &Value| {
+        o.get("data").and_then(Value::as_object).is_some_and(|d| {
+            d.values()
+                .filter_map(Value::as_str)
+                .any(|v| v.contains("domain:") && v.contains("descriptors:"))
+        })
+    };
     let cm = Resolved::core("ConfigMap", "configmaps");
-    for ns in istio_ns.union(&knative_ns) {
+    let config_ns: BTreeSet<String> = istio_ns
+        .union(&knative_ns)
+        .cloned()
+        .chain(ratelimit_ns.iter().cloned())
+        .collect();
+    for ns in &config_ns {
         let (items, err) = match kube.list(&cm, Some(ns), None).await {
             Ok(items) => (items, None),
             Err(p) => (p.items, Some(p.error)),
@@ -504,6 +560,7 @@ async fn run(opts: &LiveOptions, dir: &Path) -> Result<Summary, LiveError> {
             let n = discover::name(o);
             (istio_ns.contains(ns) && (n == "istio" || n.starts_with("istio-")))
                 || (knative_ns.contains(ns) && n.starts_with("config-"))
+                || (ratelimit_ns.contains(ns) && is_ratelimit_config(o))
         }));
         match err {
             None => {}
@@ -511,7 +568,11 @@ async fn run(opts: &LiveOptions, dir: &Path) -> Result<Summary, LiveError> {
                 "list",
                 "configmaps",
                 Some(ns),
-                "the mesh's access-log format (MeshConfig) could not be read and lines are auto-detected".into(),
+                if ratelimit_ns.contains(ns) && !istio_ns.contains(ns) && !knative_ns.contains(ns) {
+                    "the rate-limit service's descriptors and limits could not be read".into()
+                } else {
+                    "the mesh's access-log format (MeshConfig) could not be read and lines are auto-detected".into()
+                },
             ),
             Some(error::CallError::NotFound(_)) => {}
             Some(e @ (error::CallError::TimedOut(_) | error::CallError::TooLarge { .. })) => {

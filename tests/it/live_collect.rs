@@ -84,7 +84,10 @@ fn logs(b: &Bundle) -> BTreeMap<String, Vec<u8>> {
 /// ConfigMaps meshtrace does not read (it takes only the MeshConfig `istio*` and Knative
 /// `config-*` ones from the control-plane and activator namespaces).
 fn not_collected(key: &str) -> bool {
-    key.starts_with("v1|ConfigMap/") && !key.contains("/istio") && !key.contains("/config-")
+    key.starts_with("v1|ConfigMap/")
+        && !key.contains("/istio")
+        && !key.contains("/config-")
+        && !key.contains("/ratelimit-config")
 }
 
 #[test]

@@ -587,3 +587,90 @@ fn a_partial_read_is_kept_when_one_loki_fails() {
     assert_eq!(verdict(&o)["cause"], "rbac_denied");
     assert!(stderr(&o).contains("cannot reach Loki at http://127.0.0.1:1"));
 }
+
+#[test]
+fn explain_reads_the_window_from_loki_as_it_reads_the_same_files() {
+    let loki = lokistack("kind-rbac-403");
+    let d = tempfile::tempdir().unwrap();
+    let tf = token_file(d.path(), TOKEN);
+    let o = run(&[
+        "explain",
+        "--loki",
+        loki.url.as_str(),
+        "--loki-token-file",
+        tf.to_str().unwrap(),
+        "--since-time",
+        "2024-04-25T20:00:00Z",
+        "--until",
+        "2024-04-25T21:00:00Z",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lv: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let logs = bundle("kind-rbac-403").join("logs");
+    let files: Vec<String> = [
+        "istio-system/istio-ingressgateway-5c7d8b7f9-x2k4p/istio-proxy.log",
+        "default/bert-model-predictor-00001-deployment-7d8c9b5f4-lq8zt/istio-proxy.log",
+    ]
+    .iter()
+    .map(|f| logs.join(f).display().to_string())
+    .collect();
+    let offline = run(&["explain", &files[0], &files[1], "-o", "json"]);
+    assert_eq!(offline.status.code(), Some(0), "{}", stderr(&offline));
+    let ov: Value = serde_json::from_slice(&offline.stdout).unwrap();
+    // The same requests with the same statuses and causes, whatever the inputs are called.
+    // Each request's hops: which proxy log, what status, which hop (sorted: hop order in the
+    // output follows line numbers).
+    fn r_hops(v: &Value, r: &Value) -> Vec<String> {
+        let id = &r["request_id"];
+        let mut h: Vec<String> = v["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| &x["request_id"] == id)
+            .flat_map(|x| x["hops"].as_array().unwrap().iter())
+            .map(|h| {
+                let input = h["input"].as_str().unwrap();
+                let input = input.rsplit("logs/").next().unwrap();
+                format!("{input} {} {}", h["status"], h["hop"])
+            })
+            .collect();
+        h.sort();
+        h
+    }
+    let summary = |v: &Value| {
+        let mut s: Vec<String> = v["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                // Line numbers differ: Loki returns only the access-log lines (its line filter
+                // drops the proxies' own log), so keep what each request is and what it says.
+                let mut r = r.clone();
+                if let Some(m) = r.as_object_mut() {
+                    m.retain(|k, _| {
+                        matches!(
+                            k.as_str(),
+                            "request_id" | "status" | "cause" | "summary" | "fix"
+                        )
+                    });
+                }
+                let hops = r_hops(&v, &r);
+                format!("{r} {hops:?}")
+            })
+            .collect();
+        s.sort();
+        s
+    };
+    assert!(!summary(&ov).is_empty());
+    assert_eq!(summary(&lv), summary(&ov));
+    // Read with the access-log line filter, over the window given.
+    let qs = loki.queries();
+    assert!(!qs.is_empty());
+    assert!(
+        qs.iter().all(|q| q.query.contains(" |~ ")),
+        "{:?}",
+        qs.iter().map(|q| &q.query).collect::<Vec<_>>()
+    );
+}
