@@ -656,7 +656,7 @@ fn explain_reads_the_window_from_loki_as_it_reads_the_same_files() {
                         )
                     });
                 }
-                let hops = r_hops(&v, &r);
+                let hops = r_hops(v, &r);
                 format!("{r} {hops:?}")
             })
             .collect();
