@@ -27,10 +27,11 @@ RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
 dir="${CARGO_TARGET_DIR:-target}/$target/release"
 for bin in meshtrace kubectl-meshtrace; do
     f="$dir/$bin"
-    # `ldd` says "not a dynamic executable" (exit 1) for a static binary; `file` names it.
-    if ldd "$f" >/dev/null 2>&1; then
+    # `ldd` says "not a dynamic executable" (exit 1) for a static binary, and "statically
+    # linked" (exit 0) for a static-pie one, which is what Rust's crt-static makes here.
+    if deps=$(ldd "$f" 2>&1) && ! grep -qE 'statically linked|not a dynamic executable' <<<"$deps"; then
         echo "build-static.sh: $f is dynamically linked:" >&2
-        ldd "$f" >&2
+        echo "$deps" >&2
         exit 1
     fi
     if command -v file >/dev/null; then
