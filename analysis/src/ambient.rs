@@ -813,7 +813,7 @@ fn status_admits_connections(f: &crate::failures::Filters) -> bool {
 /// per cause, failure (with the DENY policy or HTTP status) and destination, kind
 /// `connection`. A connection both ztunnels logged (the client's outbound line and the
 /// destination's inbound line: same source and destination IPs, ending within
-/// [`PAIR_MS`]) counts once, with the destination's reading (it names the policy).
+/// `PAIR_MS`) counts once, with the destination's reading (it names the policy).
 pub fn add_connection_failures(
     report: &mut crate::failures::FailuresReport,
     conns: &[ConnLine],

@@ -654,7 +654,7 @@ impl LineParser {
     }
 
     /// Classify one payload line (envelope already removed). A line no format reads is tried
-    /// once more repaired (see [`repair`]); a record read that way carries a note saying what
+    /// once more repaired (see the `repair` module); a record read that way carries a note saying what
     /// was put back.
     pub fn parse<'a>(&mut self, line: &'a str) -> LineOutcome<'a> {
         let out = self.parse_once(line);
