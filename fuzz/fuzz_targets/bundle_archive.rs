@@ -69,7 +69,8 @@ fn read_all(path: &std::path::Path) {
             }
             black_box(b.of_kind("Pod").count());
             for l in &b.logs {
-                black_box(b.log_format_for(l));
+                let key = format!("{}/{}/{}", l.namespace, l.pod, l.container);
+                black_box(b.manifest.as_ref().map(|m| m.log_formats.get(&key)));
                 black_box((&l.namespace, &l.pod, &l.container, l.previous, &l.path));
                 let mut buf = Vec::new();
                 if let Ok(mut r) = l.source.open() {
