@@ -21,11 +21,6 @@ const POOL_GROUPS: [&str; 2] = [
     "inference.networking.x-k8s.io",
 ];
 
-/// The cause an ext_proc failure maps to (`None` when the details are not one).
-pub fn ext_proc_cause(details: &str) -> Option<Cause> {
-    Cause::from_ext_proc_details(details)
-}
-
 /// A verdict read from the evidence: what happened, what to do, what configuration says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reading {
@@ -205,7 +200,7 @@ pub fn ext_proc_reading(ev: &Evidence, r: &RawRecord<'_>) -> Option<Reading> {
     let details = r.details()?;
     let e = parse_ext_proc_error(details.raw)?;
     let (name, meaning) = status(e.code)?;
-    let cause = ext_proc_cause(details.raw)?;
+    let cause = Cause::from_ext_proc_details(details.raw)?;
     let mut cited = Vec::new();
     let mut what = String::new();
     let mut findings = Vec::new();
