@@ -1,0 +1,1 @@
+//! Placeholder: filled in by the trace_index work.
