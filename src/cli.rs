@@ -105,12 +105,13 @@ enum Command {
   meshtrace collect -n aiproject --pod test-predictor-00001-deployment-bfc57c85b-ns2vj --archive ticket-4411.tar.gz
   meshtrace collect -A --since 15m --no-config-dump -o all-namespaces")]
     Collect(crate::commands::collect::CollectArgs),
-    /// Gather a bundle for `oc adm must-gather --image=<meshtrace image> -- gather -n <ns>`:
-    /// writes `version`, `timestamp` and the bundle (`meshtrace/`) under /must-gather, honours
+    /// Gather a bundle for
+    /// `oc adm must-gather --image=<meshtrace-must-gather image> -- gather -n <ns>`: writes
+    /// `version`, `timestamp` and the bundle (`meshtrace/`) under /must-gather, honours
     /// MUST_GATHER_SINCE / MUST_GATHER_SINCE_TIME and masks environment values. Without -n,
     /// -A, --pod or -l it gathers every namespace. Started as `gather`, the binary runs this.
     #[command(after_help = "Examples:
-  oc adm must-gather --image=quay.io/example/meshtrace:latest -- gather -n aiproject
+  oc adm must-gather --image=quay.io/example/meshtrace-must-gather:latest -- gather -n aiproject
   meshtrace gather -n aiproject --since 1h --dest-dir ./must-gather
   meshtrace gather --pod aiproject/test-predictor-00001-deployment-bfc57c85b-ns2vj --dest-dir ./mg")]
     Gather(crate::commands::gather::GatherArgs),

@@ -3,8 +3,8 @@
 //! request id is never split across lines. When even the longest tokens cannot fit side by
 //! side, the table is printed as one block of `name  value` lines per row instead; a token
 //! wider than the screen is cut with `…`. With no width (`-o wide`) every value is printed
-//! whole. Drawn in the box style the tables always had (comfy-table's `UTF8_FULL_CONDENSED`);
-//! cells are padded before they are painted, so colour never shifts a column.
+//! whole. Drawn with the condensed full box-drawing style the tables always had; cells
+//! are padded before they are painted, so colour never shifts a column.
 
 use std::fmt;
 
