@@ -281,7 +281,107 @@ pub fn select(
             sel.pods.extend(act.iter().map(|p| key(p)));
         }
     }
+    ambient(pods, objects, &mut sel);
     sel
+}
+
+/// Is this pod a ztunnel (the node proxy of Istio ambient: the `ztunnel` DaemonSet's pods are
+/// labelled `app=ztunnel`)? Its admin port serves ztunnel's own config, not Envoy's.
+pub fn is_ztunnel(pod: &Value) -> bool {
+    label(pod, "app") == Some("ztunnel")
+}
+
+/// Istio ambient: the selected pods that are enrolled (`istio.io/dataplane-mode=ambient` on
+/// the pod or its Namespace, and not `none` on the pod) carry no sidecar, so their traffic is
+/// logged by the ztunnel of their node (one line per connection) and by the waypoint that
+/// serves them (`istio.io/use-waypoint` on the pod or its Namespace; the waypoint's pods carry
+/// `gateway.networking.k8s.io/gateway-name=<waypoint>`). Adds those ztunnel and waypoint pods.
+fn ambient(pods: &[Value], objects: &[Value], sel: &mut Selection) {
+    let ns_labels = |ns: &str, key: &str| -> Option<String> {
+        objects
+            .iter()
+            .find(|o| is(o, "", "Namespace") && name(o) == ns)
+            .and_then(|o| label(o, key))
+            .map(str::to_string)
+    };
+    let pod_of = |k: &PodKey| pods.iter().find(|p| namespace(p) == k.0 && name(p) == k.1);
+    let mut nodes: BTreeSet<String> = BTreeSet::new();
+    let mut waypoints: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut enrolled = 0usize;
+    for k in &sel.pods {
+        let Some(p) = pod_of(k) else { continue };
+        if is_ztunnel(p) {
+            continue;
+        }
+        let mode = label(p, "istio.io/dataplane-mode")
+            .map(str::to_string)
+            .or_else(|| ns_labels(&k.0, "istio.io/dataplane-mode"));
+        if mode.as_deref() != Some("ambient") {
+            continue;
+        }
+        enrolled += 1;
+        if let Some(n) = str_at(p, "/spec/nodeName") {
+            nodes.insert(n.to_string());
+        }
+        let wp = label(p, "istio.io/use-waypoint")
+            .map(|w| (w.to_string(), label(p, "istio.io/use-waypoint-namespace")))
+            .or_else(|| ns_labels(&k.0, "istio.io/use-waypoint").map(|w| (w, None::<&str>)));
+        if let Some((w, wns)) = wp
+            && w != "none"
+        {
+            let wns = wns
+                .map(str::to_string)
+                .or_else(|| ns_labels(&k.0, "istio.io/use-waypoint-namespace"))
+                .unwrap_or_else(|| k.0.clone());
+            waypoints.insert((wns, w));
+        }
+    }
+    if enrolled == 0 {
+        return;
+    }
+    let mut added: Vec<&Value> = Vec::new();
+    for (wns, w) in &waypoints {
+        let found: Vec<&Value> = pods
+            .iter()
+            .filter(|p| {
+                namespace(p) == wns
+                    && label(p, "gateway.networking.k8s.io/gateway-name") == Some(w.as_str())
+            })
+            .collect();
+        if found.is_empty() {
+            sel.notes.push(format!(
+                "ambient: waypoint {wns}/{w} is used but no pod labelled gateway.networking.k8s.io/gateway-name={w} runs in {wns}"
+            ));
+        } else {
+            sel.notes
+                .push(format!("ambient: waypoint {wns}/{w} → {}", names(&found)));
+            for p in &found {
+                if let Some(n) = str_at(p, "/spec/nodeName") {
+                    nodes.insert(n.to_string());
+                }
+            }
+            added.extend(found);
+        }
+    }
+    let zt: Vec<&Value> = pods
+        .iter()
+        .filter(|p| is_ztunnel(p))
+        .filter(|p| str_at(p, "/spec/nodeName").is_some_and(|n| nodes.contains(n)))
+        .collect();
+    if zt.is_empty() {
+        sel.notes.push(format!(
+            "ambient: {enrolled} selected pod(s) are enrolled in ambient mode but no ztunnel pod (app=ztunnel) was found on their node(s) {}: their connections are not logged by any pod read",
+            nodes.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    } else {
+        sel.notes.push(format!(
+            "ambient: ztunnel on node(s) {} → {}",
+            nodes.iter().cloned().collect::<Vec<_>>().join(", "),
+            names(&zt)
+        ));
+    }
+    added.extend(zt);
+    sel.pods.extend(added.iter().map(|p| key(p)));
 }
 
 /// Namespaces the objects point to: the `ns/name` Gateways of VirtualServices
@@ -433,6 +533,85 @@ mod tests {
         assert_eq!(
             got,
             ["backends", "gw-ns", "knative-serving", "models", "other"]
+        );
+    }
+
+    #[test]
+    fn ambient_pods_bring_their_nodes_ztunnels_and_their_waypoint() {
+        let mut app = pod("shop", "reviews-1", json!({"app": "reviews"}));
+        app["spec"] = json!({"nodeName": "node-a", "containers": [{"name": "reviews"}]});
+        let mut other = pod(
+            "shop",
+            "ratings-1",
+            json!({"app": "ratings", "istio.io/dataplane-mode": "none"}),
+        );
+        other["spec"] = json!({"nodeName": "node-c"});
+        let mut wp = pod(
+            "shop",
+            "waypoint-5d8",
+            json!({"gateway.networking.k8s.io/gateway-name": "waypoint"}),
+        );
+        wp["spec"] = json!({"nodeName": "node-b"});
+        let mut zt_a = pod("istio-system", "ztunnel-aaaa", json!({"app": "ztunnel"}));
+        zt_a["spec"] = json!({"nodeName": "node-a"});
+        let mut zt_b = pod("istio-system", "ztunnel-bbbb", json!({"app": "ztunnel"}));
+        zt_b["spec"] = json!({"nodeName": "node-b"});
+        let mut zt_c = pod("istio-system", "ztunnel-cccc", json!({"app": "ztunnel"}));
+        zt_c["spec"] = json!({"nodeName": "node-c"});
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop",
+            "labels": {"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}}});
+        let pods = vec![app, other, wp, zt_a, zt_b, zt_c];
+        let sel = select(&pods, &[ns], &Target::Namespaces(vec!["shop".into()]), None);
+        let has = |n: &str| sel.pods.iter().any(|(_, p)| p == n);
+        // The enrolled pod's node and the waypoint's node; not the opted-out pod's node.
+        assert!(
+            has("ztunnel-aaaa") && has("ztunnel-bbbb") && !has("ztunnel-cccc"),
+            "{sel:?}"
+        );
+        assert!(has("waypoint-5d8"));
+        assert!(
+            sel.notes
+                .iter()
+                .any(|n| n.contains("waypoint shop/waypoint → shop/waypoint-5d8")),
+            "{:?}",
+            sel.notes
+        );
+    }
+
+    #[test]
+    fn ambient_without_a_ztunnel_says_so_and_sidecar_namespaces_add_nothing() {
+        let mut app = pod(
+            "shop",
+            "reviews-1",
+            json!({"istio.io/dataplane-mode": "ambient"}),
+        );
+        app["spec"] = json!({"nodeName": "node-a"});
+        let sel = select(
+            &[app.clone()],
+            &[],
+            &Target::Namespaces(vec!["shop".into()]),
+            None,
+        );
+        assert!(
+            sel.notes
+                .iter()
+                .any(|n| n.contains("no ztunnel pod (app=ztunnel)") && n.contains("node-a")),
+            "{:?}",
+            sel.notes
+        );
+        // Not enrolled: no ambient note at all.
+        let mut plain = app;
+        plain["metadata"]["labels"] = json!({});
+        let sel = select(
+            &[plain],
+            &[],
+            &Target::Namespaces(vec!["shop".into()]),
+            None,
+        );
+        assert!(
+            !sel.notes.iter().any(|n| n.starts_with("ambient:")),
+            "{:?}",
+            sel.notes
         );
     }
 

@@ -619,7 +619,8 @@ async fn run(opts: &LiveOptions, dir: &Path) -> Result<Summary, LiveError> {
             namespace: discover::namespace(p).to_string(),
             pod: discover::name(p).to_string(),
             containers: cs,
-            config_dump: opts.config_dumps && has_proxy,
+            // A ztunnel's admin port serves ztunnel's own config, not an Envoy config dump.
+            config_dump: opts.config_dumps && has_proxy && !discover::is_ztunnel(p),
         });
     }
     if !no_container.is_empty() {

@@ -247,3 +247,31 @@ fn api_calls_run_concurrently() {
     assert!(took < std::time::Duration::from_millis(2500), "{took:?}");
     assert_eq!(Bundle::open(&tmp.path().join("b")).unwrap().logs.len(), 30);
 }
+
+#[test]
+fn ambient_namespace_brings_the_ztunnels_of_its_nodes() {
+    // Only `-n default` is asked for; its Namespace is labelled ambient, so the ztunnel pods
+    // (istio-system, app=ztunnel) on the nodes of default's pods are collected too.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/bundles/ambient-l4-deny");
+    let fake = FakeApiServer::start(&src, FakeConfig::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("bundle");
+    let o = collect(&fake, &["-n", "default"], &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let b = Bundle::open(&out).expect("collected bundle opens");
+    let got: Vec<String> = logs(&b).into_keys().collect();
+    for z in ["ztunnel-4bx7k", "ztunnel-9qkzm"] {
+        assert!(
+            got.iter()
+                .any(|k| k.starts_with(&format!("istio-system/{z}/istio-proxy/"))),
+            "{z} not collected: {got:?}\n{err}"
+        );
+    }
+    // And the collected bundle traces the denied connection as the source did.
+    let t = meshtrace(&["failures", "--bundle", out.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&t.stdout);
+    assert!(
+        text.contains("rbac_denied") || text.contains("denied"),
+        "{text}"
+    );
+}
