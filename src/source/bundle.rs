@@ -234,7 +234,8 @@ pub enum BundleError {
 }
 
 impl Bundle {
-    /// Open a bundle folder or archive (`.tar.gz`, `.tgz`, `.tar`).
+    /// Open a bundle folder or archive (`.tar.gz`, `.tgz`, `.tar`, `.zip`; told apart by their
+    /// first bytes).
     pub fn open(path: &Path) -> Result<Bundle, BundleError> {
         let meta = fs::metadata(path).map_err(|source| BundleError::Open {
             path: path.display().to_string(),
@@ -257,13 +258,25 @@ impl Bundle {
                 path: path.display().to_string(),
                 source,
             })?;
+            // What the archive is comes from its first bytes, not its name (a ticket
+            // attachment is often renamed): zip's local header or end record, gzip's magic,
+            // else tar.
+            let mut magic = [0u8; 4];
+            let n = read_at(&f, &mut magic, 0).unwrap_or(0);
+            let magic = &magic[..n];
             let name = path.to_string_lossy().to_ascii_lowercase();
-            let reader: Box<dyn Read> = if name.ends_with(".gz") || name.ends_with(".tgz") {
-                Box::new(flate2::read::GzDecoder::new(f))
+            if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
+                b.read_zip(f);
             } else {
-                Box::new(f)
-            };
-            b.read_archive(reader);
+                let gz = magic.starts_with(&[0x1f, 0x8b])
+                    || (n < 2 && (name.ends_with(".gz") || name.ends_with(".tgz")));
+                let reader: Box<dyn Read> = if gz {
+                    Box::new(flate2::read::GzDecoder::new(f))
+                } else {
+                    Box::new(f)
+                };
+                b.read_archive(reader);
+            }
         }
         if b.objects.is_empty() && b.logs.is_empty() {
             return Err(BundleError::Empty { path: b.root });
@@ -305,6 +318,115 @@ impl Bundle {
         self.problems.extend(store.summary(&self.root));
     }
 
+    /// Read a zip archive (what a ticket attachment often is). Its central directory, at the
+    /// end, lists the members; when it is missing or damaged (a cut download), the members are
+    /// read one after another from their local headers until the damage, and a problem says so.
+    /// Members the bundle does not use are never decompressed, and no member is read past the
+    /// size its header declares (a member holding more is reported, not followed).
+    fn read_zip(&mut self, file: fs::File) {
+        let mut store = MemberStore::new();
+        let mut complete = 0usize;
+        match zip::ZipArchive::new(&file) {
+            Ok(mut ar) => {
+                for i in 0..ar.len() {
+                    let why = match ar.by_index(i) {
+                        Ok(mut entry) => match self.read_zip_member(&mut entry, &mut store) {
+                            Ok(()) => continue,
+                            Err(why) => why,
+                        },
+                        Err(e) => e.to_string(),
+                    };
+                    self.problems.push(format!(
+                        "{}: zip member {} of {} cannot be read: {why}; the others are read",
+                        self.root,
+                        i + 1,
+                        ar.len()
+                    ));
+                }
+            }
+            Err(e) => {
+                // Looking for the central directory moved the file's position: start over.
+                let mut f = &file;
+                if let Err(se) = io::Seek::seek(&mut f, io::SeekFrom::Start(0)) {
+                    self.problems.push(format!(
+                        "{}: not a readable zip archive ({e}; {se})",
+                        self.root
+                    ));
+                    return;
+                }
+                let mut r = io::BufReader::new(f);
+                let why = loop {
+                    match zip::read::read_zipfile_from_stream(&mut r) {
+                        Ok(Some(mut entry)) => match self.read_zip_member(&mut entry, &mut store) {
+                            Ok(()) => complete += 1,
+                            Err(why) => break Some(why),
+                        },
+                        Ok(None) => break None,
+                        Err(e) => break Some(e.to_string()),
+                    }
+                };
+                self.problems.push(match why {
+                    Some(why) => format!(
+                        "{}: zip archive has no readable central directory ({e}) and is damaged after {complete} complete member(s): {why}; using what was read (re-create the archive, or send the folder as .tar.gz)",
+                        self.root
+                    ),
+                    None => format!(
+                        "{}: zip archive has no readable central directory ({e}); its {complete} member(s) were read from their local headers",
+                        self.root
+                    ),
+                });
+            }
+        }
+        self.problems.extend(store.summary(&self.root));
+    }
+
+    /// One zip member: like [`Bundle::read_member`], reading at most the declared size (plus
+    /// one byte, to notice a member that holds more than it says).
+    fn read_zip_member<R: Read>(
+        &mut self,
+        entry: &mut zip::read::ZipFile<'_, R>,
+        store: &mut MemberStore,
+    ) -> Result<(), String> {
+        let size = entry.size();
+        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        let is_file = entry.is_file() && !entry.is_symlink();
+        let rel = match entry.name() {
+            Ok(n) => Ok(PathBuf::from(n.as_ref())),
+            Err(e) => Err(e.to_string()),
+        };
+        let Some((rel, place)) = self.usable_member(is_file, rel, size) else {
+            return Ok(());
+        };
+        let mut limited = (&mut *entry).take(size.saturating_add(1));
+        let (data, got, err) = store.read(&mut limited, place, size, &name);
+        let kept = data.is_some();
+        if let Some(data) = data {
+            self.add_file(&rel, data);
+        }
+        // One more byte: the end of the member (where its checksum is checked), or the sign
+        // that it holds more than it declares.
+        let mut over = [0u8; 1];
+        let tail = match (got >= size && err.is_none()).then(|| entry.read(&mut over)) {
+            None | Some(Ok(0)) => None,
+            Some(Ok(_)) => Some("it holds more than it declares".to_string()),
+            Some(Err(e)) => Some(e.to_string()),
+        };
+        let kept = if kept { " (those are kept)" } else { "" };
+        match err {
+            Some(e) => Err(format!(
+                "member {name}: {e} after {got} of {size} bytes{kept}"
+            )),
+            None if tail.is_some() || got > size => Err(format!(
+                "member {name}: {}; only the {size} bytes its header declares are read{kept}",
+                tail.as_deref().unwrap_or("it holds more than it declares")
+            )),
+            None if got < size => Err(format!(
+                "member {name} is cut after {got} of {size} bytes{kept}"
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Read one archive member through to its end. `Err` says why its data is incomplete (the
     /// archive ends or is damaged inside it); what was read of a member the bundle uses is kept.
     fn read_member<R: Read>(
@@ -314,7 +436,15 @@ impl Bundle {
     ) -> Result<(), String> {
         let size = entry.size();
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let (kept, got, err) = match self.usable_member(entry, size) {
+        let is_file = entry.header().entry_type().is_file();
+        let rel = match is_file {
+            true => entry
+                .path()
+                .map(|p| p.into_owned())
+                .map_err(|e| e.to_string()),
+            false => Err(String::new()),
+        };
+        let (kept, got, err) = match self.usable_member(is_file, rel, size) {
             None => {
                 let (got, err) = drain(entry);
                 (false, got, err)
@@ -343,16 +473,17 @@ impl Bundle {
     /// The path of a member the bundle reads and where its bytes go; `None` (with the reason in
     /// `problems` when there is one) for folders, links, refused paths, members outside the
     /// layout, repeated members and members over their limit.
-    fn usable_member<R: Read>(
+    fn usable_member(
         &mut self,
-        entry: &tar::Entry<'_, R>,
+        is_file: bool,
+        rel: Result<PathBuf, String>,
         size: u64,
     ) -> Option<(PathBuf, Place)> {
-        if !entry.header().entry_type().is_file() {
+        if !is_file {
             return None;
         }
-        let rel = match entry.path() {
-            Ok(p) => p.into_owned(),
+        let rel = match rel {
+            Ok(p) => p,
             Err(e) => {
                 self.problems
                     .push(format!("{}: member with unreadable name: {e}", self.root));

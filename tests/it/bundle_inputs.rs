@@ -319,3 +319,111 @@ fn mesh_wide_istio_mutual_towards_a_pod_without_sidecar() {
     );
     assert!(v["evidence"].to_string().contains("WRONG_VERSION_NUMBER"));
 }
+
+/// A `.zip` of `fs` as a ticket attachment usually is (deflated members, folders implied).
+fn zip_bytes(fs: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (p, data) in fs {
+        w.start_file(p.as_str(), opts).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn zip_bundle_and_bug_report_are_read_whatever_their_name() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("bundle.zip");
+    std::fs::write(&a, zip_bytes(&files("", false))).unwrap();
+    let (code, v, err) = trace(&a);
+    assert_eq!(code, 1, "{err}");
+    assert_rbac_verdict(&v);
+    // A bug report zipped again by the person who sent it, and renamed: told by its bytes.
+    let b = d.path().join("bug-report-ticket-4411.tar.gz");
+    std::fs::write(&b, zip_bytes(&files("bug-report/", true))).unwrap();
+    let (code, v, err) = trace(&b);
+    assert_eq!(code, 1, "{err}");
+    assert_rbac_verdict(&v);
+    // And a gzip'd tar with no extension at all.
+    let c = d.path().join("attachment");
+    write_targz(&c, &files("", false));
+    let (code, v, err) = trace(&c);
+    assert_eq!(code, 1, "{err}");
+    assert_rbac_verdict(&v);
+}
+
+#[test]
+fn cut_zip_without_its_central_directory_is_read_from_its_local_headers() {
+    let d = tempfile::tempdir().unwrap();
+    let bytes = zip_bytes(&files("", false));
+    // The central directory starts at the first `PK\x01\x02`; cut there (a partial download).
+    let cd = bytes
+        .windows(4)
+        .position(|w| w == b"PK\x01\x02")
+        .expect("central directory");
+    let a = d.path().join("bundle.zip");
+    std::fs::write(&a, &bytes[..cd]).unwrap();
+    let (code, v, err) = trace(&a);
+    assert_eq!(code, 1, "{err}");
+    assert_rbac_verdict(&v);
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("no readable central directory"), "{notes}");
+    // Cut inside the last member too: what came before is still used, and the damage is said.
+    std::fs::write(&a, &bytes[..cd - 40]).unwrap();
+    let (_, v, err) = trace(&a);
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains("damaged after") || err.contains("damaged after"),
+        "{notes} {err}"
+    );
+}
+
+#[test]
+fn zip_members_escaping_the_bundle_or_lying_about_their_size_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let log = format!("{RBAC_LINE}\n").into_bytes();
+    let mut fs = files("", false);
+    fs.push(("../../outside.log".to_string(), log.clone()));
+    let a = d.path().join("evil.zip");
+    std::fs::write(&a, zip_bytes(&fs)).unwrap();
+    let (code, v, err) = trace(&a);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        v["notes"]
+            .to_string()
+            .contains("refused member ../../outside.log"),
+        "{}",
+        v["notes"]
+    );
+    // A member whose headers declare 10 bytes but whose data inflates to far more (the shape
+    // of a zip bomb): only the declared bytes are read, and the lie is reported; the rest of
+    // the bundle is still used.
+    let bomb = "logs/istio-system/other/istio-proxy.log";
+    let mut fs = files("", false);
+    fs.push((bomb.to_string(), log.repeat(200)));
+    let mut bytes = zip_bytes(&fs);
+    let name_at: Vec<usize> = bytes
+        .windows(bomb.len())
+        .enumerate()
+        .filter(|(_, w)| *w == bomb.as_bytes())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(name_at.len(), 2, "local header and central directory");
+    // The uncompressed size: 8 bytes before the name's length field in the local header
+    // (offset 22 of 30), 22 bytes before the name in the central directory (offset 24 of 46).
+    for (start, at) in [(name_at[0] - 30, 22), (name_at[1] - 46, 24)] {
+        bytes[start + at..start + at + 4].copy_from_slice(&10u32.to_le_bytes());
+    }
+    let b = d.path().join("bomb.zip");
+    std::fs::write(&b, &bytes).unwrap();
+    let (code, v, err) = trace(&b);
+    assert_eq!(code, 1, "{err}");
+    assert_rbac_verdict(&v);
+    let all = v["notes"].to_string();
+    assert!(
+        all.contains("only the 10 bytes its header declares are read"),
+        "{all}"
+    );
+}
