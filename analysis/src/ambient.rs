@@ -925,6 +925,7 @@ pub fn add_connection_failures(
             summary,
             fix,
             example_evidence: at,
+            example: None,
         });
     }
     report.groups.sort_by(|a, b| {

@@ -26,6 +26,9 @@ pub struct Context {
     pub without_sidecar: BTreeSet<IpAddr>,
     /// Why each activator IP is believed to be one.
     pub activator_reasons: std::collections::BTreeMap<IpAddr, String>,
+    /// Classify only: verdicts carry status, cause, origin and hop order but no summary, fix
+    /// or readings (`failures` puts only each group's example into words, through `trace`).
+    pub brief: bool,
 }
 
 impl Context {
@@ -51,9 +54,12 @@ impl Context {
         };
         let svc = host.split('.').next().unwrap_or("");
         if svc.ends_with("-private") && is_knative_revision(svc.trim_end_matches("-private")) {
+            // The reason is kept even when the topology named the activator first (streamed
+            // evidence learns the lines after the topology).
             if let Some(ip) = r.upstream_local().and_then(|a| a.ip())
-                && self.activators.insert(ip)
+                && !self.activator_reasons.contains_key(&ip)
             {
+                self.activators.insert(ip);
                 self.activator_reasons.insert(
                     ip,
                     format!("{ip} is a Knative activator: its proxy forwards to the revision's private Service {host}"),
@@ -61,8 +67,9 @@ impl Context {
             }
         } else if svc == "activator-service"
             && let Some(ip) = r.upstream_host().and_then(|a| a.ip())
-            && self.activators.insert(ip)
+            && !self.activator_reasons.contains_key(&ip)
         {
+            self.activators.insert(ip);
             self.activator_reasons.insert(
                 ip,
                 format!("{ip} is a Knative activator: it is an endpoint of {host}"),
@@ -348,6 +355,17 @@ pub fn diagnose_in(hops: &[&RawRecord<'_>], pods: &[Option<&str>], ctx: &Context
         };
     }
     let rec = hops[origin];
+    if ctx.brief {
+        return Verdict {
+            status,
+            cause,
+            origin,
+            order,
+            summary: String::new(),
+            fix: String::new(),
+            evidence: Vec::new(),
+        };
+    }
     let mut evidence = read_evidence(rec);
     if cause == Cause::ActivatorError
         && let Some(reason) = rec

@@ -10,14 +10,13 @@ use serde::Serialize;
 use meshtrace_parsers::Slot;
 
 use crate::causes::Cause;
-use crate::correlate::is_probe;
+use crate::correlate::{Start, is_probe};
 use crate::diagnose::Context;
 use crate::evidence::Evidence;
 use crate::explain::{RequestReport, explain_with};
 use crate::model::LogLine;
 use crate::settle::{LateLines, Settled, Settler};
-use crate::topology::Topology;
-use crate::trace::{pod_of, role_and_direction};
+use crate::trace::{TraceReport, pod_of, role_and_direction, trace_in};
 
 /// JSON schema identifier of `failures -o json`.
 pub const SCHEMA: &str = "meshtrace.failures/v1";
@@ -87,12 +86,43 @@ pub struct FailureGroup {
     pub example_request_ids: Vec<String>,
     /// Clients of connection-level failures, resolved to pods.
     pub clients: Vec<Client>,
-    /// The explanation of the first example.
+    /// The explanation of the first example: `meshtrace trace`'s summary of it.
     pub summary: String,
-    /// The fix.
+    /// The fix: `meshtrace trace`'s fix for the first example.
     pub fix: String,
     /// Where the first example's origin line is.
     pub example_evidence: String,
+    /// What `meshtrace trace` says about the first example (its request id, or the client's
+    /// `ip:port` of a connection failure: [`TraceReport::query`]): the same verdict, objects
+    /// cited and fix. The group's other members are counted by their class only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<Box<TraceReport>>,
+}
+
+impl FailureGroup {
+    /// Where the failures were produced, for a sentence: `the <role>` when the role is known,
+    /// else the pod of the example's origin hop, else the proxy whose log holds its line.
+    pub fn origin_place(&self) -> String {
+        if self.origin_role != "unknown" {
+            return format!("the {}", self.origin_role);
+        }
+        let hop = self
+            .example
+            .as_ref()
+            .and_then(|t| t.hops.get(t.origin_hop.saturating_sub(1)));
+        if let Some((ns, pod)) = hop.and_then(|h| h.namespace.as_ref().zip(h.pod.as_ref())) {
+            return format!("{ns}/{pod}");
+        }
+        let file = self
+            .example_evidence
+            .rsplit_once(':')
+            .map_or(self.example_evidence.as_str(), |(f, _)| f);
+        if file.is_empty() {
+            "a proxy not in the topology".to_string()
+        } else {
+            format!("the proxy whose log is {file}")
+        }
+    }
 }
 
 /// The whole triage.
@@ -109,8 +139,10 @@ pub struct FailuresReport {
     /// Remarks.
     pub notes: Vec<String>,
     /// Access-log records read, before any filter (0: the evidence holds no access log).
-    #[serde(skip)]
     pub records_read: u64,
+    /// Successful records of large logs counted line by line without being read into
+    /// requests (one per proxy on a request's path): not in `requests`.
+    pub successful_records: u64,
 }
 
 /// (cause, origin role, status, target, kind).
@@ -118,6 +150,13 @@ type GroupKey = (Cause, String, Option<u16>, String, &'static str);
 
 /// Order of examples: earliest client-side start first, then input and line.
 type ExampleKey = (i64, Arc<str>, u64);
+
+/// Which member is traced: the earliest with a request id, else the earliest.
+type VerdictKey = (bool, ExampleKey);
+
+/// The traced member of a group: its key, `trace`'s report (`None` when the trace found
+/// nothing, which leaves the cause's general words) and its origin line (`input:line`).
+type Traced = (VerdictKey, Option<Box<TraceReport>>, String);
 
 /// One group being counted.
 #[derive(Default)]
@@ -127,9 +166,25 @@ struct GroupAcc {
     last_seen: Option<DateTime<FixedOffset>>,
     /// The earliest members that have a request id (at most three, in order).
     examples: Vec<(ExampleKey, String)>,
-    /// The earliest member: its summary, fix and origin line.
-    first: Option<(ExampleKey, String, String, String)>,
+    /// The member traced for the group's words: built only when a member comes before it.
+    traced: Option<Traced>,
     clients: BTreeSet<Client>,
+}
+
+/// What a request is traced by: its request id, else (a connection failure) its client's
+/// `ip:port`, else nothing.
+fn trace_query(r: &RequestReport, first: &LogLine) -> Option<String> {
+    match &r.request_id {
+        Some(id) => Some(id.clone()),
+        None => first
+            .record
+            .get(Slot::DownstreamRemoteAddress)
+            .filter(|a| {
+                a.parse::<std::net::SocketAddr>()
+                    .is_ok_and(|s| s.port() != 0)
+            })
+            .map(str::to_string),
+    }
 }
 
 /// Failed requests folded into groups one by one, so that nothing but the groups is kept.
@@ -143,15 +198,20 @@ struct Triage {
 impl Triage {
     /// Count one request (not a continuation of another): `first` is its client-side line,
     /// `origin` the line that produced its status.
+    /// `lines` are the records the request was explained among (all of them, or the settler's
+    /// window): a group's example is traced among them, with `ctx` (full words).
+    #[allow(clippy::too_many_arguments)]
     fn fold(
         &mut self,
         r: &RequestReport,
         first: &LogLine,
         origin: &LogLine,
-        topology: &Topology,
+        lines: &[LogLine],
+        ev: &Evidence,
         ctx: &Context,
         f: &Filters,
     ) {
+        let topology = &ev.topology;
         if !f.include_probes && is_probe(&first.record) {
             self.probes += 1;
             return;
@@ -197,13 +257,25 @@ impl Triage {
             first.input.clone(),
             first.line,
         );
-        if g.first.as_ref().is_none_or(|(k, ..)| key < *k) {
-            g.first = Some((
-                key.clone(),
-                r.summary.clone(),
-                r.fix.clone(),
-                format!("{}:{}", origin.input, origin.line),
-            ));
+        // Only the member that comes first is traced (its words, objects and fix are the
+        // group's); the others are counted by their class.
+        let vkey: VerdictKey = (r.request_id.is_none(), key.clone());
+        if g.traced.as_ref().is_none_or(|(k, ..)| vkey < *k) {
+            // `trace`'s words: a context that builds them.
+            let words;
+            let ctx = if ctx.brief {
+                words = Context {
+                    brief: false,
+                    ..ctx.clone()
+                };
+                &words
+            } else {
+                ctx
+            };
+            let report = trace_query(r, first).and_then(|q| {
+                trace_in(ev, lines, ctx, &q, &Start::parse(&q), f.include_probes).map(Box::new)
+            });
+            g.traced = Some((vkey, report, format!("{}:{}", origin.input, origin.line)));
         }
         if let Some(id) = &r.request_id
             && (g.examples.len() < 3 || g.examples.last().is_some_and(|(k, _)| key < *k))
@@ -235,6 +307,23 @@ impl Triage {
     }
 
     fn finish(self, notes: Vec<String>) -> FailuresReport {
+        // Without a trace of the example (none found), the cause's general words.
+        let words = |cause: Cause, example: &Option<Box<TraceReport>>, origin: String| match example
+        {
+            Some(t) => {
+                let at = t
+                    .hops
+                    .get(t.origin_hop.saturating_sub(1))
+                    .map(|h| format!("{}:{}", h.evidence.file, h.evidence.line))
+                    .unwrap_or(origin);
+                (t.summary.clone(), t.fix.clone(), at)
+            }
+            None => (
+                format!("{}.", cause.title()),
+                cause.fix().to_string(),
+                origin,
+            ),
+        };
         let fmt = |t: Option<DateTime<FixedOffset>>| {
             t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         };
@@ -242,7 +331,11 @@ impl Triage {
             .groups
             .into_iter()
             .map(|((cause, role, status, target, kind), g)| {
-                let (_, summary, fix, evidence) = g.first.unwrap_or_default();
+                let (example, origin) = g
+                    .traced
+                    .map(|(_, t, origin)| (t, origin))
+                    .unwrap_or_default();
+                let (summary, fix, evidence) = words(cause, &example, origin);
                 FailureGroup {
                     cause,
                     status,
@@ -257,6 +350,7 @@ impl Triage {
                     summary,
                     fix,
                     example_evidence: evidence,
+                    example,
                 }
             })
             .collect();
@@ -273,6 +367,7 @@ impl Triage {
             groups: out,
             notes,
             records_read: 0,
+            successful_records: 0,
         }
     }
 }
@@ -319,7 +414,11 @@ fn late_note(late: &LateLines) -> String {
 
 /// Triage every failure in the evidence (all of it in memory).
 pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
-    let ctx = ev.context();
+    // Every request is classified; only each group's example is put into words (by `trace`).
+    let ctx = Context {
+        brief: true,
+        ..ev.context()
+    };
     let report = explain_with(&ev.logs, &ctx);
     let idx: HashMap<(&str, u64), &LogLine> = ev
         .logs
@@ -335,7 +434,7 @@ pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
             .and_then(|h| idx.get(&(h.input.as_str(), h.line)));
         let origin = idx.get(&(r.origin_input.as_str(), r.origin_line));
         if let (Some(first), Some(origin)) = (first, origin) {
-            t.fold(r, first, origin, &ev.topology, &ctx, f);
+            t.fold(r, first, origin, &ev.logs.records, ev, &ctx, f);
         }
     }
     let probes = t.probes;
@@ -346,6 +445,7 @@ pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
         ev.logs.malformed().count() as u64,
     ));
     report.records_read = ev.logs.records.len() as u64 + ev.logs.ok_records;
+    report.successful_records = ev.logs.ok_records;
     report
 }
 
@@ -358,11 +458,15 @@ pub fn failures_streaming(
     f: &Filters,
 ) -> FailuresReport {
     let mut t = Triage::default();
-    let mut settler = Settler::new(ev.context());
+    // Every request is classified; only each group's example is put into words (by `trace`).
+    let mut settler = Settler::new(Context {
+        brief: true,
+        ..ev.context()
+    });
     let mut on = |s: Settled<'_>, ctx: &Context| {
         // A continuation is counted with the request it continues.
         if s.report.part_of.is_none() {
-            t.fold(s.report, s.first, s.origin, &ev.topology, ctx, f);
+            t.fold(s.report, s.first, s.origin, s.lines, ev, ctx, f);
         }
     };
     let mut read = 0u64;
@@ -384,6 +488,7 @@ pub fn failures_streaming(
         report.notes.push(late_note(late));
     }
     report.records_read = read + records.ok_records();
+    report.successful_records = records.ok_records();
     report
 }
 

@@ -52,6 +52,8 @@ pub struct Settled<'w> {
     pub first: &'w LogLine,
     /// The line that produced its status.
     pub origin: &'w LogLine,
+    /// Every record it was explained among (the window), to trace it among.
+    pub lines: &'w [LogLine],
 }
 
 /// Lines that arrived after requests of their time had been handed out: the evidence goes back
@@ -203,6 +205,7 @@ impl Settler {
                     report: r,
                     first: &recs[first],
                     origin: &recs[origin],
+                    lines: recs,
                 },
                 &self.ctx,
             );

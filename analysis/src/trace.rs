@@ -207,18 +207,37 @@ pub fn trace(
     start: &Start,
     include_probes: bool,
 ) -> Option<TraceReport> {
-    let lines = &ev.logs.records;
+    trace_in(
+        ev,
+        &ev.logs.records,
+        &ev.context(),
+        query,
+        start,
+        include_probes,
+    )
+}
+
+/// [`trace`] over `lines` rather than the evidence's own records (the window of records
+/// `failures` holds while streaming), with what is known about roles (`ctx`). The evidence
+/// gives the topology, objects and config dumps.
+pub fn trace_in(
+    ev: &Evidence,
+    lines: &[LogLine],
+    ctx: &Context,
+    query: &str,
+    start: &Start,
+    include_probes: bool,
+) -> Option<TraceReport> {
     let corr = correlate(lines, start, include_probes);
     if corr.hops.is_empty() {
         return None;
     }
     let topo = &ev.topology;
-    let ctx = ev.context();
     let recs: Vec<&RawRecord<'_>> = corr.hops.iter().map(|&i| &lines[i].record).collect();
     let pods: Vec<Option<&str>> = corr.hops.iter().map(|&i| lines[i].pod.as_deref()).collect();
-    let v = diagnose_in(&recs, &pods, &ctx);
+    let v = diagnose_in(&recs, &pods, ctx);
     let order: Vec<usize> = v.order.iter().map(|&k| corr.hops[k]).collect();
-    let hops = hop_rows(lines, topo, &ctx, &order);
+    let hops = hop_rows(lines, topo, ctx, &order);
     let origin_line = corr.hops[v.origin];
     let origin_pos = order.iter().position(|&i| i == origin_line).unwrap_or(0);
     let origin = Origin::at(lines, topo, &order, origin_pos, origin_line);

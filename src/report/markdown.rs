@@ -598,8 +598,12 @@ pub fn failures_markdown(r: &FailuresReport, ev: &Evidence, version: &str) -> St
     let mut m = String::new();
     let _ = writeln!(
         m,
-        "# Failures report — {} failed of {} requests\n",
-        r.failed, r.requests
+        "# Failures report — {}\n",
+        if r.successful_records == 0 {
+            format!("{} failed of {} requests", r.failed, r.requests)
+        } else {
+            crate::report::failures_headline(r)
+        }
     );
     let _ = writeln!(m, "{}\n", generated_by(ev, version));
     let _ = writeln!(
@@ -626,14 +630,14 @@ pub fn failures_markdown(r: &FailuresReport, ev: &Evidence, version: &str) -> St
     for (i, g) in r.groups.iter().enumerate() {
         let _ = writeln!(
             m,
-            "## {}. {} × {} `{}` at the {}\n",
+            "## {}. {} × {} `{}` at {}\n",
             i + 1,
             g.count,
             g.status
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),
             g.cause.id(),
-            inline(&g.origin_role)
+            inline(&g.origin_place())
         );
         let _ = writeln!(m, "{}\n", prose(&g.summary));
         if !g.clients.is_empty() {

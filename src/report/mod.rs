@@ -834,6 +834,30 @@ fn write_waterfall(out: &mut dyn Write, t: &crate::trace::TraceReport) -> io::Re
 }
 
 /// Write the failures triage.
+/// The first line of `failures`: how many failed of how many read. Successful records of large
+/// logs are counted line by line (one per proxy on a request's path), not as requests.
+pub fn failures_headline(r: &crate::failures::FailuresReport) -> String {
+    let groups = format!("{} group{}", r.groups.len(), plural(r.groups.len()));
+    if r.successful_records == 0 {
+        return format!(
+            "{} failed of {} request{} and connection{} in {groups}",
+            r.failed,
+            r.requests,
+            plural(r.requests),
+            plural(r.requests),
+        );
+    }
+    format!(
+        "{} failed request{} and connection{} in {groups}, of {} access-log record{} read ({} successful: in large logs successes are counted line by line, one per proxy on a request's path)",
+        r.failed,
+        plural(r.failed),
+        plural(r.failed),
+        r.records_read,
+        plural(r.records_read as usize),
+        r.successful_records,
+    )
+}
+
 pub fn write_failures(
     out: &mut dyn Write,
     r: &crate::failures::FailuresReport,
@@ -849,16 +873,7 @@ pub fn write_failures(
     } else {
         width
     };
-    writeln!(
-        out,
-        "{} failed of {} request{} and connection{} in {} group{}",
-        r.failed,
-        r.requests,
-        plural(r.requests),
-        plural(r.requests),
-        r.groups.len(),
-        plural(r.groups.len())
-    )?;
+    writeln!(out, "{}", failures_headline(r))?;
     if !r.groups.is_empty() {
         let mut t = Grid::new(
             &[
@@ -910,21 +925,26 @@ pub fn write_failures(
         writeln!(out)?;
         writeln!(
             out,
-            "{}. {} × {} {} at the {} ({})",
+            "{}. {} × {} {} at {} ({})",
             i + 1,
             g.count,
             or_dash(g.status),
             g.cause.id(),
-            Line(&g.origin_role),
+            Line(&g.origin_place()),
             Line(&g.example_evidence)
         )?;
         writeln!(out, "   {}", Line(&g.summary))?;
         writeln!(out, "   Fix: {}", Line(&g.fix))?;
-        if let Some(id) = g.example_request_ids.first() {
+        if let Some(q) = g
+            .example
+            .as_ref()
+            .map(|t| &t.query)
+            .or(g.example_request_ids.first())
+        {
             writeln!(
                 out,
                 "   Trace one: {}",
-                safe::command(&["meshtrace", "trace"], &[], &[id])
+                safe::command(&["meshtrace", "trace"], &[], &[q])
             )?;
         }
     }
