@@ -5,10 +5,11 @@
 //! explained as their requests complete, with flat memory. Either way skipped lines are counted
 //! with a few examples, never kept one by one, and a closed output stops the reading at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Seek, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use anyhow::{Context as _, Result};
 use meshtrace_parsers::detect::FormatSpec;
@@ -16,14 +17,13 @@ use meshtrace_parsers::detect::FormatSpec;
 use crate::commands::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK, format_spec};
 use crate::diagnose::Context;
 use crate::explain::explain;
-use crate::report::explain_stream::write_skipped_summary;
+use crate::report::explain_stream::{element, write_skipped_summary};
 use crate::report::json::{RecordJson, SkippedJson};
 use crate::report::{ExplainStream, OutputFormat, write_explain};
 use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed};
-use crate::source::limits::MAX_STDIN_COPY_BYTES;
 use crate::source::merge::{MALFORMED_EXAMPLES, Merged, StreamInput};
 use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine};
-use meshtrace_analysis::settle::{Settled, Settler};
+use meshtrace_analysis::settle::{Settled, Settler, end_ms};
 
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
@@ -205,7 +205,10 @@ struct Collected {
     set: LogSet,
     skipped: BTreeMap<String, u64>,
     malformed: Vec<SkippedLine>,
+    /// `skipped` elements of the document (JSON or YAML: `yaml`), in input order.
     spool: Option<std::io::BufWriter<std::fs::File>>,
+    yaml: bool,
+    buf: Vec<u8>,
     error: Option<std::io::Error>,
 }
 
@@ -216,11 +219,13 @@ impl LineSink for Collected {
     fn skipped(&mut self, line: SkippedLine) {
         if let Some(w) = &mut self.spool
             && self.error.is_none()
-            && let Err(e) = serde_json::to_writer(&mut *w, &SkippedJson(&line))
-                .map_err(std::io::Error::other)
-                .and_then(|()| w.write_all(b"\n"))
         {
-            self.error = Some(e);
+            self.buf.clear();
+            if let Err(e) = element(self.yaml, &SkippedJson(&line), &mut self.buf)
+                .and_then(|()| w.write_all(&self.buf))
+            {
+                self.error = Some(e);
+            }
         }
         match self.skipped.get_mut(&line.kind) {
             Some(n) => *n += 1,
@@ -239,7 +244,7 @@ impl LineSink for Collected {
 
 /// `explain` on small inputs: read whole, explained together.
 fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Result<i32> {
-    let json = output == OutputFormat::Json;
+    let json = matches!(output, OutputFormat::Json | OutputFormat::Yaml);
     let spool = if json {
         let f = tempfile::tempfile().context("cannot create a temporary file for skipped lines")?;
         Some(std::io::BufWriter::new(f))
@@ -251,6 +256,8 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
         skipped: BTreeMap::new(),
         malformed: Vec::new(),
         spool,
+        yaml: output == OutputFormat::Yaml,
+        buf: Vec::new(),
         error: None,
     };
     let mut failed_inputs = 0;
@@ -305,7 +312,8 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
         }
         stream.next_array("skipped")?;
         if let Some(spool) = c.spool.take() {
-            copy_spooled(spool, &mut stream)?;
+            let f = rewound(spool)?;
+            stream.spooled(std::io::BufReader::with_capacity(1 << 16, f))?;
         }
         stream.end_json()?;
     } else {
@@ -334,176 +342,147 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
     })
 }
 
-/// Write the JSON lines of a spooled `skipped` array as its elements.
-fn copy_spooled(
-    spool: std::io::BufWriter<std::fs::File>,
-    stream: &mut ExplainStream<'_>,
-) -> Result<()> {
-    let mut f = spool.into_inner().map_err(|e| e.into_error())?;
-    f.seek(std::io::SeekFrom::Start(0))?;
-    let mut lines = std::io::BufReader::new(f);
-    let mut line = String::new();
-    while std::io::BufRead::read_line(&mut lines, &mut line)? > 0 {
-        stream.raw_value(line.trim_end())?;
-        line.clear();
-    }
-    Ok(())
+/// Records between the reader threads and the settling, for all readers together.
+const RECORDS_IN_FLIGHT: usize = 2048;
+/// Batches waiting per reader (besides the one it fills and the one being settled).
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// What a reader thread of [`run_streaming_document`] sends.
+enum Msg {
+    Records(Vec<LogLine>),
+    Done(Box<Finished>),
 }
 
-/// Passes on the records and skipped lines of the second reading (JSON `records`/`skipped`).
-struct JsonSink<'s, 'o> {
-    stream: &'s mut ExplainStream<'o>,
-    /// `skipped` entries, one JSON value per line, written after the records.
-    skipped: std::io::BufWriter<std::fs::File>,
-    records: u64,
+/// What a reader thread hands over at the end of its input.
+struct Finished {
+    skipped: BTreeMap<String, u64>,
+    /// The input could not be read (completely): one sentence.
+    problem: Option<String>,
+    /// The input's `records` and `skipped` elements, in input order, ready to copy.
+    spools: std::io::Result<(std::fs::File, std::fs::File)>,
+}
+
+/// The sink of one reader thread: serialises each record and skipped line into the input's
+/// spool files (the document's `records` and `skipped`, in input order) and passes the records
+/// on in batches to be settled in end-time order.
+struct SpoolSink {
+    yaml: bool,
+    tx: SyncSender<Msg>,
+    batch_size: usize,
+    batch: Vec<LogLine>,
+    records: std::io::BufWriter<std::fs::File>,
+    skipped_spool: std::io::BufWriter<std::fs::File>,
+    buf: Vec<u8>,
+    skipped: BTreeMap<String, u64>,
     error: Option<std::io::Error>,
-    /// Set on the first write error: the reading stops.
-    stop: &'s AtomicBool,
+    /// Set when the output or a spool failed: every reader stops.
+    stop: Arc<AtomicBool>,
 }
 
-impl JsonSink<'_, '_> {
-    fn fail(&mut self, e: std::io::Error) {
-        self.error = Some(e);
-        self.stop.store(true, Ordering::Relaxed);
+impl SpoolSink {
+    fn spool<T: serde::Serialize>(&mut self, to_records: bool, v: &T) {
+        if self.error.is_some() {
+            return;
+        }
+        self.buf.clear();
+        let w = if to_records {
+            &mut self.records
+        } else {
+            &mut self.skipped_spool
+        };
+        if let Err(e) = element(self.yaml, v, &mut self.buf).and_then(|()| w.write_all(&self.buf)) {
+            self.error = Some(e);
+            self.stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let b = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
+        if self.tx.send(Msg::Records(b)).is_err() {
+            // Nobody settles any more: stop reading.
+            self.stop.store(true, Ordering::Relaxed);
+        }
     }
 }
 
-impl LineSink for JsonSink<'_, '_> {
+impl LineSink for SpoolSink {
     fn record(&mut self, line: LogLine) {
-        self.records += 1;
-        if self.error.is_none()
-            && let Err(e) = self.stream.value(&RecordJson(&line))
-        {
-            self.fail(e);
+        self.spool(true, &RecordJson(&line));
+        self.batch.push(line);
+        if self.batch.len() >= self.batch_size {
+            self.flush();
         }
     }
     fn skipped(&mut self, line: SkippedLine) {
-        if self.error.is_none()
-            && let Err(e) = serde_json::to_writer(&mut self.skipped, &SkippedJson(&line))
-                .map_err(std::io::Error::other)
-                .and_then(|()| self.skipped.write_all(b"\n"))
-        {
-            self.fail(e);
+        self.spool(false, &SkippedJson(&line));
+        match self.skipped.get_mut(&line.kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.skipped.insert(line.kind, 1);
+            }
         }
     }
     fn ok_records(&mut self, _: u64) {}
 }
 
-/// Copies standard input to a temporary file as it is read (for the second reading of
-/// `-o json`), up to [`MAX_STDIN_COPY_BYTES`]; notes what went wrong instead of failing the read.
-struct Tee<R> {
-    inner: R,
-    copy: std::fs::File,
-    copied: u64,
-    failed: Arc<std::sync::Mutex<Option<String>>>,
+/// A spool's file, written out and rewound for copying.
+fn rewound(w: std::io::BufWriter<std::fs::File>) -> std::io::Result<std::fs::File> {
+    let mut f = w.into_inner().map_err(|e| e.into_error())?;
+    f.seek(std::io::SeekFrom::Start(0))?;
+    Ok(f)
 }
 
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let fail = |m: String| {
-            if let Ok(mut f) = self.failed.lock() {
-                f.get_or_insert(m);
-            }
-        };
-        if self.copied + n as u64 > MAX_STDIN_COPY_BYTES {
-            fail(format!(
-                "standard input is larger than the {} GiB meshtrace copies for -o json; save it to a file and pass the file",
-                MAX_STDIN_COPY_BYTES >> 30
-            ));
-        } else if let Err(e) = self.copy.write_all(&buf[..n]) {
-            fail(format!(
-                "cannot copy standard input to a temporary file for -o json ({e}); save it to a file and pass the file"
-            ));
-        } else {
-            self.copied += n as u64;
-        }
-        Ok(n)
-    }
-}
-
-/// Where the second reading of an input (JSON `records`/`skipped`) comes from.
-enum Again {
-    /// The file again.
-    Path(std::path::PathBuf),
-    /// The copy of standard input made while it was read.
-    Copy(std::fs::File),
-}
-
-/// `explain` on large inputs (files or standard input): requests are settled and written as
-/// they complete (see [`Settler`]); for JSON the inputs are read a second time for `records`
-/// and `skipped` (standard input from the copy made while it was read). A write error (the
-/// reader of the output went away) stops everything at once.
-fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Result<i32> {
-    let json = output == OutputFormat::Json;
-    let names: Vec<String> = inputs.iter().map(Input::name).collect();
-    let copy_failed = Arc::new(std::sync::Mutex::new(None::<String>));
-    // Where the second reading of each input comes from.
-    let mut again: Vec<(String, Again, Option<u64>, FormatSpec)> = Vec::new();
-    let mut streams = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        let name = input.name();
-        let input_spec = input.spec(spec).clone();
-        match input {
-            Input::File(path) | Input::Live { path, .. } => {
-                let size = std::fs::metadata(&path).ok().map(|m| m.len());
-                let p = path.clone();
-                streams.push(StreamInput {
-                    name: name.clone(),
-                    pod: None,
-                    spec: input_spec.clone(),
-                    size,
-                    open: Box::new(move || {
-                        std::fs::File::open(&p).map(|f| Box::new(f) as Box<dyn Read + Send>)
-                    }),
-                    keep_all: true,
-                });
-                again.push((name, Again::Path(path), size, input_spec));
-            }
-            Input::Stdin { head, whole } => {
-                let size = whole.then_some(head.len() as u64);
-                let rest = std::io::Cursor::new(head);
-                let reader: Box<dyn Read + Send> = match (json, whole) {
-                    (false, true) => Box::new(rest),
-                    (false, false) => Box::new(rest.chain(std::io::stdin())),
-                    (true, _) => {
-                        let copy = tempfile::tempfile()
-                            .context("cannot create a temporary file for standard input")?;
-                        again.push((
-                            name.clone(),
-                            Again::Copy(copy.try_clone()?),
-                            size,
-                            spec.clone(),
-                        ));
-                        let inner: Box<dyn Read + Send> = if whole {
-                            Box::new(rest)
-                        } else {
-                            Box::new(rest.chain(std::io::stdin()))
-                        };
-                        Box::new(Tee {
-                            inner,
-                            copy,
-                            copied: 0,
-                            failed: copy_failed.clone(),
-                        })
-                    }
-                };
-                streams.push(StreamInput {
+/// How each input is opened on its reader thread.
+fn stream_inputs(inputs: Vec<Input>, spec: &FormatSpec) -> Vec<StreamInput> {
+    inputs
+        .into_iter()
+        .map(|input| {
+            let name = input.name();
+            let input_spec = input.spec(spec).clone();
+            match input {
+                Input::File(path) | Input::Live { path, .. } => StreamInput {
                     name,
                     pod: None,
-                    spec: spec.clone(),
-                    size,
-                    open: Box::new(move || Ok(reader)),
+                    spec: input_spec,
+                    size: std::fs::metadata(&path).ok().map(|m| m.len()),
+                    open: Box::new(move || {
+                        std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn Read + Send>)
+                    }),
                     keep_all: true,
-                });
+                },
+                Input::Stdin { head, whole } => {
+                    let size = whole.then_some(head.len() as u64);
+                    let rest = std::io::Cursor::new(head);
+                    let reader: Box<dyn Read + Send> = if whole {
+                        Box::new(rest)
+                    } else {
+                        Box::new(rest.chain(std::io::stdin()))
+                    };
+                    StreamInput {
+                        name,
+                        pod: None,
+                        spec: input_spec,
+                        size,
+                        open: Box::new(move || Ok(reader)),
+                        keep_all: true,
+                    }
+                }
             }
-        }
-    }
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::report::stdout());
-    let mut stream = ExplainStream::start(&mut out, output, names.len() > 1)?;
-    let mut merged = Merged::start(streams);
+        })
+        .collect()
+}
+
+/// Settle records (in end-time order) into `stream` as their requests complete; stops at the
+/// first write error. Returns the number of records.
+fn settle_into(
+    records: impl Iterator<Item = LogLine>,
+    stream: &mut ExplainStream<'_>,
+) -> std::io::Result<u64> {
     let mut settler = Settler::new(Context::default());
-    let mut records = 0u64;
+    let mut n = 0u64;
     let error: std::cell::RefCell<Option<std::io::Error>> = Default::default();
     let mut on = |s: Settled<'_>, _: &Context| {
         if error.borrow().is_none()
@@ -512,8 +491,8 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
             *error.borrow_mut() = Some(e);
         }
     };
-    for l in merged.by_ref() {
-        records += 1;
+    for l in records {
+        n += 1;
         settler.push(l, &mut on);
         if error.borrow().is_some() {
             break;
@@ -522,71 +501,252 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
     if error.borrow().is_none() {
         settler.finish(&mut on);
     }
-    if let Some(e) = error.into_inner() {
-        // Dropping the merge stops its readers at their next chunk.
-        drop(merged);
-        return Err(e.into());
+    match error.into_inner() {
+        Some(e) => Err(e),
+        None => Ok(n),
     }
+}
+
+/// `explain` on large inputs (files or standard input): requests are settled and written as
+/// they complete (see [`Settler`]), records read on one thread per input and merged in end-time
+/// order. A write error (the reader of the output went away) stops everything at once.
+fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Result<i32> {
+    if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
+        return run_streaming_document(inputs, spec, output);
+    }
+    let names: Vec<String> = inputs.iter().map(Input::name).collect();
+    let streams = stream_inputs(inputs, spec);
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::report::stdout());
+    let mut stream = ExplainStream::start(&mut out, output, names.len() > 1)?;
+    let mut merged = Merged::start(streams);
+    // On an error, dropping the merge stops its readers at their next chunk.
+    let records = settle_into(merged.by_ref(), &mut stream)?;
     for p in &merged.problems {
         crate::report::warn(p);
     }
-    if json {
-        if let Ok(mut f) = copy_failed.lock()
-            && let Some(m) = f.take()
-        {
-            anyhow::bail!(m);
-        }
-        stream.next_array("records")?;
-        let tmp =
-            tempfile::tempfile().context("cannot create a temporary file for skipped lines")?;
-        let stop = AtomicBool::new(false);
-        let mut sink = JsonSink {
-            stream: &mut stream,
-            skipped: std::io::BufWriter::new(tmp),
-            records: 0,
-            error: None,
-            stop: &stop,
-        };
-        for (name, from, size, spec) in again {
-            let f = match from {
-                Again::Copy(mut f) => {
-                    f.seek(std::io::SeekFrom::Start(0))?;
-                    f
-                }
-                Again::Path(p) => {
-                    std::fs::File::open(&p).with_context(|| format!("cannot reopen {name}"))?
-                }
-            };
-            read_streamed(f, &name, None, &spec, size, true, &mut sink, Some(&stop))?;
-            if let Some(e) = sink.error.take() {
-                return Err(e.into());
-            }
-        }
-        let spool = sink.skipped;
-        stream.next_array("skipped")?;
-        copy_spooled(spool, &mut stream)?;
-        stream.end_json()?;
-    } else {
-        stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
-    }
+    stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
     out.flush()?;
-    let malformed = merged.malformed();
-    if malformed > 0 && json {
-        crate::report::warn(format!(
-            "{malformed} malformed line(s); see \"skipped\" in the output"
-        ));
-    }
+    let skipped: u64 = merged.skipped.values().sum();
+    Ok(streaming_exit(
+        records,
+        skipped,
+        &names,
+        merged.problems.is_empty(),
+    ))
+}
+
+/// The exit code of a streamed `explain`, with the warning when no record was found.
+fn streaming_exit(records: u64, skipped: u64, names: &[String], all_read: bool) -> i32 {
     if records == 0 {
-        let skipped: u64 = merged.skipped.values().sum();
         crate::report::warn(format!(
             "no access-log record found in {} ({skipped} line(s) skipped); if the proxy uses a custom format, pass it with --log-format",
             names.join(", ")
         ));
-        return Ok(EXIT_NOTHING);
+        return EXIT_NOTHING;
     }
-    Ok(if merged.problems.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_ERROR
-    })
+    if all_read { EXIT_OK } else { EXIT_ERROR }
+}
+
+/// The records of the reader threads of [`run_streaming_document`] in end-time order (the
+/// merge of `Merged`: the record that ended first, the earlier input on a tie), collecting what
+/// each reader hands over at its end.
+struct SpoolMerge {
+    rx: Vec<Receiver<Msg>>,
+    queues: Vec<VecDeque<(i64, LogLine)>>,
+    finished: Vec<Option<Box<Finished>>>,
+    done: Vec<bool>,
+    skipped: BTreeMap<String, u64>,
+    malformed: u64,
+    problems: Vec<String>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for SpoolMerge {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl SpoolMerge {
+    fn fill(&mut self, i: usize) {
+        while self.queues[i].is_empty() && !self.done[i] {
+            match self.rx[i].recv() {
+                Ok(Msg::Records(v)) => {
+                    self.queues[i].extend(v.into_iter().map(|l| (end_ms(&l.record), l)))
+                }
+                Ok(Msg::Done(f)) => {
+                    self.done[i] = true;
+                    for (k, n) in &f.skipped {
+                        *self.skipped.entry(k.clone()).or_default() += n;
+                    }
+                    self.malformed += f.skipped.get("malformed").copied().unwrap_or(0);
+                    self.problems.extend(f.problem.clone());
+                    self.finished[i] = Some(f);
+                }
+                Err(_) => {
+                    self.done[i] = true;
+                    self.problems.push(
+                        "a log reader stopped unexpectedly; its remaining lines are missing".into(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for SpoolMerge {
+    type Item = LogLine;
+    fn next(&mut self) -> Option<LogLine> {
+        let mut best: Option<(i64, usize)> = None;
+        for i in 0..self.queues.len() {
+            self.fill(i);
+            if let Some(&(k, _)) = self.queues[i].front()
+                && best.is_none_or(|(b, _)| k < b)
+            {
+                best = Some((k, i));
+            }
+        }
+        let (_, i) = best?;
+        self.queues[i].pop_front().map(|(_, l)| l)
+    }
+}
+
+/// Start one reader thread per input: each parses its input once, writes its `records` and
+/// `skipped` elements into two temporary files (in input order) and sends the records on.
+fn start_spooling(streams: Vec<StreamInput>, yaml: bool) -> SpoolMerge {
+    let n = streams.len().max(1);
+    let in_flight = (BATCHES_IN_FLIGHT / n).clamp(2, BATCHES_IN_FLIGHT);
+    let batch_size = (RECORDS_IN_FLIGHT / (n * (in_flight + 2))).clamp(16, 256);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut rx = Vec::with_capacity(streams.len());
+    for input in streams {
+        let (tx, receiver) = sync_channel(in_flight);
+        rx.push(receiver);
+        let stop = stop.clone();
+        let spawned = std::thread::Builder::new()
+            .name("meshtrace-read".into())
+            .spawn(move || read_and_spool(input, yaml, tx, batch_size, stop));
+        // Without a thread the receiver reports the input as stopped (see `fill`).
+        drop(spawned);
+    }
+    let n = rx.len();
+    SpoolMerge {
+        rx,
+        queues: (0..n).map(|_| VecDeque::new()).collect(),
+        finished: (0..n).map(|_| None).collect(),
+        done: vec![false; n],
+        skipped: BTreeMap::new(),
+        malformed: 0,
+        problems: Vec::new(),
+        stop,
+    }
+}
+
+/// The work of one reader thread of [`start_spooling`].
+fn read_and_spool(
+    input: StreamInput,
+    yaml: bool,
+    tx: SyncSender<Msg>,
+    batch_size: usize,
+    stop: Arc<AtomicBool>,
+) {
+    let spool = || tempfile::tempfile().map(|f| std::io::BufWriter::with_capacity(1 << 16, f));
+    let (records, skipped_spool) = match spool().and_then(|r| Ok((r, spool()?))) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.send(Msg::Done(Box::new(Finished {
+                skipped: BTreeMap::new(),
+                problem: None,
+                spools: Err(e),
+            })));
+            return;
+        }
+    };
+    let mut sink = SpoolSink {
+        yaml,
+        tx,
+        batch_size,
+        batch: Vec::with_capacity(batch_size),
+        records,
+        skipped_spool,
+        buf: Vec::new(),
+        skipped: BTreeMap::new(),
+        error: None,
+        stop: stop.clone(),
+    };
+    let problem = match (input.open)() {
+        Ok(reader) => read_streamed(
+            reader,
+            &input.name,
+            input.pod,
+            &input.spec,
+            input.size,
+            input.keep_all,
+            &mut sink,
+            Some(&stop),
+        )
+        .err()
+        .map(|e| e.to_string()),
+        Err(e) => Some(format!("{}: unreadable: {e}", input.name)),
+    };
+    sink.flush();
+    let spools = match sink.error.take() {
+        Some(e) => Err(e),
+        None => rewound(sink.records).and_then(|r| Ok((r, rewound(sink.skipped_spool)?))),
+    };
+    let _ = sink.tx.send(Msg::Done(Box::new(Finished {
+        skipped: std::mem::take(&mut sink.skipped),
+        problem,
+        spools,
+    })));
+}
+
+/// `explain -o json|yaml` on large inputs in one reading: each input is parsed once on its own
+/// thread, which serialises its records and skipped lines into temporary files while the
+/// requests are settled and written in end-time order; then the spooled `records` and
+/// `skipped` are copied after them, input by input. Memory stays flat (the temporary files hold
+/// what the document holds beyond the requests).
+fn run_streaming_document(
+    inputs: Vec<Input>,
+    spec: &FormatSpec,
+    output: OutputFormat,
+) -> Result<i32> {
+    let names: Vec<String> = inputs.iter().map(Input::name).collect();
+    let streams = stream_inputs(inputs, spec);
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::report::stdout());
+    let mut stream = ExplainStream::start(&mut out, output, names.len() > 1)?;
+    let mut merged = start_spooling(streams, output == OutputFormat::Yaml);
+    // On an error, dropping the merge stops its readers at their next chunk.
+    let records = settle_into(merged.by_ref(), &mut stream)?;
+    for p in &merged.problems {
+        crate::report::warn(p);
+    }
+    let mut skipped_files = Vec::with_capacity(names.len());
+    stream.next_array("records")?;
+    for f in std::mem::take(&mut merged.finished).into_iter().flatten() {
+        let (r, sk) = f
+            .spools
+            .context("cannot write records and skipped lines to a temporary file")?;
+        stream.spooled(std::io::BufReader::with_capacity(1 << 16, r))?;
+        skipped_files.push(sk);
+    }
+    stream.next_array("skipped")?;
+    for sk in skipped_files {
+        stream.spooled(std::io::BufReader::with_capacity(1 << 16, sk))?;
+    }
+    stream.end_json()?;
+    out.flush()?;
+    if merged.malformed > 0 {
+        crate::report::warn(format!(
+            "{} malformed line(s); see \"skipped\" in the output",
+            merged.malformed
+        ));
+    }
+    let skipped: u64 = merged.skipped.values().sum();
+    Ok(streaming_exit(
+        records,
+        skipped,
+        &names,
+        merged.problems.is_empty(),
+    ))
 }

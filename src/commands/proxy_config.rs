@@ -388,7 +388,7 @@ pub fn run(a: ProxyConfigArgs) -> Result<i32> {
             });
             crate::report::proxy_config::write_document(&mut out, a.output, &doc)?;
         }
-        PcOutput::Table | PcOutput::Short => {
+        PcOutput::Table | PcOutput::Wide | PcOutput::Short => {
             let bootstrap = if matches!(a.kind, Kind::Bootstrap | Kind::All) {
                 pc::bootstrap_summary(d)
             } else {

@@ -22,6 +22,8 @@ pub enum ReportFormat {
     Markdown,
     /// JSON (`meshtrace.report/v1`).
     Json,
+    /// The same document as YAML.
+    Yaml,
 }
 
 /// Arguments of `report`.
@@ -73,6 +75,15 @@ fn read_lines(path: &str, line: u64, n: u32) -> Option<String> {
         }
     }
     (!out.is_empty()).then(|| out.join("\n"))
+}
+
+/// The report's document as pretty JSON or as YAML (the same value).
+fn document(format: ReportFormat, doc: &serde_json::Value) -> Result<String> {
+    Ok(if format == ReportFormat::Yaml {
+        crate::report::yaml::value_to_string(doc)
+    } else {
+        serde_json::to_string_pretty(doc)?
+    })
 }
 
 /// Run `report`. Exit code as `trace` (0 succeeded, 1 failed) or as `failures`.
@@ -135,7 +146,8 @@ pub fn run(a: ReportArgs) -> Result<i32> {
         learn_names(&mut red, &ev, hosts);
         let text = match a.output {
             ReportFormat::Markdown => failures_markdown(&r, &ev, version),
-            ReportFormat::Json => serde_json::to_string_pretty(
+            ReportFormat::Json | ReportFormat::Yaml => document(
+                a.output,
                 &json!({"schema": SCHEMA, "kind": "failures", "failures": r}),
             )?,
         };
@@ -196,16 +208,19 @@ pub fn run(a: ReportArgs) -> Result<i32> {
         let reproduce = reproduce_command(&query, &ev, &files);
         let text = match a.output {
             ReportFormat::Markdown => request_markdown(&t, &ev, &lines, &reproduce, version),
-            ReportFormat::Json => {
+            ReportFormat::Json | ReportFormat::Yaml => {
                 let objects: Vec<_> = t
                     .citations
                     .iter()
                     .map(|c| json!({"object": c.object, "why": c.why, "yaml": object_excerpt(&ev, &c.object)}))
                     .collect();
-                serde_json::to_string_pretty(&json!({
-                    "schema": SCHEMA, "kind": "request", "trace": t, "evidence_lines": lines,
-                    "objects": objects, "reproduce": reproduce,
-                }))?
+                document(
+                    a.output,
+                    &json!({
+                        "schema": SCHEMA, "kind": "request", "trace": t, "evidence_lines": lines,
+                        "objects": objects, "reproduce": reproduce,
+                    }),
+                )?
             }
         };
         (text, if t.succeeded { EXIT_OK } else { EXIT_NOTHING })

@@ -1,5 +1,8 @@
-//! The skipped-lines summary of `explain`'s text output from counts and a few examples, so a
-//! command never has to keep every skipped line to print it.
+//! Pieces of `explain`'s streamed output: one element of the document's arrays in the bytes it
+//! is written with (so reader threads can serialise records into a file while the requests
+//! are written, see `commands/explain.rs`), and the skipped-lines summary of the text output
+//! from counts and a few examples, so a command never has to keep every skipped line to print
+//! it.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -7,6 +10,24 @@ use std::io::{self, Write};
 use meshtrace_analysis::model::SkippedLine;
 
 use super::{Line, plural};
+
+/// Append one element of a `requests`, `records` or `skipped` array as the document writes it:
+/// JSON `,\n    {…}` (the stream drops the `,` of an array's first element), YAML `\n- …`
+/// (the element's lines, without the last newline).
+pub fn element<T: serde::Serialize + ?Sized>(
+    yaml: bool,
+    v: &T,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
+    if yaml {
+        let item = super::yaml::seq_item(v)?;
+        buf.push(b'\n');
+        buf.extend_from_slice(item.trim_end_matches('\n').as_bytes());
+        return Ok(());
+    }
+    buf.extend_from_slice(b",\n    ");
+    serde_json::to_writer(&mut *buf, v).map_err(io::Error::other)
+}
 
 /// Write `Skipped N lines: …` (counts by kind) and the first malformed lines with their file
 /// and line, the way the in-memory `explain` ends; nothing when no line was skipped.

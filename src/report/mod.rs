@@ -9,6 +9,7 @@ pub mod route_check;
 pub mod safe;
 pub mod style;
 pub mod table;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -29,6 +30,8 @@ pub enum OutputFormat {
     Wide,
     /// JSON for machines.
     Json,
+    /// The same document as YAML (same field names and values as JSON).
+    Yaml,
 }
 
 /// Standard output: the one handle every printer writes to (nothing outside this module opens
@@ -151,7 +154,7 @@ pub fn write_json_or_yaml(
     let mut doc = doc.clone();
     crate::redact::mask_value(&mut doc);
     if yaml {
-        write!(out, "{}", serde_yaml_ng::to_string(&doc)?)?;
+        yaml::write(out, &doc)?;
     } else {
         serde_json::to_writer_pretty(&mut *out, &doc).map_err(json_io_error)?;
         writeln!(out)?;
@@ -240,10 +243,10 @@ pub fn write_explain(
     width: Option<u16>,
 ) -> io::Result<()> {
     match format {
-        OutputFormat::Json => {
+        OutputFormat::Json | OutputFormat::Yaml => {
             // Element by element, as the streamed path writes it: the document is never held
             // as one tree of values.
-            let mut w = ExplainStream::start(out, OutputFormat::Json, set.inputs.len() > 1)?;
+            let mut w = ExplainStream::start(out, format, set.inputs.len() > 1)?;
             for r in &report.requests {
                 w.request(r)?;
             }
@@ -330,6 +333,8 @@ fn write_explain_table(
 pub struct ExplainStream<'o> {
     out: &'o mut dyn Write,
     json: bool,
+    /// The document as YAML (`json` is then false).
+    yaml: bool,
     multi: bool,
     requests: usize,
     failed: usize,
@@ -347,6 +352,7 @@ impl<'o> ExplainStream<'o> {
         multi: bool,
     ) -> io::Result<ExplainStream<'o>> {
         let json = format == OutputFormat::Json;
+        let yaml = format == OutputFormat::Yaml;
         if json {
             write!(
                 out,
@@ -354,9 +360,13 @@ impl<'o> ExplainStream<'o> {
                 crate::explain::SCHEMA
             )?;
         }
+        if yaml {
+            write!(out, "schema: {}\nrequests:", crate::explain::SCHEMA)?;
+        }
         Ok(ExplainStream {
             out,
             json,
+            yaml,
             multi,
             requests: 0,
             failed: 0,
@@ -376,7 +386,7 @@ impl<'o> ExplainStream<'o> {
         if r.cause.is_failure() {
             self.failed += 1;
         }
-        if self.json {
+        if self.json || self.yaml {
             return self.value(r);
         }
         let multi = self.multi;
@@ -394,29 +404,47 @@ impl<'o> ExplainStream<'o> {
     /// straight into a reused buffer and written in one piece.
     pub fn value<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> io::Result<()> {
         self.buf.clear();
-        self.buf
-            .extend_from_slice(if self.empty { b"\n    " } else { b",\n    " });
+        explain_stream::element(self.yaml, v, &mut self.buf)?;
+        // A JSON element starts with its `,`, but the first one of an array.
+        let skip = usize::from(self.empty && !self.yaml);
         self.empty = false;
-        serde_json::to_writer(&mut self.buf, v).map_err(io::Error::other)?;
-        self.out.write_all(&self.buf)
+        self.out.write_all(&self.buf[skip..])
     }
 
-    /// One element already serialised as JSON.
-    pub fn raw_value(&mut self, v: &str) -> io::Result<()> {
-        let sep = if self.empty { "" } else { "," };
-        self.empty = false;
-        write!(self.out, "{sep}\n    {v}")
+    /// Elements written by [`explain_stream::element`] into a file (in this document's
+    /// format), copied as they are.
+    pub fn spooled(&mut self, mut from: impl io::Read) -> io::Result<()> {
+        let mut chunk = vec![0u8; 1 << 16];
+        loop {
+            let n = match from.read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let skip = usize::from(self.empty && !self.yaml);
+            self.empty = false;
+            self.out.write_all(&chunk[skip..n])?;
+        }
     }
 
     /// Close the current JSON array and open the next (`records`, then `skipped`).
     pub fn next_array(&mut self, name: &str) -> io::Result<()> {
+        if self.yaml {
+            let close = if self.empty { " []" } else { "" };
+            self.empty = true;
+            return write!(self.out, "{close}\n{name}:");
+        }
         let close = if self.empty { "]" } else { "\n  ]" };
         self.empty = true;
         write!(self.out, "{close},\n  \"{name}\": [")
     }
 
-    /// End the JSON document.
+    /// End the JSON (or YAML) document.
     pub fn end_json(&mut self) -> io::Result<()> {
+        if self.yaml {
+            return writeln!(self.out, "{}", if self.empty { " []" } else { "" });
+        }
         let close = if self.empty { "]" } else { "\n  ]" };
         writeln!(self.out, "{close}\n}}")
     }
@@ -603,6 +631,8 @@ pub enum TraceOutput {
     Wide,
     /// JSON (`meshtrace.trace/v1`).
     Json,
+    /// The same document as YAML.
+    Yaml,
     /// OpenTelemetry OTLP/JSON (an `ExportTraceServiceRequest`: one span per hop) for Jaeger,
     /// Tempo or an OTel collector.
     Otlp,
@@ -624,6 +654,9 @@ pub fn write_trace(
     if format == TraceOutput::Json {
         serde_json::to_writer_pretty(&mut *out, t).map_err(json_io_error)?;
         return writeln!(out);
+    }
+    if format == TraceOutput::Yaml {
+        return yaml::write(out, t);
     }
     if format == TraceOutput::Otlp {
         return otlp::write(out, &otlp::export_request(t, &[]));
@@ -868,6 +901,9 @@ pub fn write_failures(
         serde_json::to_writer_pretty(&mut *out, r).map_err(json_io_error)?;
         return writeln!(out);
     }
+    if format == OutputFormat::Yaml {
+        return yaml::write(out, r);
+    }
     let width = if format == OutputFormat::Wide {
         None
     } else {
@@ -974,8 +1010,11 @@ pub fn write_doctor(
     format: OutputFormat,
     width: Option<u16>,
 ) -> io::Result<()> {
-    if format == OutputFormat::Json {
+    if matches!(format, OutputFormat::Json | OutputFormat::Yaml) {
         let v = serde_json::json!({"schema": "meshtrace.doctor/v1", "findings": findings, "skipped": problems});
+        if format == OutputFormat::Yaml {
+            return yaml::write(out, &v);
+        }
         serde_json::to_writer_pretty(&mut *out, &v).map_err(json_io_error)?;
         return writeln!(out);
     }

@@ -14,6 +14,9 @@ use crate::proxyconfig::Table;
 pub enum PcOutput {
     /// istioctl's current table layout.
     Table,
+    /// The table (its values are never cut: the same as `table`, for scripts that pass
+    /// `-o wide` to every command).
+    Wide,
     /// Summary layout (istioctl 1.6: listeners `ADDRESS PORT TYPE`, routes `NAME VIRTUAL HOSTS`).
     Short,
     /// The typed configuration as JSON.

@@ -13,6 +13,8 @@ use crate::routesim::{PredictedPath, Request};
 pub enum RcOutput {
     /// Step-by-step text.
     Table,
+    /// The same, with every route and virtual host tried (the text shows the closest ten).
+    Wide,
     /// `meshtrace.route-check/v1` JSON.
     Json,
     /// The same as YAML.
@@ -38,13 +40,22 @@ pub fn write(
             });
             return super::write_json_or_yaml(out, format == RcOutput::Yaml, &doc);
         }
-        RcOutput::Table => write_text(out, req, path)?,
+        RcOutput::Table => write_text(out, req, path, CANDIDATES_SHOWN)?,
+        RcOutput::Wide => write_text(out, req, path, usize::MAX)?,
     }
     out.flush()?;
     Ok(())
 }
 
-fn write_text(out: &mut dyn Write, req: &Request, path: &PredictedPath) -> Result<()> {
+/// Routes and virtual hosts tried listed per hop by `-o table`.
+const CANDIDATES_SHOWN: usize = 10;
+
+fn write_text(
+    out: &mut dyn Write,
+    req: &Request,
+    path: &PredictedPath,
+    shown: usize,
+) -> Result<()> {
     writeln!(
         out,
         "{} {}{} Host: {}{}",
@@ -91,11 +102,15 @@ fn write_text(out: &mut dyn Write, req: &Request, path: &PredictedPath) -> Resul
         }
         if !h.candidates.is_empty() {
             writeln!(out, "  Tried (closest first):")?;
-            for c in h.candidates.iter().take(10) {
+            for c in h.candidates.iter().take(shown) {
                 writeln!(out, "    - {}: {}", Line(&c.name), Line(&c.why))?;
             }
-            if h.candidates.len() > 10 {
-                writeln!(out, "    … and {} more", h.candidates.len() - 10)?;
+            if h.candidates.len() > shown {
+                writeln!(
+                    out,
+                    "    … and {} more (-o wide lists them all)",
+                    h.candidates.len() - shown
+                )?;
             }
         }
     }

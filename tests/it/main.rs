@@ -17,6 +17,7 @@ mod cli_describe;
 mod cli_doctor;
 mod cli_explain;
 mod cli_failures;
+mod cli_outputs;
 mod cli_polish;
 mod cli_proxy_config;
 mod cli_report;
