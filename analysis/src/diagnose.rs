@@ -26,6 +26,10 @@ pub struct Context {
     pub without_sidecar: BTreeSet<IpAddr>,
     /// Why each activator IP is believed to be one.
     pub activator_reasons: std::collections::BTreeMap<IpAddr, String>,
+    /// Gateway listeners (`ip:port`) whose Gateway server terminates TLS itself (SIMPLE,
+    /// MUTUAL): plaintext refused there is a TLS error, not an mTLS one (filled from the
+    /// topology by `Evidence::context`).
+    pub tls_listeners: BTreeSet<std::net::SocketAddr>,
     /// Classify only: verdicts carry status, cause, origin and hop order but no summary, fix
     /// or readings (`failures` puts only each group's example into words, through `trace`).
     pub brief: bool,
@@ -471,6 +475,9 @@ fn connection_cause(r: &RawRecord<'_>, ctx: &Context) -> Option<Cause> {
     let base = details.as_ref().map(|d| d.base).unwrap_or("");
     let has = |f: F| flags.contains(f);
     if base == "filter_chain_not_found" {
+        if sock(r.downstream_local()).is_some_and(|l| ctx.tls_listeners.contains(&l)) {
+            return Some(Cause::TlsError);
+        }
         let client = r.downstream_remote().and_then(|a| a.ip());
         if client.is_some_and(|ip| ctx.without_sidecar.contains(&ip)) {
             return Some(Cause::MissingSidecar);

@@ -39,6 +39,7 @@ impl Evidence {
                 ctx.without_sidecar.extend(p.ips.iter().copied());
             }
         }
+        ctx.tls_listeners = crate::gatewaytls::tls_listeners(&self.topology);
         ctx
     }
 }

@@ -525,8 +525,30 @@ impl Topology {
         }
     }
 
-    /// Gateway servers that an Envoy listener port of `pod` serves: a server's port number, or the
-    /// targetPort of a Service port with that number whose selector matches the pod.
+    /// Ports of the Services selecting `pod`, for Istio's gateway port translation
+    /// ([`crate::gatewayport`]).
+    pub fn gateway_targets(&self, pod: &PodInfo) -> Vec<crate::gatewayport::TargetPort> {
+        self.services
+            .iter()
+            .filter(|svc| selects(&svc.selector, &pod.labels))
+            .flat_map(|svc| {
+                let opted_out = svc
+                    .labels
+                    .contains_key(crate::gatewayport::DISABLE_TRANSLATION_LABEL);
+                svc.ports
+                    .iter()
+                    .map(move |p| crate::gatewayport::TargetPort {
+                        port: p.port,
+                        target: p.target_port,
+                        opted_out,
+                    })
+            })
+            .collect()
+    }
+
+    /// Gateway servers that an Envoy listener port of `pod` serves, after Istio's port
+    /// translation ([`crate::gatewayport`]): a server's port is the listener port unless a
+    /// Service selecting the pod maps that number to a targetPort.
     pub fn gateway_servers(
         &self,
         pod: &PodInfo,
@@ -539,14 +561,9 @@ impl Topology {
             .filter(|g| selects(&g.selector, &pod.labels))
         {
             for s in &g.servers {
-                let via_service = self.services.iter().any(|svc| {
-                    selects(&svc.selector, &pod.labels)
-                        && svc
-                            .ports
-                            .iter()
-                            .any(|p| p.port == s.port && p.target_port == Some(listener_port))
-                });
-                if s.port == listener_port || via_service {
+                if crate::gatewayport::listener_port(s.port, &self.gateway_targets(pod))
+                    == listener_port
+                {
                     out.push((g, s));
                 }
             }

@@ -259,7 +259,7 @@ pub fn trace_in(
         v.cause,
         order.len(),
     );
-    let notes = trace_notes(ev, &corr.notes, &hops);
+    let mut notes = trace_notes(ev, &corr.notes, &hops);
     // Inference gateways: the endpoint picker behind an ext_proc failure, the HTTPRoute
     // timeout behind a gateway 504 UT.
     let (mut cause, mut summary, mut fix, mut citations) = (v.cause, summary, fix, citations);
@@ -271,6 +271,15 @@ pub fn trace_in(
         ev,
         &origin.line.record,
     ));
+    // Istio gateways, Knative and Seldon Core: what their objects add to the verdict.
+    let site = crate::reading::Site {
+        ev,
+        lines,
+        order: &order,
+        origin_pos,
+        cause,
+    };
+    crate::refine::apply(&site, &mut summary, &mut fix, &mut citations, &mut notes);
     Some(TraceReport {
         schema: SCHEMA,
         query: query.to_string(),
