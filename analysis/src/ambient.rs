@@ -780,6 +780,7 @@ pub fn trace(ev: &Evidence, query: &str, start: &Start) -> Option<TraceReport> {
         cause: reading.cause,
         summary: reading.summary,
         fix: reading.fix,
+        fix_apply: None,
         objects: cited.iter().map(|c| c.object.clone()).collect(),
         citations: cited,
         evidence: evidence_lines,

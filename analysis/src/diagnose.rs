@@ -111,6 +111,9 @@ pub struct Verdict {
     pub fix: String,
     /// Plain-language readings of the origin hop's flags, details and transport failure.
     pub evidence: Vec<String>,
+    /// The fix as objects to apply, when the origin hop's record alone names the object
+    /// ([`crate::fixes::from_record`]); a trace refines it with the bundle's objects.
+    pub apply: Option<crate::fixes::Fix>,
 }
 
 fn is_inbound(r: &RawRecord<'_>) -> bool {
@@ -321,6 +324,7 @@ pub fn diagnose_in(hops: &[&RawRecord<'_>], pods: &[Option<&str>], ctx: &Context
             summary: "no access-log record".into(),
             fix: Cause::Unknown.fix().into(),
             evidence: Vec::new(),
+            apply: None,
         };
     };
     // The client got the outermost hop's status, whatever the inner hops logged later.
@@ -368,6 +372,7 @@ pub fn diagnose_in(hops: &[&RawRecord<'_>], pods: &[Option<&str>], ctx: &Context
             summary: String::new(),
             fix: String::new(),
             evidence: Vec::new(),
+            apply: None,
         };
     }
     let mut evidence = read_evidence(rec);
@@ -389,6 +394,7 @@ pub fn diagnose_in(hops: &[&RawRecord<'_>], pods: &[Option<&str>], ctx: &Context
         summary,
         fix,
         evidence,
+        apply: crate::fixes::from_record(rec, cause),
     }
 }
 

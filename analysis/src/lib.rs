@@ -30,6 +30,7 @@ pub mod doctor;
 pub mod evidence;
 pub mod explain;
 pub mod failures;
+pub mod fixes;
 pub mod gatewaybind;
 pub mod gatewayport;
 pub mod gatewaytls;

@@ -92,6 +92,10 @@ pub struct TraceReport {
     pub summary: String,
     /// What to do.
     pub fix: String,
+    /// The fix as Kubernetes objects ready for `kubectl apply -f -`, when the objects behind
+    /// the verdict are known ([`crate::fixes`]); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix_apply: Option<crate::fixes::Fix>,
     /// Config objects cited, as `kind/namespace/name`.
     pub objects: Vec<String>,
     /// Why each object is cited.
@@ -280,6 +284,20 @@ pub fn trace_in(
         cause,
     };
     crate::refine::apply(&site, &mut summary, &mut fix, &mut citations, &mut notes);
+    let fix_apply = crate::fixes::for_trace(&crate::fixes::Site {
+        objects: &ev.objects,
+        topo,
+        origin: &origin.line.record,
+        origin_pod: origin.pod,
+        caller_pod: origin
+            .line
+            .record
+            .downstream_remote()
+            .and_then(|a| a.ip())
+            .and_then(|ip| topo.pod_by_ip(ip)),
+        cause,
+        from_record: v.apply.as_ref(),
+    });
     Some(TraceReport {
         schema: SCHEMA,
         query: query.to_string(),
@@ -290,6 +308,7 @@ pub fn trace_in(
         cause,
         summary,
         fix,
+        fix_apply,
         objects: citations.iter().map(|c| c.object.clone()).collect(),
         citations,
         evidence: v.evidence,

@@ -581,6 +581,14 @@ pub fn request_markdown(
     }
     if !t.succeeded {
         let _ = writeln!(m, "## Fix\n\n{}\n", prose(&t.fix));
+        if let Some(f) = &t.fix_apply {
+            let _ = writeln!(
+                m,
+                "To apply (`kubectl apply -f -`): {}\n\n{}",
+                prose(&f.summary),
+                fence("yaml", &f.yaml)
+            );
+        }
     }
     if !t.notes.is_empty() {
         let _ = writeln!(m, "## Notes\n");

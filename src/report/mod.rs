@@ -771,6 +771,9 @@ pub fn write_trace(
     }
     if !t.succeeded {
         writeln!(out, "  Fix: {}", Line(&t.fix))?;
+        if let Some(f) = &t.fix_apply {
+            write_fix_yaml(out, f)?;
+        }
     }
     write_waterfall(out, t)?;
     if !t.notes.is_empty() {
@@ -779,6 +782,20 @@ pub fn write_trace(
         for n in &t.notes {
             writeln!(out, "  - {}", Line(n))?;
         }
+    }
+    Ok(())
+}
+
+/// A fix's objects after its one-line summary, as YAML flush left so the lines can be copied
+/// to `kubectl apply -f -` (every line escaped like any other output).
+fn write_fix_yaml(out: &mut dyn Write, f: &meshtrace_analysis::fixes::Fix) -> io::Result<()> {
+    writeln!(
+        out,
+        "  To apply (`kubectl apply -f -`): {}",
+        Line(&f.summary)
+    )?;
+    for l in f.yaml.lines() {
+        writeln!(out, "{}", Line(l))?;
     }
     Ok(())
 }
