@@ -330,6 +330,7 @@ fn conn_hop(topo: &Topology, l: &ConnLine, index: usize) -> TraceHop {
         upstream_is,
         upstream_cluster: c.dst_service.clone(),
         attempt: None,
+        gen_ai: Default::default(),
         evidence: EvidenceRef {
             file: l.input.to_string(),
             line: l.line,

@@ -101,11 +101,12 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
 }
 
 /// The records of one x-request-id together, in input order (groups in order of first line);
-/// a record without an id is a group of its own.
+/// a record without an id is a group of its own. Progress lines (`%ACCESS_LOG_TYPE%`
+/// `DownstreamPeriodic`…) are not a request's end and are left out; `trace` shows them.
 fn group_by_request_id(set: &LogSet) -> Vec<Vec<&LogLine>> {
     let mut groups: Vec<Vec<&LogLine>> = Vec::new();
     let mut by_id: HashMap<&str, usize> = HashMap::new();
-    for l in &set.records {
+    for l in set.records.iter().filter(|l| !l.record.is_progress_line()) {
         match l.record.request_id() {
             Some(id) => {
                 let g = *by_id.entry(id).or_insert_with(|| {
@@ -154,7 +155,7 @@ impl<'a, 's> Continuations<'a, 's> {
             }
         }
         let mut by_remote: HashMap<SocketAddr, Vec<(i64, &LogLine)>> = HashMap::new();
-        for l in &set.records {
+        for l in set.records.iter().filter(|l| !l.record.is_progress_line()) {
             if let Some(s) = l
                 .record
                 .downstream_remote()

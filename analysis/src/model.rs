@@ -39,6 +39,19 @@ pub struct ConnLine {
     pub conn: meshtrace_parsers::ztunnel::Connection,
 }
 
+/// An endpoint picker's (EPP) line about one request and where it was read.
+#[derive(Debug, Clone)]
+pub struct EppLine {
+    /// Input name.
+    pub input: Arc<str>,
+    /// 1-based line number.
+    pub line: u64,
+    /// `namespace/pod` whose log this is, when the input says (bundle logs).
+    pub pod: Option<Arc<str>>,
+    /// What the EPP logged.
+    pub decision: meshtrace_parsers::epp::Decision,
+}
+
 /// A line that is not an access log.
 #[derive(Debug, Clone)]
 pub struct SkippedLine {
@@ -68,6 +81,8 @@ pub struct LogSet {
     /// ztunnel connection lines (also counted in `skipped` as kind `ztunnel`: they are not
     /// HTTP requests).
     pub connections: Vec<ConnLine>,
+    /// Endpoint picker lines about requests (also counted in `skipped` as kind `epp`).
+    pub epp: Vec<EppLine>,
     /// Names of the inputs read, in order.
     pub inputs: Vec<String>,
 }
@@ -87,6 +102,12 @@ pub trait LineSink {
         let _ = line;
         self.skipped(skipped);
     }
+    /// An endpoint picker line. A sink that does not keep them counts it as a skipped line of
+    /// kind `epp`.
+    fn epp(&mut self, line: EppLine, skipped: SkippedLine) {
+        let _ = line;
+        self.skipped(skipped);
+    }
 }
 
 impl LineSink for LogSet {
@@ -101,6 +122,10 @@ impl LineSink for LogSet {
     }
     fn connection(&mut self, line: ConnLine, skipped: SkippedLine) {
         self.connections.push(line);
+        self.skipped.push(skipped);
+    }
+    fn epp(&mut self, line: EppLine, skipped: SkippedLine) {
+        self.epp.push(line);
         self.skipped.push(skipped);
     }
 }

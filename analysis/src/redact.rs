@@ -41,8 +41,25 @@ pub fn is_secret_name(name: &str) -> bool {
     if n.ends_with("name") || n.ends_with("ref") || n.ends_with("names") || n.ends_with("refs") {
         return false;
     }
+    // Token counts of AI gateways (`gen_ai.usage.input_tokens`, `llm.response.tokens`,
+    // `max_tokens`) are numbers of model tokens, not credentials.
+    if TOKEN_COUNT_SUFFIXES.iter().any(|s| n.ends_with(s)) {
+        return false;
+    }
     SECRET_WORDS.iter().any(|w| n.contains(w))
 }
+
+/// Endings of key names that count model tokens (OpenTelemetry GenAI conventions, agentgateway).
+const TOKEN_COUNT_SUFFIXES: [&str; 8] = [
+    "input_tokens",
+    "output_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "max_tokens",
+    "request.tokens",
+    "response.tokens",
+];
 
 /// Query parameters (and `;` path parameters) whose values are secrets: tokens, keys,
 /// passwords, session ids and signatures.
@@ -534,6 +551,7 @@ mod tests {
             "password",
             "apiKey",
             "x-session-id",
+            "refresh_tokens",
         ] {
             assert!(is_secret_name(n), "{n}");
         }
@@ -544,6 +562,10 @@ mod tests {
             "host",
             "tokenRef",
             "sessionAffinity",
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.output_tokens",
+            "gen_ai.request.max_tokens",
+            "llm.response.tokens",
         ] {
             assert!(!is_secret_name(n), "{n}");
         }

@@ -67,6 +67,9 @@ pub struct TraceHop {
     pub upstream_cluster: Option<String>,
     /// Retry attempt number when this hop was tried more than once.
     pub attempt: Option<usize>,
+    /// What an AI gateway logged about the request (`gen_ai.*`: model, tokens); empty otherwise.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub gen_ai: std::collections::BTreeMap<String, String>,
     /// The access-log line.
     pub evidence: EvidenceRef,
 }
@@ -232,7 +235,15 @@ pub fn trace_in(
     start: &Start,
     include_probes: bool,
 ) -> Option<TraceReport> {
-    let corr = correlate(lines, start, include_probes);
+    let mut corr = correlate(lines, start, include_probes);
+    // Progress lines (`%ACCESS_LOG_TYPE%` `DownstreamPeriodic`…) are not hops: the end line is.
+    let (progress, ended): (Vec<usize>, Vec<usize>) = corr
+        .hops
+        .iter()
+        .partition(|&&i| lines[i].record.is_progress_line());
+    if !ended.is_empty() {
+        corr.hops = ended;
+    }
     if corr.hops.is_empty() {
         return None;
     }
@@ -264,10 +275,25 @@ pub fn trace_in(
         order.len(),
     );
     let mut notes = trace_notes(ev, &corr.notes, &hops);
+    notes.extend(crate::inference::progress_note(lines, &progress));
+    for h in &hops {
+        if !h.gen_ai.is_empty() {
+            let kv: Vec<String> = h.gen_ai.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            notes.push(format!(
+                "hop {} ({}) logged {}",
+                h.index,
+                h.role,
+                kv.join(" ")
+            ));
+        }
+    }
+    notes.extend(crate::inference::edge_request_id_note(&recs));
     // Inference gateways: the endpoint picker behind an ext_proc failure, the HTTPRoute
     // timeout behind a gateway 504 UT.
     let (mut cause, mut summary, mut fix, mut citations) = (v.cause, summary, fix, citations);
-    if let Some(r) = crate::inference::ext_proc_reading(ev, &origin.line.record) {
+    if let Some(r) =
+        crate::inference::ext_proc_reading_at(ev, &origin.line.record, origin.line.pod.as_deref())
+    {
         (cause, summary, fix) = (r.cause, r.summary, r.fix);
         citations.extend(r.cited);
     }
@@ -275,6 +301,13 @@ pub fn trace_in(
         ev,
         &origin.line.record,
     ));
+    for &i in &order {
+        if let Some(c) = crate::inference::route_rule_citation(ev, &lines[i].record)
+            && !citations.iter().any(|x| x.object == c.object)
+        {
+            citations.push(c);
+        }
+    }
     // Istio gateways, Knative and Seldon Core: what their objects add to the verdict.
     let site = crate::reading::Site {
         ev,
@@ -284,6 +317,30 @@ pub fn trace_in(
         cause,
     };
     crate::refine::apply(&site, &mut summary, &mut fix, &mut citations, &mut notes);
+    // Inference gateways: the endpoint picker's own line about this request, as a hop.
+    let (mut hops, mut origin_pos) = (hops, origin_pos);
+    let pod_names: Vec<String> = order
+        .iter()
+        .filter_map(|&i| lines[i].pod.as_deref().map(str::to_string))
+        .collect();
+    let pod_refs: Vec<&str> = pod_names.iter().map(String::as_str).collect();
+    let epp = crate::inference::join_epp(ev, lines, &order, &pod_refs);
+    notes.extend(epp.notes);
+    if let Some((gw_pos, h)) = epp.hop {
+        hops.insert(gw_pos + 1, picker_row(h));
+        for (n, h) in hops.iter_mut().enumerate() {
+            h.index = n + 1;
+        }
+        if epp.reading.is_some() {
+            origin_pos = gw_pos + 1;
+        } else if origin_pos > gw_pos {
+            origin_pos += 1;
+        }
+    }
+    if let Some(r) = epp.reading {
+        (cause, summary, fix) = (r.cause, r.summary, r.fix);
+        citations.extend(r.cited);
+    }
     let fix_apply = crate::fixes::for_trace(&crate::fixes::Site {
         objects: &ev.objects,
         topo,
@@ -315,6 +372,35 @@ pub fn trace_in(
         hops,
         notes,
     })
+}
+
+/// The endpoint picker's line as a row of the hop table (its index is set by the caller).
+fn picker_row(h: crate::inference::PickerHop) -> TraceHop {
+    TraceHop {
+        index: 0,
+        role: "endpoint-picker".into(),
+        namespace: h.namespace,
+        pod: h.pod,
+        direction: "ext_proc".into(),
+        listener: None,
+        request_id: Some(h.request_id),
+        status: h.status,
+        flags: Vec::new(),
+        details: Some(h.details),
+        start: h.start,
+        duration_ms: None,
+        upstream_service_time_ms: None,
+        self_time_ms: None,
+        upstream_host: h.upstream_host,
+        upstream_is: h.upstream_is,
+        upstream_cluster: None,
+        attempt: None,
+        gen_ai: h.gen_ai,
+        evidence: EvidenceRef {
+            file: h.file,
+            line: h.line,
+        },
+    }
 }
 
 /// The hop table, client first (`order` holds indexes into `lines`).
@@ -400,6 +486,7 @@ pub(crate) fn hop_row(
             .map(|s| topo.describe(s)),
         upstream_cluster: r.value(Slot::UpstreamCluster).map(str::to_string),
         attempt,
+        gen_ai: crate::inference::gen_ai_fields(r),
         evidence: EvidenceRef {
             file: l.input.to_string(),
             line: l.line,

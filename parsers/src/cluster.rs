@@ -196,6 +196,134 @@ impl fmt::Display for ClusterName<'_> {
     }
 }
 
+/// The Gateway API route kinds Envoy Gateway names its clusters and routes after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// `httproute/…` (HTTPRoute)
+    Http,
+    /// `grpcroute/…` (GRPCRoute)
+    Grpc,
+    /// `tcproute/…` (TCPRoute)
+    Tcp,
+    /// `tlsroute/…` (TLSRoute)
+    Tls,
+    /// `udproute/…` (UDPRoute)
+    Udp,
+}
+
+impl RouteKind {
+    /// The Kubernetes kind: `HTTPRoute`, `GRPCRoute`, `TCPRoute`, `TLSRoute`, `UDPRoute`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            RouteKind::Http => "HTTPRoute",
+            RouteKind::Grpc => "GRPCRoute",
+            RouteKind::Tcp => "TCPRoute",
+            RouteKind::Tls => "TLSRoute",
+            RouteKind::Udp => "UDPRoute",
+        }
+    }
+
+    fn from_prefix(s: &str) -> Option<Self> {
+        Some(match s {
+            "httproute" => RouteKind::Http,
+            "grpcroute" => RouteKind::Grpc,
+            "tcproute" => RouteKind::Tcp,
+            "tlsroute" => RouteKind::Tls,
+            "udproute" => RouteKind::Udp,
+            _ => return None,
+        })
+    }
+}
+
+/// A Gateway API route rule named by an Envoy Gateway cluster (`httproute/<ns>/<name>/rule/<i>`)
+/// or route (`httproute/<ns>/<name>/rule/<i>/match/<j>/<host>`); borrows from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayRoute<'a> {
+    /// HTTPRoute, GRPCRoute, …
+    pub kind: RouteKind,
+    /// The route's namespace.
+    pub namespace: &'a str,
+    /// The route's name.
+    pub name: &'a str,
+    /// The 0-based index of the rule in `spec.rules`, when named.
+    pub rule: Option<u32>,
+    /// The 0-based index of the match in the rule's `matches`, when named (route names only).
+    pub match_index: Option<u32>,
+}
+
+impl fmt::Display for GatewayRoute<'_> {
+    /// `HTTPRoute ns/name rule 0` (and ` match 1` when known).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.kind.kind(), self.namespace, self.name)?;
+        if let Some(r) = self.rule {
+            write!(f, " rule {r}")?;
+        }
+        if let Some(m) = self.match_index {
+            write!(f, " match {m}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Kubernetes object names: lower-case letters, digits, `-` and `.`, at most 253 bytes.
+fn is_k8s_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+fn parse_index(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Parses Envoy Gateway's cluster and route names: `httproute/<ns>/<name>/rule/<i>` (clusters;
+/// `grpcroute/`, `tcproute/`, `tlsroute/`, `udproute/` alike) and
+/// `httproute/<ns>/<name>/rule/<i>/match/<j>/<host>` (route names). A trailing `;` is ignored.
+/// `None` for any other name, including Istio's.
+pub fn parse_gateway_route(s: &str) -> Option<GatewayRoute<'_>> {
+    let s = s.trim_end_matches(';');
+    let mut parts = s.split('/');
+    let kind = RouteKind::from_prefix(parts.next()?)?;
+    let namespace = parts.next().filter(|p| is_k8s_name(p))?;
+    let name = parts.next().filter(|p| is_k8s_name(p))?;
+    let mut route = GatewayRoute {
+        kind,
+        namespace,
+        name,
+        rule: None,
+        match_index: None,
+    };
+    match parts.next() {
+        None => return Some(route),
+        Some("rule") => route.rule = Some(parse_index(parts.next()?)?),
+        Some(_) => return None,
+    }
+    match parts.next() {
+        None => Some(route),
+        Some("match") => {
+            route.match_index = Some(parse_index(parts.next()?)?);
+            // What follows (the host with `.` written `_`, or `*`) is not needed.
+            Some(route)
+        }
+        Some(_) => None,
+    }
+}
+
+impl<'a> ClusterName<'a> {
+    /// The Gateway API route rule an Envoy Gateway cluster is named after
+    /// (`httproute/<ns>/<name>/rule/<i>`), if it is one.
+    pub fn gateway_route(&self) -> Option<GatewayRoute<'a>> {
+        match self {
+            ClusterName::Other(s) => parse_gateway_route(s),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Direction::*;
@@ -476,5 +604,73 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(parse_istio_sni(input), *want, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn gateway_route_table() {
+        use RouteKind::*;
+        let r = |kind, ns, name, rule, m| GatewayRoute {
+            kind,
+            namespace: ns,
+            name,
+            rule,
+            match_index: m,
+        };
+        // (input, parsed): cluster and route names as Envoy Gateway writes them
+        // (testdata/peer/envoy-gateway and its proxy-accesslog docs).
+        let cases: &[(&str, Option<GatewayRoute<'_>>)] = &[
+            (
+                "httproute/default/backend/rule/0",
+                Some(r(Http, "default", "backend", Some(0), None)),
+            ),
+            (
+                "httproute/default/backend/rule/0/match/0/www_example_com",
+                Some(r(Http, "default", "backend", Some(0), Some(0))),
+            ),
+            (
+                "httproute/llm/qwen-route/rule/12/match/3/*",
+                Some(r(Http, "llm", "qwen-route", Some(12), Some(3))),
+            ),
+            (
+                "grpcroute/default/yages/rule/1",
+                Some(r(Grpc, "default", "yages", Some(1), None)),
+            ),
+            ("tcproute/default/tcp-app-1/rule/-1", None),
+            (
+                "tcproute/default/tcp-app-1",
+                Some(r(Tcp, "default", "tcp-app-1", None, None)),
+            ),
+            (
+                "tlsroute/default/tls-passthrough/rule/0;",
+                Some(r(Tls, "default", "tls-passthrough", Some(0), None)),
+            ),
+            (
+                "udproute/default/coredns/rule/0",
+                Some(r(Udp, "default", "coredns", Some(0), None)),
+            ),
+            ("httproute/default", None),
+            ("httproute//backend/rule/0", None),
+            ("httproute/Default/backend/rule/0", None),
+            ("httproute/default/backend/rule/x", None),
+            ("httproute/default/backend/rule/99999999999", None),
+            ("httproute/default/backend/rules/0", None),
+            ("httproute/default/backend/rule/0/extra", None),
+            ("outbound|80||a.b.svc.cluster.local", None),
+            ("ingressroute/default/backend/rule/0", None),
+            ("", None),
+            ("/", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_gateway_route(input), *want, "{input:?}");
+        }
+        let c = parse_cluster_name("httproute/default/backend/rule/0").unwrap();
+        assert_eq!(
+            c.gateway_route().map(|g| g.to_string()),
+            Some("HTTPRoute default/backend rule 0".to_string())
+        );
+        assert_eq!(
+            parse_cluster_name("outbound|80||x").and_then(|c| c.gateway_route()),
+            None
+        );
     }
 }

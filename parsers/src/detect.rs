@@ -450,6 +450,9 @@ pub enum NotAccessLog {
     /// ztunnel's L4 access log (`<ts>\tinfo\taccess\tconnection complete …`, or its JSON
     /// form): one connection, read by [`crate::ztunnel`].
     Ztunnel(Box<crate::ztunnel::Connection>),
+    /// The endpoint picker's (Gateway API Inference Extension EPP) line about one request: the
+    /// endpoint it picked or why it refused, read by [`crate::epp`].
+    Epp(Box<crate::epp::Decision>),
     /// Envoy's own application log (`[ts][thread][level][logger] …`).
     EnvoyLog {
         /// The log level.
@@ -478,6 +481,9 @@ impl fmt::Display for NotAccessLog {
             NotAccessLog::Ztunnel(_) => {
                 f.write_str("ztunnel L4 access log (ambient), not an Envoy HTTP record")
             }
+            NotAccessLog::Epp(_) => {
+                f.write_str("endpoint picker (EPP) log line about a request, not an access log")
+            }
             NotAccessLog::EnvoyLog { level } => write!(
                 f,
                 "Envoy application log line (level {level}), not an access log"
@@ -504,6 +510,7 @@ impl NotAccessLog {
         match self {
             NotAccessLog::IstioLog { .. } => "istio-log",
             NotAccessLog::Ztunnel(_) => "ztunnel",
+            NotAccessLog::Epp(_) => "epp",
             NotAccessLog::EnvoyLog { .. } => "envoy-log",
             NotAccessLog::JsonLog { .. } => "json-log",
             NotAccessLog::KeyValueLog => "kv-log",
@@ -715,6 +722,13 @@ impl LineParser {
                             .map(|c| NotAccessLog::Ztunnel(Box::new(c))),
                         false => None,
                     }
+                    .or_else(|| {
+                        keys.iter()
+                            .any(|k| k == "x-request-id")
+                            .then(|| crate::epp::parse_json(line))
+                            .flatten()
+                            .map(|d| NotAccessLog::Epp(Box::new(d)))
+                    })
                     .map_or(
                         LineOutcome::NotAccessLog(NotAccessLog::JsonLog { keys }),
                         LineOutcome::NotAccessLog,
@@ -737,6 +751,9 @@ impl LineParser {
         let bytes = line.as_bytes();
         let could_resume = |p: &LineParser| !p.gated || p.gates.could_resume(bytes);
         if self.gated && !self.gates.could_start(bytes) {
+            if let Some(rec) = crate::agentgateway::parse(line) {
+                return LineOutcome::Record(rec);
+            }
             if let Some(n) = recognise_other(line) {
                 return LineOutcome::NotAccessLog(n);
             }
@@ -786,6 +803,9 @@ impl LineParser {
         {
             self.last = i;
             return LineOutcome::Truncated { record, fields };
+        }
+        if let Some(rec) = crate::agentgateway::parse(line) {
+            return LineOutcome::Record(rec);
         }
         if let Some(n) = recognise_other(line) {
             return LineOutcome::NotAccessLog(n);

@@ -10,6 +10,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
 
 pub mod address;
+pub mod agentgateway;
 pub mod assemble;
 pub mod builtins;
 pub mod cluster;
@@ -17,6 +18,7 @@ pub mod configdump;
 pub mod details;
 pub mod detect;
 pub mod envelope;
+pub mod epp;
 pub mod flags;
 pub mod format;
 pub mod grpc;

@@ -165,6 +165,43 @@ impl<'a> RawRecord<'a> {
             .and_then(parse_transport_failure)
     }
 
+    /// `%ACCESS_LOG_TYPE%` (`DownstreamEnd`, `DownstreamPeriodic`, `UpstreamPeriodic`, …), from
+    /// the operator or a JSON key named after it (`access_log_type`, `accessLogType`, `log_type`).
+    pub fn access_log_type(&self) -> Option<&str> {
+        self.extra.iter().find_map(|(k, v)| {
+            let key: String = k
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
+            matches!(key.as_str(), "accesslogtype" | "logtype")
+                .then_some(v.as_ref())
+                .filter(|v| !v.is_empty() && *v != "-")
+        })
+    }
+
+    /// Is this line written while the request was still running (`%ACCESS_LOG_TYPE%` of a
+    /// periodic or start entry: `DownstreamPeriodic`, `UpstreamPeriodic`, `DownstreamStart`,
+    /// `UpstreamPoolReady`, `TcpPeriodic`, …) rather than at its end? Envoy writes such lines
+    /// with `access_log_flush_interval` or `flush_access_log_on_new_request`; only the end line
+    /// (`DownstreamEnd`, `UpstreamEnd`, `TcpConnectionEnd`, …) closes the request.
+    pub fn is_progress_line(&self) -> bool {
+        matches!(
+            self.access_log_type(),
+            Some(
+                "DownstreamPeriodic"
+                    | "DownstreamStart"
+                    | "DownstreamTunnelSuccessfullyEstablished"
+                    | "UpstreamPeriodic"
+                    | "UpstreamPoolReady"
+                    | "TcpUpstreamConnected"
+                    | "TcpPeriodic"
+                    | "UdpTunnelUpstreamConnected"
+                    | "UdpPeriodic"
+            )
+        )
+    }
+
     /// `%CONNECTION_TERMINATION_DETAILS%`.
     pub fn termination_details(&self) -> Option<&str> {
         self.value(Slot::ConnectionTerminationDetails)

@@ -4,7 +4,9 @@
 //! cannot be opened is an error naming it; everything else becomes a record, a skipped line or
 //! a malformed line with its file and line number.
 
-use meshtrace_analysis::model::{ConnLine, LineSink, LogLine, LogSet, SkippedLine, is_failed};
+use meshtrace_analysis::model::{
+    ConnLine, EppLine, LineSink, LogLine, LogSet, SkippedLine, is_failed,
+};
 use meshtrace_parsers::detect::NotAccessLog;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -829,6 +831,12 @@ fn push_scanned(
                 conn: *c,
             })
         }
+        LineOutcome::NotAccessLog(NotAccessLog::Epp(d)) => set.epp.push(EppLine {
+            input: input.clone(),
+            line,
+            pod: pod.cloned(),
+            decision: *d,
+        }),
         LineOutcome::NotAccessLog(_) | LineOutcome::Blank => {}
     }
 }
@@ -887,6 +895,15 @@ fn collect(e: Event<'_>, input: &Arc<str>, pod: Option<&Arc<str>>, set: &mut dyn
                         },
                         skipped,
                     ),
+                NotAccessLog::Epp(d) => set.epp(
+                    EppLine {
+                        input: input.clone(),
+                        line,
+                        pod: pod.cloned(),
+                        decision: *d,
+                    },
+                    skipped,
+                ),
                 _ => set.skipped(skipped),
             }
         }

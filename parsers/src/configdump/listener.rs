@@ -324,6 +324,40 @@ pub struct HttpManager {
     pub use_remote_address: bool,
     /// Access logs configured on the manager.
     pub access_logs: Vec<AccessLog>,
+    /// External processing filters (`envoy.filters.http.ext_proc`: an inference gateway's
+    /// endpoint picker), in filter order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ext_proc: Vec<ExtProcFilter>,
+}
+
+/// An `envoy.filters.http.ext_proc` filter of an HTTP connection manager.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExtProcFilter {
+    /// The filter's name.
+    pub name: String,
+    /// `grpc_service.envoy_grpc.cluster_name`: the cluster the external processor is called on.
+    pub cluster: Option<String>,
+    /// `grpc_service.google_grpc.target_uri`, when Google gRPC is used instead.
+    pub target_uri: Option<String>,
+    /// `failure_mode_allow`: when the processor fails, requests continue without it.
+    pub failure_mode_allow: bool,
+    /// `message_timeout`, as written (`0.2s`).
+    pub message_timeout: Option<String>,
+}
+
+impl ExtProcFilter {
+    fn from_value(name: &str, tc: &Value) -> ExtProcFilter {
+        let grpc = get(tc, "grpc_service").unwrap_or(&Value::Null);
+        ExtProcFilter {
+            name: name.to_string(),
+            cluster: get(grpc, "envoy_grpc").and_then(|e| os(e, "cluster_name")),
+            target_uri: get(grpc, "google_grpc").and_then(|e| os(e, "target_uri")),
+            failure_mode_allow: b(tc, "failure_mode_allow").unwrap_or(false),
+            message_timeout: get(tc, "message_timeout")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        }
+    }
 }
 
 /// A TCP proxy.
@@ -398,6 +432,17 @@ impl FilterChain {
                         .collect(),
                     use_remote_address: b(tc, "use_remote_address").unwrap_or(false),
                     access_logs: read_access_logs(tc),
+                    ext_proc: arr(tc, "http_filters")
+                        .iter()
+                        .filter_map(|h| {
+                            let hc = typed_config(h).unwrap_or(&Value::Null);
+                            let name = s(h, "name").unwrap_or("");
+                            (name.contains("ext_proc")
+                                || type_name(hc).is_some_and(|t| t.ends_with("ExternalProcessor")))
+                            .then(|| ExtProcFilter::from_value(name, hc))
+                        })
+                        .take(16)
+                        .collect(),
                 });
             } else if tcp.is_none() && (name.contains("tcp_proxy") || ty.ends_with("TcpProxy")) {
                 tcp = Some(TcpProxy {

@@ -25,8 +25,8 @@ use serde_json::Value;
 pub use cluster::{Cluster, ClusterEndpoints, Endpoint, UpstreamTls};
 pub use error::{DumpError, json_path_at};
 pub use listener::{
-    AccessLog, ChainMatch, DownstreamTls, FilterChain, HttpManager, Listener, LogFormat,
-    RouteSource, SocketAddr, TcpProxy, TlsMode,
+    AccessLog, ChainMatch, DownstreamTls, ExtProcFilter, FilterChain, HttpManager, Listener,
+    LogFormat, RouteSource, SocketAddr, TcpProxy, TlsMode,
 };
 pub use route::{
     Action, ClusterChoice, HeaderMatch, HeaderMatchKind, PathMatch, Route, RouteConfig, VirtualHost,
