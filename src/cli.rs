@@ -97,6 +97,20 @@ enum Command {
   meshtrace route-check --host bert-model.default.example.com --path /v1/models/bert-emotion-model:predict --bundle testdata/bundles/kind-rbac-403
   meshtrace route-check --host reviews --port 9080 config_dump.json -o yaml")]
     RouteCheck(crate::commands::route_check::RouteCheckArgs),
+    /// Describe a pod or an InferenceService and the mesh configuration that applies to it, as
+    /// `istioctl x describe pod` does.
+    ///
+    /// Services and ports, the effective PeerAuthentication mTLS mode per port, the
+    /// DestinationRule (and its TLS mode) clients use, the AuthorizationPolicies in force with
+    /// their rules, the VirtualServices and Gateways that reach the pod, and the conflicts
+    /// between them. For an InferenceService: its Knative Service, Route and Revisions, then each
+    /// pod. Exit code: 0, or 1 when an error-level conflict was found.
+    #[command(after_help = "Examples:
+  meshtrace describe pod test-predictor-00001-deployment-bfc57c85b-ns2vj -n aiproject --bundle testdata/bundles/odh-out-of-mesh-client
+  meshtrace describe isvc test -n aiproject --bundle testdata/bundles/odh-out-of-mesh-client
+  meshtrace describe pod iris-main-0-classifier --bundle testdata/bundles/seldon-canary-mesh-gateway -o json
+  meshtrace describe isvc bert-model -n default   # live")]
+    Describe(crate::commands::describe::DescribeArgs),
     /// Collect an evidence bundle from the cluster (kubeconfig or in-cluster): the serving
     /// path's pods, proxy logs, Envoy config dumps and mesh objects, with read-only access (the
     /// RBAC it needs is docs/rbac.yaml in meshtrace's source repository).
@@ -172,7 +186,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
         | Command::Report(_)
         | Command::Doctor(_)
         | Command::ProxyConfig(_)
-        | Command::RouteCheck(_) => Some(crate::live::progress::reading()),
+        | Command::RouteCheck(_)
+        | Command::Describe(_) => Some(crate::live::progress::reading()),
         _ => None,
     };
     match cli.command {
@@ -181,6 +196,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Formats => crate::commands::formats::run(),
         Command::ProxyConfig(a) => crate::commands::proxy_config::run(a),
         Command::RouteCheck(a) => crate::commands::route_check::run(a),
+        Command::Describe(a) => crate::commands::describe::run(a),
         Command::Collect(a) => crate::commands::collect::run(a),
         Command::Gather(a) => crate::commands::gather::run(a),
         Command::Completions(a) => crate::commands::completions::run(a, command()),

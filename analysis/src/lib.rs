@@ -25,6 +25,7 @@ pub mod authz;
 pub mod causes;
 pub mod configcite;
 pub mod correlate;
+pub mod describe;
 pub mod diagnose;
 pub mod doctor;
 pub mod evidence;

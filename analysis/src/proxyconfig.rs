@@ -123,6 +123,7 @@ pub fn clusters(d: &ConfigDump, f: &Filter, prefix: bool) -> Table {
     };
     let mut rows = Vec::new();
     for c in &d.clusters {
+        let key = istioctl_cluster_key(&c.name);
         let name_cell = pfx(prefix, "cluster", &c.name);
         let (fqdn, port, subset, dir) = match parse_cluster_name(&c.name) {
             Some(ClusterName::Istio {
@@ -157,12 +158,28 @@ pub fn clusters(d: &ConfigDump, f: &Filter, prefix: bool) -> Table {
         if prefix {
             row.insert(0, name_cell);
         }
-        rows.push(row);
+        rows.push((key, row));
     }
-    let k = usize::from(prefix);
-    rows.sort_by(|a, b| (&a[k], &a[k + 1], &a[k + 2]).cmp(&(&b[k], &b[k + 1], &b[k + 2])));
-    t.rows = rows;
+    // istioctl's order (`retrieveSortedClusterSlice`): host, then subset, then port as a
+    // number, then direction; a name that is not `direction|port|subset|host` sorts as a host.
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    t.rows = rows.into_iter().map(|(_, r)| r).collect();
     t
+}
+
+/// istioctl's cluster sort key `(host, subset, port, direction)` (its `safelyParseSubsetKey`:
+/// only names with more than three `|`-separated parts are parsed).
+fn istioctl_cluster_key(name: &str) -> (String, String, u32, String) {
+    let parts: Vec<&str> = name.split('|').collect();
+    if let [direction, port, subset, host, ..] = parts.as_slice() {
+        return (
+            host.to_string(),
+            subset.to_string(),
+            port.parse().unwrap_or(0),
+            direction.to_string(),
+        );
+    }
+    (name.to_string(), String::new(), 0, String::new())
 }
 
 fn addr_ip(a: &SocketAddr) -> String {
@@ -303,7 +320,7 @@ pub fn listeners(d: &ConfigDump, f: &Filter, prefix: bool) -> Table {
     } else {
         Table::new(&["ADDRESSES", "PORT", "MATCH", "DESTINATION"])
     };
-    for l in d.listeners.iter().filter(|l| listener_selected(l, f)) {
+    for l in sorted_listeners(d, f) {
         let mut addrs: Vec<String> = l.address.iter().map(addr_ip).collect();
         addrs.extend(l.additional_addresses.iter().map(addr_ip));
         let addrs = addrs
@@ -311,13 +328,15 @@ pub fn listeners(d: &ConfigDump, f: &Filter, prefix: bool) -> Table {
             .filter(|a| !a.starts_with("envoy://"))
             .collect::<Vec<_>>()
             .join(",");
-        for fc in &l.filter_chains {
-            let mut row = vec![
-                addrs.clone(),
-                l.port().unwrap_or(0).to_string(),
-                describe_match(fc),
-                describe_destination(fc),
-            ];
+        // istioctl prints a listener's filter chains by destination, descending.
+        let mut chains: Vec<(String, String)> = l
+            .filter_chains
+            .iter()
+            .map(|fc| (describe_match(fc), describe_destination(fc)))
+            .collect();
+        chains.sort_by(|a, b| b.1.cmp(&a.1));
+        for (m, dest) in chains {
+            let mut row = vec![addrs.clone(), l.port().unwrap_or(0).to_string(), m, dest];
             if prefix {
                 row.insert(0, pfx(true, "listener", &l.name));
             }
@@ -327,10 +346,29 @@ pub fn listeners(d: &ConfigDump, f: &Filter, prefix: bool) -> Table {
     t
 }
 
+/// The selected listeners in istioctl's order (`PrintListenerSummary`): port, then address,
+/// then type (`HTTP`, `HTTP+TCP`, `TCP`, …).
+fn sorted_listeners<'a>(d: &'a ConfigDump, f: &Filter) -> Vec<&'a Listener> {
+    let mut v: Vec<&Listener> = d
+        .listeners
+        .iter()
+        .filter(|l| listener_selected(l, f))
+        .collect();
+    v.sort_by(|a, b| {
+        let addr = |l: &Listener| l.address.as_ref().map(addr_ip).unwrap_or_default();
+        (a.port().unwrap_or(0), addr(a), a.protocol()).cmp(&(
+            b.port().unwrap_or(0),
+            addr(b),
+            b.protocol(),
+        ))
+    });
+    v
+}
+
 /// Listeners, one row per listener (istioctl 1.6 layout): `ADDRESS  PORT  TYPE`.
 pub fn listeners_short(d: &ConfigDump, f: &Filter) -> Table {
     let mut t = Table::new(&["ADDRESS", "PORT", "TYPE"]);
-    for l in d.listeners.iter().filter(|l| listener_selected(l, f)) {
+    for l in sorted_listeners(d, f) {
         t.rows.push(vec![
             l.address.as_ref().map(addr_ip).unwrap_or_default(),
             l.port().unwrap_or(0).to_string(),
@@ -363,7 +401,7 @@ fn route_selected(rc: &RouteConfig, f: &Filter) -> bool {
 /// Routes, one row per route: `NAME  VHOST NAME  DOMAINS  MATCH  VIRTUAL SERVICE`.
 pub fn routes(d: &ConfigDump, f: &Filter, prefix: bool) -> Table {
     let mut t = Table::new(&["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"]);
-    for rc in d.route_configs.iter().filter(|rc| route_selected(rc, f)) {
+    for rc in sorted_route_configs(d, f) {
         let name = if prefix && !rc.name.is_empty() {
             pfx(true, "route", &rc.name)
         } else {
@@ -394,13 +432,38 @@ pub fn routes(d: &ConfigDump, f: &Filter, prefix: bool) -> Table {
     t
 }
 
+/// The selected route configurations in istioctl's order (`retrieveSortedRouteSlice`): RDS
+/// (dynamic) ones first, then static ones, each in the dump's order, with the ones named by a
+/// port number (`9080`, `15004`) in ascending numeric order among themselves (istioctl's
+/// comparison orders only two numeric names; the others keep their places here).
+fn sorted_route_configs<'a>(d: &'a ConfigDump, f: &Filter) -> Vec<&'a RouteConfig> {
+    let mut v: Vec<&RouteConfig> = d
+        .route_configs
+        .iter()
+        .filter(|rc| !rc.is_static && route_selected(rc, f))
+        .chain(
+            d.route_configs
+                .iter()
+                .filter(|rc| rc.is_static && route_selected(rc, f)),
+        )
+        .collect();
+    let slots: Vec<usize> = (0..v.len())
+        .filter(|&i| v[i].name.parse::<u64>().is_ok())
+        .collect();
+    let mut numeric: Vec<&RouteConfig> = slots.iter().map(|&i| v[i]).collect();
+    numeric.sort_by_key(|rc| rc.name.parse::<u64>().unwrap_or(0));
+    for (slot, rc) in slots.into_iter().zip(numeric) {
+        v[slot] = rc;
+    }
+    v
+}
+
 /// Route configurations (istioctl 1.6 layout): `NAME  VIRTUAL HOSTS` (named ones).
 pub fn routes_short(d: &ConfigDump, f: &Filter) -> Table {
     let mut t = Table::new(&["NAME", "VIRTUAL HOSTS"]);
-    for rc in d
-        .route_configs
-        .iter()
-        .filter(|rc| !rc.name.is_empty() && route_selected(rc, f))
+    for rc in sorted_route_configs(d, f)
+        .into_iter()
+        .filter(|rc| !rc.name.is_empty())
     {
         t.rows
             .push(vec![rc.name.clone(), rc.virtual_hosts.len().to_string()]);

@@ -9,6 +9,7 @@ use meshtrace_parsers::detect::FormatSpec;
 
 pub mod collect;
 pub mod completions;
+pub mod describe;
 pub mod doctor;
 pub mod explain;
 pub mod failures;

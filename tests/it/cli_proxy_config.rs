@@ -602,3 +602,112 @@ fn pasted_walkthrough_routes_table_is_read() {
         Some("default.istio-system")
     );
 }
+
+/// Our rows projected on the golden's columns, in the golden's order: istioctl sorts clusters
+/// by host, subset, port and direction (`retrieveSortedClusterSlice`), listeners by port,
+/// address and type with each listener's filter chains by destination, descending
+/// (`PrintListenerSummary`), and route configurations RDS first with port-named ones in numeric
+/// order (`retrieveSortedRouteSlice`) — istio/istio `istioctl/pkg/writer/envoy/configdump/`
+/// `cluster.go`, `listener.go`, `route.go`.
+fn same_rows_in_order(golden: &TextTable, ours: &Table, what: &str) {
+    let idx: Vec<usize> = golden
+        .columns
+        .iter()
+        .map(|g| {
+            ours.columns
+                .iter()
+                .position(|c| c == g)
+                .or_else(|| ours.columns.iter().position(|c| c == alias(g)))
+                .unwrap_or_else(|| panic!("{what}: no column {g} in {:?}", ours.columns))
+        })
+        .collect();
+    let mine: Vec<Vec<String>> = ours
+        .rows
+        .iter()
+        .map(|r| idx.iter().map(|&i| r[i].clone()).collect())
+        .collect();
+    assert_eq!(mine, golden.rows, "{what}: rows not in istioctl's order");
+}
+
+#[test]
+fn rows_in_istioctl_order_all_summary() {
+    let d = dump("istioctl/pkg/proxyconfig/testdata/config_dump.json");
+    let g = parse_tables(&read(
+        "istioctl/pkg/proxyconfig/testdata/config_dump_summary.txt",
+    ));
+    let f = Filter::default();
+    same_rows_in_order(&g.tables[0], &pc::clusters(&d, &f, true), "clusters");
+    same_rows_in_order(&g.tables[1], &pc::listeners(&d, &f, true), "listeners");
+    same_rows_in_order(&g.tables[2], &pc::routes(&d, &f, true), "routes");
+    same_rows_in_order(&g.tables[4], &pc::endpoints(&d, &f, true), "endpoints");
+}
+
+#[test]
+fn rows_in_istioctl_order_routes_goldens() {
+    for name in [
+        "empty-gateway",
+        "istio-gateway-http-route-prefix",
+        "k8s-gateway-http-route-path-prefix",
+    ] {
+        let d = dump(&format!("{WRITER}/routes/{name}/configdump.json"));
+        same_rows_in_order(
+            &golden_table(&format!("{WRITER}/routes/{name}/output.txt"), 0),
+            &pc::routes(&d, &Filter::default(), false),
+            name,
+        );
+    }
+}
+
+#[test]
+fn rows_in_istioctl_order_legacy_summaries() {
+    let d = dump(&format!("{LEGACY}/configdump/testdata/configdump.json"));
+    let f = Filter::default();
+    for (golden, ours, what) in [
+        (
+            "clustersummary.txt",
+            pc::clusters(&d, &f, false),
+            "clusters",
+        ),
+        (
+            "listenersummary.txt",
+            pc::listeners_short(&d, &f),
+            "listeners",
+        ),
+        ("routesummary.txt", pc::routes_short(&d, &f), "routes"),
+    ] {
+        same_rows_in_order(
+            &golden_table(&format!("{LEGACY}/configdump/testdata/{golden}"), 0),
+            &ours,
+            what,
+        );
+    }
+}
+
+#[test]
+fn clusters_sort_ports_as_numbers_like_istioctl() {
+    // istioctl compares ports as numbers: 8080 before 15010 (as text, "15010" < "8080").
+    let dump_text = r#"{"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
+        "dynamic_active_clusters": [
+          {"cluster": {"@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "name": "outbound|15010||svc.ns.svc.cluster.local", "type": "EDS"}},
+          {"cluster": {"@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "name": "outbound|8080|v2|svc.ns.svc.cluster.local", "type": "EDS"}},
+          {"cluster": {"@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "name": "outbound|8080||svc.ns.svc.cluster.local", "type": "EDS"}},
+          {"cluster": {"@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "name": "inbound|8080||svc.ns.svc.cluster.local", "type": "ORIGINAL_DST"}},
+          {"cluster": {"@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "name": "BlackHoleCluster", "type": "STATIC"}}
+        ]}]}"#;
+    let d = ConfigDump::parse(dump_text).unwrap();
+    let rows: Vec<String> = pc::clusters(&d, &Filter::default(), false)
+        .rows
+        .iter()
+        .map(|r| r[..4].join(" "))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "BlackHoleCluster - - -",
+            "svc.ns.svc.cluster.local 8080 - inbound",
+            "svc.ns.svc.cluster.local 8080 - outbound",
+            "svc.ns.svc.cluster.local 15010 - outbound",
+            "svc.ns.svc.cluster.local 8080 v2 outbound",
+        ]
+    );
+}
