@@ -650,3 +650,20 @@ fn unknown_pod_is_a_clear_error() {
     assert_eq!(code, 2);
     assert!(err.contains("default/bert-model"), "{err}");
 }
+
+#[test]
+fn yaml_is_the_json_document() {
+    let args = [
+        "pod",
+        "activator",
+        "--bundle",
+        "testdata/bundles/odh-out-of-mesh-client",
+    ];
+    let j = json(&args);
+    let mut a = args.to_vec();
+    a.extend(["-o", "yaml"]);
+    let (code, out, err) = describe(&a);
+    assert_eq!(code, 0, "{err}");
+    let y: serde_json::Value = serde_yaml_ng::from_str(&out).unwrap();
+    assert_eq!(y, j);
+}
