@@ -48,5 +48,6 @@ pub mod reply;
 pub mod routesim;
 pub mod seldon;
 pub mod settle;
+pub mod standard;
 pub mod topology;
 pub mod trace;

@@ -92,6 +92,25 @@ impl PodInfo {
         l("gateway.istio.io/managed") == Some("istio.io-mesh-controller")
             || l("gateway.networking.k8s.io/gateway-class-name") == Some("istio-waypoint")
     }
+
+    /// The authenticating proxy sidecar of a KServe Standard (RawDeployment) pod, by container
+    /// name: `kube-rbac-proxy` (OpenShift AI 3.x, Open Data Hub's KServe with
+    /// `security.opendatahub.io/enable-auth: "true"`) or `oauth-proxy` (OpenShift AI 2.x). Such a
+    /// proxy terminates TLS on 8443 and writes no access log.
+    pub fn auth_proxy(&self) -> Option<&str> {
+        self.containers
+            .iter()
+            .map(String::as_str)
+            .find(|c| matches!(*c, "kube-rbac-proxy" | "oauth-proxy"))
+    }
+
+    /// Is this a pod of a KServe InferenceService in Standard (RawDeployment) mode: labelled
+    /// `serving.kserve.io/inferenceservice`, but no Knative revision and no queue-proxy?
+    pub fn is_kserve_standard(&self) -> bool {
+        self.isvc.is_some()
+            && self.revision.is_none()
+            && !self.containers.iter().any(|c| c == "queue-proxy")
+    }
 }
 
 /// A Service port.

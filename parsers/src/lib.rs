@@ -15,6 +15,7 @@ pub mod assemble;
 pub mod builtins;
 pub mod cluster;
 pub mod configdump;
+pub mod curl;
 pub mod details;
 pub mod detect;
 pub mod envelope;

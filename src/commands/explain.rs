@@ -45,6 +45,12 @@ pub struct ExplainArgs {
     /// The proxies' logs from Loki instead (docs/loki.md in meshtrace's source repository).
     #[command(flatten)]
     pub loki: crate::commands::loki::LokiArgs,
+    /// The status the client saw (e.g. 403). A pasted `curl -v` transcript among the inputs
+    /// gives it too (with its `server` header and body). When no access-log line in the input
+    /// has it, the hop in between that writes no access log is named (KServe Standard mode:
+    /// kube-rbac-proxy, the OpenShift router) with what to check there.
+    #[arg(long, value_name = "STATUS", value_parser = clap::value_parser!(u16).range(100..=599))]
+    pub client_status: Option<u16>,
 }
 
 /// One input of `explain`.
@@ -196,7 +202,12 @@ pub fn run(a: ExplainArgs) -> Result<i32> {
     if total >= STREAM_MIN_BYTES {
         return run_streaming(inputs, &spec, a.output);
     }
-    run_whole(inputs, &spec, a.output)
+    let client = client_view(&a, &inputs);
+    let code = run_whole(inputs, &spec, a.output)?;
+    match client {
+        Some(c) => client_verdict(&a, &spec, &c, code),
+        None => Ok(code),
+    }
 }
 
 /// Keeps the records of small inputs; counts skipped lines by kind, keeps the first malformed
@@ -749,4 +760,109 @@ fn run_streaming_document(
         &names,
         merged.problems.is_empty(),
     ))
+}
+
+/// What the client saw: a `curl -v` transcript found among the (small) inputs, its status
+/// replaced by `--client-status` when both are given; `None` when neither is there.
+fn client_view(
+    a: &ExplainArgs,
+    inputs: &[Input],
+) -> Option<meshtrace_analysis::standard::ClientView> {
+    use meshtrace_analysis::standard::ClientView;
+    let mut found = None;
+    for input in inputs {
+        let text = match input {
+            Input::File(p) => {
+                let mut head = Vec::new();
+                let read = std::fs::File::open(p)
+                    .and_then(|f| f.take(STREAM_MIN_BYTES).read_to_end(&mut head));
+                if read.is_err() {
+                    continue;
+                }
+                String::from_utf8_lossy(&head).into_owned()
+            }
+            Input::Stdin { head, .. } => String::from_utf8_lossy(head).into_owned(),
+            Input::Live { .. } => continue,
+        };
+        if let Some(t) = meshtrace_parsers::curl::parse(&text) {
+            found = Some(ClientView::from_transcript(
+                &t,
+                &format!("the curl transcript in {}", input.name()),
+            ));
+            break;
+        }
+    }
+    match (found, a.client_status) {
+        (Some(mut c), Some(s)) => {
+            c.status = Some(s);
+            Some(c)
+        }
+        (Some(c), None) => Some(c),
+        (None, Some(s)) => Some(ClientView::from_status(s)),
+        (None, None) => None,
+    }
+}
+
+/// After the explanation of the input's lines: the hop that answered the client when no line
+/// has its status (or its x-request-id with that status). Printed with `-o table`/`wide`; the
+/// input then counts as analysed (exit 0).
+fn client_verdict(
+    a: &ExplainArgs,
+    spec: &FormatSpec,
+    c: &meshtrace_analysis::standard::ClientView,
+    code: i32,
+) -> Result<i32> {
+    if matches!(a.output, OutputFormat::Json | OutputFormat::Yaml) {
+        crate::report::warn(
+            "the client-side verdict (--client-status, curl transcript) is printed with -o table or wide only",
+        );
+        return Ok(code);
+    }
+    let files: Vec<String> = a
+        .files
+        .iter()
+        .filter(|f| f.as_str() != "-")
+        .cloned()
+        .collect();
+    let forced = (!matches!(spec, FormatSpec::Auto)).then_some(spec);
+    let ev = if files.is_empty() {
+        crate::evidence::Evidence::default()
+    } else {
+        crate::source::load::load(None, &files, forced).unwrap_or_default()
+    };
+    let logged = match &c.request_id {
+        Some(id) => crate::trace::trace(&ev, id, &crate::correlate::Start::parse(id), true),
+        None => None,
+    };
+    // A line with the client's status (and no request id to go by) explains it already.
+    if logged.is_none()
+        && c.request_id.is_none()
+        && ev
+            .logs
+            .records
+            .iter()
+            .any(|l| l.record.status() == c.status)
+    {
+        return Ok(code);
+    }
+    let query = c
+        .request_id
+        .clone()
+        .or_else(|| c.host.clone())
+        .unwrap_or_default();
+    let Some(report) = meshtrace_analysis::standard::verdict(
+        &ev.objects,
+        &ev.topology,
+        c,
+        &query,
+        logged.as_ref(),
+    ) else {
+        return Ok(code);
+    };
+    let mut out = crate::report::stdout();
+    let width = out.width(160);
+    writeln!(out)?;
+    crate::report::write_trace(&mut out, &report, crate::report::TraceOutput::Table, width)?;
+    out.flush()?;
+    Ok(if code == EXIT_NOTHING { EXIT_OK } else { code })
 }

@@ -37,6 +37,12 @@ pub struct TraceArgs {
     /// port-forward role of deploy/rbac/config-dump.yaml).
     #[arg(long)]
     pub no_config_dump: bool,
+    /// The status the client saw (e.g. 403). When no proxy we can read logged that status for
+    /// this request, the verdict names the hop in between that writes no access log (KServe
+    /// Standard mode: kube-rbac-proxy or oauth-proxy on 8443, the OpenShift router) and what to
+    /// check there. START may then also be the InferenceService or its Route host.
+    #[arg(long, value_name = "STATUS", value_parser = clap::value_parser!(u16).range(100..=599))]
+    pub client_status: Option<u16>,
     /// Without --bundle and files, the evidence is collected live from the cluster.
     #[command(flatten)]
     pub live: crate::commands::collect::LiveArgs,
@@ -84,6 +90,18 @@ pub fn run(a: TraceArgs) -> Result<i32> {
     // Istio ambient (ztunnel connection lines, waypoints) first; else the sidecar path.
     let report = crate::ambient::trace(&ev, &a.start, &start)
         .or_else(|| crate::trace::trace(&ev, &a.start, &start, a.include_probes));
+    // The status the client saw, when no readable proxy logged it (KServe Standard mode).
+    let report = match a.client_status {
+        Some(s) => meshtrace_analysis::standard::verdict(
+            &ev.objects,
+            &ev.topology,
+            &meshtrace_analysis::standard::ClientView::from_status(s),
+            &a.start,
+            report.as_ref(),
+        )
+        .or(report),
+        None => report,
+    };
     let Some(mut report) = report else {
         for p in &ev.problems {
             crate::report::warn(format!("skipped: {p}"));
@@ -117,6 +135,11 @@ pub fn run(a: TraceArgs) -> Result<i32> {
     // trace of a full bundle cites.
     if from_cluster
         && !a.no_config_dump
+        // A hop that wrote no line has no Envoy to ask (KServe Standard mode).
+        && !report
+            .hops
+            .iter()
+            .any(|h| h.direction == meshtrace_analysis::standard::NOT_LOGGED)
         && let Some(dir) = bundle
         && let Some(r) = with_path_dumps(&a, dir, &mut ev, &report)?
     {
