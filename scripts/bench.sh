@@ -5,6 +5,7 @@
 #                    [--memory-sizes "10M 100M 1G"] [--commands "trace failures explain"]
 #                    [--timeout 600] [--max-vmem-gib 8] [--no-build]
 #   scripts/bench.sh --envoy [--size 512M] [--fail-rates "0.5 6.5 20"] [--scaling-sizes "10M 2G"]
+#                    [--max-trace-ratio 4] [--max-failures-ratio 25]
 #
 # 1. Builds meshtrace (cargo build --release) and the log generator scripts/genlog.
 # 2. Generates, once per size and format, a deterministic Istio 1.23 TEXT log and an Istio JSON
@@ -24,6 +25,9 @@
 #    exactly the failed requests the generator wrote; then `failures` time and peak RSS at each of
 #    --scaling-sizes (6.5 % failing, text). Ratios taken in one run are robust to other load on the
 #    machine; absolute times are not.
+# 6. --max-trace-ratio / --max-failures-ratio (with --envoy; the CI's regression check): exit 1
+#    when a median ratio to `rg -F` is above the limit or a count check is not exact. Without
+#    ripgrep (and no way to install it) the ratio limits are skipped, with a message.
 #
 # Needs ripgrep, gawk and GNU time: installed with apt-get when missing and running as root;
 # otherwise their rows say "absent" (ratios then use grep -F). A command that runs longer than
@@ -40,6 +44,7 @@ cd "$root"
 size_arg=256M runs=5 formats="text json" memory=1 memory_sizes="10M 100M 1G" limit=600 build=1
 commands="trace failures explain" vmem_gib=8
 envoy=0 fail_rates="0.5 6.5 20" scaling_sizes="10M 2G"
+max_trace_ratio="" max_failures_ratio="" failed_checks=()
 trace_id=7e5f3c1a-0b9d-4c2e-9a6f-5d4b3c2a1f00
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -55,6 +60,8 @@ while [[ $# -gt 0 ]]; do
         --envoy) envoy=1; shift ;;
         --fail-rates) fail_rates="$2"; shift 2 ;;
         --scaling-sizes) scaling_sizes="$2"; shift 2 ;;
+        --max-trace-ratio) max_trace_ratio="$2"; shift 2 ;;
+        --max-failures-ratio) max_failures_ratio="$2"; shift 2 ;;
         -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -189,6 +196,28 @@ row() { # row LABEL BYTES BASE CMD...
         "$m_note$(grep -m1 -o 'panicked at.*' "$tmp/stderr" || true)"
 }
 
+# check_ratio COMMAND LIMIT WHAT: after `row`, note a failed check when the median ratio to rg -F
+# (m_wall / base) is above LIMIT (nothing to check without a limit or without rg).
+check_ratio() {
+    local cmd="$1" lim="$2" what="$3"
+    [[ -z "$lim" ]] && return 0
+    if ! have rg; then
+        echo "ratio check for $cmd skipped: ripgrep is not installed (ratios to grep -F are not comparable)"
+        return 0
+    fi
+    if [[ -z "$m_wall" ]]; then
+        failed_checks+=("$cmd on $what: no time (${m_note:-failed})")
+        return 0
+    fi
+    local ratio
+    ratio="$(awk -v a="$m_wall" -v b="$base" 'BEGIN{printf "%.2f", (b > 0 ? a/b : 0)}')"
+    if awk -v r="$ratio" -v l="$lim" 'BEGIN{exit !(r > l)}'; then
+        failed_checks+=("$cmd on $what: ${ratio}x rg -F, limit ${lim}x")
+    else
+        echo "ratio check: $cmd ${ratio}x rg -F (limit ${lim}x) ok"
+    fi
+}
+
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 echo "machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM; load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "meshtrace: $mt ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- src parsers/src 2>/dev/null || echo ', uncommitted changes')); $(rustc --version)"
@@ -213,12 +242,17 @@ if [[ $envoy -eq 1 ]]; then
                 base="$m_wall"
             fi
             row "meshtrace trace <id>" "$bytes" "$base" "$mt" trace "$trace_id" "$f"
+            check_ratio trace "$max_trace_ratio" "$fmt $rate %"
             row "meshtrace failures" "$bytes" "$base" "$mt" failures "$f"
+            check_ratio failures "$max_failures_ratio" "$fmt $rate %"
             # Exactness: failed requests counted against what the generator wrote.
             got="$( (ulimit -v $((vmem_gib << 20)) && exec timeout "$limit" "$mt" failures "$f" -o json) 2>/dev/null |
                 sed -n 's/^  "failed": \([0-9]*\),*$/\1/p' | head -n 1 || true)"
             want="$(sed -n 's/.*"failed":\([0-9]*\).*/\1/p' "$f.truth.json")"
             echo "count check: failures counted ${got:-?} failed requests, the generator wrote $want$([[ "$got" == "$want" ]] && echo " (exact)" || echo " (NOT exact)")"
+            if [[ -n "$max_trace_ratio$max_failures_ratio" && "$got" != "$want" ]]; then
+                failed_checks+=("failures count on $fmt $rate %: ${got:-?} counted, $want written")
+            fi
         done
     done
     echo
@@ -235,6 +269,11 @@ if [[ $envoy -eq 1 ]]; then
             "$(awk -v k="${m_rss:-0}" 'BEGIN{printf "%.1f", k/1024}')${m_note:+ $m_note}"
     done
     runs=$saved_runs
+    if [[ ${#failed_checks[@]} -gt 0 ]]; then
+        echo
+        printf 'bench: FAILED: %s\n' "${failed_checks[@]}" >&2
+        exit 1
+    fi
     exit 0
 fi
 
