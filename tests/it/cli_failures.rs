@@ -167,3 +167,16 @@ fn table_snapshot() {
     assert_eq!(code, 1);
     insta::assert_snapshot!(out);
 }
+
+/// Without a topology the origin's role may be unknown: the sentence names the proxy's log
+/// instead of saying "at the unknown".
+#[test]
+fn an_unknown_origin_is_named_by_its_log() {
+    let (code, out, _) = run(&["failures", "testdata/explain/egress-blocked.log"]);
+    assert_eq!(code, 1);
+    assert!(!out.contains("at the unknown"), "{out}");
+    assert!(
+        out.contains("at the proxy whose log is testdata/explain/egress-blocked.log"),
+        "{out}"
+    );
+}
