@@ -183,6 +183,13 @@ pub fn load_widening(
     widen: &mut dyn FnMut(&LogSet) -> Widening,
 ) -> anyhow::Result<Evidence> {
     let opened = bundle.map(Opened::open).transpose()?;
+    // Standard input can be read once only, and the rounds below may read every input again:
+    // it is first copied to an anonymous temporary file (disk, not memory) and read from there.
+    let stdin = if files.iter().any(|f| f == "-") {
+        Some(spool_stdin()?)
+    } else {
+        None
+    };
     let mut filter = NeedleFilter::new(needles);
     // (On large logs the activators are known from the bundle's pods, not from every line that
     // mentions a revision's private Service: that is a third of a busy log.)
@@ -190,6 +197,7 @@ pub fn load_widening(
         let (logs, problems) = read_logs(
             opened.as_ref(),
             files,
+            stdin.as_ref(),
             format,
             &LineFilter::Needles(filter.clone()),
         );
@@ -213,7 +221,13 @@ pub fn load_widening(
             return Ok(finish(opened, logs, problems));
         }
     }
-    let (logs, problems) = read_logs(opened.as_ref(), files, format, &LineFilter::Needles(filter));
+    let (logs, problems) = read_logs(
+        opened.as_ref(),
+        files,
+        stdin.as_ref(),
+        format,
+        &LineFilter::Needles(filter),
+    );
     Ok(finish(opened, logs, problems))
 }
 
@@ -225,7 +239,7 @@ pub fn load_filtered(
     filter: &LineFilter,
 ) -> anyhow::Result<Evidence> {
     let opened = bundle.map(Opened::open).transpose()?;
-    let (logs, problems) = read_logs(opened.as_ref(), files, format, filter);
+    let (logs, problems) = read_logs(opened.as_ref(), files, None, format, filter);
     Ok(finish(opened, logs, problems))
 }
 
@@ -322,6 +336,7 @@ pub fn open_streams(
 fn read_logs(
     opened: Option<&Opened>,
     files: &[String],
+    stdin: Option<&LogSource>,
     format: Option<&FormatSpec>,
     filter: &LineFilter,
 ) -> (LogSet, Vec<String>) {
@@ -376,11 +391,64 @@ fn read_logs(
     }
     let spec = format.cloned().unwrap_or(FormatSpec::Auto);
     for f in files {
-        if let Err(e) = read_input_filtered(&InputSource::from_arg(f), &spec, &mut logs, filter) {
+        let read = match stdin {
+            Some(src) if f == "-" => {
+                read_spooled(src, &InputSource::Stdin.name(), &spec, &mut logs, filter)
+            }
+            _ => read_input_filtered(&InputSource::from_arg(f), &spec, &mut logs, filter),
+        };
+        if let Err(e) = read {
             problems.push(e.to_string());
         }
     }
     (logs, problems)
+}
+
+/// Copy standard input to an anonymous temporary file (removed by the system when meshtrace
+/// exits, however it exits), so that it can be read more than once.
+fn spool_stdin() -> anyhow::Result<LogSource> {
+    let mut file = tempfile::tempfile().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create a temporary file to hold standard input ({e}); set TMPDIR to a writable folder, or pass the log as a file"
+        )
+    })?;
+    let len = std::io::copy(&mut std::io::stdin().lock(), &mut file)
+        .map_err(|e| anyhow::anyhow!("reading standard input: {e}"))?;
+    Ok(LogSource::Spooled {
+        file: Arc::new(file),
+        start: 0,
+        len,
+    })
+}
+
+/// Read standard input's copy (see [`spool_stdin`]) like a file: searched in place when large.
+fn read_spooled(
+    src: &LogSource,
+    name: &str,
+    spec: &FormatSpec,
+    logs: &mut LogSet,
+    filter: &LineFilter,
+) -> Result<(), crate::source::input::InputError> {
+    logs.inputs.push(name.to_string());
+    match (src, filter) {
+        (
+            LogSource::Spooled {
+                file,
+                start: 0,
+                len,
+            },
+            LineFilter::Needles(nf),
+        ) if *len >= STREAM_MIN_BYTES && !crate::source::scan::is_gzip(file) => {
+            read_needles_open(file, *len, name, None, spec, logs, nf)
+        }
+        _ => match src.open() {
+            Ok(r) => read_pod_log_filtered(r, name, None, spec, logs, filter, src.size()),
+            Err(source) => Err(crate::source::input::InputError::Open {
+                path: name.to_string(),
+                source,
+            }),
+        },
+    }
 }
 
 /// Put the logs, the bundle's objects, topology and dumps together.

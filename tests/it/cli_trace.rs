@@ -300,3 +300,72 @@ fn plain_files_without_a_bundle() {
         ]
     );
 }
+
+/// Regression: `trace ID -` read standard input in its first round and found it empty in the
+/// next ones ("not found in 0 access-log record(s)"); it now reads a copy each round. Checked on
+/// a small paste and on a large log that goes through the needle search.
+#[test]
+fn standard_input_gives_the_same_trace_as_the_file() {
+    use std::io::Write;
+    let root =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/bundles/rhoai-400-app-error/logs");
+    let id = "4791d0d3-e742-4eac-8c56-4c87eb22f1a9";
+    // Every proxy's log of the bundle, one after another, as pasted into a ticket.
+    let mut small = Vec::new();
+    for p in [
+        "istio-system/istio-ingressgateway-64694db8d5-zmcc7/istio-proxy.log",
+        "knative-serving/activator-5b7c9f8d6-h2xqp/istio-proxy.log",
+        "aiproject/test-predictor-00001-deployment-bfc57c85b-ns2vj/istio-proxy.log",
+        "aiproject/model-client-6d5f7b9c8-p2m4x/istio-proxy.log",
+    ] {
+        small.extend(std::fs::read(root.join(p)).unwrap());
+    }
+    // Large: the same, buried in 12 MiB of another request's lines (same format).
+    let text = String::from_utf8(small.clone()).unwrap();
+    let other = text
+        .lines()
+        .find(|l| l.starts_with('[') && !l.contains(id))
+        .expect("another request's line");
+    let other_id = other.split('"').nth(9).unwrap();
+    let filler = format!(
+        "{}\n",
+        other.replace(other_id, "00000000-0000-4000-8000-000000000000")
+    );
+    let mut large = Vec::new();
+    while large.len() < 6 << 20 {
+        large.extend_from_slice(filler.as_bytes());
+    }
+    large.extend_from_slice(&small);
+    while large.len() < 12 << 20 {
+        large.extend_from_slice(filler.as_bytes());
+    }
+    let d = tempfile::tempdir().unwrap();
+    for (what, bytes) in [("small", &small), ("large", &large)] {
+        let file = d.path().join(format!("{what}.log"));
+        std::fs::write(&file, bytes).unwrap();
+        let (code, from_file, err) = run(&["trace", id, file.to_str().unwrap(), "-o", "json"]);
+        assert_eq!(code, 1, "{what}: {err}");
+        let mut child = common::meshtrace()
+            .args(["trace", id, "-", "-o", "json"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let feed = bytes.clone();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&feed);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        let a: Value = serde_json::from_str(&from_file).unwrap();
+        let b: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let hops = |v: &Value| v["hops"].as_array().map(Vec::len).unwrap_or(0);
+        assert!(hops(&a) >= 4, "{what}: {a}");
+        assert_eq!(hops(&a), hops(&b), "{what}: {b}");
+        assert_eq!(a["cause"], b["cause"], "{what}");
+    }
+}
