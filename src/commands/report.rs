@@ -127,14 +127,19 @@ pub fn run(a: ReportArgs) -> Result<i32> {
     let version = env!("CARGO_PKG_VERSION");
     let mut red = Redactor::default();
     let (text, code) = if a.failures {
-        let r = failures(
-            &ev,
-            &Filters {
-                include_probes: a.include_probes,
-                ..Filters::default()
-            },
+        let filters = Filters {
+            include_probes: a.include_probes,
+            ..Filters::default()
+        };
+        let mut r = failures(&ev, &filters);
+        // ztunnel's failed connections count as `failures` counts them (Istio ambient).
+        meshtrace_analysis::ambient::add_connection_failures(
+            &mut r,
+            &ev.logs.connections,
+            &ev.topology,
+            &filters,
         );
-        if r.records_read == 0 {
+        if r.records_read == 0 && ev.logs.connections.is_empty() {
             return Err(no_access_log(&ev.logs.inputs, &r.notes));
         }
         let hosts: Vec<String> = r

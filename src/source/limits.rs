@@ -52,7 +52,6 @@ pub const MAX_LINE_BYTES: usize = meshtrace_parsers::detect::MAX_LINE_LEN;
 /// Bytes kept of a line longer than [`MAX_LINE_BYTES`], to show what it was.
 pub const TOO_LONG_HEAD: usize = 256;
 
-/// Largest standard input `explain -o json` copies to a temporary file (its `records` and
-/// `skipped` are written from a second reading, after the requests); past it the command stops
-/// with a message asking for a file.
+/// Largest standard input `trace ID -` copies to a temporary file (its rounds read the inputs
+/// more than once); past it the command stops with a message asking for a file.
 pub const MAX_STDIN_COPY_BYTES: u64 = 4 << 30;

@@ -405,15 +405,26 @@ fn read_logs(
 }
 
 /// Copy standard input to an anonymous temporary file (removed by the system when meshtrace
-/// exits, however it exits), so that it can be read more than once.
+/// exits, however it exits), so that it can be read more than once; at most
+/// [`MAX_STDIN_COPY_BYTES`](crate::source::limits::MAX_STDIN_COPY_BYTES).
 fn spool_stdin() -> anyhow::Result<LogSource> {
     let mut file = tempfile::tempfile().map_err(|e| {
         anyhow::anyhow!(
             "cannot create a temporary file to hold standard input ({e}); set TMPDIR to a writable folder, or pass the log as a file"
         )
     })?;
-    let len = std::io::copy(&mut std::io::stdin().lock(), &mut file)
-        .map_err(|e| anyhow::anyhow!("reading standard input: {e}"))?;
+    let max = crate::source::limits::MAX_STDIN_COPY_BYTES;
+    let len = std::io::copy(
+        &mut std::io::Read::take(std::io::stdin().lock(), max + 1),
+        &mut file,
+    )
+    .map_err(|e| anyhow::anyhow!("reading standard input: {e}"))?;
+    if len > max {
+        anyhow::bail!(
+            "standard input is larger than the {} GiB meshtrace copies to trace a request; save it to a file and pass the file",
+            max >> 30
+        );
+    }
     Ok(LogSource::Spooled {
         file: Arc::new(file),
         start: 0,

@@ -339,3 +339,23 @@ fn failures_counts_ztunnel_connection_failures() {
     let (_, v, _) = failures_json("testdata/bundles/ambient-l4-deny", &["--status", "0"]);
     assert_eq!(v["failed"], 1, "{v}");
 }
+
+/// Regression: `report --failures` on a bundle holding only ztunnel logs stopped with "no
+/// access-log line" while `failures` counted the failed connection; both count it now.
+#[test]
+fn failures_report_counts_ztunnel_connections_like_failures() {
+    for b in ["ambient-l4-deny", "ambient-hbone-blocked"] {
+        let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/bundles")
+            .join(b);
+        let out = common::meshtrace()
+            .args(["report", "--failures", "--bundle"])
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() != Some(2), "{b}: {err}");
+        assert!(text.contains("1 failed of 1"), "{b}: {text}");
+    }
+}
