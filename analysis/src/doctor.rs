@@ -281,6 +281,11 @@ fn mt001_predictor_without_sidecar(ctx: &CheckContext<'_>) -> Vec<Finding> {
     {
         let mode = mtls_mode(ctx.objects, p);
         let strict = mode.as_ref().is_some_and(|(_, m)| m == "STRICT");
+        // KServe Standard (RawDeployment) mode runs without the mesh by design (an auth proxy
+        // sidecar, not istio-proxy): only a STRICT mTLS mode makes that a problem.
+        if p.is_kserve_standard() && !strict {
+            continue;
+        }
         out.push(finding(
             "MT001",
             if strict { Severity::Error } else { Severity::Warning },
@@ -904,6 +909,29 @@ mod tests {
             ),
         ];
         assert_eq!(ids(&o), vec![("MT001", Severity::Error)]);
+    }
+
+    #[test]
+    fn mt001_skips_kserve_standard_pods_unless_strict() {
+        // Standard (RawDeployment) mode: no revision, no queue-proxy, an auth proxy sidecar.
+        let standard = pod(
+            "aiproject",
+            "granite-predictor-6b8d9c7f5-x2k9p",
+            "10.0.0.18",
+            json!({"serving.kserve.io/inferenceservice": "granite", "component": "predictor"}),
+            &["kserve-container", "kube-rbac-proxy"],
+            &[],
+            "Running",
+        );
+        assert!(
+            ids(&[standard.clone()])
+                .iter()
+                .all(|(id, _)| *id != "MT001")
+        );
+        let strict = obj(
+            json!({"apiVersion": "security.istio.io/v1beta1", "kind": "PeerAuthentication", "metadata": {"name": "default", "namespace": "istio-system"}, "spec": {"mtls": {"mode": "STRICT"}}}),
+        );
+        assert_eq!(ids(&[standard, strict]), vec![("MT001", Severity::Error)]);
     }
 
     #[test]

@@ -608,7 +608,12 @@ pub fn failures_markdown(r: &FailuresReport, ev: &Evidence, version: &str) -> St
         m,
         "# Failures report — {}\n",
         if r.successful_records == 0 {
-            format!("{} failed of {} requests", r.failed, r.requests)
+            format!(
+                "{} failed of {} request{}",
+                r.failed,
+                r.requests,
+                if r.requests == 1 { "" } else { "s" }
+            )
         } else {
             crate::report::failures_headline(r)
         }
