@@ -924,7 +924,7 @@ mod tests {
             "Running",
         );
         assert!(
-            ids(&[standard.clone()])
+            ids(std::slice::from_ref(&standard))
                 .iter()
                 .all(|(id, _)| *id != "MT001")
         );
