@@ -12,6 +12,7 @@
 //! duration. Fields map to Envoy's typed slots where they mean the same; the others are kept
 //! as extras under their own key. Pure, bounded, never panics.
 
+use crate::words::token;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -148,50 +149,14 @@ fn is_level(w: &str) -> bool {
     matches!(w, "trace" | "debug" | "info" | "warn" | "error")
 }
 
-/// The next whitespace-separated word and what follows it.
-fn token(s: &str) -> (&str, &str) {
-    let s = s.trim_start();
-    match s.find(char::is_whitespace) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, ""),
-    }
-}
-
-/// A double-quoted value (opening quote consumed), `\"` and `\\` unescaped; an unterminated
-/// value runs to the end of the line.
+/// A double-quoted value, at most [`MAX_VALUE`] bytes kept.
 fn quoted(s: &str) -> (String, &str) {
-    let mut out = String::new();
-    let mut chars = s.char_indices();
-    while let Some((i, ch)) = chars.next() {
-        match ch {
-            '"' => return (out, &s[i + 1..]),
-            '\\' => match chars.next() {
-                Some((_, 'n')) => push_capped(&mut out, '\n'),
-                Some((_, 't')) => push_capped(&mut out, '\t'),
-                Some((_, e)) => push_capped(&mut out, e),
-                None => break,
-            },
-            _ => push_capped(&mut out, ch),
-        }
-    }
-    (out, "")
+    crate::words::quoted(s, MAX_VALUE)
 }
 
-fn push_capped(out: &mut String, ch: char) {
-    if out.len() + ch.len_utf8() <= MAX_VALUE {
-        out.push(ch);
-    }
-}
-
+/// A value cut to [`MAX_VALUE`] bytes.
 fn cap(v: &str) -> String {
-    if v.len() <= MAX_VALUE {
-        return v.to_string();
-    }
-    let mut end = MAX_VALUE;
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    v[..end].to_string()
+    crate::words::cap(v, MAX_VALUE)
 }
 
 #[cfg(test)]

@@ -76,14 +76,7 @@ impl Transcript {
 
 /// Cut `s` to at most [`MAX_VALUE`] bytes at a character boundary.
 fn cap(s: &str) -> String {
-    if s.len() <= MAX_VALUE {
-        return s.to_string();
-    }
-    let mut end = MAX_VALUE;
-    while end > 0 && !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or("").to_string()
+    crate::words::cap(s, MAX_VALUE)
 }
 
 /// `HTTP/1.1 403 Forbidden` → (version, status, reason).

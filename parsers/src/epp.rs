@@ -82,15 +82,9 @@ fn ip_of(s: &str) -> Option<IpAddr> {
     None
 }
 
+/// A value cut to [`MAX_VALUE`] bytes.
 fn cap(v: &str) -> String {
-    if v.len() <= MAX_VALUE {
-        return v.to_string();
-    }
-    let mut end = MAX_VALUE;
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    v[..end].to_string()
+    crate::words::cap(v, MAX_VALUE)
 }
 
 /// `inference gateway: <Code> - <message>` → `<Code>`.

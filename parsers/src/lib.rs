@@ -27,6 +27,7 @@ pub mod json;
 pub mod operators;
 pub mod record;
 pub mod slot;
+mod words;
 pub mod ztunnel;
 
 /// Re-exported so callers scan logs with the same substring search as the parsers.

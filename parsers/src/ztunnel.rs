@@ -11,6 +11,7 @@
 //! Never panics; every loop is bounded by the line's length and [`MAX_FIELDS`].
 
 use crate::json::{JsonValue, scan_object};
+use crate::words::token;
 
 /// At most this many `key=value` fields are read from one line (ztunnel writes about 20).
 pub const MAX_FIELDS: usize = 64;
@@ -367,48 +368,14 @@ fn is_level(w: &str) -> bool {
     )
 }
 
-/// The next whitespace-separated word and what follows it.
-fn token(s: &str) -> (&str, &str) {
-    let s = s.trim_start();
-    match s.find(char::is_whitespace) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, ""),
-    }
-}
-
-/// A double-quoted value (opening quote already consumed), with `\"` and `\\` unescaped;
-/// an unterminated value runs to the end of the line.
+/// A double-quoted value, at most [`MAX_VALUE`] bytes kept.
 fn quoted(s: &str) -> (String, &str) {
-    let mut out = String::new();
-    let mut chars = s.char_indices();
-    while let Some((i, ch)) = chars.next() {
-        match ch {
-            '"' => return (out, &s[i + 1..]),
-            '\\' => match chars.next() {
-                Some((_, 'n')) => out.push('\n'),
-                Some((_, 't')) => out.push('\t'),
-                Some((_, e)) => out.push(e),
-                None => break,
-            },
-            _ => {
-                if out.len() < MAX_VALUE {
-                    out.push(ch)
-                }
-            }
-        }
-    }
-    (out, "")
+    crate::words::quoted(s, MAX_VALUE)
 }
 
+/// A value cut to [`MAX_VALUE`] bytes.
 fn cap(v: &str) -> String {
-    if v.len() <= MAX_VALUE {
-        return v.to_string();
-    }
-    let mut end = MAX_VALUE;
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    v[..end].to_string()
+    crate::words::cap(v, MAX_VALUE)
 }
 
 /// `2ms`, `1006ms`, `1.5s`, `300us`, `0ms` → milliseconds.
