@@ -772,6 +772,10 @@ fn client_view(
     let mut found = None;
     for input in inputs {
         let text = match input {
+            // Regular files only: reading a pipe or a FIFO here would take the lines the
+            // explanation itself is about to read (and a FIFO's second open waits for a writer
+            // that never comes).
+            Input::File(p) if !std::fs::metadata(p).is_ok_and(|m| m.is_file()) => continue,
             Input::File(p) => {
                 let mut head = Vec::new();
                 let read = std::fs::File::open(p)

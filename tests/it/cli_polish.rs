@@ -608,12 +608,24 @@ fn quiet_is_accepted_everywhere_and_no_progress_goes_to_a_pipe() {
         f.write_all(line.as_bytes()).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1500));
     });
-    let o = meshtrace()
+    // Bounded: a FIFO opened twice (a regression once) waits forever for a second writer.
+    let mut child = meshtrace()
         .current_dir(root())
         .args(["explain", fifo.to_str().unwrap()])
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("explain on a FIFO did not finish within 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
     writer.join().unwrap();
     assert!(
         !String::from_utf8_lossy(&o.stderr).contains("reading the evidence"),
@@ -643,7 +655,7 @@ fn progress_shows_on_a_terminal_for_a_slow_read_and_quiet_hides_it() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("slow.log");
         let cmd = format!(
-            "mkfifo {f}; (cat {log} > {f}; :) & (exec 3>{f}; sleep 2.5) & {bin} {quiet} --color never explain {f}; wait",
+            "mkfifo {f}; (cat {log} > {f}; :) & (exec 3>{f}; sleep 2.5) & timeout 120 {bin} {quiet} --color never explain {f}; wait",
             f = fifo.display(),
             log = log.display(),
         );
