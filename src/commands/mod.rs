@@ -43,6 +43,9 @@ pub fn check_files(files: &[String]) -> Result<()> {
             Ok(m) if m.is_dir() => anyhow::bail!(
                 "{f} is a folder, not a log file; pass the log files in it, or `--bundle {f}` if it is an evidence bundle"
             ),
+            // A named pipe (`<(kubectl logs …)`, a FIFO) is not opened here: opening and
+            // closing it would throw away what its writer sent before the real read.
+            Ok(m) if !m.is_file() => {}
             Ok(_) => {
                 if let Err(e) = std::fs::File::open(p) {
                     anyhow::bail!("cannot read {f}: {}; check its permissions", io_reason(&e));

@@ -183,13 +183,22 @@ pub fn load_widening(
     widen: &mut dyn FnMut(&LogSet) -> Widening,
 ) -> anyhow::Result<Evidence> {
     let opened = bundle.map(Opened::open).transpose()?;
-    // Standard input can be read once only, and the rounds below may read every input again:
-    // it is first copied to an anonymous temporary file (disk, not memory) and read from there.
-    let stdin = if files.iter().any(|f| f == "-") {
-        Some(spool_stdin()?)
-    } else {
-        None
-    };
+    // Standard input and named pipes (`<(kubectl logs …)`, FIFOs) can be read once only, and
+    // the rounds below may read every input again: each is first copied to an anonymous
+    // temporary file (disk, not memory) and read from there.
+    let mut spooled: Vec<(String, LogSource)> = Vec::new();
+    for f in files {
+        if spooled.iter().any(|(n, _)| n == f) {
+            continue;
+        }
+        if f == "-" {
+            spooled.push((f.clone(), spool(std::io::stdin().lock(), "standard input")?));
+        } else if std::fs::metadata(f).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            let pipe =
+                std::fs::File::open(f).map_err(|e| anyhow::anyhow!("cannot read {f}: {e}"))?;
+            spooled.push((f.clone(), spool(pipe, f)?));
+        }
+    }
     let mut filter = NeedleFilter::new(needles);
     // (On large logs the activators are known from the bundle's pods, not from every line that
     // mentions a revision's private Service: that is a third of a busy log.)
@@ -197,7 +206,7 @@ pub fn load_widening(
         let (logs, problems) = read_logs(
             opened.as_ref(),
             files,
-            stdin.as_ref(),
+            &spooled,
             format,
             &LineFilter::Needles(filter.clone()),
         );
@@ -224,7 +233,7 @@ pub fn load_widening(
     let (logs, problems) = read_logs(
         opened.as_ref(),
         files,
-        stdin.as_ref(),
+        &spooled,
         format,
         &LineFilter::Needles(filter),
     );
@@ -239,7 +248,7 @@ pub fn load_filtered(
     filter: &LineFilter,
 ) -> anyhow::Result<Evidence> {
     let opened = bundle.map(Opened::open).transpose()?;
-    let (logs, problems) = read_logs(opened.as_ref(), files, None, format, filter);
+    let (logs, problems) = read_logs(opened.as_ref(), files, &[], format, filter);
     Ok(finish(opened, logs, problems))
 }
 
@@ -336,7 +345,7 @@ pub fn open_streams(
 fn read_logs(
     opened: Option<&Opened>,
     files: &[String],
-    stdin: Option<&LogSource>,
+    spooled: &[(String, LogSource)],
     format: Option<&FormatSpec>,
     filter: &LineFilter,
 ) -> (LogSet, Vec<String>) {
@@ -391,11 +400,12 @@ fn read_logs(
     }
     let spec = format.cloned().unwrap_or(FormatSpec::Auto);
     for f in files {
-        let read = match stdin {
-            Some(src) if f == "-" => {
-                read_spooled(src, &InputSource::Stdin.name(), &spec, &mut logs, filter)
+        let read = match spooled.iter().find(|(n, _)| n == f) {
+            Some((_, src)) => {
+                let name = InputSource::from_arg(f).name();
+                read_spooled(src, &name, &spec, &mut logs, filter)
             }
-            _ => read_input_filtered(&InputSource::from_arg(f), &spec, &mut logs, filter),
+            None => read_input_filtered(&InputSource::from_arg(f), &spec, &mut logs, filter),
         };
         if let Err(e) = read {
             problems.push(e.to_string());
@@ -404,24 +414,22 @@ fn read_logs(
     (logs, problems)
 }
 
-/// Copy standard input to an anonymous temporary file (removed by the system when meshtrace
-/// exits, however it exits), so that it can be read more than once; at most
+/// Copy an input that can be read once only (standard input, a named pipe) to an anonymous
+/// temporary file (removed by the system when meshtrace exits, however it exits), so that it
+/// can be read more than once; at most
 /// [`MAX_STDIN_COPY_BYTES`](crate::source::limits::MAX_STDIN_COPY_BYTES).
-fn spool_stdin() -> anyhow::Result<LogSource> {
+fn spool(input: impl std::io::Read, what: &str) -> anyhow::Result<LogSource> {
     let mut file = tempfile::tempfile().map_err(|e| {
         anyhow::anyhow!(
-            "cannot create a temporary file to hold standard input ({e}); set TMPDIR to a writable folder, or pass the log as a file"
+            "cannot create a temporary file to hold {what} ({e}); set TMPDIR to a writable folder, or pass the log as a file"
         )
     })?;
     let max = crate::source::limits::MAX_STDIN_COPY_BYTES;
-    let len = std::io::copy(
-        &mut std::io::Read::take(std::io::stdin().lock(), max + 1),
-        &mut file,
-    )
-    .map_err(|e| anyhow::anyhow!("reading standard input: {e}"))?;
+    let len = std::io::copy(&mut std::io::Read::take(input, max + 1), &mut file)
+        .map_err(|e| anyhow::anyhow!("reading {what}: {e}"))?;
     if len > max {
         anyhow::bail!(
-            "standard input is larger than the {} GiB meshtrace copies to trace a request; save it to a file and pass the file",
+            "{what} is larger than the {} GiB meshtrace copies to trace a request; save it to a file and pass the file",
             max >> 30
         );
     }
@@ -432,7 +440,8 @@ fn spool_stdin() -> anyhow::Result<LogSource> {
     })
 }
 
-/// Read standard input's copy (see [`spool_stdin`]) like a file: searched in place when large.
+/// Read the copy of standard input or a named pipe (see [`spool`]) like a file: searched in
+/// place when large.
 fn read_spooled(
     src: &LogSource,
     name: &str,

@@ -369,3 +369,67 @@ fn standard_input_gives_the_same_trace_as_the_file() {
         assert_eq!(a["cause"], b["cause"], "{what}");
     }
 }
+
+/// Regression: a named pipe (`meshtrace trace ID <(kubectl logs …)`, a FIFO) was opened once to
+/// check it and once per round: the data went to the first open and the next one waited
+/// forever for a writer. `trace` and `failures` now read it once (bounded here at 120 s).
+#[test]
+fn named_pipes_are_read_once_and_never_hang() {
+    use std::io::Write;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let log = std::fs::read(root.join(
+        "testdata/bundles/rhoai-400-app-error/logs/istio-system/istio-ingressgateway-64694db8d5-zmcc7/istio-proxy.log",
+    ))
+    .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    for args in [
+        &[
+            "trace",
+            "4791d0d3-e742-4eac-8c56-4c87eb22f1a9",
+            "-o",
+            "json",
+        ][..],
+        &["failures", "-o", "json"][..],
+    ] {
+        let fifo = d.path().join(format!("{}.log", args[0]));
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("mkfifo is not available");
+            return;
+        }
+        let (f2, bytes) = (fifo.clone(), log.clone());
+        let writer = std::thread::spawn(move || {
+            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&f2) {
+                let _ = f.write_all(&bytes);
+            }
+        });
+        let mut child = common::meshtrace()
+            .args(args)
+            .arg(&fifo)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                // Unblock the writer if nothing ever opened the pipe.
+                let _ = std::fs::File::open(&fifo);
+                panic!("{} on a named pipe did not finish within 120 s", args[0]);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}: {err}", args[0]));
+        if args[0] == "trace" {
+            assert!(!v["hops"].as_array().unwrap().is_empty(), "{v}");
+        } else {
+            assert!(v["records_read"].as_u64().unwrap_or(0) > 0, "{v}");
+        }
+    }
+}
