@@ -396,6 +396,13 @@ fn failures_and_report_read_the_window_from_loki() {
         let mut g = v["groups"].clone();
         for x in g.as_array_mut().unwrap() {
             x.as_object_mut().unwrap().remove("example_evidence");
+            // The example's hops name the file they were read from: the log store's lines are
+            // written to a folder of their own (other line numbers, no startup lines).
+            if let Some(hops) = x.pointer_mut("/example/hops").and_then(Value::as_array_mut) {
+                for h in hops {
+                    h.as_object_mut().unwrap().remove("evidence");
+                }
+            }
         }
         g
     };
