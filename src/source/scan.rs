@@ -598,6 +598,7 @@ fn scan_segment(
     let keep = max_needle.saturating_sub(1);
     let mut found = Vec::new();
     let mut starts: Vec<usize> = Vec::new();
+    let mut json = JsonCursor::default();
     // Which window of the segment holds byte `at` (at ≥ lo).
     let wk = |at: u64| usize::try_from(at / win).unwrap_or(usize::MAX) - k0;
     'read: loop {
@@ -690,7 +691,7 @@ fn scan_segment(
         starts.dedup();
         match timer.as_deref_mut() {
             Some(t) => {
-                let mut json = JsonCursor::default();
+                json.next_chunk();
                 let mut next_hit = starts.iter().copied().peekable();
                 let mut s = pos;
                 while s < end {
@@ -917,6 +918,7 @@ fn keep_window(
         },
     };
     let (mut filled, mut pos, mut local) = (0usize, 0usize, 0u64);
+    let mut json = JsonCursor::default();
     loop {
         if pos > 0 {
             buf.copy_within(pos..filled, 0);
@@ -958,7 +960,7 @@ fn keep_window(
             None => continue,
         };
         let data = &buf[..end];
-        let mut json = JsonCursor::default();
+        json.next_chunk();
         let mut s = pos;
         while s < end && base + (s as u64) < hi {
             let e = memchr(b'\n', &data[s..]).map_or(end, |i| s + i);
@@ -1023,8 +1025,13 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
 /// longer than any line read).
 fn line_start_before(file: &File, at: u64) -> std::io::Result<Option<u64>> {
     let mut end = at;
-    let mut chunk = vec![0u8; 64 << 10];
+    // Lines are short: the first read is small (each segment and each window read alone start
+    // with this read, which is a copy like the others).
+    let mut chunk = vec![0u8; 4 << 10];
     while end > 0 && at - end <= MAX_LINE_LEN as u64 {
+        if end < at {
+            chunk.resize(64 << 10, 0);
+        }
         let from = end.saturating_sub(chunk.len() as u64);
         let n = (end - from) as usize;
         let got = read_at(file, &mut chunk[..n], from)?;
@@ -1161,7 +1168,7 @@ impl Timer {
             b'[' => bracketed(line),
             b'{' if line.starts_with(b"{\"log\":\"[") => bracketed(&line[8..]),
             b'{' => {
-                let p = json.next(&self.json_key, data, s)?;
+                let p = json.next(&self.json_key, data, s, e)?;
                 if p >= e {
                     return None;
                 }
@@ -1183,7 +1190,7 @@ impl Timer {
                     bracketed(rest)
                 } else if rest.first() == Some(&b'{') {
                     let off = e - rest.len();
-                    let p = json.next(&self.json_key, data, off)?;
+                    let p = json.next(&self.json_key, data, off, e)?;
                     if p >= e {
                         return None;
                     }
@@ -1217,23 +1224,50 @@ impl Timer {
 }
 
 /// The next JSON start-time key of a window, searched lazily from a line start.
+///
+/// Lines of one log put the key at about the same place (Envoy writes the same keys in the
+/// same order; only the values before it change length), so it is first looked for within
+/// [`JSON_SLACK`] bytes of where the previous line had it, and only then in the whole line: most
+/// lines are not searched from their start (on the Envoy-like JSON log that search cost as much
+/// as counting the newlines).
 #[derive(Default)]
 struct JsonCursor {
     /// (searched from, found at)
     last: Option<(usize, Option<usize>)>,
+    /// Where the key was in the previous line, from its start.
+    hint: Option<usize>,
 }
 
+/// How far from the previous line's place the key is looked for first.
+const JSON_SLACK: usize = 64;
+
 impl JsonCursor {
-    fn next(&mut self, f: &Finder<'_>, data: &[u8], from: usize) -> Option<usize> {
+    /// A new chunk of lines (offsets into another buffer); the place of the key is kept.
+    fn next_chunk(&mut self) {
+        self.last = None;
+    }
+
+    /// The key in the line `data[from..e]`, if any (`None` or a place at or past `e` otherwise).
+    fn next(&mut self, f: &Finder<'_>, data: &[u8], from: usize, e: usize) -> Option<usize> {
         match self.last {
-            Some((a, None)) if a <= from => None,
-            Some((a, Some(p))) if a <= from && p >= from => Some(p),
-            _ => {
-                let p = f.find(&data[from..]).map(|i| from + i);
-                self.last = Some((from, p));
-                p
+            Some((a, None)) if a <= from => return None,
+            Some((a, Some(p))) if a <= from && p >= from => return Some(p),
+            _ => {}
+        }
+        if let Some(h) = self.hint {
+            let lo = from + h.saturating_sub(JSON_SLACK);
+            let hi = (from + h + JSON_SLACK + JSON_KEY.len()).min(e);
+            if let Some(i) = data.get(lo..hi).and_then(|w| f.find(w)) {
+                self.hint = Some(lo + i - from);
+                return Some(lo + i);
             }
         }
+        let p = f.find(&data[from..]).map(|i| from + i);
+        self.last = Some((from, p));
+        if let Some(p) = p.filter(|&p| p < e) {
+            self.hint = Some(p - from);
+        }
+        p
     }
 }
 
@@ -1737,6 +1771,35 @@ mod tests {
         // The windows inside the long line hold its start time (any time: it was not read).
         let k = (seg_end + 10) / WINDOW;
         assert_eq!(fi.starts(k), Some(Starts::Unknown));
+    }
+
+    #[test]
+    fn the_json_key_near_the_previous_lines_place_is_the_one_a_whole_search_finds() {
+        // Values before the key of every length (the key moves by up to 400 bytes from one line
+        // to the next, or by a few), lines without the key, CRI-wrapped lines.
+        let timer = Timer::new(&FormatSpec::Auto);
+        let (mut data, mut lines) = (Vec::new(), Vec::new());
+        for i in 0..500usize {
+            let pad = "p".repeat(if i % 50 < 25 { i % 9 } else { (i * 37) % 400 });
+            let t = format!("2026-11-22T10:{:02}:{:02}.{:03}Z", i / 60 % 60, i % 60, i);
+            let l = match i % 7 {
+                0 => format!("{{\"path\":\"/{pad}\",\"response_code\":200}}"),
+                1 => format!(
+                    "2026-11-22T10:00:00.000000000Z stdout F {{\"a\":\"{pad}\",\"start_time\":\"{t}\"}}"
+                ),
+                2 => format!("{{\"start_time\":\"{t}\",\"path\":\"/{pad}\"}}"),
+                _ => format!("{{\"authority\":\"{pad}\",\"start_time\":\"{t}\",\"x\":1}}"),
+            };
+            lines.push((data.len(), data.len() + l.len(), i % 7 != 0));
+            data.extend_from_slice(l.as_bytes());
+            data.push(b'\n');
+        }
+        let mut json = JsonCursor::default();
+        for &(s, e, has) in &lines {
+            let want = timer.cheap(&data, s, e, &mut JsonCursor::default());
+            assert_eq!(want.is_some(), has);
+            assert_eq!(timer.cheap(&data, s, e, &mut json), want, "line at {s}");
+        }
     }
 
     #[test]
