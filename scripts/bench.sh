@@ -5,6 +5,7 @@
 #                    [--memory-sizes "10M 100M 1G"] [--commands "trace failures explain"]
 #                    [--timeout 600] [--max-vmem-gib 8] [--no-build]
 #   scripts/bench.sh --envoy [--size 512M] [--fail-rates "0.5 6.5 20"] [--scaling-sizes "10M 2G"]
+#                    [--scaling-runs 1] [--commands "trace failures explain"]
 #                    [--max-trace-ratio 4] [--max-failures-ratio 25]
 #
 # 1. Builds meshtrace (cargo build --release) and the log generator scripts/genlog.
@@ -22,9 +23,10 @@
 #    request ends stamped with its start, five proxies' logs one after another in one file, streams
 #    lasting minutes) for each --fail-rates percentage; rows for rg -F, trace and failures with
 #    the ratio to rg -F measured in the same run, peak RSS, and a check that `failures` counted
-#    exactly the failed requests the generator wrote; then `failures` time and peak RSS at each of
-#    --scaling-sizes (6.5 % failing, text). Ratios taken in one run are robust to other load on the
-#    machine; absolute times are not.
+#    exactly the failed requests the generator wrote, and `explain -o json` (unless left out of
+#    --commands); then, for each format at each of --scaling-sizes (6.5 % failing), rg -F, trace,
+#    failures and explain -o json: time (median of --scaling-runs), ratio, MB/s and peak RSS.
+#    Ratios taken in one run are robust to other load on the machine; absolute times are not.
 # 6. --max-trace-ratio / --max-failures-ratio (with --envoy; the CI's regression check): exit 1
 #    when a median ratio to `rg -F` is above the limit or a count check is not exact. Without
 #    ripgrep (and no way to install it) the ratio limits are skipped, with a message.
@@ -43,7 +45,7 @@ cd "$root"
 
 size_arg=256M runs=5 formats="text json" memory=1 memory_sizes="10M 100M 1G" limit=600 build=1
 commands="trace failures explain" vmem_gib=8
-envoy=0 fail_rates="0.5 6.5 20" scaling_sizes="10M 2G"
+envoy=0 fail_rates="0.5 6.5 20" scaling_sizes="10M 2G" scaling_runs=1
 max_trace_ratio="" max_failures_ratio="" failed_checks=()
 trace_id=7e5f3c1a-0b9d-4c2e-9a6f-5d4b3c2a1f00
 while [[ $# -gt 0 ]]; do
@@ -60,6 +62,7 @@ while [[ $# -gt 0 ]]; do
         --envoy) envoy=1; shift ;;
         --fail-rates) fail_rates="$2"; shift 2 ;;
         --scaling-sizes) scaling_sizes="$2"; shift 2 ;;
+        --scaling-runs) scaling_runs="$2"; shift 2 ;;
         --max-trace-ratio) max_trace_ratio="$2"; shift 2 ;;
         --max-failures-ratio) max_failures_ratio="$2"; shift 2 ;;
         -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
@@ -245,6 +248,9 @@ if [[ $envoy -eq 1 ]]; then
             check_ratio trace "$max_trace_ratio" "$fmt $rate %"
             row "meshtrace failures" "$bytes" "$base" "$mt" failures "$f"
             check_ratio failures "$max_failures_ratio" "$fmt $rate %"
+            if [[ " $commands " == *" explain "* ]]; then
+                row "meshtrace explain -o json" "$bytes" "$base" "$mt" explain -o json "$f"
+            fi
             # Exactness: failed requests counted against what the generator wrote.
             got="$( (ulimit -v $((vmem_gib << 20)) && exec timeout "$limit" "$mt" failures "$f" -o json) 2>/dev/null |
                 sed -n 's/^  "failed": \([0-9]*\),*$/\1/p' | head -n 1 || true)"
@@ -256,17 +262,33 @@ if [[ $envoy -eq 1 ]]; then
         done
     done
     echo
-    echo "== scaling: Envoy-like text, 6.5 % failing, failures (one run each)"
-    printf '%-10s %12s %12s %12s\n' size "failures s" "MB/s" "RSS MiB"
+    echo "== scaling: Envoy-like logs, 6.5 % failing, every command (median of $scaling_runs run(s) each)"
+    printf '%-6s %-6s %-28s %9s %8s %9s %9s\n' format size command "s" ratio MB/s "RSS MiB"
     saved_runs=$runs
-    runs=1
-    for s in $scaling_sizes; do
-        f="$(gen_envoy text "$s" 6.5)"
-        cat "$f" >/dev/null
-        measure "$mt" failures "$f"
-        printf '%-10s %12s %12s %12s\n' "$s" "${m_wall:--}" \
-            "$(awk -v s="${m_wall:-0}" -v n="$(stat -c %s "$f")" 'BEGIN{printf "%.0f", (s > 0 ? n/1e6/s : 0)}')" \
-            "$(awk -v k="${m_rss:-0}" 'BEGIN{printf "%.1f", k/1024}')${m_note:+ $m_note}"
+    runs=$scaling_runs
+    for fmt in $formats; do
+        for s in $scaling_sizes; do
+            f="$(gen_envoy "$fmt" "$s" 6.5)"
+            bytes="$(stat -c %s "$f")"
+            cat "$f" >/dev/null
+            base=""
+            for c in rg trace failures explain; do
+                case "$c" in
+                    rg) have rg || continue; label="rg -F <id>"; set -- rg -F "$trace_id" "$f" ;;
+                    trace) label="meshtrace trace <id>"; set -- "$mt" trace "$trace_id" "$f" ;;
+                    failures) label="meshtrace failures"; set -- "$mt" failures "$f" ;;
+                    explain)
+                        [[ " $commands " == *" explain "* ]] || continue
+                        label="meshtrace explain -o json"; set -- "$mt" explain -o json "$f" ;;
+                esac
+                measure "$@"
+                [[ "$c" == rg ]] && base="$m_wall"
+                printf '%-6s %-6s %-28s %9s %8s %9s %9s\n' "$fmt" "$s" "$label" "${m_wall:--}" \
+                    "$(awk -v a="${m_wall:-0}" -v b="${base:-0}" 'BEGIN{if (b > 0 && a > 0) printf "%.2fx", a/b; else printf "-"}')" \
+                    "$(awk -v s="${m_wall:-0}" -v n="$bytes" 'BEGIN{printf "%.0f", (s > 0 ? n/1e6/s : 0)}')" \
+                    "$(awk -v k="${m_rss:-0}" 'BEGIN{printf "%.1f", k/1024}')${m_note:+ $m_note}"
+            done
+        done
     done
     runs=$saved_runs
     if [[ ${#failed_checks[@]} -gt 0 ]]; then
