@@ -19,6 +19,7 @@ use crate::diagnose::Context;
 use crate::explain::explain;
 use crate::report::explain_stream::{element, write_skipped_summary};
 use crate::report::json::{RecordJson, SkippedJson};
+use crate::report::safe::{SanitizedFile, SanitizingSpool};
 use crate::report::{ExplainStream, OutputFormat, write_explain};
 use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed};
 use crate::source::merge::{MALFORMED_EXAMPLES, Merged, StreamInput};
@@ -369,21 +370,30 @@ struct Finished {
     skipped: BTreeMap<String, u64>,
     /// The input could not be read (completely): one sentence.
     problem: Option<String>,
-    /// The input's `records` and `skipped` elements, in input order, ready to copy.
-    spools: std::io::Result<(std::fs::File, std::fs::File)>,
+    /// The input's `records` and `skipped` elements, in input order, sanitised and ready to
+    /// copy to standard output as they are.
+    spools: std::io::Result<(SanitizedFile, SanitizedFile)>,
 }
 
+/// Elements serialised before they are written to a spool together (the spool's sanitiser
+/// then takes whole lines straight from this buffer).
+const SPOOL_CHUNK: usize = 1 << 15;
+
 /// The sink of one reader thread: serialises each record and skipped line into the input's
-/// spool files (the document's `records` and `skipped`, in input order) and passes the records
-/// on in batches to be settled in end-time order.
+/// spool files (the document's `records` and `skipped`, in input order; sanitised as they are
+/// written, on this thread) and passes the records on in batches to be settled in end-time
+/// order.
 struct SpoolSink {
     yaml: bool,
     tx: SyncSender<Msg>,
     batch_size: usize,
     batch: Vec<LogLine>,
-    records: std::io::BufWriter<std::fs::File>,
-    skipped_spool: std::io::BufWriter<std::fs::File>,
+    records: SanitizingSpool,
+    skipped_spool: SanitizingSpool,
+    /// `records` elements not yet written to their spool.
     buf: Vec<u8>,
+    /// The `skipped` element being written.
+    skipped_buf: Vec<u8>,
     skipped: BTreeMap<String, u64>,
     error: Option<std::io::Error>,
     /// Set when the output or a spool failed: every reader stops.
@@ -395,16 +405,49 @@ impl SpoolSink {
         if self.error.is_some() {
             return;
         }
-        self.buf.clear();
-        let w = if to_records {
-            &mut self.records
+        let r = if to_records {
+            element(self.yaml, v, &mut self.buf).and_then(|()| {
+                if self.buf.len() >= SPOOL_CHUNK {
+                    self.records.write_all(&self.buf)?;
+                    self.buf.clear();
+                }
+                Ok(())
+            })
         } else {
-            &mut self.skipped_spool
+            self.skipped_buf.clear();
+            element(self.yaml, v, &mut self.skipped_buf)
+                .and_then(|()| self.skipped_spool.write_all(&self.skipped_buf))
         };
-        if let Err(e) = element(self.yaml, v, &mut self.buf).and_then(|()| w.write_all(&self.buf)) {
+        if let Err(e) = r {
             self.error = Some(e);
             self.stop.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// The end of the input: the last batch sent, the spools complete and rewound, and what
+    /// the reader hands over.
+    fn finish(mut self, problem: Option<String>) {
+        self.flush();
+        let SpoolSink {
+            tx,
+            mut records,
+            skipped_spool,
+            buf,
+            skipped,
+            error,
+            ..
+        } = self;
+        let spools = match error {
+            Some(e) => Err(e),
+            None => records
+                .write_all(&buf)
+                .and_then(|()| Ok((records.finish()?, skipped_spool.finish()?))),
+        };
+        let _ = tx.send(Msg::Done(Box::new(Finished {
+            skipped,
+            problem,
+            spools,
+        })));
     }
 
     fn flush(&mut self) {
@@ -439,7 +482,7 @@ impl LineSink for SpoolSink {
     fn ok_records(&mut self, _: u64) {}
 }
 
-/// A spool's file, written out and rewound for copying.
+/// The spool of small inputs' skipped lines, written out and rewound for copying.
 fn rewound(w: std::io::BufWriter<std::fs::File>) -> std::io::Result<std::fs::File> {
     let mut f = w.into_inner().map_err(|e| e.into_error())?;
     f.seek(std::io::SeekFrom::Start(0))?;
@@ -661,18 +704,18 @@ fn read_and_spool(
     batch_size: usize,
     stop: Arc<AtomicBool>,
 ) {
-    let spool = || tempfile::tempfile().map(|f| std::io::BufWriter::with_capacity(1 << 16, f));
-    let (records, skipped_spool) = match spool().and_then(|r| Ok((r, spool()?))) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = tx.send(Msg::Done(Box::new(Finished {
-                skipped: BTreeMap::new(),
-                problem: None,
-                spools: Err(e),
-            })));
-            return;
-        }
-    };
+    let (records, skipped_spool) =
+        match SanitizingSpool::new().and_then(|r| Ok((r, SanitizingSpool::new()?))) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(Msg::Done(Box::new(Finished {
+                    skipped: BTreeMap::new(),
+                    problem: None,
+                    spools: Err(e),
+                })));
+                return;
+            }
+        };
     let mut sink = SpoolSink {
         yaml,
         tx,
@@ -680,7 +723,8 @@ fn read_and_spool(
         batch: Vec::with_capacity(batch_size),
         records,
         skipped_spool,
-        buf: Vec::new(),
+        buf: Vec::with_capacity(2 * SPOOL_CHUNK),
+        skipped_buf: Vec::new(),
         skipped: BTreeMap::new(),
         error: None,
         stop: stop.clone(),
@@ -700,16 +744,7 @@ fn read_and_spool(
         .map(|e| e.to_string()),
         Err(e) => Some(format!("{}: unreadable: {e}", input.name)),
     };
-    sink.flush();
-    let spools = match sink.error.take() {
-        Some(e) => Err(e),
-        None => rewound(sink.records).and_then(|r| Ok((r, rewound(sink.skipped_spool)?))),
-    };
-    let _ = sink.tx.send(Msg::Done(Box::new(Finished {
-        skipped: std::mem::take(&mut sink.skipped),
-        problem,
-        spools,
-    })));
+    sink.finish(problem);
 }
 
 /// `explain -o json|yaml` on large inputs in one reading: each input is parsed once on its own
@@ -725,7 +760,7 @@ fn run_streaming_document(
     let names: Vec<String> = inputs.iter().map(Input::name).collect();
     let streams = stream_inputs(inputs, spec);
     let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::report::stdout());
-    let mut stream = ExplainStream::start(&mut out, output, names.len() > 1)?;
+    let mut stream = ExplainStream::start_stdout(&mut out, output, names.len() > 1)?;
     let mut merged = start_spooling(streams, output == OutputFormat::Yaml);
     // On an error, dropping the merge stops its readers at their next chunk.
     let records = settle_into(merged.by_ref(), &mut stream)?;
@@ -738,12 +773,12 @@ fn run_streaming_document(
         let (r, sk) = f
             .spools
             .context("cannot write records and skipped lines to a temporary file")?;
-        stream.spooled(std::io::BufReader::with_capacity(1 << 16, r))?;
+        stream.spooled_sanitized(r)?;
         skipped_files.push(sk);
     }
     stream.next_array("skipped")?;
     for sk in skipped_files {
-        stream.spooled(std::io::BufReader::with_capacity(1 << 16, sk))?;
+        stream.spooled_sanitized(sk)?;
     }
     stream.end_json()?;
     out.flush()?;

@@ -76,6 +76,14 @@ impl Stdout {
         };
         Some(columns.or_else(terminal).unwrap_or(pipe_width))
     }
+
+    /// Copy a file that was sanitised as it was written (a reader thread's spool) as it is,
+    /// after what was written before it: the one way bytes reach standard output without this
+    /// writer's sanitiser, and only bytes that went through another.
+    pub fn copy_sanitized(&mut self, file: safe::SanitizedFile) -> io::Result<u64> {
+        crate::live::progress::clear(true);
+        self.out.copy_sanitized(file)
+    }
 }
 
 impl Write for Stdout {
@@ -332,7 +340,7 @@ fn write_explain_table(
 /// they completed, then `records` and `skipped` from a second reading of the inputs. Text: each
 /// request's block as it completes, then the totals (no overview table).
 pub struct ExplainStream<'o> {
-    out: &'o mut dyn Write,
+    out: DocumentOut<'o>,
     json: bool,
     /// The document as YAML (`json` is then false).
     yaml: bool,
@@ -345,10 +353,56 @@ pub struct ExplainStream<'o> {
     buf: Vec<u8>,
 }
 
+/// Where an [`ExplainStream`] writes: any writer, or standard output (buffered), which also
+/// takes files sanitised as they were written as they are ([`ExplainStream::spooled_sanitized`]).
+enum DocumentOut<'o> {
+    Any(&'o mut dyn Write),
+    Stdout(&'o mut io::BufWriter<Stdout>),
+}
+
+impl Write for DocumentOut<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            DocumentOut::Any(w) => w.write(buf),
+            DocumentOut::Stdout(w) => w.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            DocumentOut::Any(w) => w.write_all(buf),
+            DocumentOut::Stdout(w) => w.write_all(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            DocumentOut::Any(w) => w.flush(),
+            DocumentOut::Stdout(w) => w.flush(),
+        }
+    }
+}
+
 impl<'o> ExplainStream<'o> {
     /// Start the output; `multi`: several inputs (lines are shown with their input).
     pub fn start(
         out: &'o mut dyn Write,
+        format: OutputFormat,
+        multi: bool,
+    ) -> io::Result<ExplainStream<'o>> {
+        Self::begin(DocumentOut::Any(out), format, multi)
+    }
+
+    /// [`ExplainStream::start`] on standard output, which can also take sanitised spools as
+    /// they are ([`ExplainStream::spooled_sanitized`]).
+    pub fn start_stdout(
+        out: &'o mut io::BufWriter<Stdout>,
+        format: OutputFormat,
+        multi: bool,
+    ) -> io::Result<ExplainStream<'o>> {
+        Self::begin(DocumentOut::Stdout(out), format, multi)
+    }
+
+    fn begin(
+        mut out: DocumentOut<'o>,
         format: OutputFormat,
         multi: bool,
     ) -> io::Result<ExplainStream<'o>> {
@@ -398,7 +452,7 @@ impl<'o> ExplainStream<'o> {
                 format!("line {line}")
             }
         };
-        write_request(self.out, self.requests, r, &loc)
+        write_request(&mut self.out, self.requests, r, &loc)
     }
 
     /// One element of the current JSON array (`requests`, `records` or `skipped`), serialised
@@ -427,6 +481,29 @@ impl<'o> ExplainStream<'o> {
             self.empty = false;
             self.out.write_all(&chunk[skip..n])?;
         }
+    }
+
+    /// Like [`ExplainStream::spooled`], from a file that was sanitised as it was written: on
+    /// standard output it is copied as it is (after what was written before), elsewhere it is
+    /// written through the writer like any other bytes.
+    pub fn spooled_sanitized(&mut self, mut file: safe::SanitizedFile) -> io::Result<()> {
+        if file.is_empty() {
+            return Ok(());
+        }
+        if self.empty && !self.yaml {
+            file.skip_ascii(b',')?;
+        }
+        self.empty = false;
+        match &mut self.out {
+            DocumentOut::Stdout(w) => {
+                w.flush()?;
+                w.get_mut().copy_sanitized(file)?;
+            }
+            DocumentOut::Any(w) => {
+                io::copy(&mut file, w)?;
+            }
+        }
+        Ok(())
     }
 
     /// Close the current JSON array and open the next (`records`, then `skipped`).

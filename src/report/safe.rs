@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read as _, Seek as _, Write};
 
 /// A character that must never reach a terminal or a document raw: C0 and C1 controls, DEL,
 /// bidirectional embeddings, overrides, isolates and marks, and the Unicode line and paragraph
@@ -131,6 +131,8 @@ pub const MAX_PENDING: usize = 1 << 20;
 pub struct Sanitizer<W: Write> {
     inner: W,
     pending: Vec<u8>,
+    /// The verdicts on the quoted names of the lines scanned so far.
+    keys: KeyVerdicts,
     /// The first write error of kind `BrokenPipe`: every later write fails the same way.
     closed: bool,
 }
@@ -141,6 +143,7 @@ impl<W: Write> Sanitizer<W> {
         Sanitizer {
             inner,
             pending: Vec::new(),
+            keys: KeyVerdicts::default(),
             closed: false,
         }
     }
@@ -170,7 +173,7 @@ impl<W: Write> Sanitizer<W> {
         let mut clean_from = 0;
         let mut at = 0;
         while at < data.len() {
-            let (len, untouched) = scan_line(&data[at..]);
+            let (len, untouched) = scan_line(&data[at..], &mut self.keys);
             let end = at + len;
             if super::style::has_marker(&data[at..end]) {
                 // Colour: the text around our style markers is sanitised as below, then each
@@ -266,6 +269,107 @@ impl<W: Write> Drop for Sanitizer<W> {
     }
 }
 
+/// A temporary file whose every byte is written through a [`Sanitizer`]: a reader thread
+/// sanitises what it spools, so the copy to standard output needs no second pass.
+/// [`SanitizingSpool::finish`] gives the [`SanitizedFile`] that [`super::Stdout`] copies as it
+/// is; nothing else makes one.
+pub struct SanitizingSpool {
+    /// A second handle on the file (same offset), to read it back from the start.
+    file: std::fs::File,
+    writer: Sanitizer<io::BufWriter<std::fs::File>>,
+}
+
+impl SanitizingSpool {
+    /// A new anonymous temporary file, sanitised as it is written.
+    pub fn new() -> io::Result<Self> {
+        let file = tempfile::tempfile()?;
+        let writer = Sanitizer::new(io::BufWriter::with_capacity(1 << 16, file.try_clone()?));
+        Ok(SanitizingSpool { file, writer })
+    }
+
+    /// Everything written, sanitised and rewound, ready to be copied to standard output.
+    pub fn finish(mut self) -> io::Result<SanitizedFile> {
+        self.writer.flush()?;
+        let SanitizingSpool { mut file, writer } = self;
+        drop(writer);
+        let len = file.seek(io::SeekFrom::End(0))?;
+        file.seek(io::SeekFrom::Start(0))?;
+        Ok(SanitizedFile { file, len })
+    }
+}
+
+impl Write for SanitizingSpool {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.writer.write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// A file that went through a [`Sanitizer`] as it was written ([`SanitizingSpool::finish`] is
+/// the only way to get one): [`super::Stdout::copy_sanitized`] copies it to standard output
+/// without scanning it again.
+pub struct SanitizedFile {
+    file: std::fs::File,
+    /// Bytes left to read.
+    len: u64,
+}
+
+impl SanitizedFile {
+    /// Nothing left to copy?
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Leave out the first byte when it is the ASCII `byte` (the `,` before a document's first
+    /// array element); removing one ASCII byte from the start keeps the rest sanitised.
+    pub fn skip_ascii(&mut self, byte: u8) -> io::Result<()> {
+        debug_assert!(byte.is_ascii());
+        if self.len == 0 || !byte.is_ascii() {
+            return Ok(());
+        }
+        let mut first = [0u8];
+        self.file.read_exact(&mut first)?;
+        if first[0] == byte {
+            self.len -= 1;
+        } else {
+            self.file.seek(io::SeekFrom::Current(-1))?;
+        }
+        Ok(())
+    }
+}
+
+impl io::Read for SanitizedFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.len = self.len.saturating_sub(n as u64);
+        Ok(n)
+    }
+}
+
+impl<W: Write> Sanitizer<W> {
+    /// Write what is pending (sanitised), then `file` as it is: it went through a sanitiser
+    /// already. Keeps the order of everything written.
+    pub(super) fn copy_sanitized(&mut self, mut file: SanitizedFile) -> io::Result<u64> {
+        self.flush()?;
+        let r = io::copy(&mut file.file, &mut self.inner).and_then(|n| {
+            self.inner.flush()?;
+            Ok(n)
+        });
+        if let Err(e) = &r
+            && e.kind() == io::ErrorKind::BrokenPipe
+        {
+            self.closed = true;
+            super::note_closed_pipe();
+        }
+        r
+    }
+}
+
 /// Byte classes for [`scan_line`].
 const PLAIN: u8 = 0;
 const NEWLINE: u8 = 1;
@@ -296,32 +400,166 @@ const CLASS: [u8; 256] = {
     t
 };
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The bytes of `x` equal to `c`, as their high bits. Never misses one; a byte above a match
+/// may be flagged too (the borrow), so only the lowest flag is sure.
+#[inline]
+fn bytes_equal(x: u64, c: u8) -> u64 {
+    let v = x ^ (ONES * u64::from(c));
+    v.wrapping_sub(ONES) & !v & HIGHS
+}
+
+/// The bytes of `x` (8 bytes of a line) that are not [`PLAIN`] in [`CLASS`], as their high
+/// bits (tab is flagged too, and a byte above a flagged one may be: the caller looks at the
+/// lowest flagged byte with [`CLASS`]). Never misses one: zero means 8 plain bytes.
+#[inline]
+fn not_plain(x: u64) -> u64 {
+    // Below 0x20 (ASCII bytes only: `!x` clears the others), and from 0x80.
+    let control = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+    control
+        | (x & HIGHS)
+        | bytes_equal(x, 0x7f)
+        | bytes_equal(x, b'J')
+        | bytes_equal(x | (ONES * 0x20), b'b')
+        | bytes_equal(x, b':')
+        | bytes_equal(x, b'=')
+}
+
+/// The first byte of `b` from `i` that may not be [`PLAIN`] (or the last few bytes, fewer than
+/// a word), skipping 8 bytes at a time.
+#[inline]
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    while let Some(word) = b.get(i..i + 8) {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(word);
+        let flagged = not_plain(u64::from_le_bytes(x));
+        if flagged != 0 {
+            return i + (flagged.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
+
 /// The length of the first line of `b` (through its newline, or all of `b`) and whether the
 /// sanitiser would leave it exactly as it is: valid UTF-8, no unsafe character but tabs and
 /// the newline, and nothing [`crate::redact::mask_text`] could mask — no `eyJ`, no
 /// `Bearer `/`Basic ` word, no `name:`/`name=` whose name is a secret name or parameter.
 /// Errs on the side of "changed" (those lines take the full path), never the other way.
-fn scan_line(b: &[u8]) -> (usize, bool) {
-    let mut odd = false;
+/// Plain bytes are skipped 8 at a time ([`not_plain`]); the others are looked at one by one,
+/// the names before separators with the verdicts in `keys` (see [`KeyVerdicts`]).
+fn scan_line(b: &[u8], keys: &mut KeyVerdicts) -> (usize, bool) {
     let mut i = 0;
+    let mut separators = 0;
     while i < b.len() {
-        match CLASS[b[i] as usize] {
+        i = skip_plain(b, i);
+        let Some(&c) = b.get(i) else { break };
+        match CLASS[c as usize] {
             PLAIN => {}
             NEWLINE => {
                 i += 1;
                 break;
             }
-            ODD => odd = true,
+            // A character outside ASCII: read whole; it must be valid and safe.
+            ODD if c >= 0x80 => match utf8_char(&b[i..]) {
+                Some((ch, len)) if !is_unsafe(ch) => {
+                    i += len;
+                    continue;
+                }
+                _ => return (line_len(b, i), false),
+            },
+            // A control character (not tab or newline) or DEL.
+            ODD => return (line_len(b, i), false),
+            SEP => {
+                if keys.secret_name_before(b, i, separators) {
+                    return (line_len(b, i), false);
+                }
+                separators += 1;
+            }
             class if secret_at(b, i, class) => return (line_len(b, i), false),
             _ => {}
         }
         i += 1;
     }
-    let line = &b[..i];
-    let untouched = !odd
-        || std::str::from_utf8(line)
-            .is_ok_and(|s| !s.chars().any(|c| is_unsafe(c) && c != '\n' && c != '\t'));
-    (i, untouched)
+    (i, true)
+}
+
+/// The UTF-8 character at the start of `b` (starting with a byte from 0x80) and its length;
+/// `None` when the bytes there are not one.
+#[inline]
+fn utf8_char(b: &[u8]) -> Option<(char, usize)> {
+    let len = match b[0] {
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => return None,
+    };
+    let s = std::str::from_utf8(b.get(..len)?).ok()?;
+    s.chars().next().map(|c| (c, len))
+}
+
+/// The longest quoted name [`KeyVerdicts`] remembers.
+const KEY_BYTES: usize = 40;
+/// How many separators of a line [`KeyVerdicts`] remembers a name for.
+const KEY_PLACES: usize = 64;
+
+/// [`secret_name_before`]'s verdicts on quoted names (the keys of a JSON document), by the
+/// place of their separator in the line: the lines of a document repeat the same keys in the
+/// same order (`"authority":` is the 20th key of every record), so a name is usually checked by
+/// comparing its bytes with the last one seen at its place. The verdict depends on the name's
+/// bytes only; a name that differs is checked in full and replaces the one remembered.
+struct KeyVerdicts {
+    /// Per place: the name's length (0: nothing remembered), its bytes and the verdict.
+    places: Vec<(u8, [u8; KEY_BYTES], bool)>,
+}
+
+impl Default for KeyVerdicts {
+    fn default() -> Self {
+        KeyVerdicts {
+            places: vec![(0, [0; KEY_BYTES], false); KEY_PLACES],
+        }
+    }
+}
+
+impl KeyVerdicts {
+    /// [`secret_name_before`] of the separator `b[j]`, the `place`-th separator of its line.
+    fn secret_name_before(&mut self, b: &[u8], j: usize, place: usize) -> bool {
+        let mut k = j;
+        if b[j] == b':' {
+            while k > 0 && b[k - 1] == b' ' && j - k < 4 {
+                k -= 1;
+            }
+        }
+        let Some(slot) = self.places.get_mut(place) else {
+            return secret_name_before(b, j);
+        };
+        if k == 0 || (b[k - 1] != b'"' && b[k - 1] != b'\'') {
+            return secret_name_before(b, j);
+        }
+        // A quoted name: the bytes between the quote before `k` and the one before that.
+        let (q, end) = (b[k - 1], k - 1);
+        let len = usize::from(slot.0);
+        if len > 0 && len < end && b[end - len - 1] == q && b[end - len..end] == slot.1[..len] {
+            return slot.2;
+        }
+        let secret = secret_name_before(b, j);
+        // Remember it when the name is what the full check took: a quote before it, nearer
+        // than 128 bytes, and no quote or newline inside (it is then found the same way).
+        let lo = end.saturating_sub(128);
+        if let Some(p) = b[lo..end].iter().rposition(|c| *c == q || *c == b'\n')
+            && b[lo + p] == q
+        {
+            let name = &b[lo + p + 1..end];
+            if !name.is_empty() && name.len() <= KEY_BYTES {
+                slot.0 = name.len() as u8;
+                slot.1[..name.len()].copy_from_slice(name);
+                slot.2 = secret;
+            }
+        }
+        secret
+    }
 }
 
 /// Could a secret that [`crate::redact::mask_text`] masks start or end around `b[i]` (of
@@ -340,13 +578,17 @@ fn secret_at(b: &[u8], i: usize, class: u8) -> bool {
 /// returned as it is without the full search.
 pub fn mask(s: &str) -> Cow<'_, str> {
     let b = s.as_bytes();
-    if b.iter().enumerate().any(|(i, c)| {
-        matches!(CLASS[*c as usize], JAY | BEE | SEP) && secret_at(b, i, CLASS[*c as usize])
-    }) {
-        crate::redact::mask_text(s)
-    } else {
-        Cow::Borrowed(s)
+    let mut i = 0;
+    while i < b.len() {
+        i = skip_plain(b, i);
+        let Some(&c) = b.get(i) else { break };
+        let class = CLASS[c as usize];
+        if matches!(class, JAY | BEE | SEP) && secret_at(b, i, class) {
+            return crate::redact::mask_text(s);
+        }
+        i += 1;
     }
+    Cow::Borrowed(s)
 }
 
 /// The length of the line of `b` that holds `from`, through its newline.
@@ -583,6 +825,8 @@ mod tests {
             seed
         };
         let mut untouched = 0;
+        // Remembered across lines, as the writer does.
+        let mut keys = KeyVerdicts::default();
         for _ in 0..20_000 {
             let mut line = Vec::new();
             for _ in 0..(next() % 8) {
@@ -594,8 +838,9 @@ mod tests {
                 .map_or(line.len(), |p| p + 1);
             let lossy = String::from_utf8_lossy(&line);
             assert_eq!(mask(&lossy), crate::redact::mask_text(&lossy));
-            let (len, same) = scan_line(&line);
+            let (len, same) = scan_line(&line, &mut keys);
             assert_eq!(len, first, "{:?}", String::from_utf8_lossy(&line));
+            assert_eq!((len, same), scan_line_bytewise(&line));
             if same {
                 untouched += 1;
                 assert_eq!(
@@ -617,6 +862,105 @@ mod tests {
         }
         // Both paths are exercised.
         assert!(untouched > 1000 && untouched < 19_000, "{untouched}");
+    }
+
+    /// [`scan_line`] one byte at a time, as it was before it skipped plain bytes 8 at a time.
+    fn scan_line_bytewise(b: &[u8]) -> (usize, bool) {
+        let mut odd = false;
+        let mut i = 0;
+        while i < b.len() {
+            match CLASS[b[i] as usize] {
+                PLAIN => {}
+                NEWLINE => {
+                    i += 1;
+                    break;
+                }
+                ODD => odd = true,
+                class if secret_at(b, i, class) => return (line_len(b, i), false),
+                _ => {}
+            }
+            i += 1;
+        }
+        let line = &b[..i];
+        let untouched = !odd
+            || std::str::from_utf8(line)
+                .is_ok_and(|s| !s.chars().any(|c| is_unsafe(c) && c != '\n' && c != '\t'));
+        (i, untouched)
+    }
+
+    /// Skipping 8 bytes at a time misses no byte that matters, wherever it sits in a word:
+    /// every byte value at every position of lines of plain bytes, and random lines of the
+    /// bytes around the classes' edges.
+    #[test]
+    fn the_word_at_a_time_scan_sees_every_byte_that_matters() {
+        for v in 0..=255u8 {
+            for at in 0..24 {
+                let mut line = b"acdefghiklmnopqrstuvwxyz0123456789-_./ ACDEFGHIKLM".to_vec();
+                line[at] = v;
+                for start in 0..3 {
+                    assert_eq!(
+                        scan_line(&line[start..], &mut KeyVerdicts::default()),
+                        scan_line_bytewise(&line[start..]),
+                        "byte {v:#x} at {at}"
+                    );
+                }
+            }
+        }
+        let edges: &[u8] =
+            b"\x00\x08\t\n\x0b\x1f \x21\x2f9:;<=>@AIJKaBbcCyz{~\x7f\x80\xbf\xc2\xe2\xff\"'ey";
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut keys = KeyVerdicts::default();
+        for _ in 0..50_000 {
+            let len = (next() % 40) as usize;
+            let line: Vec<u8> = (0..len)
+                .map(|_| edges[(next() % edges.len() as u64) as usize])
+                .collect();
+            assert_eq!(
+                scan_line(&line, &mut keys),
+                scan_line_bytewise(&line),
+                "{line:?}"
+            );
+            let lossy = String::from_utf8_lossy(&line);
+            assert_eq!(mask(&lossy), crate::redact::mask_text(&lossy));
+        }
+    }
+
+    /// A name remembered at its place decides only when the same name, quoted, is there again.
+    #[test]
+    fn remembered_key_verdicts_follow_the_name_at_each_place() {
+        let lines: [&[u8]; 14] = [
+            b"{\"authority\":\"a\",\"path\":\"/\"}\n",
+            b"{\"authority\":\"a\",\"token\":\"abc\"}\n",
+            b"{\"authority\":\"a\",\"path\":\"/\"}\n",
+            b"{\"x\"token\":\"a\",\"path\":\"/\"}\n",
+            b"{'token':\"a\",\"path\":\"/\"}\n",
+            b"{\"authority\":\"a\",\"mytoken\" :\"abc\"}\n",
+            b"{\"authority\":\"a\",\"token\"    :\"abc\"}\n",
+            b"{\"authority\":\"a\",\"path\":\"/\",\"auth\":\"b\"}\n",
+            b"{\"authority\":\"a\",\"path\":\"/\",\"author\":\"b\"}\n",
+            b"{\"authority\":\"a\",\"path\":\"/\",\"author\":\"b\"}\n",
+            b"{\"authority\":\"a\",\"path\":\"/\",\"\nauthor\":\"b\"}\n",
+            b"{authority\":\"a\",\"path\":\"/\"}\n",
+            b"{\"path\":\"/\",\"authority\":\"a\"}\n",
+            b"{\"path\":\"/\",\"password\"=\"a\"}\n",
+        ];
+        let mut keys = KeyVerdicts::default();
+        for _ in 0..2 {
+            for line in lines {
+                assert_eq!(
+                    scan_line(line, &mut keys),
+                    scan_line_bytewise(line),
+                    "{:?}",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
     }
 
     #[test]

@@ -187,3 +187,58 @@ fn formats_lists_every_builtin() {
         assert!(out.contains(n), "{n}");
     }
 }
+
+/// A large input (over 8 MiB: streamed, each reader thread sanitising the records it spools,
+/// the spools then copied to standard output as they are) still has every secret masked and
+/// every unsafe character escaped in its `records`: in a field of one record, and in the
+/// input's name, which every record carries and nothing but the sanitiser escapes or masks.
+#[test]
+fn large_input_records_are_masked_and_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("logs\u{202e}");
+    std::fs::create_dir(&sub).unwrap();
+    let log = sub.join("access_token=s3cr3tname.log");
+    let mut text = String::with_capacity(9 << 20);
+    let mut n = 0u64;
+    while text.len() < 9 << 20 {
+        let agent = if n == 12_345 {
+            "curl/8.6.0 \u{202e}evil\u{85} Bearer abcdefgh12345678"
+        } else {
+            "curl/8.6.0"
+        };
+        let path = if n == 12_346 {
+            "/v2/models/test/infer?password=hunter2"
+        } else {
+            "/v2/models/test/infer"
+        };
+        let (s, ms) = (n / 1000, n % 1000);
+        text.push_str(&format!(
+            "[2024-06-03T09:{:02}:{:02}.{ms:03}Z] \"POST {path} HTTP/2\" 200 - via_upstream - \"-\" 658 2295 117 117 \"10.134.2.121\" \"{agent}\" \"{n:08x}-7217-46a7-a211-e20229fc1eaa\" \"test-predictor.aiproject.svc.cluster.local\" \"10.135.0.44:8012\" outbound|80||test-predictor-00001.aiproject.svc.cluster.local 10.135.0.43:37306 10.135.0.43:8081 10.134.2.121:35294 outbound_.80_._.test.svc.cluster.local -\n",
+            s / 60,
+            s % 60
+        ));
+        n += 1;
+    }
+    std::fs::write(&log, &text).unwrap();
+    let out = common::meshtrace()
+        .args(["explain", "-o", "json"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc = String::from_utf8(out.stdout).unwrap();
+    let records = &doc[doc.find("\"records\": [").expect("records")..];
+    for raw in [
+        "\u{202e}",
+        "\u{85}",
+        "s3cr3tname",
+        "abcdefgh12345678",
+        "hunter2",
+    ] {
+        assert!(!doc.contains(raw), "{raw:?} reached the output");
+    }
+    assert!(records.contains("logs\\u202e/access_token=<redacted>"));
+    assert!(records.contains("\\u202eevil\\u0085"), "the user agent");
+    let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(v["records"].as_array().map(Vec::len), Some(n as usize));
+}
