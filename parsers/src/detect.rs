@@ -203,11 +203,23 @@ impl JsonFormat {
         &self.name
     }
 
-    fn lookup(&self, key: &str) -> Option<&JsonKey> {
-        self.keys
+    /// The entry for `key`. `hint` is where the previous key of the line was found: logs write
+    /// their keys in one order on every line, and Istio's default JSON in sorted order, so the
+    /// next few entries are tried before the binary search. Updated to this key's place.
+    fn lookup(&self, key: &str, hint: &mut usize) -> Option<&JsonKey> {
+        let near = self.keys.get(*hint..).unwrap_or(&[]).iter().take(4);
+        for (i, e) in near.enumerate() {
+            if e.key.len() == key.len() && e.key == key {
+                *hint += i + 1;
+                return Some(e);
+            }
+        }
+        let i = self
+            .keys
             .binary_search_by(|e| e.key.as_str().cmp(key))
-            .ok()
-            .and_then(|i| self.keys.get(i))
+            .ok()?;
+        *hint = i + 1;
+        self.keys.get(i)
     }
 
     /// Parse one JSON line: a record, or why this valid JSON object is not one ([`JsonMiss`]).
@@ -219,9 +231,10 @@ impl JsonFormat {
     pub fn parse<'a>(&self, line: &'a str) -> Result<Result<RawRecord<'a>, JsonMiss>, JsonError> {
         let mut rec = RawRecord::new(self.name.clone());
         let mut alt = false;
+        let mut hint = 0;
         scan_object(line, |k, v| {
             let text = v.into_text().unwrap_or(Cow::Borrowed("-"));
-            match self.lookup(&k) {
+            match self.lookup(&k, &mut hint) {
                 Some(jk) => {
                     alt |= jk.alt;
                     match jk.slot {
