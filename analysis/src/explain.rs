@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -29,7 +30,7 @@ pub struct RequestReport {
     /// Line that produced the status.
     pub origin_line: u64,
     /// Input of the origin line.
-    pub origin_input: String,
+    pub origin_input: Arc<str>,
     /// Lines of this request, in input order.
     pub lines: Vec<u64>,
     /// The same lines from the client inwards, with their inputs.
@@ -50,7 +51,7 @@ pub struct RequestReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct HopRef {
     /// Input name.
-    pub input: String,
+    pub input: Arc<str>,
     /// 1-based line.
     pub line: u64,
     /// Status of this hop.
@@ -84,10 +85,22 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
         })
         .collect();
     let continuations = Continuations::new(set, &groups, &verdicts);
-    let mut requests: Vec<RequestReport> = (0..groups.len())
-        .map(|gi| {
-            let (target, via) = continuations.follow(gi);
-            request_report(&groups, &verdicts, gi, target, &via)
+    let follows: Vec<_> = (0..groups.len())
+        .map(|gi| continuations.follow(gi))
+        .collect();
+    drop(continuations);
+    // A verdict's texts move into the last report that uses them (usually its own group's).
+    let mut uses = vec![0u32; groups.len()];
+    for (target, _) in &follows {
+        uses[*target] += 1;
+    }
+    let mut verdicts = verdicts;
+    let mut requests: Vec<RequestReport> = follows
+        .iter()
+        .enumerate()
+        .map(|(gi, (target, via))| {
+            uses[*target] -= 1;
+            request_report(&groups, &mut verdicts, gi, *target, via, uses[*target] == 0)
         })
         .collect();
     let mut marks = continued_into(&requests);
@@ -267,17 +280,32 @@ impl<'a, 's> Continuations<'a, 's> {
 
 /// The report of group `gi`, whose request continues in group `target` (itself when it does
 /// not) through the lines `via`.
+/// The report of group `gi`, whose request continues in group `target` (itself when the id did
+/// not change); `last` when no later report uses `target`'s verdict texts, which then move.
 fn request_report(
     groups: &[Vec<&LogLine>],
-    verdicts: &[Verdict],
+    verdicts: &mut [Verdict],
     gi: usize,
     target: usize,
     via: &[&LogLine],
+    last: bool,
 ) -> RequestReport {
-    let (g, v) = (&groups[gi], &verdicts[gi]);
-    let (tg, tv) = (&groups[target], &verdicts[target]);
+    let (g, tg) = (&groups[gi], &groups[target]);
+    let text = |tv: &mut Verdict| {
+        if last {
+            (
+                std::mem::take(&mut tv.summary),
+                std::mem::take(&mut tv.fix),
+                std::mem::take(&mut tv.evidence),
+            )
+        } else {
+            (tv.summary.clone(), tv.fix.clone(), tv.evidence.clone())
+        }
+    };
+    let (tsummary, fix, evidence) = text(&mut verdicts[target]);
+    let (v, tv) = (&verdicts[gi], &verdicts[target]);
     let origin = tg[tv.origin];
-    let mut summary = tv.summary.clone();
+    let mut summary = tsummary;
     if target != gi {
         let relay = g[v.origin];
         let first = via[0];
@@ -291,7 +319,7 @@ fn request_report(
             first.input,
             first.line,
             first.record.request_id().unwrap_or("-"),
-            tv.summary
+            summary
         );
     }
     let mut hops: Vec<HopRef> = v.order.iter().map(|&i| hop_ref(g[i])).collect();
@@ -303,12 +331,12 @@ fn request_report(
         status: v.status,
         cause: tv.cause,
         origin_line: origin.line,
-        origin_input: origin.input.to_string(),
+        origin_input: origin.input.clone(),
         lines: g.iter().map(|l| l.line).collect(),
         hops,
         summary,
-        fix: tv.fix.clone(),
-        evidence: tv.evidence.clone(),
+        fix,
+        evidence,
         part_of: None,
     }
 }
@@ -319,10 +347,7 @@ fn continued_into(requests: &[RequestReport]) -> Vec<(usize, String)> {
     let mut by_first: HashMap<(&str, u64), Vec<usize>> = HashMap::new();
     for (j, r) in requests.iter().enumerate() {
         if let Some(h) = r.hops.first() {
-            by_first
-                .entry((h.input.as_str(), h.line))
-                .or_default()
-                .push(j);
+            by_first.entry((&*h.input, h.line)).or_default().push(j);
         }
     }
     let mut marks: Vec<(usize, String)> = Vec::new();
@@ -335,16 +360,12 @@ fn continued_into(requests: &[RequestReport]) -> Vec<(usize, String)> {
             .hops
             .iter()
             .skip(r.lines.len())
-            .map(|h| (h.input.as_str(), h.line))
+            .map(|h| (&*h.input, h.line))
             .collect();
         for &(input, line) in &covered {
             for &j in by_first.get(&(input, line)).into_iter().flatten() {
                 let own = &requests[j].hops[..requests[j].lines.len().min(requests[j].hops.len())];
-                if j != i
-                    && own
-                        .iter()
-                        .all(|h| covered.contains(&(h.input.as_str(), h.line)))
-                {
+                if j != i && own.iter().all(|h| covered.contains(&(&*h.input, h.line))) {
                     marks.push((j, outer_id.clone()));
                 }
             }
@@ -427,7 +448,7 @@ fn called_by_logged_hops(
 
 fn hop_ref(l: &LogLine) -> HopRef {
     HopRef {
-        input: l.input.to_string(),
+        input: l.input.clone(),
         line: l.line,
         status: l.record.status(),
         hop: crate::diagnose::hop_label(&l.record),

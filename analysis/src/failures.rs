@@ -428,11 +428,8 @@ pub fn failures(ev: &Evidence, f: &Filters) -> FailuresReport {
         .collect();
     let mut t = Triage::default();
     for r in report.requests.iter().filter(|r| r.part_of.is_none()) {
-        let first = r
-            .hops
-            .first()
-            .and_then(|h| idx.get(&(h.input.as_str(), h.line)));
-        let origin = idx.get(&(r.origin_input.as_str(), r.origin_line));
+        let first = r.hops.first().and_then(|h| idx.get(&(&*h.input, h.line)));
+        let origin = idx.get(&(&*r.origin_input, r.origin_line));
         if let (Some(first), Some(origin)) = (first, origin) {
             t.fold(r, first, origin, &ev.logs.records, ev, &ctx, f);
         }

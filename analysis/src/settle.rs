@@ -174,7 +174,7 @@ impl Settler {
             .map(|r| {
                 r.hops
                     .iter()
-                    .filter_map(|h| idx.get(&(h.input.as_str(), h.line)).copied())
+                    .filter_map(|h| idx.get(&(&*h.input, h.line)).copied())
                     .collect()
             })
             .collect();
@@ -194,10 +194,9 @@ impl Settler {
             if *w || h.iter().any(|&i| keep[i]) {
                 continue;
             }
-            let (Some(&first), Some(&origin)) = (
-                h.first(),
-                idx.get(&(r.origin_input.as_str(), r.origin_line)),
-            ) else {
+            let (Some(&first), Some(&origin)) =
+                (h.first(), idx.get(&(&*r.origin_input, r.origin_line)))
+            else {
                 continue;
             };
             on(

@@ -406,7 +406,7 @@ fn read_lines(
                         return;
                     }
                 }
-                let text = String::from_utf8_lossy(text);
+                let text = line_text(text);
                 asm.push(number, &text, &mut |e| h.event(e));
             }
             Piece::TooLong { number, head, .. } => {
@@ -418,7 +418,7 @@ fn read_lines(
     }
     split.finish(&mut |piece| match piece {
         Piece::Line { number, text } => {
-            let text = String::from_utf8_lossy(text);
+            let text = line_text(text);
             asm.push(number, &text, &mut |e| h.event(e));
         }
         Piece::TooLong { number, head, .. } => {
@@ -451,6 +451,15 @@ impl LineHandler<'_> {
             return;
         }
         collect(e, &self.input, self.pod.as_ref(), self.set)
+    }
+}
+
+/// A line's text: borrowed when it is valid UTF-8 (nearly always; checked a word at a time),
+/// else with U+FFFD for each invalid sequence.
+fn line_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
@@ -758,7 +767,7 @@ fn scan_needles(
     let mut on = |piece: Piece<'_>| match piece {
         Piece::Line { number, text } => {
             if finders.iter().any(|f| f.find(text).is_some()) {
-                let text = String::from_utf8_lossy(text);
+                let text = line_text(text);
                 push_scanned(&mut parser, &text, number, &input, pod, window, set);
             }
         }
