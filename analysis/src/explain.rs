@@ -1,6 +1,6 @@
 //! `explain`: group access-log records by request and diagnose each group. Pure.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -118,7 +118,7 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
 /// `DownstreamPeriodic`…) are not a request's end and are left out; `trace` shows them.
 fn group_by_request_id(set: &LogSet) -> Vec<Vec<&LogLine>> {
     let mut groups: Vec<Vec<&LogLine>> = Vec::new();
-    let mut by_id: HashMap<&str, usize> = HashMap::new();
+    let mut by_id: HashMap<&str, usize> = HashMap::default();
     for l in set.records.iter().filter(|l| !l.record.is_progress_line()) {
         match l.record.request_id() {
             Some(id) => {
@@ -161,13 +161,13 @@ impl<'a, 's> Continuations<'a, 's> {
         groups: &'a [Vec<&'s LogLine>],
         verdicts: &'a [Verdict],
     ) -> Continuations<'a, 's> {
-        let mut group_index: HashMap<*const LogLine, usize> = HashMap::new();
+        let mut group_index: HashMap<*const LogLine, usize> = HashMap::default();
         for (gi, g) in groups.iter().enumerate() {
             for l in g {
                 group_index.insert(*l as *const LogLine, gi);
             }
         }
-        let mut by_remote: HashMap<SocketAddr, Vec<(i64, &LogLine)>> = HashMap::new();
+        let mut by_remote: HashMap<SocketAddr, Vec<(i64, &LogLine)>> = HashMap::default();
         for l in set.records.iter().filter(|l| !l.record.is_progress_line()) {
             if let Some(s) = l
                 .record
@@ -185,7 +185,7 @@ impl<'a, 's> Continuations<'a, 's> {
         for v in by_remote.values_mut() {
             v.sort_by_key(|(t, _)| *t);
         }
-        let mut refused: HashMap<SocketAddr, Vec<&LogLine>> = HashMap::new();
+        let mut refused: HashMap<SocketAddr, Vec<&LogLine>> = HashMap::default();
         for g in groups {
             if let [l] = g.as_slice()
                 && refused_connection(&l.record)
@@ -344,7 +344,7 @@ fn request_report(
 /// Requests another one continues into: the same client request, part of the outer one.
 /// Requests are indexed by their first own line so this stays linear.
 fn continued_into(requests: &[RequestReport]) -> Vec<(usize, String)> {
-    let mut by_first: HashMap<(&str, u64), Vec<usize>> = HashMap::new();
+    let mut by_first: HashMap<(&str, u64), Vec<usize>> = HashMap::default();
     for (j, r) in requests.iter().enumerate() {
         if let Some(h) = r.hops.first() {
             by_first.entry((&*h.input, h.line)).or_default().push(j);
@@ -394,8 +394,8 @@ fn called_by_logged_hops(
             s + i64::try_from(r.duration_ms().unwrap_or(0)).unwrap_or(0),
         ))
     };
-    let mut by_upstream_local: HashMap<std::net::SocketAddr, Vec<Span>> = HashMap::new();
-    let mut failed_to: HashMap<std::net::SocketAddr, Vec<Span>> = HashMap::new();
+    let mut by_upstream_local: HashMap<std::net::SocketAddr, Vec<Span>> = HashMap::default();
+    let mut failed_to: HashMap<std::net::SocketAddr, Vec<Span>> = HashMap::default();
     for (gi, g) in groups.iter().enumerate() {
         for l in g {
             let r = &l.record;

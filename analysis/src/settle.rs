@@ -1,7 +1,7 @@
 //! The windowed settler: explains records in rounds of a window and hands out each request once
 //! all its lines are complete, so memory holds a window of records, not whole logs.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use meshtrace_parsers::record::RawRecord;

@@ -45,6 +45,10 @@ enum Values<'a> {
         text: Box<str>,
         slots: [Span; Slot::COUNT],
         extra: Vec<(Arc<str>, Span)>,
+        /// The start time and status, parsed once when packed: every reading of a record in
+        /// flight (end time, correlation, diagnosis, serialising) asks for them.
+        start: Option<DateTime<FixedOffset>>,
+        status: Option<u16>,
     },
 }
 
@@ -118,7 +122,10 @@ impl<'a> RawRecord<'a> {
     /// Turn a packed record's values back into owned strings, so one can be set (setting a
     /// value after [`RawRecord::into_owned`] is rare: tests and repaired lines).
     fn unpack(&mut self) {
-        if let Values::Packed { text, slots, extra } = &self.values {
+        if let Values::Packed {
+            text, slots, extra, ..
+        } = &self.values
+        {
             let slots = Box::new(slots.map(|s| s.of(text).map(|v| Cow::Owned(v.to_owned()))));
             let extra = extra
                 .iter()
@@ -149,6 +156,7 @@ impl<'a> RawRecord<'a> {
     }
 
     pub(crate) fn set_time_format(&mut self, f: Arc<str>) {
+        self.unpack();
         self.time_format = Some(f);
     }
 
@@ -209,8 +217,21 @@ impl<'a> RawRecord<'a> {
     /// Copy every borrowed value so the record outlives its line: all values packed into one
     /// buffer.
     pub fn into_owned(self) -> RawRecord<'static> {
+        let (start, status) = (self.start_time(), self.status());
         let values = match self.values {
-            Values::Packed { text, slots, extra } => Values::Packed { text, slots, extra },
+            Values::Packed {
+                text,
+                slots,
+                extra,
+                start,
+                status,
+            } => Values::Packed {
+                text,
+                slots,
+                extra,
+                start,
+                status,
+            },
             Values::Parsed { slots, extra } => {
                 let len = slots.iter().flatten().map(|v| v.len()).sum::<usize>()
                     + extra.iter().map(|(_, v)| v.len()).sum::<usize>();
@@ -231,6 +252,8 @@ impl<'a> RawRecord<'a> {
                     text: text.into_boxed_str(),
                     slots,
                     extra,
+                    start,
+                    status,
                 }
             }
         };
@@ -247,6 +270,9 @@ impl<'a> RawRecord<'a> {
 
     /// HTTP status; `Some(0)` for TCP connections and requests that never got a response.
     pub fn status(&self) -> Option<u16> {
+        if let Values::Packed { status, .. } = &self.values {
+            return *status;
+        }
         self.value(Slot::ResponseCode).and_then(|v| v.parse().ok())
     }
 
@@ -332,6 +358,9 @@ impl<'a> RawRecord<'a> {
     /// Start of the request. Envoy's default (RFC 3339) is parsed without chrono's generic
     /// parser; `START_TIME(fmt)` formats go through chrono with the format translated.
     pub fn start_time(&self) -> Option<DateTime<FixedOffset>> {
+        if let Values::Packed { start, .. } = &self.values {
+            return *start;
+        }
         let v = self.value(Slot::StartTime)?;
         match &self.time_format {
             None => parse_rfc3339(v),
@@ -516,11 +545,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn packed_records_answer_as_parsed_ones() {
+        let mut r = RawRecord::new(Arc::from("t"));
+        r.set(Slot::StartTime, Cow::Borrowed("2024-06-03T09:00:00.069Z"));
+        r.set(Slot::ResponseCode, Cow::Borrowed("503"));
+        let (start, status) = (r.start_time(), r.status());
+        assert_eq!(status, Some(503));
+        assert!(start.is_some());
+        let mut owned = r.into_owned();
+        assert_eq!((owned.start_time(), owned.status()), (start, status));
+        // Setting a value after packing is read back, not the value parsed when packed.
+        owned.set(Slot::ResponseCode, Cow::Borrowed("200"));
+        owned.set(Slot::StartTime, Cow::Borrowed("2024-06-03T09:00:01Z"));
+        assert_eq!(owned.status(), Some(200));
+        assert_eq!(
+            owned.start_time().map(|t| t.timestamp_millis()),
+            Some(1_717_405_201_000)
+        );
+        let repacked = owned.into_owned();
+        assert_eq!(repacked.status(), Some(200));
+        assert_eq!(
+            repacked.start_time().map(|t| t.timestamp_millis()),
+            Some(1_717_405_201_000)
+        );
+    }
+
+    #[test]
     fn a_record_in_flight_is_small() {
         // Readers keep thousands of records in flight and settlers a window of them: the
         // parsed form's 25 slots (600 bytes) must not be carried inline by every record.
         let size = std::mem::size_of::<RawRecord<'static>>();
-        assert!(size <= 360, "RawRecord takes {size} bytes");
+        assert!(size <= 392, "RawRecord takes {size} bytes");
         let mut r = RawRecord::new(Arc::from("t"));
         r.set(Slot::Method, Cow::Borrowed("GET"));
         let owned = r.into_owned();
