@@ -43,6 +43,9 @@ const HORIZON_MS: i64 = 15_000;
 const WINDOW: usize = 1 << 12;
 /// When a round keeps more than half a window back (a very busy log), it keeps only this much.
 const CROWDED_HORIZON_MS: i64 = 5_000;
+/// A round is also due once the records held take this many bytes of values: a window of
+/// Envoy's lines takes 2–4 MiB, but 4 096 records of near-1 MiB lines would take 4 GiB.
+const WINDOW_BYTES: usize = 32 << 20;
 
 /// A complete request handed out by [`Settler`].
 pub struct Settled<'w> {
@@ -86,6 +89,10 @@ pub struct Settler {
     settled_to: i64,
     /// Settle when the window holds this many records.
     next_round: usize,
+    /// Bytes of values the window's records take.
+    bytes: usize,
+    /// Settle when they take this many.
+    next_round_bytes: usize,
     late: Option<LateLines>,
     /// What the records said so far about roles (activators), plus the topology's facts.
     pub ctx: Context,
@@ -100,6 +107,8 @@ impl Settler {
             newest: i64::MIN,
             settled_to: i64::MIN,
             next_round: WINDOW,
+            bytes: 0,
+            next_round_bytes: WINDOW_BYTES,
             late: None,
             ctx,
         }
@@ -127,9 +136,12 @@ impl Settler {
             }
         }
         self.newest = self.newest.max(end);
+        self.bytes += l.record.values_len();
         self.window.records.push(l);
         self.ends.push(end);
-        if self.window.records.len() < self.next_round || self.newest == i64::MIN {
+        let due =
+            self.window.records.len() >= self.next_round || self.bytes >= self.next_round_bytes;
+        if !due || self.newest == i64::MIN {
             return;
         }
         let cut = self.newest - HORIZON_MS;
@@ -142,6 +154,15 @@ impl Settler {
         };
         self.settled_to = self.settled_to.max(cut);
         self.next_round = kept + WINDOW.max(kept);
+        // Likewise in bytes: what was kept plus a window's worth (at least what was kept, so a
+        // round never comes more often than once per kept amount).
+        self.bytes = self
+            .window
+            .records
+            .iter()
+            .map(|l| l.record.values_len())
+            .sum();
+        self.next_round_bytes = self.bytes + WINDOW_BYTES.max(self.bytes);
     }
 
     /// Settle everything left.
@@ -217,5 +238,73 @@ impl Settler {
         let mut k = keep.iter();
         self.ends.retain(|_| k.next().copied().unwrap_or(true));
         self.ends.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use meshtrace_parsers::Slot;
+
+    use super::*;
+
+    /// A 503 record that started `minute` minutes after 10:00, with a `ua_len`-byte user agent.
+    fn line(minute: u64, ua_len: usize) -> LogLine {
+        let mut r = RawRecord::new(Arc::from("istio"));
+        let start = format!(
+            "2024-05-01T{:02}:{:02}:00.000Z",
+            10 + minute / 60,
+            minute % 60
+        );
+        r.set(Slot::StartTime, Cow::Owned(start));
+        r.set(Slot::ResponseCode, Cow::Borrowed("503"));
+        r.set(Slot::ResponseFlags, Cow::Borrowed("UF"));
+        r.set(Slot::Duration, Cow::Borrowed("5"));
+        r.set(Slot::RequestId, Cow::Owned(format!("id-{minute}")));
+        r.set(Slot::UserAgent, Cow::Owned("a".repeat(ua_len)));
+        LogLine {
+            input: Arc::from("big.log"),
+            line: minute + 1,
+            lines: 1,
+            envelope: "none",
+            pod: None,
+            record: r.into_owned(),
+        }
+    }
+
+    #[test]
+    fn rounds_come_by_bytes_when_lines_are_long() {
+        let mut s = Settler::new(Context::default());
+        let mut handed = 0usize;
+        let mut most = 0usize;
+        for m in 0..300 {
+            s.push(line(m, 512 << 10), &mut |_, _| handed += 1);
+            most = most.max(s.window.records.len());
+        }
+        // 300 records of 512 KiB: far fewer than a window's 4 096, yet rounds were settled
+        // (by bytes) and the window never held more than about two rounds' worth.
+        assert!(
+            handed > 200,
+            "only {handed} requests handed out before the end"
+        );
+        assert!(
+            most <= 2 * (WINDOW_BYTES / (512 << 10)) + 2,
+            "window held {most}"
+        );
+        s.finish(&mut |_, _| handed += 1);
+        assert_eq!(handed, 300);
+    }
+
+    #[test]
+    fn short_lines_are_settled_by_count_as_before() {
+        let mut s = Settler::new(Context::default());
+        let mut handed = 0usize;
+        for m in 0..1000 {
+            s.push(line(m, 100), &mut |_, _| handed += 1);
+        }
+        assert_eq!(handed, 0, "a round came before a window's worth of records");
+        s.finish(&mut |_, _| handed += 1);
+        assert_eq!(handed, 1000);
     }
 }

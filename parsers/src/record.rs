@@ -181,6 +181,17 @@ impl<'a> RawRecord<'a> {
         self.extras().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
+    /// Bytes the record's values take (what holding it costs beyond its fixed size).
+    pub fn values_len(&self) -> usize {
+        match &self.values {
+            Values::Packed { text, extra, .. } => text.len() + extra.len() * 24,
+            Values::Parsed { slots, extra } => {
+                slots.iter().flatten().map(|v| v.len()).sum::<usize>()
+                    + extra.iter().map(|(_, v)| v.len() + 24).sum::<usize>()
+            }
+        }
+    }
+
     /// All operators without a slot, in format order.
     pub fn extras(&self) -> impl Iterator<Item = (&str, &str)> {
         let (parsed, packed) = match &self.values {
