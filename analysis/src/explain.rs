@@ -278,10 +278,9 @@ impl<'a, 's> Continuations<'a, 's> {
     }
 }
 
-/// The report of group `gi`, whose request continues in group `target` (itself when it does
-/// not) through the lines `via`.
 /// The report of group `gi`, whose request continues in group `target` (itself when the id did
-/// not change); `last` when no later report uses `target`'s verdict texts, which then move.
+/// not change) through the lines `via`; `last` when no later report uses `target`'s verdict
+/// texts, which then move.
 fn request_report(
     groups: &[Vec<&LogLine>],
     verdicts: &mut [Verdict],

@@ -183,11 +183,13 @@ impl<'a> RawRecord<'a> {
 
     /// Bytes the record's values take (what holding it costs beyond its fixed size).
     pub fn values_len(&self) -> usize {
+        // Each operator without a slot also holds its name and place.
+        const EXTRA: usize = std::mem::size_of::<(Arc<str>, Span)>();
         match &self.values {
-            Values::Packed { text, extra, .. } => text.len() + extra.len() * 24,
+            Values::Packed { text, extra, .. } => text.len() + extra.len() * EXTRA,
             Values::Parsed { slots, extra } => {
                 slots.iter().flatten().map(|v| v.len()).sum::<usize>()
-                    + extra.iter().map(|(_, v)| v.len() + 24).sum::<usize>()
+                    + extra.iter().map(|(_, v)| v.len() + EXTRA).sum::<usize>()
             }
         }
     }

@@ -693,6 +693,16 @@ fn known_secret_name(name: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// A small deterministic generator (xorshift64) for the randomised tests.
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
     /// The shortcut copies a line untouched unless a name in it holds one of its parts: every
     /// word of the masking policy must hold one, or a new secret word would pass unmasked.
     #[test]
@@ -817,13 +827,7 @@ mod tests {
             b"/v1/models/x:predict",
             b"session",
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         let mut untouched = 0;
         // Remembered across lines, as the writer does.
         let mut keys = KeyVerdicts::default();
@@ -908,13 +912,7 @@ mod tests {
         }
         let edges: &[u8] =
             b"\x00\x08\t\n\x0b\x1f \x21\x2f9:;<=>@AIJKaBbcCyz{~\x7f\x80\xbf\xc2\xe2\xff\"'ey";
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         let mut keys = KeyVerdicts::default();
         for _ in 0..50_000 {
             let len = (next() % 40) as usize;
