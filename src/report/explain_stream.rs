@@ -26,7 +26,7 @@ pub fn element<T: serde::Serialize + ?Sized>(
         return Ok(());
     }
     buf.extend_from_slice(b",\n    ");
-    serde_json::to_writer(&mut *buf, v).map_err(io::Error::other)
+    super::compact::to_vec(buf, v).map_err(io::Error::other)
 }
 
 /// Write `Skipped N lines: …` (counts by kind) and the first malformed lines with their file

@@ -1,0 +1,769 @@
+//! Compact JSON into a byte buffer, byte for byte what `serde_json::to_writer` writes, for the
+//! elements of `explain -o json`: strings that need no escape (nearly all of an access log's
+//! values) are checked eight bytes at a time and copied whole, where serde_json looks at each
+//! byte in turn (a tenth of the time of `explain -o json` went there, see docs/performance.md).
+
+use std::fmt;
+
+use serde::ser::{self, Serialize};
+
+/// Why a value could not be written (a map key that is not a string, a number, a bool or a
+/// char, or an error of the value's own `Serialize`).
+#[derive(Debug)]
+pub struct Error(String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl ser::Error for Error {
+    fn custom<T: fmt::Display>(msg: T) -> Error {
+        Error(msg.to_string())
+    }
+}
+
+/// Append `v` as compact JSON to `out`. On an error, `out` may hold part of the value.
+pub fn to_vec<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> Result<(), Error> {
+    v.serialize(Writer(out))
+}
+
+/// How JSON escapes a byte inside a string: 0 for none, `u` for `\u00XX`, else the letter
+/// after the backslash (the table of RFC 8259 §7 as serde_json applies it).
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Does the word hold a byte below 0x20, a `"` or a `\`? Never false when one is there (a
+/// byte after the first one found may be reported wrongly, which costs only a closer look).
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (control | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))) != 0
+}
+
+/// The index of the first byte of `b` from `i` on that needs an escape, or `b.len()`.
+#[inline]
+fn next_escape(b: &[u8], mut i: usize) -> usize {
+    loop {
+        while let Some(chunk) = b.get(i..i + 8) {
+            let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+            if word_needs_escape(w) {
+                break;
+            }
+            i += 8;
+        }
+        // Within the word flagged (or the tail): byte by byte.
+        let end = (i + 8).min(b.len());
+        while i < end {
+            if ESCAPE[b[i] as usize] != 0 {
+                return i;
+            }
+            i += 1;
+        }
+        if i >= b.len() {
+            return b.len();
+        }
+    }
+}
+
+/// Append `s` as a JSON string.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    out.reserve(b.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    loop {
+        let i = next_escape(b, start);
+        out.extend_from_slice(&b[start..i]);
+        let Some(&c) = b.get(i) else { break };
+        match ESCAPE[c as usize] {
+            b'u' => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(c >> 4)]);
+                out.push(HEX[usize::from(c & 0xf)]);
+            }
+            e => out.extend_from_slice(&[b'\\', e]),
+        }
+        start = i + 1;
+    }
+    out.push(b'"');
+}
+
+fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// A float as serde_json writes it (its shortest form; `null` when not finite). Rare in the
+/// document, so it is left to serde_json itself.
+fn write_float<F: Serialize>(out: &mut Vec<u8>, v: F) -> Result<(), Error> {
+    serde_json::to_writer(&mut *out, &v).map_err(|e| Error(e.to_string()))
+}
+
+/// The serializer: appends to the buffer.
+struct Writer<'b>(&'b mut Vec<u8>);
+
+/// An array or object being written.
+pub struct Compound<'b> {
+    out: &'b mut Vec<u8>,
+    /// No element written yet.
+    first: bool,
+    /// The byte that closes it (`]` or `}`), unless it was closed at once (known empty).
+    close: Option<u8>,
+    /// It is the value of an enum variant: `{"variant":…}` has its `}` to close too.
+    variant: bool,
+}
+
+impl Compound<'_> {
+    fn comma(&mut self) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+    }
+    fn element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.comma();
+        v.serialize(Writer(self.out))
+    }
+    fn entry<T: Serialize + ?Sized>(&mut self, key: &str, v: &T) -> Result<(), Error> {
+        self.comma();
+        write_str(self.out, key);
+        self.out.push(b':');
+        v.serialize(Writer(self.out))
+    }
+    fn close(self) -> Result<(), Error> {
+        if let Some(c) = self.close {
+            self.out.push(c);
+        }
+        if self.variant {
+            self.out.push(b'}');
+        }
+        Ok(())
+    }
+}
+
+impl<'b> Writer<'b> {
+    /// Open an array (`[`) or object (`{`), closed at once when it is known to be empty (as
+    /// serde_json does).
+    fn open(self, open: u8, len: Option<usize>, variant: bool) -> Compound<'b> {
+        let close = if open == b'[' { b']' } else { b'}' };
+        self.0.push(open);
+        let empty = len == Some(0);
+        if empty {
+            self.0.push(close);
+        }
+        Compound {
+            out: self.0,
+            first: true,
+            close: (!empty).then_some(close),
+            variant,
+        }
+    }
+
+    /// `{"variant":` before a variant's value.
+    fn variant_key(&mut self, variant: &str) {
+        self.0.push(b'{');
+        write_str(self.0, variant);
+        self.0.push(b':');
+    }
+}
+
+impl<'b> ser::Serializer for Writer<'b> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Compound<'b>;
+    type SerializeTuple = Compound<'b>;
+    type SerializeTupleStruct = Compound<'b>;
+    type SerializeTupleVariant = Compound<'b>;
+    type SerializeMap = Compound<'b>;
+    type SerializeStruct = Compound<'b>;
+    type SerializeStructVariant = Compound<'b>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        self.0.extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Error> {
+        write_int(self.0, v);
+        Ok(())
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Error> {
+        write_int(self.0, v);
+        Ok(())
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Error> {
+        write_int(self.0, v);
+        Ok(())
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Error> {
+        write_int(self.0, v);
+        Ok(())
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), Error> {
+        write_int(self.0, v);
+        Ok(())
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Error> {
+        write_int(self.0, v);
+        Ok(())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Error> {
+        write_int(self.0, v);
+        Ok(())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Error> {
+        write_int(self.0, v);
+        Ok(())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Error> {
+        write_int(self.0, v);
+        Ok(())
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), Error> {
+        write_int(self.0, v);
+        Ok(())
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        write_float(self.0, v)
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        write_float(self.0, v)
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        write_str(self.0, v.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        write_str(self.0, v);
+        Ok(())
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+        let mut seq = self.open(b'[', Some(v.len()), false);
+        for b in v {
+            seq.comma();
+            write_int(seq.out, *b);
+        }
+        seq.close()
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        self.serialize_unit()
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
+        v.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.0.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
+        self.serialize_unit()
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, v: &'static str) -> Result<(), Error> {
+        self.serialize_str(v)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        mut self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
+        self.variant_key(variant);
+        v.serialize(Writer(&mut *self.0))?;
+        self.0.push(b'}');
+        Ok(())
+    }
+    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'b>, Error> {
+        Ok(self.open(b'[', len, false))
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'b>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<Compound<'b>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        mut self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Compound<'b>, Error> {
+        self.variant_key(variant);
+        Ok(self.open(b'[', Some(len), true))
+    }
+    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'b>, Error> {
+        Ok(self.open(b'{', len, false))
+    }
+    fn serialize_struct(self, _: &'static str, len: usize) -> Result<Compound<'b>, Error> {
+        self.serialize_map(Some(len))
+    }
+    fn serialize_struct_variant(
+        mut self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Compound<'b>, Error> {
+        self.variant_key(variant);
+        Ok(self.open(b'{', Some(len), true))
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.element(v)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.element(v)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.element(v)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.element(v)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeMap for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        self.comma();
+        key.serialize(KeyWriter(&mut *self.out))
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.out.push(b':');
+        v.serialize(Writer(&mut *self.out))
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
+        self.entry(key, v)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
+        self.entry(key, v)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+/// A map key: JSON keys are strings, so numbers, bools and chars are written quoted (as
+/// serde_json does); anything else is an error.
+struct KeyWriter<'b>(&'b mut Vec<u8>);
+
+fn key_must_be_a_string() -> Error {
+    Error("key must be a string".into())
+}
+
+impl KeyWriter<'_> {
+    fn quoted(self, f: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>) -> Result<(), Error> {
+        self.0.push(b'"');
+        f(&mut *self.0)?;
+        self.0.push(b'"');
+        Ok(())
+    }
+    fn float<F: Serialize>(self, v: F, finite: bool) -> Result<(), Error> {
+        if !finite {
+            return Err(Error("float key must be finite (got NaN or +/-inf)".into()));
+        }
+        self.quoted(|out| write_float(out, v))
+    }
+}
+
+impl ser::Serializer for KeyWriter<'_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = ser::Impossible<(), Error>;
+    type SerializeTuple = ser::Impossible<(), Error>;
+    type SerializeTupleStruct = ser::Impossible<(), Error>;
+    type SerializeTupleVariant = ser::Impossible<(), Error>;
+    type SerializeMap = ser::Impossible<(), Error>;
+    type SerializeStruct = ser::Impossible<(), Error>;
+    type SerializeStructVariant = ser::Impossible<(), Error>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        self.quoted(|out| Writer(out).serialize_bool(v))
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Error> {
+        self.quoted(|out| Writer(out).serialize_i8(v))
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Error> {
+        self.quoted(|out| Writer(out).serialize_i16(v))
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Error> {
+        self.quoted(|out| Writer(out).serialize_i32(v))
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Error> {
+        self.quoted(|out| Writer(out).serialize_i64(v))
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), Error> {
+        self.quoted(|out| Writer(out).serialize_i128(v))
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Error> {
+        self.quoted(|out| Writer(out).serialize_u8(v))
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Error> {
+        self.quoted(|out| Writer(out).serialize_u16(v))
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Error> {
+        self.quoted(|out| Writer(out).serialize_u32(v))
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Error> {
+        self.quoted(|out| Writer(out).serialize_u64(v))
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), Error> {
+        self.quoted(|out| Writer(out).serialize_u128(v))
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        self.float(v, v.is_finite())
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        self.float(v, v.is_finite())
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        Writer(self.0).serialize_char(v)
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        write_str(self.0, v);
+        Ok(())
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
+        v.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, v: &'static str) -> Result<(), Error> {
+        self.serialize_str(v)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Error> {
+        Err(key_must_be_a_string())
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(key_must_be_a_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::Serialize;
+
+    use super::*;
+
+    /// A document written, or the error message.
+    type Written = Result<String, String>;
+
+    /// What serde_json writes and what [`to_vec`] writes, for one value.
+    fn both<T: Serialize + ?Sized>(v: &T) -> (Written, Written) {
+        let theirs = serde_json::to_vec(v)
+            .map(|b| String::from_utf8(b).unwrap())
+            .map_err(|e| e.to_string());
+        let mut out = Vec::new();
+        let ours = to_vec(&mut out, v)
+            .map(|()| String::from_utf8(out).unwrap())
+            .map_err(|e| e.to_string());
+        (theirs, ours)
+    }
+
+    fn same<T: Serialize + ?Sized>(v: &T) {
+        let (theirs, ours) = both(v);
+        assert_eq!(ours, theirs);
+    }
+
+    /// Every byte value at every place of a string, on both sides of a word's edge, is written
+    /// as serde_json writes it: the word-at-a-time check misses nothing.
+    #[test]
+    fn every_character_at_every_place_is_escaped_as_serde_json_does() {
+        let base = "abcdefghijklmnopqrstuvwxyz0123";
+        for c in (0u32..0x800).chain([0x2028, 0x202e, 0xfeff, 0xfffd, 0x1f600]) {
+            let Some(c) = char::from_u32(c) else { continue };
+            for at in 0..20 {
+                for start in 0..3 {
+                    let mut s: String = base[start..].to_string();
+                    s.insert(at.min(s.len()), c);
+                    same(&s);
+                }
+            }
+        }
+    }
+
+    /// Random strings of the bytes around the escapes' edges, in strings of every length.
+    #[test]
+    fn random_strings_are_written_as_serde_json_writes_them() {
+        let edges = [
+            '\0', '\u{8}', '\t', '\n', '\u{b}', '\u{c}', '\r', '\u{1f}', ' ', '!', '"', '#', '[',
+            '\\', ']', '\u{7f}', '\u{80}', 'é', '€', '🙂', 'a', 'Z',
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let s: String = (0..len)
+                .map(|_| edges[(next() % edges.len() as u64) as usize])
+                .collect();
+            same(&s);
+        }
+    }
+
+    #[derive(Serialize)]
+    struct Unit;
+
+    #[derive(Serialize)]
+    struct Newtype(u8);
+
+    #[derive(Serialize)]
+    struct Tuple(i8, &'static str);
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Plain,
+        New(String),
+        Pair(u8, bool),
+        Empty(),
+        Shape { w: f64, h: f32 },
+        NoFields {},
+    }
+
+    type Inner = BTreeMap<&'static str, Option<Vec<u8>>>;
+
+    #[derive(Serialize)]
+    struct Everything {
+        b: bool,
+        i: (i8, i16, i32, i64, i128),
+        u: (u8, u16, u32, u64, u128),
+        f: Vec<f64>,
+        c: char,
+        opt: Option<String>,
+        none: Option<u8>,
+        unit: (),
+        unit_struct: Unit,
+        newtype: Newtype,
+        tuple: Tuple,
+        kinds: Vec<Kind>,
+        empty: Vec<u8>,
+        empty_map: BTreeMap<String, u8>,
+        int_keys: BTreeMap<i64, &'static str>,
+        bool_keys: BTreeMap<bool, u8>,
+        char_keys: BTreeMap<char, u8>,
+        nested: Vec<Vec<Inner>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        skipped: Option<u8>,
+        #[serde(with = "bytes")]
+        raw: Vec<u8>,
+        #[serde(flatten)]
+        flat: BTreeMap<String, String>,
+    }
+
+    mod bytes {
+        pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(v)
+        }
+    }
+
+    #[test]
+    fn every_kind_of_value_is_written_as_serde_json_writes_it() {
+        let v = Everything {
+            b: true,
+            i: (i8::MIN, -2, i32::MAX, i64::MIN, i128::MIN),
+            u: (u8::MAX, 7, 0, u64::MAX, u128::MAX),
+            f: vec![
+                0.0,
+                -0.0,
+                1.0,
+                0.1,
+                1e300,
+                -2.5e-300,
+                f64::NAN,
+                f64::INFINITY,
+                f64::MIN_POSITIVE,
+            ],
+            c: '"',
+            opt: Some("a\u{1}b".into()),
+            none: None,
+            unit: (),
+            unit_struct: Unit,
+            newtype: Newtype(3),
+            tuple: Tuple(-1, "t"),
+            kinds: vec![
+                Kind::Plain,
+                Kind::New("n\n".into()),
+                Kind::Pair(1, false),
+                Kind::Empty(),
+                Kind::Shape { w: 1.5, h: 2.0 },
+                Kind::NoFields {},
+            ],
+            empty: vec![],
+            empty_map: BTreeMap::new(),
+            int_keys: [(-1, "a"), (10, "b")].into_iter().collect(),
+            bool_keys: [(true, 1), (false, 0)].into_iter().collect(),
+            char_keys: [('\n', 1), ('x', 0)].into_iter().collect(),
+            nested: vec![
+                vec![],
+                vec![[("k\\", Some(vec![1, 2])), ("z", None)].into()],
+            ],
+            skipped: None,
+            raw: vec![0, 255, 10],
+            flat: [("extra key".to_string(), "v\u{7f}".to_string())].into(),
+        };
+        same(&v);
+        same(&Kind::Plain);
+        same(&Kind::Shape { w: 0.5, h: 0.25 });
+        same(&[0.0f32, 1.1, f32::NEG_INFINITY]);
+        same(&BTreeMap::from([(1.5f64.to_bits(), 1)]));
+    }
+
+    #[test]
+    fn keys_that_are_not_strings_fail_as_with_serde_json() {
+        let (theirs, ours) = both(&BTreeMap::from([(vec![1u8], 1)]));
+        assert!(theirs.is_err() && ours.is_err(), "{theirs:?} {ours:?}");
+        assert_eq!(ours.unwrap_err(), "key must be a string");
+        let (theirs, ours) = both(&BTreeMap::from([(None::<u8>, 1)]));
+        assert!(theirs.is_err() && ours.is_err(), "{theirs:?} {ours:?}");
+        same(&BTreeMap::from([(Some(1u8), 1)]));
+    }
+}
