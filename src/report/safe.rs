@@ -413,16 +413,22 @@ fn bytes_equal(x: u64, c: u8) -> u64 {
 
 /// The bytes of `x` (8 bytes of a line) that are not [`PLAIN`] in [`CLASS`], as their high
 /// bits (tab is flagged too, and a byte above a flagged one may be: the caller looks at the
-/// lowest flagged byte with [`CLASS`]). Never misses one: zero means 8 plain bytes.
+/// lowest flagged byte with [`CLASS`]). Never misses one that matters: zero means 8 plain
+/// bytes, or `b`/`B` that do not start `Bearer`/`Basic` — `next` is the 8 bytes from the
+/// second byte of `x` on, and a `b` is flagged only before an `e` or an `a` (`b` is a common
+/// letter: stopping at each one cost more than the rest of the scan).
 #[inline]
-fn not_plain(x: u64) -> u64 {
+fn not_plain(x: u64, next: u64) -> u64 {
     // Below 0x20 (ASCII bytes only: `!x` clears the others), and from 0x80.
     let control = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+    let folded = next | (ONES * 0x20);
+    let scheme = bytes_equal(x | (ONES * 0x20), b'b')
+        & (bytes_equal(folded, b'e') | bytes_equal(folded, b'a'));
     control
         | (x & HIGHS)
         | bytes_equal(x, 0x7f)
         | bytes_equal(x, b'J')
-        | bytes_equal(x | (ONES * 0x20), b'b')
+        | scheme
         | bytes_equal(x, b':')
         | bytes_equal(x, b'=')
 }
@@ -434,7 +440,10 @@ fn skip_plain(b: &[u8], mut i: usize) -> usize {
     while let Some(word) = b.get(i..i + 8) {
         let mut x = [0u8; 8];
         x.copy_from_slice(word);
-        let flagged = not_plain(u64::from_le_bytes(x));
+        let x = u64::from_le_bytes(x);
+        // The byte after the word (none at the end: a `b` there starts no word).
+        let after = u64::from(b.get(i + 8).copied().unwrap_or(0));
+        let flagged = not_plain(x, (x >> 8) | (after << 56));
         if flagged != 0 {
             return i + (flagged.trailing_zeros() / 8) as usize;
         }
@@ -906,6 +915,30 @@ mod tests {
                         scan_line(&line[start..], &mut KeyVerdicts::default()),
                         scan_line_bytewise(&line[start..]),
                         "byte {v:#x} at {at}"
+                    );
+                }
+            }
+        }
+        // A scheme word at every place, across a word's edge and at the line's end: the
+        // `b` is looked at only before an `e` or an `a`.
+        for word in [&b"Bearer "[..], b"basic ", b"BASIC ", b"bEARER ", b"bearer"] {
+            for at in 0..30 {
+                for start in 0..3 {
+                    let mut line = b"acdefghiklmnopqrstuvwxyz0123456789-_./ ACDEFGHIKLM".to_vec();
+                    line.splice(at..at, word.iter().copied());
+                    let line = &line[start..];
+                    assert_eq!(
+                        scan_line(line, &mut KeyVerdicts::default()),
+                        scan_line_bytewise(line),
+                        "{:?}",
+                        String::from_utf8_lossy(line)
+                    );
+                    let end = &line[..at + word.len() - start.min(at)];
+                    assert_eq!(
+                        scan_line(end, &mut KeyVerdicts::default()),
+                        scan_line_bytewise(end),
+                        "{:?}",
+                        String::from_utf8_lossy(end)
                     );
                 }
             }
