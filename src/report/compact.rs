@@ -87,20 +87,25 @@ fn next_escape(b: &[u8], mut i: usize) -> usize {
     }
 }
 
-/// Does `b` hold a byte that needs an escape? A word at a time, the last one padded with
-/// spaces, so a short string (most keys and values) takes one or two checks.
+/// Does `b` hold a byte that needs an escape? A word at a time; the last few bytes as the
+/// word that ends the string (overlapping the one before), or, in a string shorter than a
+/// word, put together byte by byte with spaces after them — never copied through memory,
+/// whose reload stalled on most keys and values.
 #[inline]
 fn needs_escape(b: &[u8]) -> bool {
-    let mut words = b.chunks_exact(8);
-    for w in &mut words {
-        if word_needs_escape(u64::from_le_bytes(w.try_into().unwrap_or([0; 8]))) {
-            return true;
+    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+    if b.len() < 8 {
+        let mut w = ONES * u64::from(b' ');
+        for (k, &c) in b.iter().enumerate() {
+            w = (w & !(0xff << (8 * k))) | (u64::from(c) << (8 * k));
         }
+        return word_needs_escape(w);
     }
-    let rest = words.remainder();
-    let mut last = [b' '; 8];
-    last[..rest.len()].copy_from_slice(rest);
-    word_needs_escape(u64::from_le_bytes(last))
+    let mut words = b.chunks_exact(8);
+    if words.any(|w| word_needs_escape(word(w))) {
+        return true;
+    }
+    !words.remainder().is_empty() && word_needs_escape(word(&b[b.len() - 8..]))
 }
 
 /// Append `s` as a JSON string.

@@ -11,8 +11,9 @@ use meshtrace_analysis::model::{LogLine, SkippedLine};
 use meshtrace_analysis::redact::{MASK, is_secret_name};
 
 use super::safe::mask;
+use chrono::{DateTime, Datelike, FixedOffset, SecondsFormat, Timelike};
 use meshtrace_parsers::Slot;
-use meshtrace_parsers::cluster::ClusterName;
+use meshtrace_parsers::cluster::{ClusterName, Direction};
 use meshtrace_parsers::details::{CodeDetails, RbacPolicy, TransportFailure, TransportFailureKind};
 use meshtrace_parsers::record::RawRecord;
 
@@ -99,7 +100,10 @@ impl Serialize for SlotValue<'_, '_> {
         match self.slot {
             _ if unset && self.slot != Slot::ResponseFlags => s.serialize_unit(),
             Slot::StartTime => match r.start_time() {
-                Some(t) => s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                Some(t) => match rfc3339_utc(&t, &mut [0; 30]) {
+                    Some(text) => s.serialize_str(text),
+                    None => s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+                },
                 None => s.serialize_str(raw),
             },
             Slot::ResponseCode => r.status().serialize(s),
@@ -128,7 +132,11 @@ impl Serialize for SlotValue<'_, '_> {
                 ) => {
                     let mut m = s.serialize_map(Some(6))?;
                     m.serialize_entry("raw", raw)?;
-                    m.serialize_entry("name", &c.to_string())?;
+                    if written_canonically(raw, direction, port, subset, host) {
+                        m.serialize_entry("name", raw)?;
+                    } else {
+                        m.serialize_entry("name", &c.to_string())?;
+                    }
                     m.serialize_entry("direction", direction.as_str())?;
                     m.serialize_entry("port", &port)?;
                     m.serialize_entry("subset", &(!subset.is_empty()).then_some(subset))?;
@@ -146,6 +154,69 @@ impl Serialize for SlotValue<'_, '_> {
             _ => s.serialize_str(&mask(raw)),
         }
     }
+}
+
+/// A time as `to_rfc3339_opts(SecondsFormat::AutoSi, true)` writes it, without chrono's
+/// formatting machinery or an allocation, when it is in UTC in years 0–9999 and not a leap
+/// second (every time Envoy writes); `None` for the others, which chrono then writes.
+fn rfc3339_utc<'b>(t: &DateTime<FixedOffset>, buf: &'b mut [u8; 30]) -> Option<&'b str> {
+    let nanos = t.nanosecond();
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    if t.offset().local_minus_utc() != 0 || nanos >= 1_000_000_000 {
+        return None;
+    }
+    let (fraction, width) = if nanos == 0 {
+        (0, 0)
+    } else if nanos.is_multiple_of(1_000_000) {
+        (nanos / 1_000_000, 3)
+    } else if nanos.is_multiple_of(1_000) {
+        (nanos / 1_000, 6)
+    } else {
+        (nanos, 9)
+    };
+    let mut n = 0;
+    for (before, v, w) in [
+        (None, year, 4),
+        (Some(b'-'), t.month(), 2),
+        (Some(b'-'), t.day(), 2),
+        (Some(b'T'), t.hour(), 2),
+        (Some(b':'), t.minute(), 2),
+        (Some(b':'), t.second(), 2),
+        (Some(b'.'), fraction, width),
+    ] {
+        if w == 0 {
+            continue;
+        }
+        if let Some(c) = before {
+            buf[n] = c;
+            n += 1;
+        }
+        let mut v = v;
+        for k in (n..n + w).rev() {
+            buf[k] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        n += w;
+    }
+    buf[n] = b'Z';
+    std::str::from_utf8(&buf[..=n]).ok()
+}
+
+/// Is an Istio cluster name written exactly as its canonical form `direction|port|subset|host`
+/// (then the name is the raw text, with no string built)?
+fn written_canonically(
+    raw: &str,
+    direction: Direction,
+    port: u16,
+    subset: &str,
+    host: &str,
+) -> bool {
+    let mut parts = raw.split('|');
+    parts.next() == Some(direction.as_str())
+        && parts.next() == Some(itoa::Buffer::new().format(port))
+        && parts.next() == Some(subset)
+        && parts.next() == Some(host)
+        && parts.next().is_none()
 }
 
 /// `response_code_details`, parsed.
@@ -264,5 +335,109 @@ impl Serialize for Extras<'_, '_> {
             }
         }
         m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{FixedOffset, NaiveDate, TimeZone};
+    use meshtrace_parsers::cluster::parse_cluster_name;
+
+    use super::*;
+
+    /// UTC times of every precision, across the whole range of years, are written as chrono
+    /// writes them; the others are left to chrono.
+    #[test]
+    fn utc_times_are_written_as_chrono_writes_them() {
+        let utc = FixedOffset::east_opt(0).unwrap();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let last = NaiveDate::from_ymd_opt(9999, 12, 31)
+            .unwrap()
+            .and_hms_opt(23, 59, 59)
+            .unwrap()
+            .and_utc()
+            .timestamp();
+        for i in 0..200_000u64 {
+            let secs = if i < 10 {
+                [0, 1, 59, 86_399, 951_782_400, last, last - 1, 1, 2, 3][i as usize]
+            } else {
+                (next() % (last as u64 + 1)) as i64
+            };
+            let nanos = match i % 4 {
+                0 => 0,
+                1 => (next() % 1000) as u32 * 1_000_000,
+                2 => (next() % 1_000_000) as u32 * 1_000,
+                _ => (next() % 1_000_000_000) as u32,
+            };
+            let t = utc.timestamp_opt(secs, nanos).unwrap();
+            let want = t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+            assert_eq!(rfc3339_utc(&t, &mut [0; 30]), Some(want.as_str()));
+        }
+        // Before year 0, an offset, a leap second: chrono writes these.
+        let bc = utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(rfc3339_utc(&bc, &mut [0; 30]), None);
+        let east = FixedOffset::east_opt(3600).unwrap();
+        let t = east.with_ymd_and_hms(2024, 6, 3, 9, 0, 0).unwrap();
+        assert_eq!(rfc3339_utc(&t, &mut [0; 30]), None);
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+            .unwrap()
+            .and_utc()
+            .fixed_offset();
+        assert_eq!(rfc3339_utc(&leap, &mut [0; 30]), None);
+    }
+
+    /// A cluster name is taken as written only when it is its own canonical form.
+    #[test]
+    fn cluster_names_are_taken_as_written_only_when_canonical() {
+        let names = [
+            (
+                "outbound|80||knative-local-gateway.istio-system.svc.cluster.local",
+                true,
+            ),
+            ("inbound|8012||", true),
+            ("outbound|9080|v1|reviews.default.svc.cluster.local", true),
+            ("inbound-vip|80|http|svc.ns.svc.cluster.local", true),
+            ("outbound|080||x.svc", false),
+            ("outbound|80||x.svc;", false),
+            ("outbound_.80_._.x.ns.svc.cluster.local", false),
+            (
+                "outbound_.9080_.v1_.reviews.default.svc.cluster.local",
+                false,
+            ),
+            ("outbound|80||x|y", false),
+        ];
+        for (raw, canonical) in names {
+            let Some(
+                c @ ClusterName::Istio {
+                    direction,
+                    port,
+                    subset,
+                    host,
+                },
+            ) = parse_cluster_name(raw)
+            else {
+                // Not an Istio name: nothing to decide.
+                continue;
+            };
+            let taken = written_canonically(raw, direction, port, subset, host);
+            assert_eq!(taken, canonical, "{raw}");
+            if taken {
+                assert_eq!(c.to_string(), raw);
+            } else {
+                assert_ne!(
+                    c.to_string(),
+                    raw,
+                    "{raw}: canonical, yet not taken as written"
+                );
+            }
+        }
     }
 }
