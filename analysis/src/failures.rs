@@ -395,17 +395,14 @@ fn notes(ok_records: u64, probes: usize, problems: &[String], malformed: u64) ->
 }
 
 /// The note for lines read after requests of their time were counted.
-fn late_note(late: &LateLines) -> String {
-    let secs = (late.behind_ms + 999) / 1000;
-    let behind = if secs >= 120 {
-        format!("{} min", secs / 60)
-    } else {
-        format!("{secs} s")
-    };
-    let more = match late.count {
-        1 => String::new(),
-        n => format!(" and {} later line(s)", n - 1),
-    };
+fn late_note(late: &LateLines, crowded: bool) -> String {
+    let (behind, more) = (late.behind(), late.more());
+    if crowded {
+        return format!(
+            "{}:{}{more} ended up to {behind} before requests already counted: the logs hold more requests a second than meshtrace keeps in memory at once (when even their last 5 s hold more than 4 096 records, only the newest 2 048 are kept), so a request whose lines are further apart in the evidence may be counted once per part; give each proxy's log as its own file, or a shorter time range",
+            late.input, late.line
+        );
+    }
     format!(
         "{}:{}{more} ended up to {behind} before requests already counted (several proxies' logs one after another in one stream?): a request whose lines are in different parts of the evidence may be counted once per part; for exact counts give the uncompressed file itself rather than standard input or a gzip stream (a file is cut where its time goes back), or each proxy's log as its own file",
         late.input, late.line
@@ -481,8 +478,13 @@ pub fn failures_streaming(
         &problems,
         records.malformed(),
     ));
-    if let Some(late) = settler.late_lines() {
-        report.notes.push(late_note(late));
+    let crowded = settler.crowded_rounds();
+    match settler.late_lines() {
+        Some(late) => report.notes.push(late_note(late, crowded > 0)),
+        None if crowded > 0 => report.notes.push(format!(
+            "{crowded} settling round(s) kept only the newest records: the logs hold more requests a second than meshtrace keeps in memory at once (more than 4 096 records in their last 5 s), so a request whose lines are further apart than about 2 000 records may be counted once per part; give each proxy's log as its own file, or a shorter time range"
+        )),
+        None => {}
     }
     report.records_read = read + records.ok_records();
     report.successful_records = records.ok_records();

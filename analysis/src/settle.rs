@@ -61,8 +61,9 @@ pub struct Settled<'w> {
 
 /// Lines that arrived after requests of their time had been handed out: the evidence goes back
 /// in time by more than a window (several proxies' logs one after another in a stream that
-/// could not be cut into its time-ordered runs: standard input, gzip), so a request whose
-/// lines are in different parts may have been handed out once per part.
+/// could not be cut into its time-ordered runs: standard input, gzip), or a crowded round kept
+/// only the newest records (see [`Settler::crowded_rounds`]), so a request whose lines are in
+/// different parts may have been handed out once per part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LateLines {
     /// How many.
@@ -73,6 +74,26 @@ pub struct LateLines {
     pub line: u64,
     /// How far the furthest one ended before the requests already handed out (ms).
     pub behind_ms: i64,
+}
+
+impl LateLines {
+    /// How far behind the furthest one ended, for a person: `3 s`, `12 min`.
+    pub fn behind(&self) -> String {
+        let secs = (self.behind_ms + 999) / 1000;
+        if secs >= 120 {
+            format!("{} min", secs / 60)
+        } else {
+            format!("{secs} s")
+        }
+    }
+
+    /// ` and N later line(s)` after the first one, or nothing.
+    pub fn more(&self) -> String {
+        match self.count {
+            1 => String::new(),
+            n => format!(" and {} later line(s)", n - 1),
+        }
+    }
 }
 
 /// Explains records in rounds and hands out each request once all its lines are complete: a
@@ -94,6 +115,8 @@ pub struct Settler {
     /// Settle when they take this many.
     next_round_bytes: usize,
     late: Option<LateLines>,
+    /// Rounds that kept only the newest records (see [`Settler::crowded_rounds`]).
+    crowded: u64,
     /// What the records said so far about roles (activators), plus the topology's facts.
     pub ctx: Context,
 }
@@ -110,6 +133,7 @@ impl Settler {
             bytes: 0,
             next_round_bytes: WINDOW_BYTES,
             late: None,
+            crowded: 0,
             ctx,
         }
     }
@@ -144,25 +168,59 @@ impl Settler {
         if !due || self.newest == i64::MIN {
             return;
         }
-        let cut = self.newest - HORIZON_MS;
-        let kept = self.settle(cut, on);
+        let mut cut = self.newest - HORIZON_MS;
+        let mut kept = self.settle(cut, on);
         // A very busy log: keep only its last seconds rather than explain them again and again.
-        let kept = if kept > WINDOW / 2 {
-            self.settle(self.newest - CROWDED_HORIZON_MS, on)
-        } else {
-            kept
-        };
+        if kept > WINDOW / 2 {
+            cut = self.newest - CROWDED_HORIZON_MS;
+            kept = self.settle(cut, on);
+        }
+        self.bytes = self.kept_bytes();
+        // Busier still (thousands of requests a second, or very long lines): keep only the
+        // newest records, so memory stays bounded whatever the rate. A request still in flight
+        // may then be handed out before its last line; a line that comes after is counted in
+        // `late_lines`.
+        if kept > WINDOW || self.bytes > WINDOW_BYTES {
+            self.crowded += 1;
+            cut = cut.max(self.newest_cut());
+            kept = self.settle(cut, on);
+            self.bytes = self.kept_bytes();
+        }
         self.settled_to = self.settled_to.max(cut);
         self.next_round = kept + WINDOW.max(kept);
         // Likewise in bytes: what was kept plus a window's worth (at least what was kept, so a
         // round never comes more often than once per kept amount).
-        self.bytes = self
-            .window
+        self.next_round_bytes = self.bytes + WINDOW_BYTES.max(self.bytes);
+    }
+
+    /// Bytes of values the window's records take.
+    fn kept_bytes(&self) -> usize {
+        self.window
             .records
             .iter()
             .map(|l| l.record.values_len())
-            .sum();
-        self.next_round_bytes = self.bytes + WINDOW_BYTES.max(self.bytes);
+            .sum()
+    }
+
+    /// The cut that keeps only the newest records of the window that fit in half a window
+    /// (by count and by bytes): the end of the newest record that does not fit, plus 1 ms.
+    fn newest_cut(&self) -> i64 {
+        let mut by_end: Vec<(i64, usize)> = self
+            .ends
+            .iter()
+            .zip(&self.window.records)
+            .map(|(&e, l)| (e, l.record.values_len()))
+            .collect();
+        by_end.sort_unstable_by_key(|&(end, _)| std::cmp::Reverse(end));
+        let (mut n, mut bytes) = (0usize, 0usize);
+        for (end, len) in by_end {
+            n += 1;
+            bytes += len;
+            if n > WINDOW / 2 || bytes > WINDOW_BYTES / 2 {
+                return end.saturating_add(1);
+            }
+        }
+        i64::MIN
     }
 
     /// Settle everything left.
@@ -174,6 +232,13 @@ impl Settler {
     /// then count a request once per part of the evidence its lines are in.
     pub fn late_lines(&self) -> Option<&LateLines> {
         self.late.as_ref()
+    }
+
+    /// Rounds that kept only the newest records of the window (half a window's worth), because
+    /// even its last 5 s held more than a window: thousands of requests a second, or very long
+    /// lines. Lines that then arrive late are in [`Settler::late_lines`].
+    pub fn crowded_rounds(&self) -> u64 {
+        self.crowded
     }
 
     /// Explain the window and hand out every request whose lines all ended before `cut` (Unix
@@ -294,6 +359,63 @@ mod tests {
         );
         s.finish(&mut |_, _| handed += 1);
         assert_eq!(handed, 300);
+    }
+
+    /// A record of request `id` that ended `ms` milliseconds after 10:00, with a `ua_len`-byte
+    /// user agent.
+    fn busy_line(id: u64, ms: u64, ua_len: usize) -> LogLine {
+        let mut l = line(0, ua_len);
+        let start = format!(
+            "2024-05-01T10:{:02}:{:02}.{:03}Z",
+            ms / 60_000,
+            ms / 1000 % 60,
+            ms % 1000
+        );
+        l.record.set(Slot::StartTime, Cow::Owned(start));
+        l.record.set(Slot::Duration, Cow::Borrowed("0"));
+        l.record
+            .set(Slot::RequestId, Cow::Owned(format!("id-{id}")));
+        l.line = id + 1;
+        l
+    }
+
+    /// Thousands of requests a second: the window stays bounded (it grew by a window each
+    /// round when everything was inside the crowded horizon), and every request is handed out
+    /// once.
+    #[test]
+    fn a_crowded_log_keeps_a_bounded_window() {
+        let mut s = Settler::new(Context::default());
+        let mut handed = 0usize;
+        let mut most = 0usize;
+        // 40 000 requests in 4 seconds.
+        for id in 0..40_000u64 {
+            s.push(busy_line(id, id / 10, 10), &mut |_, _| handed += 1);
+            most = most.max(s.window.records.len());
+        }
+        assert!(most <= 2 * WINDOW, "window held {most}");
+        assert!(handed > 30_000, "only {handed} handed out before the end");
+        s.finish(&mut |_, _| handed += 1);
+        assert_eq!(handed, 40_000);
+        assert!(s.late_lines().is_none(), "{:?}", s.late_lines());
+        assert!(s.crowded_rounds() > 0);
+    }
+
+    /// Long lines within a few seconds: bounded in bytes too.
+    #[test]
+    fn a_crowded_log_of_long_lines_keeps_a_bounded_window() {
+        let mut s = Settler::new(Context::default());
+        let mut handed = 0usize;
+        let mut most = 0usize;
+        for id in 0..400u64 {
+            s.push(busy_line(id, id * 5, 512 << 10), &mut |_, _| handed += 1);
+            most = most.max(s.window.records.len());
+        }
+        assert!(
+            most <= 2 * (WINDOW_BYTES / (512 << 10)) + 2,
+            "window held {most}"
+        );
+        s.finish(&mut |_, _| handed += 1);
+        assert_eq!(handed, 400);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::report::{ExplainStream, OutputFormat, write_explain};
 use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed};
 use crate::source::merge::{MALFORMED_EXAMPLES, Merged, StreamInput};
 use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine};
-use meshtrace_analysis::settle::{Settled, Settler, end_ms};
+use meshtrace_analysis::settle::{LateLines, Settled, Settler, end_ms};
 
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
@@ -572,11 +572,41 @@ fn settle_into(
     }
     if error.borrow().is_none() {
         settler.finish(&mut on);
+        let crowded = settler.crowded_rounds();
+        match settler.late_lines() {
+            Some(late) => crate::report::warn(late_warning(late, crowded > 0)),
+            None if crowded > 0 => crate::report::warn(format!(
+                "{crowded} settling round(s) kept only the newest records: the logs hold more requests a second than meshtrace keeps in memory at once (more than 4 096 records in their last 5 s), so a request whose lines are further apart than about 2 000 records may be listed once per part; give each proxy's log as its own file, or a shorter time range"
+            )),
+            None => {}
+        }
     }
     match error.into_inner() {
         Some(e) => Err(e),
         None => Ok(n),
     }
+}
+
+/// Lines that came after requests of their time were written: some request may be listed once
+/// per part of the evidence its lines are in.
+fn late_warning(late: &LateLines, crowded: bool) -> String {
+    let why = if crowded {
+        "the logs hold more requests a second than meshtrace keeps in memory at once (when even their last 5 s hold more than 4 096 records, only the newest 2 048 are kept)"
+    } else {
+        "several proxies' logs one after another in one stream?"
+    };
+    format!(
+        "{}:{}{} ended up to {} before requests already written ({why}): a request whose lines are in different parts of the evidence may be listed once per part; give each proxy's log as its own file{}",
+        late.input,
+        late.line,
+        late.more(),
+        late.behind(),
+        if crowded {
+            ", or a shorter time range"
+        } else {
+            ", uncompressed, rather than standard input or a gzip stream"
+        }
+    )
 }
 
 /// `explain` on large inputs (files or standard input): requests are settled and written as

@@ -259,6 +259,54 @@ fn streamed_failures_count_each_request_once_across_settling_rounds() {
     assert_eq!(groups[0]["last_seen"], "2024-06-03T09:04:59.950Z");
 }
 
+/// Ten requests a millisecond (a busy gateway): even the last 5 s of the log hold far more
+/// than a settling round keeps, so rounds keep only the newest records and say so. Every
+/// request is a single line, so each is still listed and counted exactly once.
+#[test]
+fn a_crowded_log_is_settled_in_bounded_rounds_and_says_so() {
+    let n = 24_000;
+    let mut log = String::with_capacity(n * 420);
+    for i in 0..n {
+        let ms = 9 * 3_600_000 + i / 10;
+        let (h, m, sec, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        log.push_str(&format!(
+            "[2024-06-03T{h:02}:{m:02}:{sec:02}.{milli:03}Z] \"POST /v2/models/other/infer HTTP/1.1\" {code} - via_upstream - \"-\" 164 212 0 0 \"10.200.{a}.{b}\" \"python-requests/2.31.0\" \"00000000-0000-4000-8000-{i:012}\" \"other-predictor.team.svc.cluster.local\" \"10.201.0.7:8012\" outbound|80||other-predictor-00001.team.svc.cluster.local 10.202.{a}.{b}:{p} 172.31.9.9:80 10.203.{a}.{b}:{p} - -\n",
+            code = if i % 8 == 0 { 500 } else { 200 },
+            a = i / 250 % 250,
+            b = i % 250 + 1,
+            p = 20_000 + i % 40_000,
+        ));
+    }
+    assert!(log.len() > 8 << 20, "below the streaming threshold");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("busy.log");
+    std::fs::write(&path, &log).unwrap();
+    let out = common::meshtrace()
+        .args(["explain", path.to_str().unwrap(), "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["requests"].as_array().unwrap().len(), n);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("settling round(s) kept only the newest records"),
+        "{err}"
+    );
+    let out = common::meshtrace()
+        .args(["failures", path.to_str().unwrap(), "-o", "json"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counted: u64 = doc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, n as u64 / 8);
+}
+
 #[test]
 fn streamed_explain_gives_the_document_of_the_in_memory_one() {
     // A large file is explained as requests complete; standard input is read whole. Both must
