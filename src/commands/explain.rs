@@ -591,9 +591,9 @@ fn settle_into(
 /// per part of the evidence its lines are in.
 fn late_warning(late: &LateLines, crowded: bool) -> String {
     let why = if crowded {
-        "the logs hold more requests a second than meshtrace keeps in memory at once (when even their last 5 s hold more than 4 096 records, only the newest 2 048 are kept)"
+        "the logs hold more requests a second than meshtrace keeps in memory at once: when even their last 5 s hold more than 4 096 records, only the newest 2 048 are kept"
     } else {
-        "several proxies' logs one after another in one stream?"
+        "several proxies' logs one after another in one file or stream? `explain` reads each input in the order of its lines"
     };
     format!(
         "{}:{}{} ended up to {} before requests already written ({why}): a request whose lines are in different parts of the evidence may be listed once per part; give each proxy's log as its own file{}",
@@ -604,7 +604,7 @@ fn late_warning(late: &LateLines, crowded: bool) -> String {
         if crowded {
             ", or a shorter time range"
         } else {
-            ", uncompressed, rather than standard input or a gzip stream"
+            ""
         }
     )
 }

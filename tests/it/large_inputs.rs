@@ -259,6 +259,29 @@ fn streamed_failures_count_each_request_once_across_settling_rounds() {
     assert_eq!(groups[0]["last_seen"], "2024-06-03T09:04:59.950Z");
 }
 
+/// Two proxies' logs one after another in one large file: `explain` reads it in line order, so
+/// lines of the second part come after requests of their time were written, and it says so
+/// (with the first such line) instead of listing parts of requests silently.
+#[test]
+fn explain_says_when_lines_come_after_requests_of_their_time() {
+    let (first, _) = traffic(7 * 60, 22_000);
+    let (second, _) = traffic(6 * 60, 2_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("two-proxies.log");
+    std::fs::write(&path, format!("{first}{second}")).unwrap();
+    let out = common::meshtrace()
+        .args(["explain", path.to_str().unwrap(), "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("two-proxies.log:22001 and 1999 later line(s) ended up to"),
+        "{err}"
+    );
+    assert!(err.contains("give each proxy's log as its own file"), "{err}");
+}
+
 /// Ten requests a millisecond (a busy gateway): even the last 5 s of the log hold far more
 /// than a settling round keeps, so rounds keep only the newest records and say so. Every
 /// request is a single line, so each is still listed and counted exactly once.
