@@ -399,7 +399,7 @@ fn late_note(late: &LateLines, crowded: bool) -> String {
     let (behind, more) = (late.behind(), late.more());
     if crowded {
         return format!(
-            "{}:{}{more} ended up to {behind} before requests already counted: the logs hold more requests a second than meshtrace keeps in memory at once (when even their last 5 s hold more than 4 096 records, only the newest 2 048 are kept), so a request whose lines are further apart in the evidence may be counted once per part; give each proxy's log as its own file, or a shorter time range",
+            "{}:{}{more} ended up to {behind} before requests already counted: the logs hold more requests a second than meshtrace keeps in memory at once (when even their last 5 s hold more than 4 096 records or 32 MiB, only the newest 2 048 records or 16 MiB are kept), so a request whose lines are further apart in the evidence may be counted once per part; give each proxy's log as its own file, or a shorter time range",
             late.input, late.line
         );
     }
@@ -482,7 +482,7 @@ pub fn failures_streaming(
     match settler.late_lines() {
         Some(late) => report.notes.push(late_note(late, crowded > 0)),
         None if crowded > 0 => report.notes.push(format!(
-            "{crowded} settling round(s) kept only the newest records: the logs hold more requests a second than meshtrace keeps in memory at once (more than 4 096 records in their last 5 s), so a request whose lines are further apart than about 2 000 records may be counted once per part; give each proxy's log as its own file, or a shorter time range"
+            "{crowded} settling round(s) kept only the newest records: the logs hold more requests a second than meshtrace keeps in memory at once (more than 4 096 records, or 32 MiB of them, in their last 5 s), so a request whose lines are further apart than about 2 000 records may be counted once per part; give each proxy's log as its own file, or a shorter time range"
         )),
         None => {}
     }

@@ -576,7 +576,7 @@ fn settle_into(
         match settler.late_lines() {
             Some(late) => crate::report::warn(late_warning(late, crowded > 0)),
             None if crowded > 0 => crate::report::warn(format!(
-                "{crowded} settling round(s) kept only the newest records: the logs hold more requests a second than meshtrace keeps in memory at once (more than 4 096 records in their last 5 s), so a request whose lines are further apart than about 2 000 records may be listed once per part; give each proxy's log as its own file, or a shorter time range"
+                "{crowded} settling round(s) kept only the newest records: the logs hold more requests a second than meshtrace keeps in memory at once (more than 4 096 records, or 32 MiB of them, in their last 5 s), so a request whose lines are further apart than about 2 000 records may be listed once per part; give each proxy's log as its own file, or a shorter time range"
             )),
             None => {}
         }
@@ -591,7 +591,7 @@ fn settle_into(
 /// per part of the evidence its lines are in.
 fn late_warning(late: &LateLines, crowded: bool) -> String {
     let why = if crowded {
-        "the logs hold more requests a second than meshtrace keeps in memory at once: when even their last 5 s hold more than 4 096 records, only the newest 2 048 are kept"
+        "the logs hold more requests a second than meshtrace keeps in memory at once: when even their last 5 s hold more than 4 096 records or 32 MiB, only the newest 2 048 records or 16 MiB are kept"
     } else {
         "several proxies' logs one after another in one file or stream? `explain` reads each input in the order of its lines"
     };

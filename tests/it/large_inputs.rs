@@ -279,7 +279,10 @@ fn explain_says_when_lines_come_after_requests_of_their_time() {
         err.contains("two-proxies.log:22001 and 1999 later line(s) ended up to"),
         "{err}"
     );
-    assert!(err.contains("give each proxy's log as its own file"), "{err}");
+    assert!(
+        err.contains("give each proxy's log as its own file"),
+        "{err}"
+    );
 }
 
 /// Ten requests a millisecond (a busy gateway): even the last 5 s of the log hold far more
