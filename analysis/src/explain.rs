@@ -31,7 +31,8 @@ pub struct RequestReport {
     pub origin_line: u64,
     /// Input of the origin line.
     pub origin_input: Arc<str>,
-    /// Lines of this request, in input order.
+    /// Lines of this request, in the order read: input order, or end-time order where inputs
+    /// (or the time-ordered runs of one file) are merged.
     pub lines: Vec<u64>,
     /// The same lines from the client inwards, with their inputs.
     pub hops: Vec<HopRef>,

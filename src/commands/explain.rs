@@ -21,8 +21,9 @@ use crate::report::explain_stream::{element, write_skipped_summary};
 use crate::report::json::{RecordJson, SkippedJson};
 use crate::report::safe::{SanitizedFile, SanitizingSpool};
 use crate::report::{ExplainStream, OutputFormat, write_explain};
-use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed};
-use crate::source::merge::{MALFORMED_EXAMPLES, Merged, StreamInput};
+use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed, read_streamed_from};
+use crate::source::merge::{MALFORMED_EXAMPLES, Merged, Reader, StreamInput, Streams, split_runs};
+use crate::source::runs::Positioned;
 use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine};
 use meshtrace_analysis::settle::{LateLines, Settled, Settler, end_ms};
 
@@ -507,24 +508,34 @@ fn rewound(w: std::io::BufWriter<std::fs::File>) -> std::io::Result<std::fs::Fil
     Ok(f)
 }
 
-/// How each input is opened on its reader thread.
-fn stream_inputs(inputs: Vec<Input>, spec: &FormatSpec) -> Vec<StreamInput> {
-    inputs
+/// How each input is opened on its reader thread; a regular file can also be read at any
+/// offset, so it is cut into its time-ordered runs (several proxies' logs one after another),
+/// each read by a reader of its own and merged by end time like separate logs.
+fn stream_inputs(inputs: Vec<Input>, spec: &FormatSpec) -> Streams {
+    let streams = inputs
         .into_iter()
         .map(|input| {
             let name = input.name();
             let input_spec = input.spec(spec).clone();
             match input {
-                Input::File(path) | Input::Live { path, .. } => StreamInput {
-                    name,
-                    pod: None,
-                    spec: input_spec,
-                    size: std::fs::metadata(&path).ok().map(|m| m.len()),
-                    open: Box::new(move || {
-                        std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn Read + Send>)
-                    }),
-                    keep_all: true,
-                },
+                Input::File(path) | Input::Live { path, .. } => {
+                    // (Not opened here if it cannot be: the opener then names the error.)
+                    let at = std::fs::metadata(&path)
+                        .ok()
+                        .filter(|m| m.is_file())
+                        .and_then(|_| std::fs::File::open(&path).and_then(Positioned::file).ok());
+                    let input = StreamInput {
+                        name,
+                        pod: None,
+                        spec: input_spec,
+                        size: std::fs::metadata(&path).ok().map(|m| m.len()),
+                        open: Box::new(move || {
+                            std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn Read + Send>)
+                        }),
+                        keep_all: true,
+                    };
+                    (input, at)
+                }
                 Input::Stdin { head, whole } => {
                     let size = whole.then_some(head.len() as u64);
                     let rest = std::io::Cursor::new(head);
@@ -533,18 +544,20 @@ fn stream_inputs(inputs: Vec<Input>, spec: &FormatSpec) -> Vec<StreamInput> {
                     } else {
                         Box::new(rest.chain(std::io::stdin()))
                     };
-                    StreamInput {
+                    let input = StreamInput {
                         name,
                         pod: None,
                         spec: input_spec,
                         size,
                         open: Box::new(move || Ok(reader)),
                         keep_all: true,
-                    }
+                    };
+                    (input, None)
                 }
             }
         })
-        .collect()
+        .collect();
+    Streams(streams)
 }
 
 /// Settle records (in end-time order) into `stream` as their requests complete; stops at the
@@ -715,7 +728,10 @@ impl Iterator for SpoolMerge {
 
 /// Start one reader thread per input: each parses its input once, writes its `records` and
 /// `skipped` elements into two temporary files (in input order) and sends the records on.
-fn start_spooling(streams: Vec<StreamInput>, yaml: bool) -> SpoolMerge {
+fn start_spooling(streams: Streams, yaml: bool) -> SpoolMerge {
+    // One reader per input, or per time-ordered run of a file (in input order, so the spools
+    // of an input's runs, copied one after another, are its records in input order).
+    let streams = split_runs(streams.0);
     let n = streams.len().max(1);
     let in_flight = (BATCHES_IN_FLIGHT / n).clamp(2, BATCHES_IN_FLIGHT);
     let batch_size = (RECORDS_IN_FLIGHT / (n * (in_flight + 2))).clamp(16, 256);
@@ -747,7 +763,7 @@ fn start_spooling(streams: Vec<StreamInput>, yaml: bool) -> SpoolMerge {
 
 /// The work of one reader thread of [`start_spooling`].
 fn read_and_spool(
-    input: StreamInput,
+    mut reader: Reader,
     yaml: bool,
     tx: SyncSender<Msg>,
     (batch_size, batch_bytes): (usize, usize),
@@ -780,9 +796,11 @@ fn read_and_spool(
         error: None,
         stop: stop.clone(),
     };
-    let problem = match (input.open)() {
-        Ok(reader) => read_streamed(
-            reader,
+    let opened = reader.open();
+    let input = reader.input;
+    let problem = match opened {
+        Ok((bytes, lines_before)) => read_streamed_from(
+            bytes,
             &input.name,
             input.pod,
             &input.spec,
@@ -790,6 +808,7 @@ fn read_and_spool(
             input.keep_all,
             &mut sink,
             Some(&stop),
+            lines_before,
         )
         .err()
         .map(|e| e.to_string()),

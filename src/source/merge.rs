@@ -60,15 +60,35 @@ impl From<Vec<StreamInput>> for Streams {
 }
 
 /// What one reader thread reads: an input, or one run of it.
-struct Reader {
-    input: StreamInput,
+pub(crate) struct Reader {
+    pub(crate) input: StreamInput,
     run: Option<(Positioned, Run)>,
+}
+
+impl Reader {
+    /// Open what this reader reads, with the lines of its input before it (a run after the
+    /// first starts past the lines of the runs before it).
+    pub(crate) fn open(&mut self) -> std::io::Result<(Box<dyn Read + Send>, u64)> {
+        match &self.run {
+            Some((at, run)) => Ok((
+                Box::new(at.reader(run.start, run.end)) as Box<dyn Read + Send>,
+                run.lines_before,
+            )),
+            None => {
+                let open = std::mem::replace(
+                    &mut self.input.open,
+                    Box::new(|| Err(std::io::Error::other("opened already"))),
+                );
+                open().map(|reader| (reader, 0))
+            }
+        }
+    }
 }
 
 /// One reader per input, or per time-ordered run of an input readable at any offset (gzip
 /// streams and inputs whose runs cannot be found are read whole); at most [`MAX_RUNS`] per input
 /// and [`EXTRA_RUN_READERS`] beyond one per input for all of them.
-fn split_runs(inputs: Vec<(StreamInput, Option<Positioned>)>) -> Vec<Reader> {
+pub(crate) fn split_runs(inputs: Vec<(StreamInput, Option<Positioned>)>) -> Vec<Reader> {
     let mut extra = EXTRA_RUN_READERS;
     let mut out = Vec::with_capacity(inputs.len());
     for (input, at) in inputs {
@@ -259,14 +279,9 @@ impl Merged {
                     closed: false,
                     stop,
                 };
+                let mut r = r;
+                let opened = r.open();
                 let input = r.input;
-                let opened = match r.run {
-                    Some((at, run)) => Ok((
-                        Box::new(at.reader(run.start, run.end)) as Box<dyn Read + Send>,
-                        run.lines_before,
-                    )),
-                    None => (input.open)().map(|reader| (reader, 0)),
-                };
                 let error = match opened {
                     Ok((reader, lines_before)) => read_streamed_from(
                         reader,

@@ -259,24 +259,70 @@ fn streamed_failures_count_each_request_once_across_settling_rounds() {
     assert_eq!(groups[0]["last_seen"], "2024-06-03T09:04:59.950Z");
 }
 
-/// Two proxies' logs one after another in one large file: `explain` reads it in line order, so
-/// lines of the second part come after requests of their time were written, and it says so
-/// (with the first such line) instead of listing parts of requests silently.
+/// The lines of `n` requests at one proxy (`listener`, e.g. `172.31.9.9:80`), one request per
+/// 10 ms from 07:00; `inner` hops start 2 ms later and end 4 ms sooner (nested in the outer
+/// hop's time).
+fn hop_lines(n: usize, listener: &str, inner: bool) -> String {
+    let mut s = String::with_capacity(n * 420);
+    for i in 0..n {
+        let ms = 7 * 3_600_000 + i * 10 + if inner { 2 } else { 0 };
+        let (h, m, sec, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        s.push_str(&format!(
+            "[2024-06-03T{h:02}:{m:02}:{sec:02}.{milli:03}Z] \"POST /v2/models/other/infer HTTP/1.1\" 200 - via_upstream - \"-\" 164 212 {d} {d} \"10.200.{a}.{b}\" \"python-requests/2.31.0\" \"00000000-0000-4000-8000-{i:012}\" \"other-predictor.team.svc.cluster.local\" \"10.201.0.7:8012\" outbound|80||other-predictor-00001.team.svc.cluster.local 10.202.{a}.{b}:{p} {listener} 10.203.{a}.{b}:{p} - -\n",
+            d = if inner { 20 } else { 26 },
+            a = i / 250 % 250,
+            b = i % 250 + 1,
+            p = 20_000 + i % 40_000,
+        ));
+    }
+    s
+}
+
+/// Two proxies' logs one after another in one large file, each request with a line in both:
+/// a file is cut into its time-ordered runs and merged, so each request is listed once with
+/// both lines; standard input cannot be cut, so there the late lines are said instead of
+/// listing parts of requests silently.
 #[test]
-fn explain_says_when_lines_come_after_requests_of_their_time() {
-    let (first, _) = traffic(7 * 60, 22_000);
-    let (second, _) = traffic(6 * 60, 2_000);
+fn explain_joins_proxies_logs_one_after_another_in_one_file() {
+    let n = 22_000;
+    let log = format!(
+        "{}{}",
+        hop_lines(n, "172.31.9.9:80", false),
+        hop_lines(n, "10.201.0.7:8012", true)
+    );
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("two-proxies.log");
-    std::fs::write(&path, format!("{first}{second}")).unwrap();
+    std::fs::write(&path, &log).unwrap();
     let out = common::meshtrace()
         .args(["explain", path.to_str().unwrap(), "-o", "json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let requests = doc["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), n);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r["lines"].as_array().unwrap().len() == 2)
+    );
+    // Line numbers of the second part count the first part's lines (the inner hop ended
+    // first, so it is read first).
+    assert_eq!(requests[0]["lines"], serde_json::json!([n + 1, 1]));
+    assert_eq!(doc["records"].as_array().unwrap().len(), 2 * n);
+    assert_eq!(doc["records"][n]["line"], n + 1);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("ended up to"), "{err}");
+
+    let out = common::meshtrace()
+        .args(["explain", "-o", "json"])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.contains("two-proxies.log:22001 and 1999 later line(s) ended up to"),
+        err.contains(&format!("<stdin>:{} and", n + 1)) && err.contains("ended up to"),
         "{err}"
     );
     assert!(
