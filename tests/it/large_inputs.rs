@@ -83,6 +83,17 @@ fn run_json(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `meshtrace explain <file> -o json` (exit 0): the document and what was said on stderr.
+fn explain_json(path: &Path) -> (Value, String) {
+    let out = common::meshtrace()
+        .args(["explain", path.to_str().unwrap(), "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc = serde_json::from_slice(&out.stdout).unwrap();
+    (doc, String::from_utf8(out.stderr).unwrap())
+}
+
 /// `meshtrace trace <id> --bundle <bundle> -o json`.
 fn trace_json(id: &str, bundle: &Path) -> Value {
     run_json(&[
@@ -293,12 +304,7 @@ fn explain_joins_proxies_logs_one_after_another_in_one_file() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("two-proxies.log");
     std::fs::write(&path, &log).unwrap();
-    let out = common::meshtrace()
-        .args(["explain", path.to_str().unwrap(), "-o", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (doc, err) = explain_json(&path);
     let requests = doc["requests"].as_array().unwrap();
     assert_eq!(requests.len(), n);
     assert!(
@@ -311,7 +317,6 @@ fn explain_joins_proxies_logs_one_after_another_in_one_file() {
     assert_eq!(requests[0]["lines"], serde_json::json!([n + 1, 1]));
     assert_eq!(doc["records"].as_array().unwrap().len(), 2 * n);
     assert_eq!(doc["records"][n]["line"], n + 1);
-    let err = String::from_utf8(out.stderr).unwrap();
     assert!(!err.contains("ended up to"), "{err}");
 
     let out = common::meshtrace()
@@ -353,14 +358,8 @@ fn a_crowded_log_is_settled_in_bounded_rounds_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("busy.log");
     std::fs::write(&path, &log).unwrap();
-    let out = common::meshtrace()
-        .args(["explain", path.to_str().unwrap(), "-o", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (doc, err) = explain_json(&path);
     assert_eq!(doc["requests"].as_array().unwrap().len(), n);
-    let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         err.contains("settling round(s) kept only the newest records"),
         "{err}"
