@@ -15,7 +15,7 @@ use crate::diagnose::Context;
 use crate::evidence::Evidence;
 use crate::explain::{RequestReport, explain_with};
 use crate::model::LogLine;
-use crate::settle::{LateLines, Settled, Settler};
+use crate::settle::{CROWDED, LateLines, Settled, Settler, crowded_note};
 use crate::trace::{TraceReport, pod_of, role_and_direction, trace_in};
 
 /// JSON schema identifier of `failures -o json`.
@@ -399,7 +399,7 @@ fn late_note(late: &LateLines, crowded: bool) -> String {
     let (behind, more) = (late.behind(), late.more());
     if crowded {
         return format!(
-            "{}:{}{more} ended up to {behind} before requests already counted: the logs hold more requests a second than meshtrace keeps in memory at once (when even their last 5 s hold more than 4 096 records or 32 MiB, only the newest 2 048 records or 16 MiB are kept), so a request whose lines are further apart in the evidence may be counted once per part; give each proxy's log as its own file, or a shorter time range",
+            "{}:{}{more} ended up to {behind} before requests already counted ({CROWDED}): a request whose lines are further apart in the evidence may be counted once per part; give each proxy's log as its own file, or a shorter time range",
             late.input, late.line
         );
     }
@@ -481,9 +481,7 @@ pub fn failures_streaming(
     let crowded = settler.crowded_rounds();
     match settler.late_lines() {
         Some(late) => report.notes.push(late_note(late, crowded > 0)),
-        None if crowded > 0 => report.notes.push(format!(
-            "{crowded} settling round(s) kept only the newest records: the logs hold more requests a second than meshtrace keeps in memory at once (more than 4 096 records, or 32 MiB of them, in their last 5 s), so a request whose lines are further apart than about 2 000 records may be counted once per part; give each proxy's log as its own file, or a shorter time range"
-        )),
+        None if crowded > 0 => report.notes.push(crowded_note(crowded, "counted")),
         None => {}
     }
     report.records_read = read + records.ok_records();

@@ -47,6 +47,18 @@ const CROWDED_HORIZON_MS: i64 = 5_000;
 /// Envoy's lines takes 2–4 MiB, but 4 096 records of near-1 MiB lines would take 4 GiB.
 const WINDOW_BYTES: usize = 32 << 20;
 
+/// Why a crowded round kept only the newest records ([`Settler::crowded_rounds`]), for notes:
+/// the bounds above in words.
+pub const CROWDED: &str = "the logs hold more requests a second than meshtrace keeps in memory at once: when even their last 5 s hold more than 4 096 records or 32 MiB, only the newest 2 048 records or 16 MiB are kept";
+
+/// The note for `rounds` crowded rounds with no line seen late: requests may still be
+/// `handed` (listed, counted) once per part.
+pub fn crowded_note(rounds: u64, handed: &str) -> String {
+    format!(
+        "{rounds} settling round(s) kept only the newest records ({CROWDED}), so a request whose lines are further apart than that may be {handed} once per part; give each proxy's log as its own file, or a shorter time range"
+    )
+}
+
 /// A complete request handed out by [`Settler`].
 pub struct Settled<'w> {
     /// Its explanation.

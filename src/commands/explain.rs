@@ -25,7 +25,7 @@ use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed, read_st
 use crate::source::merge::{MALFORMED_EXAMPLES, Merged, Reader, StreamInput, Streams, split_runs};
 use crate::source::runs::Positioned;
 use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine};
-use meshtrace_analysis::settle::{LateLines, Settled, Settler, end_ms};
+use meshtrace_analysis::settle::{CROWDED, LateLines, Settled, Settler, crowded_note, end_ms};
 
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
@@ -519,16 +519,15 @@ fn stream_inputs(inputs: Vec<Input>, spec: &FormatSpec) -> Streams {
             let input_spec = input.spec(spec).clone();
             match input {
                 Input::File(path) | Input::Live { path, .. } => {
-                    // (Not opened here if it cannot be: the opener then names the error.)
-                    let at = std::fs::metadata(&path)
-                        .ok()
-                        .filter(|m| m.is_file())
-                        .and_then(|_| std::fs::File::open(&path).and_then(Positioned::file).ok());
+                    let at = Positioned::regular_file(&path);
                     let input = StreamInput {
                         name,
                         pod: None,
                         spec: input_spec,
-                        size: std::fs::metadata(&path).ok().map(|m| m.len()),
+                        size: match &at {
+                            Some(at) => Some(at.len()),
+                            None => std::fs::metadata(&path).ok().map(|m| m.len()),
+                        },
                         open: Box::new(move || {
                             std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn Read + Send>)
                         }),
@@ -588,9 +587,7 @@ fn settle_into(
         let crowded = settler.crowded_rounds();
         match settler.late_lines() {
             Some(late) => crate::report::warn(late_warning(late, crowded > 0)),
-            None if crowded > 0 => crate::report::warn(format!(
-                "{crowded} settling round(s) kept only the newest records: the logs hold more requests a second than meshtrace keeps in memory at once (more than 4 096 records, or 32 MiB of them, in their last 5 s), so a request whose lines are further apart than about 2 000 records may be listed once per part; give each proxy's log as its own file, or a shorter time range"
-            )),
+            None if crowded > 0 => crate::report::warn(crowded_note(crowded, "listed")),
             None => {}
         }
     }
@@ -604,7 +601,7 @@ fn settle_into(
 /// per part of the evidence its lines are in.
 fn late_warning(late: &LateLines, crowded: bool) -> String {
     let why = if crowded {
-        "the logs hold more requests a second than meshtrace keeps in memory at once: when even their last 5 s hold more than 4 096 records or 32 MiB, only the newest 2 048 records or 16 MiB are kept"
+        CROWDED
     } else {
         "several proxies' logs one after another in one file or stream? `explain` reads each input in the order of its lines"
     };

@@ -274,10 +274,7 @@ pub fn open_streams(
             logs.inputs.push(name.clone());
             let at = match &source {
                 // (Not opened here if it cannot be: the opener then names the error.)
-                LogSource::File(p) => std::fs::metadata(p)
-                    .ok()
-                    .filter(|m| m.is_file())
-                    .and_then(|_| std::fs::File::open(p).and_then(Positioned::file).ok()),
+                LogSource::File(p) => Positioned::regular_file(p),
                 LogSource::Memory(bytes) => Some(Positioned::Memory(bytes.clone())),
                 LogSource::Spooled { file, start, len } => Some(Positioned::File {
                     file: file.clone(),
@@ -320,10 +317,7 @@ pub fn open_streams(
                     })
                 },
                 // Only regular files: a named pipe or a device is read as it comes.
-                std::fs::metadata(&p)
-                    .ok()
-                    .filter(|m| m.is_file())
-                    .and_then(|_| std::fs::File::open(&p).and_then(Positioned::file).ok()),
+                Positioned::regular_file(&p),
             ),
         };
         inputs.push((

@@ -261,7 +261,7 @@ impl Merged {
         let in_flight = (IN_FLIGHT_TOTAL / n).clamp(2, IN_FLIGHT_TOTAL);
         let batch_size = (RECORDS_IN_FLIGHT / (n * (in_flight + 2))).clamp(16, 256);
         let stop = Arc::new(AtomicBool::new(false));
-        for r in readers {
+        for mut r in readers {
             let stop = stop.clone();
             let (tx, receiver) = sync_channel(in_flight);
             rx.push(receiver);
@@ -279,7 +279,6 @@ impl Merged {
                     closed: false,
                     stop,
                 };
-                let mut r = r;
                 let opened = r.open();
                 let input = r.input;
                 let error = match opened {

@@ -86,6 +86,15 @@ impl Positioned {
         })
     }
 
+    /// A regular file at `path`, to read at any offset; `None` for a named pipe, a device or a
+    /// file that cannot be opened (it is then read as it comes, and its opener names the error).
+    pub fn regular_file(path: &std::path::Path) -> Option<Positioned> {
+        std::fs::metadata(path)
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|_| File::open(path).and_then(Positioned::file).ok())
+    }
+
     /// Length in bytes (when opened).
     pub fn len(&self) -> u64 {
         match self {
