@@ -57,6 +57,9 @@ impl Starts {
     }
 }
 
+/// Start-time intervals (Unix ms, inclusive) of one window's records.
+type Intervals = Box<[(i64, i64)]>;
+
 /// What the first full scan of a file learnt, reused by later rounds.
 #[derive(Debug)]
 pub struct FileIndex {
@@ -66,6 +69,10 @@ pub struct FileIndex {
     /// Start times of the records a hit in each window can belong to: those of the lines that
     /// start in it and of the line that runs into it from before.
     starts: Vec<Starts>,
+    /// The same start times more finely, where known: the [`BUCKET_MS`] intervals they fall in
+    /// (a window of a log as Envoy writes it holds the records that *ended* in a minute or two,
+    /// some of which started long before: its `starts` range spans them all, these do not).
+    fine: Vec<Option<Intervals>>,
     /// The lines of the last time range read (see [`RangeCache`]).
     cache: Mutex<Option<Arc<RangeCache>>>,
 }
@@ -128,11 +135,26 @@ enum Tail {
 }
 
 impl FileIndex {
-    fn new(len: u64, newlines: Vec<u64>, own: &[Starts], tails: &[Tail]) -> FileIndex {
+    fn new(
+        len: u64,
+        newlines: Vec<u64>,
+        own: &[Starts],
+        own_fine: Vec<Option<Vec<(i64, i64)>>>,
+        tails: &[Tail],
+    ) -> FileIndex {
         let mut starts = Vec::with_capacity(own.len());
+        let mut fine = Vec::with_capacity(own.len());
         let mut incoming = Starts::Empty;
-        for (&o, &t) in own.iter().zip(tails) {
+        for ((&o, f), &t) in own.iter().zip(own_fine).zip(tails) {
             starts.push(o.union(incoming));
+            fine.push(match (f, incoming) {
+                (_, Starts::Unknown) | (None, _) => None,
+                (Some(f), Starts::Empty) => Some(f.into_boxed_slice()),
+                (Some(mut f), Starts::Range(a, b)) => {
+                    f.push((a, b));
+                    Some(f.into_boxed_slice())
+                }
+            });
             incoming = match t {
                 Tail::Ends => Starts::Empty,
                 Tail::Runs(s) => s,
@@ -143,6 +165,7 @@ impl FileIndex {
             len,
             newlines,
             starts,
+            fine,
             cache: Mutex::new(None),
         }
     }
@@ -150,7 +173,10 @@ impl FileIndex {
     /// Windows that may hold records started between `from` and `to` (Unix ms).
     fn windows_for(&self, from: i64, to: i64) -> Vec<usize> {
         (0..self.starts.len())
-            .filter(|&k| self.starts[k].overlaps(from, to))
+            .filter(|&k| match self.fine.get(k) {
+                Some(Some(f)) => f.iter().any(|&(a, b)| a <= to && b >= from),
+                _ => self.starts[k].overlaps(from, to),
+            })
             .collect()
     }
 
@@ -239,6 +265,7 @@ impl WindowHit {
 struct WindowIndex {
     newlines: u64,
     own: Starts,
+    own_fine: Option<Vec<(i64, i64)>>,
     tail: Tail,
 }
 
@@ -447,19 +474,21 @@ pub fn scan_open(
         None => {
             let mut newlines = vec![0; nwin];
             let mut own = vec![Starts::Unknown; nwin];
+            let mut own_fine = vec![None; nwin];
             let mut tails = vec![Tail::Ends; nwin];
-            for s in &segs {
-                for (j, w) in s.index.iter().flatten().enumerate() {
-                    if let (Some(n), Some(o), Some(t)) = (
+            for s in &mut segs {
+                for (j, w) in s.index.iter_mut().flatten().enumerate() {
+                    if let (Some(n), Some(o), Some(f), Some(t)) = (
                         newlines.get_mut(s.k0 + j),
                         own.get_mut(s.k0 + j),
+                        own_fine.get_mut(s.k0 + j),
                         tails.get_mut(s.k0 + j),
                     ) {
-                        (*n, *o, *t) = (w.newlines, w.own, w.tail);
+                        (*n, *o, *f, *t) = (w.newlines, w.own, w.own_fine.take(), w.tail);
                     }
                 }
             }
-            let ix = FileIndex::new(len, newlines, &own, &tails);
+            let ix = FileIndex::new(len, newlines, &own, own_fine, &tails);
             index.put(name, ix);
             index
                 .get(name, len)
@@ -753,6 +782,7 @@ fn scan_segment(
             .map(|j| WindowIndex {
                 newlines: newlines[j],
                 own: spans[j].starts(),
+                own_fine: spans[j].fine(),
                 tail: tails[j],
             })
             .collect()
@@ -1069,10 +1099,27 @@ enum LineTime {
     Unknown,
 }
 
+/// How finely a window's start times are kept besides their range (see [`FileIndex`]): ten
+/// seconds, the tens digit of a key's seconds.
+const BUCKET_MS: i64 = 10_000;
+
+/// The most [`BUCKET_MS`] intervals kept per window; a window whose records started in more
+/// is known by its range only.
+const MAX_BUCKETS: usize = 64;
+
+/// The key of the first millisecond of `k`'s [`BUCKET_MS`] interval: the seconds' units and
+/// the milliseconds zeroed (`…:M0.000Z`).
+fn bucket(k: Key) -> Key {
+    const TAIL: u64 = u64::from_be_bytes([0, 0, b'0', b'.', b'0', b'0', b'0', b'Z']);
+    [k[0], k[1], (k[2] & 0xffff_0000_0000_0000) | TAIL]
+}
+
 /// The start times seen in one window.
 struct Span {
     lo: Option<Key>,
     hi: Option<Key>,
+    /// The [`bucket`]s of the keys seen, sorted; `None` past [`MAX_BUCKETS`].
+    buckets: Option<Vec<Key>>,
     other: Starts,
     slow: usize,
     /// One line read cheaply was also parsed, and both agree.
@@ -1084,6 +1131,7 @@ impl Span {
         Span {
             lo: None,
             hi: None,
+            buckets: Some(Vec::new()),
             other: Starts::Empty,
             slow: 0,
             checked: false,
@@ -1098,6 +1146,19 @@ impl Span {
                 }
                 if self.hi.is_none_or(|h| k > h) {
                     self.hi = Some(k);
+                }
+                if let Some(b) = &mut self.buckets {
+                    let k = bucket(k);
+                    // Most lines are in the latest interval seen.
+                    if b.last() != Some(&k)
+                        && let Err(i) = b.binary_search(&k)
+                    {
+                        if b.len() < MAX_BUCKETS {
+                            b.insert(i, k);
+                        } else {
+                            self.buckets = None;
+                        }
+                    }
                 }
             }
             LineTime::Ms(t) => self.other = self.other.add(t),
@@ -1115,6 +1176,25 @@ impl Span {
             _ => Starts::Empty,
         };
         keys.union(self.other)
+    }
+
+    /// The start times as intervals: one per [`BUCKET_MS`] bucket of the keys (neighbours
+    /// merged), and the range of the others; `None` when only [`Span::starts`] is known.
+    fn fine(&self) -> Option<Vec<(i64, i64)>> {
+        let mut out: Vec<(i64, i64)> = Vec::new();
+        for &k in self.buckets.as_ref()? {
+            let a = key_ms(k)?;
+            match out.last_mut() {
+                Some(last) if last.1 + 1 >= a => last.1 = a + BUCKET_MS - 1,
+                _ => out.push((a, a + BUCKET_MS - 1)),
+            }
+        }
+        match self.other {
+            Starts::Empty => {}
+            Starts::Range(a, b) => out.push((a, b)),
+            Starts::Unknown => return None,
+        }
+        Some(out)
     }
 }
 
@@ -1497,6 +1577,14 @@ mod tests {
         out.into_iter().collect()
     }
 
+    /// `[a, b]` widened to whole [`BUCKET_MS`] intervals: the index tells no finer.
+    fn buckets_of((a, b): (i64, i64)) -> (i64, i64) {
+        (
+            a.div_euclid(BUCKET_MS) * BUCKET_MS,
+            b.div_euclid(BUCKET_MS) * BUCKET_MS + BUCKET_MS - 1,
+        )
+    }
+
     /// Windows whose lines' start times span `[a, b]` or part of it: they may be read.
     fn possible(lines: &[(i64, String)], (a, b): (i64, i64)) -> Vec<usize> {
         let mut span: std::collections::BTreeMap<usize, (i64, i64)> = Default::default();
@@ -1541,7 +1629,7 @@ mod tests {
         assert!(!kept(&whole.hits, lines, range).is_empty());
         assert_eq!(r.windows_read, r.windows.len());
         if !r.windows.is_empty() {
-            let (need, may) = (needed(lines, range), possible(lines, range));
+            let (need, may) = (needed(lines, range), possible(lines, buckets_of(range)));
             assert!(
                 subset(&need, &r.windows),
                 "read {:?}, need {need:?}",
@@ -1601,6 +1689,43 @@ mod tests {
         // A wider range reads the windows again.
         let wide = (t - 200_000, t + 30_000);
         assert!(check_range(&f, &lines, &every, wide, &ix).len() > read.len());
+    }
+
+    #[test]
+    fn long_requests_started_long_before_do_not_make_a_window_read_for_every_range() {
+        // One request in 40 ran ten minutes: every window's start times span ten minutes, but
+        // a minute's range needs only the windows holding a record started in it.
+        let t0 = 1_717_405_200_000;
+        let mut lines = Vec::new();
+        for p in 0..3 {
+            lines.extend(proxy(p, t0, 20_000, 60, 600_000));
+        }
+        let f = write(&lines);
+        let ix = ScanIndex::default();
+        scan_file(
+            f.path(),
+            "f",
+            &["none".into()],
+            None,
+            &FormatSpec::Auto,
+            &ix,
+        )
+        .unwrap();
+        let t = lines[20_000 + 15_000].0;
+        let range = (t - 30_000, t + 30_000);
+        let read = check_range(&f, &lines, &["10.0.0.1:5000".into()], range, &ix);
+        // What a whole ten-second interval of starts brings in at most, and what the ranges
+        // alone would have read.
+        let by_bucket = needed(&lines, buckets_of(range));
+        let by_range = possible(&lines, range);
+        assert!(
+            subset(&read, &by_bucket),
+            "read {read:?}, may {by_bucket:?}"
+        );
+        assert!(
+            read.len() * 2 < by_range.len(),
+            "read {read:?} of {by_range:?}"
+        );
     }
 
     #[test]
