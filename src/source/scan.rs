@@ -1101,7 +1101,7 @@ enum LineTime {
 
 /// How finely a window's start times are kept besides their range (see [`FileIndex`]): ten
 /// seconds, the tens digit of a key's seconds.
-const BUCKET_MS: i64 = 10_000;
+pub const BUCKET_MS: i64 = 10_000;
 
 /// The most [`BUCKET_MS`] intervals kept per window; a window whose records started in more
 /// is known by its range only.

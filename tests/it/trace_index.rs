@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
-use meshtrace::source::scan::{ScanIndex, WINDOW, scan_file};
+use meshtrace::source::scan::{BUCKET_MS, ScanIndex, WINDOW, scan_file};
 use meshtrace_parsers::detect::FormatSpec;
 use serde_json::Value;
 
@@ -170,9 +170,14 @@ fn later_rounds_read_only_the_windows_that_can_hold_the_request() {
                 *e = (e.0.min(s), e.1.max(s));
             }
         }
+        // (The index keeps start times in whole intervals of `BUCKET_MS`.)
+        let (wa, wb) = (
+            a.div_euclid(BUCKET_MS) * BUCKET_MS,
+            b.div_euclid(BUCKET_MS) * BUCKET_MS + BUCKET_MS - 1,
+        );
         let may: BTreeSet<usize> = span
             .iter()
-            .filter(|(_, (lo, hi))| *lo <= b && *hi >= a)
+            .filter(|(_, (lo, hi))| *lo <= wb && *hi >= wa)
             .map(|(k, _)| *k)
             .collect();
         let read: BTreeSet<usize> = r.windows.iter().copied().collect();
