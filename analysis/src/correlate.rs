@@ -139,6 +139,41 @@ fn sock(a: Option<meshtrace_parsers::address::Address<'_>>) -> Option<SocketAddr
     a.and_then(|a| a.socket())
 }
 
+/// Did `inner` come in on the connection `outer` opened upstream? Its downstream remote address
+/// is `outer`'s upstream local one (port ≠ 0), and [`same_destination`] does not refute it.
+pub fn same_connection(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> bool {
+    matches!(
+        (sock(outer.upstream_local()), sock(inner.downstream_remote())),
+        (Some(ul), Some(dr)) if ul.port() != 0 && ul == dr
+    ) && same_destination(outer, inner)
+}
+
+/// Could `outer`'s upstream connection end at the listener `inner` logged? A TCP connection is
+/// named by both its ends, so one local address and port carry connections to several
+/// destinations at once (Linux hands out the same ephemeral port for different destinations):
+/// equal source addresses alone do not make one connection. An Istio outbound cluster's upstream
+/// host is the endpoint the proxy connected to, a pod address not translated on the way, so when
+/// `inner` logged the address it was reached at, the two must be equal. Other clusters may
+/// connect through a translated address (a Service's cluster IP): nothing is refuted there.
+pub fn same_destination(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> bool {
+    use meshtrace_parsers::cluster::{ClusterName, Direction};
+    match (
+        outer.upstream_cluster(),
+        sock(outer.upstream_host()),
+        sock(inner.downstream_local()),
+    ) {
+        (
+            Some(ClusterName::Istio {
+                direction: Direction::Outbound,
+                ..
+            }),
+            Some(up),
+            Some(dl),
+        ) => up == dl,
+        _ => true,
+    }
+}
+
 /// How well `inner` fits as the hop `outer` forwarded to. `None`: impossible (time disjoint).
 pub fn fit(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> Option<i32> {
     let mut s = 0;
@@ -443,12 +478,7 @@ impl Walk<'_> {
 /// downstream remote address, port ≠ 0), or the listener (upstream host = listener) when one
 /// side has no request id and both are timed. `None`: not linked.
 fn link_kind(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> Option<LinkKind> {
-    if let (Some(ul), Some(dr)) = (
-        sock(outer.upstream_local()),
-        sock(inner.downstream_remote()),
-    ) && ul.port() != 0
-        && ul == dr
-    {
+    if same_connection(outer, inner) {
         Some(LinkKind::Connection)
     } else if let (Some(up), Some(dl)) =
         (sock(outer.upstream_host()), sock(inner.downstream_local()))
@@ -583,6 +613,34 @@ mod tests {
                 r#"[2024-05-01T10:00:00.005Z] "GET /healthz HTTP/1.1" 200 - via_upstream - "-" 0 2 1 1 "-" "Knative-Activator-Probe" "id-a-inner" "10.0.0.50:8012" "10.0.0.50:8012" inbound|8012|| 127.0.0.6:1 10.0.0.50:8012 10.0.0.44:0 - default"#,
             ),
         ]
+    }
+
+    #[test]
+    fn one_local_port_to_two_destinations_is_two_connections() {
+        // The same ephemeral port towards a feature store (TCP) and the local gateway (HTTP).
+        let tcp = ll(
+            1,
+            r#"[2024-06-03T09:08:24.404Z] "- - -" 0 - - - "-" 6274031 8468288 94307 - "-" "-" "-" "-" "10.133.3.7:9000" outbound|9000||feature-store.aiproject.svc.cluster.local 10.135.0.43:52485 10.135.0.43:31400 10.134.2.239:42599 - -"#,
+        );
+        let gw = ll(
+            2,
+            r#"[2024-06-03T09:09:09.355Z] "POST /v2/models/test/infer HTTP/2" 503 - via_upstream - "-" 2312 168 32 32 "10.134.2.169" "curl/8.6.0" "b4403270-8274-4571-85f1-bb462ce17ad4" "test-predictor.aiproject.svc.cluster.local" "10.135.0.43:8081" outbound|80||knative-local-gateway.istio-system.svc.cluster.local 10.135.0.43:52485 10.135.0.43:8443 10.134.2.169:42287 test-aiproject.apps.mycluster.example.com -"#,
+        );
+        let local = ll(
+            3,
+            r#"[2024-06-03T09:09:09.357Z] "POST /v2/models/test/infer HTTP/2" 503 - via_upstream - "-" 2312 168 28 27 "10.134.2.169,10.135.0.43" "curl/8.6.0" "b4403270-8274-4571-85f1-bb462ce17ad4" "test-predictor.aiproject.svc.cluster.local" "10.135.0.44:8012" outbound|80||test-predictor-00001.aiproject.svc.cluster.local 10.135.0.43:44757 10.135.0.43:8081 10.135.0.43:52485 outbound_.80_._.knative-local-gateway.istio-system.svc.cluster.local -"#,
+        );
+        assert!(same_connection(&gw.record, &local.record));
+        assert!(!same_connection(&tcp.record, &local.record));
+        assert_eq!(link_kind(&tcp.record, &local.record), None);
+        // Traced from the TCP connection, the path stays on it.
+        let l = vec![tcp, gw, local];
+        let c = correlate(
+            &l,
+            &Start::Address("10.134.2.239:42599".parse().unwrap()),
+            false,
+        );
+        assert_eq!(c.hops, vec![0]);
     }
 
     #[test]

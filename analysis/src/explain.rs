@@ -9,7 +9,7 @@ use serde::Serialize;
 use meshtrace_parsers::record::RawRecord;
 
 use crate::causes::Cause;
-use crate::correlate::fit;
+use crate::correlate::{fit, same_destination};
 use crate::diagnose::{
     Context, Verdict, diagnose_in, envoy_generated, refused_connection, upstream_connection_failed,
 };
@@ -260,7 +260,11 @@ impl<'a, 's> Continuations<'a, 's> {
             }
             _ => &on[untimed..],
         };
-        let candidates = on[..untimed].iter().chain(timed).map(|(_, c)| *c);
+        let candidates = on[..untimed]
+            .iter()
+            .chain(timed)
+            .map(|(_, c)| *c)
+            .filter(|c| same_destination(r, &c.record));
         self.best_fit(gi, r, candidates)
     }
 
@@ -374,16 +378,16 @@ fn continued_into(requests: &[RequestReport]) -> Vec<(usize, String)> {
     marks
 }
 
-/// A group and the time its hop ran (Unix ms), when known.
-type Span = (usize, Option<(i64, i64)>);
+/// A group, the time its hop ran (Unix ms) when known, and the hop.
+type Span<'s> = (usize, Option<(i64, i64)>, &'s LogLine);
 
 /// Requests that another logged hop sent: their outermost hop's downstream connection is that
 /// hop's upstream connection, opened while it ran (a retry attempt, which the proxy starts under
 /// a new x-request-id when it regenerates ids, or a request forwarded after an id change), or a
 /// connection refused by the listener that hop failed to reach. They are part of the request
 /// that sent them, not client requests of their own.
-fn called_by_logged_hops(
-    groups: &[Vec<&LogLine>],
+fn called_by_logged_hops<'s>(
+    groups: &[Vec<&'s LogLine>],
     verdicts: &[crate::diagnose::Verdict],
     requests: &[RequestReport],
 ) -> Vec<(usize, String)> {
@@ -394,8 +398,8 @@ fn called_by_logged_hops(
             s + i64::try_from(r.duration_ms().unwrap_or(0)).unwrap_or(0),
         ))
     };
-    let mut by_upstream_local: HashMap<std::net::SocketAddr, Vec<Span>> = HashMap::default();
-    let mut failed_to: HashMap<std::net::SocketAddr, Vec<Span>> = HashMap::default();
+    let mut by_upstream_local: HashMap<std::net::SocketAddr, Vec<Span<'s>>> = HashMap::default();
+    let mut failed_to: HashMap<std::net::SocketAddr, Vec<Span<'s>>> = HashMap::default();
     for (gi, g) in groups.iter().enumerate() {
         for l in g {
             let r = &l.record;
@@ -404,12 +408,15 @@ fn called_by_logged_hops(
                 .and_then(|a| a.socket())
                 .filter(|s| s.port() != 0)
             {
-                by_upstream_local.entry(ul).or_default().push((gi, span(r)));
+                by_upstream_local
+                    .entry(ul)
+                    .or_default()
+                    .push((gi, span(r), l));
             }
             if upstream_connection_failed(r)
                 && let Some(up) = r.upstream_host().and_then(|a| a.socket())
             {
-                failed_to.entry(up).or_default().push((gi, span(r)));
+                failed_to.entry(up).or_default().push((gi, span(r), l));
             }
         }
     }
@@ -432,10 +439,12 @@ fn called_by_logged_hops(
                 .filter(|s| s.port() != 0)
                 .and_then(|s| by_upstream_local.get(&s))
         };
-        let caller = candidates.into_iter().flatten().find(|(gi, sp)| {
-            *gi != j && sp.is_some_and(|(s, e)| start >= s - 1000 && start <= e + 1000)
+        let caller = candidates.into_iter().flatten().find(|(gi, sp, l)| {
+            *gi != j
+                && sp.is_some_and(|(s, e)| start >= s - 1000 && start <= e + 1000)
+                && same_destination(&l.record, r)
         });
-        if let Some((gi, _)) = caller {
+        if let Some((gi, _, _)) = caller {
             let id = requests[*gi].request_id.clone().unwrap_or_else(|| {
                 let l = groups[*gi][verdicts[*gi].order.first().copied().unwrap_or(0)];
                 format!("{}:{}", l.input, l.line)

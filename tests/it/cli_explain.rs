@@ -242,3 +242,34 @@ fn large_input_records_are_masked_and_escaped() {
     let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
     assert_eq!(v["records"].as_array().map(Vec::len), Some(n as usize));
 }
+
+/// One proxy's connections to two destinations from the same local port at once (Linux hands
+/// out one ephemeral port for several destinations): a long TCP connection to a feature store
+/// and an HTTP connection to the local gateway. The TCP connection does not continue into the
+/// HTTP request: it is a request of its own that succeeded, and one request failed.
+#[test]
+fn a_local_port_shared_by_connections_to_two_destinations_does_not_join_them() {
+    let log = [
+        r#"[2024-06-03T09:09:09.355Z] "POST /v2/models/test/infer HTTP/2" 503 - via_upstream - "-" 2312 168 32 32 "10.134.2.169" "curl/8.6.0" "b4403270-8274-4571-85f1-bb462ce17ad4" "test-predictor.aiproject.svc.cluster.local" "10.135.0.43:8081" outbound|80||knative-local-gateway.istio-system.svc.cluster.local 10.135.0.43:52485 10.135.0.43:8443 10.134.2.169:42287 test-aiproject.apps.mycluster.example.com -"#,
+        r#"[2024-06-03T09:09:09.357Z] "POST /v2/models/test/infer HTTP/2" 503 - via_upstream - "-" 2312 168 28 27 "10.134.2.169,10.135.0.43" "curl/8.6.0" "b4403270-8274-4571-85f1-bb462ce17ad4" "test-predictor.aiproject.svc.cluster.local" "10.135.0.44:8012" outbound|80||test-predictor-00001.aiproject.svc.cluster.local 10.135.0.43:44757 10.135.0.43:8081 10.135.0.43:52485 outbound_.80_._.knative-local-gateway.istio-system.svc.cluster.local -"#,
+        r#"[2024-06-03T09:08:24.404Z] "- - -" 0 - - - "-" 6274031 8468288 94307 - "-" "-" "-" "-" "10.133.3.7:9000" outbound|9000||feature-store.aiproject.svc.cluster.local 10.135.0.43:52485 10.135.0.43:31400 10.134.2.239:42599 - -"#,
+    ]
+    .join("\n");
+    let (code, out, err) = meshtrace(&["explain", "-o", "json"], Some(&log));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reqs = v["requests"].as_array().unwrap();
+    let tcp = reqs
+        .iter()
+        .find(|r| r["lines"] == serde_json::json!([3]))
+        .unwrap_or_else(|| panic!("no request of line 3: {out}"));
+    assert_eq!(tcp["cause"], "ok", "{tcp}");
+    assert_eq!(tcp["hops"].as_array().unwrap().len(), 1, "{tcp}");
+    let failed: Vec<_> = reqs
+        .iter()
+        .filter(|r| r["cause"] != "ok" && r.get("part_of").is_none())
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["lines"], serde_json::json!([1, 2]));
+    assert!(reqs.iter().all(|r| r.get("part_of").is_none()), "{out}");
+}
