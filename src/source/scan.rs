@@ -1644,14 +1644,22 @@ mod tests {
         r.windows
     }
 
-    #[test]
-    fn interleaved_proxies_read_only_the_windows_of_the_range() {
-        // Three proxies' logs one after another, each 20 minutes of requests, some a minute
-        // long: every window's end times go back 20 minutes from the previous one's.
+    /// Three proxies' logs one after another, each 20 minutes of requests, one in 40 lasting
+    /// `long` ms (every window's end times go back 20 minutes from the previous one's), scanned
+    /// whole for `p1-010000`.
+    #[allow(clippy::type_complexity)]
+    fn three_proxies(
+        long: i64,
+    ) -> (
+        tempfile::NamedTempFile,
+        Vec<(i64, String)>,
+        ScanIndex,
+        ScanResult,
+    ) {
         let t0 = 1_717_405_200_000;
         let mut lines = Vec::new();
         for p in 0..3 {
-            lines.extend(proxy(p, t0, 20_000, 60, 60_000));
+            lines.extend(proxy(p, t0, 20_000, 60, long));
         }
         let f = write(&lines);
         let ix = ScanIndex::default();
@@ -1664,6 +1672,13 @@ mod tests {
             &ix,
         )
         .unwrap();
+        (f, lines, ix, first)
+    }
+
+    #[test]
+    fn interleaved_proxies_read_only_the_windows_of_the_range() {
+        // Some requests a minute long.
+        let (f, lines, ix, first) = three_proxies(60_000);
         let total = ix.file("f").unwrap().windows();
         assert_eq!(first.windows_read, total);
         assert_eq!(first.hits.len(), 1);
@@ -1695,22 +1710,7 @@ mod tests {
     fn long_requests_started_long_before_do_not_make_a_window_read_for_every_range() {
         // One request in 40 ran ten minutes: every window's start times span ten minutes, but
         // a minute's range needs only the windows holding a record started in it.
-        let t0 = 1_717_405_200_000;
-        let mut lines = Vec::new();
-        for p in 0..3 {
-            lines.extend(proxy(p, t0, 20_000, 60, 600_000));
-        }
-        let f = write(&lines);
-        let ix = ScanIndex::default();
-        scan_file(
-            f.path(),
-            "f",
-            &["none".into()],
-            None,
-            &FormatSpec::Auto,
-            &ix,
-        )
-        .unwrap();
+        let (f, lines, ix, _) = three_proxies(600_000);
         let t = lines[20_000 + 15_000].0;
         let range = (t - 30_000, t + 30_000);
         let read = check_range(&f, &lines, &["10.0.0.1:5000".into()], range, &ix);
