@@ -57,8 +57,39 @@ impl Starts {
     }
 }
 
-/// Start-time intervals (Unix ms, inclusive) of one window's records.
-type Intervals = Box<[(i64, i64)]>;
+/// The start times of one window's records in whole [`BUCKET_MS`] intervals, compactly (a few
+/// bytes each: the index of a file of any size stays small): bucket numbers (Unix ms divided by
+/// [`BUCKET_MS`]) from `base`, first and last of each run of buckets, inclusive.
+#[derive(Debug)]
+struct Intervals {
+    base: i64,
+    spans: Box<[(u16, u16)]>,
+}
+
+impl Intervals {
+    /// `None` when the intervals span more than `u16` buckets (7 days).
+    fn new(ms: &[(i64, i64)]) -> Option<Intervals> {
+        let bucket = |t: i64| t.div_euclid(BUCKET_MS);
+        let base = ms.iter().map(|&(a, _)| bucket(a)).min().unwrap_or(0);
+        let off = |t: i64| u16::try_from(bucket(t) - base).ok();
+        let spans = ms
+            .iter()
+            .map(|&(a, b)| Some((off(a)?, off(b.max(a))?)))
+            .collect::<Option<Box<[_]>>>()?;
+        Some(Intervals { base, spans })
+    }
+
+    /// Does one of them overlap `[from, to]` (Unix ms)?
+    fn overlaps(&self, from: i64, to: i64) -> bool {
+        let (f, t) = (
+            from.div_euclid(BUCKET_MS) - self.base,
+            to.div_euclid(BUCKET_MS) - self.base,
+        );
+        self.spans
+            .iter()
+            .any(|&(a, b)| i64::from(a) <= t && i64::from(b) >= f)
+    }
+}
 
 /// What the first full scan of a file learnt, reused by later rounds.
 #[derive(Debug)]
@@ -149,10 +180,10 @@ impl FileIndex {
             starts.push(o.union(incoming));
             fine.push(match (f, incoming) {
                 (_, Starts::Unknown) | (None, _) => None,
-                (Some(f), Starts::Empty) => Some(f.into_boxed_slice()),
+                (Some(f), Starts::Empty) => Intervals::new(&f),
                 (Some(mut f), Starts::Range(a, b)) => {
                     f.push((a, b));
-                    Some(f.into_boxed_slice())
+                    Intervals::new(&f)
                 }
             });
             incoming = match t {
@@ -174,7 +205,7 @@ impl FileIndex {
     fn windows_for(&self, from: i64, to: i64) -> Vec<usize> {
         (0..self.starts.len())
             .filter(|&k| match self.fine.get(k) {
-                Some(Some(f)) => f.iter().any(|&(a, b)| a <= to && b >= from),
+                Some(Some(f)) => f.overlaps(from, to),
                 _ => self.starts[k].overlaps(from, to),
             })
             .collect()
@@ -1704,6 +1735,26 @@ mod tests {
         // A wider range reads the windows again.
         let wide = (t - 200_000, t + 30_000);
         assert!(check_range(&f, &lines, &every, wide, &ix).len() > read.len());
+    }
+
+    #[test]
+    fn intervals_are_whole_buckets_and_refuse_what_they_cannot_hold() {
+        let t = 1_717_405_200_000; // a multiple of BUCKET_MS
+        let iv = Intervals::new(&[(t + 12_000, t + 15_000), (t + 95_000, t + 95_000)]).unwrap();
+        for (from, to, want) in [
+            (t + 10_000, t + 10_000, true), // same bucket as 12 s
+            (t + 19_999, t + 20_000, true),
+            (t + 20_000, t + 89_999, false),
+            (t + 90_000, t + 90_000, true), // 95 s's bucket
+            (t + 100_000, t + 200_000, false),
+            (t - 50_000, t + 9_999, false),
+            (t - 50_000, t + 300_000, true),
+        ] {
+            assert_eq!(iv.overlaps(from, to), want, "{from}..{to}");
+        }
+        // More than 65 535 buckets apart (7.6 days): not kept this way.
+        assert!(Intervals::new(&[(t, t), (t + 8 * 86_400_000, t + 8 * 86_400_000)]).is_none());
+        assert!(Intervals::new(&[(t, t + 86_400_000)]).is_some());
     }
 
     #[test]
