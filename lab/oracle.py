@@ -411,12 +411,17 @@ class Upstream(http.server.BaseHTTPRequestHandler):
             return
         if status in (204, 304) or self.command == "HEAD" or status < 200:
             body = b""
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # Envoy gave up on this upstream request (a delayed answer past its timeout, a
+            # fault): what it logs is the point, not this answer.
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = do_PURGE = handle_any
 
