@@ -17,7 +17,8 @@ use meshtrace_parsers::detect::FormatSpec;
 use crate::commands::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK, format_spec};
 use crate::diagnose::Context;
 use crate::explain::explain;
-use crate::report::explain_stream::{element, write_skipped_summary};
+use crate::report::compact::KeyChecks;
+use crate::report::explain_stream::{element, json_element_checked, write_skipped_summary};
 use crate::report::json::{RecordJson, SkippedJson};
 use crate::report::safe::{SanitizedFile, SanitizingSpool};
 use crate::report::{ExplainStream, OutputFormat, write_explain};
@@ -405,6 +406,11 @@ struct SpoolSink {
     skipped_spool: SanitizingSpool,
     /// `records` elements not yet written to their spool.
     buf: Vec<u8>,
+    /// JSON without colour: each record is checked as it is serialised, and `buf` holds only
+    /// those the sanitiser would leave as they are (written past it).
+    checked: bool,
+    /// The verdicts on the records' keys, remembered from one record to the next.
+    keys: KeyChecks,
     /// The `skipped` element being written.
     skipped_buf: Vec<u8>,
     skipped: BTreeMap<String, u64>,
@@ -421,7 +427,22 @@ impl SpoolSink {
         }
         let before = self.buf.len();
         let mut size = 0;
-        let r = if to_records {
+        let r = if to_records && self.checked {
+            // `buf` holds only elements the sanitiser would leave as they are; one that it
+            // may change goes through it, after them.
+            json_element_checked(v, &mut self.keys, &mut self.buf).and_then(|clean| {
+                size = self.buf.len() - before;
+                if !clean {
+                    self.records.write_clean(&self.buf[..before])?;
+                    self.records.write_all(&self.buf[before..])?;
+                    self.buf.clear();
+                } else if self.buf.len() >= SPOOL_CHUNK {
+                    self.records.write_clean(&self.buf)?;
+                    self.buf.clear();
+                }
+                Ok(())
+            })
+        } else if to_records {
             element(self.yaml, v, &mut self.buf).and_then(|()| {
                 size = self.buf.len() - before;
                 if self.buf.len() >= SPOOL_CHUNK {
@@ -453,13 +474,17 @@ impl SpoolSink {
             buf,
             skipped,
             error,
+            checked,
             ..
         } = self;
         let spools = match error {
             Some(e) => Err(e),
-            None => records
-                .write_all(&buf)
-                .and_then(|()| Ok((records.finish()?, skipped_spool.finish()?))),
+            None => if checked {
+                records.write_clean(&buf)
+            } else {
+                records.write_all(&buf)
+            }
+            .and_then(|()| Ok((records.finish()?, skipped_spool.finish()?))),
         };
         let _ = tx.send(Msg::Done(Box::new(Finished {
             skipped,
@@ -788,6 +813,8 @@ fn read_and_spool(
         records,
         skipped_spool,
         buf: Vec::with_capacity(2 * SPOOL_CHUNK),
+        checked: !yaml && !crate::report::style::enabled(),
+        keys: KeyChecks::default(),
         skipped_buf: Vec::new(),
         skipped: BTreeMap::new(),
         error: None,

@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::ser::{self, Serialize};
 
+pub use super::safe::KeyChecks;
+
 /// Why a value could not be written (a map key that is not a string, a number, a bool or a
 /// char, or an error of the value's own `Serialize`).
 #[derive(Debug)]
@@ -28,7 +30,71 @@ impl ser::Error for Error {
 
 /// Append `v` as compact JSON to `out`. On an error, `out` may hold part of the value.
 pub fn to_vec<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> Result<(), Error> {
-    v.serialize(Writer(out))
+    with_buf(out, Audit::Off, &mut KeyChecks::default(), v).map(|_| ())
+}
+
+/// [`to_vec`], and whether the [`super::safe::Sanitizer`] would leave what was written as it
+/// is, wherever it sits in a line: every key and string value needed no JSON escape and holds
+/// nothing the sanitiser changes or masks ([`super::safe::json_string_untouched`]), and no key
+/// is a secret name ([`KeyChecks`], which remembers its verdicts from one value to the next).
+/// The rest of the JSON (numbers, `null`, punctuation, the `:` after a key) is plain to the
+/// sanitiser. `false` may be said of a value the sanitiser would leave as it is, never the
+/// other way.
+pub fn to_vec_checked<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    keys: &mut KeyChecks,
+    v: &T,
+) -> Result<bool, Error> {
+    keys.restart();
+    with_buf(out, Audit::Clean, keys, v).map(|a| a == Audit::Clean)
+}
+
+fn with_buf<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    audit: Audit,
+    keys: &mut KeyChecks,
+    v: &T,
+) -> Result<Audit, Error> {
+    let mut buf = Buf {
+        bytes: std::mem::take(out),
+        audit,
+        keys: std::mem::take(keys),
+    };
+    let r = v.serialize(Writer(&mut buf));
+    *out = buf.bytes;
+    *keys = buf.keys;
+    r.map(|()| buf.audit)
+}
+
+/// What [`to_vec_checked`] found so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audit {
+    /// Not asked for.
+    Off,
+    /// Everything written so far passes the sanitiser unchanged.
+    Clean,
+    /// Something written may not.
+    Dirty,
+}
+
+/// The bytes being written and their audit.
+struct Buf {
+    bytes: Vec<u8>,
+    audit: Audit,
+    keys: KeyChecks,
+}
+
+impl std::ops::Deref for Buf {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.bytes
+    }
+}
+
+impl std::ops::DerefMut for Buf {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
 }
 
 /// How JSON escapes a byte inside a string: 0 for none, `u` for `\u00XX`, else the letter
@@ -109,14 +175,21 @@ fn needs_escape(b: &[u8]) -> bool {
 }
 
 /// Append `s` as a JSON string.
-fn write_str(out: &mut Vec<u8>, s: &str) {
+fn write_str(out: &mut Buf, s: &str) {
     let b = s.as_bytes();
     out.reserve(b.len() + 2);
     out.push(b'"');
     if !needs_escape(b) {
         out.extend_from_slice(b);
         out.push(b'"');
+        if out.audit == Audit::Clean && !super::safe::json_string_untouched(b) {
+            out.audit = Audit::Dirty;
+        }
         return;
+    }
+    // An escape can make what the sanitiser looks for (`\bearer `): not looked into.
+    if out.audit == Audit::Clean {
+        out.audit = Audit::Dirty;
     }
     let mut start = 0;
     loop {
@@ -137,6 +210,14 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Append the key `s` of an object (before its `:`).
+fn write_key(out: &mut Buf, s: &str) {
+    write_str(out, s);
+    if out.audit == Audit::Clean && !out.keys.untouched(s.as_bytes()) {
+        out.audit = Audit::Dirty;
+    }
+}
+
 fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
@@ -148,11 +229,11 @@ fn write_float<F: Serialize>(out: &mut Vec<u8>, v: F) -> Result<(), Error> {
 }
 
 /// The serializer: appends to the buffer.
-struct Writer<'b>(&'b mut Vec<u8>);
+struct Writer<'b>(&'b mut Buf);
 
 /// An array or object being written.
 pub struct Compound<'b> {
-    out: &'b mut Vec<u8>,
+    out: &'b mut Buf,
     /// No element written yet.
     first: bool,
     /// The byte that closes it (`]` or `}`), unless it was closed at once (known empty).
@@ -174,7 +255,7 @@ impl Compound<'_> {
     }
     fn entry<T: Serialize + ?Sized>(&mut self, key: &str, v: &T) -> Result<(), Error> {
         self.comma();
-        write_str(self.out, key);
+        write_key(self.out, key);
         self.out.push(b':');
         v.serialize(Writer(self.out))
     }
@@ -210,7 +291,7 @@ impl<'b> Writer<'b> {
     /// `{"variant":` before a variant's value.
     fn variant_key(&mut self, variant: &str) {
         self.0.push(b'{');
-        write_str(self.0, variant);
+        write_key(self.0, variant);
         self.0.push(b':');
     }
 }
@@ -428,14 +509,14 @@ struct_like!(SerializeStruct, SerializeStructVariant);
 
 /// A map key: JSON keys are strings, so numbers, bools and chars are written quoted (as
 /// serde_json does); anything else is an error.
-struct KeyWriter<'b>(&'b mut Vec<u8>);
+struct KeyWriter<'b>(&'b mut Buf);
 
 fn key_must_be_a_string() -> Error {
     Error("key must be a string".into())
 }
 
 impl KeyWriter<'_> {
-    fn quoted(self, f: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>) -> Result<(), Error> {
+    fn quoted(self, f: impl FnOnce(&mut Buf) -> Result<(), Error>) -> Result<(), Error> {
         self.0.push(b'"');
         f(&mut *self.0)?;
         self.0.push(b'"');
@@ -503,7 +584,7 @@ impl ser::Serializer for KeyWriter<'_> {
         Writer(self.0).serialize_char(v)
     }
     fn serialize_str(self, v: &str) -> Result<(), Error> {
-        write_str(self.0, v);
+        write_key(self.0, v);
         Ok(())
     }
     fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {

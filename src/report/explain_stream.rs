@@ -29,6 +29,18 @@ pub fn element<T: serde::Serialize + ?Sized>(
     super::compact::to_vec(buf, v).map_err(io::Error::other)
 }
 
+/// [`element`] for JSON, and whether the sanitiser would leave the element as it is
+/// ([`super::compact::to_vec_checked`]): such elements can be written with
+/// `SanitizingSpool::write_clean`, without a second look at their bytes.
+pub fn json_element_checked<T: serde::Serialize + ?Sized>(
+    v: &T,
+    keys: &mut super::compact::KeyChecks,
+    buf: &mut Vec<u8>,
+) -> io::Result<bool> {
+    buf.extend_from_slice(b",\n    ");
+    super::compact::to_vec_checked(buf, keys, v).map_err(io::Error::other)
+}
+
 /// Write `Skipped N lines: …` (counts by kind) and the first malformed lines with their file
 /// and line, the way the in-memory `explain` ends; nothing when no line was skipped.
 /// `malformed` holds the examples kept (in input order); the count of the others comes from

@@ -198,6 +198,41 @@ impl<W: Write> Sanitizer<W> {
         self.put(&data[clean_from..])
     }
 
+    /// Write `bytes`, which the caller knows [`scan_line`] finds nothing to change in, as
+    /// they are (`compact::to_vec_checked` says so of a document's element): the unfinished
+    /// line held is ended through the sanitiser by their first newline (it is that line's
+    /// end), the rest goes straight out. In a debug build, the claim is checked.
+    pub fn write_clean(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.closed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let mut rest = bytes;
+        if !self.pending.is_empty() {
+            match meshtrace_parsers::memchr::memchr(b'\n', rest) {
+                Some(p) => {
+                    self.write_all(&rest[..=p])?;
+                    rest = &rest[p + 1..];
+                }
+                None => return self.write_all(rest),
+            }
+        }
+        #[cfg(debug_assertions)]
+        {
+            let mut keys = KeyVerdicts::default();
+            let mut at = 0;
+            while at < rest.len() {
+                let (len, untouched) = scan_line(&rest[at..], &mut keys);
+                assert!(
+                    untouched,
+                    "claimed clean, changed by the sanitiser: {:?}",
+                    String::from_utf8_lossy(&rest[at..at + len])
+                );
+                at += len;
+            }
+        }
+        self.put(rest)
+    }
+
     /// Sanitise and write `pending[..end]`.
     fn emit(&mut self, end: usize) -> io::Result<()> {
         let mut pending = std::mem::take(&mut self.pending);
@@ -295,6 +330,13 @@ impl SanitizingSpool {
         let len = file.seek(io::SeekFrom::End(0))?;
         file.seek(io::SeekFrom::Start(0))?;
         Ok(SanitizedFile { file, len })
+    }
+}
+
+impl SanitizingSpool {
+    /// [`Sanitizer::write_clean`]: bytes the sanitiser would leave as they are.
+    pub fn write_clean(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.writer.write_clean(bytes)
     }
 }
 
@@ -493,6 +535,122 @@ fn scan_line(b: &[u8], keys: &mut KeyVerdicts) -> (usize, bool) {
         i += 1;
     }
     (i, true)
+}
+
+/// Would [`scan_line`] find nothing to change in a JSON string whose bytes between the quotes
+/// are `b` (as written, needing no JSON escape), wherever the string sits in a line? The same
+/// tests on the string's own bytes, since the bytes around it are the quotes: a quote is not a
+/// name character, not `ey`, not a word character before `Bearer`/`Basic`, and not the space
+/// a scheme needs after it. A `:` or `=` whose name the line's scan would look for at or
+/// before the opening quote (a quoted name) is not looked into: `false`.
+pub(super) fn json_string_untouched(b: &[u8]) -> bool {
+    if !any_not_plain(b) {
+        return true;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        i = skip_plain(b, i);
+        let Some(&c) = b.get(i) else { break };
+        match CLASS[c as usize] {
+            PLAIN => {}
+            ODD if c >= 0x80 => match utf8_char(&b[i..]) {
+                Some((ch, len)) if !is_unsafe(ch) => {
+                    i += len;
+                    continue;
+                }
+                _ => return false,
+            },
+            NEWLINE | ODD => return false,
+            SEP => {
+                let mut k = i;
+                if c == b':' {
+                    while k > 0 && b[k - 1] == b' ' && i - k < 4 {
+                        k -= 1;
+                    }
+                }
+                if k == 0 || matches!(b[k - 1], b'"' | b'\'' | b'\\') || secret_name_before(b, i) {
+                    return false;
+                }
+            }
+            class if secret_at(b, i, class) => return false,
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Does `b` (a whole string: nothing after it) hold a byte [`not_plain`] flags? A word at a
+/// time, the last few bytes as the word that ends `b`, a string shorter than a word padded
+/// with spaces (plain, and not the `e`/`a` a `b` is flagged before).
+#[inline]
+fn any_not_plain(b: &[u8]) -> bool {
+    const SPACES: u64 = ONES * 0x20;
+    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or([b' '; 8]));
+    let flags = |x: u64, after: u8| not_plain(x, (x >> 8) | (u64::from(after) << 56));
+    if b.len() < 8 {
+        let mut x = SPACES;
+        for (k, &c) in b.iter().enumerate() {
+            x = (x & !(0xff << (8 * k))) | (u64::from(c) << (8 * k));
+        }
+        return flags(x, b' ') != 0;
+    }
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let after = b.get(i + 8).copied().unwrap_or(b' ');
+        if flags(word(&b[i..i + 8]), after) != 0 {
+            return true;
+        }
+        i += 8;
+    }
+    i < b.len() && flags(word(&b[b.len() - 8..]), b' ') != 0
+}
+
+/// [`json_string_untouched`] for the keys of a document's elements, which are also the quoted
+/// names the line's scan takes before the `:` after them (so they must not be secret names),
+/// with the verdicts remembered by the key's place in its element: elements repeat the same
+/// keys in the same order, so a key is usually checked by comparing it with the one before.
+#[derive(Default)]
+pub struct KeyChecks {
+    /// Per place: the key's length (0: nothing remembered), its bytes and the verdict.
+    places: Vec<(u8, [u8; KEY_BYTES], bool)>,
+    /// The place of the next key.
+    next: usize,
+}
+
+impl KeyChecks {
+    /// A new element starts: its first key is at place 0.
+    pub(super) fn restart(&mut self) {
+        self.next = 0;
+    }
+
+    /// Would the sanitiser leave the key `b` of a JSON object (and the name it makes for the
+    /// `:` after it) as it is?
+    pub(super) fn untouched(&mut self, b: &[u8]) -> bool {
+        let place = self.next;
+        self.next += 1;
+        if place >= KEY_PLACES || b.is_empty() || b.len() > KEY_BYTES {
+            return key_untouched(b);
+        }
+        if self.places.len() <= place {
+            self.places.resize(place + 1, (0, [0; KEY_BYTES], false));
+        }
+        let slot = &mut self.places[place];
+        if usize::from(slot.0) == b.len() && slot.1[..b.len()] == *b {
+            return slot.2;
+        }
+        let verdict = key_untouched(b);
+        slot.0 = b.len() as u8;
+        slot.1[..b.len()].copy_from_slice(b);
+        slot.2 = verdict;
+        verdict
+    }
+}
+
+/// [`json_string_untouched`], and not a secret name (the name the line's scan takes for the
+/// `:` after a key).
+fn key_untouched(b: &[u8]) -> bool {
+    json_string_untouched(b) && !(b.len() >= 3 && holds_secret_part(b) && known_secret_name(b))
 }
 
 /// The UTF-8 character at the start of `b` (starting with a byte from 0x80) and its length;
@@ -989,6 +1147,87 @@ mod tests {
                     scan_line_bytewise(line),
                     "{:?}",
                     String::from_utf8_lossy(line)
+                );
+            }
+        }
+    }
+
+    /// A string or key said untouched is untouched in any line of a document that holds it,
+    /// whatever sits around it; and the check is not "never": plain values pass.
+    #[test]
+    fn a_json_string_said_untouched_is_untouched_in_its_line() {
+        let edges: &[u8] = b"\x7f\xc2\x85\xe2\x80\xaeaAbBeEJ y:=-_'./0123456789tokenauthpwd";
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        let mut untouched = 0;
+        let contexts: [(&str, &str); 4] = [
+            ("    {\"line\":1,\"s\":\"", "\",\"n\":null},\n"),
+            ("{\"", "\":1}\n"),
+            ("{\"a\":[\"x\",\"", "\"]}"),
+            ("{\"token\":\"", "\"}\n"),
+        ];
+        for round in 0..60_000 {
+            let len = (next() % 24) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| edges[(next() % edges.len() as u64) as usize])
+                .collect();
+            let Ok(s) = std::str::from_utf8(&bytes) else {
+                continue;
+            };
+            let (before, after) = contexts[round % contexts.len()];
+            let key = round % contexts.len() == 1;
+            let said = if key {
+                key_untouched(s.as_bytes())
+            } else {
+                json_string_untouched(s.as_bytes())
+            };
+            // The claim is only made of strings that need no JSON escape.
+            if !said || s.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\') {
+                continue;
+            }
+            // The last context's key is a secret name: its value is masked whatever it is.
+            if round % contexts.len() == 3 {
+                continue;
+            }
+            untouched += 1;
+            let line = format!("{before}{s}{after}");
+            let (_, same) = scan_line(line.as_bytes(), &mut KeyVerdicts::default());
+            assert!(same, "{line:?}");
+            assert_eq!(reference(line.as_bytes()), line, "{line:?}");
+        }
+        assert!(untouched > 5_000, "{untouched}");
+        for plain in [
+            "10.135.0.43:8081",
+            "2024-06-03T09:00:00.069Z",
+            "outbound|80||a.b.svc",
+        ] {
+            assert!(json_string_untouched(plain.as_bytes()), "{plain}");
+        }
+        for changed in [
+            "Bearer abc",
+            "eyJhbGciOi",
+            "/p?token=abc",
+            "x\u{202e}y",
+            "a\x7fb",
+            "'x':1",
+            " :x",
+        ] {
+            assert!(!json_string_untouched(changed.as_bytes()), "{changed:?}");
+        }
+        assert!(!key_untouched(b"authorization"));
+        assert!(key_untouched(b"authority"));
+        // Remembered by place: the same verdicts, whatever came at that place before.
+        let mut checks = KeyChecks::default();
+        for keys in [
+            ["authority", "token"],
+            ["token", "authority"],
+            ["authority", "path"],
+        ] {
+            checks.restart();
+            for k in keys {
+                assert_eq!(
+                    checks.untouched(k.as_bytes()),
+                    key_untouched(k.as_bytes()),
+                    "{k}"
                 );
             }
         }

@@ -210,6 +210,71 @@ fn large_log() -> String {
     s
 }
 
+/// Streamed `-o json` writes the records its writer found clean past the sanitiser and the
+/// others through it (`-o yaml` sends all through it): records with secrets, escapes and
+/// invisible characters between clean ones come out masked and escaped, the same in both
+/// documents, and the clean records around them intact.
+#[test]
+fn streamed_records_with_secrets_between_clean_ones_are_masked_and_escaped() {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.c2lnbmF0dXJlLXZhbHVl";
+    let mut log = large_log();
+    let hostile = [
+        "/v2/models/m/infer?access_token=s3cr3t-t0ken-value&x=1".to_string(),
+        format!("/v2/models/m/infer?jwt={jwt}"),
+        "/v2/models/m/infer\u{85}next\u{2066}".to_string(),
+        "/v2/models/m/infer?password=hunter2-p4ss".to_string(),
+    ];
+    for (k, path) in hostile
+        .iter()
+        .chain(["/v2/models/after/infer".to_string()].iter())
+        .enumerate()
+    {
+        log.push_str(&format!(
+            "[2024-06-03T11:30:0{k}.000Z] \"POST {path} HTTP/1.1\" 200 - via_upstream - \"-\" 164 212 12 11 \"10.200.0.9\" \"Bearer b34rer-t0ken-value\" \"10000000-0000-4000-8000-00000000000{k}\" \"m-predictor.team.svc.cluster.local\" \"10.201.0.7:8012\" outbound|80||m-predictor-00001.team.svc.cluster.local 10.202.0.9:4000{k} 172.31.9.9:80 10.203.0.9:4100{k} - -\n"
+        ));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("big.log");
+    std::fs::write(&path, &log).unwrap();
+    let (code, doc) = json_and_yaml(&["explain", path.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let (_, raw, _) = run(&["explain", path.to_str().unwrap(), "-o", "json"]);
+    for secret in [
+        "s3cr3t-t0ken-value",
+        "hunter2-p4ss",
+        "b34rer-t0ken-value",
+        jwt,
+    ] {
+        assert!(!raw.contains(secret), "{secret} printed");
+    }
+    for invisible in ['\u{85}', '\u{2066}', '\u{1b}', '\u{202e}'] {
+        assert!(!raw.contains(invisible), "{invisible:?} printed raw");
+    }
+    let records = doc["records"].as_array().unwrap();
+    let after = records
+        .iter()
+        .find(|r| r["fields"]["request_id"] == "10000000-0000-4000-8000-000000000004")
+        .expect("the record after the hostile ones");
+    assert_eq!(after["fields"]["path"], "/v2/models/after/infer");
+    let escaped = records
+        .iter()
+        .find(|r| r["fields"]["request_id"] == "10000000-0000-4000-8000-000000000002")
+        .expect("the record with invisible characters");
+    assert_eq!(
+        escaped["fields"]["path"],
+        "/v2/models/m/infer\u{85}next\u{2066}"
+    );
+    // The clean records are the bulk, and whole.
+    assert!(records.len() > 20_000, "{}", records.len());
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["fields"]["path"] == "/v2/models/m/infer")
+            .count()
+            > 20_000
+    );
+}
+
 #[test]
 fn streamed_explain_yaml_equals_streamed_json_and_the_in_memory_document() {
     let tmp = tempfile::tempdir().unwrap();
