@@ -386,8 +386,10 @@ struct Finished {
 }
 
 /// Elements serialised before they are written to a spool together (the spool's sanitiser
-/// then takes whole lines straight from this buffer).
-const SPOOL_CHUNK: usize = 1 << 15;
+/// then takes whole lines straight from this buffer). As large as the spool's buffer
+/// (`SanitizingSpool`, 64 KiB), so a chunk goes to the file in one write without being copied
+/// into that buffer first.
+const SPOOL_CHUNK: usize = 1 << 16;
 
 /// The sink of one reader thread: serialises each record and skipped line into the input's
 /// spool files (the document's `records` and `skipped`, in input order; sanitised as they are
