@@ -895,7 +895,7 @@ fn read_range(
                         else {
                             return Ok(None);
                         };
-                        let bytes: usize = w.lines.iter().map(|(_, l)| l.len() + 1).sum();
+                        let bytes = w.text.len();
                         if total.fetch_add(bytes, Ordering::Relaxed) + bytes > CACHE_MAX {
                             return Ok(None);
                         }
@@ -932,11 +932,11 @@ fn read_range(
     for w in windows {
         before += ix.newlines[next.min(w.k)..w.k].iter().sum::<u64>();
         next = w.k;
-        for (local, l) in w.lines {
-            cache.lines.push((before + local + 1, cache.text.len()));
-            cache.text.extend_from_slice(&l);
-            cache.text.push(b'\n');
+        let at = cache.text.len();
+        for (local, off) in w.lines {
+            cache.lines.push((before + local + 1, at + off));
         }
+        cache.text.extend_from_slice(&w.text);
     }
     Ok(Some(cache))
 }
@@ -944,8 +944,12 @@ fn read_range(
 /// The lines of one window that may hold a record started in a time range.
 struct KeptWindow {
     k: usize,
-    /// (newlines between the window start and the line start, the line)
-    lines: Vec<(u64, Vec<u8>)>,
+    /// The lines kept, each with its newline, one after another: one buffer per window, not
+    /// one per line (thousands of small allocations made a reader thread's heap grow a page
+    /// at a time, one system call each).
+    text: Vec<u8>,
+    /// (newlines between the window start and the line start, where the line starts in `text`)
+    lines: Vec<(u64, usize)>,
 }
 
 /// Read window `k` and keep its lines whose start time is in `[a, b]` or not known cheaply;
@@ -965,6 +969,7 @@ fn keep_window(
     let o = k as u64 * WINDOW as u64;
     let hi = (o + WINDOW as u64).min(len);
     let mut lines = Vec::new();
+    let mut text = Vec::new();
     // Where the index could not check the cheap reading against the parser, every line is kept.
     let keep = |key: Option<Key>| !trust || key.and_then(key_ms).is_none_or(|t| a <= t && t <= b);
     // Byte offset of `buf[0]`; the next line starts at `buf[pos]`, `local` newlines after `o`
@@ -1029,7 +1034,9 @@ fn keep_window(
                 return Ok(None);
             }
             if keep(timer.cheap(data, s, e, &mut json)) {
-                lines.push((local, data[s..e].to_vec()));
+                lines.push((local, text.len()));
+                text.extend_from_slice(&data[s..e]);
+                text.push(b'\n');
             }
             local += 1;
             s = e + 1;
@@ -1039,7 +1046,7 @@ fn keep_window(
             break;
         }
     }
-    Ok(Some(KeptWindow { k, lines }))
+    Ok(Some(KeptWindow { k, text, lines }))
 }
 
 /// Does the file start with the gzip magic bytes (so it cannot be searched as text)?
