@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::ser::{self, Serialize};
 
-pub use super::safe::KeyChecks;
+use super::safe::KeyChecks;
 
 /// Why a value could not be written (a map key that is not a string, a number, a bool or a
 /// char, or an error of the value's own `Serialize`).

@@ -34,7 +34,7 @@ pub fn element<T: serde::Serialize + ?Sized>(
 /// `SanitizingSpool::write_clean`, without a second look at their bytes.
 pub fn json_element_checked<T: serde::Serialize + ?Sized>(
     v: &T,
-    keys: &mut super::compact::KeyChecks,
+    keys: &mut super::safe::KeyChecks,
     buf: &mut Vec<u8>,
 ) -> io::Result<bool> {
     buf.extend_from_slice(b",\n    ");

@@ -331,9 +331,7 @@ impl SanitizingSpool {
         file.seek(io::SeekFrom::Start(0))?;
         Ok(SanitizedFile { file, len })
     }
-}
 
-impl SanitizingSpool {
     /// [`Sanitizer::write_clean`]: bytes the sanitiser would leave as they are.
     pub fn write_clean(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.writer.write_clean(bytes)
@@ -514,12 +512,12 @@ fn scan_line(b: &[u8], keys: &mut KeyVerdicts) -> (usize, bool) {
                 break;
             }
             // A character outside ASCII: read whole; it must be valid and safe.
-            ODD if c >= 0x80 => match utf8_char(&b[i..]) {
-                Some((ch, len)) if !is_unsafe(ch) => {
+            ODD if c >= 0x80 => match safe_char_len(&b[i..]) {
+                Some(len) => {
                     i += len;
                     continue;
                 }
-                _ => return (line_len(b, i), false),
+                None => return (line_len(b, i), false),
             },
             // A control character (not tab or newline) or DEL.
             ODD => return (line_len(b, i), false),
@@ -553,12 +551,12 @@ pub(super) fn json_string_untouched(b: &[u8]) -> bool {
         let Some(&c) = b.get(i) else { break };
         match CLASS[c as usize] {
             PLAIN => {}
-            ODD if c >= 0x80 => match utf8_char(&b[i..]) {
-                Some((ch, len)) if !is_unsafe(ch) => {
+            ODD if c >= 0x80 => match safe_char_len(&b[i..]) {
+                Some(len) => {
                     i += len;
                     continue;
                 }
-                _ => return false,
+                None => return false,
             },
             NEWLINE | ODD => return false,
             SEP => {
@@ -651,6 +649,13 @@ impl KeyChecks {
 /// `:` after a key).
 fn key_untouched(b: &[u8]) -> bool {
     json_string_untouched(b) && !(b.len() >= 3 && holds_secret_part(b) && known_secret_name(b))
+}
+
+/// The length of the UTF-8 character at the start of `b` (starting with a byte from 0x80)
+/// when it is valid and not [`is_unsafe`].
+#[inline]
+fn safe_char_len(b: &[u8]) -> Option<usize> {
+    utf8_char(b).and_then(|(ch, len)| (!is_unsafe(ch)).then_some(len))
 }
 
 /// The UTF-8 character at the start of `b` (starting with a byte from 0x80) and its length;
@@ -1159,11 +1164,10 @@ mod tests {
         let edges: &[u8] = b"\x7f\xc2\x85\xe2\x80\xaeaAbBeEJ y:=-_'./0123456789tokenauthpwd";
         let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let mut untouched = 0;
-        let contexts: [(&str, &str); 4] = [
+        let contexts: [(&str, &str); 3] = [
             ("    {\"line\":1,\"s\":\"", "\",\"n\":null},\n"),
             ("{\"", "\":1}\n"),
             ("{\"a\":[\"x\",\"", "\"]}"),
-            ("{\"token\":\"", "\"}\n"),
         ];
         for round in 0..60_000 {
             let len = (next() % 24) as usize;
@@ -1182,10 +1186,6 @@ mod tests {
             };
             // The claim is only made of strings that need no JSON escape.
             if !said || s.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\') {
-                continue;
-            }
-            // The last context's key is a secret name: its value is masked whatever it is.
-            if round % contexts.len() == 3 {
                 continue;
             }
             untouched += 1;
