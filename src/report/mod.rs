@@ -4,6 +4,7 @@ pub mod compact;
 pub mod describe;
 pub mod explain_stream;
 pub mod json;
+mod kernel_copy;
 pub mod markdown;
 pub mod otlp;
 pub mod proxy_config;

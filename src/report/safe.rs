@@ -391,15 +391,12 @@ impl io::Read for SanitizedFile {
     }
 }
 
-impl<W: Write> Sanitizer<W> {
+impl<W: Write + std::os::fd::AsFd> Sanitizer<W> {
     /// Write what is pending (sanitised), then `file` as it is: it went through a sanitiser
     /// already. Keeps the order of everything written.
     pub(super) fn copy_sanitized(&mut self, mut file: SanitizedFile) -> io::Result<u64> {
         self.flush()?;
-        let r = io::copy(&mut file.file, &mut self.inner).and_then(|n| {
-            self.inner.flush()?;
-            Ok(n)
-        });
+        let r = super::kernel_copy::file_to(&mut file.file, &mut self.inner);
         if let Err(e) = &r
             && e.kind() == io::ErrorKind::BrokenPipe
         {
