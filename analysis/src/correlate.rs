@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use chrono::{DateTime, Duration, FixedOffset};
 use meshtrace_parsers::record::RawRecord;
+use meshtrace_parsers::slot::Slot;
 
 use crate::diagnose::{envoy_generated, links_to};
 use crate::model::LogLine;
@@ -78,10 +79,10 @@ pub fn widening(
         }
         let found = [
             r.request_id().map(str::to_string),
-            sock(r.upstream_local())
+            r.socket(Slot::UpstreamLocalAddress)
                 .filter(|s| s.port() != 0)
                 .map(|s| s.to_string()),
-            sock(r.downstream_remote())
+            r.socket(Slot::DownstreamRemoteAddress)
                 .filter(|s| s.port() != 0)
                 .map(|s| s.to_string()),
         ];
@@ -135,15 +136,11 @@ fn interval(r: &RawRecord<'_>) -> Option<(DateTime<FixedOffset>, DateTime<FixedO
     Some((s, s + Duration::milliseconds(i64::try_from(d).ok()?)))
 }
 
-fn sock(a: Option<meshtrace_parsers::address::Address<'_>>) -> Option<SocketAddr> {
-    a.and_then(|a| a.socket())
-}
-
 /// Did `inner` come in on the connection `outer` opened upstream? Its downstream remote address
 /// is `outer`'s upstream local one (port ≠ 0), and [`same_destination`] does not refute it.
 pub fn same_connection(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> bool {
     matches!(
-        (sock(outer.upstream_local()), sock(inner.downstream_remote())),
+        (outer.socket(Slot::UpstreamLocalAddress), inner.socket(Slot::DownstreamRemoteAddress)),
         (Some(ul), Some(dr)) if ul.port() != 0 && ul == dr
     ) && same_destination(outer, inner)
 }
@@ -159,8 +156,8 @@ pub fn same_destination(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> bool {
     use meshtrace_parsers::cluster::{ClusterName, Direction};
     match (
         outer.upstream_cluster(),
-        sock(outer.upstream_host()),
-        sock(inner.downstream_local()),
+        outer.socket(Slot::UpstreamHost),
+        inner.socket(Slot::DownstreamLocalAddress),
     ) {
         (
             Some(ClusterName::Istio {
@@ -299,7 +296,8 @@ impl Walk<'_> {
             Start::Address(a) => {
                 let hits: Vec<usize> = (0..lines.len())
                     .filter(|&i| {
-                        self.usable(i) && sock(lines[i].record.downstream_remote()) == Some(*a)
+                        self.usable(i)
+                            && lines[i].record.socket(Slot::DownstreamRemoteAddress) == Some(*a)
                     })
                     .collect();
                 let what = format!("connection {a}");
@@ -480,9 +478,10 @@ impl Walk<'_> {
 fn link_kind(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> Option<LinkKind> {
     if same_connection(outer, inner) {
         Some(LinkKind::Connection)
-    } else if let (Some(up), Some(dl)) =
-        (sock(outer.upstream_host()), sock(inner.downstream_local()))
-        && up == dl
+    } else if let (Some(up), Some(dl)) = (
+        outer.socket(Slot::UpstreamHost),
+        inner.socket(Slot::DownstreamLocalAddress),
+    ) && up == dl
         && (outer.request_id().is_none() || inner.request_id().is_none())
         && interval(outer).is_some()
         && interval(inner).is_some()
@@ -505,24 +504,30 @@ fn retry_attempts(
     let Some((os, oe)) = interval(outer) else {
         return Vec::new();
     };
-    let Some(ul) = sock(outer.upstream_local()).filter(|s| s.port() != 0) else {
+    let Some(ul) = outer
+        .socket(Slot::UpstreamLocalAddress)
+        .filter(|s| s.port() != 0)
+    else {
         return Vec::new();
     };
     // Attempts may use other connections of the same proxy to the same upstream listener: the
     // same local IP, and a downstream local address one of the selected attempts has.
     let listeners: BTreeSet<SocketAddr> = sel
         .iter()
-        .filter(|&&s| sock(lines[s].record.downstream_remote()) == Some(ul))
-        .filter_map(|&s| sock(lines[s].record.downstream_local()))
+        .filter(|&&s| lines[s].record.socket(Slot::DownstreamRemoteAddress) == Some(ul))
+        .filter_map(|&s| lines[s].record.socket(Slot::DownstreamLocalAddress))
         .collect();
     let slack = Duration::milliseconds(5);
     (0..lines.len())
         .filter(|&i| !sel.contains(&i) && usable(i))
         .filter(|&i| {
             let r = &lines[i].record;
-            let on_connection = sock(r.downstream_remote()) == Some(ul)
-                || (sock(r.downstream_remote()).is_some_and(|a| a.ip() == ul.ip())
-                    && sock(r.downstream_local()).is_some_and(|l| listeners.contains(&l)));
+            let on_connection = r.socket(Slot::DownstreamRemoteAddress) == Some(ul)
+                || (r
+                    .socket(Slot::DownstreamRemoteAddress)
+                    .is_some_and(|a| a.ip() == ul.ip())
+                    && r.socket(Slot::DownstreamLocalAddress)
+                        .is_some_and(|l| listeners.contains(&l)));
             on_connection
                 && interval(r).is_some_and(|(is, ie)| is >= os - slack && ie <= oe + slack)
                 && r.method() == outer.method()

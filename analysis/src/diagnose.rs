@@ -5,11 +5,12 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use meshtrace_parsers::address::Address;
+use meshtrace_parsers::address::parse_address;
 use meshtrace_parsers::cluster::{ClusterName, Direction};
 use meshtrace_parsers::details::{RbacPolicy, TransportFailureKind, detail_meaning};
 use meshtrace_parsers::flags::ResponseFlag as F;
 use meshtrace_parsers::record::RawRecord;
+use meshtrace_parsers::slot::Slot;
 
 use crate::causes::Cause;
 pub use crate::reply::{
@@ -121,8 +122,15 @@ fn is_inbound(r: &RawRecord<'_>) -> bool {
         || matches!(r.upstream_cluster(), Some(ClusterName::InboundPassthrough))
 }
 
-fn sock(a: Option<Address<'_>>) -> Option<std::net::SocketAddr> {
-    a.and_then(|a| a.socket())
+/// An address slot's socket (kept parsed by a packed record) and its IP, also of an address
+/// without a port.
+fn socket_and_ip(r: &RawRecord<'_>, slot: Slot) -> (Option<std::net::SocketAddr>, Option<IpAddr>) {
+    let socket = r.socket(slot);
+    let ip = match socket {
+        Some(s) => Some(s.ip()),
+        None => r.value(slot).and_then(parse_address).and_then(|a| a.ip()),
+    };
+    (socket, ip)
 }
 
 /// What forwarding links are judged on, parsed once per hop.
@@ -144,19 +152,19 @@ struct LinkFacts<'p> {
 
 impl<'p> LinkFacts<'p> {
     fn of(r: &RawRecord<'_>, pod: Option<&'p str>) -> LinkFacts<'p> {
-        let (ul, dl, dr) = (
-            r.upstream_local(),
-            r.downstream_local(),
-            r.downstream_remote(),
-        );
+        let (upstream_local, upstream_local_ip) = socket_and_ip(r, Slot::UpstreamLocalAddress);
+        let (downstream_local, downstream_local_ip) =
+            socket_and_ip(r, Slot::DownstreamLocalAddress);
+        let (downstream_remote, downstream_remote_ip) =
+            socket_and_ip(r, Slot::DownstreamRemoteAddress);
         LinkFacts {
-            upstream_host: sock(r.upstream_host()),
-            upstream_local: ul.as_ref().and_then(|a| a.socket()),
-            upstream_local_ip: ul.and_then(|a| a.ip()),
-            downstream_local: dl.as_ref().and_then(|a| a.socket()),
-            downstream_local_ip: dl.and_then(|a| a.ip()),
-            downstream_remote: dr.as_ref().and_then(|a| a.socket()),
-            downstream_remote_ip: dr.and_then(|a| a.ip()),
+            upstream_host: r.socket(Slot::UpstreamHost),
+            upstream_local,
+            upstream_local_ip,
+            downstream_local,
+            downstream_local_ip,
+            downstream_remote,
+            downstream_remote_ip,
             inbound: is_inbound(r),
             duration: r.duration_ms(),
             start: r.start_time().map(|t| t.timestamp_millis()),
@@ -481,7 +489,9 @@ fn connection_cause(r: &RawRecord<'_>, ctx: &Context) -> Option<Cause> {
     let base = details.as_ref().map(|d| d.base).unwrap_or("");
     let has = |f: F| flags.contains(f);
     if base == "filter_chain_not_found" {
-        if sock(r.downstream_local()).is_some_and(|l| ctx.tls_listeners.contains(&l)) {
+        if r.socket(Slot::DownstreamLocalAddress)
+            .is_some_and(|l| ctx.tls_listeners.contains(&l))
+        {
             return Some(Cause::TlsError);
         }
         let client = r.downstream_remote().and_then(|a| a.ip());

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use meshtrace_parsers::record::RawRecord;
+use meshtrace_parsers::slot::Slot;
 
 use crate::causes::Cause;
 use crate::correlate::{fit, same_destination};
@@ -172,8 +173,7 @@ impl<'a, 's> Continuations<'a, 's> {
         for l in set.records.iter().filter(|l| !l.record.is_progress_line()) {
             if let Some(s) = l
                 .record
-                .downstream_remote()
-                .and_then(|a| a.socket())
+                .socket(Slot::DownstreamRemoteAddress)
                 .filter(|s| s.port() != 0)
             {
                 let t = l
@@ -190,7 +190,7 @@ impl<'a, 's> Continuations<'a, 's> {
         for g in groups {
             if let [l] = g.as_slice()
                 && refused_connection(&l.record)
-                && let Some(s) = l.record.downstream_local().and_then(|a| a.socket())
+                && let Some(s) = l.record.socket(Slot::DownstreamLocalAddress)
             {
                 refused.entry(s).or_default().push(l);
             }
@@ -233,7 +233,7 @@ impl<'a, 's> Continuations<'a, 's> {
         // A connection the hop could not use: the next proxy may have logged why it refused it.
         // (Retries may have logged later attempts after it: it need not be the innermost.)
         if upstream_connection_failed(r) {
-            let up = r.upstream_host().and_then(|a| a.socket())?;
+            let up = r.socket(Slot::UpstreamHost)?;
             let refused = self.refused.get(&up)?.iter().copied();
             return self.best_fit(gi, r, refused);
         }
@@ -244,8 +244,7 @@ impl<'a, 's> Continuations<'a, 's> {
             return None;
         }
         let ul = r
-            .upstream_local()
-            .and_then(|a| a.socket())
+            .socket(Slot::UpstreamLocalAddress)
             .filter(|s| s.port() != 0)?;
         let on = self.by_remote.get(&ul)?;
         let untimed = on.partition_point(|(t, _)| *t == i64::MIN);
@@ -404,8 +403,7 @@ fn called_by_logged_hops<'s>(
         for l in g {
             let r = &l.record;
             if let Some(ul) = r
-                .upstream_local()
-                .and_then(|a| a.socket())
+                .socket(Slot::UpstreamLocalAddress)
                 .filter(|s| s.port() != 0)
             {
                 by_upstream_local
@@ -414,7 +412,7 @@ fn called_by_logged_hops<'s>(
                     .push((gi, span(r), l));
             }
             if upstream_connection_failed(r)
-                && let Some(up) = r.upstream_host().and_then(|a| a.socket())
+                && let Some(up) = r.socket(Slot::UpstreamHost)
             {
                 failed_to.entry(up).or_default().push((gi, span(r), l));
             }
@@ -430,12 +428,10 @@ fn called_by_logged_hops<'s>(
             continue;
         };
         let candidates = if refused_connection(r) {
-            r.downstream_local()
-                .and_then(|a| a.socket())
+            r.socket(Slot::DownstreamLocalAddress)
                 .and_then(|s| failed_to.get(&s))
         } else {
-            r.downstream_remote()
-                .and_then(|a| a.socket())
+            r.socket(Slot::DownstreamRemoteAddress)
                 .filter(|s| s.port() != 0)
                 .and_then(|s| by_upstream_local.get(&s))
         };

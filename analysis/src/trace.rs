@@ -480,10 +480,7 @@ pub(crate) fn hop_row(
         upstream_service_time_ms: r.upstream_service_time_ms(),
         self_time_ms: self_time,
         upstream_host: r.value(Slot::UpstreamHost).map(str::to_string),
-        upstream_is: r
-            .upstream_host()
-            .and_then(|a| a.socket())
-            .map(|s| topo.describe(s)),
+        upstream_is: r.socket(Slot::UpstreamHost).map(|s| topo.describe(s)),
         upstream_cluster: r.value(Slot::UpstreamCluster).map(str::to_string),
         attempt,
         gen_ai: crate::inference::gen_ai_fields(r),

@@ -14,6 +14,7 @@ use crate::cluster::{ClusterName, parse_cluster_name};
 use crate::details::{CodeDetails, TransportFailure, parse_code_details, parse_transport_failure};
 use crate::flags::{ResponseFlags, UnknownFlag, parse_response_flags};
 use crate::slot::Slot;
+use std::net::SocketAddr;
 
 /// One access-log record.
 #[derive(Clone)]
@@ -49,7 +50,53 @@ enum Values<'a> {
         /// flight (end time, correlation, diagnosis, serialising) asks for them.
         start: Option<DateTime<FixedOffset>>,
         status: Option<u16>,
+        /// `%DURATION%`, parsed once when packed (every end time needs it).
+        duration: Option<u64>,
+        /// The socket addresses of [`ADDRESS_SLOTS`], parsed once when packed: correlation and
+        /// diagnosis compare them for every hop, every time a request is explained.
+        sockets: [PackedSocket; 4],
     },
+}
+
+/// The address slots whose socket addresses a packed record keeps parsed.
+const ADDRESS_SLOTS: [Slot; 4] = [
+    Slot::UpstreamHost,
+    Slot::UpstreamLocalAddress,
+    Slot::DownstreamLocalAddress,
+    Slot::DownstreamRemoteAddress,
+];
+
+/// An address slot's socket address in 8 bytes: none, an IPv4 socket, or "parse the text"
+/// (IPv6, which is rare, keeps the record small).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct PackedSocket(u64);
+
+impl PackedSocket {
+    const NONE: PackedSocket = PackedSocket(0);
+    const PARSE: PackedSocket = PackedSocket(1);
+    const V4: u64 = 1 << 48;
+
+    fn of(s: Option<SocketAddr>) -> PackedSocket {
+        match s {
+            None => PackedSocket::NONE,
+            Some(SocketAddr::V4(v4)) => PackedSocket(
+                PackedSocket::V4 | u64::from(v4.ip().to_bits()) << 16 | u64::from(v4.port()),
+            ),
+            Some(SocketAddr::V6(_)) => PackedSocket::PARSE,
+        }
+    }
+
+    /// The socket, or `Err(())` when it must be parsed from the text.
+    fn get(self) -> Result<Option<SocketAddr>, ()> {
+        match self.0 {
+            0 => Ok(None),
+            1 => Err(()),
+            x => {
+                let ip = std::net::Ipv4Addr::from_bits((x >> 16) as u32);
+                Ok(Some(SocketAddr::from((ip, x as u16))))
+            }
+        }
+    }
 }
 
 /// A value's place in [`Values::Packed`]'s text; [`Span::NONE`] when the field is absent.
@@ -230,7 +277,8 @@ impl<'a> RawRecord<'a> {
     /// Copy every borrowed value so the record outlives its line: all values packed into one
     /// buffer.
     pub fn into_owned(self) -> RawRecord<'static> {
-        let (start, status) = (self.start_time(), self.status());
+        let (start, status, duration) = (self.start_time(), self.status(), self.duration_ms());
+        let sockets = ADDRESS_SLOTS.map(|slot| PackedSocket::of(self.socket(slot)));
         let values = match self.values {
             Values::Packed {
                 text,
@@ -238,12 +286,16 @@ impl<'a> RawRecord<'a> {
                 extra,
                 start,
                 status,
+                duration,
+                sockets,
             } => Values::Packed {
                 text,
                 slots,
                 extra,
                 start,
                 status,
+                duration,
+                sockets,
             },
             Values::Parsed { slots, extra } => {
                 let len = slots.iter().flatten().map(|v| v.len()).sum::<usize>()
@@ -267,6 +319,8 @@ impl<'a> RawRecord<'a> {
                     extra,
                     start,
                     status,
+                    duration,
+                    sockets,
                 }
             }
         };
@@ -423,6 +477,9 @@ impl<'a> RawRecord<'a> {
     }
     /// `%DURATION%` in milliseconds.
     pub fn duration_ms(&self) -> Option<u64> {
+        if let Values::Packed { duration, .. } = &self.values {
+            return *duration;
+        }
         self.num(Slot::Duration)
     }
     /// `%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%` in milliseconds.
@@ -448,6 +505,22 @@ impl<'a> RawRecord<'a> {
         self.value(Slot::DownstreamRemoteAddress)
             .and_then(parse_address)
     }
+    /// The socket address in an address slot (an `ip:port`, or an internal address's target),
+    /// as [`Address::socket`] gives it; kept parsed in a packed record for the four address
+    /// slots (`%UPSTREAM_HOST%`, `%UPSTREAM_LOCAL_ADDRESS%`, `%DOWNSTREAM_LOCAL_ADDRESS%`,
+    /// `%DOWNSTREAM_REMOTE_ADDRESS%`).
+    pub fn socket(&self, slot: Slot) -> Option<SocketAddr> {
+        if let Values::Packed { sockets, .. } = &self.values
+            && let Some(i) = ADDRESS_SLOTS.iter().position(|s| *s == slot)
+            && let Ok(s) = sockets[i].get()
+        {
+            return s;
+        }
+        self.value(slot)
+            .and_then(parse_address)
+            .and_then(|a| a.socket())
+    }
+
     /// `%UPSTREAM_CLUSTER%` / `%UPSTREAM_CLUSTER_RAW%`, trailing `;` stripped.
     pub fn upstream_cluster(&self) -> Option<ClusterName<'_>> {
         self.value(Slot::UpstreamCluster)
@@ -581,6 +654,59 @@ mod tests {
             repacked.start_time().map(|t| t.timestamp_millis()),
             Some(1_717_405_201_000)
         );
+    }
+
+    #[test]
+    fn packed_sockets_and_durations_answer_as_the_text_parsed_again() {
+        let values = [
+            "10.135.0.43:8081",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "[2001:db8::1]:8080",
+            "envoy://connect_originate/10.244.0.32:9080",
+            "envoy://internal_client_address/",
+            "10.0.0.1",
+            "unix:/var/run/envoy.sock",
+            "-",
+            "",
+            "not an address",
+            "10.0.0.1:99999",
+        ];
+        let durations = ["117", "0", "-", "", "18446744073709551615", "12.5", "x"];
+        for (k, v) in values.iter().enumerate() {
+            let mut r = RawRecord::new(Arc::from("t"));
+            for slot in ADDRESS_SLOTS {
+                r.set(
+                    slot,
+                    Cow::Borrowed(values[(k + slot as usize) % values.len()]),
+                );
+            }
+            r.set(
+                Slot::Duration,
+                Cow::Borrowed(durations[k % durations.len()]),
+            );
+            let parsed: Vec<_> = ADDRESS_SLOTS.iter().map(|s| r.socket(*s)).collect();
+            let by_address: Vec<_> = ADDRESS_SLOTS
+                .iter()
+                .map(|s| r.value(*s).and_then(parse_address).and_then(|a| a.socket()))
+                .collect();
+            assert_eq!(parsed, by_address, "{v}");
+            let duration = r.duration_ms();
+            let owned = r.into_owned();
+            let packed: Vec<_> = ADDRESS_SLOTS.iter().map(|s| owned.socket(*s)).collect();
+            assert_eq!(packed, parsed, "{v}");
+            assert_eq!(owned.duration_ms(), duration, "{v}");
+            // Set after packing: the new text is read, not what was parsed when packed.
+            let mut changed = owned;
+            changed.set(Slot::UpstreamHost, Cow::Borrowed("10.9.9.9:1"));
+            changed.set(Slot::Duration, Cow::Borrowed("5"));
+            let repacked = changed.into_owned();
+            assert_eq!(
+                repacked.socket(Slot::UpstreamHost),
+                Some("10.9.9.9:1".parse().unwrap())
+            );
+            assert_eq!(repacked.duration_ms(), Some(5));
+        }
     }
 
     #[test]
