@@ -22,7 +22,9 @@ use crate::report::json::{RecordJson, SkippedJson};
 use crate::report::safe::{KeyChecks, SanitizedFile, SanitizingSpool};
 use crate::report::{ExplainStream, OutputFormat, write_explain};
 use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed, read_streamed_from};
-use crate::source::merge::{MALFORMED_EXAMPLES, Merged, Reader, StreamInput, Streams, split_runs};
+use crate::source::merge::{
+    self, MALFORMED_EXAMPLES, Merged, Reader, StreamInput, Streams, split_runs,
+};
 use crate::source::runs::Positioned;
 use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine};
 use meshtrace_analysis::settle::{CROWDED, LateLines, Settled, Settler, crowded_note, end_ms};
@@ -759,9 +761,10 @@ fn start_spooling(streams: Streams, yaml: bool) -> SpoolMerge {
     let in_flight = (BATCHES_IN_FLIGHT / n).clamp(2, BATCHES_IN_FLIGHT);
     let batch_size = (RECORDS_IN_FLIGHT / (n * (in_flight + 2))).clamp(16, 256);
     let batch_bytes = RECORD_BYTES_IN_FLIGHT / (n * (in_flight + 2));
+    let room = merge::room_by_size(&streams, in_flight * n);
     let stop = Arc::new(AtomicBool::new(false));
     let mut rx = Vec::with_capacity(streams.len());
-    for input in streams {
+    for (input, in_flight) in streams.into_iter().zip(room) {
         let (tx, receiver) = sync_channel(in_flight);
         rx.push(receiver);
         let stop = stop.clone();

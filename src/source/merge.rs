@@ -66,6 +66,17 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
+    /// The bytes this reader reads, when known: its run's, or its input's size.
+    pub(crate) fn bytes(&self) -> Option<u64> {
+        match &self.run {
+            Some((_, run)) => run
+                .end
+                .or(self.input.size)
+                .map(|end| end.saturating_sub(run.start)),
+            None => self.input.size,
+        }
+    }
+
     /// Open what this reader reads, with the lines of its input before it (a run after the
     /// first starts past the lines of the runs before it).
     pub(crate) fn open(&mut self) -> std::io::Result<(Box<dyn Read + Send>, u64)> {
@@ -250,6 +261,39 @@ impl Drop for Merged {
     }
 }
 
+/// The batches each reader may have waiting, `budget` shared in proportion to what they read.
+/// The merge takes records in end-time order, and the runs of one log (or the logs of one
+/// bundle) span about the same time, so a reader of a larger part is emptied faster: with the
+/// same room as a small one, it would stop (its channel full) while a round of requests is
+/// settled and then hold the merge up. The total, and so the memory, stays `budget` (plus two
+/// batches a reader at least); with a size unknown, every reader gets an equal share.
+pub(crate) fn room_by_size(readers: &[Reader], budget: usize) -> Vec<usize> {
+    let sizes: Option<Vec<u64>> = readers.iter().map(Reader::bytes).collect();
+    shares(sizes.as_deref(), readers.len(), budget)
+}
+
+/// [`room_by_size`] of `n` readers of `sizes` (unknown: `None`).
+fn shares(sizes: Option<&[u64]>, n: usize, budget: usize) -> Vec<usize> {
+    let total: u128 = sizes
+        .iter()
+        .copied()
+        .flatten()
+        .map(|s| u128::from(*s))
+        .sum();
+    match sizes {
+        Some(sizes) if total > 0 => sizes
+            .iter()
+            .map(|s| {
+                let share = u128::from(*s) * budget as u128 / total;
+                usize::try_from(share)
+                    .unwrap_or(budget)
+                    .clamp(2, budget.max(2))
+            })
+            .collect(),
+        _ => vec![(budget / n.max(1)).max(2); n],
+    }
+}
+
 impl Merged {
     /// Start reading: one reader thread per input, or per time-ordered run of an input that can
     /// be read at any offset (see [`crate::source::runs`]): several proxies' logs one after
@@ -260,8 +304,9 @@ impl Merged {
         let n = readers.len().max(1);
         let in_flight = (IN_FLIGHT_TOTAL / n).clamp(2, IN_FLIGHT_TOTAL);
         let batch_size = (RECORDS_IN_FLIGHT / (n * (in_flight + 2))).clamp(16, 256);
+        let room = room_by_size(&readers, in_flight * n);
         let stop = Arc::new(AtomicBool::new(false));
-        for mut r in readers {
+        for (mut r, in_flight) in readers.into_iter().zip(room) {
             let stop = stop.clone();
             let (tx, receiver) = sync_channel(in_flight);
             rx.push(receiver);
@@ -392,5 +437,26 @@ impl RecordStream for Merged {
     }
     fn problems(&self) -> &[String] {
         &self.problems
+    }
+}
+
+#[cfg(test)]
+mod room_tests {
+    use super::shares;
+
+    #[test]
+    fn readers_get_room_by_what_they_read_within_the_budget() {
+        // One log cut into five runs: two large proxies' logs and three small ones.
+        let sizes = [28_840_678, 25_376_657, 4_343_792, 4_293_272, 4_254_000];
+        let room = shares(Some(&sizes), 5, 20);
+        assert_eq!(room, vec![8, 7, 2, 2, 2]);
+        assert!(room.iter().sum::<usize>() <= 20 + 2 * 5);
+        // Equal parts share equally; unknown or empty sizes too; never under two.
+        assert_eq!(shares(Some(&[5, 5, 5, 5]), 4, 8), vec![2, 2, 2, 2]);
+        assert_eq!(shares(None, 3, 9), vec![3, 3, 3]);
+        assert_eq!(shares(Some(&[0, 0]), 2, 8), vec![4, 4]);
+        assert_eq!(shares(Some(&[u64::MAX, 1]), 2, 8), vec![7, 2]);
+        assert_eq!(shares(Some(&[1]), 1, 0), vec![2]);
+        assert!(shares(Some(&[]), 0, 8).is_empty());
     }
 }
