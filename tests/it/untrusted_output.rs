@@ -4,13 +4,11 @@
 //! config-dump and object names carrying terminal escapes, bidirectional overrides, newlines,
 //! Markdown and shell syntax, secrets) and runs the real binary on it.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde_json::{Value, json};
 
-use crate::common::{copy_dir, meshtrace};
+use crate::common::{copy_dir, meshtrace, read_head_then_close};
 
 /// ESC ] 0 ; … BEL sets the terminal's title; ESC [ 2 J clears the screen; ESC ] 8 makes a link.
 const ESC: &str = "\x1b]0;pwned\x07\x1b[2J\x1b]8;;http://evil.example/\x07";
@@ -509,33 +507,7 @@ fn a_closed_pipe_ends_the_command_quietly() {
     }
     std::fs::write(&log, text).unwrap();
     for format in ["table", "json"] {
-        let mut child = meshtrace()
-            .args(["explain", "-o", format, log.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first = [0u8; 100];
-        child
-            .stdout
-            .as_mut()
-            .unwrap()
-            .read_exact(&mut first)
-            .unwrap();
-        drop(child.stdout.take());
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(0), "-o {format}: {err}");
-        assert!(
-            !err.contains("error") && !err.contains("Broken pipe") && !err.contains("panicked"),
-            "-o {format}: {err}"
-        );
+        read_head_then_close(&["explain", "-o", format, log.to_str().unwrap()], 100);
     }
 }
 

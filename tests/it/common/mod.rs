@@ -29,6 +29,41 @@ pub fn meshtrace() -> Command {
     c
 }
 
+/// Run `meshtrace args`, read the first `n` bytes of its output and close the pipe, like
+/// `meshtrace … | head -c n`: the bytes read, the exit code and standard error. The command must
+/// end quietly (exit 0, no error, no panic): a reader that stops early is not a failure.
+pub fn read_head_then_close(args: &[&str], n: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut child = meshtrace()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = vec![0u8; n];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut head)
+        .unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{args:?}: {err}");
+    assert!(
+        !err.contains("error") && !err.contains("Broken pipe") && !err.contains("panicked"),
+        "{args:?}: {err}"
+    );
+    head
+}
+
 /// Copy a folder tree (an example bundle) to `to`; symlinks are not expected.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
