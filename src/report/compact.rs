@@ -158,7 +158,7 @@ fn next_escape(b: &[u8], mut i: usize) -> usize {
 /// word, put together byte by byte with spaces after them — never copied through memory,
 /// whose reload stalled on most keys and values.
 #[inline]
-fn needs_escape(b: &[u8]) -> bool {
+pub(super) fn needs_escape(b: &[u8]) -> bool {
     let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
     if b.len() < 8 {
         let mut w = ONES * u64::from(b' ');
@@ -210,12 +210,22 @@ fn write_str(out: &mut Buf, s: &str) {
     out.push(b'"');
 }
 
-/// Append the key `s` of an object (before its `:`).
+/// Append the key `s` of an object (before its `:`). While the element is clean, the key's
+/// verdict comes first ([`KeyChecks`]: remembered by its place, so usually a comparison with
+/// the key written there last time); a clean key needs no escape and is copied as it is.
 fn write_key(out: &mut Buf, s: &str) {
-    write_str(out, s);
-    if out.audit == Audit::Clean && !out.keys.untouched(s.as_bytes()) {
+    let b = s.as_bytes();
+    if out.audit == Audit::Clean {
+        if out.keys.untouched(b) {
+            out.reserve(b.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(b);
+            out.push(b'"');
+            return;
+        }
         out.audit = Audit::Dirty;
     }
+    write_str(out, s);
 }
 
 fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
@@ -855,6 +865,37 @@ mod tests {
         same(&Kind::Shape { w: 0.5, h: 0.25 });
         same(&[0.0f32, 1.1, f32::NEG_INFINITY]);
         same(&BTreeMap::from([(1.5f64.to_bits(), 1)]));
+    }
+
+    #[test]
+    fn checked_elements_write_keys_as_serde_json_does_and_say_clean_only_of_clean_ones() {
+        // Elements repeating their keys (the verdicts are remembered by place), then keys that
+        // need an escape or are secret names at a place a clean key held before.
+        let clean = BTreeMap::from([("authority", "a"), ("path", "/p")]);
+        let cases: [(BTreeMap<&str, &str>, bool); 6] = [
+            (clean.clone(), true),
+            (clean.clone(), true),
+            (
+                BTreeMap::from([("auth\"ority", "a"), ("path", "/p")]),
+                false,
+            ),
+            (
+                BTreeMap::from([("authority", "a"), ("pa\nth", "/p")]),
+                false,
+            ),
+            (
+                BTreeMap::from([("authorization", "a"), ("path", "/p")]),
+                false,
+            ),
+            (clean, true),
+        ];
+        let mut keys = KeyChecks::default();
+        for (v, clean) in cases {
+            let mut out = Vec::new();
+            let said = to_vec_checked(&mut out, &mut keys, &v).unwrap();
+            assert_eq!(out, serde_json::to_vec(&v).unwrap(), "{v:?}");
+            assert_eq!(said, clean, "{v:?}");
+        }
     }
 
     #[test]

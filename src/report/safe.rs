@@ -620,7 +620,7 @@ impl KeyChecks {
     }
 
     /// Would the sanitiser leave the key `b` of a JSON object (and the name it makes for the
-    /// `:` after it) as it is?
+    /// `:` after it) as it is, the key written without a JSON escape?
     pub(super) fn untouched(&mut self, b: &[u8]) -> bool {
         let place = self.next;
         self.next += 1;
@@ -642,10 +642,12 @@ impl KeyChecks {
     }
 }
 
-/// [`json_string_untouched`], and not a secret name (the name the line's scan takes for the
-/// `:` after a key).
+/// A key written as it is (no JSON escape) that [`json_string_untouched`] passes and that is
+/// not a secret name (the name the line's scan takes for the `:` after a key).
 fn key_untouched(b: &[u8]) -> bool {
-    json_string_untouched(b) && !(b.len() >= 3 && holds_secret_part(b) && known_secret_name(b))
+    !super::compact::needs_escape(b)
+        && json_string_untouched(b)
+        && !(b.len() >= 3 && holds_secret_part(b) && known_secret_name(b))
 }
 
 /// The length of the UTF-8 character at the start of `b` (starting with a byte from 0x80)
