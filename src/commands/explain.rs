@@ -665,6 +665,7 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
         crate::report::warn(p);
     }
     stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
+    drop(stream);
     out.flush()?;
     let skipped: u64 = merged.skipped.values().sum();
     Ok(streaming_exit(
@@ -879,6 +880,7 @@ fn run_streaming_document(
         stream.spooled_sanitized(sk)?;
     }
     stream.end_json()?;
+    drop(stream);
     out.flush()?;
     if merged.malformed > 0 {
         crate::report::warn(format!(

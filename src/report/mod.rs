@@ -79,6 +79,13 @@ impl Stdout {
         Some(columns.or_else(terminal).unwrap_or(pipe_width))
     }
 
+    /// Write `bytes`, which [`compact::to_vec_checked`] found the sanitiser would leave as they
+    /// are, past its scan ([`safe::Sanitizer::write_clean`]).
+    pub fn write_clean(&mut self, bytes: &[u8]) -> io::Result<()> {
+        crate::live::progress::clear(true);
+        self.out.write_clean(bytes)
+    }
+
     /// Copy a file that was sanitised as it was written (a reader thread's spool) as it is,
     /// after what was written before it: the one way bytes reach standard output without this
     /// writer's sanitiser, and only bytes that went through another.
@@ -359,26 +366,62 @@ pub struct ExplainStream<'o> {
 /// takes files sanitised as they were written as they are ([`ExplainStream::spooled_sanitized`]).
 enum DocumentOut<'o> {
     Any(&'o mut dyn Write),
-    Stdout(&'o mut io::BufWriter<Stdout>),
+    Stdout {
+        w: &'o mut io::BufWriter<Stdout>,
+        /// JSON elements the sanitiser would leave as they are ([`compact::to_vec_checked`]),
+        /// not yet written: they go out together past the sanitiser's scan, after everything
+        /// written to `w` before them.
+        clean: Vec<u8>,
+        keys: safe::KeyChecks,
+    },
+}
+
+/// Clean elements gathered before they are written in one piece.
+const CLEAN_CHUNK: usize = 1 << 16;
+
+impl DocumentOut<'_> {
+    /// Write the clean elements gathered, after what is buffered before them.
+    fn write_clean(&mut self) -> io::Result<()> {
+        if let DocumentOut::Stdout { w, clean, .. } = self
+            && !clean.is_empty()
+        {
+            w.flush()?;
+            let r = w.get_mut().write_clean(clean);
+            clean.clear();
+            r?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DocumentOut<'_> {
+    fn drop(&mut self) {
+        // A document left unfinished (an error on the way) still gets what was gathered; a
+        // write error here has nowhere to go (a closed pipe was already recorded).
+        let _ = self.write_clean();
+    }
 }
 
 impl Write for DocumentOut<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_clean()?;
         match self {
             DocumentOut::Any(w) => w.write(buf),
-            DocumentOut::Stdout(w) => w.write(buf),
+            DocumentOut::Stdout { w, .. } => w.write(buf),
         }
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.write_clean()?;
         match self {
             DocumentOut::Any(w) => w.write_all(buf),
-            DocumentOut::Stdout(w) => w.write_all(buf),
+            DocumentOut::Stdout { w, .. } => w.write_all(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
+        self.write_clean()?;
         match self {
             DocumentOut::Any(w) => w.flush(),
-            DocumentOut::Stdout(w) => w.flush(),
+            DocumentOut::Stdout { w, .. } => w.flush(),
         }
     }
 }
@@ -400,7 +443,12 @@ impl<'o> ExplainStream<'o> {
         format: OutputFormat,
         multi: bool,
     ) -> io::Result<ExplainStream<'o>> {
-        Self::begin(DocumentOut::Stdout(out), format, multi)
+        let out = DocumentOut::Stdout {
+            w: out,
+            clean: Vec::new(),
+            keys: safe::KeyChecks::default(),
+        };
+        Self::begin(out, format, multi)
     }
 
     fn begin(
@@ -459,12 +507,27 @@ impl<'o> ExplainStream<'o> {
 
     /// One element of the current JSON array (`requests`, `records` or `skipped`), serialised
     /// straight into a reused buffer and written in one piece.
+    /// On standard output, a JSON element the writer finds clean joins the clean ones gathered
+    /// to go out past the sanitiser's scan (as the spooled records do).
     pub fn value<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> io::Result<()> {
         self.buf.clear();
-        explain_stream::element(self.yaml, v, &mut self.buf)?;
         // A JSON element starts with its `,`, but the first one of an array.
         let skip = usize::from(self.empty && !self.yaml);
         self.empty = false;
+        if let DocumentOut::Stdout { clean, keys, .. } = &mut self.out
+            && self.json
+            && !style::enabled()
+        {
+            if explain_stream::json_element_checked(v, keys, &mut self.buf)? {
+                clean.extend_from_slice(&self.buf[skip..]);
+                if clean.len() >= CLEAN_CHUNK {
+                    self.out.write_clean()?;
+                }
+                return Ok(());
+            }
+        } else {
+            explain_stream::element(self.yaml, v, &mut self.buf)?;
+        }
         self.out.write_all(&self.buf[skip..])
     }
 
@@ -496,8 +559,9 @@ impl<'o> ExplainStream<'o> {
             file.skip_ascii(b',')?;
         }
         self.empty = false;
+        self.out.write_clean()?;
         match &mut self.out {
-            DocumentOut::Stdout(w) => {
+            DocumentOut::Stdout { w, .. } => {
                 w.flush()?;
                 w.get_mut().copy_sanitized(file)?;
             }
