@@ -87,8 +87,9 @@ impl Stdout {
     }
 
     /// Copy a file that was sanitised as it was written (a reader thread's spool) as it is,
-    /// after what was written before it: the one way bytes reach standard output without this
-    /// writer's sanitiser, and only bytes that went through another.
+    /// after what was written before it: with [`Stdout::write_clean`], the only way bytes reach
+    /// standard output without this writer's scan, and only bytes that went through another
+    /// sanitiser or that the JSON writer checked with its tests.
     pub fn copy_sanitized(&mut self, file: safe::SanitizedFile) -> io::Result<u64> {
         crate::live::progress::clear(true);
         self.out.copy_sanitized(file)
@@ -507,6 +508,7 @@ impl<'o> ExplainStream<'o> {
 
     /// One element of the current JSON array (`requests`, `records` or `skipped`), serialised
     /// straight into a reused buffer and written in one piece.
+    ///
     /// On standard output, a JSON element the writer finds clean joins the clean ones gathered
     /// to go out past the sanitiser's scan (as the spooled records do).
     pub fn value<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> io::Result<()> {
