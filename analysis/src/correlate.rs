@@ -522,10 +522,9 @@ fn retry_attempts(
         .filter(|&i| !sel.contains(&i) && usable(i))
         .filter(|&i| {
             let r = &lines[i].record;
-            let on_connection = r.socket(Slot::DownstreamRemoteAddress) == Some(ul)
-                || (r
-                    .socket(Slot::DownstreamRemoteAddress)
-                    .is_some_and(|a| a.ip() == ul.ip())
+            let remote = r.socket(Slot::DownstreamRemoteAddress);
+            let on_connection = remote == Some(ul)
+                || (remote.is_some_and(|a| a.ip() == ul.ip())
                     && r.socket(Slot::DownstreamLocalAddress)
                         .is_some_and(|l| listeners.contains(&l)));
             on_connection

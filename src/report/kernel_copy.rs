@@ -62,13 +62,12 @@ mod tests {
     fn copies_the_rest_of_a_file_into_a_pipe_from_its_offset() {
         let data = payload();
         let mut src = spool(&data, 7);
-        let (mut rx, tx) = std::io::pipe().unwrap();
+        let (mut rx, mut tx) = std::io::pipe().unwrap();
         let reader = std::thread::spawn(move || {
             let mut got = Vec::new();
             rx.read_to_end(&mut got).unwrap();
             got
         });
-        let mut tx = tx;
         let n = file_to(&mut src, &mut tx).unwrap();
         drop(tx);
         let got = reader.join().unwrap();

@@ -303,13 +303,7 @@ fn a_closed_output_stops_explain_at_once() {
         after < Duration::from_secs(2),
         "stopped {after:?} after the pipe closed"
     );
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = crate::common::stderr_of(&mut child);
     assert!(
         status.code().is_some(),
         "killed by a signal: {status:?}; {err}"

@@ -48,13 +48,7 @@ pub fn read_head_then_close(args: &[&str], n: usize) -> Vec<u8> {
         .read_exact(&mut head)
         .unwrap();
     drop(child.stdout.take());
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_of(&mut child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{args:?}: {err}");
     assert!(
@@ -62,6 +56,19 @@ pub fn read_head_then_close(args: &[&str], n: usize) -> Vec<u8> {
         "{args:?}: {err}"
     );
     head
+}
+
+/// All of a piped child's standard error, read to its end.
+pub fn stderr_of(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("standard error piped")
+        .read_to_string(&mut err)
+        .unwrap();
+    err
 }
 
 /// Copy a folder tree (an example bundle) to `to`; symlinks are not expected.
