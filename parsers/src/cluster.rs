@@ -191,13 +191,64 @@ impl fmt::Display for ClusterName<'_> {
                 port,
                 subset,
                 host,
-            } => write!(f, "{direction}|{port}|{subset}|{host}"),
+            } => {
+                let mut digits = [0u8; 5];
+                f.write_str(direction.as_str())?;
+                f.write_str("|")?;
+                f.write_str(decimal(*port, &mut digits))?;
+                f.write_str("|")?;
+                f.write_str(subset)?;
+                f.write_str("|")?;
+                f.write_str(host)
+            }
             ClusterName::BlackHole => f.write_str("BlackHoleCluster"),
             ClusterName::Passthrough => f.write_str("PassthroughCluster"),
             ClusterName::InboundPassthrough => f.write_str("InboundPassthroughCluster"),
             ClusterName::Other(s) => f.write_str(s),
         }
     }
+}
+
+impl ClusterName<'_> {
+    /// Append the [`Display`](fmt::Display) form to `out` without the formatting machinery
+    /// (hop labels are built for every record explained).
+    pub fn push_to(&self, out: &mut String) {
+        match self {
+            ClusterName::Istio {
+                direction,
+                port,
+                subset,
+                host,
+            } => {
+                let mut digits = [0u8; 5];
+                out.push_str(direction.as_str());
+                out.push('|');
+                out.push_str(decimal(*port, &mut digits));
+                out.push('|');
+                out.push_str(subset);
+                out.push('|');
+                out.push_str(host);
+            }
+            ClusterName::BlackHole => out.push_str("BlackHoleCluster"),
+            ClusterName::Passthrough => out.push_str("PassthroughCluster"),
+            ClusterName::InboundPassthrough => out.push_str("InboundPassthroughCluster"),
+            ClusterName::Other(s) => out.push_str(s),
+        }
+    }
+}
+
+/// `n` in decimal, written into the end of `buf`.
+fn decimal(mut n: u16, buf: &mut [u8; 5]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 /// The Gateway API route kinds Envoy Gateway names its clusters and routes after.
@@ -386,6 +437,35 @@ mod tests {
             }
             strings = next;
         }
+    }
+
+    #[test]
+    fn pushed_names_are_their_display() {
+        let names = [
+            istio(Direction::Outbound, 80, "", "a.b.svc.cluster.local"),
+            istio(Direction::Inbound, 8012, "", ""),
+            istio(Direction::InboundVip, 0, "v1", "x"),
+            istio(Direction::Outbound, 65535, "v2", "é"),
+            istio(Direction::Outbound, 9, "", "h"),
+            istio(Direction::Outbound, 10, "", "h"),
+            ClusterName::BlackHole,
+            ClusterName::Passthrough,
+            ClusterName::InboundPassthrough,
+            ClusterName::Other("httproute/default/r/rule/0"),
+        ];
+        for c in names {
+            let mut pushed = String::from(">");
+            c.push_to(&mut pushed);
+            assert_eq!(pushed, format!(">{c}"));
+        }
+        assert_eq!(
+            istio(Direction::Outbound, 65535, "", "h").to_string(),
+            "outbound|65535||h"
+        );
+        assert_eq!(
+            istio(Direction::Outbound, 0, "", "h").to_string(),
+            "outbound|0||h"
+        );
     }
 
     fn istio<'a>(

@@ -316,7 +316,8 @@ fn close_of(open: u8) -> u8 {
 /// Splits `s` at the first `{`, `[` or `(` into (base, Some(inner)) / (s, None).
 fn split_base(s: &str) -> (&str, Option<&str>) {
     let bytes = s.as_bytes();
-    let Some(open_at) = memchr::memchr3(b'{', b'[', b'(', bytes) else {
+    // Details are short (`via_upstream`): a plain loop beats a vector search's set-up.
+    let Some(open_at) = bytes.iter().position(|b| matches!(b, b'{' | b'[' | b'(')) else {
         return (s, None);
     };
     let base = s.get(..open_at).unwrap_or(s);

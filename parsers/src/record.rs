@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use crate::address::{Address, parse_address};
-use crate::cluster::{ClusterName, parse_cluster_name};
+use crate::cluster::{ClusterName, Direction, parse_cluster_name};
 use crate::details::{CodeDetails, TransportFailure, parse_code_details, parse_transport_failure};
 use crate::flags::{ResponseFlags, UnknownFlag, parse_response_flags};
 use crate::slot::Slot;
@@ -55,7 +55,92 @@ enum Values<'a> {
         /// The socket addresses of [`ADDRESS_SLOTS`], parsed once when packed: correlation and
         /// diagnosis compare them for every hop, every time a request is explained.
         sockets: [PackedSocket; 4],
+        /// `%UPSTREAM_CLUSTER%` parsed once when packed (diagnosis and hop labels ask for it
+        /// several times per record).
+        cluster: PackedCluster,
     },
+}
+
+/// A packed record's [`ClusterName`], its strings as places in the record's text.
+#[derive(Clone, Copy)]
+enum PackedCluster {
+    /// No cluster (absent, empty or `-`).
+    None,
+    /// Not kept: parse the text.
+    Parse,
+    Istio {
+        direction: Direction,
+        port: u16,
+        subset: Span,
+        host: Span,
+    },
+    BlackHole,
+    Passthrough,
+    InboundPassthrough,
+    Other(Span),
+}
+
+impl PackedCluster {
+    /// Keep `c`, whose strings are slices of `text` (an empty one may be any empty string).
+    fn of(text: &str, c: Option<ClusterName<'_>>) -> PackedCluster {
+        let span = |s: &str| -> Option<Span> {
+            if s.is_empty() {
+                return Some(Span { start: 0, end: 0 });
+            }
+            let start = (s.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+            let end = start.checked_add(s.len())?;
+            (end <= text.len()).then_some(())?;
+            Some(Span {
+                start: u32::try_from(start).ok()?,
+                end: u32::try_from(end).ok()?,
+            })
+        };
+        let packed = match c {
+            None => Some(PackedCluster::None),
+            Some(ClusterName::Istio {
+                direction,
+                port,
+                subset,
+                host,
+            }) => span(subset)
+                .zip(span(host))
+                .map(|(subset, host)| PackedCluster::Istio {
+                    direction,
+                    port,
+                    subset,
+                    host,
+                }),
+            Some(ClusterName::BlackHole) => Some(PackedCluster::BlackHole),
+            Some(ClusterName::Passthrough) => Some(PackedCluster::Passthrough),
+            Some(ClusterName::InboundPassthrough) => Some(PackedCluster::InboundPassthrough),
+            Some(ClusterName::Other(o)) => span(o).map(PackedCluster::Other),
+        };
+        packed.unwrap_or(PackedCluster::Parse)
+    }
+
+    /// The cluster, or `Err(())` when it must be parsed from the text.
+    fn get(self, text: &str) -> Result<Option<ClusterName<'_>>, ()> {
+        let of = |s: Span| s.of(text).ok_or(());
+        Ok(match self {
+            PackedCluster::None => None,
+            PackedCluster::Parse => return Err(()),
+            PackedCluster::Istio {
+                direction,
+                port,
+                subset,
+                host,
+            } => Some(ClusterName::Istio {
+                direction,
+                port,
+                subset: of(subset)?,
+                host: of(host)?,
+            }),
+            PackedCluster::BlackHole => Some(ClusterName::BlackHole),
+            PackedCluster::Passthrough => Some(ClusterName::Passthrough),
+            PackedCluster::InboundPassthrough => Some(ClusterName::InboundPassthrough),
+            PackedCluster::Other(o) => Some(ClusterName::Other(of(o)?)),
+        })
+    }
 }
 
 /// The address slots whose socket addresses a packed record keeps parsed.
@@ -288,6 +373,7 @@ impl<'a> RawRecord<'a> {
                 status,
                 duration,
                 sockets,
+                cluster,
             } => Values::Packed {
                 text,
                 slots,
@@ -296,6 +382,7 @@ impl<'a> RawRecord<'a> {
                 status,
                 duration,
                 sockets,
+                cluster,
             },
             Values::Parsed { slots, extra } => {
                 let len = slots.iter().flatten().map(|v| v.len()).sum::<usize>()
@@ -313,14 +400,23 @@ impl<'a> RawRecord<'a> {
                 };
                 let slots = (*slots).map(|v| v.map_or(Span::NONE, |v| put(&v)));
                 let extra = extra.into_iter().map(|(k, v)| (k, put(&v))).collect();
+                let text = text.into_boxed_str();
+                let cluster = PackedCluster::of(
+                    &text,
+                    slots[Slot::UpstreamCluster as usize]
+                        .of(&text)
+                        .filter(|v| !matches!(*v, "-" | ""))
+                        .and_then(parse_cluster_name),
+                );
                 Values::Packed {
-                    text: text.into_boxed_str(),
+                    text,
                     slots,
                     extra,
                     start,
                     status,
                     duration,
                     sockets,
+                    cluster,
                 }
             }
         };
@@ -523,6 +619,11 @@ impl<'a> RawRecord<'a> {
 
     /// `%UPSTREAM_CLUSTER%` / `%UPSTREAM_CLUSTER_RAW%`, trailing `;` stripped.
     pub fn upstream_cluster(&self) -> Option<ClusterName<'_>> {
+        if let Values::Packed { text, cluster, .. } = &self.values
+            && let Ok(c) = cluster.get(text)
+        {
+            return c;
+        }
         self.value(Slot::UpstreamCluster)
             .and_then(parse_cluster_name)
     }
@@ -710,11 +811,60 @@ mod tests {
     }
 
     #[test]
+    fn packed_clusters_answer_as_the_text_parsed_again() {
+        let values = [
+            "outbound|80||knative-local-gateway.istio-system.svc.cluster.local",
+            "inbound|8012||",
+            "inbound-vip|80|http|x.y.svc.cluster.local",
+            "outbound_.80_._.knative-local-gateway.istio-system.svc.cluster.local",
+            "outbound_.9080_.v1_.reviews.default.svc.cluster.local",
+            "BlackHoleCluster",
+            "PassthroughCluster;",
+            "InboundPassthroughClusterIpv4",
+            "httproute/default/llm/rule/0",
+            "outbound|99999||x",
+            "outbound|80||é",
+            ";",
+            "-",
+            "",
+        ];
+        for v in values {
+            let mut r = RawRecord::new(Arc::from("t"));
+            r.set(Slot::Method, Cow::Borrowed("GET"));
+            r.set(Slot::UpstreamCluster, Cow::Borrowed(v));
+            r.set(Slot::Path, Cow::Borrowed("/x"));
+            let parsed = r.upstream_cluster().map(|c| format!("{c:?} = {c}"));
+            let owned = r.into_owned();
+            let packed = owned.upstream_cluster().map(|c| format!("{c:?} = {c}"));
+            assert_eq!(packed, parsed, "{v}");
+            assert_eq!(
+                packed,
+                owned
+                    .value(Slot::UpstreamCluster)
+                    .and_then(parse_cluster_name)
+                    .map(|c| format!("{c:?} = {c}")),
+                "{v}"
+            );
+            // Set after packing: the new text is read.
+            let mut changed = owned;
+            changed.set(Slot::UpstreamCluster, Cow::Borrowed("outbound|81||y"));
+            assert_eq!(changed.upstream_cluster().map(|c| c.port()), Some(Some(81)));
+            let repacked = changed.into_owned();
+            assert_eq!(
+                repacked.upstream_cluster().map(|c| c.to_string()),
+                Some("outbound|81||y".to_string())
+            );
+        }
+    }
+
+    #[test]
     fn a_record_in_flight_is_small() {
         // Readers keep thousands of records in flight and settlers a window of them: the
-        // parsed form's 25 slots (600 bytes) must not be carried inline by every record.
+        // parsed form's 25 slots (600 bytes) must not be carried inline by every record. The
+        // packed form is 25 spans plus what it keeps parsed (time, status, duration, four
+        // sockets, the cluster).
         let size = std::mem::size_of::<RawRecord<'static>>();
-        assert!(size <= 392, "RawRecord takes {size} bytes");
+        assert!(size <= 408, "RawRecord takes {size} bytes");
         let mut r = RawRecord::new(Arc::from("t"));
         r.set(Slot::Method, Cow::Borrowed("GET"));
         let owned = r.into_owned();
