@@ -444,6 +444,8 @@ impl<'o> ExplainStream<'o> {
         format: OutputFormat,
         multi: bool,
     ) -> io::Result<ExplainStream<'o>> {
+        // A document is large: a wider pipe to whatever reads it.
+        kernel_copy::widen_pipe(io::stdout());
         let out = DocumentOut::Stdout {
             w: out,
             clean: Vec::new(),
