@@ -605,18 +605,59 @@ fn any_not_plain(b: &[u8]) -> bool {
 /// names the line's scan takes before the `:` after them (so they must not be secret names),
 /// with the verdicts remembered by the key's place in its element: elements repeat the same
 /// keys in the same order, so a key is usually checked by comparing it with the one before.
+///
+/// String values get the same treatment ([`KeyChecks::value_plain`]): the elements of a
+/// document repeat many of them at the same place (a record's method, protocol, authority,
+/// cluster and user agent; a request's hop labels, fix and evidence).
 #[derive(Default)]
 pub struct KeyChecks {
     /// Per place: the key's length (0: nothing remembered), its bytes and the verdict.
     places: Vec<(u8, [u8; KEY_BYTES], bool)>,
     /// The place of the next key.
     next: usize,
+    /// Per place of a string value: the last one seen there and its verdict.
+    values: Vec<(Vec<u8>, bool)>,
+    /// The place of the next string value.
+    next_value: usize,
 }
 
+/// Values shorter than this are checked each time (as fast as a comparison).
+const VALUE_MIN: usize = 16;
+/// Values longer than this are checked each time (rarely the same twice).
+const VALUE_MAX: usize = 512;
+/// How many string values of an element [`KeyChecks`] remembers.
+const VALUE_PLACES: usize = 64;
+
 impl KeyChecks {
-    /// A new element starts: its first key is at place 0.
+    /// A new element starts: its first key and its first string value are at place 0.
     pub(super) fn restart(&mut self) {
         self.next = 0;
+        self.next_value = 0;
+    }
+
+    /// Is the string value `b` written without a JSON escape and left as it is by the
+    /// sanitiser ([`json_string_untouched`])? The verdict on the value last seen at this place
+    /// of the element is reused when `b` is the same bytes (both tests look at nothing but
+    /// the bytes).
+    pub(super) fn value_plain(&mut self, b: &[u8]) -> bool {
+        let place = self.next_value;
+        self.next_value += 1;
+        let plain = |b: &[u8]| !super::compact::needs_escape(b) && json_string_untouched(b);
+        if b.len() < VALUE_MIN || b.len() > VALUE_MAX || place >= VALUE_PLACES {
+            return plain(b);
+        }
+        if self.values.len() <= place {
+            self.values.resize_with(place + 1, || (Vec::new(), false));
+        }
+        let slot = &mut self.values[place];
+        if slot.0 == b {
+            return slot.1;
+        }
+        let verdict = plain(b);
+        slot.0.clear();
+        slot.0.extend_from_slice(b);
+        slot.1 = verdict;
+        verdict
     }
 
     /// Would the sanitiser leave the key `b` of a JSON object (and the name it makes for the
@@ -1158,6 +1199,45 @@ mod tests {
 
     /// A string or key said untouched is untouched in any line of a document that holds it,
     /// whatever sits around it; and the check is not "never": plain values pass.
+    #[test]
+    fn remembered_value_verdicts_are_the_verdicts() {
+        let plain = |b: &[u8]| !super::super::compact::needs_escape(b) && json_string_untouched(b);
+        let values: [&[u8]; 8] = [
+            b"the proxy handling 10.135.0.43:8081 -> outbound|80||a.svc",
+            b"the proxy handling 10.135.0.43:8081 -> outbound|80||a.svd",
+            b"the proxy handling 10.135.0.43:8081 -> outbound|80||a\"svc",
+            b"Authorization: Bearer abcdefghijklmnop",
+            b"Authorization: Bearer abcdefghijklmnoq",
+            b"55f053ed-7217-46a7-a211-e20229fc1eaa",
+            b"short",
+            b"x\xe2\x80\xaey-long-enough-to-be-remembered",
+        ];
+        let mut checks = KeyChecks::default();
+        let mut next = xorshift(0x1234_5678_9abc_def1);
+        let mut same = 0;
+        for _ in 0..2_000 {
+            checks.restart();
+            for _ in 0..(next() % 6) {
+                let v = values[(next() % values.len() as u64) as usize];
+                same += usize::from(checks.values.iter().any(|(b, _)| b == v));
+                assert_eq!(
+                    checks.value_plain(v),
+                    plain(v),
+                    "{:?}",
+                    String::from_utf8_lossy(v)
+                );
+            }
+        }
+        assert!(same > 1_000, "{same}");
+        assert!(!checks.value_plain(b"a\"bcdefghijklmnopqrstuvwxyz"));
+        // A long value (not remembered) and many places.
+        checks.restart();
+        let long = vec![b'a'; VALUE_MAX + 1];
+        for _ in 0..VALUE_PLACES + 2 {
+            assert!(checks.value_plain(&long));
+        }
+    }
+
     #[test]
     fn a_json_string_said_untouched_is_untouched_in_its_line() {
         let edges: &[u8] = b"\x7f\xc2\x85\xe2\x80\xaeaAbBeEJ y:=-_'./0123456789tokenauthpwd";
