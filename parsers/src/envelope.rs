@@ -76,7 +76,8 @@ pub fn rfc3339_prefix_len(s: &str) -> usize {
 pub fn strip_envelope(line: &str) -> (Envelope<'_>, Cow<'_, str>) {
     let line = line.strip_suffix('\n').unwrap_or(line);
     let line = line.strip_suffix('\r').unwrap_or(line);
-    if (line.starts_with("{\"log\":") || (line.starts_with('{') && line.contains("\"log\":")))
+    if (line.starts_with("{\"log\":")
+        || (line.starts_with('{') && memchr::memmem::find(line.as_bytes(), b"\"log\":").is_some()))
         && let Some(r) = docker_json(line)
     {
         return r;

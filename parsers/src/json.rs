@@ -190,7 +190,13 @@ fn skip_nested(b: &[u8], mut i: usize) -> Result<usize, JsonError> {
 
 /// Index after the closing quote of the string starting at `i`.
 fn string_end(b: &[u8], i: usize) -> Result<usize, JsonError> {
+    string_end_escaped(b, i).map(|(end, _)| end)
+}
+
+/// [`string_end`], and whether the string holds an escape (a `\`).
+fn string_end_escaped(b: &[u8], i: usize) -> Result<(usize, bool), JsonError> {
     let mut j = i + 1;
+    let mut escaped = false;
     loop {
         match memchr::memchr2(b'"', b'\\', &b[j.min(b.len())..]) {
             None => {
@@ -202,8 +208,9 @@ fn string_end(b: &[u8], i: usize) -> Result<usize, JsonError> {
             Some(k) => {
                 let at = j + k;
                 if b[at] == b'"' {
-                    return Ok(at + 1);
+                    return Ok((at + 1, escaped));
                 }
+                escaped = true;
                 j = at + 2;
                 if j > b.len() {
                     return Err(JsonError {
@@ -220,9 +227,9 @@ fn string_end(b: &[u8], i: usize) -> Result<usize, JsonError> {
 pub fn parse_string(s: &str, i: usize) -> Result<(Cow<'_, str>, usize), JsonError> {
     let b = s.as_bytes();
     let start = i + 1;
-    let end = string_end(b, i)?;
+    let (end, escaped) = string_end_escaped(b, i)?;
     let inner = &s[start..end - 1];
-    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+    if !escaped {
         return Ok((Cow::Borrowed(inner), end));
     }
     let mut out = String::with_capacity(inner.len());
@@ -314,6 +321,43 @@ mod tests {
         assert_eq!(v[3].1, JsonValue::Bool(true));
         assert_eq!(v[4].1, JsonValue::Raw(r#"{"n":[1,"}"]}"#));
         assert_eq!(v[5].1, JsonValue::Str(Cow::Owned("q\"é😀".into())));
+    }
+
+    #[test]
+    fn strings_end_and_unescape_as_serde_json_reads_them() {
+        // Escapes and quotes at the start, near it and far after it.
+        let mut bodies = vec![
+            String::new(),
+            "x".repeat(15),
+            "x".repeat(16),
+            "x".repeat(17),
+        ];
+        for at in [0, 1, 14, 15, 16, 17, 40] {
+            for esc in ["\\\"", "\\\\", "\\n", "\\u00e9", "é"] {
+                let mut b = "y".repeat(at);
+                b.push_str(esc);
+                b.push_str(&"z".repeat(at % 7));
+                bodies.push(b);
+            }
+        }
+        for body in &bodies {
+            let text = format!("\"{body}\",1");
+            let want: String = serde_json::from_str(&format!("\"{body}\"")).unwrap();
+            let (got, end) = parse_string(&text, 0).unwrap();
+            assert_eq!(got, want, "{text}");
+            assert_eq!(&text[end..], ",1", "{text}");
+            assert_eq!(
+                matches!(got, Cow::Borrowed(_)),
+                !body.contains('\\'),
+                "{text}"
+            );
+            // Cut anywhere inside: an error, never a panic.
+            for cut in 1..text.len() - 2 {
+                if let Some(t) = text.get(..cut) {
+                    assert!(parse_string(t, 0).is_err(), "{t}");
+                }
+            }
+        }
     }
 
     #[test]
