@@ -17,7 +17,7 @@ use meshtrace_parsers::detect::FormatSpec;
 use crate::commands::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK, format_spec};
 use crate::diagnose::Context;
 use crate::explain::explain;
-use crate::report::explain_stream::{element, json_element_checked, write_skipped_summary};
+use crate::report::explain_stream::{element, record_element_checked, write_skipped_summary};
 use crate::report::json::{RecordJson, SkippedJson};
 use crate::report::safe::{KeyChecks, SanitizedFile, SanitizingSpool};
 use crate::report::{ExplainStream, OutputFormat, write_explain};
@@ -424,16 +424,19 @@ struct SpoolSink {
 
 impl SpoolSink {
     /// Serialise `v` into the records' or the skipped lines' spool; returns its size.
-    fn spool<T: serde::Serialize>(&mut self, to_records: bool, v: &T) -> usize {
+    /// Spool `v`: a record (`record` is its line) or a skipped line. Returns the bytes added to
+    /// the records.
+    fn spool<T: serde::Serialize>(&mut self, record: Option<&LogLine>, v: &T) -> usize {
         if self.error.is_some() {
             return 0;
         }
+        let to_records = record.is_some();
         let before = self.buf.len();
         let mut size = 0;
-        let r = if to_records && self.checked {
+        let r = if let Some(line) = record.filter(|_| self.checked) {
             // `buf` holds only elements the sanitiser would leave as they are; one that it
             // may change goes through it, after them.
-            json_element_checked(v, &mut self.keys, &mut self.buf).and_then(|clean| {
+            record_element_checked(line, &mut self.keys, &mut self.buf).and_then(|clean| {
                 size = self.buf.len() - before;
                 if !clean {
                     self.records.write_clean(&self.buf[..before])?;
@@ -511,14 +514,14 @@ impl SpoolSink {
 
 impl LineSink for SpoolSink {
     fn record(&mut self, line: LogLine) {
-        self.batch_spooled += self.spool(true, &RecordJson(&line));
+        self.batch_spooled += self.spool(Some(&line), &RecordJson(&line));
         self.batch.push(line);
         if self.batch.len() >= self.batch_size || self.batch_spooled >= self.batch_bytes {
             self.flush();
         }
     }
     fn skipped(&mut self, line: SkippedLine) {
-        self.spool(false, &SkippedJson(&line));
+        self.spool(None, &SkippedJson(&line));
         match self.skipped.get_mut(&line.kind) {
             Some(n) => *n += 1,
             None => {

@@ -47,6 +47,110 @@ impl Serialize for RecordJson<'_> {
     }
 }
 
+/// [`RecordJson`] as one element of the checked records of `explain -o json` (see
+/// [`super::compact::object_checked`]): the same bytes, written without the serde machinery
+/// for what most records hold (their keys, strings, numbers, times and addresses); the rest
+/// goes through the same `Serialize` code as [`RecordJson`]. Returns whether the sanitiser
+/// would leave the element as it is.
+pub(super) fn record_checked(
+    l: &LogLine,
+    keys: &mut super::safe::KeyChecks,
+    out: &mut Vec<u8>,
+) -> Result<bool, super::compact::Error> {
+    super::compact::object_checked(out, keys, |o| {
+        o.key("line");
+        o.int(Some(l.line));
+        o.key("input");
+        o.str(&l.input);
+        o.key("format");
+        o.str(l.record.format());
+        if l.lines > 1 {
+            o.key("physical_lines");
+            o.int(Some(l.lines));
+        }
+        if l.envelope != "none" {
+            o.key("envelope");
+            o.str(l.envelope);
+        }
+        if !l.record.missing.is_empty() {
+            let missing: Vec<&str> = l.record.missing.iter().map(|m| &**m).collect();
+            o.key("missing");
+            o.value(&missing)?;
+        }
+        if !l.record.notes.is_empty() {
+            let notes: Vec<&str> = l.record.notes.iter().map(|n| &**n).collect();
+            o.key("read_as");
+            o.value(&notes)?;
+        }
+        o.key("fields");
+        o.object(|f| fields_checked(f, &l.record))
+    })
+}
+
+/// [`RecordFields`] into an object of [`record_checked`].
+fn fields_checked(
+    f: &mut super::compact::Object<'_>,
+    r: &RawRecord<'_>,
+) -> Result<(), super::compact::Error> {
+    for (slot, raw) in r.slots() {
+        f.key(slot.key());
+        let unset = raw == "-" || raw.is_empty();
+        match slot {
+            _ if unset && slot != Slot::ResponseFlags => f.null(),
+            Slot::StartTime => {
+                let mut buf = [0; 30];
+                match r
+                    .start_time()
+                    .as_ref()
+                    .and_then(|t| rfc3339_utc(t, &mut buf))
+                {
+                    Some(text) => f.proven(text),
+                    None => f.value(&SlotValue { r, slot, raw })?,
+                }
+            }
+            Slot::ResponseCode => f.int(r.status()),
+            Slot::BytesReceived => f.int(r.bytes_received()),
+            Slot::BytesSent => f.int(r.bytes_sent()),
+            Slot::Duration => f.int(r.duration_ms()),
+            Slot::UpstreamServiceTime => f.int(r.upstream_service_time_ms()),
+            Slot::UpstreamHost
+            | Slot::UpstreamLocalAddress
+            | Slot::DownstreamLocalAddress
+            | Slot::DownstreamRemoteAddress
+                if ip_port_shaped(raw) =>
+            {
+                f.proven(raw)
+            }
+            Slot::ResponseFlags
+            | Slot::ResponseCodeDetails
+            | Slot::UpstreamTransportFailureReason
+            | Slot::XForwardedFor
+            | Slot::UpstreamCluster => f.value(&SlotValue { r, slot, raw })?,
+            _ => {
+                if !f.plain(raw) {
+                    f.str(&mask(raw));
+                }
+            }
+        }
+    }
+    if r.extras().next().is_some() {
+        f.key("extra");
+        f.value(&Extras(r))?;
+    }
+    Ok(())
+}
+
+/// An address as Envoy writes an IPv4 one, `10.1.2.3:8080`: digits, dots and colons, starting
+/// with a digit. Plain to the sanitiser (a name before a `:` is digits, never a secret name)
+/// and free of escapes; the test of [`record_checked`] proves it on random such strings.
+fn ip_port_shaped(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.first().is_some_and(u8::is_ascii_digit)
+        && b.len() <= 64
+        && b.iter()
+            .all(|c| c.is_ascii_digit() || *c == b'.' || *c == b':')
+}
+
 /// One entry of the document's `skipped`.
 #[derive(Debug, Clone, Copy)]
 pub struct SkippedJson<'a>(pub &'a SkippedLine);
@@ -378,6 +482,12 @@ mod tests {
             let t = utc.timestamp_opt(secs, nanos).unwrap();
             let want = t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
             assert_eq!(rfc3339_utc(&t, &mut [0; 30]), Some(want.as_str()));
+            // The record writer copies these without a check.
+            assert!(
+                super::super::safe::json_string_untouched(want.as_bytes())
+                    && !super::super::compact::needs_escape(want.as_bytes()),
+                "{want}"
+            );
         }
         // Before year 0, an offset, a leap second: chrono writes these.
         let bc = utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap();
@@ -392,6 +502,165 @@ mod tests {
             .and_utc()
             .fixed_offset();
         assert_eq!(rfc3339_utc(&leap, &mut [0; 30]), None);
+    }
+
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
+    /// Both writers of a record, and their verdicts.
+    fn both(l: &LogLine) -> ((String, bool), (String, bool)) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut keys = super::super::safe::KeyChecks::default();
+        let ca = super::super::compact::to_vec_checked(&mut a, &mut keys, &RecordJson(l)).unwrap();
+        let mut keys = super::super::safe::KeyChecks::default();
+        let cb = record_checked(l, &mut keys, &mut b).unwrap();
+        let text = |v: Vec<u8>| String::from_utf8(v).unwrap();
+        ((text(a), ca), (text(b), cb))
+    }
+
+    #[test]
+    fn the_record_writer_writes_what_record_json_writes_for_every_test_log() {
+        fn logs(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    logs(&p, out);
+                } else if p.extension().is_some_and(|x| x == "log" || x == "txt") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        logs(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
+            &mut files,
+        );
+        let (mut records, mut clean) = (0, 0);
+        for f in &files {
+            let mut set = meshtrace_analysis::model::LogSet::default();
+            let _ = crate::source::input::read_log_file(
+                f,
+                "t.log",
+                None,
+                &meshtrace_parsers::detect::FormatSpec::Auto,
+                &mut set,
+                &crate::source::input::LineFilter::All,
+            );
+            // Several records in one KeyChecks, as a spool writes them.
+            let mut keys = super::super::safe::KeyChecks::default();
+            for l in &set.records {
+                let (want, got) = both(l);
+                assert_eq!(got, want, "{}:{}", f.display(), l.line);
+                let mut again = Vec::new();
+                let c = record_checked(l, &mut keys, &mut again).unwrap();
+                assert_eq!((String::from_utf8(again).unwrap(), c), want);
+                records += 1;
+                clean += usize::from(c);
+            }
+        }
+        assert!(
+            records > 1_000 && clean > 500,
+            "{records} records, {clean} clean"
+        );
+    }
+
+    #[test]
+    fn the_record_writer_writes_what_record_json_writes_for_random_records() {
+        use std::borrow::Cow;
+        let values = [
+            "-",
+            "",
+            "GET",
+            "/v2/models/x/infer?token=abc&x=1",
+            "a\"b\\c",
+            "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x",
+            "x\u{202e}y",
+            "tab\there",
+            "10.1.2.3:8080",
+            "10.1.2.3",
+            ":80",
+            "[2001:db8::1]:443",
+            "0.0.0.0:0",
+            "envoy://connect_originate/10.0.0.1:9080",
+            "503",
+            "12",
+            "UF,URX",
+            "upstream_reset_before_response_started{connection_failure,TLS_error:_268435703}",
+            "rbac_access_denied_matched_policy[ns[default]-policy[deny]-rule[0]]",
+            "outbound|80||x.svc.cluster.local",
+            "outbound_.80_._.x.svc.cluster.local",
+            "2024-06-03T09:00:00.069Z",
+            "2024-06-03T09:00:00+02:00",
+            "1.2.3.4,5.6.7.8",
+            "héllo wörld",
+        ];
+        let slots = meshtrace_parsers::Slot::ALL;
+        let mut next = xorshift(0x0123_4567_89ab_cdef);
+        for round in 0..3_000 {
+            let mut r = RawRecord::new(std::sync::Arc::from("istio-1.23"));
+            for slot in slots {
+                if !next().is_multiple_of(3) {
+                    let v = values[(next() % values.len() as u64) as usize];
+                    r.set(slot, Cow::Borrowed(v));
+                }
+            }
+            for k in ["authorization", "x-custom", "x-custom"] {
+                if next().is_multiple_of(4) {
+                    let v = values[(next() % values.len() as u64) as usize];
+                    r.push_extra(std::sync::Arc::from(k), Cow::Borrowed(v));
+                }
+            }
+            if round % 7 == 0 {
+                r.missing.push(std::sync::Arc::from("%ROUTE_NAME%"));
+                r.notes.push(std::sync::Arc::from("keys read by name"));
+            }
+            let l = LogLine {
+                input: std::sync::Arc::from(if round % 5 == 0 {
+                    "a \"b\".log"
+                } else {
+                    "a.log"
+                }),
+                line: round + 1,
+                lines: if round % 11 == 0 { 2 } else { 1 },
+                envelope: if round % 13 == 0 { "cri" } else { "none" },
+                pod: None,
+                record: r.into_owned(),
+            };
+            let (want, got) = both(&l);
+            assert_eq!(got, want, "round {round}");
+        }
+    }
+
+    /// What the record writer copies without a check is what the checks pass.
+    #[test]
+    fn ip_port_shaped_values_and_written_times_are_plain_to_the_sanitiser() {
+        let mut next = xorshift(0xfeed_face_cafe_beef);
+        let alphabet = b"0123456789.:";
+        let mut shaped = 0;
+        for _ in 0..50_000 {
+            let len = 1 + (next() % 24) as usize;
+            let v: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize] as char)
+                .collect();
+            if !ip_port_shaped(&v) {
+                continue;
+            }
+            shaped += 1;
+            assert!(
+                super::super::safe::json_string_untouched(v.as_bytes()),
+                "{v}"
+            );
+            assert!(!super::super::compact::needs_escape(v.as_bytes()), "{v}");
+            assert_eq!(mask(&v), v, "{v}");
+        }
+        assert!(shaped > 10_000, "{shaped}");
+        assert!(!ip_port_shaped(":80") && !ip_port_shaped("") && !ip_port_shaped("a1:2"));
     }
 
     /// A cluster name is taken as written only when it is its own canonical form.

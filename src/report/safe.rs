@@ -580,9 +580,32 @@ pub(super) fn json_string_untouched(b: &[u8]) -> bool {
 /// with spaces (plain, and not the `e`/`a` a `b` is flagged before).
 #[inline]
 fn any_not_plain(b: &[u8]) -> bool {
+    any_flagged::<false>(b)
+}
+
+/// Is `b` (a whole string) plain: no byte that needs a JSON escape (`"`, `\`, below 0x20) and
+/// none [`not_plain`] flags? Then the JSON writer copies it as it is, the sanitiser leaves it
+/// as it is ([`json_string_untouched`]) and [`mask`] finds nothing in it (it looks only at the
+/// bytes `not_plain` flags). One pass a word at a time.
+#[inline]
+pub(super) fn plain_json_string(b: &[u8]) -> bool {
+    !any_flagged::<true>(b)
+}
+
+/// [`any_not_plain`], also flagging `"` and `\` with `ESCAPES` (control bytes it flags
+/// anyway).
+#[inline]
+fn any_flagged<const ESCAPES: bool>(b: &[u8]) -> bool {
     const SPACES: u64 = ONES * 0x20;
     let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or([b' '; 8]));
-    let flags = |x: u64, after: u8| not_plain(x, (x >> 8) | (u64::from(after) << 56));
+    let flags = |x: u64, after: u8| {
+        let f = not_plain(x, (x >> 8) | (u64::from(after) << 56));
+        if ESCAPES {
+            f | bytes_equal(x, b'"') | bytes_equal(x, b'\\')
+        } else {
+            f
+        }
+    };
     if b.len() < 8 {
         let mut x = SPACES;
         for (k, &c) in b.iter().enumerate() {
@@ -619,6 +642,11 @@ pub struct KeyChecks {
     values: Vec<(Vec<u8>, bool)>,
     /// The place of the next string value.
     next_value: usize,
+    /// Per place of a key of this program's own (`&'static`): where its bytes are, how many,
+    /// and the verdict (static bytes never change, so the same address is the same key).
+    statics: Vec<(usize, usize, bool)>,
+    /// The place of the next static key.
+    next_static: usize,
 }
 
 /// Values shorter than this are checked each time (as fast as a comparison).
@@ -633,6 +661,28 @@ impl KeyChecks {
     pub(super) fn restart(&mut self) {
         self.next = 0;
         self.next_value = 0;
+        self.next_static = 0;
+    }
+
+    /// [`KeyChecks::untouched`] for a key of this program's own: remembered by its place and
+    /// its address, so usually two comparisons.
+    pub(super) fn static_untouched(&mut self, k: &'static str) -> bool {
+        let place = self.next_static;
+        self.next_static += 1;
+        let id = (k.as_ptr() as usize, k.len());
+        if place >= KEY_PLACES {
+            return key_untouched(k.as_bytes());
+        }
+        if self.statics.len() <= place {
+            self.statics.resize(place + 1, (0, 0, false));
+        }
+        let slot = &mut self.statics[place];
+        if (slot.0, slot.1) == id {
+            return slot.2;
+        }
+        let verdict = key_untouched(k.as_bytes());
+        *slot = (id.0, id.1, verdict);
+        verdict
     }
 
     /// Is the string value `b` written without a JSON escape and left as it is by the
@@ -1199,6 +1249,69 @@ mod tests {
 
     /// A string or key said untouched is untouched in any line of a document that holds it,
     /// whatever sits around it; and the check is not "never": plain values pass.
+    #[test]
+    fn a_plain_json_string_needs_no_escape_no_mask_and_is_untouched() {
+        let edges: &[u8] = b"\x00\x1f\"\\\x7f\xc2\x85aAbBeEJ y:=-_'./09tok";
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut plain = 0;
+        for _ in 0..60_000 {
+            let len = (next() % 20) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| edges[(next() % edges.len() as u64) as usize])
+                .collect();
+            if plain_json_string(&bytes) {
+                plain += 1;
+                assert!(!super::super::compact::needs_escape(&bytes), "{bytes:?}");
+                assert!(json_string_untouched(&bytes), "{bytes:?}");
+                let s = std::str::from_utf8(&bytes).unwrap();
+                assert!(matches!(mask(s), Cow::Borrowed(_)), "{s:?}");
+                assert_eq!(crate::redact::mask_text(s), s, "{s:?}");
+            }
+        }
+        assert!(plain > 1_000, "{plain}");
+        for s in [
+            "POST",
+            "/v2/models/test/infer",
+            "HTTP/2",
+            "curl/8.6.0",
+            "",
+            "x",
+        ] {
+            assert!(plain_json_string(s.as_bytes()), "{s}");
+        }
+        for s in [
+            "a\"b",
+            "a\\b",
+            "a\nb",
+            "a\tb",
+            "10.0.0.1:80",
+            "Bearer x",
+            "x\u{202e}",
+            "k=v",
+        ] {
+            assert!(!plain_json_string(s.as_bytes()), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn static_keys_are_remembered_by_address_and_checked_once() {
+        static TOKEN: &str = "token";
+        let mut checks = KeyChecks::default();
+        for keys in [["method", "path"], ["path", "method"], ["method", TOKEN]] {
+            checks.restart();
+            for k in keys {
+                assert_eq!(
+                    checks.static_untouched(k),
+                    key_untouched(k.as_bytes()),
+                    "{k}"
+                );
+            }
+        }
+        checks.restart();
+        assert!(checks.static_untouched("method"));
+        assert!(!checks.static_untouched(TOKEN));
+    }
+
     #[test]
     fn remembered_value_verdicts_are_the_verdicts() {
         let plain = |b: &[u8]| !super::super::compact::needs_escape(b) && json_string_untouched(b);
