@@ -160,6 +160,47 @@ impl Object<'_> {
         v.serialize(Writer(self.out))
     }
 
+    /// An array of numbers.
+    pub(super) fn ints(&mut self, v: &[u64]) {
+        self.out.push(b'[');
+        for (i, n) in v.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            write_int(self.out, *n);
+        }
+        self.out.push(b']');
+    }
+
+    /// An array of strings, each checked as [`Object::str`] checks it.
+    pub(super) fn strs<S: AsRef<str>>(&mut self, v: &[S]) {
+        self.out.push(b'[');
+        for (i, s) in v.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            write_str(self.out, s.as_ref());
+        }
+        self.out.push(b']');
+    }
+
+    /// An array of objects, the entries of each written by `f`.
+    pub(super) fn objects<T>(
+        &mut self,
+        items: &[T],
+        mut f: impl FnMut(&mut Object<'_>, &T) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.out.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            Object::write(self.out, |o| f(o, item))?;
+        }
+        self.out.push(b']');
+        Ok(())
+    }
+
     /// An object value whose entries `f` writes.
     pub(super) fn object(
         &mut self,

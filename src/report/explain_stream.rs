@@ -52,6 +52,17 @@ pub fn record_element_checked(
     super::json::record_checked(l, keys, buf).map_err(io::Error::other)
 }
 
+/// [`json_element_checked`] for a request, by the request writer of its own
+/// ([`super::json::request_checked`]): the same bytes and the same verdict, faster.
+pub fn request_element_checked(
+    r: &crate::explain::RequestReport,
+    keys: &mut super::safe::KeyChecks,
+    buf: &mut Vec<u8>,
+) -> io::Result<bool> {
+    buf.extend_from_slice(b",\n    ");
+    super::json::request_checked(r, keys, buf).map_err(io::Error::other)
+}
+
 /// Write `Skipped N lines: …` (counts by kind) and the first malformed lines with their file
 /// and line, the way the in-memory `explain` ends; nothing when no line was skipped.
 /// `malformed` holds the examples kept (in input order); the count of the others comes from

@@ -87,6 +87,56 @@ pub(super) fn record_checked(
     })
 }
 
+/// A request of the document's `requests` as one checked element (see
+/// [`super::compact::object_checked`]): the bytes and verdict of `RequestReport`'s own
+/// `Serialize`, without the serde machinery for its keys, numbers and arrays.
+pub(super) fn request_checked(
+    r: &meshtrace_analysis::explain::RequestReport,
+    keys: &mut super::safe::KeyChecks,
+    out: &mut Vec<u8>,
+) -> Result<bool, super::compact::Error> {
+    super::compact::object_checked(out, keys, |o| {
+        o.key("request_id");
+        match &r.request_id {
+            Some(id) => o.str(id),
+            None => o.null(),
+        }
+        o.key("status");
+        o.int(r.status);
+        o.key("cause");
+        o.value(&r.cause)?;
+        o.key("origin_line");
+        o.int(Some(r.origin_line));
+        o.key("origin_input");
+        o.str(&r.origin_input);
+        o.key("lines");
+        o.ints(&r.lines);
+        o.key("hops");
+        o.objects(&r.hops, |h, hop| {
+            h.key("input");
+            h.str(&hop.input);
+            h.key("line");
+            h.int(Some(hop.line));
+            h.key("status");
+            h.int(hop.status);
+            h.key("hop");
+            h.str(&hop.hop);
+            Ok(())
+        })?;
+        o.key("summary");
+        o.str(&r.summary);
+        o.key("fix");
+        o.str(&r.fix);
+        o.key("evidence");
+        o.strs(&r.evidence);
+        if let Some(p) = &r.part_of {
+            o.key("part_of");
+            o.str(p);
+        }
+        Ok(())
+    })
+}
+
 /// [`RecordFields`] into an object of [`record_checked`].
 fn fields_checked(
     f: &mut super::compact::Object<'_>,
@@ -633,6 +683,107 @@ mod tests {
                 record: r.into_owned(),
             };
             let (want, got) = both(&l);
+            assert_eq!(got, want, "round {round}");
+        }
+    }
+
+    /// Both writers of a request, and their verdicts.
+    fn both_requests(
+        r: &meshtrace_analysis::explain::RequestReport,
+        keys: (
+            &mut super::super::safe::KeyChecks,
+            &mut super::super::safe::KeyChecks,
+        ),
+    ) -> ((String, bool), (String, bool)) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let ca = super::super::compact::to_vec_checked(&mut a, keys.0, r).unwrap();
+        let cb = request_checked(r, keys.1, &mut b).unwrap();
+        let text = |v: Vec<u8>| String::from_utf8(v).unwrap();
+        ((text(a), ca), (text(b), cb))
+    }
+
+    #[test]
+    fn the_request_writer_writes_what_request_report_writes() {
+        use meshtrace_analysis::explain::{HopRef, RequestReport};
+        // Every request explained from the test logs, one document's keys for each writer.
+        let mut files = Vec::new();
+        fn logs(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    logs(&p, out);
+                } else if p.extension().is_some_and(|x| x == "log") {
+                    out.push(p);
+                }
+            }
+        }
+        logs(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
+            &mut files,
+        );
+        let mut set = meshtrace_analysis::model::LogSet::default();
+        for f in &files {
+            let _ = crate::source::input::read_log_file(
+                f,
+                &f.display().to_string(),
+                None,
+                &meshtrace_parsers::detect::FormatSpec::Auto,
+                &mut set,
+                &crate::source::input::LineFilter::All,
+            );
+        }
+        let report = meshtrace_analysis::explain::explain(&set);
+        let (mut ka, mut kb) = Default::default();
+        let mut clean = 0;
+        for r in &report.requests {
+            let (want, got) = both_requests(r, (&mut ka, &mut kb));
+            assert_eq!(got, want);
+            clean += usize::from(got.1);
+        }
+        assert!(
+            report.requests.len() > 300 && clean > 100,
+            "{} requests, {clean} clean",
+            report.requests.len()
+        );
+        // Every shape: absent ids and statuses, no hops, a continuation, strings to escape or mask.
+        let texts = [
+            "the proxy handling 10.0.0.1:8080 → outbound|80||a.svc.cluster.local",
+            "a\"b",
+            "Authorization: Bearer abc",
+            "x\u{202e}y",
+            "",
+            "Nothing to fix.",
+        ];
+        let mut next = xorshift(0x5151_7171_9191_b1b1);
+        let mut pick = move || texts[(next() % texts.len() as u64) as usize];
+        let (mut ka, mut kb) = Default::default();
+        for round in 0..2_000u64 {
+            let hops = (0..round % 3)
+                .map(|i| HopRef {
+                    input: std::sync::Arc::from(pick()),
+                    line: i,
+                    status: (i % 2 == 0).then_some(503),
+                    hop: pick().to_string(),
+                })
+                .collect();
+            let r = RequestReport {
+                request_id: (round % 4 != 0).then(|| pick().to_string()),
+                status: (round % 5 != 0).then_some(200 + (round % 400) as u16),
+                cause: if round % 2 == 0 {
+                    meshtrace_analysis::causes::Cause::Ok
+                } else {
+                    meshtrace_analysis::causes::Cause::RbacDenied
+                },
+                origin_line: round,
+                origin_input: std::sync::Arc::from(pick()),
+                lines: (0..round % 4).collect(),
+                hops,
+                summary: pick().to_string(),
+                fix: pick().to_string(),
+                evidence: (0..round % 3).map(|_| pick().to_string()).collect(),
+                part_of: (round % 6 == 0).then(|| pick().to_string()),
+            };
+            let (want, got) = both_requests(&r, (&mut ka, &mut kb));
             assert_eq!(got, want, "round {round}");
         }
     }

@@ -495,7 +495,9 @@ impl<'o> ExplainStream<'o> {
             self.failed += 1;
         }
         if self.json || self.yaml {
-            return self.value(r);
+            return self.value_with(r, |keys, buf| {
+                explain_stream::request_element_checked(r, keys, buf)
+            });
         }
         let multi = self.multi;
         let loc = move |input: &str, line: u64| {
@@ -514,6 +516,18 @@ impl<'o> ExplainStream<'o> {
     /// On standard output, a JSON element the writer finds clean joins the clean ones gathered
     /// to go out past the sanitiser's scan (as the spooled records do).
     pub fn value<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> io::Result<()> {
+        self.value_with(v, |keys, buf| {
+            explain_stream::json_element_checked(v, keys, buf)
+        })
+    }
+
+    /// [`ExplainStream::value`], the checked JSON element written by `checked` (the same bytes
+    /// as `v`'s `Serialize`, with the verdict of [`compact::to_vec_checked`]).
+    fn value_with<T: serde::Serialize + ?Sized>(
+        &mut self,
+        v: &T,
+        checked: impl FnOnce(&mut safe::KeyChecks, &mut Vec<u8>) -> io::Result<bool>,
+    ) -> io::Result<()> {
         self.buf.clear();
         // A JSON element starts with its `,`, but the first one of an array.
         let skip = usize::from(self.empty && !self.yaml);
@@ -522,7 +536,7 @@ impl<'o> ExplainStream<'o> {
             && self.json
             && !style::enabled()
         {
-            if explain_stream::json_element_checked(v, keys, &mut self.buf)? {
+            if checked(keys, &mut self.buf)? {
                 clean.extend_from_slice(&self.buf[skip..]);
                 if clean.len() >= CLEAN_CHUNK {
                     self.out.write_clean()?;
