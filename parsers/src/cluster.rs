@@ -185,27 +185,7 @@ impl fmt::Display for ClusterName<'_> {
     /// Canonical form: `direction|port|subset|host` for Istio clusters (also for ones parsed from
     /// the SNI form), `BlackHoleCluster`, `PassthroughCluster`, `InboundPassthroughCluster`, or the name as given.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClusterName::Istio {
-                direction,
-                port,
-                subset,
-                host,
-            } => {
-                let mut digits = [0u8; 5];
-                f.write_str(direction.as_str())?;
-                f.write_str("|")?;
-                f.write_str(decimal(*port, &mut digits))?;
-                f.write_str("|")?;
-                f.write_str(subset)?;
-                f.write_str("|")?;
-                f.write_str(host)
-            }
-            ClusterName::BlackHole => f.write_str("BlackHoleCluster"),
-            ClusterName::Passthrough => f.write_str("PassthroughCluster"),
-            ClusterName::InboundPassthrough => f.write_str("InboundPassthroughCluster"),
-            ClusterName::Other(s) => f.write_str(s),
-        }
+        self.write_to(f)
     }
 }
 
@@ -213,6 +193,12 @@ impl ClusterName<'_> {
     /// Append the [`Display`](fmt::Display) form to `out` without the formatting machinery
     /// (hop labels are built for every record explained).
     pub fn push_to(&self, out: &mut String) {
+        // Writing to a `String` cannot fail.
+        let _ = self.write_to(out);
+    }
+
+    /// The [`Display`](fmt::Display) form, piece by piece.
+    fn write_to<W: fmt::Write>(&self, w: &mut W) -> fmt::Result {
         match self {
             ClusterName::Istio {
                 direction,
@@ -221,18 +207,18 @@ impl ClusterName<'_> {
                 host,
             } => {
                 let mut digits = [0u8; 5];
-                out.push_str(direction.as_str());
-                out.push('|');
-                out.push_str(decimal(*port, &mut digits));
-                out.push('|');
-                out.push_str(subset);
-                out.push('|');
-                out.push_str(host);
+                w.write_str(direction.as_str())?;
+                w.write_char('|')?;
+                w.write_str(decimal(*port, &mut digits))?;
+                w.write_char('|')?;
+                w.write_str(subset)?;
+                w.write_char('|')?;
+                w.write_str(host)
             }
-            ClusterName::BlackHole => out.push_str("BlackHoleCluster"),
-            ClusterName::Passthrough => out.push_str("PassthroughCluster"),
-            ClusterName::InboundPassthrough => out.push_str("InboundPassthroughCluster"),
-            ClusterName::Other(s) => out.push_str(s),
+            ClusterName::BlackHole => w.write_str("BlackHoleCluster"),
+            ClusterName::Passthrough => w.write_str("PassthroughCluster"),
+            ClusterName::InboundPassthrough => w.write_str("InboundPassthroughCluster"),
+            ClusterName::Other(s) => w.write_str(s),
         }
     }
 }

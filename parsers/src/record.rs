@@ -89,7 +89,9 @@ impl PackedCluster {
             }
             let start = (s.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
             let end = start.checked_add(s.len())?;
-            (end <= text.len()).then_some(())?;
+            if end > text.len() {
+                return None;
+            }
             Some(Span {
                 start: u32::try_from(start).ok()?,
                 end: u32::try_from(end).ok()?,

@@ -37,8 +37,17 @@ pub fn json_element_checked<T: serde::Serialize + ?Sized>(
     keys: &mut super::safe::KeyChecks,
     buf: &mut Vec<u8>,
 ) -> io::Result<bool> {
+    checked_element(buf, |buf| super::compact::to_vec_checked(buf, keys, v))
+}
+
+/// An element of a JSON array after its `,` and indentation, written by `write`, which says
+/// whether the sanitiser would leave it as it is.
+fn checked_element(
+    buf: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<bool, super::compact::Error>,
+) -> io::Result<bool> {
     buf.extend_from_slice(b",\n    ");
-    super::compact::to_vec_checked(buf, keys, v).map_err(io::Error::other)
+    write(buf).map_err(io::Error::other)
 }
 
 /// [`json_element_checked`] for a record ([`super::json::RecordJson`]), by the record writer
@@ -48,8 +57,7 @@ pub fn record_element_checked(
     keys: &mut super::safe::KeyChecks,
     buf: &mut Vec<u8>,
 ) -> io::Result<bool> {
-    buf.extend_from_slice(b",\n    ");
-    super::json::record_checked(l, keys, buf).map_err(io::Error::other)
+    checked_element(buf, |buf| super::json::record_checked(l, keys, buf))
 }
 
 /// [`json_element_checked`] for a request, by the request writer of its own
@@ -59,8 +67,7 @@ pub fn request_element_checked(
     keys: &mut super::safe::KeyChecks,
     buf: &mut Vec<u8>,
 ) -> io::Result<bool> {
-    buf.extend_from_slice(b",\n    ");
-    super::json::request_checked(r, keys, buf).map_err(io::Error::other)
+    checked_element(buf, |buf| super::json::request_checked(r, keys, buf))
 }
 
 /// Write `Skipped N lines: …` (counts by kind) and the first malformed lines with their file
