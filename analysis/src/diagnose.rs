@@ -691,7 +691,8 @@ pub fn read_evidence(r: &RawRecord<'_>) -> Vec<String> {
             "upstream host `-`, no response flag, no response-code details: the proxy answered without calling any upstream (a local reply)".into(),
         );
     }
-    if let Some(d) = r.details() {
+    let details = r.details();
+    if let Some(d) = &details {
         let meaning = detail_meaning(d.raw).or_else(|| detail_meaning(d.base));
         let mut s = String::with_capacity(d.raw.len() + meaning.map_or(0, str::len) + 16);
         s.push_str("details `");
@@ -721,7 +722,7 @@ pub fn read_evidence(r: &RawRecord<'_>) -> Vec<String> {
     }
     let tf = r
         .transport_failure()
-        .or_else(|| r.details().and_then(|d| d.transport_failure));
+        .or_else(|| details.and_then(|d| d.transport_failure));
     if let Some(t) = tf {
         let what = t.reason.unwrap_or(t.raw);
         match t.explain() {

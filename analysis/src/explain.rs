@@ -120,7 +120,8 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
 /// `DownstreamPeriodic`…) are not a request's end and are left out; `trace` shows them.
 fn group_by_request_id(set: &LogSet) -> Vec<Vec<&LogLine>> {
     let mut groups: Vec<Vec<&LogLine>> = Vec::new();
-    let mut by_id: HashMap<&str, usize> = HashMap::default();
+    let mut by_id: HashMap<&str, usize> =
+        HashMap::with_capacity_and_hasher(set.records.len(), Default::default());
     for l in set.records.iter().filter(|l| !l.record.is_progress_line()) {
         match l.record.request_id() {
             Some(id) => {
@@ -163,13 +164,15 @@ impl<'a, 's> Continuations<'a, 's> {
         groups: &'a [Vec<&'s LogLine>],
         verdicts: &'a [Verdict],
     ) -> Continuations<'a, 's> {
-        let mut group_index: HashMap<*const LogLine, usize> = HashMap::default();
+        let mut group_index: HashMap<*const LogLine, usize> =
+            HashMap::with_capacity_and_hasher(set.records.len(), Default::default());
         for (gi, g) in groups.iter().enumerate() {
             for l in g {
                 group_index.insert(*l as *const LogLine, gi);
             }
         }
-        let mut by_remote: HashMap<SocketAddr, Vec<(i64, &LogLine)>> = HashMap::default();
+        let mut by_remote: HashMap<SocketAddr, Vec<(i64, &LogLine)>> =
+            HashMap::with_capacity_and_hasher(set.records.len(), Default::default());
         for l in set.records.iter().filter(|l| !l.record.is_progress_line()) {
             if let Some(s) = l
                 .record

@@ -315,6 +315,10 @@ fn close_of(open: u8) -> u8 {
 
 /// Splits `s` at the first `{`, `[` or `(` into (base, Some(inner)) / (s, None).
 fn split_base(s: &str) -> (&str, Option<&str>) {
+    // Envoy's details of nearly every proxied request: no argument.
+    if s == "via_upstream" {
+        return (s, None);
+    }
     let bytes = s.as_bytes();
     // Details are short (`via_upstream`): a plain loop beats a vector search's set-up.
     let Some(open_at) = bytes.iter().position(|b| matches!(b, b'{' | b'[' | b'(')) else {

@@ -423,9 +423,8 @@ struct SpoolSink {
 }
 
 impl SpoolSink {
-    /// Serialise `v` into the records' or the skipped lines' spool; returns its size.
-    /// Spool `v`: a record (`record` is its line) or a skipped line. Returns the bytes added to
-    /// the records.
+    /// Serialise `v` into the records' or the skipped lines' spool: a record (`record` is its
+    /// line) or a skipped line. Returns the bytes added to the records.
     fn spool<T: serde::Serialize>(&mut self, record: Option<&LogLine>, v: &T) -> usize {
         if self.error.is_some() {
             return 0;
