@@ -100,14 +100,11 @@ impl Object<'_> {
         }
         if self.out.audit == Audit::Clean {
             // An untouched key needs no escape.
-            self.out.reserve(k.len() + 3);
-            self.out.push(b'"');
-            self.out.extend_from_slice(k.as_bytes());
-            self.out.extend_from_slice(b"\":");
+            quoted(self.out, k.as_bytes());
         } else {
             write_str(self.out, k);
-            self.out.push(b':');
         }
+        self.out.push(b':');
     }
 
     /// A string value, checked as [`Writer`] checks it.
@@ -121,10 +118,7 @@ impl Object<'_> {
         if !super::safe::plain_json_string(v.as_bytes()) {
             return false;
         }
-        self.out.reserve(v.len() + 2);
-        self.out.push(b'"');
-        self.out.extend_from_slice(v.as_bytes());
-        self.out.push(b'"');
+        quoted(self.out, v.as_bytes());
         true
     }
 
@@ -136,10 +130,7 @@ impl Object<'_> {
             !needs_escape(v.as_bytes()) && super::safe::json_string_untouched(v.as_bytes()),
             "{v:?}"
         );
-        self.out.reserve(v.len() + 2);
-        self.out.push(b'"');
-        self.out.extend_from_slice(v.as_bytes());
-        self.out.push(b'"');
+        quoted(self.out, v.as_bytes());
     }
 
     /// A number, or `null`.
@@ -335,26 +326,32 @@ pub(super) fn needs_escape(b: &[u8]) -> bool {
     !words.remainder().is_empty() && word_needs_escape(word(&b[b.len() - 8..]))
 }
 
+/// Append `b`, a string that needs no escape, between quotes.
+fn quoted(out: &mut Vec<u8>, b: &[u8]) {
+    out.reserve(b.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(b);
+    out.push(b'"');
+}
+
 /// Append `s` as a JSON string.
 fn write_str(out: &mut Buf, s: &str) {
     let b = s.as_bytes();
-    out.reserve(b.len() + 2);
-    out.push(b'"');
     if out.audit == Audit::Clean {
         // Checked (or its verdict remembered by its place, see `KeyChecks::value_plain`): a
         // plain value is copied; any other makes the element not clean, and is written below.
         if out.keys.value_plain(b) {
-            out.extend_from_slice(b);
-            out.push(b'"');
+            quoted(out, b);
             return;
         }
         out.audit = Audit::Dirty;
     }
     if !needs_escape(b) {
-        out.extend_from_slice(b);
-        out.push(b'"');
+        quoted(out, b);
         return;
     }
+    out.reserve(b.len() + 2);
+    out.push(b'"');
     let mut start = 0;
     loop {
         let i = next_escape(b, start);
@@ -381,10 +378,7 @@ fn write_key(out: &mut Buf, s: &str) {
     let b = s.as_bytes();
     if out.audit == Audit::Clean {
         if out.keys.untouched(b) {
-            out.reserve(b.len() + 2);
-            out.push(b'"');
-            out.extend_from_slice(b);
-            out.push(b'"');
+            quoted(out, b);
             return;
         }
         out.audit = Audit::Dirty;

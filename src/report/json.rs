@@ -73,14 +73,12 @@ pub(super) fn record_checked(
             o.str(l.envelope);
         }
         if !l.record.missing.is_empty() {
-            let missing: Vec<&str> = l.record.missing.iter().map(|m| &**m).collect();
             o.key("missing");
-            o.value(&missing)?;
+            o.strs(&l.record.missing);
         }
         if !l.record.notes.is_empty() {
-            let notes: Vec<&str> = l.record.notes.iter().map(|n| &**n).collect();
             o.key("read_as");
-            o.value(&notes)?;
+            o.strs(&l.record.notes);
         }
         o.key("fields");
         o.object(|f| fields_checked(f, &l.record))
@@ -563,6 +561,24 @@ mod tests {
         }
     }
 
+    /// The files under `testdata/` with one of these extensions.
+    fn test_logs(extensions: &[&str]) -> Vec<std::path::PathBuf> {
+        fn walk(dir: &std::path::Path, ext: &[&str], out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, ext, out);
+                } else if p.extension().is_some_and(|x| ext.iter().any(|e| x == *e)) {
+                    out.push(p);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        walk(&root, extensions, &mut out);
+        out
+    }
+
     /// Both writers of a record, and their verdicts.
     fn both(l: &LogLine) -> ((String, bool), (String, bool)) {
         let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -576,21 +592,7 @@ mod tests {
 
     #[test]
     fn the_record_writer_writes_what_record_json_writes_for_every_test_log() {
-        fn logs(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    logs(&p, out);
-                } else if p.extension().is_some_and(|x| x == "log" || x == "txt") {
-                    out.push(p);
-                }
-            }
-        }
-        let mut files = Vec::new();
-        logs(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
-            &mut files,
-        );
+        let files = test_logs(&["log", "txt"]);
         let (mut records, mut clean) = (0, 0);
         for f in &files {
             let mut set = meshtrace_analysis::model::LogSet::default();
@@ -706,21 +708,7 @@ mod tests {
     fn the_request_writer_writes_what_request_report_writes() {
         use meshtrace_analysis::explain::{HopRef, RequestReport};
         // Every request explained from the test logs, one document's keys for each writer.
-        let mut files = Vec::new();
-        fn logs(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    logs(&p, out);
-                } else if p.extension().is_some_and(|x| x == "log") {
-                    out.push(p);
-                }
-            }
-        }
-        logs(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
-            &mut files,
-        );
+        let files = test_logs(&["log"]);
         let mut set = meshtrace_analysis::model::LogSet::default();
         for f in &files {
             let _ = crate::source::input::read_log_file(

@@ -692,7 +692,7 @@ impl KeyChecks {
     pub(super) fn value_plain(&mut self, b: &[u8]) -> bool {
         let place = self.next_value;
         self.next_value += 1;
-        let plain = |b: &[u8]| !super::compact::needs_escape(b) && json_string_untouched(b);
+        let plain = written_untouched;
         if b.len() < VALUE_MIN || b.len() > VALUE_MAX || place >= VALUE_PLACES {
             return plain(b);
         }
@@ -736,9 +736,12 @@ impl KeyChecks {
 /// A key written as it is (no JSON escape) that [`json_string_untouched`] passes and that is
 /// not a secret name (the name the line's scan takes for the `:` after a key).
 fn key_untouched(b: &[u8]) -> bool {
-    !super::compact::needs_escape(b)
-        && json_string_untouched(b)
-        && !(b.len() >= 3 && holds_secret_part(b) && known_secret_name(b))
+    written_untouched(b) && !(b.len() >= 3 && holds_secret_part(b) && known_secret_name(b))
+}
+
+/// A string the JSON writer copies as it is (no escape) and [`json_string_untouched`] passes.
+fn written_untouched(b: &[u8]) -> bool {
+    !super::compact::needs_escape(b) && json_string_untouched(b)
 }
 
 /// The length of the UTF-8 character at the start of `b` (starting with a byte from 0x80)
@@ -1314,7 +1317,7 @@ mod tests {
 
     #[test]
     fn remembered_value_verdicts_are_the_verdicts() {
-        let plain = |b: &[u8]| !super::super::compact::needs_escape(b) && json_string_untouched(b);
+        let plain = written_untouched;
         let values: [&[u8]; 8] = [
             b"the proxy handling 10.135.0.43:8081 -> outbound|80||a.svc",
             b"the proxy handling 10.135.0.43:8081 -> outbound|80||a.svd",
