@@ -137,8 +137,11 @@ impl Settler {
     /// Start with what is known about roles.
     pub fn new(ctx: Context) -> Settler {
         Settler {
-            window: LogSet::default(),
-            ends: Vec::new(),
+            window: LogSet {
+                records: Vec::with_capacity(WINDOW),
+                ..LogSet::default()
+            },
+            ends: Vec::with_capacity(WINDOW),
             newest: i64::MIN,
             settled_to: i64::MIN,
             next_round: WINDOW,
@@ -203,6 +206,11 @@ impl Settler {
         // Likewise in bytes: what was kept plus a window's worth (at least what was kept, so a
         // round never comes more often than once per kept amount).
         self.next_round_bytes = self.bytes + WINDOW_BYTES.max(self.bytes);
+        // Room for exactly the records of the next round: grown by doubling, the window's
+        // vectors would hold up to twice that (a few MiB of a process that stays near 30).
+        let more = self.next_round.saturating_sub(self.ends.len());
+        self.window.records.reserve_exact(more);
+        self.ends.reserve_exact(more);
     }
 
     /// Bytes of values the window's records take.
