@@ -244,11 +244,11 @@ impl Slot {
             | Slot::DownstreamLocalAddress
             | Slot::DownstreamRemoteAddress => {
                 !b.is_empty()
-                    && !b.iter().any(|c| *c == b' ' || *c == b'"')
-                    && (memchr::memchr(b':', b).is_some() || v.contains('.'))
+                    && memchr::memchr2(b' ', b'"', b).is_none()
+                    && memchr::memchr2(b':', b'.', b).is_some()
             }
             Slot::UpstreamCluster | Slot::RequestedServerName | Slot::ResponseCodeDetails => {
-                !b.iter().any(|c| *c == b' ' || *c == b'"')
+                memchr::memchr2(b' ', b'"', b).is_none()
             }
             _ => true,
         }
