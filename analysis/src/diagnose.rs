@@ -776,7 +776,12 @@ pub fn hop_label(r: &RawRecord<'_>) -> String {
             None => "the proxy that wrote this line".into(),
         };
     };
-    let mut s = String::with_capacity(96);
+    // The longest wording and the cluster as written (its name is written back about as
+    // long): one allocation, where a fixed 96 bytes grew once for most outbound labels.
+    let cluster_len = r
+        .get(meshtrace_parsers::Slot::UpstreamCluster)
+        .map_or(0, str::len);
+    let mut s = String::with_capacity(32 + local.len() + cluster_len);
     match cluster {
         Some(c) if c.is_inbound() => {
             s.push_str("sidecar inbound ");
