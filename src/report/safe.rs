@@ -629,19 +629,19 @@ fn any_flagged<const ESCAPES: bool>(b: &[u8]) -> bool {
 /// with the verdicts remembered by the key's place in its element: elements repeat the same
 /// keys in the same order, so a key is usually checked by comparing it with the one before.
 ///
-/// String values get the same treatment ([`KeyChecks::value_plain`]): the elements of a
-/// document repeat many of them at the same place (a record's method, protocol, authority,
-/// cluster and user agent; a request's hop labels, fix and evidence).
+/// String values' verdicts are remembered too ([`KeyChecks::value_plain`]), by their bytes:
+/// the elements of a document repeat many of them (a record's method, protocol, authority,
+/// cluster and user agent; a request's hop labels, summary, fix and evidence), though not
+/// always at the same place (a request has as many hop labels as hops).
 #[derive(Default)]
 pub struct KeyChecks {
     /// Per place: the key's length (0: nothing remembered), its bytes and the verdict.
     places: Vec<(u8, [u8; KEY_BYTES], bool)>,
     /// The place of the next key.
     next: usize,
-    /// Per place of a string value: the last one seen there and its verdict.
+    /// [`VALUE_SLOTS`] string values and their verdicts, each in the slot its length and
+    /// outer bytes choose ([`value_slot`]).
     values: Vec<(Vec<u8>, bool)>,
-    /// The place of the next string value.
-    next_value: usize,
     /// Per place of a key of this program's own (`&'static`): where its bytes are, how many,
     /// and the verdict (static bytes never change, so the same address is the same key).
     statics: Vec<(usize, usize, bool)>,
@@ -653,14 +653,37 @@ pub struct KeyChecks {
 const VALUE_MIN: usize = 16;
 /// Values longer than this are checked each time (rarely the same twice).
 const VALUE_MAX: usize = 512;
-/// How many string values of an element [`KeyChecks`] remembers.
-const VALUE_PLACES: usize = 64;
+/// How many string values [`KeyChecks`] remembers.
+const VALUE_SLOTS: usize = 256;
+
+/// The slot of [`KeyChecks::values`] for a value of [`VALUE_MIN`] bytes or more: a hash of
+/// its bytes, a word at a time (far cheaper than checking them; the bytes are compared in
+/// full before a remembered verdict is used).
+fn value_slot(b: &[u8]) -> usize {
+    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+    // Every word (values of a document often differ in one byte of their middle:
+    // `10.0.0.7:8081` in a hop label), the last one ending with the value.
+    let mut z = b.len() as u64;
+    let mut words = b.chunks_exact(8);
+    for w in words.by_ref() {
+        z = (z ^ word(w))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(23);
+    }
+    if !words.remainder().is_empty() {
+        z = (z ^ word(&b[b.len() - 8..])).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    // SplitMix64's finaliser: the top bits of one multiplication alone put a log's path, a
+    // hop label and a cluster name in one slot.
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) as usize % VALUE_SLOTS
+}
 
 impl KeyChecks {
     /// A new element starts: its first key and its first string value are at place 0.
     pub(super) fn restart(&mut self) {
         self.next = 0;
-        self.next_value = 0;
         self.next_static = 0;
     }
 
@@ -686,20 +709,17 @@ impl KeyChecks {
     }
 
     /// Is the string value `b` written without a JSON escape and left as it is by the
-    /// sanitiser ([`json_string_untouched`])? The verdict on the value last seen at this place
-    /// of the element is reused when `b` is the same bytes (both tests look at nothing but
-    /// the bytes).
+    /// sanitiser ([`json_string_untouched`])? The verdict on a value seen before is reused
+    /// when its slot still holds the same bytes (both tests look at nothing but the bytes).
     pub(super) fn value_plain(&mut self, b: &[u8]) -> bool {
-        let place = self.next_value;
-        self.next_value += 1;
         let plain = written_untouched;
-        if b.len() < VALUE_MIN || b.len() > VALUE_MAX || place >= VALUE_PLACES {
+        if b.len() < VALUE_MIN || b.len() > VALUE_MAX {
             return plain(b);
         }
-        if self.values.len() <= place {
-            self.values.resize_with(place + 1, || (Vec::new(), false));
+        if self.values.is_empty() {
+            self.values.resize_with(VALUE_SLOTS, || (Vec::new(), false));
         }
-        let slot = &mut self.values[place];
+        let slot = &mut self.values[value_slot(b)];
         if slot.0 == b {
             return slot.1;
         }
@@ -1346,12 +1366,57 @@ mod tests {
         }
         assert!(same > 1_000, "{same}");
         assert!(!checks.value_plain(b"a\"bcdefghijklmnopqrstuvwxyz"));
-        // A long value (not remembered) and many places.
+        // A long value (not remembered), many times.
         checks.restart();
         let long = vec![b'a'; VALUE_MAX + 1];
-        for _ in 0..VALUE_PLACES + 2 {
+        for _ in 0..VALUE_SLOTS + 2 {
             assert!(checks.value_plain(&long));
         }
+        // Values that share a slot keep their own verdicts.
+        let a: &[u8] = b"outbound|80||svc.local";
+        let b = (0..10_000u32)
+            .map(|i| format!("outbound|80\"|{i}.local").into_bytes())
+            .find(|b| value_slot(b) == value_slot(a))
+            .expect("a value in the same slot");
+        let b = &b[..];
+        for _ in 0..3 {
+            assert!(checks.value_plain(a));
+            assert!(!checks.value_plain(b));
+        }
+    }
+
+    /// The strings a document repeats spread over the slots of the values' verdicts: a log's
+    /// path, hop labels, cluster names, summaries (a weaker hash put the first three of these in
+    /// one slot, and they pushed each other out on every request).
+    #[test]
+    fn repeated_values_spread_over_the_slots() {
+        let mut values: Vec<String> = vec![
+            "/tmp/b/e-text-10.log".into(),
+            "the proxy handling 10.135.0.43:8443 → outbound|80||knative-local-gateway.istio-system.svc.cluster.local".into(),
+            "outbound|80||test-predictor-00001.aiproject.svc.cluster.local".into(),
+        ];
+        for i in 0..60 {
+            values.push(format!("/var/log/pods/ns_pod-{i}/istio-proxy/0.log"));
+            values.push(format!(
+                "the proxy handling 10.135.0.{i}:8081 → outbound|80||svc-{i}.ns.svc.cluster.local"
+            ));
+            values.push(format!(
+                "outbound|{}||model-{i}.ns.svc.cluster.local",
+                8000 + i
+            ));
+        }
+        let slots: std::collections::HashSet<usize> =
+            values.iter().map(|v| value_slot(v.as_bytes())).collect();
+        assert_eq!(
+            values[..3]
+                .iter()
+                .map(|v| value_slot(v.as_bytes()))
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            3
+        );
+        // 183 values in 256 slots: about 130 distinct slots when spread at random.
+        assert!(slots.len() > 110, "{} slots", slots.len());
     }
 
     #[test]
