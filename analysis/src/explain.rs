@@ -157,9 +157,32 @@ struct Continuations<'a, 's> {
     /// Records by client address, sorted by start time (untimed first): a keep-alive
     /// connection carries many requests, and only those inside the relaying hop's time can
     /// continue it.
-    by_remote: HashMap<SocketAddr, Vec<(i64, &'s LogLine)>>,
+    by_remote: HashMap<SocketAddr, OnAddress<'s>>,
     /// Connections a proxy refused before any request (no request id), by listener.
     refused: HashMap<SocketAddr, Vec<&'s LogLine>>,
+}
+
+/// The records of one client address in [`Continuations::by_remote`]: nearly always one
+/// (client ports are nearly all different), kept without a list of its own.
+enum OnAddress<'s> {
+    One([(i64, &'s LogLine); 1]),
+    Many(Vec<(i64, &'s LogLine)>),
+}
+
+impl<'s> OnAddress<'s> {
+    fn push(&mut self, e: (i64, &'s LogLine)) {
+        match self {
+            OnAddress::One([first]) => *self = OnAddress::Many(vec![*first, e]),
+            OnAddress::Many(v) => v.push(e),
+        }
+    }
+
+    fn as_slice(&self) -> &[(i64, &'s LogLine)] {
+        match self {
+            OnAddress::One(one) => one,
+            OnAddress::Many(v) => v,
+        }
+    }
 }
 
 impl<'a, 's> Continuations<'a, 's> {
@@ -176,7 +199,7 @@ impl<'a, 's> Continuations<'a, 's> {
                 group_index.insert(*l as *const LogLine, gi);
             }
         }
-        let mut by_remote: HashMap<SocketAddr, Vec<(i64, &LogLine)>> =
+        let mut by_remote: HashMap<SocketAddr, OnAddress<'_>> =
             HashMap::with_capacity_and_hasher(set.records.len(), Default::default());
         for l in set.records.iter().filter(|l| !l.record.is_progress_line()) {
             if let Some(s) = l
@@ -188,11 +211,16 @@ impl<'a, 's> Continuations<'a, 's> {
                     .record
                     .start_time()
                     .map_or(i64::MIN, |t| t.timestamp_millis());
-                by_remote.entry(s).or_default().push((t, l));
+                by_remote
+                    .entry(s)
+                    .and_modify(|on| on.push((t, l)))
+                    .or_insert(OnAddress::One([(t, l)]));
             }
         }
-        for v in by_remote.values_mut() {
-            v.sort_by_key(|(t, _)| *t);
+        for on in by_remote.values_mut() {
+            if let OnAddress::Many(v) = on {
+                v.sort_by_key(|(t, _)| *t);
+            }
         }
         let mut refused: HashMap<SocketAddr, Vec<&LogLine>> = HashMap::default();
         for g in groups {
@@ -254,7 +282,7 @@ impl<'a, 's> Continuations<'a, 's> {
         let ul = r
             .socket(Slot::UpstreamLocalAddress)
             .filter(|s| s.port() != 0)?;
-        let on = self.by_remote.get(&ul)?;
+        let on = self.by_remote.get(&ul)?.as_slice();
         let untimed = on.partition_point(|(t, _)| *t == i64::MIN);
         // `fit` refuses a hop starting over a second outside the relaying hop.
         let timed = match (r.start_time(), r.duration_ms()) {

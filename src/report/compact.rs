@@ -91,19 +91,26 @@ impl Object<'_> {
     /// The key of the next entry, one of this program's own: its verdict is remembered by its
     /// place and address ([`KeyChecks::static_untouched`]).
     pub(super) fn key(&mut self, k: &'static str) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
+        let first = std::mem::replace(&mut self.first, false);
         if self.out.audit == Audit::Clean && !self.out.keys.static_untouched(k) {
             self.out.audit = Audit::Dirty;
         }
         if self.out.audit == Audit::Clean {
-            // An untouched key needs no escape.
-            quoted(self.out, k.as_bytes());
-        } else {
-            write_str(self.out, k);
+            // An untouched key needs no escape: `,"key":` at once.
+            let out = &mut self.out.bytes;
+            out.reserve(k.len() + 4);
+            if !first {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+            return;
         }
+        if !first {
+            self.out.push(b',');
+        }
+        write_str(self.out, k);
         self.out.push(b':');
     }
 
@@ -327,6 +334,7 @@ pub(super) fn needs_escape(b: &[u8]) -> bool {
 }
 
 /// Append `b`, a string that needs no escape, between quotes.
+#[inline]
 fn quoted(out: &mut Vec<u8>, b: &[u8]) {
     out.reserve(b.len() + 2);
     out.push(b'"');
