@@ -662,6 +662,29 @@ mod tests {
         assert_eq!(c.hops, vec![1, 2]);
     }
 
+    /// `explain` follows each request across the id change on the shared connection: the
+    /// client address 10.0.0.9:39352 carries both inner requests, and each outer request
+    /// continues into the one inside its own time.
+    #[test]
+    fn explain_continues_each_request_on_its_own_part_of_a_shared_connection() {
+        let set = crate::model::LogSet {
+            records: lines(),
+            ..Default::default()
+        };
+        let report = crate::explain::explain(&set);
+        let hops_of = |id: &str| -> Vec<u64> {
+            let r = report
+                .requests
+                .iter()
+                .find(|r| r.request_id.as_deref() == Some(id))
+                .unwrap_or_else(|| panic!("no request {id}"));
+            r.hops.iter().map(|h| h.line).collect()
+        };
+        // (Line 6, the activator's probe, carries the inner id too: `explain` groups by id.)
+        assert_eq!(hops_of("id-a-outer"), vec![1, 4, 6, 5]);
+        assert_eq!(hops_of("id-b-outer"), vec![2, 3]);
+    }
+
     #[test]
     fn probes_only_when_asked() {
         let l = lines();
