@@ -172,17 +172,22 @@ impl Object<'_> {
 
     /// An array of strings, each checked as [`Object::str`] checks it.
     pub(super) fn strs<S: AsRef<str>>(&mut self, v: &[S]) {
+        self.str_seq(v.iter().map(AsRef::as_ref));
+    }
+
+    /// An array of objects, the entries of each written by `f`.
+    /// An array of strings, checked as [`Writer`] checks them.
+    pub(super) fn str_seq<'s>(&mut self, v: impl IntoIterator<Item = &'s str>) {
         self.out.push(b'[');
-        for (i, s) in v.iter().enumerate() {
+        for (i, s) in v.into_iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
             }
-            write_str(self.out, s.as_ref());
+            write_str(self.out, s);
         }
         self.out.push(b']');
     }
 
-    /// An array of objects, the entries of each written by `f`.
     pub(super) fn objects<T>(
         &mut self,
         items: &[T],

@@ -169,11 +169,64 @@ fn fields_checked(
             {
                 f.proven(raw)
             }
-            Slot::ResponseFlags
-            | Slot::ResponseCodeDetails
-            | Slot::UpstreamTransportFailureReason
-            | Slot::XForwardedFor
-            | Slot::UpstreamCluster => f.value(&SlotValue { r, slot, raw })?,
+            // The usual shapes of these written directly (the same bytes as `SlotValue`'s,
+            // which writes the others).
+            Slot::ResponseFlags => f.str_seq(r.flags().iter().map(|fl| fl.short())),
+            Slot::ResponseCodeDetails => match r.details() {
+                Some(d)
+                    if d.arg.is_none()
+                        && d.reset_reason.is_none()
+                        && d.transport_failure.is_none()
+                        && d.rbac_policy.is_none() =>
+                {
+                    f.object(|o| {
+                        o.key("raw");
+                        o.str(d.raw);
+                        o.key("base");
+                        o.str(d.base);
+                        Ok(())
+                    })?
+                }
+                _ => f.value(&SlotValue { r, slot, raw })?,
+            },
+            Slot::UpstreamCluster => match r.upstream_cluster() {
+                Some(
+                    c @ ClusterName::Istio {
+                        direction,
+                        port,
+                        subset,
+                        host,
+                    },
+                ) => f.object(|o| {
+                    o.key("raw");
+                    o.str(raw);
+                    o.key("name");
+                    if written_canonically(raw, direction, port, subset, host) {
+                        o.str(raw);
+                    } else {
+                        o.str(&c.to_string());
+                    }
+                    o.key("direction");
+                    o.str(direction.as_str());
+                    o.key("port");
+                    o.int(Some(port));
+                    o.key("subset");
+                    match subset {
+                        "" => o.null(),
+                        s => o.str(s),
+                    }
+                    o.key("host");
+                    match host {
+                        "" => o.null(),
+                        h => o.str(h),
+                    }
+                    Ok(())
+                })?,
+                _ => f.value(&SlotValue { r, slot, raw })?,
+            },
+            Slot::UpstreamTransportFailureReason | Slot::XForwardedFor => {
+                f.value(&SlotValue { r, slot, raw })?
+            }
             _ => {
                 if !f.plain(raw) {
                     f.str(&mask(raw));
@@ -647,6 +700,12 @@ mod tests {
             "rbac_access_denied_matched_policy[ns[default]-policy[deny]-rule[0]]",
             "outbound|80||x.svc.cluster.local",
             "outbound_.80_._.x.svc.cluster.local",
+            "outbound|8080|v1|reviews.default.svc.cluster.local",
+            "outbound|080||x.svc.cluster.local",
+            "inbound|8012||",
+            "via_upstream",
+            "downstream_remote_disconnect{unbalanced",
+            "NR",
             "2024-06-03T09:00:00.069Z",
             "2024-06-03T09:00:00+02:00",
             "1.2.3.4,5.6.7.8",
