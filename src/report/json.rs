@@ -189,41 +189,32 @@ fn fields_checked(
                 }
                 _ => f.value(&SlotValue { r, slot, raw })?,
             },
-            Slot::UpstreamCluster => match r.upstream_cluster() {
-                Some(
-                    c @ ClusterName::Istio {
-                        direction,
-                        port,
-                        subset,
-                        host,
-                    },
-                ) => f.object(|o| {
-                    o.key("raw");
-                    o.str(raw);
-                    o.key("name");
-                    if written_canonically(raw, direction, port, subset, host) {
+            Slot::UpstreamCluster => {
+                match r.upstream_cluster().as_ref().and_then(|c| istio(c, raw)) {
+                    Some(c) => f.object(|o| {
+                        o.key("raw");
                         o.str(raw);
-                    } else {
-                        o.str(&c.to_string());
-                    }
-                    o.key("direction");
-                    o.str(direction.as_str());
-                    o.key("port");
-                    o.int(Some(port));
-                    o.key("subset");
-                    match subset {
-                        "" => o.null(),
-                        s => o.str(s),
-                    }
-                    o.key("host");
-                    match host {
-                        "" => o.null(),
-                        h => o.str(h),
-                    }
-                    Ok(())
-                })?,
-                _ => f.value(&SlotValue { r, slot, raw })?,
-            },
+                        o.key("name");
+                        o.str(&c.name);
+                        o.key("direction");
+                        o.str(c.direction);
+                        o.key("port");
+                        o.int(Some(c.port));
+                        o.key("subset");
+                        match c.subset {
+                            Some(s) => o.str(s),
+                            None => o.null(),
+                        }
+                        o.key("host");
+                        match c.host {
+                            Some(h) => o.str(h),
+                            None => o.null(),
+                        }
+                        Ok(())
+                    })?,
+                    None => f.value(&SlotValue { r, slot, raw })?,
+                }
+            }
             Slot::UpstreamTransportFailureReason | Slot::XForwardedFor => {
                 f.value(&SlotValue { r, slot, raw })?
             }
@@ -327,38 +318,63 @@ impl Serialize for SlotValue<'_, '_> {
             Slot::UpstreamServiceTime => r.upstream_service_time_ms().serialize(s),
             Slot::XForwardedFor => s.collect_seq(r.forwarded_for()),
             Slot::UpstreamCluster => match r.upstream_cluster() {
-                Some(
-                    c @ ClusterName::Istio {
-                        direction,
-                        port,
-                        subset,
-                        host,
-                    },
-                ) => {
-                    let mut m = s.serialize_map(Some(6))?;
-                    m.serialize_entry("raw", raw)?;
-                    if written_canonically(raw, direction, port, subset, host) {
-                        m.serialize_entry("name", raw)?;
-                    } else {
-                        m.serialize_entry("name", &c.to_string())?;
+                Some(c) => match istio(&c, raw) {
+                    Some(i) => {
+                        let mut m = s.serialize_map(Some(6))?;
+                        m.serialize_entry("raw", raw)?;
+                        m.serialize_entry("name", &i.name)?;
+                        m.serialize_entry("direction", i.direction)?;
+                        m.serialize_entry("port", &i.port)?;
+                        m.serialize_entry("subset", &i.subset)?;
+                        m.serialize_entry("host", &i.host)?;
+                        m.end()
                     }
-                    m.serialize_entry("direction", direction.as_str())?;
-                    m.serialize_entry("port", &port)?;
-                    m.serialize_entry("subset", &(!subset.is_empty()).then_some(subset))?;
-                    m.serialize_entry("host", &(!host.is_empty()).then_some(host))?;
-                    m.end()
-                }
-                Some(c) => {
-                    let mut m = s.serialize_map(Some(2))?;
-                    m.serialize_entry("raw", raw)?;
-                    m.serialize_entry("name", &c.to_string())?;
-                    m.end()
-                }
+                    None => {
+                        let mut m = s.serialize_map(Some(2))?;
+                        m.serialize_entry("raw", raw)?;
+                        m.serialize_entry("name", &c.to_string())?;
+                        m.end()
+                    }
+                },
                 None => s.serialize_unit(),
             },
             _ => s.serialize_str(&mask(raw)),
         }
     }
+}
+
+/// An Istio cluster name as a record's JSON writes it: its canonical name (`raw` itself when
+/// written that way), and `None` for an empty subset or host.
+struct IstioCluster<'a> {
+    name: std::borrow::Cow<'a, str>,
+    direction: &'static str,
+    port: u16,
+    subset: Option<&'a str>,
+    host: Option<&'a str>,
+}
+
+/// [`IstioCluster`] of `c` (parsed from `raw`); `None` for the other kinds of names.
+fn istio<'a>(c: &ClusterName<'a>, raw: &'a str) -> Option<IstioCluster<'a>> {
+    let ClusterName::Istio {
+        direction,
+        port,
+        subset,
+        host,
+    } = *c
+    else {
+        return None;
+    };
+    Some(IstioCluster {
+        name: if written_canonically(raw, direction, port, subset, host) {
+            std::borrow::Cow::Borrowed(raw)
+        } else {
+            std::borrow::Cow::Owned(c.to_string())
+        },
+        direction: direction.as_str(),
+        port,
+        subset: (!subset.is_empty()).then_some(subset),
+        host: (!host.is_empty()).then_some(host),
+    })
 }
 
 /// A time as `to_rfc3339_opts(SecondsFormat::AutoSi, true)` writes it, without chrono's
