@@ -649,8 +649,10 @@ pub struct KeyChecks {
     next_static: usize,
 }
 
-/// Values shorter than this are checked each time (as fast as a comparison).
-const VALUE_MIN: usize = 16;
+/// Values shorter than this are checked each time (as fast as a comparison). Eight: a
+/// document repeats many short words (`via_upstream`, `outbound`, the format name), and
+/// [`value_slot`] reads whole words.
+const VALUE_MIN: usize = 8;
 /// Values longer than this are checked each time (rarely the same twice).
 const VALUE_MAX: usize = 512;
 /// How many string values [`KeyChecks`] remembers.
