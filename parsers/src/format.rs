@@ -761,6 +761,7 @@ fn find_literal(hay: &[u8], finder: &memmem::Finder<'_>) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     /// `find_literal` finds what `memmem` finds: the first place, or none; with many decoys
     /// (the literal's first byte, its first bytes cut short) before, after and instead of it.
@@ -792,7 +793,6 @@ mod tests {
         let empty = memmem::Finder::new(b"");
         assert_eq!(find_literal(b"abc", &empty), Some(0));
     }
-    use super::*;
 
     #[test]
     fn compiles_operators_with_args_and_lengths() {

@@ -170,13 +170,12 @@ impl Object<'_> {
         self.out.push(b']');
     }
 
-    /// An array of strings, each checked as [`Object::str`] checks it.
+    /// [`Object::str_seq`] of a slice.
     pub(super) fn strs<S: AsRef<str>>(&mut self, v: &[S]) {
         self.str_seq(v.iter().map(AsRef::as_ref));
     }
 
-    /// An array of objects, the entries of each written by `f`.
-    /// An array of strings, checked as [`Writer`] checks them.
+    /// An array of strings, each checked as [`Object::str`] checks it.
     pub(super) fn str_seq<'s>(&mut self, v: impl IntoIterator<Item = &'s str>) {
         self.out.push(b'[');
         for (i, s) in v.into_iter().enumerate() {
@@ -188,6 +187,7 @@ impl Object<'_> {
         self.out.push(b']');
     }
 
+    /// An array of objects, the entries of each written by `f`.
     pub(super) fn objects<T>(
         &mut self,
         items: &[T],

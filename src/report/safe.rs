@@ -639,8 +639,8 @@ pub struct KeyChecks {
     places: Vec<(u8, [u8; KEY_BYTES], bool)>,
     /// The place of the next key.
     next: usize,
-    /// [`VALUE_SLOTS`] string values and their verdicts, each in the slot its length and
-    /// outer bytes choose ([`value_slot`]).
+    /// [`VALUE_SLOTS`] string values and their verdicts, each in the slot a hash of its bytes
+    /// chooses ([`value_slot`]).
     values: Vec<(Vec<u8>, bool)>,
     /// Per place of a key of this program's own (`&'static`): where its bytes are, how many,
     /// and the verdict (static bytes never change, so the same address is the same key).
@@ -683,7 +683,7 @@ fn value_slot(b: &[u8]) -> usize {
 }
 
 impl KeyChecks {
-    /// A new element starts: its first key and its first string value are at place 0.
+    /// A new element starts: its first key is at place 0.
     pub(super) fn restart(&mut self) {
         self.next = 0;
         self.next_static = 0;

@@ -766,13 +766,14 @@ fn scan_segment(
                         let wend = usize::try_from((k0 + k + 1) as u64 * win - base)
                             .map_or(end, |w| w.min(end));
                         let span = &mut spans[k];
-                        let timed = span.other != Starts::Unknown;
                         let (mut n, mut at) = (0u64, s);
                         while let Some(i) = memchr(b'\n', &data[at..wend]) {
                             if next_hit.peek() == Some(&at) {
                                 break;
                             }
-                            if timed {
+                            // As the general step: a window that may hold any time is not
+                            // timed further.
+                            if span.other != Starts::Unknown {
                                 let lt = t.line(data, at, at + i, &mut json, span);
                                 span.add(&lt);
                             }
