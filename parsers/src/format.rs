@@ -563,7 +563,7 @@ impl TextFormat {
                             // format — except in the path, where Envoy writes quotes as sent.
                             (self.quoted[i]
                                 || slot == Slot::Path
-                                || memchr::memchr(b'"', value.as_bytes()).is_none())
+                                || crate::swar::find_byte(b'"', value.as_bytes()).is_none())
                                 && slot.accepts(value)
                         };
                         if !ok {
@@ -740,7 +740,7 @@ fn parse_command(s: &str) -> Option<(Command, usize)> {
 }
 
 /// The first place of the literal `finder` looks for in `hay`. A value between two literals of
-/// a format is short, so the literal's first byte is looked for (one `memchr`) and the rest
+/// a format is short, so the literal's first byte is looked for (a word at a time) and the rest
 /// compared, a few times, before the general search takes over (its set-up costs more than
 /// the whole value on most fields).
 fn find_literal(hay: &[u8], finder: &memmem::Finder<'_>) -> Option<usize> {
@@ -750,7 +750,7 @@ fn find_literal(hay: &[u8], finder: &memmem::Finder<'_>) -> Option<usize> {
     };
     let mut at = 0;
     for _ in 0..4 {
-        let i = at + memchr::memchr(first, hay.get(at..)?)?;
+        let i = at + crate::swar::find_byte(first, hay.get(at..)?)?;
         if begins_with(&hay[i..], lit) {
             return Some(i);
         }

@@ -27,6 +27,7 @@ pub mod json;
 pub mod operators;
 pub mod record;
 pub mod slot;
+mod swar;
 mod words;
 pub mod ztunnel;
 

@@ -533,6 +533,12 @@ impl<'a> RawRecord<'a> {
         }
     }
 
+    /// The strftime format of `%START_TIME(…)%`, when the format gives one (otherwise the
+    /// time is read as RFC 3339).
+    pub fn time_format(&self) -> Option<&str> {
+        self.time_format.as_deref()
+    }
+
     /// `%REQ(:METHOD)%`.
     pub fn method(&self) -> Option<&str> {
         self.value(Slot::Method)

@@ -244,11 +244,11 @@ impl Slot {
             | Slot::DownstreamLocalAddress
             | Slot::DownstreamRemoteAddress => {
                 !b.is_empty()
-                    && memchr::memchr2(b' ', b'"', b).is_none()
-                    && memchr::memchr2(b':', b'.', b).is_some()
+                    && !crate::swar::has_either(b' ', b'"', b)
+                    && crate::swar::has_either(b':', b'.', b)
             }
             Slot::UpstreamCluster | Slot::RequestedServerName | Slot::ResponseCodeDetails => {
-                memchr::memchr2(b' ', b'"', b).is_none()
+                !crate::swar::has_either(b' ', b'"', b)
             }
             _ => true,
         }

@@ -147,13 +147,15 @@ fn fields_checked(
             _ if unset && slot != Slot::ResponseFlags => f.null(),
             Slot::StartTime => {
                 let mut buf = [0; 30];
-                match r
-                    .start_time()
-                    .as_ref()
-                    .and_then(|t| rfc3339_utc(t, &mut buf))
-                {
-                    Some(text) => f.proven(text),
-                    None => f.value(&SlotValue { r, slot, raw })?,
+                let t = r.start_time();
+                if t.is_some() && r.time_format().is_none() && written_as_utc(raw) {
+                    // What `rfc3339_utc` would write for it (the test of `written_as_utc`).
+                    f.proven(raw)
+                } else {
+                    match t.as_ref().and_then(|t| rfc3339_utc(t, &mut buf)) {
+                        Some(text) => f.proven(text),
+                        None => f.value(&SlotValue { r, slot, raw })?,
+                    }
                 }
             }
             Slot::ResponseCode => f.int(r.status()),
@@ -172,24 +174,28 @@ fn fields_checked(
             // The usual shapes of these written directly (the same bytes as `SlotValue`'s,
             // which writes the others).
             Slot::ResponseFlags => f.str_seq(r.flags().iter().map(|fl| fl.short())),
-            Slot::ResponseCodeDetails => match r.details() {
-                Some(d)
-                    if d.arg.is_none()
-                        && d.reset_reason.is_none()
-                        && d.transport_failure.is_none()
-                        && d.rbac_policy.is_none() =>
-                {
-                    f.object(|o| {
-                        o.key("raw");
-                        o.str(d.raw);
-                        o.key("base");
-                        o.str(d.base);
-                        Ok(())
-                    })?
-                }
-                _ => f.value(&SlotValue { r, slot, raw })?,
-            },
-            Slot::UpstreamCluster => {
+            // Values that depend on nothing but their raw text, remembered by it
+            // (`Object::memo`): records repeat them.
+            Slot::ResponseCodeDetails => {
+                f.memo(MEMO_DETAILS, raw.as_bytes(), |f| match r.details() {
+                    Some(d)
+                        if d.arg.is_none()
+                            && d.reset_reason.is_none()
+                            && d.transport_failure.is_none()
+                            && d.rbac_policy.is_none() =>
+                    {
+                        f.object(|o| {
+                            o.key("raw");
+                            o.str(d.raw);
+                            o.key("base");
+                            o.str(d.base);
+                            Ok(())
+                        })
+                    }
+                    _ => f.value(&SlotValue { r, slot, raw }),
+                })?
+            }
+            Slot::UpstreamCluster => f.memo(MEMO_CLUSTER, raw.as_bytes(), |f| {
                 match r.upstream_cluster().as_ref().and_then(|c| istio(c, raw)) {
                     Some(c) => f.object(|o| {
                         o.key("raw");
@@ -211,13 +217,14 @@ fn fields_checked(
                             None => o.null(),
                         }
                         Ok(())
-                    })?,
-                    None => f.value(&SlotValue { r, slot, raw })?,
+                    }),
+                    None => f.value(&SlotValue { r, slot, raw }),
                 }
-            }
-            Slot::UpstreamTransportFailureReason | Slot::XForwardedFor => {
-                f.value(&SlotValue { r, slot, raw })?
-            }
+            })?,
+            Slot::UpstreamTransportFailureReason => f.value(&SlotValue { r, slot, raw })?,
+            Slot::XForwardedFor => f.memo(MEMO_FORWARDED, raw.as_bytes(), |f| {
+                f.value(&SlotValue { r, slot, raw })
+            })?,
             _ => {
                 if !f.plain(raw) {
                     f.str(&mask(raw));
@@ -231,6 +238,12 @@ fn fields_checked(
     }
     Ok(())
 }
+
+/// What [`super::compact::Object::memo`] remembers a record's value by: its raw text of
+/// `%RESPONSE_CODE_DETAILS%`, `%UPSTREAM_CLUSTER%` or `%REQ(X-FORWARDED-FOR)%`.
+const MEMO_DETAILS: u8 = 1;
+const MEMO_CLUSTER: u8 = 2;
+const MEMO_FORWARDED: u8 = 3;
 
 /// An address as Envoy writes an IPv4 one, `10.1.2.3:8080`: digits, dots and colons, starting
 /// with a digit. Plain to the sanitiser (a name before a `:` is digits, never a secret name)
@@ -375,6 +388,36 @@ fn istio<'a>(c: &ClusterName<'a>, raw: &'a str) -> Option<IstioCluster<'a>> {
         subset: (!subset.is_empty()).then_some(subset),
         host: (!host.is_empty()).then_some(host),
     })
+}
+
+/// Is `raw`, read as RFC 3339 without error, written as [`rfc3339_utc`] writes the time it
+/// reads as? `YYYY-MM-DDTHH:MM:SS` with a fraction of 3, 6 or 9 digits whose last three are
+/// not all zero (or none), then `Z`; seconds below 60. Envoy's default `%START_TIME%` is
+/// written so, and is then copied instead of read and written again.
+fn written_as_utc(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let fraction = match b.len() {
+        20 => true,
+        24 | 27 | 30 => {
+            b[19] == b'.' && digits(20..b.len() - 1) && &b[b.len() - 4..b.len() - 1] != b"000"
+        }
+        _ => return false,
+    };
+    fraction
+        && b[b.len() - 1] == b'Z'
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && b[17] < b'6'
 }
 
 /// A time as `to_rfc3339_opts(SecondsFormat::AutoSi, true)` writes it, without chrono's
@@ -621,6 +664,61 @@ mod tests {
         assert_eq!(rfc3339_utc(&leap, &mut [0; 30]), None);
     }
 
+    /// A start time copied as it is (`written_as_utc`) is what `rfc3339_utc` writes for the
+    /// time it reads as; every time `rfc3339_utc` writes is copied so; and near misses (a
+    /// fraction ending in zeros, a leap second, a lower-case `z`, an offset, a day that does
+    /// not exist) are not.
+    #[test]
+    fn start_times_copied_as_written_are_written_so() {
+        use meshtrace_parsers::record::parse_rfc3339;
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut copied = 0;
+        for i in 0..200_000u64 {
+            let mut d = |n: u64| next() % n;
+            let fraction = match i % 5 {
+                0 => String::new(),
+                1 => format!(".{:03}", d(1000)),
+                2 => format!(".{:06}", d(1_000_000)),
+                3 => format!(".{:09}", d(1_000_000_000)),
+                _ => format!(".{:0w$}", d(1000) * 1000, w = [6, 9][d(2) as usize]),
+            };
+            let raw = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}Z",
+                d(10_000),
+                d(14),
+                d(33),
+                d(25),
+                d(61),
+                d(62),
+            );
+            let Some(t) = parse_rfc3339(&raw) else {
+                continue;
+            };
+            let written = rfc3339_utc(&t, &mut [0; 30]).map(str::to_owned);
+            if written_as_utc(&raw) {
+                copied += 1;
+                assert_eq!(written.as_deref(), Some(raw.as_str()), "{raw}");
+            } else if let Some(w) = &written {
+                assert_ne!(w, &raw);
+            }
+            if let Some(w) = &written {
+                assert!(written_as_utc(w), "{w}");
+            }
+        }
+        assert!(copied > 50_000, "{copied}");
+        for raw in [
+            "2024-06-03T09:00:00.000Z",
+            "2024-06-03T09:00:00.069000Z",
+            "2016-12-31T23:59:60.500Z",
+            "2024-06-03T09:00:00.069z",
+            "2024-06-03T09:00:00.069+00:00",
+            "2024-06-03 09:00:00.069Z",
+            "2024-06-03T09:00:00.0691Z",
+        ] {
+            assert!(!written_as_utc(raw), "{raw}");
+        }
+    }
+
     fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
         move || {
             x ^= x << 13;
@@ -729,6 +827,9 @@ mod tests {
         ];
         let slots = meshtrace_parsers::Slot::ALL;
         let mut next = xorshift(0x0123_4567_89ab_cdef);
+        // One KeyChecks for every record too, as a spool writes them: values remembered from
+        // earlier records (`Object::memo`), clean or not, are written as they were.
+        let mut shared = super::super::safe::KeyChecks::default();
         for round in 0..3_000 {
             let mut r = RawRecord::new(std::sync::Arc::from("istio-1.23"));
             for slot in slots {
@@ -761,7 +862,16 @@ mod tests {
             };
             let (want, got) = both(&l);
             assert_eq!(got, want, "round {round}");
+            let mut again = Vec::new();
+            let c = record_checked(&l, &mut shared, &mut again).unwrap();
+            assert_eq!(
+                (String::from_utf8(again).unwrap(), c),
+                want,
+                "round {round}"
+            );
         }
+        let hits: usize = shared.memos.iter().map(|m| m.hits).sum();
+        assert!(hits > 1_000, "{hits}");
     }
 
     /// Both writers of a request, and their verdicts.

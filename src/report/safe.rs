@@ -647,6 +647,9 @@ pub struct KeyChecks {
     statics: Vec<(usize, usize, bool)>,
     /// The place of the next static key.
     next_static: usize,
+    /// Values written whole, remembered by what they were written from
+    /// ([`super::compact::Object::memo`]).
+    pub(super) memos: Vec<super::compact::Memo>,
 }
 
 /// Values shorter than this are checked each time (as fast as a comparison). Eight: a
@@ -662,7 +665,17 @@ const VALUE_SLOTS: usize = 256;
 /// its bytes, a word at a time (far cheaper than checking them; the bytes are compared in
 /// full before a remembered verdict is used).
 fn value_slot(b: &[u8]) -> usize {
+    bytes_hash(b) as usize % VALUE_SLOTS
+}
+
+/// A hash of every byte of `b`, a word at a time, for the slots of remembered values.
+pub(super) fn bytes_hash(b: &[u8]) -> u64 {
     let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+    if b.len() < 8 {
+        let mut w = [0u8; 8];
+        w[..b.len()].copy_from_slice(b);
+        return finish_hash(u64::from_le_bytes(w) ^ ((b.len() as u64) << 59));
+    }
     // Every word (values of a document often differ in one byte of their middle:
     // `10.0.0.7:8081` in a hop label), the last one ending with the value.
     let mut z = b.len() as u64;
@@ -675,11 +688,15 @@ fn value_slot(b: &[u8]) -> usize {
     if !words.remainder().is_empty() {
         z = (z ^ word(&b[b.len() - 8..])).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
-    // SplitMix64's finaliser: the top bits of one multiplication alone put a log's path, a
-    // hop label and a cluster name in one slot.
+    finish_hash(z)
+}
+
+/// SplitMix64's finaliser: the top bits of one multiplication alone put a log's path, a hop
+/// label and a cluster name in one slot.
+fn finish_hash(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31)) as usize % VALUE_SLOTS
+    z ^ (z >> 31)
 }
 
 impl KeyChecks {
@@ -689,24 +706,43 @@ impl KeyChecks {
         self.next_static = 0;
     }
 
+    /// The places of the next key and of the next static key.
+    pub(super) fn places(&self) -> (usize, usize) {
+        (self.next, self.next_static)
+    }
+
+    /// Move the places on past the keys of a value that was not written again (its bytes and
+    /// verdict came from [`super::compact::Object::memo`]), so the keys after it keep their
+    /// places.
+    pub(super) fn skip(&mut self, (keys, statics): (usize, usize)) {
+        self.next += keys;
+        self.next_static += statics;
+    }
+
     /// [`KeyChecks::untouched`] for a key of this program's own: remembered by its place and
     /// its address, so usually two comparisons.
+    #[inline(always)]
     pub(super) fn static_untouched(&mut self, k: &'static str) -> bool {
         let place = self.next_static;
         self.next_static += 1;
-        let id = (k.as_ptr() as usize, k.len());
-        if place >= KEY_PLACES {
-            return key_untouched(k.as_bytes());
+        match self.statics.get(place) {
+            Some(&(at, len, verdict)) if (at, len) == (k.as_ptr() as usize, k.len()) => verdict,
+            _ => self.static_checked(place, k),
         }
-        if self.statics.len() <= place {
-            self.statics.resize(place + 1, (0, 0, false));
-        }
-        let slot = &mut self.statics[place];
-        if (slot.0, slot.1) == id {
-            return slot.2;
-        }
+    }
+
+    /// [`KeyChecks::static_untouched`] for a key not remembered at its place: checked, and
+    /// remembered there.
+    #[cold]
+    #[inline(never)]
+    fn static_checked(&mut self, place: usize, k: &'static str) -> bool {
         let verdict = key_untouched(k.as_bytes());
-        *slot = (id.0, id.1, verdict);
+        if place < KEY_PLACES {
+            if self.statics.len() <= place {
+                self.statics.resize(place + 1, (0, 0, false));
+            }
+            self.statics[place] = (k.as_ptr() as usize, k.len(), verdict);
+        }
         verdict
     }
 
