@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use meshtrace_parsers::address::parse_address;
 use meshtrace_parsers::cluster::{ClusterName, Direction};
@@ -805,6 +806,66 @@ pub fn hop_label(r: &RawRecord<'_>) -> String {
     s
 }
 
+/// [`hop_label`], shared: a label is built once for each listener address and cluster (of
+/// the last [`LABEL_SLOTS`] seen on this thread, found by a hash of both) and handed out again
+/// while they repeat, as they do for every request through the same proxies.
+pub fn shared_hop_label(r: &RawRecord<'_>) -> Arc<str> {
+    let local = r.get(Slot::DownstreamLocalAddress).unwrap_or("");
+    let cluster = r.get(Slot::UpstreamCluster).unwrap_or("");
+    if local.len() + cluster.len() > LABEL_FROM_MAX {
+        return Arc::from(hop_label(r));
+    }
+    let slot = label_slot(local.as_bytes(), cluster.as_bytes());
+    HOP_LABELS.with_borrow_mut(|labels| {
+        if labels.is_empty() {
+            labels.resize_with(LABEL_SLOTS, Default::default);
+        }
+        let l = &mut labels[slot];
+        if l.local != local || l.cluster != cluster || l.label.is_none() {
+            l.local.clear();
+            l.local.push_str(local);
+            l.cluster.clear();
+            l.cluster.push_str(cluster);
+            l.label = Some(Arc::from(hop_label(r)));
+        }
+        l.label.clone().unwrap_or_else(|| Arc::from(hop_label(r)))
+    })
+}
+
+/// One label of [`shared_hop_label`] and what it was built from.
+#[derive(Default)]
+struct SharedLabel {
+    local: String,
+    cluster: String,
+    label: Option<Arc<str>>,
+}
+
+/// How many labels [`shared_hop_label`] keeps per thread, and the longest address and cluster
+/// it keeps one for.
+const LABEL_SLOTS: usize = 256;
+const LABEL_FROM_MAX: usize = 512;
+
+thread_local! {
+    static HOP_LABELS: std::cell::RefCell<Vec<SharedLabel>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The slot of [`HOP_LABELS`] for a listener address and a cluster: a hash of every byte of
+/// both, a word at a time (byte by byte cost more than building the label).
+fn label_slot(local: &[u8], cluster: &[u8]) -> usize {
+    let mut h = (local.len() as u64) << 32 | cluster.len() as u64;
+    for part in [local, cluster] {
+        let mut words = part.chunks_exact(8);
+        for w in words.by_ref() {
+            let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+            h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+        }
+        let mut last = [0u8; 8];
+        last[..words.remainder().len()].copy_from_slice(words.remainder());
+        h = (h ^ u64::from_le_bytes(last)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    ((h ^ (h >> 32)).wrapping_mul(0xbf58_476d_1ce4_e5b9) >> 56) as usize % LABEL_SLOTS
+}
+
 fn summarise(r: &RawRecord<'_>, outer: &RawRecord<'_>, cause: Cause, innermost: bool) -> String {
     let status = r
         .status()
@@ -959,6 +1020,83 @@ mod tests {
             LineOutcome::Record(r) => r.into_owned(),
             other => panic!("{other:?}: {l}"),
         }
+    }
+
+    /// A shared label is the label, for listener addresses and clusters that repeat, differ in
+    /// one byte or share a slot; a label handed out again is the same one (no new string).
+    #[test]
+    fn shared_hop_labels_are_the_labels() {
+        let locals = [
+            "10.0.0.7:8081",
+            "10.0.0.8:8081",
+            "10.0.0.7:8082",
+            "-",
+            "127.0.0.1:15006",
+        ];
+        let clusters = [
+            "outbound|80||a.ns.svc.cluster.local",
+            "outbound|80||b.ns.svc.cluster.local",
+            "inbound|8012||",
+            "inbound|8013||",
+            "PassthroughCluster",
+            "-",
+        ];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        for _ in 0..3_000 {
+            let (local, cluster) = (locals[next(locals.len())], clusters[next(clusters.len())]);
+            let r = rec(&line(
+                "200",
+                "-",
+                "via_upstream",
+                "-",
+                cluster,
+                "10.0.0.9:80",
+                local,
+                "10.0.0.1:1",
+            ));
+            assert_eq!(&*shared_hop_label(&r), hop_label(&r), "{local} {cluster}");
+        }
+        // Two pairs in one slot push each other out, and keep their own labels.
+        let a = ("10.0.0.7:8081", "outbound|80||a.ns.svc.cluster.local");
+        let b = (0..100_000)
+            .map(|i| format!("10.{}.{}.7:8081", i / 250, i % 250))
+            .filter(|l| l != a.0)
+            .find(|l| {
+                label_slot(l.as_bytes(), a.1.as_bytes())
+                    == label_slot(a.0.as_bytes(), a.1.as_bytes())
+            })
+            .expect("an address in the same slot");
+        let ra = rec(&line(
+            "200",
+            "-",
+            "via_upstream",
+            "-",
+            a.1,
+            "10.0.0.9:80",
+            a.0,
+            "10.0.0.1:1",
+        ));
+        let rb = rec(&line(
+            "200",
+            "-",
+            "via_upstream",
+            "-",
+            a.1,
+            "10.0.0.9:80",
+            &b,
+            "10.0.0.1:1",
+        ));
+        for _ in 0..3 {
+            assert_eq!(&*shared_hop_label(&ra), hop_label(&ra));
+            assert_eq!(&*shared_hop_label(&rb), hop_label(&rb));
+        }
+        assert!(Arc::ptr_eq(&shared_hop_label(&rb), &shared_hop_label(&rb)));
     }
 
     fn cause_of(l: &str, ctx: &Context) -> Cause {

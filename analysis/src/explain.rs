@@ -58,8 +58,9 @@ pub struct HopRef {
     pub line: u64,
     /// Status of this hop.
     pub status: Option<u16>,
-    /// Where the hop sits.
-    pub hop: String,
+    /// Where the hop sits ([`crate::diagnose::hop_label`]; shared by the hops of one listener
+    /// and cluster).
+    pub hop: Arc<str>,
 }
 
 /// The whole explanation.
@@ -123,23 +124,69 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
 /// The records of one x-request-id together, in input order (groups in order of first line);
 /// a record without an id is a group of its own. Progress lines (`%ACCESS_LOG_TYPE%`
 /// `DownstreamPeriodic`…) are not a request's end and are left out; `trace` shows them.
-fn group_by_request_id(set: &LogSet) -> Vec<Vec<&LogLine>> {
-    let mut groups: Vec<Vec<&LogLine>> = Vec::new();
-    let mut by_id: HashMap<&str, usize> =
+fn group_by_request_id(set: &LogSet) -> Groups<'_> {
+    // Each record's group first, then every group's records placed together in one list (a
+    // list per group cost two allocations per request in each round).
+    let mut of_line: Vec<(u32, &LogLine)> = Vec::with_capacity(set.records.len());
+    let mut sizes: Vec<u32> = Vec::new();
+    let mut by_id: HashMap<&str, u32> =
         HashMap::with_capacity_and_hasher(set.records.len(), Default::default());
     for l in set.records.iter().filter(|l| !l.record.is_progress_line()) {
-        match l.record.request_id() {
-            Some(id) => {
-                let g = *by_id.entry(id).or_insert_with(|| {
-                    groups.push(Vec::new());
-                    groups.len() - 1
-                });
-                groups[g].push(l);
-            }
-            None => groups.push(vec![l]),
-        }
+        let mut new_group = || {
+            sizes.push(0);
+            (sizes.len() - 1) as u32
+        };
+        let g = match l.record.request_id() {
+            Some(id) => *by_id.entry(id).or_insert_with(new_group),
+            None => new_group(),
+        };
+        sizes[g as usize] += 1;
+        of_line.push((g, l));
     }
-    groups
+    let mut ends = Vec::with_capacity(sizes.len());
+    let mut end = 0usize;
+    for size in &mut sizes {
+        // `sizes` becomes where each group's next record goes.
+        let start = end;
+        end += *size as usize;
+        ends.push(end);
+        *size = start as u32;
+    }
+    let mut lines: Vec<&LogLine> = match of_line.first() {
+        Some(&(_, l)) => vec![l; of_line.len()],
+        None => Vec::new(),
+    };
+    for (g, l) in of_line {
+        let at = &mut sizes[g as usize];
+        lines[*at as usize] = l;
+        *at += 1;
+    }
+    Groups { lines, ends }
+}
+
+/// The records of each x-request-id ([`group_by_request_id`]) in one list: group `g` is
+/// `lines[ends[g - 1]..ends[g]]`.
+struct Groups<'s> {
+    lines: Vec<&'s LogLine>,
+    ends: Vec<usize>,
+}
+
+impl<'s> Groups<'s> {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[&'s LogLine]> {
+        (0..self.len()).map(|g| &self[g])
+    }
+}
+
+impl<'s> std::ops::Index<usize> for Groups<'s> {
+    type Output = [&'s LogLine];
+    fn index(&self, g: usize) -> &[&'s LogLine] {
+        let start = if g == 0 { 0 } else { self.ends[g - 1] };
+        &self.lines[start..self.ends[g]]
+    }
 }
 
 /// Where a group's status was only relayed outwards (its innermost hop is an outbound
@@ -149,7 +196,7 @@ fn group_by_request_id(set: &LogSet) -> Vec<Vec<&LogLine>> {
 /// evidence.
 struct Continuations<'a, 's> {
     /// The groups of [`group_by_request_id`].
-    groups: &'a [Vec<&'s LogLine>],
+    groups: &'a Groups<'s>,
     /// Their verdicts.
     verdicts: &'a [Verdict],
     /// Group of each line.
@@ -162,34 +209,38 @@ struct Continuations<'a, 's> {
     refused: HashMap<SocketAddr, Vec<&'s LogLine>>,
 }
 
-/// The records of one client address in [`Continuations::by_remote`]: nearly always one
-/// (client ports are nearly all different), kept without a list of its own.
-enum OnAddress<'s> {
-    One([(i64, &'s LogLine); 1]),
-    Many(Vec<(i64, &'s LogLine)>),
+/// The entries of one address in an index by address ([`Continuations::by_remote`], the
+/// upstream local addresses of [`called_by_logged_hops`]): nearly always one (client ports are
+/// nearly all different), kept without a list of its own.
+enum OneOrMany<T> {
+    One([T; 1]),
+    Many(Vec<T>),
 }
 
-impl<'s> OnAddress<'s> {
-    fn push(&mut self, e: (i64, &'s LogLine)) {
+impl<T: Copy> OneOrMany<T> {
+    fn push(&mut self, e: T) {
         match self {
-            OnAddress::One([first]) => *self = OnAddress::Many(vec![*first, e]),
-            OnAddress::Many(v) => v.push(e),
+            OneOrMany::One([first]) => *self = OneOrMany::Many(vec![*first, e]),
+            OneOrMany::Many(v) => v.push(e),
         }
     }
 
-    fn as_slice(&self) -> &[(i64, &'s LogLine)] {
+    fn as_slice(&self) -> &[T] {
         match self {
-            OnAddress::One(one) => one,
-            OnAddress::Many(v) => v,
+            OneOrMany::One(one) => one,
+            OneOrMany::Many(v) => v,
         }
     }
 }
+
+/// The records of one client address in [`Continuations::by_remote`], with their start times.
+type OnAddress<'s> = OneOrMany<(i64, &'s LogLine)>;
 
 impl<'a, 's> Continuations<'a, 's> {
     /// Index the records of `set` grouped as `groups`.
     fn new(
         set: &'s LogSet,
-        groups: &'a [Vec<&'s LogLine>],
+        groups: &'a Groups<'s>,
         verdicts: &'a [Verdict],
     ) -> Continuations<'a, 's> {
         let mut group_index: HashMap<*const LogLine, usize> =
@@ -214,17 +265,17 @@ impl<'a, 's> Continuations<'a, 's> {
                 by_remote
                     .entry(s)
                     .and_modify(|on| on.push((t, l)))
-                    .or_insert(OnAddress::One([(t, l)]));
+                    .or_insert(OneOrMany::One([(t, l)]));
             }
         }
         for on in by_remote.values_mut() {
-            if let OnAddress::Many(v) = on {
+            if let OneOrMany::Many(v) = on {
                 v.sort_by_key(|(t, _)| *t);
             }
         }
         let mut refused: HashMap<SocketAddr, Vec<&LogLine>> = HashMap::default();
-        for g in groups {
-            if let [l] = g.as_slice()
+        for g in groups.iter() {
+            if let [l] = g
                 && refused_connection(&l.record)
                 && let Some(s) = l.record.socket(Slot::DownstreamLocalAddress)
             {
@@ -322,7 +373,7 @@ impl<'a, 's> Continuations<'a, 's> {
 /// not change) through the lines `via`; `last` when no later report uses `target`'s verdict
 /// texts, which then move.
 fn request_report(
-    groups: &[Vec<&LogLine>],
+    groups: &Groups<'_>,
     verdicts: &mut [Verdict],
     gi: usize,
     target: usize,
@@ -422,7 +473,7 @@ type Span<'s> = (usize, Option<(i64, i64)>, &'s LogLine);
 /// connection refused by the listener that hop failed to reach. They are part of the request
 /// that sent them, not client requests of their own.
 fn called_by_logged_hops<'s>(
-    groups: &[Vec<&'s LogLine>],
+    groups: &Groups<'s>,
     verdicts: &[crate::diagnose::Verdict],
     requests: &[RequestReport],
 ) -> Vec<(usize, String)> {
@@ -433,7 +484,8 @@ fn called_by_logged_hops<'s>(
             s + i64::try_from(r.duration_ms().unwrap_or(0)).unwrap_or(0),
         ))
     };
-    let mut by_upstream_local: HashMap<std::net::SocketAddr, Vec<Span<'s>>> = HashMap::default();
+    let mut by_upstream_local: HashMap<std::net::SocketAddr, OneOrMany<Span<'s>>> =
+        HashMap::default();
     let mut failed_to: HashMap<std::net::SocketAddr, Vec<Span<'s>>> = HashMap::default();
     for (gi, g) in groups.iter().enumerate() {
         for l in g {
@@ -442,10 +494,11 @@ fn called_by_logged_hops<'s>(
                 .socket(Slot::UpstreamLocalAddress)
                 .filter(|s| s.port() != 0)
             {
+                let e = (gi, span(r), *l);
                 by_upstream_local
                     .entry(ul)
-                    .or_default()
-                    .push((gi, span(r), l));
+                    .and_modify(|on| on.push(e))
+                    .or_insert(OneOrMany::One([e]));
             }
             if upstream_connection_failed(r)
                 && let Some(up) = r.socket(Slot::UpstreamHost)
@@ -466,10 +519,12 @@ fn called_by_logged_hops<'s>(
         let candidates = if refused_connection(r) {
             r.socket(Slot::DownstreamLocalAddress)
                 .and_then(|s| failed_to.get(&s))
+                .map(Vec::as_slice)
         } else {
             r.socket(Slot::DownstreamRemoteAddress)
                 .filter(|s| s.port() != 0)
                 .and_then(|s| by_upstream_local.get(&s))
+                .map(OneOrMany::as_slice)
         };
         let caller = candidates.into_iter().flatten().find(|(gi, sp, l)| {
             *gi != j
@@ -492,6 +547,6 @@ fn hop_ref(l: &LogLine) -> HopRef {
         input: l.input.clone(),
         line: l.line,
         status: l.record.status(),
-        hop: crate::diagnose::hop_label(&l.record),
+        hop: crate::diagnose::shared_hop_label(&l.record),
     }
 }

@@ -460,7 +460,7 @@ pub fn failures_streaming(
     let mut on = |s: Settled<'_>, ctx: &Context| {
         // A continuation is counted with the request it continues.
         if s.report.part_of.is_none() {
-            t.fold(s.report, s.first, s.origin, s.lines, ev, ctx, f);
+            t.fold(&s.report, s.first, s.origin, s.lines, ev, ctx, f);
         }
     };
     let mut read = 0u64;

@@ -61,8 +61,8 @@ pub fn crowded_note(rounds: u64, handed: &str) -> String {
 
 /// A complete request handed out by [`Settler`].
 pub struct Settled<'w> {
-    /// Its explanation.
-    pub report: &'w RequestReport,
+    /// Its explanation, handed over (the window keeps only its lines).
+    pub report: RequestReport,
     /// Its client-side (first) line.
     pub first: &'w LogLine,
     /// The line that produced its status.
@@ -294,7 +294,7 @@ impl Settler {
                 keep[i] = true;
             }
         }
-        for ((r, h), w) in report.requests.iter().zip(&hops).zip(&waiting) {
+        for ((r, h), w) in report.requests.into_iter().zip(&hops).zip(&waiting) {
             // A complete request whose lines another one still needs (it continues it after an
             // id change) is handed out in the round that settles that one.
             if *w || h.iter().any(|&i| keep[i]) {

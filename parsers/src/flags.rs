@@ -549,7 +549,10 @@ pub struct UnknownFlag<'a> {
 /// (including an empty token, as in `UF,,URX`) is returned as the error.
 pub fn parse_response_flags(s: &str) -> Result<ResponseFlags, UnknownFlag<'_>> {
     let mut out = ResponseFlags::empty();
-    // Fast path: the common values are "-" or a single short flag.
+    // Fast path: the common values are "-" (no flag: most lines) or a single short flag.
+    if s == "-" {
+        return Ok(out);
+    }
     if let Some(f) = ResponseFlag::from_short(s) {
         out.insert(f);
         return Ok(out);

@@ -26,6 +26,7 @@ use crate::source::merge::{
     self, MALFORMED_EXAMPLES, Merged, Reader, StreamInput, Streams, split_runs,
 };
 use crate::source::runs::Positioned;
+use meshtrace_analysis::explain::RequestReport;
 use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine};
 use meshtrace_analysis::settle::{CROWDED, LateLines, Settled, Settler, crowded_note, end_ms};
 
@@ -590,18 +591,18 @@ fn stream_inputs(inputs: Vec<Input>, spec: &FormatSpec) -> Streams {
     Streams(streams)
 }
 
-/// Settle records (in end-time order) into `stream` as their requests complete; stops at the
-/// first write error. Returns the number of records.
+/// Settle records (in end-time order), handing each request to `deliver` as it completes;
+/// stops at the first error `deliver` returns (a write error). Returns the number of records.
 fn settle_into(
     records: impl Iterator<Item = LogLine>,
-    stream: &mut ExplainStream<'_>,
+    mut deliver: impl FnMut(RequestReport) -> std::io::Result<()>,
 ) -> std::io::Result<u64> {
     let mut settler = Settler::new(Context::default());
     let mut n = 0u64;
     let error: std::cell::RefCell<Option<std::io::Error>> = Default::default();
     let mut on = |s: Settled<'_>, _: &Context| {
         if error.borrow().is_none()
-            && let Err(e) = stream.request(s.report)
+            && let Err(e) = deliver(s.report)
         {
             *error.borrow_mut() = Some(e);
         }
@@ -663,7 +664,7 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
     let mut stream = ExplainStream::start(&mut out, output, names.len() > 1)?;
     let mut merged = Merged::start(streams);
     // On an error, dropping the merge stops its readers at their next chunk.
-    let records = settle_into(merged.by_ref(), &mut stream)?;
+    let records = settle_into(merged.by_ref(), |r| stream.request(&r))?;
     for p in &merged.problems {
         crate::report::warn(p);
     }
@@ -851,9 +852,10 @@ fn read_and_spool(
 
 /// `explain -o json|yaml` on large inputs in one reading: each input is parsed once on its own
 /// thread, which serialises its records and skipped lines into temporary files while the
-/// requests are settled and written in end-time order; then the spooled `records` and
-/// `skipped` are copied after them, input by input. Memory stays flat (the temporary files hold
-/// what the document holds beyond the requests).
+/// requests are settled in end-time order on this thread and written on another
+/// ([`write_document`]); then the spooled `records` and `skipped` are copied after them, input
+/// by input. Memory stays flat (the temporary files hold what the document holds beyond the
+/// requests).
 fn run_streaming_document(
     inputs: Vec<Input>,
     spec: &FormatSpec,
@@ -861,30 +863,42 @@ fn run_streaming_document(
 ) -> Result<i32> {
     let names: Vec<String> = inputs.iter().map(Input::name).collect();
     let streams = stream_inputs(inputs, spec);
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::report::stdout());
-    let mut stream = ExplainStream::start_stdout(&mut out, output, names.len() > 1)?;
+    let (tx, rx) = sync_channel(REPORT_BATCHES);
+    let multi = names.len() > 1;
+    let writer = std::thread::Builder::new()
+        .name("meshtrace-write".into())
+        .spawn(move || write_document(rx, output, multi))
+        .context("cannot start a thread to write the document")?;
     let mut merged = start_spooling(streams, output == OutputFormat::Yaml);
     // On an error, dropping the merge stops its readers at their next chunk.
-    let records = settle_into(merged.by_ref(), &mut stream)?;
-    for p in &merged.problems {
-        crate::report::warn(p);
+    let mut batch = Vec::with_capacity(REPORTS_PER_BATCH);
+    let settled = settle_into(merged.by_ref(), |r| {
+        batch.push(r);
+        if batch.len() < REPORTS_PER_BATCH {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut batch, Vec::with_capacity(REPORTS_PER_BATCH));
+        tx.send(ToWriter::Requests(full))
+            .map_err(|_| std::io::Error::other("the document's writer stopped"))
+    });
+    if settled.is_ok() {
+        for p in &merged.problems {
+            crate::report::warn(p);
+        }
+        let finished = std::mem::take(&mut merged.finished);
+        // A writer that stopped says why when joined.
+        let _ = tx.send(ToWriter::Requests(batch));
+        let _ = tx.send(ToWriter::End(
+            finished.into_iter().flatten().map(|f| *f).collect(),
+        ));
     }
-    let mut skipped_files = Vec::with_capacity(names.len());
-    stream.next_array("records")?;
-    for f in std::mem::take(&mut merged.finished).into_iter().flatten() {
-        let (r, sk) = f
-            .spools
-            .context("cannot write records and skipped lines to a temporary file")?;
-        stream.spooled_sanitized(r)?;
-        skipped_files.push(sk);
-    }
-    stream.next_array("skipped")?;
-    for sk in skipped_files {
-        stream.spooled_sanitized(sk)?;
-    }
-    stream.end_json()?;
-    drop(stream);
-    out.flush()?;
+    drop(tx);
+    let written = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the thread writing the document stopped unexpectedly"))?;
+    // The writer's error first: a settling that stopped did so because the writer had.
+    written?;
+    let records = settled?;
     if merged.malformed > 0 {
         crate::report::warn(format!(
             "{} malformed line(s); see \"skipped\" in the output",
@@ -898,6 +912,56 @@ fn run_streaming_document(
         &names,
         merged.problems.is_empty(),
     ))
+}
+
+/// What the settling of [`run_streaming_document`] sends its writer.
+enum ToWriter {
+    /// Requests settled, in the order they are written.
+    Requests(Vec<RequestReport>),
+    /// Every request was sent: the readers' spools, to copy after them.
+    End(Vec<Finished>),
+}
+
+/// Requests per batch sent to the writer of a document, and batches waiting: the settling
+/// goes on with the next round while the writer serialises the last one (a fifth of the
+/// settling thread's time was the requests' JSON and its writes).
+const REPORTS_PER_BATCH: usize = 64;
+const REPORT_BATCHES: usize = 8;
+
+/// The writer of [`run_streaming_document`]: the document on standard output, its requests as
+/// they come, then the spooled `records` and `skipped`. Stops at the first write error, and
+/// without ending the document when the settling stopped before its end.
+fn write_document(rx: Receiver<ToWriter>, output: OutputFormat, multi: bool) -> Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::report::stdout());
+    let mut stream = ExplainStream::start_stdout(&mut out, output, multi)?;
+    let finished = loop {
+        match rx.recv() {
+            Ok(ToWriter::Requests(batch)) => {
+                for r in &batch {
+                    stream.request(r)?;
+                }
+            }
+            Ok(ToWriter::End(finished)) => break finished,
+            Err(_) => return Ok(()),
+        }
+    };
+    let mut skipped_files = Vec::with_capacity(finished.len());
+    stream.next_array("records")?;
+    for f in finished {
+        let (r, sk) = f
+            .spools
+            .context("cannot write records and skipped lines to a temporary file")?;
+        stream.spooled_sanitized(r)?;
+        skipped_files.push(sk);
+    }
+    stream.next_array("skipped")?;
+    for sk in skipped_files {
+        stream.spooled_sanitized(sk)?;
+    }
+    stream.end_json()?;
+    drop(stream);
+    out.flush()?;
+    Ok(())
 }
 
 /// What the client saw: a `curl -v` transcript found among the (small) inputs, its status

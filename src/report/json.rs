@@ -936,7 +936,7 @@ mod tests {
                     input: std::sync::Arc::from(pick()),
                     line: i,
                     status: (i % 2 == 0).then_some(503),
-                    hop: pick().to_string(),
+                    hop: std::sync::Arc::from(pick()),
                 })
                 .collect();
             let r = RequestReport {
