@@ -208,7 +208,7 @@ impl Object<'_> {
     /// The value `write` writes, when it depends on nothing but `from` (and `tag`, which names
     /// what `from` is): the bytes written and their audit are remembered by `tag` and `from`,
     /// and the next value with the same `tag` and `from` is copied from them. A record's
-    /// cluster, details and forwarded addresses repeat from one record to the next, and writing
+    /// cluster and details repeat from one record to the next, and writing
     /// them again (their parse, their keys, their checks) cost a tenth of a reader's time.
     pub(super) fn memo(
         &mut self,
