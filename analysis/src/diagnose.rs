@@ -1072,26 +1072,20 @@ mod tests {
                     == label_slot(a.0.as_bytes(), a.1.as_bytes())
             })
             .expect("an address in the same slot");
-        let ra = rec(&line(
-            "200",
-            "-",
-            "via_upstream",
-            "-",
-            a.1,
-            "10.0.0.9:80",
-            a.0,
-            "10.0.0.1:1",
-        ));
-        let rb = rec(&line(
-            "200",
-            "-",
-            "via_upstream",
-            "-",
-            a.1,
-            "10.0.0.9:80",
-            &b,
-            "10.0.0.1:1",
-        ));
+        let at = |local: &str| {
+            let l = line(
+                "200",
+                "-",
+                "via_upstream",
+                "-",
+                a.1,
+                "10.0.0.9:80",
+                local,
+                "10.0.0.1:1",
+            );
+            rec(&l)
+        };
+        let (ra, rb) = (at(a.0), at(&b));
         for _ in 0..3 {
             assert_eq!(&*shared_hop_label(&ra), hop_label(&ra));
             assert_eq!(&*shared_hop_label(&rb), hop_label(&rb));
