@@ -807,7 +807,7 @@ pub fn hop_label(r: &RawRecord<'_>) -> String {
 }
 
 /// [`hop_label`], shared: a label is built once for each listener address and cluster (of
-/// the last [`LABEL_SLOTS`] seen on this thread, found by a hash of both) and handed out again
+/// the last 256 seen on this thread, found by a hash of both) and handed out again
 /// while they repeat, as they do for every request through the same proxies.
 pub fn shared_hop_label(r: &RawRecord<'_>) -> Arc<str> {
     let local = r.get(Slot::DownstreamLocalAddress).unwrap_or("");
