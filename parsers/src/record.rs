@@ -58,6 +58,8 @@ enum Values<'a> {
         /// `%UPSTREAM_CLUSTER%` parsed once when packed (diagnosis and hop labels ask for it
         /// several times per record).
         cluster: PackedCluster,
+        /// [`RawRecord::flags`], read once when packed (diagnosis asks for them per hop).
+        flags: ResponseFlags,
     },
 }
 
@@ -365,6 +367,7 @@ impl<'a> RawRecord<'a> {
     /// buffer.
     pub fn into_owned(self) -> RawRecord<'static> {
         let (start, status, duration) = (self.start_time(), self.status(), self.duration_ms());
+        let flags = self.flags();
         let sockets = ADDRESS_SLOTS.map(|slot| PackedSocket::of(self.socket(slot)));
         let values = match self.values {
             Values::Packed {
@@ -376,6 +379,7 @@ impl<'a> RawRecord<'a> {
                 duration,
                 sockets,
                 cluster,
+                flags,
             } => Values::Packed {
                 text,
                 slots,
@@ -385,6 +389,7 @@ impl<'a> RawRecord<'a> {
                 duration,
                 sockets,
                 cluster,
+                flags,
             },
             Values::Parsed { slots, extra } => {
                 let len = slots.iter().flatten().map(|v| v.len()).sum::<usize>()
@@ -419,6 +424,7 @@ impl<'a> RawRecord<'a> {
                     duration,
                     sockets,
                     cluster,
+                    flags,
                 }
             }
         };
@@ -451,6 +457,9 @@ impl<'a> RawRecord<'a> {
 
     /// Response flags, ignoring names this Envoy vocabulary does not know.
     pub fn flags(&self) -> ResponseFlags {
+        if let Values::Packed { flags, .. } = &self.values {
+            return *flags;
+        }
         match self.get(Slot::ResponseFlags) {
             None => ResponseFlags::empty(),
             Some(v) => parse_response_flags(v).unwrap_or_else(|_| {
@@ -765,6 +774,37 @@ mod tests {
         );
     }
 
+    /// Flags read once when packed are the flags read from the text, lenient reading of unknown
+    /// names included; flags set after packing are read from the new text.
+    #[test]
+    fn packed_flags_answer_as_the_text_read_again() {
+        for v in [
+            "-",
+            "",
+            "UF",
+            "UF,URX",
+            "NR",
+            "UF,BOGUS,UH",
+            "BOGUS",
+            " UT ",
+            "DPE,UMSDR",
+        ] {
+            let mut r = RawRecord::new(Arc::from("t"));
+            r.set(Slot::ResponseFlags, Cow::Borrowed(v));
+            let parsed = r.flags();
+            let owned = r.into_owned();
+            assert_eq!(owned.flags(), parsed, "{v}");
+            let mut changed = owned;
+            changed.set(Slot::ResponseFlags, Cow::Borrowed("UO"));
+            let repacked = changed.into_owned();
+            assert_eq!(repacked.flags(), parse_response_flags("UO").unwrap(), "{v}");
+        }
+        assert_eq!(
+            RawRecord::new(Arc::from("t")).into_owned().flags(),
+            ResponseFlags::empty()
+        );
+    }
+
     #[test]
     fn packed_sockets_and_durations_answer_as_the_text_parsed_again() {
         let values = [
@@ -870,9 +910,9 @@ mod tests {
         // Readers keep thousands of records in flight and settlers a window of them: the
         // parsed form's 25 slots (600 bytes) must not be carried inline by every record. The
         // packed form is 25 spans plus what it keeps parsed (time, status, duration, four
-        // sockets, the cluster).
+        // sockets, the cluster, the flags).
         let size = std::mem::size_of::<RawRecord<'static>>();
-        assert!(size <= 408, "RawRecord takes {size} bytes");
+        assert!(size <= 416, "RawRecord takes {size} bytes");
         let mut r = RawRecord::new(Arc::from("t"));
         r.set(Slot::Method, Cow::Borrowed("GET"));
         let owned = r.into_owned();
