@@ -821,14 +821,19 @@ pub fn shared_hop_label(r: &RawRecord<'_>) -> Arc<str> {
             labels.resize_with(LABEL_SLOTS, Default::default);
         }
         let l = &mut labels[slot];
-        if l.local != local || l.cluster != cluster || l.label.is_none() {
-            l.local.clear();
-            l.local.push_str(local);
-            l.cluster.clear();
-            l.cluster.push_str(cluster);
-            l.label = Some(Arc::from(hop_label(r)));
+        if let Some(label) = &l.label
+            && l.local == local
+            && l.cluster == cluster
+        {
+            return label.clone();
         }
-        l.label.clone().unwrap_or_else(|| Arc::from(hop_label(r)))
+        let label: Arc<str> = Arc::from(hop_label(r));
+        l.local.clear();
+        l.local.push_str(local);
+        l.cluster.clear();
+        l.cluster.push_str(cluster);
+        l.label = Some(label.clone());
+        label
     })
 }
 

@@ -671,18 +671,23 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
     stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
     drop(stream);
     out.flush()?;
-    let skipped: u64 = merged.skipped.values().sum();
     Ok(streaming_exit(
         records,
-        skipped,
+        &merged.skipped,
         &names,
         merged.problems.is_empty(),
     ))
 }
 
 /// The exit code of a streamed `explain`, with the warning when no record was found.
-fn streaming_exit(records: u64, skipped: u64, names: &[String], all_read: bool) -> i32 {
+fn streaming_exit(
+    records: u64,
+    skipped: &BTreeMap<String, u64>,
+    names: &[String],
+    all_read: bool,
+) -> i32 {
     if records == 0 {
+        let skipped: u64 = skipped.values().sum();
         crate::report::warn(format!(
             "no access-log record found in {} ({skipped} line(s) skipped); if the proxy uses a custom format, pass it with --log-format",
             names.join(", ")
@@ -905,10 +910,9 @@ fn run_streaming_document(
             merged.malformed
         ));
     }
-    let skipped: u64 = merged.skipped.values().sum();
     Ok(streaming_exit(
         records,
-        skipped,
+        &merged.skipped,
         &names,
         merged.problems.is_empty(),
     ))
