@@ -267,10 +267,14 @@ impl Settler {
     fn settle(&mut self, cut: i64, on: &mut dyn FnMut(Settled<'_>, &Context)) -> usize {
         let report = explain_with(&self.window, &self.ctx);
         let recs = &self.window.records;
-        let idx: HashMap<(&str, u64), usize> = recs
+        // A report names its lines by input and line; its input is the very `Arc` of the
+        // record it names, so the index is keyed by that `Arc`'s address (no hash of the
+        // input's name per record and round).
+        let key = |input: &Arc<str>, line: u64| (Arc::as_ptr(input).cast::<u8>().addr(), line);
+        let idx: HashMap<(usize, u64), usize> = recs
             .iter()
             .enumerate()
-            .map(|(i, l)| ((&*l.input, l.line), i))
+            .map(|(i, l)| (key(&l.input, l.line), i))
             .collect();
         let ends = &self.ends;
         let mut keep: Vec<bool> = ends.iter().map(|&e| e >= cut).collect();
@@ -280,7 +284,7 @@ impl Settler {
             .map(|r| {
                 r.hops
                     .iter()
-                    .filter_map(|h| idx.get(&(&*h.input, h.line)).copied())
+                    .filter_map(|h| idx.get(&key(&h.input, h.line)).copied())
                     .collect()
             })
             .collect();
@@ -301,7 +305,7 @@ impl Settler {
                 continue;
             }
             let (Some(&first), Some(&origin)) =
-                (h.first(), idx.get(&(&*r.origin_input, r.origin_line)))
+                (h.first(), idx.get(&key(&r.origin_input, r.origin_line)))
             else {
                 continue;
             };
