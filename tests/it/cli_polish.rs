@@ -654,8 +654,12 @@ fn progress_shows_on_a_terminal_for_a_slow_read_and_quiet_hides_it() {
     let runs = |quiet: &str| {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("slow.log");
+        // One writer opens the FIFO, writes the log and holds it open 2.5 s more, so the read
+        // is slow and its end comes only then. (Two writers, one writing the log and one holding
+        // the FIFO open, raced: when the first was done before the second had opened it, the
+        // read ended at once and the second waited forever for a reader.) Every step is bounded.
         let cmd = format!(
-            "mkfifo {f}; (cat {log} > {f}; :) & (exec 3>{f}; sleep 2.5) & timeout 120 {bin} {quiet} --color never explain {f}; wait",
+            "mkfifo {f}; timeout 120 sh -c 'exec 3>\"$0\"; cat \"$1\" >&3; sleep 2.5' {f} {log} & timeout 120 {bin} {quiet} --color never explain {f}; wait",
             f = fifo.display(),
             log = log.display(),
         );
