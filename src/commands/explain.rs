@@ -19,7 +19,7 @@ use crate::diagnose::Context;
 use crate::explain::explain;
 use crate::report::explain_stream::{element, record_element_checked, write_skipped_summary};
 use crate::report::json::{RecordJson, SkippedJson};
-use crate::report::safe::{KeyChecks, SanitizedFile, SanitizingSpool};
+use crate::report::safe::{KeyChecks, PlainBudget, SanitizedFile, SanitizingSpool};
 use crate::report::{ExplainStream, OutputFormat, write_explain};
 use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed, read_streamed_from};
 use crate::source::merge::{
@@ -773,14 +773,21 @@ fn start_spooling(streams: Streams, yaml: bool) -> SpoolMerge {
     let batch_bytes = RECORD_BYTES_IN_FLIGHT / (n * (in_flight + 2));
     let room = merge::room_by_size(&streams, in_flight * n);
     let stop = Arc::new(AtomicBool::new(false));
+    // The spools together stay as written while the kernel would keep them in memory, and
+    // are compressed past that (see `report::blocks`), unless the user set another figure.
+    let budget = crate::source::limits::mib_from_env(crate::source::limits::PLAIN_SPOOL_ENV)
+        .map_or_else(PlainBudget::for_this_machine, PlainBudget::new);
     let mut rx = Vec::with_capacity(streams.len());
     for (input, in_flight) in streams.into_iter().zip(room) {
         let (tx, receiver) = sync_channel(in_flight);
         rx.push(receiver);
         let stop = stop.clone();
+        let budget = budget.clone();
         let spawned = std::thread::Builder::new()
             .name("meshtrace-read".into())
-            .spawn(move || read_and_spool(input, yaml, tx, (batch_size, batch_bytes), stop));
+            .spawn(move || {
+                read_and_spool(input, yaml, tx, (batch_size, batch_bytes), budget, stop)
+            });
         // Without a thread the receiver reports the input as stopped (see `fill`).
         drop(spawned);
     }
@@ -803,20 +810,22 @@ fn read_and_spool(
     yaml: bool,
     tx: SyncSender<Msg>,
     (batch_size, batch_bytes): (usize, usize),
+    budget: PlainBudget,
     stop: Arc<AtomicBool>,
 ) {
-    let (records, skipped_spool) =
-        match SanitizingSpool::new().and_then(|r| Ok((r, SanitizingSpool::new()?))) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = tx.send(Msg::Done(Box::new(Finished {
-                    skipped: BTreeMap::new(),
-                    problem: None,
-                    spools: Err(e),
-                })));
-                return;
-            }
-        };
+    let spools =
+        SanitizingSpool::new(budget.clone()).and_then(|r| Ok((r, SanitizingSpool::new(budget)?)));
+    let (records, skipped_spool) = match spools {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.send(Msg::Done(Box::new(Finished {
+                skipped: BTreeMap::new(),
+                problem: None,
+                spools: Err(e),
+            })));
+            return;
+        }
+    };
     let mut sink = SpoolSink {
         yaml,
         tx,

@@ -31,11 +31,11 @@ pub fn widen_pipe<F: AsFd>(out: F) -> Option<usize> {
     }
 }
 
-/// Copy the rest of `file` (from its offset to its end) to `out`, whose buffered bytes are
-/// flushed first. Into a pipe the pages move with `splice` (Linux); into anything else the
-/// standard library's copy is used (`copy_file_range` between files, else reads and writes).
-/// Returns the bytes copied.
-pub fn file_to<W: Write + AsFd>(file: &mut File, out: &mut W) -> io::Result<u64> {
+/// Copy at most `limit` bytes of `file` from its offset (fewer at its end) to `out`, whose
+/// buffered bytes are flushed first, leaving the file's offset after them. Into a pipe the
+/// pages move with `splice` (Linux); into anything else the standard library's copy is used
+/// (`copy_file_range` between files, else reads and writes). Returns the bytes copied.
+pub fn file_to<W: Write + AsFd>(file: &mut File, limit: u64, out: &mut W) -> io::Result<u64> {
     out.flush()?;
     let mut copied = 0u64;
     #[cfg(target_os = "linux")]
@@ -43,7 +43,11 @@ pub fn file_to<W: Write + AsFd>(file: &mut File, out: &mut W) -> io::Result<u64>
         use rustix::io::Errno;
         use rustix::pipe::{SpliceFlags, splice};
         loop {
-            match splice(&*file, None, out.as_fd(), None, CHUNK, SpliceFlags::MOVE) {
+            let want = usize::try_from(limit - copied).map_or(CHUNK, |n| n.min(CHUNK));
+            if want == 0 {
+                return Ok(copied);
+            }
+            match splice(&*file, None, out.as_fd(), None, want, SpliceFlags::MOVE) {
                 Ok(0) => return Ok(copied),
                 Ok(n) => copied += n as u64,
                 Err(Errno::INTR) => {}
@@ -59,7 +63,20 @@ pub fn file_to<W: Write + AsFd>(file: &mut File, out: &mut W) -> io::Result<u64>
         }
     }
     let mut to = File::from(out.as_fd().try_clone_to_owned()?);
-    Ok(copied + io::copy(file, &mut to)?)
+    Ok(copied + io::copy(&mut io::Read::take(&*file, limit - copied), &mut to)?)
+}
+
+/// A pipe whose reading end a thread drains into a `Vec` (tests): write into the writer,
+/// drop it, and join the thread for what went through.
+#[cfg(test)]
+pub(super) fn drained_pipe() -> (io::PipeWriter, std::thread::JoinHandle<Vec<u8>>) {
+    let (mut rx, tx) = io::pipe().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        io::Read::read_to_end(&mut rx, &mut got).unwrap();
+        got
+    });
+    (tx, reader)
 }
 
 #[cfg(test)]
@@ -84,13 +101,8 @@ mod tests {
     fn copies_the_rest_of_a_file_into_a_pipe_from_its_offset() {
         let data = payload();
         let mut src = spool(&data, 7);
-        let (mut rx, mut tx) = std::io::pipe().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut got = Vec::new();
-            rx.read_to_end(&mut got).unwrap();
-            got
-        });
-        let n = file_to(&mut src, &mut tx).unwrap();
+        let (mut tx, reader) = drained_pipe();
+        let n = file_to(&mut src, u64::MAX, &mut tx).unwrap();
         drop(tx);
         let got = reader.join().unwrap();
         assert_eq!(n, (data.len() - 7) as u64);
@@ -106,7 +118,7 @@ mod tests {
         let mut src = spool(&data, 1);
         let mut dst = tempfile::tempfile().unwrap();
         dst.write_all(b"head,").unwrap();
-        let n = file_to(&mut src, &mut dst).unwrap();
+        let n = file_to(&mut src, u64::MAX, &mut dst).unwrap();
         assert_eq!(n, (data.len() - 1) as u64);
         dst.seek(SeekFrom::Start(0)).unwrap();
         let mut got = Vec::new();
@@ -116,6 +128,39 @@ mod tests {
             got[5..] == data[1..],
             "the file got other bytes than the spool's rest"
         );
+    }
+
+    #[test]
+    fn copies_at_most_its_limit_and_leaves_the_offset_after_what_it_copied() {
+        let data = payload();
+        // Into a pipe (splice), more than one call's worth and less than the rest.
+        let limit = (CHUNK + 4_321) as u64;
+        let mut src = spool(&data, 3);
+        let (mut tx, reader) = drained_pipe();
+        assert_eq!(file_to(&mut src, limit, &mut tx).unwrap(), limit);
+        drop(tx);
+        let got = reader.join().unwrap();
+        assert!(
+            got == data[3..3 + limit as usize],
+            "the pipe got other bytes"
+        );
+        let mut rest = Vec::new();
+        src.read_to_end(&mut rest).unwrap();
+        assert!(
+            rest == data[3 + limit as usize..],
+            "the file's offset is elsewhere"
+        );
+        // Into a file (the standard library's copy).
+        let mut src = spool(&data, 0);
+        let mut dst = tempfile::tempfile().unwrap();
+        assert_eq!(file_to(&mut src, 10, &mut dst).unwrap(), 10);
+        assert_eq!(src.stream_position().unwrap(), 10);
+        dst.seek(SeekFrom::Start(0)).unwrap();
+        let mut got = Vec::new();
+        dst.read_to_end(&mut got).unwrap();
+        assert_eq!(got, data[..10]);
+        // A limit of nothing copies nothing.
+        assert_eq!(file_to(&mut src, 0, &mut dst).unwrap(), 0);
     }
 
     #[test]
@@ -147,7 +192,7 @@ mod tests {
         let mut src = spool(&payload(), 0);
         let (rx, mut tx) = std::io::pipe().unwrap();
         drop(rx);
-        let e = file_to(&mut src, &mut tx).unwrap_err();
+        let e = file_to(&mut src, u64::MAX, &mut tx).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
     }
 }

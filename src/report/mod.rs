@@ -1,5 +1,6 @@
 //! Rendering for people (tables, text) and machines (JSON). The only layer that writes output.
 
+mod blocks;
 pub mod compact;
 pub mod describe;
 pub mod explain_stream;

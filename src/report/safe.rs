@@ -13,7 +13,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::{self, Read as _, Seek as _, Write};
+use std::io::{self, Seek as _, Write};
+
+pub use super::blocks::PlainBudget;
+use super::blocks::{SpoolReader, SpoolWriter};
 
 /// A character that must never reach a terminal or a document raw: C0 and C1 controls, DEL,
 /// bidirectional embeddings, overrides, isolates and marks, and the Unicode line and paragraph
@@ -305,20 +308,23 @@ impl<W: Write> Drop for Sanitizer<W> {
 }
 
 /// A temporary file whose every byte is written through a [`Sanitizer`]: a reader thread
-/// sanitises what it spools, so the copy to standard output needs no second pass.
+/// sanitises what it spools, so the copy to standard output needs no second pass. The file
+/// holds the sanitised bytes as they are while the run's [`PlainBudget`] lasts, in compressed
+/// blocks after that ([`super::blocks`]).
 /// [`SanitizingSpool::finish`] gives the [`SanitizedFile`] that [`super::Stdout`] copies as it
 /// is; nothing else makes one.
 pub struct SanitizingSpool {
     /// A second handle on the file (same offset), to read it back from the start.
     file: std::fs::File,
-    writer: Sanitizer<io::BufWriter<std::fs::File>>,
+    writer: Sanitizer<SpoolWriter>,
 }
 
 impl SanitizingSpool {
-    /// A new anonymous temporary file, sanitised as it is written.
-    pub fn new() -> io::Result<Self> {
+    /// A new anonymous temporary file, sanitised as it is written, kept as it is while
+    /// `budget` lasts.
+    pub fn new(budget: PlainBudget) -> io::Result<Self> {
         let file = tempfile::tempfile()?;
-        let writer = Sanitizer::new(io::BufWriter::with_capacity(1 << 16, file.try_clone()?));
+        let writer = Sanitizer::new(SpoolWriter::new(&file, budget)?);
         Ok(SanitizingSpool { file, writer })
     }
 
@@ -326,10 +332,13 @@ impl SanitizingSpool {
     pub fn finish(mut self) -> io::Result<SanitizedFile> {
         self.writer.flush()?;
         let SanitizingSpool { mut file, writer } = self;
+        let (plain, len) = writer.get_ref().lengths();
         drop(writer);
-        let len = file.seek(io::SeekFrom::End(0))?;
         file.seek(io::SeekFrom::Start(0))?;
-        Ok(SanitizedFile { file, len })
+        Ok(SanitizedFile {
+            reader: SpoolReader::new(file, plain)?,
+            len,
+        })
     }
 
     /// [`Sanitizer::write_clean`]: bytes the sanitiser would leave as they are.
@@ -354,7 +363,7 @@ impl Write for SanitizingSpool {
 /// the only way to get one): [`super::Stdout::copy_sanitized`] copies it to standard output
 /// without scanning it again.
 pub struct SanitizedFile {
-    file: std::fs::File,
+    reader: SpoolReader,
     /// Bytes left to read.
     len: u64,
 }
@@ -372,20 +381,30 @@ impl SanitizedFile {
         if self.len == 0 || !byte.is_ascii() {
             return Ok(());
         }
-        let mut first = [0u8];
-        self.file.read_exact(&mut first)?;
-        if first[0] == byte {
+        if self.reader.skip_if(byte)? {
             self.len -= 1;
-        } else {
-            self.file.seek(io::SeekFrom::Current(-1))?;
         }
         Ok(())
+    }
+
+    /// Everything read: an error if the file gave fewer bytes than were written to it.
+    fn check_end(&self) -> io::Result<()> {
+        match self.len {
+            0 => Ok(()),
+            n => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a temporary file of this run is damaged ({n} bytes missing at its end)"),
+            )),
+        }
     }
 }
 
 impl io::Read for SanitizedFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read(buf)?;
+        let n = self.reader.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.check_end()?;
+        }
         self.len = self.len.saturating_sub(n as u64);
         Ok(n)
     }
@@ -393,10 +412,13 @@ impl io::Read for SanitizedFile {
 
 impl<W: Write + std::os::fd::AsFd> Sanitizer<W> {
     /// Write what is pending (sanitised), then `file` as it is: it went through a sanitiser
-    /// already. Keeps the order of everything written.
+    /// already. Keeps the order of everything written. Returns the bytes copied.
     pub(super) fn copy_sanitized(&mut self, mut file: SanitizedFile) -> io::Result<u64> {
         self.flush()?;
-        let r = super::kernel_copy::file_to(&mut file.file, &mut self.inner);
+        let r = file.reader.copy_to(&mut self.inner).and_then(|n| {
+            file.len = file.len.saturating_sub(n);
+            file.check_end().map(|()| n)
+        });
         if let Err(e) = &r
             && e.kind() == io::ErrorKind::BrokenPipe
         {
@@ -1015,6 +1037,7 @@ fn known_secret_name(name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read as _;
 
     /// A small deterministic generator (xorshift64) for the randomised tests.
     fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
@@ -1542,5 +1565,59 @@ mod tests {
         }
         drop(w);
         assert_eq!(String::from_utf8(out).unwrap().chars().count(), 1_500_000);
+    }
+
+    #[test]
+    fn a_spool_copies_what_a_sanitiser_writes_whether_kept_as_written_or_compressed() {
+        // Lines with things to mask and escape, and lines the writer found clean.
+        let dirty = "{\"path\":\"/p?token=abc\",\"ua\":\"\u{1b}[2J\"}\n";
+        let clean = ",\n    {\"line\":1,\"input\":\"a.log\",\"duration\":12}";
+        let mut want = Vec::new();
+        {
+            let mut w = Sanitizer::new(&mut want);
+            for i in 0..3_000 {
+                if i % 7 == 0 {
+                    w.write_all(dirty.as_bytes()).unwrap();
+                } else {
+                    w.write_all(clean.as_bytes()).unwrap();
+                }
+            }
+        }
+        assert!(String::from_utf8_lossy(&want).contains("token=<redacted>"));
+        for budget in [0, 50_000, u64::MAX] {
+            let mut spool = SanitizingSpool::new(PlainBudget::new(budget)).unwrap();
+            for i in 0..3_000 {
+                if i % 7 == 0 {
+                    spool.write_all(dirty.as_bytes()).unwrap();
+                } else {
+                    spool.write_clean(clean.as_bytes()).unwrap();
+                }
+            }
+            let file = spool.finish().unwrap();
+            assert!(!file.is_empty());
+            let (tx, reader) = super::super::kernel_copy::drained_pipe();
+            let mut out = Sanitizer::new(tx);
+            let n = out.copy_sanitized(file).unwrap();
+            drop(out);
+            let got = reader.join().unwrap();
+            assert_eq!(n, want.len() as u64, "budget {budget}");
+            assert!(
+                got == want,
+                "budget {budget}: other bytes than the sanitiser's"
+            );
+            // Read back instead of copied, after its first byte left out.
+            let mut spool = SanitizingSpool::new(PlainBudget::new(budget)).unwrap();
+            spool.write_clean(clean.as_bytes()).unwrap();
+            spool.write_all(dirty.as_bytes()).unwrap();
+            let mut file = spool.finish().unwrap();
+            file.skip_ascii(b',').unwrap();
+            let mut back = String::new();
+            file.read_to_string(&mut back).unwrap();
+            assert_eq!(
+                back,
+                "\n    {\"line\":1,\"input\":\"a.log\",\"duration\":12}{\"path\":\"/p?token=<redacted>\",\"ua\":\"\\x1b[2J\"}\n",
+                "budget {budget}"
+            );
+        }
     }
 }

@@ -836,10 +836,8 @@ struct MemberStore {
 
 impl MemberStore {
     fn new() -> MemberStore {
-        let spool_limit = std::env::var(SPOOL_LIMIT_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map_or(MAX_SPOOL_BYTES, |mib| mib.saturating_mul(1 << 20));
+        let spool_limit =
+            crate::source::limits::mib_from_env(SPOOL_LIMIT_ENV).unwrap_or(MAX_SPOOL_BYTES);
         MemberStore {
             in_memory: 0,
             shared: None,

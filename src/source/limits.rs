@@ -42,6 +42,19 @@ pub const MAX_SPOOL_BYTES: u64 = 4 << 30;
 /// Environment variable that overrides [`MAX_SPOOL_BYTES`], in MiB.
 pub const SPOOL_LIMIT_ENV: &str = "MESHTRACE_SPOOL_LIMIT_MIB";
 
+/// Environment variable that sets how much of `explain -o json|yaml`'s temporary files (the
+/// records and skipped lines of large inputs) is kept as written, in MiB, before the rest is
+/// compressed (`0` compresses them all, for a small `$TMPDIR`); by default, what the kernel keeps
+/// in memory before writing to disk (`report::safe::PlainBudget::for_this_machine`).
+pub const PLAIN_SPOOL_ENV: &str = "MESHTRACE_EXPLAIN_PLAIN_SPOOL_MIB";
+
+/// The figure in MiB that the environment variable `name` sets, in bytes; `None` when it is
+/// unset or not a whole number ([`SPOOL_LIMIT_ENV`], [`PLAIN_SPOOL_ENV`]).
+pub fn mib_from_env(name: &str) -> Option<u64> {
+    let mib: u64 = std::env::var(name).ok()?.trim().parse().ok()?;
+    Some(mib.saturating_mul(1 << 20))
+}
+
 /// Longest log line read, in bytes without its end of line, by every reader of log lines
 /// (`crate::source::input::LineSplitter`): a longer line is reported malformed with its file
 /// and line ("line longer than … bytes; skipped") and reading goes on at the next line, without

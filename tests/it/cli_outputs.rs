@@ -276,9 +276,52 @@ fn streamed_records_with_secrets_between_clean_ones_are_masked_and_escaped() {
 }
 
 #[test]
+fn a_streamed_document_is_the_same_whether_its_spools_are_kept_as_written_or_compressed() {
+    // `MESHTRACE_EXPLAIN_PLAIN_SPOOL_MIB`: 0 compresses every spool, 1 keeps the first MiB of
+    // them as written (cut inside a spool), the default keeps these whole. JSON and YAML, into a
+    // pipe and into a file (the part as written is copied by `splice` or a file copy, the
+    // compressed rest is decompressed): the same bytes every time.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("big.log");
+    std::fs::write(&path, large_log()).unwrap();
+    for format in ["json", "yaml"] {
+        let args = ["explain", path.to_str().unwrap(), "-o", format];
+        let (code, want, _) = run(&args);
+        assert_eq!(code, 0);
+        assert!(want.len() > 16 << 20, "{format}: the spools exceed 1 MiB");
+        for mib in ["0", "1"] {
+            let out = common::meshtrace()
+                .args(args)
+                .env("MESHTRACE_EXPLAIN_PLAIN_SPOOL_MIB", mib)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{format}, {mib} MiB");
+            assert!(
+                out.stdout == want.as_bytes(),
+                "{format}, {mib} MiB as written: the piped document differs"
+            );
+            let to_file = tmp.path().join(format!("out-{mib}.{format}"));
+            let status = common::meshtrace()
+                .args(args)
+                .env("MESHTRACE_EXPLAIN_PLAIN_SPOOL_MIB", mib)
+                .stdout(std::fs::File::create(&to_file).unwrap())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert_eq!(status.code(), Some(0));
+            assert!(
+                std::fs::read(&to_file).unwrap() == want.as_bytes(),
+                "{format}, {mib} MiB as written: the document in a file differs"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_streamed_document_is_the_same_into_a_file_and_a_pipe_and_stops_quietly_when_the_pipe_closes() {
-    // The records are copied to standard output by the kernel (`splice` into a pipe, a file
-    // copy into a file): both must give the same bytes, after the requests written before.
+    // The records' spools are copied to standard output by the kernel (`splice` into a pipe, a
+    // file copy into a file; a spool's compressed part decompressed): both must give the same
+    // bytes, after the requests written before.
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("big.log");
     std::fs::write(&path, large_log()).unwrap();
