@@ -385,7 +385,7 @@ struct Finished {
     problem: Option<String>,
     /// The input's `records` and `skipped` elements, in input order, sanitised and ready to
     /// copy to standard output as they are.
-    spools: std::io::Result<(SanitizedFile, SanitizedFile)>,
+    spools: Result<(SanitizedFile, SanitizedFile), SpoolFailure>,
 }
 
 /// Elements serialised before they are written to a spool together (the spool's sanitiser
@@ -420,7 +420,7 @@ struct SpoolSink {
     skipped_buf: Vec<u8>,
     skipped: BTreeMap<String, u64>,
     error: Option<std::io::Error>,
-    /// Set when the output or a spool failed: every reader stops.
+    /// Set when the settling stopped (the output failed): every reader stops.
     stop: Arc<AtomicBool>,
 }
 
@@ -463,9 +463,10 @@ impl SpoolSink {
             element(self.yaml, v, &mut self.skipped_buf)
                 .and_then(|()| self.skipped_spool.write_all(&self.skipped_buf))
         };
+        // A spool that cannot be written (a full disk) stops spooling, not reading: the
+        // requests are still settled and written in full, and the error is reported after them.
         if let Err(e) = r {
             self.error = Some(e);
-            self.stop.store(true, Ordering::Relaxed);
         }
         size
     }
@@ -492,7 +493,8 @@ impl SpoolSink {
                 records.write_all(&buf)
             }
             .and_then(|()| Ok((records.finish()?, skipped_spool.finish()?))),
-        };
+        }
+        .map_err(SpoolFailure::Write);
         let _ = tx.send(Msg::Done(Box::new(Finished {
             skipped,
             problem,
@@ -821,7 +823,7 @@ fn read_and_spool(
             let _ = tx.send(Msg::Done(Box::new(Finished {
                 skipped: BTreeMap::new(),
                 problem: None,
-                spools: Err(e),
+                spools: Err(SpoolFailure::Create(e)),
             })));
             return;
         }
@@ -961,9 +963,7 @@ fn write_document(rx: Receiver<ToWriter>, output: OutputFormat, multi: bool) -> 
     let mut skipped_files = Vec::with_capacity(finished.len());
     stream.next_array("records")?;
     for f in finished {
-        let (r, sk) = f
-            .spools
-            .context("cannot write records and skipped lines to a temporary file")?;
+        let (r, sk) = f.spools.map_err(spool_failure)?;
         stream.spooled_sanitized(r)?;
         skipped_files.push(sk);
     }
@@ -975,6 +975,43 @@ fn write_document(rx: Receiver<ToWriter>, output: OutputFormat, multi: bool) -> 
     drop(stream);
     out.flush()?;
     Ok(())
+}
+
+/// Why a reader's spools are missing.
+#[derive(Debug)]
+enum SpoolFailure {
+    /// They could not be created: the input was not read.
+    Create(std::io::Error),
+    /// Writing them failed (a full disk): the input was read to its end and its records
+    /// settled, only its `records` and `skipped` are lost.
+    Write(std::io::Error),
+}
+
+/// Why the `records` and `skipped` of a document could not be written, and what to do.
+fn spool_failure(failure: SpoolFailure) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let dir = std::env::temp_dir();
+    let (e, done) = match failure {
+        SpoolFailure::Create(e) => (
+            e,
+            "an input was not read, so the requests above may be incomplete",
+        ),
+        SpoolFailure::Write(e) => (
+            e,
+            "the requests above are complete, the records and skipped lines are not written",
+        ),
+    };
+    let fix = match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => format!(
+            "they take up to 3.6 bytes of disk per byte of log read, a tenth of that compressed: free space there, set TMPDIR to a folder with more room, or set {}=0 to compress them all",
+            crate::source::limits::PLAIN_SPOOL_ENV
+        ),
+        _ => "set TMPDIR to a writable folder".to_string(),
+    };
+    anyhow::anyhow!(
+        "cannot write the records and skipped lines of the document to a temporary file in {} ({e}); {done}; {fix}",
+        dir.display()
+    )
 }
 
 /// What the client saw: a `curl -v` transcript found among the (small) inputs, its status

@@ -318,6 +318,67 @@ fn a_streamed_document_is_the_same_whether_its_spools_are_kept_as_written_or_com
 }
 
 #[test]
+fn a_streamed_document_whose_spools_cannot_be_written_keeps_its_requests_and_says_how_to_fix_it() {
+    // A temporary folder out of room (here: a file-size limit of 1–2 MiB, with the signal it
+    // raises ignored, so writes fail with EFBIG as they fail with ENOSPC on a full disk): every
+    // request is still written, as in a full run, then one sentence names the folder and the fix;
+    // exit code 2. A folder that does not exist: the same sentence with the other fix.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("big.log");
+    std::fs::write(&path, large_log()).unwrap();
+    let args = ["explain", path.to_str().unwrap(), "-o", "json"];
+    let (code, full, _) = run(&args);
+    assert_eq!(code, 0);
+    let requests = |doc: &str| doc.find("\"records\"").map(|i| doc[..i].to_string());
+    let want = requests(&full).expect("a records key");
+    assert!(want.matches("\"request_id\"").count() > 1_000);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 2048 && exec \"$0\" \"$@\"")
+        .arg(common::meshtrace().get_program())
+        .args(args)
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        requests(&stdout).as_deref() == Some(want.as_str()),
+        "the requests differ from a full run's ({} bytes against {}): {stderr}",
+        stdout.len(),
+        want.len()
+    );
+    let folder = tmp.path().display().to_string();
+    for part in [
+        "cannot write the records and skipped lines of the document to a temporary file in ",
+        folder.as_str(),
+        "the requests above are complete",
+        "set TMPDIR to a folder with more room",
+        "MESHTRACE_EXPLAIN_PLAIN_SPOOL_MIB=0",
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in {stderr}");
+    }
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    let missing = tmp.path().join("no such folder");
+    let out = common::meshtrace()
+        .args(args)
+        .env("TMPDIR", &missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for part in [
+        missing.display().to_string().as_str(),
+        "an input was not read",
+        "set TMPDIR to a writable folder",
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in {stderr}");
+    }
+}
+
+#[test]
 fn a_streamed_document_is_the_same_into_a_file_and_a_pipe_and_stops_quietly_when_the_pipe_closes() {
     // The records' spools are copied to standard output by the kernel (`splice` into a pipe, a
     // file copy into a file; a spool's compressed part decompressed): both must give the same
