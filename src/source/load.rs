@@ -419,8 +419,15 @@ fn spool(input: impl std::io::Read, what: &str) -> anyhow::Result<LogSource> {
         )
     })?;
     let max = crate::source::limits::MAX_STDIN_COPY_BYTES;
-    let len = std::io::copy(&mut std::io::Read::take(input, max + 1), &mut file)
-        .map_err(|e| anyhow::anyhow!("reading {what}: {e}"))?;
+    let len = copy_counted(&mut std::io::Read::take(input, max + 1), &mut file).map_err(
+        |e| match e {
+            Copy::Read(e) => anyhow::anyhow!("reading {what}: {e}"),
+            Copy::Write(e) => anyhow::anyhow!(
+                "cannot copy {what} to a temporary file in {} ({e}); meshtrace reads it more than once, so it holds a copy: free space there, set TMPDIR to a folder with more room, or pass the log as a file",
+                std::env::temp_dir().display()
+            ),
+        },
+    )?;
     if len > max {
         anyhow::bail!(
             "{what} is larger than the {} GiB meshtrace copies to trace a request; save it to a file and pass the file",
@@ -432,6 +439,32 @@ fn spool(input: impl std::io::Read, what: &str) -> anyhow::Result<LogSource> {
         start: 0,
         len,
     })
+}
+
+/// Which side of [`copy_counted`] failed.
+enum Copy {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+/// `std::io::copy`, telling a failed read from a failed write (a full temporary folder is not
+/// a problem of the input). Ends with the input: each turn reads at least one byte or stops.
+fn copy_counted(
+    input: &mut impl std::io::Read,
+    out: &mut impl std::io::Write,
+) -> Result<u64, Copy> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut len = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(len),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Copy::Read(e)),
+        };
+        out.write_all(&buf[..n]).map_err(Copy::Write)?;
+        len += n as u64;
+    }
 }
 
 /// Read the copy of standard input or a named pipe (see [`spool`]) like a file: searched in

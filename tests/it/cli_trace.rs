@@ -370,6 +370,47 @@ fn standard_input_gives_the_same_trace_as_the_file() {
     }
 }
 
+/// Regression: standard input that could not be copied to the temporary folder (full) was
+/// reported as `reading standard input: …`, as if the input were at fault. The message now
+/// names the folder and the fix. The folder is made too small by a file-size limit (its signal
+/// ignored, so the write fails with EFBIG, as a full disk fails with ENOSPC).
+#[test]
+fn standard_input_that_cannot_be_copied_names_the_temporary_folder_and_the_fix() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let log = std::fs::read(root.join(
+        "testdata/bundles/rhoai-400-app-error/logs/istio-system/istio-ingressgateway-64694db8d5-zmcc7/istio-proxy.log",
+    ))
+    .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("in.log");
+    let mut big = Vec::new();
+    while big.len() < 3 << 20 {
+        big.extend_from_slice(&log);
+    }
+    std::fs::write(&input, &big).unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 1024 && exec \"$0\" \"$@\"")
+        .arg(common::meshtrace().get_program())
+        .args(["trace", "4791d0d3-e742-4eac-8c56-4c87eb22f1a9", "-"])
+        .env("TMPDIR", d.path())
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let folder = d.path().display().to_string();
+    for part in [
+        "cannot copy standard input to a temporary file in ",
+        folder.as_str(),
+        "set TMPDIR to a folder with more room",
+        "pass the log as a file",
+    ] {
+        assert!(err.contains(part), "{part:?} not in {err}");
+    }
+    assert!(!err.contains("reading standard input"), "{err}");
+}
+
 /// Regression: a named pipe (`meshtrace trace ID <(kubectl logs …)`, a FIFO) was opened once to
 /// check it and once per round: the data went to the first open and the next one waited
 /// forever for a writer. `trace` and `failures` now read it once (bounded here at 120 s).
