@@ -250,6 +250,12 @@ if [[ $envoy -eq 1 ]]; then
             check_ratio failures "$max_failures_ratio" "$fmt $rate %"
             if [[ " $commands " == *" explain "* ]]; then
                 row "meshtrace explain -o json" "$bytes" "$base" "$mt" explain -o json "$f"
+                # Per line as well: a text line is about half the bytes of a JSON one, so MB/s
+                # alone compares the formats by their line length.
+                lines="$(sed -n 's/.*"lines":\[\([0-9,]*\)\].*/\1/p' "$f.truth.json" | tr ',' '\n' |
+                    awk '{n += $1} END {print n + 0}')"
+                echo "explain -o json: $lines lines, $(awk -v n="$lines" -v s="${m_wall:-0}" \
+                    'BEGIN{printf "%.0f", (s > 0 ? n / s / 1000 : 0)}') k lines/s"
             fi
             # Exactness: failed requests counted against what the generator wrote.
             got="$( (ulimit -v $((vmem_gib << 20)) && exec timeout "$limit" "$mt" failures "$f" -o json) 2>/dev/null |
