@@ -31,9 +31,7 @@ pub struct RawRecord<'a> {
 
 /// Where a record's values live: borrowed from the line while it is parsed, then (after
 /// [`RawRecord::into_owned`]) packed into one buffer — one allocation per record instead of one
-/// per value, which is what lets the readers of large logs keep many records in flight. A text
-/// format's values are pieces of their line: the buffer is then the line itself, copied once,
-/// and each value its place in it.
+/// per value, which is what lets the readers of large logs keep many records in flight.
 /// The parsed form's slots are boxed: a record in flight then takes the packed form's size, not
 /// the parsed one's (600 bytes more each), for one allocation per line parsed.
 // The packed form is the larger one now; it is what records in flight hold, so it stays inline.
@@ -43,9 +41,6 @@ enum Values<'a> {
     Parsed {
         slots: Box<[Option<Cow<'a, str>>; Slot::COUNT]>,
         extra: Vec<(Arc<str>, Cow<'a, str>)>,
-        /// The line the values were read from, when they are pieces of it (a text format's):
-        /// packing then copies the line once and keeps each value as its place in it.
-        line: &'a str,
     },
     Packed {
         text: Box<str>,
@@ -248,7 +243,6 @@ impl<'a> RawRecord<'a> {
             values: Values::Parsed {
                 slots: Default::default(),
                 extra: Vec::new(),
-                line: "",
             },
             time_format: None,
             missing: Vec::new(),
@@ -273,11 +267,7 @@ impl<'a> RawRecord<'a> {
                 .iter()
                 .map(|(k, s)| (k.clone(), Cow::Owned(s.of(text).unwrap_or("").to_owned())))
                 .collect();
-            self.values = Values::Parsed {
-                slots,
-                extra,
-                line: "",
-            };
+            self.values = Values::Parsed { slots, extra };
         }
     }
 
@@ -294,14 +284,6 @@ impl<'a> RawRecord<'a> {
         self.unpack();
         if let Values::Parsed { extra, .. } = &mut self.values {
             extra.push((key, value));
-        }
-    }
-
-    /// The line this record's values are read from (pieces of it): packing then keeps the
-    /// values as places in one copy of it ([`RawRecord::into_owned`]).
-    pub(crate) fn set_line(&mut self, l: &'a str) {
-        if let Values::Parsed { line, .. } = &mut self.values {
-            *line = l;
         }
     }
 
@@ -341,7 +323,7 @@ impl<'a> RawRecord<'a> {
         const EXTRA: usize = std::mem::size_of::<(Arc<str>, Span)>();
         match &self.values {
             Values::Packed { text, extra, .. } => text.len() + extra.len() * EXTRA,
-            Values::Parsed { slots, extra, .. } => {
+            Values::Parsed { slots, extra } => {
                 slots.iter().flatten().map(|v| v.len()).sum::<usize>()
                     + extra.iter().map(|(_, v)| v.len() + EXTRA).sum::<usize>()
             }
@@ -409,35 +391,19 @@ impl<'a> RawRecord<'a> {
                 cluster,
                 flags,
             },
-            Values::Parsed { slots, extra, line } => {
-                // A value that is a piece of `line` is kept as its place in one copy of the
-                // line (one copy of ~400 bytes instead of ~25 short ones); any other value
-                // (unescaped, repaired, set by hand) is copied after it.
-                let within = |v: &str| {
-                    let at = v.as_ptr().addr().wrapping_sub(line.as_ptr().addr());
-                    (at <= line.len() && v.len() <= line.len() - at).then_some(at)
-                };
-                let mut text = if line.is_empty() {
-                    let len = slots.iter().flatten().map(|v| v.len()).sum::<usize>()
-                        + extra.iter().map(|(_, v)| v.len()).sum::<usize>();
-                    String::with_capacity(len)
-                } else {
-                    line.to_owned()
-                };
-                // A record's values fit in 4 GiB (lines are bounded far below that); past it,
-                // the value reads as absent rather than wrong.
-                let span =
-                    |start: usize, end: usize| match (u32::try_from(start), u32::try_from(end)) {
-                        (Ok(start), Ok(end)) if start != u32::MAX => Span { start, end },
-                        _ => Span::NONE,
-                    };
+            Values::Parsed { slots, extra } => {
+                let len = slots.iter().flatten().map(|v| v.len()).sum::<usize>()
+                    + extra.iter().map(|(_, v)| v.len()).sum::<usize>();
+                let mut text = String::with_capacity(len);
                 let mut put = |v: &str| {
-                    if let Some(at) = within(v) {
-                        return span(at, at + v.len());
-                    }
                     let start = text.len();
                     text.push_str(v);
-                    span(start, text.len())
+                    // A record's values fit in 4 GiB (lines are bounded far below that); past
+                    // it, the value reads as absent rather than wrong.
+                    match (u32::try_from(start), u32::try_from(text.len())) {
+                        (Ok(start), Ok(end)) if start != u32::MAX => Span { start, end },
+                        _ => Span::NONE,
+                    }
                 };
                 let slots = (*slots).map(|v| v.map_or(Span::NONE, |v| put(&v)));
                 let extra = extra.into_iter().map(|(k, v)| (k, put(&v))).collect();
