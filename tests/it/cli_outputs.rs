@@ -332,10 +332,7 @@ fn a_streamed_document_whose_spools_cannot_be_written_keeps_its_requests_and_say
     let requests = |doc: &str| doc.find("\"records\"").map(|i| doc[..i].to_string());
     let want = requests(&full).expect("a records key");
     assert!(want.matches("\"request_id\"").count() > 1_000);
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 2048 && exec \"$0\" \"$@\"")
-        .arg(common::meshtrace().get_program())
+    let out = common::meshtrace_with_file_size_limit(2048)
         .args(args)
         .env("TMPDIR", tmp.path())
         .output()
@@ -350,15 +347,16 @@ fn a_streamed_document_whose_spools_cannot_be_written_keeps_its_requests_and_say
         want.len()
     );
     let folder = tmp.path().display().to_string();
-    for part in [
-        "cannot write the records and skipped lines of the document to a temporary file in ",
-        folder.as_str(),
-        "the requests above are complete",
-        "set TMPDIR to a folder with more room",
-        "MESHTRACE_EXPLAIN_PLAIN_SPOOL_MIB=0",
-    ] {
-        assert!(stderr.contains(part), "{part:?} not in {stderr}");
-    }
+    common::assert_mentions(
+        &stderr,
+        &[
+            "cannot write the records and skipped lines of the document to a temporary file in ",
+            &folder,
+            "the requests above are complete",
+            "set TMPDIR to a folder with more room",
+            "MESHTRACE_EXPLAIN_PLAIN_SPOOL_MIB=0",
+        ],
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 
     let missing = tmp.path().join("no such folder");
@@ -369,13 +367,14 @@ fn a_streamed_document_whose_spools_cannot_be_written_keeps_its_requests_and_say
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    for part in [
-        missing.display().to_string().as_str(),
-        "an input was not read",
-        "set TMPDIR to a writable folder",
-    ] {
-        assert!(stderr.contains(part), "{part:?} not in {stderr}");
-    }
+    common::assert_mentions(
+        &stderr,
+        &[
+            &missing.display().to_string(),
+            "an input was not read",
+            "set TMPDIR to a writable folder",
+        ],
+    );
 }
 
 #[test]

@@ -388,10 +388,7 @@ fn standard_input_that_cannot_be_copied_names_the_temporary_folder_and_the_fix()
         big.extend_from_slice(&log);
     }
     std::fs::write(&input, &big).unwrap();
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 1024 && exec \"$0\" \"$@\"")
-        .arg(common::meshtrace().get_program())
+    let out = common::meshtrace_with_file_size_limit(1024)
         .args(["trace", "4791d0d3-e742-4eac-8c56-4c87eb22f1a9", "-"])
         .env("TMPDIR", d.path())
         .stdin(std::fs::File::open(&input).unwrap())
@@ -399,15 +396,15 @@ fn standard_input_that_cannot_be_copied_names_the_temporary_folder_and_the_fix()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    let folder = d.path().display().to_string();
-    for part in [
-        "cannot copy standard input to a temporary file in ",
-        folder.as_str(),
-        "set TMPDIR to a folder with more room",
-        "pass the log as a file",
-    ] {
-        assert!(err.contains(part), "{part:?} not in {err}");
-    }
+    common::assert_mentions(
+        &err,
+        &[
+            "cannot copy standard input to a temporary file in ",
+            &d.path().display().to_string(),
+            "set TMPDIR to a folder with more room",
+            "pass the log as a file",
+        ],
+    );
     assert!(!err.contains("reading standard input"), "{err}");
 }
 

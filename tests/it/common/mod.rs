@@ -29,6 +29,33 @@ pub fn meshtrace() -> Command {
     c
 }
 
+/// [`meshtrace`] (same environment) under a file-size limit of `blocks` (the shell's
+/// `ulimit -f`) with `SIGXFSZ` ignored: a write past it fails with `EFBIG`, as a write to a full
+/// disk fails with `ENOSPC`. Arguments go after, as to [`meshtrace`].
+pub fn meshtrace_with_file_size_limit(blocks: u32) -> Command {
+    let m = meshtrace();
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks} && exec \"$0\" \"$@\""
+        ))
+        .arg(m.get_program());
+    for (k, v) in m.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
+}
+
+/// Assert that `text` (a message) holds every one of `parts`.
+pub fn assert_mentions(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "{part:?} not in {text}");
+    }
+}
+
 /// Run `meshtrace args`, read the first `n` bytes of its output and close the pipe, like
 /// `meshtrace … | head -c n`: the bytes read, the exit code and standard error. The command must
 /// end quietly (exit 0, no error, no panic): a reader that stops early is not a failure.
