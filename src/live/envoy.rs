@@ -165,12 +165,12 @@ pub(crate) async fn config_dump(
 
 async fn create(path: &Path) -> Result<tokio::io::BufWriter<tokio::fs::File>, DumpError> {
     let f = private::create_file(path)
-        .map_err(|e| DumpError::Failed(format!("{}: {e}", path.display())))?;
+        .map_err(|e| DumpError::Failed(super::writer::write_failure(path, &e)))?;
     Ok(tokio::io::BufWriter::new(tokio::fs::File::from_std(f)))
 }
 
 fn write_err(path: &Path) -> impl Fn(std::io::Error) -> DumpError + '_ {
-    move |e| DumpError::Failed(format!("{}: {e}", path.display()))
+    move |e| DumpError::Failed(super::writer::write_failure(path, &e))
 }
 
 async fn port_forward(

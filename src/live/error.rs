@@ -40,7 +40,7 @@ pub enum LiveError {
     #[error("{0}")]
     Nothing(String),
     /// Writing the bundle failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {}", super::writer::write_failure(path, source))]
     Io {
         /// The file.
         path: PathBuf,

@@ -175,7 +175,23 @@ pub(crate) async fn collect_pod(
                         )
                     }));
                 }
-                Err(LogError::Write(e)) => out.problems.push(PodProblem::Other(e)),
+                Err(LogError::Write {
+                    bytes: 0,
+                    error,
+                    fix,
+                }) => out.problems.push(PodProblem::Other(format!(
+                    "{log}: {error}{}",
+                    fix.map(|f| format!("; {f}")).unwrap_or_default()
+                ))),
+                Err(LogError::Write { bytes, error, fix }) => {
+                    out.logs += 1;
+                    out.bytes += bytes;
+                    out.problems.push(PodProblem::Other(format!(
+                        "{log} past its first {}: {error}; the part written is in the bundle{}",
+                        bounds::bytes(bytes),
+                        fix.map(|f| format!("; {f}")).unwrap_or_default()
+                    )));
+                }
             }
         }
     }
@@ -201,8 +217,13 @@ pub(crate) enum LogError {
     Bound { bytes: u64, error: CallError },
     /// The log reached [`bounds::MAX_LOG_BYTES`] (or, `bundle`, the bundle's budget).
     Full { bytes: u64, bundle: bool },
-    /// The file could not be written.
-    Write(String),
+    /// The file could not be written past `bytes`: the file and the reason, and what to do
+    /// when the disk is full.
+    Write {
+        bytes: u64,
+        error: String,
+        fix: Option<&'static str>,
+    },
 }
 
 fn params(container: &str, previous: bool, window: &Window) -> LogParams {
@@ -375,7 +396,11 @@ struct Sink<'a> {
 
 impl Sink<'_> {
     fn err(&self, e: std::io::Error) -> LogError {
-        LogError::Write(format!("{}: {e}", self.path.display()))
+        LogError::Write {
+            bytes: self.written,
+            error: format!("{}: {e}", self.path.display()),
+            fix: super::writer::full_disk_fix(&e),
+        }
     }
 
     async fn write(&mut self, kube: &Kube, data: &[u8]) -> Result<(), LogError> {

@@ -49,6 +49,28 @@ pub(crate) fn dump_path(dir: &Path, ns: &str, pod: &str) -> Result<PathBuf, Stri
         .join(format!("{}.json", component(pod)?)))
 }
 
+/// What to do when a bundle file could not be written because the disk holding the bundle is
+/// full (or a quota or a file-size limit is reached); `None` for any other cause.
+pub(crate) fn full_disk_fix(e: &std::io::Error) -> Option<&'static str> {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
+    )
+    .then_some(
+        "the disk holding the bundle is full: free space there, or write the bundle to another folder (`-o` of `collect`, TMPDIR for the temporary bundle of the other live commands)",
+    )
+}
+
+/// A bundle file that could not be written: the file, the reason and, for a full disk, what
+/// to do ([`full_disk_fix`]).
+pub(crate) fn write_failure(path: &Path, e: &std::io::Error) -> String {
+    match full_disk_fix(e) {
+        Some(fix) => format!("{}: {e}; {fix}", path.display()),
+        None => format!("{}: {e}", path.display()),
+    }
+}
+
 pub(crate) fn write_json(path: &Path, v: &Value) -> Result<(), LiveError> {
     let f = private::create_file(path).map_err(|e| LiveError::io(path, e))?;
     let mut w = std::io::BufWriter::new(f);

@@ -469,3 +469,77 @@ fn rbac_yaml_allows_every_call_meshtrace_makes() {
         }
     }
 }
+
+/// A disk that fills up while logs are streamed into the bundle (here: a file-size limit, see
+/// `common::meshtrace_with_file_size_limit`): the log is cut, what was written stays in the
+/// bundle and is analysed, and one sentence names the log, the file, the reason and the fix.
+/// It said `<path>: File too large (os error 27)` after `not collected:`, as if nothing were
+/// kept, with no word on what to do.
+#[test]
+fn a_full_disk_during_live_collection_is_one_clear_sentence() {
+    let fake = FakeApiServer::start(
+        &bundle("kind-rbac-403"),
+        FakeConfig {
+            generated_logs: vec![(
+                (
+                    "istio-system".into(),
+                    "istio-ingressgateway-5c7d8b7f9-x2k4p".into(),
+                    "istio-proxy".into(),
+                ),
+                4 << 20,
+            )],
+            ..FakeConfig::default()
+        },
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("b");
+    let kubeconfig = fake.kubeconfig();
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let collect = [
+        "collect",
+        "--kubeconfig",
+        kubeconfig,
+        "--no-config-dump",
+        "-n",
+        "default",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let failures = ["failures", "--kubeconfig", kubeconfig, "-n", "default"];
+    for args in [&collect[..], &failures[..]] {
+        let o = common::meshtrace_with_file_size_limit(1024)
+            .args(args)
+            .env("TMPDIR", tmp.path())
+            .env("HOME", "/nonexistent-meshtrace-test")
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        // Partial evidence is a result, as for a forbidden namespace.
+        assert_eq!(o.status.code(), Some(0), "{}: {err}", args[0]);
+        let full: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("the disk holding the bundle is full"))
+            .collect();
+        assert_eq!(full.len(), 1, "{}: {err}", args[0]);
+        common::assert_mentions(
+            full[0],
+            &[
+                "the istio-proxy log of pod istio-system/istio-ingressgateway-5c7d8b7f9-x2k4p past its first ",
+                "istio-proxy.log: File too large",
+                "the part written is in the bundle",
+                "free space there",
+                "`-o` of `collect`",
+                "TMPDIR",
+            ],
+        );
+    }
+    let log = out.join("logs/istio-system/istio-ingressgateway-5c7d8b7f9-x2k4p/istio-proxy.log");
+    let kept = std::fs::metadata(&log).unwrap().len();
+    assert!(kept > 0 && kept < 4 << 20, "{kept} bytes kept");
+    assert!(
+        log_keys(tmp.path())
+            .contains(&"istio-system/istio-ingressgateway-5c7d8b7f9-x2k4p/istio-proxy".to_string())
+    );
+    let manifest = std::fs::read_to_string(out.join("meshtrace-bundle.json")).unwrap();
+    assert!(manifest.contains("the disk holding the bundle is full"));
+}
