@@ -58,7 +58,7 @@ pub(crate) fn full_disk_fix(e: &std::io::Error) -> Option<&'static str> {
         ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
     )
     .then_some(
-        "the disk holding the bundle is full: free space there, or write the bundle to another folder (`-o` of `collect`, TMPDIR for the temporary bundle of the other live commands)",
+        "the disk holding the bundle is full: free space there, or write the bundle to another folder (`collect -o` or `--archive`; TMPDIR for a temporary bundle: that of the other live commands, or of `collect --archive` until it is archived)",
     )
 }
 
@@ -125,8 +125,12 @@ pub fn write_archive(dir: &Path, archive: &Path) -> Result<(), LiveError> {
     walk(dir, dir, &mut files).map_err(|e| LiveError::io(dir, e))?;
     files.sort();
     for rel in files {
+        // A full disk is the archive's (the file is read from the bundle folder).
         tar.append_path_with_name(dir.join(&rel), &rel)
-            .map_err(|e| LiveError::io(dir.join(&rel), e))?;
+            .map_err(|e| match full_disk_fix(&e) {
+                Some(_) => LiveError::io(archive, e),
+                None => LiveError::io(dir.join(&rel), e),
+            })?;
     }
     let gz = tar.into_inner().map_err(|e| LiveError::io(archive, e))?;
     let mut f = gz.finish().map_err(|e| LiveError::io(archive, e))?;

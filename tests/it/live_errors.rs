@@ -528,8 +528,8 @@ fn a_full_disk_during_live_collection_is_one_clear_sentence() {
                 "istio-proxy.log: File too large",
                 "the part written is in the bundle",
                 "free space there",
-                "`-o` of `collect`",
-                "TMPDIR",
+                "`collect -o` or `--archive`",
+                "TMPDIR for a temporary bundle",
             ],
         );
     }
