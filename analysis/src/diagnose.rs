@@ -323,6 +323,17 @@ pub fn diagnose(hops: &[&RawRecord<'_>], ctx: &Context) -> Verdict {
 
 /// [`diagnose`] knowing the pod whose log holds each hop (`pods[i]`, `namespace/name`).
 pub fn diagnose_in(hops: &[&RawRecord<'_>], pods: &[Option<&str>], ctx: &Context) -> Verdict {
+    diagnose_with(hops, pods, ctx, ctx.brief)
+}
+
+/// [`diagnose_in`], without the words (summary, fix, evidence) when `brief`: the status,
+/// cause, origin and order only.
+pub(crate) fn diagnose_with(
+    hops: &[&RawRecord<'_>],
+    pods: &[Option<&str>],
+    ctx: &Context,
+    brief: bool,
+) -> Verdict {
     let order = order_hops_in(hops, pods);
     let Some(&outer) = order.first() else {
         return Verdict {
@@ -372,7 +383,7 @@ pub fn diagnose_in(hops: &[&RawRecord<'_>], pods: &[Option<&str>], ctx: &Context
         };
     }
     let rec = hops[origin];
-    if ctx.brief {
+    if brief {
         return Verdict {
             status,
             cause,

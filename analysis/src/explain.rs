@@ -12,7 +12,8 @@ use meshtrace_parsers::slot::Slot;
 use crate::causes::Cause;
 use crate::correlate::{fit, same_destination};
 use crate::diagnose::{
-    Context, Verdict, diagnose_in, envoy_generated, refused_connection, upstream_connection_failed,
+    Context, Verdict, diagnose_with, envoy_generated, refused_connection,
+    upstream_connection_failed,
 };
 use crate::model::{LogLine, LogSet};
 
@@ -78,18 +79,32 @@ pub fn explain(set: &LogSet) -> ExplainReport {
 
 /// [`explain`] with facts from elsewhere (topology: activators, pods without sidecar).
 pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
+    explain_except(set, ctx, &|_| false)
+}
+
+/// [`explain_with`] for a settling round: a request with a line that `waits` (it ended too
+/// late to be complete) is not handed out this round, so it is reported without its words
+/// (summary, fix, evidence) and with blank hop labels: only its status, cause and lines, which
+/// say which lines it holds. Every other request is reported in full.
+pub fn explain_except(
+    set: &LogSet,
+    ctx: &Context,
+    waits: &dyn Fn(&LogLine) -> bool,
+) -> ExplainReport {
     let groups = group_by_request_id(set);
+    let waiting: Vec<bool> = groups.iter().map(|g| g.iter().any(|l| waits(l))).collect();
     // One pair of lists for every group's records and pods (two allocations per request
     // otherwise, a few percent of a round).
     let (mut recs, mut pods): (Vec<&RawRecord<'_>>, Vec<Option<&str>>) = Default::default();
     let verdicts: Vec<Verdict> = groups
         .iter()
-        .map(|g| {
+        .zip(&waiting)
+        .map(|(g, &w)| {
             recs.clear();
             recs.extend(g.iter().map(|l| &l.record));
             pods.clear();
             pods.extend(g.iter().map(|l| l.pod.as_deref()));
-            diagnose_in(&recs, &pods, ctx)
+            diagnose_with(&recs, &pods, ctx, ctx.brief || w)
         })
         .collect();
     let continuations = Continuations::new(set, &groups, &verdicts);
@@ -108,7 +123,16 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
         .enumerate()
         .map(|(gi, (target, via))| {
             uses[*target] -= 1;
-            request_report(&groups, &mut verdicts, gi, *target, via, uses[*target] == 0)
+            // The request's hops are its group's lines and its target's.
+            let brief = waiting[gi] || waiting[*target];
+            request_report(
+                &groups,
+                &mut verdicts,
+                (gi, *target),
+                via,
+                uses[*target] == 0,
+                brief,
+            )
         })
         .collect();
     let mut marks = continued_into(&requests);
@@ -375,14 +399,29 @@ impl<'a, 's> Continuations<'a, 's> {
 fn request_report(
     groups: &Groups<'_>,
     verdicts: &mut [Verdict],
-    gi: usize,
-    target: usize,
+    (gi, target): (usize, usize),
     via: &[&LogLine],
     last: bool,
+    brief: bool,
 ) -> RequestReport {
     let (g, tg) = (&groups[gi], &groups[target]);
+    let hop_ref = |l: &LogLine| {
+        if brief {
+            HopRef {
+                input: l.input.clone(),
+                line: l.line,
+                status: l.record.status(),
+                hop: Arc::clone(&NO_LABEL),
+            }
+        } else {
+            hop_ref(l)
+        }
+    };
     let text = |tv: &mut Verdict| {
-        if last {
+        if brief {
+            // Its target's words, when it has them, are for the target's own request.
+            (String::new(), String::new(), Vec::new())
+        } else if last {
             (
                 std::mem::take(&mut tv.summary),
                 std::mem::take(&mut tv.fix),
@@ -396,7 +435,7 @@ fn request_report(
     let (v, tv) = (&verdicts[gi], &verdicts[target]);
     let origin = tg[tv.origin];
     let mut summary = tsummary;
-    if target != gi {
+    if target != gi && !brief {
         let relay = g[v.origin];
         let first = via[0];
         summary = format!(
@@ -542,11 +581,158 @@ fn called_by_logged_hops<'s>(
     marks
 }
 
+/// The hop label of a request reported without its words ([`explain_except`]).
+static NO_LABEL: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+
 fn hop_ref(l: &LogLine) -> HopRef {
     HopRef {
         input: l.input.clone(),
         line: l.line,
         status: l.record.status(),
         hop: crate::diagnose::shared_hop_label(&l.record),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meshtrace_parsers::detect::{LineOutcome, LineParser};
+
+    /// The OpenShift AI example's proxies (the gateway, the activator, the predictor): a request
+    /// whose x-request-id changes at the gateway, and others.
+    fn example() -> LogSet {
+        let logs = [
+            (
+                "gateway",
+                "istio-system/istio-ingressgateway-64694db8d5-zmcc7",
+                include_str!(
+                    "../../testdata/bundles/rhoai-400-app-error/logs/istio-system/istio-ingressgateway-64694db8d5-zmcc7/istio-proxy.log"
+                ),
+            ),
+            (
+                "activator",
+                "knative-serving/activator-5b7c9f8d6-h2xqp",
+                include_str!(
+                    "../../testdata/bundles/rhoai-400-app-error/logs/knative-serving/activator-5b7c9f8d6-h2xqp/istio-proxy.log"
+                ),
+            ),
+            (
+                "predictor",
+                "aiproject/test-predictor-00001-deployment-bfc57c85b-ns2vj",
+                include_str!(
+                    "../../testdata/bundles/rhoai-400-app-error/logs/aiproject/test-predictor-00001-deployment-bfc57c85b-ns2vj/istio-proxy.log"
+                ),
+            ),
+        ];
+        let mut set = LogSet::default();
+        let mut parser = LineParser::auto();
+        for (input, pod, text) in logs {
+            for (i, l) in text.lines().enumerate() {
+                if let LineOutcome::Record(r) = parser.parse(l) {
+                    set.records.push(LogLine {
+                        input: Arc::from(input),
+                        line: i as u64 + 1,
+                        lines: 1,
+                        envelope: "none",
+                        pod: Some(Arc::from(pod)),
+                        record: r.into_owned(),
+                    });
+                }
+            }
+        }
+        set
+    }
+
+    /// What says which lines a request holds and what it was found to be.
+    fn shape(r: &RequestReport) -> String {
+        let hops: Vec<(&str, u64, Option<u16>)> = r
+            .hops
+            .iter()
+            .map(|h| (&*h.input, h.line, h.status))
+            .collect();
+        format!(
+            "{:?} {:?} {:?} {}:{} {:?} {hops:?} {:?}",
+            r.request_id, r.status, r.cause, r.origin_input, r.origin_line, r.lines, r.part_of
+        )
+    }
+
+    /// A settling round's explanation: every request with no waiting line is the full one, the
+    /// others the same requests without their words; whatever the cut.
+    #[test]
+    fn requests_that_wait_are_the_same_requests_without_their_words() {
+        // As logged, and with the activator's and predictor's clocks 30 s ahead of the gateway's
+        // (a request's continuation then ends after the line that relays into it).
+        let (mut relayed_waits, mut skewed) = (0, example());
+        for l in &mut skewed.records {
+            if &*l.input != "gateway"
+                && let Some(t) = l.record.start_time()
+            {
+                let t = t + chrono::Duration::seconds(30);
+                l.record.set(
+                    meshtrace_parsers::Slot::StartTime,
+                    std::borrow::Cow::Owned(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                );
+            }
+        }
+        for set in [example(), skewed] {
+            relayed_waits += same_requests_without_words(&set);
+        }
+        assert!(
+            relayed_waits > 0,
+            "no continuation waited without its relay"
+        );
+    }
+
+    /// Check [`explain_except`] against [`explain_with`] at every cut; the number of requests
+    /// that waited only because of their continuation.
+    fn same_requests_without_words(set: &LogSet) -> usize {
+        let ctx = Context::from_records(set.records.iter().map(|l| &l.record));
+        let full = explain_with(set, &ctx);
+        let mut ends: Vec<i64> = set
+            .records
+            .iter()
+            .map(|l| crate::settle::end_ms(&l.record))
+            .collect();
+        ends.sort_unstable();
+        ends.dedup();
+        let (mut described, mut wordless, mut relayed, mut relayed_waits) = (0, 0, 0, 0);
+        for &cut in &ends {
+            let waits = |l: &LogLine| crate::settle::end_ms(&l.record) >= cut;
+            let round = explain_except(set, &ctx, &waits);
+            assert_eq!(round.requests.len(), full.requests.len(), "cut {cut}");
+            for (r, f) in round.requests.iter().zip(&full.requests) {
+                assert_eq!(shape(r), shape(f), "cut {cut}");
+                let waiting = r.hops.iter().any(|h| {
+                    set.records
+                        .iter()
+                        .any(|l| l.input == h.input && l.line == h.line && waits(l))
+                });
+                if waiting {
+                    wordless += 1;
+                    let own_wait = r.hops[..r.lines.len()].iter().any(|h| {
+                        set.records
+                            .iter()
+                            .any(|l| l.input == h.input && l.line == h.line && waits(l))
+                    });
+                    relayed_waits += usize::from(!own_wait);
+                    assert!(
+                        r.summary.is_empty() && r.fix.is_empty() && r.evidence.is_empty(),
+                        "cut {cut}: {r:?}"
+                    );
+                    assert!(r.hops.iter().all(|h| h.hop.is_empty()));
+                } else {
+                    described += 1;
+                    assert!(!r.summary.is_empty() && !r.fix.is_empty(), "{r:?}");
+                    assert!(r.hops.iter().all(|h| !h.hop.is_empty()), "{r:?}");
+                    relayed += usize::from(r.hops.len() > r.lines.len());
+                    assert_eq!(format!("{r:?}"), format!("{f:?}"), "cut {cut}");
+                }
+            }
+        }
+        assert!(
+            described > 20 && wordless > 20 && relayed > 0,
+            "{described} described, {wordless} without words, {relayed} across an id change"
+        );
+        relayed_waits
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use meshtrace_parsers::record::RawRecord;
 
 use crate::diagnose::Context;
-use crate::explain::{RequestReport, explain_with};
+use crate::explain::{RequestReport, explain_except};
 use crate::model::{LogLine, LogSet};
 
 /// Records in end-time order from a source, with what the source counted on the way.
@@ -265,7 +265,9 @@ impl Settler {
     /// ms); the lines of the other requests stay for the next round.
     /// Returns how many records it kept.
     fn settle(&mut self, cut: i64, on: &mut dyn FnMut(Settled<'_>, &Context)) -> usize {
-        let report = explain_with(&self.window, &self.ctx);
+        // A request with a line that ended after the cut waits (below): it is explained without
+        // its words, which the next round writes (a fifth of a round's records come back).
+        let report = explain_except(&self.window, &self.ctx, &|l| end_ms(&l.record) >= cut);
         let recs = &self.window.records;
         // A report names its lines by input and line; its input is the very `Arc` of the
         // record it names, so the index is keyed by that `Arc`'s address (no hash of the
