@@ -405,18 +405,6 @@ fn request_report(
     brief: bool,
 ) -> RequestReport {
     let (g, tg) = (&groups[gi], &groups[target]);
-    let hop_ref = |l: &LogLine| {
-        if brief {
-            HopRef {
-                input: l.input.clone(),
-                line: l.line,
-                status: l.record.status(),
-                hop: Arc::clone(&NO_LABEL),
-            }
-        } else {
-            hop_ref(l)
-        }
-    };
     let text = |tv: &mut Verdict| {
         if brief {
             // Its target's words, when it has them, are for the target's own request.
@@ -451,9 +439,9 @@ fn request_report(
             summary
         );
     }
-    let mut hops: Vec<HopRef> = v.order.iter().map(|&i| hop_ref(g[i])).collect();
+    let mut hops: Vec<HopRef> = v.order.iter().map(|&i| hop_ref(g[i], brief)).collect();
     if target != gi {
-        hops.extend(tv.order.iter().map(|&i| hop_ref(tg[i])));
+        hops.extend(tv.order.iter().map(|&i| hop_ref(tg[i], brief)));
     }
     RequestReport {
         request_id: g[v.origin].record.request_id().map(str::to_string),
@@ -584,12 +572,17 @@ fn called_by_logged_hops<'s>(
 /// The hop label of a request reported without its words ([`explain_except`]).
 static NO_LABEL: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
 
-fn hop_ref(l: &LogLine) -> HopRef {
+/// A hop of a request; its label blank when the request is reported without its words.
+fn hop_ref(l: &LogLine, brief: bool) -> HopRef {
     HopRef {
         input: l.input.clone(),
         line: l.line,
         status: l.record.status(),
-        hop: crate::diagnose::shared_hop_label(&l.record),
+        hop: if brief {
+            Arc::clone(&NO_LABEL)
+        } else {
+            crate::diagnose::shared_hop_label(&l.record)
+        },
     }
 }
 

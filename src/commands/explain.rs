@@ -989,7 +989,6 @@ enum SpoolFailure {
 
 /// Why the `records` and `skipped` of a document could not be written, and what to do.
 fn spool_failure(failure: SpoolFailure) -> anyhow::Error {
-    use std::io::ErrorKind;
     let dir = std::env::temp_dir();
     let (e, done) = match failure {
         SpoolFailure::Create(e) => (
@@ -1001,12 +1000,13 @@ fn spool_failure(failure: SpoolFailure) -> anyhow::Error {
             "the requests above are complete, the records and skipped lines are not written",
         ),
     };
-    let fix = match e.kind() {
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => format!(
+    let fix = if crate::source::limits::out_of_room(&e) {
+        format!(
             "they take up to 3.6 bytes of disk per byte of log read, a tenth of that compressed: free space there, set TMPDIR to a folder with more room, or set {}=0 to compress them all",
             crate::source::limits::PLAIN_SPOOL_ENV
-        ),
-        _ => "set TMPDIR to a writable folder".to_string(),
+        )
+    } else {
+        "set TMPDIR to a writable folder".to_string()
     };
     anyhow::anyhow!(
         "cannot write the records and skipped lines of the document to a temporary file in {} ({e}); {done}; {fix}",

@@ -52,12 +52,7 @@ pub(crate) fn dump_path(dir: &Path, ns: &str, pod: &str) -> Result<PathBuf, Stri
 /// What to do when a bundle file could not be written because the disk holding the bundle is
 /// full (or a quota or a file-size limit is reached); `None` for any other cause.
 pub(crate) fn full_disk_fix(e: &std::io::Error) -> Option<&'static str> {
-    use std::io::ErrorKind;
-    matches!(
-        e.kind(),
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
-    )
-    .then_some(
+    crate::source::limits::out_of_room(e).then_some(
         "the disk holding the bundle is full: free space there, or write the bundle to another folder (`collect -o` or `--archive`; TMPDIR for a temporary bundle: that of the other live commands, or of `collect --archive` until it is archived)",
     )
 }

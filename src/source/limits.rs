@@ -68,3 +68,13 @@ pub const TOO_LONG_HEAD: usize = 256;
 /// Largest standard input `trace ID -` copies to a temporary file (its rounds read the inputs
 /// more than once); past it the command stops with a message asking for a file.
 pub const MAX_STDIN_COPY_BYTES: u64 = 4 << 30;
+
+/// Whether a failed write ran out of room: a full disk, a quota, a file-size limit. Such a
+/// failure is told apart from others so the message can say to free space or write elsewhere.
+pub fn out_of_room(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
+    )
+}

@@ -367,7 +367,19 @@ fn previous_container_log_after_a_restart() {
 #[test]
 fn large_log_is_streamed_to_disk() {
     let size: u64 = 48 * 1024 * 1024 + 17;
-    let fake = FakeApiServer::start(
+    let fake = fake_with_gateway_log(size);
+    let (o, tmp) = collect(&fake, &["-n", "default"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = tmp.path().join("b").join(GATEWAY_LOG);
+    assert_eq!(std::fs::metadata(p).unwrap().len(), size);
+}
+
+/// The gateway's log in the bundle (`kind-rbac-403`'s ingress gateway).
+const GATEWAY_LOG: &str = "logs/istio-system/istio-ingressgateway-5c7d8b7f9-x2k4p/istio-proxy.log";
+
+/// The `kind-rbac-403` cluster, its ingress gateway's log `size` bytes of generated lines.
+fn fake_with_gateway_log(size: u64) -> FakeApiServer {
+    FakeApiServer::start(
         &bundle("kind-rbac-403"),
         FakeConfig {
             generated_logs: vec![(
@@ -380,13 +392,7 @@ fn large_log_is_streamed_to_disk() {
             )],
             ..FakeConfig::default()
         },
-    );
-    let (o, tmp) = collect(&fake, &["-n", "default"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let p = tmp
-        .path()
-        .join("b/logs/istio-system/istio-ingressgateway-5c7d8b7f9-x2k4p/istio-proxy.log");
-    assert_eq!(std::fs::metadata(p).unwrap().len(), size);
+    )
 }
 
 /// `(verb, group, resource)` of an API request path, or `None` for discovery.
@@ -477,20 +483,7 @@ fn rbac_yaml_allows_every_call_meshtrace_makes() {
 /// kept, with no word on what to do.
 #[test]
 fn a_full_disk_during_live_collection_is_one_clear_sentence() {
-    let fake = FakeApiServer::start(
-        &bundle("kind-rbac-403"),
-        FakeConfig {
-            generated_logs: vec![(
-                (
-                    "istio-system".into(),
-                    "istio-ingressgateway-5c7d8b7f9-x2k4p".into(),
-                    "istio-proxy".into(),
-                ),
-                4 << 20,
-            )],
-            ..FakeConfig::default()
-        },
-    );
+    let fake = fake_with_gateway_log(4 << 20);
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("b");
     let kubeconfig = fake.kubeconfig();
@@ -533,7 +526,7 @@ fn a_full_disk_during_live_collection_is_one_clear_sentence() {
             ],
         );
     }
-    let log = out.join("logs/istio-system/istio-ingressgateway-5c7d8b7f9-x2k4p/istio-proxy.log");
+    let log = out.join(GATEWAY_LOG);
     let kept = std::fs::metadata(&log).unwrap().len();
     assert!(kept > 0 && kept < 4 << 20, "{kept} bytes kept");
     assert!(
