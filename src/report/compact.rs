@@ -149,6 +149,25 @@ impl Object<'_> {
         }
     }
 
+    /// A whole number read from the text `raw` (by `parse`, as the standard library reads
+    /// it): `raw` itself when it is written as that number would be (decimal digits, no sign,
+    /// no leading zero, at most `max_digits` of them, so it fits the number's type); else the
+    /// number `parse` gives, or `null`. Most logs' numbers are written so, and copying them
+    /// spares reading and writing them again.
+    #[inline]
+    pub(super) fn int_as_written<I: itoa::Integer>(
+        &mut self,
+        raw: &str,
+        max_digits: usize,
+        parse: impl FnOnce() -> Option<I>,
+    ) {
+        if canonical_digits(raw.as_bytes(), max_digits) {
+            self.out.extend_from_slice(raw.as_bytes());
+        } else {
+            self.int(parse());
+        }
+    }
+
     /// `null`.
     pub(super) fn null(&mut self) {
         self.out.extend_from_slice(b"null");
@@ -477,6 +496,17 @@ fn write_key(out: &mut Buf, s: &str) {
         out.audit = Audit::Dirty;
     }
     write_str(out, s);
+}
+
+/// Is `b` a whole number as it is written back (`itoa`): one to `max_digits` decimal digits,
+/// the first not `0` unless it is the only one?
+#[inline]
+fn canonical_digits(b: &[u8], max_digits: usize) -> bool {
+    match b {
+        [] => false,
+        [b'0'] => true,
+        [first, ..] => *first != b'0' && b.len() <= max_digits && b.iter().all(u8::is_ascii_digit),
+    }
 }
 
 fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {

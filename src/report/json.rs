@@ -158,11 +158,14 @@ fn fields_checked(
                     }
                 }
             }
-            Slot::ResponseCode => f.int(r.status()),
-            Slot::BytesReceived => f.int(r.bytes_received()),
-            Slot::BytesSent => f.int(r.bytes_sent()),
-            Slot::Duration => f.int(r.duration_ms()),
-            Slot::UpstreamServiceTime => f.int(r.upstream_service_time_ms()),
+            // Numbers as written when that is how they are written back (see
+            // `Object::int_as_written`): three digits always fit a status (`u16`), nineteen a
+            // count or a time (`u64`).
+            Slot::ResponseCode => f.int_as_written(raw, 3, || r.status()),
+            Slot::BytesReceived => f.int_as_written(raw, 19, || r.bytes_received()),
+            Slot::BytesSent => f.int_as_written(raw, 19, || r.bytes_sent()),
+            Slot::Duration => f.int_as_written(raw, 19, || r.duration_ms()),
+            Slot::UpstreamServiceTime => f.int_as_written(raw, 19, || r.upstream_service_time_ms()),
             Slot::UpstreamHost
             | Slot::UpstreamLocalAddress
             | Slot::DownstreamLocalAddress
@@ -822,6 +825,19 @@ mod tests {
             "2024-06-03T09:00:00+02:00",
             "1.2.3.4,5.6.7.8",
             "héllo wörld",
+            // Numbers as written and not (`Object::int_as_written`): a leading zero or sign,
+            // the largest that fit and the first that do not.
+            "0",
+            "007",
+            "+5",
+            "200",
+            "0200",
+            "65535",
+            "65536",
+            "1e3",
+            "9999999999999999999",
+            "18446744073709551615",
+            "18446744073709551616",
         ];
         let slots = meshtrace_parsers::Slot::ALL;
         let mut next = xorshift(0x0123_4567_89ab_cdef);

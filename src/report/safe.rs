@@ -669,10 +669,18 @@ pub struct KeyChecks {
     statics: Vec<(usize, usize, bool)>,
     /// The place of the next static key.
     next_static: usize,
+    /// Static keys' verdicts by their address alone ([`STATIC_SLOTS`] of them, each in the
+    /// slot a hash of its address chooses): a key met at another place than last time (an
+    /// element whose optional entries shift the ones after them) is found here before it is
+    /// checked again.
+    by_address: Vec<(usize, usize, bool)>,
     /// Values written whole, remembered by what they were written from
     /// ([`super::compact::Object::memo`]).
     pub(super) memos: Vec<super::compact::Memo>,
 }
+
+/// How many static keys' verdicts [`KeyChecks`] remembers by their address.
+const STATIC_SLOTS: usize = 256;
 
 /// Values shorter than this are checked each time (as fast as a comparison). Eight: a
 /// document repeats many short words (`via_upstream`, `outbound`, the format name), and
@@ -758,7 +766,19 @@ impl KeyChecks {
     #[cold]
     #[inline(never)]
     fn static_checked(&mut self, place: usize, k: &'static str) -> bool {
-        let verdict = key_untouched(k.as_bytes());
+        let key = (k.as_ptr() as usize, k.len());
+        if self.by_address.is_empty() {
+            self.by_address.resize(STATIC_SLOTS, (0, 0, false));
+        }
+        let slot = (key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) % STATIC_SLOTS;
+        let verdict = match self.by_address[slot] {
+            (at, len, verdict) if (at, len) == key => verdict,
+            _ => {
+                let verdict = key_untouched(k.as_bytes());
+                self.by_address[slot] = (key.0, key.1, verdict);
+                verdict
+            }
+        };
         if place < KEY_PLACES {
             if self.statics.len() <= place {
                 self.statics.resize(place + 1, (0, 0, false));
@@ -1394,6 +1414,60 @@ mod tests {
         checks.restart();
         assert!(checks.static_untouched("method"));
         assert!(!checks.static_untouched(TOKEN));
+    }
+
+    /// Keys met at ever other places (elements whose optional entries shift the keys after
+    /// them) get their own verdicts, from the place, the address or a check.
+    #[test]
+    fn static_keys_met_at_other_places_keep_their_own_verdicts() {
+        static KEYS: [&str; 12] = [
+            "line",
+            "token",
+            "input",
+            "authorization",
+            "format",
+            "password",
+            "fields",
+            "api_key",
+            "start_time",
+            "cookie",
+            "method",
+            "x-auth-token",
+        ];
+        // And copies of a secret name and of a plain one at hundreds of addresses, so that
+        // some share a slot of the verdicts remembered by address.
+        let copies: Vec<&'static str> = (0..400)
+            .map(|i| -> &'static str {
+                Box::leak(
+                    if i % 2 == 0 { "token" } else { "method" }
+                        .to_owned()
+                        .into_boxed_str(),
+                )
+            })
+            .collect();
+        let mut checks = KeyChecks::default();
+        for round in 0..4 {
+            checks.restart();
+            for i in 0..copies.len() {
+                let k = copies[(i + round) % copies.len()];
+                assert_eq!(
+                    checks.static_untouched(k),
+                    k == "method",
+                    "{k} at place {i}"
+                );
+            }
+        }
+        for shift in 0..60 {
+            checks.restart();
+            for i in 0..KEYS.len() {
+                let k = KEYS[(i * 5 + shift) % KEYS.len()];
+                assert_eq!(
+                    checks.static_untouched(k),
+                    key_untouched(k.as_bytes()),
+                    "{k} at place {i}"
+                );
+            }
+        }
     }
 
     #[test]
