@@ -86,38 +86,47 @@ pub fn parse_address(s: &str) -> Option<Address<'_>> {
 /// this is about five times faster than the general parser. Anything else is `None` and goes
 /// to the general parser, so what is accepted is exactly what `SocketAddr::from_str` accepts.
 fn ipv4_socket(b: &[u8]) -> Option<SocketAddrV4> {
-    /// A decimal number at `b[*i..]` of at most `max_digits` digits, without a leading zero
-    /// unless `zeros` (the standard parser allows them in the port, not in an octet).
-    fn number(b: &[u8], i: &mut usize, max_digits: usize, zeros: bool) -> Option<u32> {
-        let start = *i;
-        let mut n: u32 = 0;
-        while *i < b.len() && b[*i].is_ascii_digit() && *i - start < max_digits {
-            n = n * 10 + u32::from(b[*i] - b'0');
-            *i += 1;
-        }
-        let len = *i - start;
-        if len == 0 || (!zeros && len > 1 && b[start] == b'0') {
-            return None;
-        }
-        Some(n)
-    }
+    // The digit at `b[i]`, if there is one there.
+    let digit = |i: usize| {
+        b.get(i)
+            .map(|c| u32::from(c.wrapping_sub(b'0')))
+            .filter(|d| *d <= 9)
+    };
     let mut i = 0;
-    let mut octets = [0u8; 4];
-    for (k, o) in octets.iter_mut().enumerate() {
-        if k > 0 {
-            if b.get(i) != Some(&b'.') {
+    let mut ip = 0u32;
+    for sep in [b'.', b'.', b'.', b':'] {
+        // One to three digits, no leading zero, at most 255; then the separator.
+        let mut octet = digit(i)?;
+        i += 1;
+        if let Some(d) = digit(i) {
+            if octet == 0 {
                 return None;
             }
+            octet = octet * 10 + d;
             i += 1;
+            if let Some(d) = digit(i) {
+                octet = octet * 10 + d;
+                i += 1;
+            }
         }
-        *o = u8::try_from(number(b, &mut i, 3, false)?).ok()?;
+        if octet > 255 || b.get(i) != Some(&sep) {
+            return None;
+        }
+        ip = ip << 8 | octet;
+        i += 1;
     }
-    if b.get(i) != Some(&b':') {
-        return None;
+    // The port: one to nine digits (leading zeros allowed), at most 65535, to the end.
+    let port = b.get(i..).filter(|p| !p.is_empty() && p.len() <= 9)?;
+    let mut n = 0u32;
+    for &c in port {
+        let d = u32::from(c.wrapping_sub(b'0'));
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + d;
     }
-    i += 1;
-    let port = u16::try_from(number(b, &mut i, 9, true)?).ok()?;
-    (i == b.len()).then(|| SocketAddrV4::new(Ipv4Addr::from(octets), port))
+    let port = u16::try_from(n).ok()?;
+    Some(SocketAddrV4::new(Ipv4Addr::from_bits(ip), port))
 }
 
 impl Address<'_> {

@@ -759,7 +759,15 @@ impl LineParser {
                 }),
             };
         }
-        // The cheap shape test first: most lines that are not access logs cannot be read as a
+        // The format that matched last time first: a log's lines are nearly all in one format,
+        // and a line it reads in full passes the shape test below (which checks only what
+        // the matcher checks first), so that test is left for the other lines.
+        let last = self.last.min(self.text.len().saturating_sub(1));
+        let mut tried = match self.text.get(last).map(|f| f.match_line(line)) {
+            Some(MatchOutcome::Full(rec)) => return LineOutcome::Record(rec),
+            other => other,
+        };
+        // The cheap shape test: most lines that are not access logs cannot be read as a
         // record of any format, from their start or as a cut line, and are only classified.
         let bytes = line.as_bytes();
         let could_resume = |p: &LineParser| !p.gated || p.gates.could_resume(bytes);
@@ -777,14 +785,15 @@ impl LineParser {
             }
             return LineOutcome::Malformed(self.why_not(line));
         }
-        // Fast path: the format that matched last time; the others only if it fails.
-        let last = self.last.min(self.text.len().saturating_sub(1));
+        // The format that matched last time (tried above), then the others.
         let order = std::iter::once(last).chain((0..self.text.len()).filter(|&i| i != last));
         let mut best_trunc: Option<(RawRecord<'a>, usize, usize)> = None;
         let mut best_mis: Option<(usize, Mismatch)> = None;
         for i in order {
             let Some(f) = self.text.get(i) else { break };
-            match f.match_line(line) {
+            let tried = if i == last { tried.take() } else { None };
+            let outcome = tried.unwrap_or_else(|| f.match_line(line));
+            match outcome {
                 MatchOutcome::Full(rec) => {
                     self.last = i;
                     return LineOutcome::Record(rec);
