@@ -5,7 +5,7 @@
 //! explained as their requests complete, with flat memory. Either way skipped lines are counted
 //! with a few examples, never kept one by one, and a closed output stops the reading at once.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::{Read, Seek, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,12 +23,12 @@ use crate::report::safe::{KeyChecks, PlainBudget, SanitizedFile, SanitizingSpool
 use crate::report::{ExplainStream, OutputFormat, write_explain};
 use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed, read_streamed_from};
 use crate::source::merge::{
-    self, MALFORMED_EXAMPLES, Merged, Reader, StreamInput, Streams, split_runs,
+    self, EndQueue, MALFORMED_EXAMPLES, Merged, Reader, StreamInput, Streams, earliest, split_runs,
 };
 use crate::source::runs::Positioned;
 use meshtrace_analysis::explain::RequestReport;
 use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine};
-use meshtrace_analysis::settle::{CROWDED, LateLines, Settled, Settler, crowded_note, end_ms};
+use meshtrace_analysis::settle::{CROWDED, LateLines, Settled, Settler, crowded_note};
 
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
@@ -704,7 +704,7 @@ fn streaming_exit(
 /// each reader hands over at its end.
 struct SpoolMerge {
     rx: Vec<Receiver<Msg>>,
-    queues: Vec<VecDeque<(i64, LogLine)>>,
+    queues: Vec<EndQueue>,
     finished: Vec<Option<Box<Finished>>>,
     done: Vec<bool>,
     skipped: BTreeMap<String, u64>,
@@ -720,12 +720,10 @@ impl Drop for SpoolMerge {
 }
 
 impl SpoolMerge {
-    fn fill(&mut self, i: usize) {
-        while self.queues[i].is_empty() && !self.done[i] {
+    fn fill(&mut self, i: usize, q: &mut EndQueue) {
+        while q.is_empty() && !self.done[i] {
             match self.rx[i].recv() {
-                Ok(Msg::Records(v)) => {
-                    self.queues[i].extend(v.into_iter().map(|l| (end_ms(&l.record), l)))
-                }
+                Ok(Msg::Records(v)) => q.push_batch(v),
                 Ok(Msg::Done(f)) => {
                     self.done[i] = true;
                     for (k, n) in &f.skipped {
@@ -749,17 +747,10 @@ impl SpoolMerge {
 impl Iterator for SpoolMerge {
     type Item = LogLine;
     fn next(&mut self) -> Option<LogLine> {
-        let mut best: Option<(i64, usize)> = None;
-        for i in 0..self.queues.len() {
-            self.fill(i);
-            if let Some(&(k, _)) = self.queues[i].front()
-                && best.is_none_or(|(b, _)| k < b)
-            {
-                best = Some((k, i));
-            }
-        }
-        let (_, i) = best?;
-        self.queues[i].pop_front().map(|(_, l)| l)
+        let mut queues = std::mem::take(&mut self.queues);
+        let i = earliest(&mut queues, |i, q| self.fill(i, q));
+        self.queues = queues;
+        self.queues[i?].pop()
     }
 }
 
@@ -796,7 +787,7 @@ fn start_spooling(streams: Streams, yaml: bool) -> SpoolMerge {
     let n = rx.len();
     SpoolMerge {
         rx,
-        queues: (0..n).map(|_| VecDeque::new()).collect(),
+        queues: (0..n).map(|_| EndQueue::default()).collect(),
         finished: (0..n).map(|_| None).collect(),
         done: vec![false; n],
         skipped: BTreeMap::new(),

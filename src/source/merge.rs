@@ -233,11 +233,67 @@ impl LineSink for ChannelSink {
     }
 }
 
+/// The records of one input waiting to be merged: the batch its reader sent, taken as it is
+/// (no copy of its records), and the end time of the first one (the merge key), read once.
+#[derive(Default)]
+pub struct EndQueue {
+    records: VecDeque<LogLine>,
+    front_end: Option<i64>,
+}
+
+impl EndQueue {
+    /// Whether no record waits.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Queue a batch (in its order).
+    pub fn push_batch(&mut self, batch: Vec<LogLine>) {
+        if self.records.is_empty() {
+            self.records = VecDeque::from(batch);
+        } else {
+            self.records.extend(batch);
+        }
+    }
+
+    /// The end time of the first record (`None`: none waits).
+    pub fn front_end(&mut self) -> Option<i64> {
+        if self.front_end.is_none() {
+            self.front_end = self.records.front().map(|l| end_ms(&l.record));
+        }
+        self.front_end
+    }
+
+    /// Take the first record.
+    pub fn pop(&mut self) -> Option<LogLine> {
+        self.front_end = None;
+        self.records.pop_front()
+    }
+}
+
+/// The queue whose first record ended first (the earlier input on a tie), among queues that
+/// `fill` has made non-empty unless their input is finished.
+pub fn earliest(
+    queues: &mut [EndQueue],
+    mut fill: impl FnMut(usize, &mut EndQueue),
+) -> Option<usize> {
+    let mut best: Option<(i64, usize)> = None;
+    for (i, q) in queues.iter_mut().enumerate() {
+        fill(i, q);
+        if let Some(k) = q.front_end()
+            && best.is_none_or(|(b, _)| k < b)
+        {
+            best = Some((k, i));
+        }
+    }
+    best.map(|(_, i)| i)
+}
+
 /// The time-ordered merge of several inputs.
 pub struct Merged {
     rx: Vec<Receiver<Msg>>,
-    /// Records waiting per input, with their end time (the merge key).
-    queues: Vec<VecDeque<(i64, LogLine)>>,
+    /// Records waiting per input.
+    queues: Vec<EndQueue>,
     done: Vec<bool>,
     /// Successful records of large inputs, counted and dropped.
     pub ok_records: u64,
@@ -357,7 +413,7 @@ impl Merged {
         let n = rx.len();
         Merged {
             rx,
-            queues: (0..n).map(|_| VecDeque::new()).collect(),
+            queues: (0..n).map(|_| EndQueue::default()).collect(),
             done: vec![false; n],
             ok_records: 0,
             skipped: BTreeMap::new(),
@@ -368,13 +424,11 @@ impl Merged {
         }
     }
 
-    /// Wait until input `i` has a record queued or is finished.
-    fn fill(&mut self, i: usize) {
-        while self.queues[i].is_empty() && !self.done[i] {
+    /// Wait until input `i` (its queue `q`) has a record queued or is finished.
+    fn fill(&mut self, i: usize, q: &mut EndQueue) {
+        while q.is_empty() && !self.done[i] {
             match self.rx[i].recv() {
-                Ok(Msg::Records(v)) => {
-                    self.queues[i].extend(v.into_iter().map(|l| (end_ms(&l.record), l)))
-                }
+                Ok(Msg::Records(v)) => q.push_batch(v),
                 Ok(Msg::Done {
                     ok_records,
                     skipped,
@@ -414,17 +468,10 @@ impl Iterator for Merged {
 
     /// The next record across all inputs: the one whose request ended first.
     fn next(&mut self) -> Option<LogLine> {
-        let mut best: Option<(i64, usize)> = None;
-        for i in 0..self.queues.len() {
-            self.fill(i);
-            if let Some(&(k, _)) = self.queues[i].front()
-                && best.is_none_or(|(b, _)| k < b)
-            {
-                best = Some((k, i));
-            }
-        }
-        let (_, i) = best?;
-        self.queues[i].pop_front().map(|(_, l)| l)
+        let mut queues = std::mem::take(&mut self.queues);
+        let i = earliest(&mut queues, |i, q| self.fill(i, q));
+        self.queues = queues;
+        self.queues[i?].pop()
     }
 }
 
