@@ -62,7 +62,7 @@ impl Context {
         if svc.ends_with("-private") && is_knative_revision(svc.trim_end_matches("-private")) {
             // The reason is kept even when the topology named the activator first (streamed
             // evidence learns the lines after the topology).
-            if let Some(ip) = r.upstream_local().and_then(|a| a.ip())
+            if let Some(ip) = socket_and_ip(r, Slot::UpstreamLocalAddress).1
                 && !self.activator_reasons.contains_key(&ip)
             {
                 self.activators.insert(ip);
@@ -72,7 +72,7 @@ impl Context {
                 );
             }
         } else if svc == "activator-service"
-            && let Some(ip) = r.upstream_host().and_then(|a| a.ip())
+            && let Some(ip) = socket_and_ip(r, Slot::UpstreamHost).1
             && !self.activator_reasons.contains_key(&ip)
         {
             self.activators.insert(ip);
