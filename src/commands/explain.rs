@@ -23,7 +23,8 @@ use crate::report::safe::{KeyChecks, PlainBudget, SanitizedFile, SanitizingSpool
 use crate::report::{ExplainStream, OutputFormat, write_explain};
 use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed, read_streamed_from};
 use crate::source::merge::{
-    self, EndQueue, MALFORMED_EXAMPLES, Merged, Reader, StreamInput, Streams, earliest, split_runs,
+    self, EndQueue, MALFORMED_EXAMPLES, Merged, Reader, StreamInput, Streams, pop_earliest,
+    split_runs,
 };
 use crate::source::runs::Positioned;
 use meshtrace_analysis::explain::RequestReport;
@@ -747,10 +748,7 @@ impl SpoolMerge {
 impl Iterator for SpoolMerge {
     type Item = LogLine;
     fn next(&mut self) -> Option<LogLine> {
-        let mut queues = std::mem::take(&mut self.queues);
-        let i = earliest(&mut queues, |i, q| self.fill(i, q));
-        self.queues = queues;
-        self.queues[i?].pop()
+        pop_earliest(self, |m| &mut m.queues, SpoolMerge::fill)
     }
 }
 

@@ -271,22 +271,28 @@ impl EndQueue {
     }
 }
 
-/// The queue whose first record ended first (the earlier input on a tie), among queues that
-/// `fill` has made non-empty unless their input is finished.
-pub fn earliest(
-    queues: &mut [EndQueue],
-    mut fill: impl FnMut(usize, &mut EndQueue),
-) -> Option<usize> {
+/// The next record of a merge in end-time order: the first record of the queue whose first
+/// record ended first (the earlier input on a tie), once `fill` has given every queue a
+/// record unless its input is finished. The queues are taken out of the merge while `fill`,
+/// which reads the merge's channels, runs.
+pub fn pop_earliest<M>(
+    merge: &mut M,
+    queues: fn(&mut M) -> &mut Vec<EndQueue>,
+    mut fill: impl FnMut(&mut M, usize, &mut EndQueue),
+) -> Option<LogLine> {
+    let mut qs = std::mem::take(queues(merge));
     let mut best: Option<(i64, usize)> = None;
-    for (i, q) in queues.iter_mut().enumerate() {
-        fill(i, q);
+    for (i, q) in qs.iter_mut().enumerate() {
+        fill(merge, i, q);
         if let Some(k) = q.front_end()
             && best.is_none_or(|(b, _)| k < b)
         {
             best = Some((k, i));
         }
     }
-    best.map(|(_, i)| i)
+    let next = best.and_then(|(_, i)| qs[i].pop());
+    *queues(merge) = qs;
+    next
 }
 
 /// The time-ordered merge of several inputs.
@@ -468,10 +474,7 @@ impl Iterator for Merged {
 
     /// The next record across all inputs: the one whose request ended first.
     fn next(&mut self) -> Option<LogLine> {
-        let mut queues = std::mem::take(&mut self.queues);
-        let i = earliest(&mut queues, |i, q| self.fill(i, q));
-        self.queues = queues;
-        self.queues[i?].pop()
+        pop_earliest(self, |m| &mut m.queues, Merged::fill)
     }
 }
 
