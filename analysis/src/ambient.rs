@@ -431,6 +431,13 @@ fn read_failure(f: &Failure, c: &Connection, side: &str) -> Reading {
             summary: format!("The {side} ztunnel found no healthy endpoint for {to} ({err})."),
             fix: "Check that the destination Service has ready endpoints (`kubectl get endpointslices`) and that the pods are enrolled in the mesh.".into(),
         },
+        Failure::UnknownWorkload => Reading {
+            cause: Cause::UpstreamConnectFailure,
+            summary: format!(
+                "The {side} ztunnel did not handle the connection from {from} to {to}: a workload of the connection is not in its workload state ({err})."
+            ),
+            fix: "Check that the pod is enrolled in ambient (label `istio.io/dataplane-mode: ambient` on it or its namespace) and running, and that this node's ztunnel is connected to istiod: `istioctl ztunnel-config workloads` on that ztunnel should list the pod's IP (a pod created or recreated moments ago appears once istiod pushes it).".into(),
+        },
         Failure::HttpStatus(code) => Reading {
             cause: match code {
                 401 | 403 => Cause::RbacDenied,

@@ -93,6 +93,18 @@ impl Assembler {
         self.pending.is_none() && self.cri_partial.is_none() && self.parser.is_plain_success(raw)
     }
 
+    /// Is `raw` a blank line (spaces, tabs, a `\r`) that [`Assembler::push`] would drop
+    /// without a trace? It is, unless a wrapped or partial line is pending (a blank line ends
+    /// it). A reader can then skip the line without handing it over: a log of blank lines is read
+    /// as fast as it is split.
+    pub fn drops_blank(&self, raw: &[u8]) -> bool {
+        self.pending.is_none()
+            && self.cri_partial.is_none()
+            && raw
+                .iter()
+                .all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'\x0b' | b'\x0c'))
+    }
+
     /// Feed one physical line (with or without its newline).
     pub fn push<'a>(&mut self, lineno: u64, raw: &'a str, out: &mut dyn FnMut(Event<'_>)) {
         let (env, payload) = strip_envelope(raw);
@@ -426,6 +438,27 @@ mod tests {
             out[1].starts_with("2+1 istio-1.23 outbound|8000"),
             "{out:?}"
         );
+    }
+
+    /// A blank line is dropped unseen only when nothing waits for a continuation: after the
+    /// first piece of a wrapped line or of a CRI partial line it goes to `push` (which ends
+    /// the wait), so what the assembler makes of the log is the same with the skip.
+    #[test]
+    fn blank_lines_are_dropped_unseen_only_when_nothing_waits() {
+        let mut a = Assembler::new(LineParser::auto(), true);
+        assert!(a.drops_blank(b""));
+        assert!(a.drops_blank(b" \t\r"));
+        assert!(!a.drops_blank(b" x"));
+        let head = "[2020-11-25T21:26:18.409Z] \"GET /status/418 HTTP/1.1\" 418 - via_upstream - \"-\" 0 135 4 4 \"-\" \"curl\"";
+        a.push(1, head, &mut |_| {});
+        assert!(!a.drops_blank(b""), "a wrapped line waits");
+        let mut b = Assembler::new(LineParser::auto(), true);
+        b.push(
+            1,
+            "2024-04-25T20:21:43.7Z stdout P [2020-11-25T21:26:18.409Z] \"GET /",
+            &mut |_| {},
+        );
+        assert!(!b.drops_blank(b""), "a partial line waits");
     }
 
     #[test]

@@ -967,8 +967,9 @@ pub fn recognise_other(line: &str) -> Option<NotAccessLog> {
         return Some(NotAccessLog::Comment);
     }
     let n = rfc3339_prefix_len(line);
-    // ztunnel's connection lines, tab-separated as written or space-separated as pasted.
-    if n > 0
+    // ztunnel's connection lines, tab-separated as written or space-separated as pasted, with
+    // or without their time and whatever a viewer put before them (`ztunnel::parse_text`).
+    if memchr::memmem::find(line.as_bytes(), b"access").is_some()
         && let Some(c) = crate::ztunnel::parse_text(line)
     {
         return Some(NotAccessLog::Ztunnel(Box::new(c)));

@@ -153,6 +153,12 @@ pub enum Failure {
     UnknownWaypoint,
     /// `no healthy upstream`: no ready endpoint behind the Service.
     NoHealthyUpstream,
+    /// ztunnel does not know a workload of the connection: `unknown destination: <ip>`
+    /// (inbound, no local workload at that address), `unknown source: <ip>`, `failed to fetch
+    /// information about local workload: …` (outbound, the client pod is not in its state yet),
+    /// `no valid routing destination for workload: …`. Its workload state (from istiod) lacks
+    /// the pod: not enrolled, just (re)created, or the istiod connection is behind.
+    UnknownWorkload,
     /// `http status: <code> …`: the other end of the HBONE tunnel answered the CONNECT
     /// with this status (401 = the destination's ztunnel refused it by policy).
     HttpStatus(u16),
@@ -192,6 +198,13 @@ impl Failure {
         }
         if l.contains("no healthy upstream") {
             return Failure::NoHealthyUpstream;
+        }
+        if l.contains("unknown destination")
+            || l.contains("unknown source")
+            || l.contains("information about local workload")
+            || l.contains("no valid routing destination")
+        {
+            return Failure::UnknownWorkload;
         }
         if let Some(i) = l.find("http status:") {
             let code: String = l
@@ -236,6 +249,7 @@ impl Failure {
             Failure::Identity => "identity_error",
             Failure::UnknownWaypoint => "unknown_waypoint",
             Failure::NoHealthyUpstream => "no_healthy_upstream",
+            Failure::UnknownWorkload => "unknown_workload",
             Failure::HttpStatus(_) => "http_status",
             Failure::Refused => "connection_refused",
             Failure::Reset => "connection_reset",
@@ -266,29 +280,16 @@ pub fn parse(line: &str) -> Option<Connection> {
 }
 
 /// Read a text line: `[<ts>] <level> access <message> key=value …`, fields separated by tabs
-/// (as ztunnel writes them) or spaces (as pasted). `None` when the line is not a ztunnel
-/// access line.
+/// (as ztunnel writes them) or spaces (as pasted). What a viewer put before the line (a pod
+/// name from a multi-pod tail, a log store's own time and `|`, a pane border) is skipped: the
+/// header is found as a level followed by `access` among the first
+/// [`MAX_PREFIX_WORDS`] + 2 words, and the word before the level is the time when it reads
+/// as one. `None` when the line is not a ztunnel access line.
 pub fn parse_text(line: &str) -> Option<Connection> {
     let mut c = Connection::default();
-    let mut rest = line.trim_start();
-    let (first, after) = token(rest);
-    if is_level(first) {
-        c.level = first.to_ascii_lowercase();
-        rest = after;
-    } else {
-        c.time = Some(cap(first));
-        let (level, after) = token(after);
-        if !is_level(level) {
-            return None;
-        }
-        c.level = level.to_ascii_lowercase();
-        rest = after;
-    }
-    let (scope, after) = token(rest);
-    if scope != "access" {
-        return None;
-    }
-    rest = after;
+    let (time, level, mut rest) = header(line)?;
+    c.time = time.map(cap);
+    c.level = level.to_ascii_lowercase();
     // The message: words up to the first `key=`.
     let mut msg_end = 0;
     let mut cursor = rest;
@@ -359,6 +360,39 @@ pub fn parse_json(line: &str) -> Option<Connection> {
     })
     .ok()?;
     (c.has_address() && (scope_access || c.message.starts_with("connection"))).then_some(c)
+}
+
+/// Words a line may carry before ztunnel's own (see [`parse_text`]).
+const MAX_PREFIX_WORDS: usize = 4;
+
+/// A text line's header: its time (when written), its level, and what follows `access`.
+fn header(line: &str) -> Option<(Option<&str>, &str, &str)> {
+    let mut before: Option<&str> = None;
+    let mut rest = line;
+    for _ in 0..=MAX_PREFIX_WORDS + 1 {
+        let (w, after) = token(rest);
+        if w.is_empty() {
+            return None;
+        }
+        if is_level(w) {
+            let (scope, after) = token(after);
+            if scope == "access" {
+                return Some((before.filter(|t| is_time(t)), w, after));
+            }
+        }
+        before = Some(w);
+        rest = after;
+    }
+    None
+}
+
+/// A word that reads as a time: RFC 3339 (`2024-08-22T10:00:00.000000Z`) or a bare clock.
+fn is_time(w: &str) -> bool {
+    let b = w.as_bytes();
+    b.first().is_some_and(u8::is_ascii_digit)
+        && b.contains(&b':')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'-' | b'.' | b'+'))
 }
 
 fn is_level(w: &str) -> bool {
@@ -435,6 +469,37 @@ mod tests {
         assert_eq!(c.src_addr.as_deref(), Some("10.244.1.6:45208"));
     }
 
+    /// Shapes of ztunnel lines as users pasted them in public threads: a multi-pod tail's pod
+    /// name (istio/istio#52208), a log store's time and `|` (istio/istio#53696), a pane border
+    /// (istio/istio#56956), no time at all (istio/ztunnel#1273); each reads as the bare line.
+    #[test]
+    fn prefixes_before_the_line_are_skipped() {
+        let bare = parse_text(DENY).unwrap();
+        let spaced = DENY.replace('\t', "    ");
+        for prefixed in [
+            format!("ztunnel-kk5qg {spaced}"),
+            format!("2024-08-22T10:00:00.936Z | {DENY}"),
+            format!("\u{2502} {spaced} "),
+            format!("[pod/ztunnel-x7k2p/istio-proxy] {DENY}"),
+        ] {
+            assert_eq!(parse_text(&prefixed).as_ref(), Some(&bare), "{prefixed}");
+        }
+        let untimed = spaced.split_once("    ").unwrap().1;
+        let c = parse_text(&format!("ztunnel-kk5qg {untimed}")).unwrap();
+        assert_eq!(c.time, None, "a pod name is not a time");
+        assert_eq!(c.failure(), bare.failure());
+        // Not ztunnel's: no level before `access`, or `access` too far in.
+        assert_eq!(
+            parse_text("GET /access connection complete src.addr=1.2.3.4:5"),
+            None
+        );
+        assert_eq!(
+            parse_text(&format!("a b c d e f {DENY}")),
+            None,
+            "more than {MAX_PREFIX_WORDS} words before the line"
+        );
+    }
+
     #[test]
     fn json_equals_text() {
         let json = r#"{"level":"error","time":"2024-08-22T10:00:00.000000Z","scope":"access","message":"connection complete","src.addr":"10.244.1.6:45208","src.workload":"reviews-v1-6584ddcf65-k78wz","src.namespace":"default","src.identity":"spiffe://cluster.local/ns/default/sa/bookinfo-reviews","dst.addr":"10.244.1.9:15008","dst.hbone_addr":"10.244.1.9:9080","dst.service":"productpage.default.svc.cluster.local","dst.workload":"productpage-v1-d5789fdfb-c5w2c","dst.namespace":"default","dst.identity":"spiffe://cluster.local/ns/default/sa/bookinfo-productpage","direction":"inbound","bytes_sent":0,"bytes_recv":0,"duration":"0ms","error":"connection closed due to policy rejection: explicitly denied by: default/deny-reviews"}"#;
@@ -464,6 +529,17 @@ mod tests {
             Failure::UnknownWaypoint
         );
         assert_eq!(f("no healthy upstream"), Failure::NoHealthyUpstream);
+        // istio/istio#56956 and #54889: ztunnel does not know a workload of the connection.
+        assert_eq!(
+            f("unknown destination: 10.191.231.144"),
+            Failure::UnknownWorkload
+        );
+        assert_eq!(
+            f(
+                "failed to fetch information about local workload: default.istio-synthetic-tests (fortio-ztunnel-server-7c957c9776-zj8c8)"
+            ),
+            Failure::UnknownWorkload
+        );
         assert_eq!(f("tls error: invalid peer certificate"), Failure::Tls);
         assert_eq!(
             f("identity error: expected spiffe://a got spiffe://b"),

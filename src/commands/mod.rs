@@ -68,17 +68,21 @@ fn io_reason(e: &std::io::Error) -> String {
 /// The error for evidence that holds no access-log record at all: what was read, why nothing
 /// counted, and what to do. `notes` are the reader's remarks (malformed lines, skipped inputs).
 pub fn no_access_log(inputs: &[String], notes: &[String]) -> anyhow::Error {
+    // Names and notes come from the evidence: their line breaks are escaped here, so that
+    // only this message's own notes start lines of their own (see `report::error`).
+    let one_line = |s: &str| s.replace('\r', "\\r").replace('\n', "\\n");
     let what = match inputs.len() {
         0 => "the evidence".to_string(),
-        1 => inputs[0].clone(),
-        n => format!("{n} logs ({}, …)", inputs[0]),
+        1 => one_line(&inputs[0]),
+        n => format!("{n} logs ({}, …)", one_line(&inputs[0])),
     };
     let mut m = format!(
         "no access-log line in {what}: check that these are Envoy or ztunnel access logs, give their format with --log-format, or run `meshtrace explain FILE` to see why each line was not read"
     );
     for n in notes.iter().take(5) {
-        m.push_str("\n  note: ");
-        m.push_str(n);
+        m.push_str(crate::report::CONTINUATION);
+        m.push_str("note: ");
+        m.push_str(&one_line(n));
     }
     anyhow::anyhow!(m)
 }

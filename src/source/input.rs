@@ -399,6 +399,9 @@ fn read_lines(
         }
         split.push(&chunk[..n], &mut |piece| match piece {
             Piece::Line { number, text } => {
+                if asm.drops_blank(text) {
+                    return;
+                }
                 if failed_only {
                     let bare = text.strip_suffix(b"\r").unwrap_or(text);
                     if asm.is_plain_success(bare) {

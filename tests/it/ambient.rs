@@ -359,3 +359,81 @@ fn failures_report_counts_ztunnel_connections_like_failures() {
         assert!(text.contains("1 failed of 1"), "{b}: {text}");
     }
 }
+
+/// ztunnel lines as users pasted them in public threads (`testdata/pasted/README.md`): behind a
+/// pod name, a log store's time, a pane border, or with no time at all. Every access line is
+/// read (none malformed) and each failure is taken for what its thread says it was.
+#[test]
+fn pasted_ztunnel_lines_are_read_whatever_came_before_them() {
+    let out = common::meshtrace()
+        .args([
+            "failures",
+            "testdata/pasted/ztunnel-threads.log",
+            "-o",
+            "json",
+        ])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(doc["notes"], serde_json::json!([]), "nothing malformed");
+    let mut got: Vec<(u64, String, String)> = doc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let at = g["example_evidence"].as_str().unwrap();
+            let line = at.rsplit(':').next().unwrap().parse().unwrap();
+            let summary = g["summary"].as_str().unwrap().to_string();
+            (line, g["cause"].as_str().unwrap().to_string(), summary)
+        })
+        .collect();
+    got.sort();
+    let want = [
+        (1, "rbac_denied", "none of their rules matched"),
+        (3, "upstream_connect_failure", "not in its workload state"),
+        (
+            4,
+            "upstream_connect_failure",
+            "Nothing accepted the connection",
+        ),
+        (5, "upstream_connect_failure", "not in its workload state"),
+        (6, "upstream_connect_failure", "timed out"),
+        (7, "upstream_connect_failure", "timed out"),
+        (
+            8,
+            "upstream_connect_failure",
+            "Nothing accepted the connection",
+        ),
+        (9, "rbac_denied", "none of their rules matched"),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+    for ((line, cause, summary), (wl, wc, ws)) in got.iter().zip(want) {
+        assert_eq!((*line, cause.as_str()), (wl, wc), "{summary}");
+        assert!(summary.contains(ws), "line {line}: {summary}");
+    }
+    // `explain` names every line but the `state` warning (line 2) a ztunnel line, the two
+    // healthy ones (10, 11) too.
+    let out = common::meshtrace()
+        .args([
+            "explain",
+            "testdata/pasted/ztunnel-threads.log",
+            "-o",
+            "json",
+        ])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<(u64, &str)> = doc["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["line"].as_u64().unwrap(), s["kind"].as_str().unwrap()))
+        .collect();
+    let want: Vec<(u64, &str)> = (1..=11)
+        .map(|l| (l, if l == 2 { "istio-log" } else { "ztunnel" }))
+        .collect();
+    assert_eq!(kinds, want);
+}

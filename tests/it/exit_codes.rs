@@ -75,8 +75,41 @@ fn failures_on_garbage_is_unusable_and_says_why() {
     );
     let o = run(&["failures", f.to_str().unwrap()]);
     assert_unusable(&o, &["no access-log line in", "app.log", "--log-format"]);
-    // The reader's remarks come along: how many lines were not access logs.
-    assert!(stderr(&o).contains("malformed"), "{}", stderr(&o));
+    // The reader's remarks come along: how many lines were not access logs, each on a line of
+    // its own under the error (not joined to it by a visible `\n`).
+    let err = stderr(&o);
+    assert!(err.contains("\n  note: 3 malformed line(s)"), "{err}");
+    assert!(!err.contains("\\n"), "{err}");
+}
+
+/// A line break in a file's name stays escaped in the error: evidence cannot start a line of
+/// its own under `meshtrace: error:` (only the message's own notes do).
+#[test]
+fn a_line_break_in_a_file_name_stays_on_the_errors_line() {
+    let d = temp();
+    let f = write(
+        d.path(),
+        "app\n  note: fake.log",
+        "Starting server on :8080\n",
+    );
+    let o = run(&["failures", f.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_unusable(&o, &["no access-log line in", "app\\n  note: fake.log"]);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[1].starts_with("  note: 1 malformed"), "{err}");
+}
+
+/// A log of blank lines is skipped line by line before the parser (`Assembler::drops_blank`),
+/// with nothing reported malformed.
+#[test]
+fn blank_lines_are_counted_and_skipped() {
+    let d = temp();
+    let blank = "\n \t\r\n".repeat(50_000);
+    let f = write(d.path(), "blank.log", &blank);
+    let o = run(&["failures", f.to_str().unwrap()]);
+    assert_unusable(&o, &["no access-log line in", "blank.log"]);
+    assert!(!stderr(&o).contains("malformed"), "{}", stderr(&o));
 }
 
 #[test]
