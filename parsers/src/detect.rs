@@ -684,11 +684,18 @@ impl LineParser {
         let Some((fixed, what)) = repair::repair(line) else {
             return out;
         };
+        // A repaired line may still be cut short (pasted lines often are): it is read as the
+        // undamaged cut line would be.
         match self.parse_once(&fixed) {
             LineOutcome::Record(rec) => {
                 let mut rec = rec.into_owned();
                 rec.notes.push(Arc::from(what));
                 LineOutcome::Record(rec)
+            }
+            LineOutcome::Truncated { record, fields } => {
+                let mut record = record.into_owned();
+                record.notes.push(Arc::from(what));
+                LineOutcome::Truncated { record, fields }
             }
             _ => out,
         }

@@ -145,3 +145,61 @@ fn json_with_custom_key_names_is_read_by_them_and_the_mapping_shown() {
             .any(|s| s["kind"] == "json-log")
     );
 }
+
+/// Envoy lines as pasted in public threads (`testdata/pasted/README.md`): behind Markdown code
+/// marks, with typographic quotes, doubled spaces, CSV-doubled quotes, cut at either end. All
+/// but a bare tail are read, the damaged ones with a note saying what was repaired, and each
+/// line whose thread states its cause gets that cause.
+#[test]
+fn lines_pasted_in_threads_are_read_and_named() {
+    let doc = explain_json("testdata/pasted/envoy-threads.log");
+    let skipped: Vec<u64> = doc["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(skipped, [15], "only the tail of a cut line is unread");
+    let repaired: Vec<u64> = doc["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["read_as"].to_string().contains("repaired"))
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(repaired, [5, 12, 21, 27, 28, 32, 33]);
+    let by_line = |line: u64| {
+        doc["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["origin_line"] == line)
+            .unwrap_or_else(|| panic!("no request from line {line}"))
+    };
+    let stated = [
+        (3, 401, "ext_authz_denied"),
+        (5, 403, "rbac_denied"),
+        (8, 404, "route_not_found"),
+        (11, 503, "upstream_reset"),
+        (12, 0, "downstream_disconnect"),
+        (13, 502, "app_error"),
+        (16, 0, "downstream_disconnect"),
+        (19, 500, "rate_limited"),
+        (23, 400, "protocol_error"),
+        (28, 503, "no_healthy_upstream"),
+        (29, 503, "upstream_connect_failure"),
+        (32, 0, "upstream_connect_failure"),
+        (33, 503, "upstream_connect_failure"),
+    ];
+    for (line, status, cause) in stated {
+        let r = by_line(line);
+        assert_eq!(
+            (r["status"].as_u64().unwrap(), r["cause"].as_str().unwrap()),
+            (status, cause),
+            "line {line}: {}",
+            text_of(r)
+        );
+    }
+    // The rate limit service failed: said so, not taken for a 429.
+    assert!(text_of(by_line(19)).contains("rate limit service"));
+}

@@ -1,6 +1,12 @@
 //! Putting back what copying lost from a text access-log line, so it can be read.
 //!
-//! Two damages seen in lines pasted into tickets and issue threads:
+//! Damages seen in lines pasted into tickets and issue threads:
+//! - **Markdown code marks**: `` `[…] "GET / HTTP/1.1" 503 …` `` or ```` ```[…] ```` — the
+//!   backticks that make a line code in an issue or a chat stuck to it; they are taken off.
+//! - **Typographic quotes**: a word processor or a chat turned some `"` into `“` or `”` (the
+//!   quotes of a line are all `"` in Envoy's formats); they are put back as `"`.
+//! - **Doubled spaces between fields**: a reflowed paste left two spaces where Envoy writes one
+//!   (`HTTP/1.1"  503`); outside quoted values a run of spaces becomes one.
 //! - **Doubled quotes**: a line exported from a log UI as a CSV cell arrives as
 //!   `"[…] ""GET /x HTTP/1.1"" 503 …"` (RFC 4180 doubles the quotes inside a quoted cell);
 //!   the cell's own quotes are removed and `""` becomes `"`.
@@ -19,9 +25,24 @@ const PROTOCOLS: &[&str] = &["HTTP/1.1\"", "HTTP/1.0\"", "HTTP/2\"", "HTTP/3\""]
 pub(super) fn repair(line: &str) -> Option<(String, String)> {
     let mut text: Option<String> = None;
     let mut what: Vec<&str> = Vec::new();
-    if let Some(t) = undouble_quotes(line) {
+    if let Some(t) = without_code_marks(line) {
+        text = Some(t);
+        what.push("the Markdown backticks around it taken off");
+    }
+    let current = text.as_deref().unwrap_or(line);
+    if let Some(t) = undouble_quotes(current) {
         text = Some(t);
         what.push("its CSV-doubled quotes undone (`\"\"` → `\"`)");
+    }
+    let current = text.as_deref().unwrap_or(line);
+    if let Some(t) = straight_quotes(current) {
+        text = Some(t);
+        what.push("typographic quotes (`“` `”`) read as `\"`");
+    }
+    let current = text.as_deref().unwrap_or(line);
+    if let Some(t) = single_spaces(current) {
+        text = Some(t);
+        what.push("doubled spaces between fields read as one");
     }
     let current = text.as_deref().unwrap_or(line);
     if let Some(t) = space_before_protocol(current) {
@@ -36,6 +57,51 @@ pub(super) fn repair(line: &str) -> Option<(String, String)> {
             what.join(" and ")
         ),
     ))
+}
+
+/// `` `[…] 503 …` `` or ```` ```[…] 503 …``` ```` → `[…] 503 …`: one to three backticks before the
+/// line (and any after it).
+fn without_code_marks(line: &str) -> Option<String> {
+    let t = line.trim();
+    let body = t.trim_start_matches('`');
+    let opened = t.len() - body.len();
+    if !(1..=3).contains(&opened) {
+        return None;
+    }
+    let body = body.trim_end_matches('`').trim();
+    (!body.is_empty()).then(|| body.to_string())
+}
+
+/// `“` (U+201C), `”` (U+201D) and `„` (U+201E) → `"`.
+fn straight_quotes(line: &str) -> Option<String> {
+    const CURLY: [char; 3] = ['\u{201c}', '\u{201d}', '\u{201e}'];
+    line.contains(CURLY).then(|| line.replace(CURLY, "\""))
+}
+
+/// Runs of spaces outside double-quoted values → one space (the line's ends trimmed).
+fn single_spaces(line: &str) -> Option<String> {
+    let line = line.trim();
+    if !line.contains("  ") {
+        return None;
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut quoted = false;
+    let mut last_space = false;
+    for c in line.chars() {
+        if c == '"' {
+            quoted = !quoted;
+        }
+        if c == ' ' && !quoted {
+            if last_space {
+                continue;
+            }
+            last_space = true;
+        } else {
+            last_space = false;
+        }
+        out.push(c);
+    }
+    (out != line).then_some(out)
 }
 
 /// `"[…] ""GET / HTTP/1.1"" 503 …"` → `[…] "GET / HTTP/1.1" 503 …`: a quoted CSV cell, possibly
@@ -111,7 +177,25 @@ mod tests {
                 r#""[2024-05-01T10:00:00.000Z] ""GET /xHTTP/2"" 503""#,
                 Some(r#"[2024-05-01T10:00:00.000Z] "GET /x HTTP/2" 503"#),
             ),
+            // Lines as pasted in public threads: in Markdown code (istio/istio#40944,
+            // #51267), with typographic quotes and a doubled space (istio/istio#26369).
+            (
+                r#"```[2022-09-30T11:31:37.335Z] "GET /headers HTTP/1.1" 403 -"#,
+                Some(r#"[2022-09-30T11:31:37.335Z] "GET /headers HTTP/1.1" 403 -"#),
+            ),
+            (
+                r#"`[2024-05-28T18:42:53.929Z] "- - -" 0 UF,URX - -`"#,
+                Some(r#"[2024-05-28T18:42:53.929Z] "- - -" 0 UF,URX - -"#),
+            ),
+            (
+                "[2020-07-27T18:10:57.252Z] \"GET /p HTTP/1.1\"  503 UH \"-\" \u{201c}xxx-1.5.0\u{201d} \"a  b\"",
+                Some(
+                    r#"[2020-07-27T18:10:57.252Z] "GET /p HTTP/1.1" 503 UH "-" "xxx-1.5.0" "a  b""#,
+                ),
+            ),
             // Nothing to repair.
+            ("````", None),
+            ("````[t] \"GET /x HTTP/1.1\" 503", None),
             (r#"[2024-05-01T10:00:00.000Z] "GET /x HTTP/1.1" 503"#, None),
             (r#"[2024-05-01T10:00:00.000Z] "- - HTTP/1.1" 400"#, None),
             (r#"[t] "GET /a b HTTP/1.1" 503"#, None),
