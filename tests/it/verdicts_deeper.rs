@@ -203,3 +203,41 @@ fn lines_pasted_in_threads_are_read_and_named() {
     // The rate limit service failed: said so, not taken for a 429.
     assert!(text_of(by_line(19)).contains("rate limit service"));
 }
+
+/// JSON lines from public threads (`testdata/pasted/README.md`): causes where the line carries
+/// them, and where the format cannot tell (no flags, details or upstream host) an `unknown`
+/// that says so instead of blaming the application; a 500 direct response names the Gateway
+/// API rule behind it.
+#[test]
+fn json_lines_from_threads_say_what_their_format_cannot_tell() {
+    let doc = explain_json("testdata/pasted/envoy-json-threads.log");
+    assert_eq!(doc["skipped"], serde_json::json!([]));
+    let by_line = |line: u64| {
+        doc["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["origin_line"] == line)
+            .unwrap_or_else(|| panic!("no request from line {line}"))
+    };
+    for (line, status, cause) in [
+        (1, 503, "ext_authz_denied"),
+        (2, 503, "upstream_connect_failure"),
+        (3, 0, "upstream_connect_failure"),
+        (6, 200, "ok"),
+        (7, 500, "unknown"),
+        (9, 503, "unknown"),
+    ] {
+        let r = by_line(line);
+        assert_eq!(
+            (r["status"].as_u64().unwrap(), r["cause"].as_str().unwrap()),
+            (status, cause),
+            "line {line}: {}",
+            text_of(r)
+        );
+    }
+    let gloo = text_of(by_line(9));
+    assert!(gloo.contains("cannot tell the proxy's own 503"), "{gloo}");
+    assert!(!gloo.contains("relayed"), "{gloo}");
+    assert!(text_of(by_line(7)).contains("ResolvedRefs"));
+}
