@@ -147,7 +147,8 @@ fn json_with_custom_key_names_is_read_by_them_and_the_mapping_shown() {
 }
 
 /// Envoy lines as pasted in public threads (`testdata/pasted/README.md`): behind Markdown code
-/// marks, with typographic quotes, doubled spaces, CSV-doubled quotes, cut at either end. All
+/// marks or a console's prefix, with typographic quotes, doubled spaces, CSV-doubled quotes, cut
+/// at either end. All
 /// but a bare tail are read, the damaged ones with a note saying what was repaired, and each
 /// line whose thread states its cause gets that cause.
 #[test]
@@ -167,7 +168,7 @@ fn lines_pasted_in_threads_are_read_and_named() {
         .filter(|r| r["read_as"].to_string().contains("repaired"))
         .map(|r| r["line"].as_u64().unwrap())
         .collect();
-    assert_eq!(repaired, [5, 12, 21, 27, 28, 32, 33]);
+    assert_eq!(repaired, [5, 12, 21, 27, 28, 32, 33, 34]);
     let by_line = |line: u64| {
         doc["requests"]
             .as_array()
@@ -190,6 +191,7 @@ fn lines_pasted_in_threads_are_read_and_named() {
         (29, 503, "upstream_connect_failure"),
         (32, 0, "upstream_connect_failure"),
         (33, 503, "upstream_connect_failure"),
+        (34, 0, "no_healthy_upstream"),
     ];
     for (line, status, cause) in stated {
         let r = by_line(line);

@@ -5,6 +5,9 @@
 //!   backticks that make a line code in an issue or a chat stuck to it; they are taken off.
 //! - **Typographic quotes**: a word processor or a chat turned some `"` into `“` or `”` (the
 //!   quotes of a line are all `"` in Envoy's formats); they are put back as `"`.
+//! - **A viewer's prefix**: a log store or console export put its own words before the line
+//!   (`INFO 2024-03-25T08:56:41.89Z [resource.labels.containerName: istio-proxy] [2024-…] "…`);
+//!   the line is read from its `[<time>] ` on.
 //! - **Doubled spaces between fields**: a reflowed paste left two spaces where Envoy writes one
 //!   (`HTTP/1.1"  503`); outside quoted values a run of spaces becomes one.
 //! - **Doubled quotes**: a line exported from a log UI as a CSV cell arrives as
@@ -33,6 +36,11 @@ pub(super) fn repair(line: &str) -> Option<(String, String)> {
     if let Some(t) = undouble_quotes(current) {
         text = Some(t);
         what.push("its CSV-doubled quotes undone (`\"\"` → `\"`)");
+    }
+    let current = text.as_deref().unwrap_or(line);
+    if let Some(t) = after_viewer_prefix(current) {
+        text = Some(t);
+        what.push("the text before its `[time]` (a log viewer's prefix) set aside");
     }
     let current = text.as_deref().unwrap_or(line);
     if let Some(t) = straight_quotes(current) {
@@ -70,6 +78,32 @@ fn without_code_marks(line: &str) -> Option<String> {
     }
     let body = body.trim_end_matches('`').trim();
     (!body.is_empty()).then(|| body.to_string())
+}
+
+/// How far into a line a viewer's prefix may reach.
+const MAX_PREFIX: usize = 256;
+
+/// `<prefix> [2024-03-25T08:56:41.328Z] "…` → `[2024-03-25T08:56:41.328Z] "…`: the first `[`
+/// (after the line's start, within [`MAX_PREFIX`] bytes) that opens a date and time closed by
+/// `] ` — the way Envoy's text formats begin.
+fn after_viewer_prefix(line: &str) -> Option<String> {
+    let b = line.as_bytes();
+    if b.first() == Some(&b'[') {
+        return None;
+    }
+    let reach = b.len().min(MAX_PREFIX);
+    (1..reach)
+        .filter(|&i| b[i] == b'[')
+        .find(|&i| {
+            let t = &b[i + 1..];
+            let close = t.iter().take(40).position(|c| *c == b']');
+            t.len() > 11
+                && t[..4].iter().all(u8::is_ascii_digit)
+                && t[4] == b'-'
+                && t[10] == b'T'
+                && close.is_some_and(|c| t.get(c + 1) == Some(&b' '))
+        })
+        .map(|i| line[i..].to_string())
 }
 
 /// `“` (U+201C), `”` (U+201D) and `„` (U+201E) → `"`.
@@ -193,7 +227,13 @@ mod tests {
                     r#"[2020-07-27T18:10:57.252Z] "GET /p HTTP/1.1" 503 UH "-" "xxx-1.5.0" "a  b""#,
                 ),
             ),
+            // A console export's own level, time and labels before the line (istio/istio#50075).
+            (
+                r#"INFO 2024-03-25T08:56:41.897522475Z [resource.labels.containerName: istio-proxy] [2024-03-25T08:56:41.328Z] "- - -" 0 UH"#,
+                Some(r#"[2024-03-25T08:56:41.328Z] "- - -" 0 UH"#),
+            ),
             // Nothing to repair.
+            (r#"x [2024-03-25 08:56:41] "- - -" 0 UH"#, None),
             ("````", None),
             ("````[t] \"GET /x HTTP/1.1\" 503", None),
             (r#"[2024-05-01T10:00:00.000Z] "GET /x HTTP/1.1" 503"#, None),
