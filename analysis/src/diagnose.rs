@@ -510,6 +510,11 @@ fn connection_cause(r: &RawRecord<'_>, ctx: &Context) -> Option<Cause> {
         if client.is_some_and(|ip| ctx.without_sidecar.contains(&ip)) {
             return Some(Cause::MissingSidecar);
         }
+        // A server name logged: the client spoke TLS (SNI travels only in a TLS ClientHello),
+        // and no filter chain matched that name (a Gateway server's hosts, say), not plaintext.
+        if r.sni().is_some_and(|s| !s.is_empty() && s != "-") {
+            return Some(Cause::TlsError);
+        }
         return Some(Cause::PlaintextToMtls);
     }
     if has(F::NoRouteFound) || matches!(base, "route_not_found" | "route_configuration_not_found") {
@@ -754,6 +759,16 @@ pub fn read_evidence(r: &RawRecord<'_>) -> Vec<String> {
             )),
             Some(RbacPolicy::Other(o)) => out.push(format!("RBAC policy id `{o}`")),
             None => {}
+        }
+        if d.base == "filter_chain_not_found" {
+            match r.sni().filter(|s| !s.is_empty() && *s != "-") {
+                Some(sni) => out.push(format!(
+                    "server name `{sni}` was sent, so the client spoke TLS: no filter chain of this listener serves that name (a Gateway server's `hosts`, a sidecar's inbound port) — call it with a host the listener lists, or add this one"
+                )),
+                None => out.push(
+                    "no server name (SNI) in the line: the client sent plaintext, or TLS without a server name, to a listener whose filter chains all expect one".into(),
+                ),
+            }
         }
         if d.base == "direct_response" && r.status() == Some(500) {
             out.push(
@@ -1146,6 +1161,21 @@ mod tests {
     }
 
     const OUT: &str = "outbound|80||m-predictor-00001.ns.svc.cluster.local";
+
+    /// A connection no filter chain took is plaintext to an mTLS listener only when the client
+    /// sent no server name: with SNI in the line it spoke TLS (envoyproxy/envoy#15698: scanners
+    /// hitting a gateway's address with names no Gateway server lists).
+    #[test]
+    fn no_filter_chain_with_a_server_name_is_tls_not_plaintext() {
+        let ctx = Context::default();
+        let refused = |sni: &str| {
+            format!(
+                "[2021-03-25T23:59:51.372Z] \"- - -\" 0 NR filter_chain_not_found - \"-\" 0 0 0 - \"-\" \"-\" \"-\" \"-\" \"-\" - - 100.97.92.14:8443 172.20.49.60:57605 {sni} -"
+            )
+        };
+        assert_eq!(cause_of(&refused("-"), &ctx), Cause::PlaintextToMtls);
+        assert_eq!(cause_of(&refused("scanner.example"), &ctx), Cause::TlsError);
+    }
 
     /// Lines from public threads (see testdata/explain/*-thread.log) and their variants: what
     /// the flags say the proxy did, combined with whether the status came from upstream.
