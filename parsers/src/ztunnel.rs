@@ -282,9 +282,8 @@ pub fn parse(line: &str) -> Option<Connection> {
 /// Read a text line: `[<ts>] <level> access <message> key=value …`, fields separated by tabs
 /// (as ztunnel writes them) or spaces (as pasted). What a viewer put before the line (a pod
 /// name from a multi-pod tail, a log store's own time and `|`, a pane border) is skipped: the
-/// header is found as a level followed by `access` among the first
-/// [`MAX_PREFIX_WORDS`] + 2 words, and the word before the level is the time when it reads
-/// as one. `None` when the line is not a ztunnel access line.
+/// header is found as a level followed by `access` after at most four other words, and the
+/// word before the level is the time when it reads as one. `None` when the line is not a ztunnel access line.
 pub fn parse_text(line: &str) -> Option<Connection> {
     let mut c = Connection::default();
     let (time, level, mut rest) = header(line)?;

@@ -225,12 +225,35 @@ pub enum BundleError {
     },
     /// Nothing usable inside.
     #[error(
-        "{path} holds no logs, pods or resources in the bundle layout, nor in an istioctl bug-report's or a must-gather's (see docs/bundle.md): expected logs/<namespace>/<pod>/<container>.log, pods.json or resources/; proxies/ and cluster/ (bug-report); namespaces/<namespace>/… (must-gather)"
+        "{path} holds no logs, pods or resources in the bundle layout, nor in an istioctl bug-report's or a must-gather's (see docs/bundle.md): expected logs/<namespace>/<pod>/<container>.log, pods.json or resources/; proxies/ and cluster/ (bug-report); namespaces/<namespace>/… (must-gather){}",
+        reading_problems(problems)
     )]
     Empty {
         /// Path.
         path: String,
+        /// What went wrong while reading it (a truncated archive says so here).
+        problems: Vec<String>,
     },
+}
+
+/// The first problems met while reading a bundle that turned out empty, for its error: a
+/// truncated or unreadable archive is why, more often than a wrong layout.
+fn reading_problems(problems: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut out = String::new();
+    for p in problems.iter().take(SHOWN) {
+        out.push_str(crate::report::CONTINUATION);
+        out.push_str("note: ");
+        out.push_str(&p.replace('\r', "\\r").replace('\n', "\\n"));
+    }
+    if problems.len() > SHOWN {
+        out.push_str(&format!(
+            "{}note: and {} more",
+            crate::report::CONTINUATION,
+            problems.len() - SHOWN
+        ));
+    }
+    out
 }
 
 impl Bundle {
@@ -279,7 +302,10 @@ impl Bundle {
             }
         }
         if b.objects.is_empty() && b.logs.is_empty() {
-            return Err(BundleError::Empty { path: b.root });
+            return Err(BundleError::Empty {
+                path: b.root,
+                problems: b.problems,
+            });
         }
         Ok(b)
     }

@@ -268,6 +268,35 @@ fn a_truncated_bug_report_archive_says_so_once_and_uses_what_was_read() {
     );
 }
 
+/// A bundle folder archived under its own name (`tar czf b.tgz kind-rbac-403/`, what most
+/// people type) is read as the folder is; when that archive is cut before any log, the error
+/// says the archive is truncated, not only that nothing was found.
+#[test]
+fn a_bundle_archived_in_its_folder_reads_as_the_folder() {
+    let d = tempfile::tempdir().unwrap();
+    let wrapped = d.path().join("wrap");
+    common::copy_dir(&example("kind-rbac-403"), &wrapped.join("kind-rbac-403"));
+    let archive = d.path().join("ticket.tar.gz");
+    targz(&wrapped, &archive, &["pods.json"]);
+    let folder = trace(&example("kind-rbac-403"));
+    let r = trace(&archive);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(verdict(&r.json), verdict(&folder.json));
+
+    // The same archive cut inside its first member: nothing usable, and the error says why.
+    let bytes = std::fs::read(&archive).unwrap();
+    let cut = d.path().join("cut.tar.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 10]).unwrap();
+    let r = trace(&cut);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("holds no logs"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("\n  note: ") && r.stderr.contains("corrupt or truncated"),
+        "{}",
+        r.stderr
+    );
+}
+
 // ---- access-log formats defined by the bundle's own objects ----
 
 /// A custom TEXT format starting with a bare `%START_TIME% ` (no brackets).

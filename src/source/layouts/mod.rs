@@ -64,6 +64,13 @@ pub fn classify(parts: &[String]) -> Result<Part, Ignored> {
     if let Some(r) = mustgather::classify(parts) {
         return r;
     }
+    // A bundle folder archived under its own name (`tar czf b.tgz my-bundle/`, a zip of the
+    // folder): meshtrace's layout one or two folders down.
+    if let Some(p) =
+        (1..=MAX_WRAPPING_FOLDERS.min(parts.len().saturating_sub(1))).find_map(|k| own(&parts[k..]))
+    {
+        return Ok(p);
+    }
     let file = parts
         .last()
         .map(|f| f.to_ascii_lowercase())
@@ -76,6 +83,10 @@ pub fn classify(parts: &[String]) -> Result<Part, Ignored> {
 
 /// How deep a meshtrace bundle in a `meshtrace/` folder may sit (the folder included).
 const MAX_NESTED_DEPTH: usize = 3;
+
+/// Folders of any name a bundle may sit in (an archive of the bundle's folder, or of its
+/// parent).
+const MAX_WRAPPING_FOLDERS: usize = 2;
 
 /// Is this file name YAML or JSON by its extension?
 pub fn is_data(file: &str) -> bool {
