@@ -50,6 +50,11 @@ pub fn check_files(files: &[String]) -> Result<()> {
                 if let Err(e) = std::fs::File::open(p) {
                     anyhow::bail!("cannot read {f}: {}; check its permissions", io_reason(&e));
                 }
+                if let Some(kind) = crate::source::input::archive_kind(p) {
+                    anyhow::bail!(
+                        "{f} is a {kind} archive, not a log file; read it with `--bundle {f}` (a meshtrace bundle, an istioctl bug-report or a must-gather), or extract it and pass its log files"
+                    );
+                }
             }
         }
     }

@@ -286,6 +286,26 @@ pub fn read_pod_log_filtered(
     }
 }
 
+/// What kind of archive the file at `path` is (`"tar"`, `"gzip-compressed tar"`, `"zip"`),
+/// told by its first bytes; `None` for anything else (a log, compressed or not) or when it
+/// cannot be read. A log file's reader would take an archive's bytes for lines.
+pub fn archive_kind(path: &std::path::Path) -> Option<&'static str> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut head = Vec::with_capacity(512);
+    let (mut reader, gz) = decompressing(f);
+    reader.by_ref().take(512).read_to_end(&mut head).ok()?;
+    if !gz && (head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06")) {
+        return Some("zip");
+    }
+    // A tar header's magic, `ustar` at byte 257 (POSIX and GNU alike).
+    let tar = head.get(257..262) == Some(b"ustar".as_slice());
+    match (tar, gz) {
+        (true, true) => Some("gzip-compressed tar"),
+        (true, false) => Some("tar"),
+        _ => None,
+    }
+}
+
 /// The reader, decompressed as it streams when it starts with the gzip magic; and whether it did.
 fn decompressing<'r>(reader: impl Read + 'r) -> (Box<dyn Read + 'r>, bool) {
     let mut buffered = BufReader::with_capacity(1 << 16, reader);

@@ -57,6 +57,41 @@ fn failures_on_a_folder_says_to_pass_its_files_or_use_bundle() {
     assert_unusable(&o, &["is a folder", "--bundle"]);
 }
 
+/// An archive named as a log file (a ticket's attachment) is not read as lines of bytes: the
+/// error says to pass it with `--bundle`, whatever its name.
+#[test]
+fn an_archive_passed_as_a_log_file_is_sent_to_bundle() {
+    let d = temp();
+    let log = "[2024-06-03T09:00:00.069Z] \"GET / HTTP/1.1\" 503 UH no_healthy_upstream - \"-\" 0 19 0 - \"-\" \"curl\" \"id\" \"h\" \"-\" outbound|80||h.ns.svc.cluster.local - 10.0.0.1:80 10.0.0.2:1234 - default\n";
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(log.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "logs/ns/p/istio-proxy.log", log.as_bytes())
+        .unwrap();
+    let tar = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    let gz = gz.finish().unwrap();
+    for (name, bytes, kind) in [
+        ("ticket.log", &tar, "is a tar archive"),
+        ("attachment", &gz, "is a gzip-compressed tar archive"),
+    ] {
+        let p = d.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let o = run(&["failures", p.to_str().unwrap()]);
+        assert_unusable(&o, &[kind, "--bundle"]);
+    }
+    // A gzip-compressed log is still a log.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, log.as_bytes()).unwrap();
+    let p = d.path().join("istio-proxy.log.gz");
+    std::fs::write(&p, gz.finish().unwrap()).unwrap();
+    let o = run(&["failures", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
 #[test]
 fn failures_on_an_empty_file_is_unusable_evidence() {
     let d = temp();
