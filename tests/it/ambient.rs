@@ -360,23 +360,23 @@ fn failures_report_counts_ztunnel_connections_like_failures() {
     }
 }
 
+/// `meshtrace <command> <file> -o json` from the repository root.
+fn json_of(command: &str, file: &str) -> Value {
+    let out = common::meshtrace()
+        .args([command, file, "-o", "json"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
 /// ztunnel lines as users pasted them in public threads (`testdata/pasted/README.md`): behind a
 /// pod name, a log store's time, a pane border, or with no time at all. Every access line is
 /// read (none malformed) and each failure is taken for what its thread says it was.
 #[test]
 fn pasted_ztunnel_lines_are_read_whatever_came_before_them() {
-    let out = common::meshtrace()
-        .args([
-            "failures",
-            "testdata/pasted/ztunnel-threads.log",
-            "-o",
-            "json",
-        ])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .unwrap();
-    let doc: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let doc = json_of("failures", "testdata/pasted/ztunnel-threads.log");
     assert_eq!(doc["notes"], serde_json::json!([]), "nothing malformed");
     let mut got: Vec<(u64, String, String)> = doc["groups"]
         .as_array()
@@ -415,17 +415,7 @@ fn pasted_ztunnel_lines_are_read_whatever_came_before_them() {
     }
     // `explain` names every line but the `state` warning (line 2) a ztunnel line, the two
     // healthy ones (10, 11) too.
-    let out = common::meshtrace()
-        .args([
-            "explain",
-            "testdata/pasted/ztunnel-threads.log",
-            "-o",
-            "json",
-        ])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .unwrap();
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_of("explain", "testdata/pasted/ztunnel-threads.log");
     let kinds: Vec<(u64, &str)> = doc["skipped"]
         .as_array()
         .unwrap()

@@ -47,6 +47,16 @@ fn request<'a>(doc: &'a Value, id_prefix: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no request {id_prefix}"))
 }
 
+/// The request whose origin is `line`.
+fn from_line(doc: &Value, line: u64) -> &Value {
+    doc["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["origin_line"] == line)
+        .unwrap_or_else(|| panic!("no request from line {line}"))
+}
+
 fn text_of(r: &Value) -> String {
     format!("{} {} {}", r["summary"], r["fix"], r["evidence"])
 }
@@ -169,14 +179,7 @@ fn lines_pasted_in_threads_are_read_and_named() {
         .map(|r| r["line"].as_u64().unwrap())
         .collect();
     assert_eq!(repaired, [5, 12, 21, 27, 28, 32, 33, 34]);
-    let by_line = |line: u64| {
-        doc["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["origin_line"] == line)
-            .unwrap_or_else(|| panic!("no request from line {line}"))
-    };
+    let by_line = |line: u64| from_line(&doc, line);
     let stated = [
         (3, 401, "ext_authz_denied"),
         (5, 403, "rbac_denied"),
@@ -214,14 +217,7 @@ fn lines_pasted_in_threads_are_read_and_named() {
 fn json_lines_from_threads_say_what_their_format_cannot_tell() {
     let doc = explain_json("testdata/pasted/envoy-json-threads.log");
     assert_eq!(doc["skipped"], serde_json::json!([]));
-    let by_line = |line: u64| {
-        doc["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["origin_line"] == line)
-            .unwrap_or_else(|| panic!("no request from line {line}"))
-    };
+    let by_line = |line: u64| from_line(&doc, line);
     for (line, status, cause) in [
         (1, 503, "ext_authz_denied"),
         (2, 503, "upstream_connect_failure"),

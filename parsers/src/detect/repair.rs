@@ -23,39 +23,43 @@
 /// Protocols Envoy writes for `%PROTOCOL%` in a request line.
 const PROTOCOLS: &[&str] = &["HTTP/1.1\"", "HTTP/1.0\"", "HTTP/2\"", "HTTP/3\""];
 
-/// The repaired line and a sentence saying what was repaired, or `None` when neither damage
-/// is found.
+/// One repair: the line repaired, or `None` when it has nothing to repair.
+type Repair = fn(&str) -> Option<String>;
+
+/// Each repair, in the order they are tried (each on what the ones before left), and what it
+/// says it did. CSV quotes come off before a viewer's prefix is looked for, as the prefix
+/// search would otherwise cut the cell's opening quote.
+const REPAIRS: &[(Repair, &str)] = &[
+    (
+        without_code_marks,
+        "the Markdown backticks around it taken off",
+    ),
+    (
+        undouble_quotes,
+        "its CSV-doubled quotes undone (`\"\"` → `\"`)",
+    ),
+    (
+        after_viewer_prefix,
+        "the text before its `[time]` (a log viewer's prefix) set aside",
+    ),
+    (straight_quotes, "typographic quotes (`“` `”`) read as `\"`"),
+    (single_spaces, "doubled spaces between fields read as one"),
+    (
+        space_before_protocol,
+        "the space between path and protocol put back",
+    ),
+];
+
+/// The repaired line and a sentence saying what was repaired, or `None` when no damage is
+/// found.
 pub(super) fn repair(line: &str) -> Option<(String, String)> {
     let mut text: Option<String> = None;
     let mut what: Vec<&str> = Vec::new();
-    if let Some(t) = without_code_marks(line) {
-        text = Some(t);
-        what.push("the Markdown backticks around it taken off");
-    }
-    let current = text.as_deref().unwrap_or(line);
-    if let Some(t) = undouble_quotes(current) {
-        text = Some(t);
-        what.push("its CSV-doubled quotes undone (`\"\"` → `\"`)");
-    }
-    let current = text.as_deref().unwrap_or(line);
-    if let Some(t) = after_viewer_prefix(current) {
-        text = Some(t);
-        what.push("the text before its `[time]` (a log viewer's prefix) set aside");
-    }
-    let current = text.as_deref().unwrap_or(line);
-    if let Some(t) = straight_quotes(current) {
-        text = Some(t);
-        what.push("typographic quotes (`“` `”`) read as `\"`");
-    }
-    let current = text.as_deref().unwrap_or(line);
-    if let Some(t) = single_spaces(current) {
-        text = Some(t);
-        what.push("doubled spaces between fields read as one");
-    }
-    let current = text.as_deref().unwrap_or(line);
-    if let Some(t) = space_before_protocol(current) {
-        text = Some(t);
-        what.push("the space between path and protocol put back");
+    for (fix, said) in REPAIRS {
+        if let Some(t) = fix(text.as_deref().unwrap_or(line)) {
+            text = Some(t);
+            what.push(said);
+        }
     }
     let text = text?;
     Some((
