@@ -47,10 +47,13 @@ pub fn check_files(files: &[String]) -> Result<()> {
             // closing it would throw away what its writer sent before the real read.
             Ok(m) if !m.is_file() => {}
             Ok(_) => {
-                if let Err(e) = std::fs::File::open(p) {
-                    anyhow::bail!("cannot read {f}: {}; check its permissions", io_reason(&e));
-                }
-                if let Some(kind) = crate::source::input::archive_kind(p) {
+                let file = match std::fs::File::open(p) {
+                    Ok(file) => file,
+                    Err(e) => {
+                        anyhow::bail!("cannot read {f}: {}; check its permissions", io_reason(&e))
+                    }
+                };
+                if let Some(kind) = crate::source::input::archive_kind(file) {
                     anyhow::bail!(
                         "{f} is a {kind} archive, not a log file; read it with `--bundle {f}` (a meshtrace bundle, an istioctl bug-report or a must-gather), or extract it and pass its log files"
                     );
@@ -73,9 +76,9 @@ fn io_reason(e: &std::io::Error) -> String {
 /// The error for evidence that holds no access-log record at all: what was read, why nothing
 /// counted, and what to do. `notes` are the reader's remarks (malformed lines, skipped inputs).
 pub fn no_access_log(inputs: &[String], notes: &[String]) -> anyhow::Error {
-    // Names and notes come from the evidence: their line breaks are escaped here, so that
-    // only this message's own notes start lines of their own (see `report::error`).
-    let one_line = |s: &str| s.replace('\r', "\\r").replace('\n', "\\n");
+    // The name comes from the evidence: its line breaks are escaped, so that only this
+    // message's own notes start lines of their own (see `report::error`).
+    use crate::source::{one_line, push_note};
     let what = match inputs.len() {
         0 => "the evidence".to_string(),
         1 => one_line(&inputs[0]),
@@ -85,9 +88,7 @@ pub fn no_access_log(inputs: &[String], notes: &[String]) -> anyhow::Error {
         "no access-log line in {what}: check that these are Envoy or ztunnel access logs, give their format with --log-format, or run `meshtrace explain FILE` to see why each line was not read"
     );
     for n in notes.iter().take(5) {
-        m.push_str(crate::report::CONTINUATION);
-        m.push_str("note: ");
-        m.push_str(&one_line(n));
+        push_note(&mut m, n);
     }
     anyhow::anyhow!(m)
 }

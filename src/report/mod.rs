@@ -155,9 +155,9 @@ pub fn usage_error(message: &str) {
 /// every evidence field (a file name or request id in it cannot reach the terminal raw).
 pub fn error(e: &anyhow::Error) {
     let text = format!("{e:#}");
-    // A message's own further lines (`\n  note: …`, see `commands::no_access_log`) are kept
-    // as lines; any other line break is escaped with the rest (each piece is one `Line`).
-    let mut pieces = text.split(CONTINUATION);
+    // A message's own further lines (`source::push_note`) are kept as lines; any other line
+    // break is escaped with the rest (each piece is one `Line`).
+    let mut pieces = text.split(crate::source::CONTINUATION);
     let mut err = stderr();
     let _ = writeln!(
         err,
@@ -168,11 +168,6 @@ pub fn error(e: &anyhow::Error) {
         let _ = writeln!(err, "  {}", Line(p));
     }
 }
-
-/// How an error message continues on a line of its own: a line break, then two spaces.
-/// Evidence in a message (a file name, a note) has its line breaks escaped where it is put
-/// in (`commands::no_access_log`), so it cannot start a line of its own.
-pub const CONTINUATION: &str = "\n  ";
 
 /// A script or page meshtrace writes from its own definitions (shell completions, manual
 /// pages), through the sanitiser like everything else (it holds no control character).

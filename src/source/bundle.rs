@@ -242,16 +242,10 @@ fn reading_problems(problems: &[String]) -> String {
     const SHOWN: usize = 3;
     let mut out = String::new();
     for p in problems.iter().take(SHOWN) {
-        out.push_str(crate::report::CONTINUATION);
-        out.push_str("note: ");
-        out.push_str(&p.replace('\r', "\\r").replace('\n', "\\n"));
+        super::push_note(&mut out, p);
     }
     if problems.len() > SHOWN {
-        out.push_str(&format!(
-            "{}note: and {} more",
-            crate::report::CONTINUATION,
-            problems.len() - SHOWN
-        ));
+        super::push_note(&mut out, &format!("and {} more", problems.len() - SHOWN));
     }
     out
 }

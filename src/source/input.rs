@@ -286,13 +286,12 @@ pub fn read_pod_log_filtered(
     }
 }
 
-/// What kind of archive the file at `path` is (`"tar"`, `"gzip-compressed tar"`, `"zip"`),
-/// told by its first bytes; `None` for anything else (a log, compressed or not) or when it
-/// cannot be read. A log file's reader would take an archive's bytes for lines.
-pub fn archive_kind(path: &std::path::Path) -> Option<&'static str> {
-    let f = std::fs::File::open(path).ok()?;
+/// What kind of archive `file` is (`"tar"`, `"gzip-compressed tar"`, `"zip"`), told by its
+/// first bytes; `None` for anything else (a log, compressed or not) or when it cannot be read.
+/// A log file's reader would take an archive's bytes for lines.
+pub fn archive_kind(file: impl Read) -> Option<&'static str> {
     let mut head = Vec::with_capacity(512);
-    let (mut reader, gz) = decompressing(f);
+    let (mut reader, gz) = decompressing(file);
     reader.by_ref().take(512).read_to_end(&mut head).ok()?;
     if !gz && (head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06")) {
         return Some("zip");

@@ -57,6 +57,12 @@ fn failures_on_a_folder_says_to_pass_its_files_or_use_bundle() {
     assert_unusable(&o, &["is a folder", "--bundle"]);
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, bytes).unwrap();
+    gz.finish().unwrap()
+}
+
 /// An archive named as a log file (a ticket's attachment) is not read as lines of bytes: the
 /// error says to pass it with `--bundle`, whatever its name.
 #[test]
@@ -71,9 +77,7 @@ fn an_archive_passed_as_a_log_file_is_sent_to_bundle() {
     tar.append_data(&mut h, "logs/ns/p/istio-proxy.log", log.as_bytes())
         .unwrap();
     let tar = tar.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut gz, &tar).unwrap();
-    let gz = gz.finish().unwrap();
+    let gz = gzip(&tar);
     for (name, bytes, kind) in [
         ("ticket.log", &tar, "is a tar archive"),
         ("attachment", &gz, "is a gzip-compressed tar archive"),
@@ -84,10 +88,8 @@ fn an_archive_passed_as_a_log_file_is_sent_to_bundle() {
         assert_unusable(&o, &[kind, "--bundle"]);
     }
     // A gzip-compressed log is still a log.
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut gz, log.as_bytes()).unwrap();
     let p = d.path().join("istio-proxy.log.gz");
-    std::fs::write(&p, gz.finish().unwrap()).unwrap();
+    std::fs::write(&p, gzip(log.as_bytes())).unwrap();
     let o = run(&["failures", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
@@ -135,16 +137,40 @@ fn a_line_break_in_a_file_name_stays_on_the_errors_line() {
     assert!(lines[1].starts_with("  note: 1 malformed"), "{err}");
 }
 
-/// A log of blank lines is skipped line by line before the parser (`Assembler::drops_blank`),
-/// with nothing reported malformed.
+/// Blank lines are skipped before the parser (`Assembler::drops_blank`) without changing what
+/// is read: line numbers still count them, a line wrapped onto the next is still joined, and a
+/// blank line between the two pieces still ends the wait (the head is kept as a cut record, the
+/// rest is malformed), as when every line went through the assembler.
 #[test]
-fn blank_lines_are_counted_and_skipped() {
+fn blank_lines_are_skipped_without_changing_what_is_read() {
+    let head = r#"[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" "curl""#;
+    let rest = r#" "id" "httpbin:8000" "10.44.1.27:80" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default"#;
     let d = temp();
-    let blank = "\n \t\r\n".repeat(50_000);
-    let f = write(d.path(), "blank.log", &blank);
-    let o = run(&["failures", f.to_str().unwrap()]);
-    assert_unusable(&o, &["no access-log line in", "blank.log"]);
-    assert!(!stderr(&o).contains("malformed"), "{}", stderr(&o));
+    let read = |name: &str, text: String| {
+        let f = write(d.path(), name, &text);
+        let o = run(&["explain", f.to_str().unwrap(), "-o", "json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let records: Vec<(u64, u64, bool)> = doc["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let lines = r["physical_lines"].as_u64().unwrap_or(1);
+                (r["line"].as_u64().unwrap(), lines, r["missing"].is_array())
+            })
+            .collect();
+        let skipped: Vec<u64> = doc["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["line"].as_u64().unwrap())
+            .collect();
+        (records, skipped)
+    };
+    let joined = read("joined.log", format!("\n \t\r\n{head}\n{rest}\n\n"));
+    assert_eq!(joined, (vec![(3, 2, false)], vec![]));
+    let parted = read("parted.log", format!("\n \t\r\n{head}\n\n{rest}\n\n"));
+    assert_eq!(parted, (vec![(3, 1, true)], vec![5]));
 }
 
 #[test]

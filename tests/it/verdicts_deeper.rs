@@ -57,6 +57,19 @@ fn from_line(doc: &Value, line: u64) -> &Value {
         .unwrap_or_else(|| panic!("no request from line {line}"))
 }
 
+/// Each `(origin line, status, cause)` is what the request from that line was given.
+fn assert_causes(doc: &Value, want: &[(u64, u64, &str)]) {
+    for &(line, status, cause) in want {
+        let r = from_line(doc, line);
+        assert_eq!(
+            (r["status"].as_u64().unwrap(), r["cause"].as_str().unwrap()),
+            (status, cause),
+            "line {line}: {}",
+            text_of(r)
+        );
+    }
+}
+
 fn text_of(r: &Value) -> String {
     format!("{} {} {}", r["summary"], r["fix"], r["evidence"])
 }
@@ -158,9 +171,8 @@ fn json_with_custom_key_names_is_read_by_them_and_the_mapping_shown() {
 
 /// Envoy lines as pasted in public threads (`testdata/pasted/README.md`): behind Markdown code
 /// marks or a console's prefix, with typographic quotes, doubled spaces, CSV-doubled quotes, cut
-/// at either end. All
-/// but a bare tail are read, the damaged ones with a note saying what was repaired, and each
-/// line whose thread states its cause gets that cause.
+/// at either end. All but a bare tail are read, the damaged ones with a note saying what was
+/// repaired, and each line whose thread states its cause gets that cause.
 #[test]
 fn lines_pasted_in_threads_are_read_and_named() {
     let doc = explain_json("testdata/pasted/envoy-threads.log");
@@ -196,15 +208,7 @@ fn lines_pasted_in_threads_are_read_and_named() {
         (33, 503, "upstream_connect_failure"),
         (34, 0, "no_healthy_upstream"),
     ];
-    for (line, status, cause) in stated {
-        let r = by_line(line);
-        assert_eq!(
-            (r["status"].as_u64().unwrap(), r["cause"].as_str().unwrap()),
-            (status, cause),
-            "line {line}: {}",
-            text_of(r)
-        );
-    }
+    assert_causes(&doc, &stated);
     // The rate limit service failed: said so, not taken for a 429.
     assert!(text_of(by_line(19)).contains("rate limit service"));
 }
@@ -218,22 +222,17 @@ fn json_lines_from_threads_say_what_their_format_cannot_tell() {
     let doc = explain_json("testdata/pasted/envoy-json-threads.log");
     assert_eq!(doc["skipped"], serde_json::json!([]));
     let by_line = |line: u64| from_line(&doc, line);
-    for (line, status, cause) in [
-        (1, 503, "ext_authz_denied"),
-        (2, 503, "upstream_connect_failure"),
-        (3, 0, "upstream_connect_failure"),
-        (6, 200, "ok"),
-        (7, 500, "unknown"),
-        (9, 503, "unknown"),
-    ] {
-        let r = by_line(line);
-        assert_eq!(
-            (r["status"].as_u64().unwrap(), r["cause"].as_str().unwrap()),
-            (status, cause),
-            "line {line}: {}",
-            text_of(r)
-        );
-    }
+    assert_causes(
+        &doc,
+        &[
+            (1, 503, "ext_authz_denied"),
+            (2, 503, "upstream_connect_failure"),
+            (3, 0, "upstream_connect_failure"),
+            (6, 200, "ok"),
+            (7, 500, "unknown"),
+            (9, 503, "unknown"),
+        ],
+    );
     let gloo = text_of(by_line(9));
     assert!(gloo.contains("cannot tell the proxy's own 503"), "{gloo}");
     assert!(!gloo.contains("relayed"), "{gloo}");
