@@ -2,7 +2,9 @@
 
 - `ModelApp`: the predictor's model server (KServe v2 protocol subset). Behaviour by model name:
   `test` answers 200 to a valid infer body and 400 to one without `inputs`; `crash` answers 500;
-  `busy` answers 503; `slow` sleeps `slow_seconds` then answers 200. Like uvicorn, bytes that
+  `busy` answers 503; `slow` sleeps `slow_seconds` then answers 200. Once `dies` is set, an
+  infer request is read and the connection closed without an answer, as when the kernel kills
+  the model process mid-request (OOMKilled) and closes its sockets. Like uvicorn, bytes that
   are not an HTTP request (a TLS ClientHello from a sidecar that expects mTLS) get an immediate
   `400 Bad Request` and the connection is closed.
 - `ActivatorApp`: Knative's activator in proxy mode: forwards every request to the revision's
@@ -161,6 +163,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_POST = do_GET
     do_DELETE = do_GET
     do_PUT = do_GET
+    do_HEAD = do_GET
+    do_PATCH = do_GET
 
 
 class _App:
@@ -195,6 +199,7 @@ class ModelApp(_App):
             JsonLog(log_path, "kserve", {"knative.dev/key": "aiproject/test-predictor-00001", "container": "kserve-container"}),
         )
         self.slow_seconds = slow_seconds
+        self.dies = threading.Event()
 
     def start(self):
         super().start()
@@ -209,6 +214,10 @@ class ModelApp(_App):
         rid = h.headers.get("x-request-id", "-")
         parts = [p for p in h.path.split("?")[0].split("/") if p]
         status, out = 404, {"error": f"path {h.path} not found"}
+        if self.dies.is_set() and parts[-1:] == ["infer"]:
+            # Killed mid-request: no answer, no log line; the kernel closes the socket.
+            h.close_connection = True
+            return
         if parts[:2] == ["v2", "health"]:
             status, out = 200, {}
         elif len(parts) >= 3 and parts[:2] == ["v2", "models"]:
@@ -239,6 +248,25 @@ class ModelApp(_App):
                 status, out = 200, {"unloaded": "test"}
         self.log.log("INFO" if status < 400 else "ERROR", f"{h.command} {h.path} -> {status}", request_id=rid)
         h._send(status, out)
+
+
+class AuthzApp(_App):
+    """An external authorizer on its raw HTTP port (Authorino's `:5001`): 200 for a request
+    carrying `Authorization: Bearer <token>`, 401 with `WWW-Authenticate` otherwise."""
+
+    def __init__(self, ip, port, log_path, token):
+        super().__init__(ip, port, JsonLog(log_path, "authorino.service.auth", {"container": "authorino"}))
+        self.token = token
+
+    def handle(self, h):
+        _read_body(h)
+        rid = h.headers.get("x-request-id", "-")
+        ok = h.headers.get("authorization", "") == f"Bearer {self.token}"
+        self.log.log("INFO", "outgoing authorization response", authorized=ok, request_id=rid, path=h.path)
+        if ok:
+            h._send(200, b"", ctype="text/plain")
+        else:
+            h._send(401, b"", ctype="text/plain", extra=[("www-authenticate", 'Bearer realm="test-predictor"')])
 
 
 class ActivatorApp(_App):

@@ -86,7 +86,8 @@ def _pod(pod, labels, annotations, containers, sa, owner, started, ready=True, r
     }
 
 
-def pods(sc, started):
+def pods(sc, started, failed_at=None):
+    """`failed_at`: when the scenario broke something (the container's termination time)."""
     k = sc.knobs
     gw = _pod(
         GW,
@@ -148,7 +149,7 @@ def pods(sc, started):
         True,
         started,
         ready=not k.model_down,
-        restarts={"kserve-container": 1} if k.model_down else None,
+        restarts={"kserve-container": 1} if (k.model_down or k.model_oom) else None,
     )
     if k.model_down:
         for cs in pred["status"]["containerStatuses"]:
@@ -156,7 +157,25 @@ def pods(sc, started):
                 cs["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}}
                 cs["lastState"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}
                 cs["started"] = False
+    if k.model_oom:
+        # Killed by the kernel mid-request and restarted by the kubelet: running and ready again.
+        for c in pred["spec"]["containers"]:
+            if c["name"] == "kserve-container":
+                c["resources"] = {"limits": {"cpu": "1", "memory": "2Gi"}, "requests": {"cpu": "1", "memory": "2Gi"}}
+        for cs in pred["status"]["containerStatuses"]:
+            if cs["name"] == "kserve-container":
+                cs["lastState"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": started, "finishedAt": failed_at or started}}
     items = [gw, act, pred]
+    if k.ext_authz:
+        down = k.ext_authz == "unreachable"
+        authz = _pod(T.AUTHZ, AUTHZ_LABELS, {"sidecar.istio.io/inject": "false"}, [("authorino", [(5001, "http"), (50051, "grpc")])],
+                     T.AUTHZ.service_account, True, started, ready=not down, restarts={"authorino": 6} if down else None)
+        if down:
+            for cs in authz["status"]["containerStatuses"]:
+                cs["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 2m40s restarting failed container=authorino"}}
+                cs["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": started, "finishedAt": failed_at or started}}
+                cs["started"] = False
+        items.append(authz)
     if sc.failing.src_ip == CLIENT.ip:
         items.append(
             _pod(
@@ -218,6 +237,23 @@ def _endpoints(name, ns, pod, port):
     }
 
 
+def _extension_providers(k):
+    if not k.ext_authz:
+        return ""
+    return (
+        "extensionProviders:\n"
+        f"- name: {T.AUTHZ_PROVIDER}\n"
+        "  envoyExtAuthzHttp:\n"
+        f"    service: {T.AUTHZ_SVC}\n"
+        f"    port: {T.AUTHZ_PORT}\n"
+        "    includeRequestHeadersInCheck:\n"
+        "    - authorization\n"
+    )
+
+
+AUTHZ_LABELS = {"authorino-resource": "authorino", "control-plane": "controller-manager"}
+
+
 def resources(sc):
     k = sc.knobs
     files = {}
@@ -258,7 +294,7 @@ def resources(sc):
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": "istio", "namespace": "istio-system"},
-            "data": {"mesh": "accessLogFile: /dev/stdout\naccessLogEncoding: TEXT\ndefaultConfig:\n  holdApplicationUntilProxyStarts: true\n"},
+            "data": {"mesh": "accessLogFile: /dev/stdout\naccessLogEncoding: TEXT\ndefaultConfig:\n  holdApplicationUntilProxyStarts: true\n" + _extension_providers(k)},
         }
     ]
     files["knative-serving/gateways.yaml"] = [
@@ -501,6 +537,29 @@ def resources(sc):
                 },
             }
         ]
+    if k.ext_authz:
+        files["aiproject/authorizationpolicy-test-authz.yaml"] = [
+            {
+                "apiVersion": "security.istio.io/v1",
+                "kind": "AuthorizationPolicy",
+                "metadata": {"name": "test-authz", "namespace": "aiproject"},
+                "spec": {
+                    "selector": {"matchLabels": {"serving.kserve.io/inferenceservice": "test"}},
+                    "action": "CUSTOM",
+                    "provider": {"name": T.AUTHZ_PROVIDER},
+                    "rules": [{"to": [{"operation": {"notPaths": ["/healthz", "/debug/pprof/", "/metrics", "/wait-for-drain"]}}]}],
+                },
+            }
+        ]
+        files["opendatahub-auth-provider/services.yaml"] = [
+            _svc(
+                T.AUTHZ_SVC.split(".")[0],
+                T.AUTHZ.namespace,
+                T.AUTHZ_SVC_IP,
+                [("http", T.AUTHZ_PORT, T.AUTHZ_PORT), ("grpc", 50051, 50051)],
+                AUTHZ_LABELS,
+            )
+        ]
     if k.ratelimit_tokens:
         files["aiproject/envoyfilter-local-ratelimit.yaml"] = [
             {
@@ -701,7 +760,7 @@ def write(dest, sc, *, proxy_logs, app_logs, dumps, collected_at, envoy_version)
         with open(os.path.join(d, f"{pod.name}.json"), "wb") as f:
             f.write(body)
     with open(os.path.join(dest, "pods.json"), "w", encoding="utf-8") as f:
-        json.dump(pods(sc, started), f, indent=2)
+        json.dump(pods(sc, started, _ts(collected_at - datetime.timedelta(seconds=1))), f, indent=2)
         f.write("\n")
     for rel, docs in resources(sc).items():
         p = os.path.join(dest, "resources", rel)

@@ -266,6 +266,23 @@ def local_ratelimit_filter(tokens, fill_seconds):
     }
 
 
+def ext_authz_filter(cluster_name, uri):
+    """Istio's ext_authz filter for a CUSTOM AuthorizationPolicy whose provider is an
+    `envoyExtAuthzHttp` extension provider (MeshConfig), forwarding the Authorization header.
+    An unreachable authorizer answers 403 (Envoy's default `status_on_error`)."""
+    return {
+        "name": "envoy.filters.http.ext_authz",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+            "http_service": {
+                "server_uri": {"uri": uri, "cluster": cluster_name, "timeout": "10s"},
+                "authorization_request": {"allowed_headers": {"patterns": [{"exact": "authorization", "ignore_case": True}]}},
+            },
+            "transport_api_version": "V3",
+        },
+    }
+
+
 def ext_proc_filter(cluster_name):
     """Envoy's external processing filter calling an endpoint picker over gRPC, as a Gateway API
     Inference Extension gateway does before routing (fail closed: `failure_mode_allow: false`)."""

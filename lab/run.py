@@ -137,7 +137,7 @@ class Client:
         self.ctx = ssl.create_default_context(cafile=pki.router_ca.cert_path)
         self.ctx.set_alpn_protocols(["http/1.1"])
 
-    def gateway(self, method, path, request_id, body=b"", host=T.EXTERNAL_HOST, timeout=20):
+    def gateway(self, method, path, request_id, body=b"", host=T.EXTERNAL_HOST, timeout=20, extra=()):
         """HTTPS to the ingress gateway's 8443 from the external client address. Returns the status."""
         sock = socket.create_connection((T.GATEWAY.ip, 8443), timeout=timeout, source_address=(T.EXTERNAL_CLIENT_IP, 0))
         try:
@@ -151,6 +151,7 @@ class Client:
             headers = {"x-request-id": request_id, "user-agent": "meshtrace-lab/1.0", "accept": "*/*"}
             if body:
                 headers["content-type"] = "application/json"
+            headers.update(extra)
             conn.request(method, path, body=body or None, headers=headers)
             r = conn.getresponse()
             r.read()
@@ -220,6 +221,11 @@ class Run:
         self.model = apps.ModelApp(T.PREDICTOR.ip, model_port, self.app_logs["model"])
         self.model.start()
         self.apps.append(self.model)
+        if k.ext_authz == "deny":
+            self.app_logs["authz"] = os.path.join(self.work, "authorino.log")
+            authz = apps.AuthzApp(T.AUTHZ.ip, T.AUTHZ_PORT, self.app_logs["authz"], T.AUTHZ_TOKEN)
+            authz.start()
+            self.apps.append(authz)
         proxies = [
             (T.GATEWAY, T.gateway_bootstrap, 2),
             (T.ACTIVATOR, T.activator_bootstrap, 1),
@@ -254,13 +260,14 @@ class Run:
         futs = []
         for i in range(n):
             r = S.rid(self.sc.name, f"{tag}-{i}")
-            futs.append(pool.submit(self.client.gateway, "POST", "/v2/models/test/infer", r, S.GOOD_BODY))
+            extra = {"authorization": f"Bearer {T.AUTHZ_TOKEN}"} if self.sc.knobs.ext_authz else {}
+            futs.append(pool.submit(self.client.gateway, "POST", "/v2/models/test/infer", r, S.GOOD_BODY, extra=extra))
         return futs
 
     def failing(self):
         req = self.sc.failing
         if req.via == "gateway":
-            return self.client.gateway(req.method, req.path, self.sc.start, req.body, host=req.host)
+            return self.client.gateway(req.method, req.path, self.sc.start, req.body, host=req.host, extra=dict(req.headers))
         if req.via == "plaintext-8081":
             return self.client.plaintext(req.src_ip, req.src_port, T.GATEWAY.ip, 8081, req)
         raise LabError(f"unknown via {req.via}")
@@ -274,6 +281,8 @@ class Run:
                 self.activator.answer_503.set()
             elif sc.flip == "model_down":
                 self.model.stop()
+            elif sc.flip == "model_oom":
+                self.model.dies.set()
             along = self.healthy(sc.healthy_alongside, "healthy", pool)
             time.sleep(0.01)
             fail = pool.submit(self.failing)

@@ -58,6 +58,7 @@ class Request:
     via: str = "gateway"  # gateway: HTTPS to 127.0.0.10:8443 | plaintext-8081: raw HTTP to :8081
     src_ip: str = T.EXTERNAL_CLIENT_IP
     src_port: int = 0  # fixed client port for requests traced by ip:port
+    headers: tuple = ()  # extra request headers: (name, value) pairs
 
 
 @dataclass
@@ -192,6 +193,26 @@ SCENARIOS = [
         hops=full_path([503] * 5, ("URX", "URX", "", "URX", "UF connection refused")),
         origin=4,
         wire_checks=[(PRED, r"Connection_refused")],
+    ),
+    Scenario(
+        name="model-oom-reset",
+        title="The model process is killed mid-request: the predictor sidecar sees the connection close",
+        story=(
+            "After three good requests the model server is killed while it holds the request (the "
+            "kernel's OOM killer: `kserve-container` restarted once, last state `OOMKilled`, exit "
+            "code 137). Its socket closes without an answer; the predictor's sidecar answers `503 "
+            "UC` with `upstream_reset_before_response_started{connection_termination}` (inbound "
+            "routes have no retries); the activator outbound retries the 503 twice, then 8081 and "
+            "8443 retry too. The client gets 503."
+        ),
+        knobs=T.Knobs(model_oom=True),
+        flip="model_oom",
+        healthy_alongside=0,
+        cause="upstream_reset",
+        client_status=503,
+        hops=full_path([503] * 5, ("URX", "URX", "", "URX", "UC connection_termination")),
+        origin=4,
+        wire_checks=[(PRED, r"503 UC upstream_reset_before_response_started\{connection_termination\}")],
     ),
     Scenario(
         name="plaintext-sidecar-to-strict",
@@ -358,6 +379,46 @@ SCENARIOS = [
         hops=full_path([429] * 5, ("", "", "", "", "RL local_rate_limited")),
         origin=4,
         wire_checks=[(PRED, r'" 429 RL local_rate_limited ')],
+    ),
+    Scenario(
+        name="ext-authz-denied",
+        title="The external authorizer of a CUSTOM AuthorizationPolicy answers 401 (no token)",
+        story=(
+            "AuthorizationPolicy `aiproject/test-authz` (action CUSTOM, provider "
+            "`opendatahub-auth-provider`, as Open Data Hub's KServe sets up for token "
+            "authentication) sends every request to the predictor through Authorino "
+            "(`authorino-authorino-authorization.opendatahub-auth-provider.svc.cluster.local:5001`). "
+            "The good requests carry `Authorization: Bearer …`; the failing one carries none: "
+            "Authorino answers 401 and the predictor's sidecar returns it, `UAEX ext_authz_denied`. "
+            "401 is not retried."
+        ),
+        knobs=T.Knobs(ext_authz="deny"),
+        cause="ext_authz_denied",
+        client_status=401,
+        hops=full_path([401] * 5, ("", "", "", "", "UAEX ext_authz_denied")),
+        origin=4,
+        wire_checks=[(PRED, r'" 401 UAEX ext_authz_denied ')],
+    ),
+    Scenario(
+        name="ext-authz-unreachable",
+        title="The external authorizer of a CUSTOM AuthorizationPolicy cannot be reached",
+        story=(
+            "As in ext-authz-denied, but nothing answers at the authorizer's address (its pod "
+            "`opendatahub-auth-provider/authorino-6b8d9c7f4-t5v2n` is crash-looping). The "
+            "predictor's sidecar cannot ask it and refuses the request with Envoy's "
+            "`status_on_error`, 403 `UAEX ext_authz_error`, even with a valid token. Every request "
+            "fails; the lab sends only the one."
+        ),
+        failing=Request(headers=(("authorization", f"Bearer {T.AUTHZ_TOKEN}"),)),
+        knobs=T.Knobs(ext_authz="unreachable"),
+        healthy_before=0,
+        healthy_alongside=0,
+        cause="ext_authz_denied",
+        client_status=403,
+        hops=full_path([403] * 5, ("", "", "", "", "UAEX ext_authz_error")),
+        origin=4,
+        wire_checks=[(PRED, r'" 403 UAEX ext_authz_error ')],
+        notes="The authorizer failed rather than denied: the evidence must name the authorizer's Service, not an access rule.",
     ),
     Scenario(
         name="no-route-8443",

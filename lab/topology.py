@@ -47,6 +47,7 @@ ACTIVATOR = Pod("activator", "knative-serving", "activator-6f9c8d7b5-m4n8p", "12
 PREDICTOR = Pod("predictor", "aiproject", "test-predictor-00001-deployment-5d9f7c8b6-x7k2p", "127.0.0.30",
                 "default", True)
 CLIENT = Pod("client", "aiproject", "model-client-7b8c9d6f5-h3j9k", "127.0.0.50", "default", False)
+AUTHZ = Pod("authz", "opendatahub-auth-provider", "authorino-6b8d9c7f4-t5v2n", "127.0.0.40", "authorino-authorino", False)
 
 # Service ClusterIPs (only the private one is on the wire: the activator calls it).
 SVC_IPS = {
@@ -62,6 +63,16 @@ EPP_SVC = "test-epp.aiproject.svc.cluster.local"
 EPP_IP = "127.0.1.50"
 EPP_PORT = 9002
 CL_EPP = f"outbound|{EPP_PORT}||{EPP_SVC}"
+
+# The external authorizer of a CUSTOM AuthorizationPolicy (scenarios ext-authz-*): Authorino as
+# Open Data Hub installs it, asked over its raw HTTP authorization port.
+AUTHZ_PROVIDER = "opendatahub-auth-provider"
+AUTHZ_SVC = "authorino-authorino-authorization.opendatahub-auth-provider.svc.cluster.local"
+AUTHZ_SVC_IP = "127.0.1.60"
+AUTHZ_PORT = 5001
+CL_AUTHZ = f"outbound|{AUTHZ_PORT}||{AUTHZ_SVC}"
+# The token the healthy requests carry (a lab value, never a real credential).
+AUTHZ_TOKEN = "lab-token-not-a-secret"
 
 ACTIVATOR_APP_PORT = 18012
 MODEL_APP_PORT = 18080
@@ -104,7 +115,9 @@ class Knobs:
     stale_vs_host: str = ""  # external host of a VirtualService whose Knative route is gone
     activator_503: bool = False  # the activator answers 503 itself (after the healthy requests)
     model_down: bool = False  # the model container stops (after the healthy requests)
+    model_oom: bool = False  # the model process is killed mid-request (after the healthy requests)
     epp_unreachable: bool = False  # gateway 8443 calls an endpoint picker (ext_proc) nobody serves
+    ext_authz: str = ""  # CUSTOM policy on the predictor: "", "deny" (the authorizer answers), "unreachable"
     extra: dict = field(default_factory=dict)
 
 
@@ -444,6 +457,9 @@ RBAC_DENY_POLICY = "ns[aiproject]-policy[deny-delete]-rule[0]"
 
 def predictor_http_filters(k: Knobs):
     filters = []
+    if k.ext_authz:
+        # Istio puts a CUSTOM policy's ext_authz filter before the DENY and ALLOW RBAC filters.
+        filters.append(E.ext_authz_filter(CL_AUTHZ, f"http://{AUTHZ_SVC}:{AUTHZ_PORT}"))
     if k.rbac == "deny-delete":
         filters.append(
             E.rbac_filter(
@@ -514,6 +530,7 @@ def predictor_bootstrap(k: Knobs, pki):
         metadata=_node(p, "sidecar")["metadata"],
         admin_ip=p.ip,
         listeners=[inbound],
-        clusters=[_inbound_cluster_for(p, MODEL_APP_PORT)],
+        clusters=[_inbound_cluster_for(p, MODEL_APP_PORT)]
+        + ([E.cluster(CL_AUTHZ, (AUTHZ.ip, AUTHZ_PORT), bind_ip=p.ip)] if k.ext_authz else []),
         secrets=_secrets(cert, pki.root),
     )

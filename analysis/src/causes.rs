@@ -196,7 +196,7 @@ impl Cause {
                 "Find the AuthorizationPolicy named in the details (or, for `[none]`, the ALLOW policies that select this workload and that the request did not match) and add a rule that admits this caller, path and headers: `kubectl get authorizationpolicy -A`, `istioctl x authz check <pod>`."
             }
             Cause::ExtAuthzDenied => {
-                "Check the CUSTOM AuthorizationPolicy's provider (MeshConfig extensionProviders) and the ext-authz service's logs and reachability; a 403 is a deny, a 500/503 an error talking to it."
+                "Check the CUSTOM AuthorizationPolicy's provider (MeshConfig extensionProviders) and the authorizer's logs and reachability: details `ext_authz_denied` are the authorizer's own decision (often 401 or 403), `ext_authz_error` means it could not be asked and the proxy answered its status_on_error (403 unless configured)."
             }
             Cause::AuthnFailed => {
                 "Send a valid token (Authorization: Bearer …) whose issuer and audience match the RequestAuthentication, and check the JWKS URI is reachable from the proxy."

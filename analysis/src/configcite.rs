@@ -187,6 +187,13 @@ fn refusing_listener(d: &PodDump, req: Option<&Request>) -> Option<Cited> {
 fn upstream_tls(d: &PodDump, origin: &RawRecord<'_>) -> Option<Cited> {
     let name = origin.value(Slot::UpstreamCluster)?;
     let c = d.dump.cluster(name.trim_end_matches(';'))?;
+    // An inbound cluster leads to the application beside the sidecar, in plaintext by design:
+    // its TLS says nothing about the failure.
+    if c.tls_mode() == TlsMode::None
+        && meshtrace_parsers::cluster::parse_cluster_name(&c.name).is_some_and(|n| n.is_inbound())
+    {
+        return None;
+    }
     let tls = c
         .upstream_tls
         .as_ref()

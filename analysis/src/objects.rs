@@ -486,12 +486,33 @@ fn cite_model(site: &Site<'_, '_>, cause: Cause) -> Vec<Cited> {
         }
     }
     if pod.restarts > 0 {
-        out.push(Cited {
-            object: pod_object(pod),
-            why: format!(
+        let ended: Vec<String> = pod
+            .terminations
+            .iter()
+            .filter(|t| t.restarts > 0)
+            .map(|t| {
+                format!(
+                    "`{}` restarted {} time(s), last ended {}",
+                    t.container,
+                    t.restarts,
+                    t.describe()
+                )
+            })
+            .collect();
+        let why = if ended.is_empty() {
+            format!(
                 "its containers restarted {} time(s): check `kubectl logs --previous`",
                 pod.restarts
-            ),
+            )
+        } else {
+            format!(
+                "{}: check `kubectl logs --previous -c <container>`",
+                ended.join("; ")
+            )
+        };
+        out.push(Cited {
+            object: pod_object(pod),
+            why,
         });
     }
     out

@@ -75,9 +75,53 @@ pub struct PodInfo {
     pub phase: Option<String>,
     /// Sum of container restarts.
     pub restarts: i32,
+    /// Each container's last termination, for containers that restarted or are terminated
+    /// (`status.containerStatuses[].lastState.terminated`, else `state.terminated`).
+    pub terminations: Vec<Termination>,
     /// Gateways (`namespace/name`) whose selector matches this pod.
     pub gateways: Vec<String>,
 }
+
+/// How one container of a pod last ended (Kubernetes `ContainerStateTerminated`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Termination {
+    /// The container's name.
+    pub container: String,
+    /// Its restart count.
+    pub restarts: i32,
+    /// The kubelet's reason (`OOMKilled`, `Error`, `Completed`, `ContainerCannotRun`…).
+    pub reason: Option<String>,
+    /// The exit code (137 = killed by SIGKILL, e.g. by the kernel's OOM killer).
+    pub exit_code: i32,
+    /// When it ended (RFC 3339, as the API writes it).
+    pub finished_at: Option<String>,
+}
+
+impl Termination {
+    /// Killed by the kernel's OOM killer for exceeding its memory limit.
+    pub fn oom_killed(&self) -> bool {
+        self.reason.as_deref() == Some("OOMKilled")
+    }
+
+    /// `OOMKilled (exit code 137)`, `Error (exit code 1)`, `exit code 2`.
+    pub fn describe(&self) -> String {
+        match &self.reason {
+            Some(r) => format!("{} (exit code {})", short(r), self.exit_code),
+            None => format!("exit code {}", self.exit_code),
+        }
+    }
+}
+
+/// A reason as the kubelet writes it is one word; a longer one is cut at 64 characters.
+fn short(s: &str) -> &str {
+    match s.char_indices().nth(64) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Most container terminations kept per pod (a pod object is untrusted input).
+const MAX_TERMINATIONS: usize = 16;
 
 impl PodInfo {
     /// `namespace/name`.
@@ -458,12 +502,24 @@ impl Topology {
         {
             ips.push(ip);
         }
-        let restarts = status
-            .container_statuses
-            .unwrap_or_default()
+        let statuses = status.container_statuses.unwrap_or_default();
+        let restarts = statuses.iter().map(|c| c.restart_count).sum();
+        let terminations = statuses
             .iter()
-            .map(|c| c.restart_count)
-            .sum();
+            .filter_map(|c| {
+                let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+                let now = c.state.as_ref().and_then(|s| s.terminated.as_ref());
+                let t = last.or(now)?;
+                Some(Termination {
+                    container: c.name.clone(),
+                    restarts: c.restart_count,
+                    reason: t.reason.clone().filter(|r| !r.is_empty()),
+                    exit_code: t.exit_code,
+                    finished_at: t.finished_at.as_ref().map(|t| t.0.to_string()),
+                })
+            })
+            .take(MAX_TERMINATIONS)
+            .collect();
         let gateways: Vec<String> = self
             .gateways
             .iter()
@@ -486,6 +542,7 @@ impl Topology {
             seldon: l("seldon-deployment-id").map(str::to_string),
             phase: status.phase,
             restarts,
+            terminations,
             gateways,
         }
     }

@@ -491,3 +491,111 @@ fn epp_unreachable_names_the_endpoint_picker() {
         "no inference-epp-unreachable scenario under testdata/lab"
     );
 }
+
+/// The `trace -o json` of one lab scenario in every lab root, with its folder.
+fn traced(name: &str) -> Vec<(PathBuf, Value)> {
+    let mut out = Vec::new();
+    for root in roots() {
+        let dir = root.join(name);
+        if !dir.join("expect.json").is_file() {
+            continue;
+        }
+        let expect: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap())
+                .unwrap();
+        let bundle = dir.to_string_lossy().into_owned();
+        let (code, out_json, err) = meshtrace(&[
+            "trace",
+            &s(&expect["request_id"]),
+            "--bundle",
+            &bundle,
+            "-o",
+            "json",
+        ]);
+        assert_eq!(code, 1, "{}: {err}", dir.display());
+        out.push((dir, serde_json::from_str(&out_json).expect("trace JSON")));
+    }
+    assert!(!out.is_empty(), "no lab bundle {name}");
+    out
+}
+
+/// `model-oom-reset`: the model container was OOMKilled while it held the request. The verdict
+/// names the container, the kubelet's reason and the memory fix, beside the reset.
+#[test]
+fn oom_killed_model_is_named_with_the_reset() {
+    for (dir, t) in traced("model-oom-reset") {
+        assert_eq!(t["cause"], "upstream_reset", "{}", dir.display());
+        let summary = s(&t["summary"]);
+        assert!(
+            summary.contains("Container `kserve-container`")
+                && summary.contains("OOMKilled (exit code 137)")
+                && summary.contains("at the time of this request"),
+            "{}: {summary}",
+            dir.display()
+        );
+        let fix = s(&t["fix"]);
+        assert!(
+            fix.contains("more memory") && fix.contains("now 2Gi") && fix.contains("--previous"),
+            "{}: {fix}",
+            dir.display()
+        );
+        // The sidecar's inbound cluster to its own application is plaintext by design: not
+        // cited as a TLS problem.
+        let objects = t["objects"].to_string();
+        assert!(
+            !objects.contains("inbound|8012"),
+            "{}: {objects}",
+            dir.display()
+        );
+    }
+}
+
+/// `ext-authz-denied` / `ext-authz-unreachable`: a CUSTOM policy's authorizer decided (401), or
+/// could not be asked (403 `ext_authz_error`). The verdicts cite the policy, the provider and
+/// its Service, and tell a decision from a failure to decide.
+#[test]
+fn external_authorizer_decision_and_failure_are_told_apart() {
+    for (dir, t) in traced("ext-authz-denied") {
+        assert_eq!(t["cause"], "ext_authz_denied", "{}", dir.display());
+        assert_eq!(t["status"], 401, "{}", dir.display());
+        let summary = s(&t["summary"]);
+        assert!(
+            summary.contains(
+                "This is the decision of the external authorizer `opendatahub-auth-provider`"
+            ) && summary.contains("no credentials it accepts"),
+            "{}: {summary}",
+            dir.display()
+        );
+        assert!(s(&t["fix"]).contains("Bearer"), "{}", dir.display());
+        let objects = t["objects"].to_string();
+        for o in [
+            "AuthorizationPolicy/aiproject/test-authz",
+            "ConfigMap/istio-system/istio",
+            "Service/opendatahub-auth-provider/authorino-authorino-authorization",
+        ] {
+            assert!(
+                objects.contains(o),
+                "{}: {o} not in {objects}",
+                dir.display()
+            );
+        }
+    }
+    for (dir, t) in traced("ext-authz-unreachable") {
+        assert_eq!(t["cause"], "ext_authz_denied", "{}", dir.display());
+        assert_eq!(t["status"], 403, "{}", dir.display());
+        let summary = s(&t["summary"]);
+        assert!(
+            summary.contains("This is not a decision about the request")
+                && summary.contains("status_on_error (403)"),
+            "{}: {summary}",
+            dir.display()
+        );
+        let fix = s(&t["fix"]);
+        assert!(
+            fix.contains("kubectl get pods,endpoints -n opendatahub-auth-provider")
+                && fix.contains("failOpen"),
+            "{}: {fix}",
+            dir.display()
+        );
+    }
+}
