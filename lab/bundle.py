@@ -497,6 +497,24 @@ def resources(sc):
             "status": {"actualReplicas": 0 if k.activator_503 else 1, "desiredReplicas": 1, "conditions": rev_conditions},
         },
     ]
+    if k.pool_limit:
+        files["aiproject/destinationrule-private.yaml"] = [
+            {
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "DestinationRule",
+                "metadata": {"name": "test-predictor-00001-private", "namespace": "aiproject"},
+                "spec": {
+                    "host": T.PRIVATE_SVC,
+                    "trafficPolicy": {
+                        "tls": {"mode": "ISTIO_MUTUAL"},
+                        "connectionPool": {
+                            "tcp": {"maxConnections": k.pool_limit},
+                            "http": {"http1MaxPendingRequests": k.pool_limit, "http2MaxRequests": k.pool_limit},
+                        },
+                    },
+                },
+            }
+        ]
     if k.activator_tls == "DISABLE":
         files["aiproject/destinationrule-private.yaml"] = [
             {

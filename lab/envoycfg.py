@@ -161,8 +161,12 @@ def upstream_istio_mutual(sni, peer_spiffe_ids, h2):
     }
 
 
-def cluster(name, endpoint, *, bind_ip, h2=False, tls=None, metadata=None, connect_timeout="10s"):
+def cluster(name, endpoint, *, bind_ip, h2=False, tls=None, metadata=None, connect_timeout="10s", limits=None):
+    """`limits`: Istio's translation of a DestinationRule connectionPool into circuit-breaker
+    thresholds (tcp.maxConnections → max_connections, http.http1MaxPendingRequests →
+    max_pending_requests, http.http2MaxRequests → max_requests); Istio's maximum otherwise."""
     ip, port = endpoint
+    limits = limits or {}
     c = {
         "name": name,
         "type": "STATIC",
@@ -171,9 +175,9 @@ def cluster(name, endpoint, *, bind_ip, h2=False, tls=None, metadata=None, conne
         "circuit_breakers": {
             "thresholds": [
                 {
-                    "max_connections": MAX,
-                    "max_pending_requests": MAX,
-                    "max_requests": MAX,
+                    "max_connections": limits.get("max_connections", MAX),
+                    "max_pending_requests": limits.get("max_pending_requests", MAX),
+                    "max_requests": limits.get("max_requests", MAX),
                     "max_retries": MAX,
                     "track_remaining": True,
                 }

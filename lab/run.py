@@ -256,12 +256,12 @@ class Run:
 
     # Traffic ----------------------------------------------------------------------------
 
-    def healthy(self, n, tag, pool):
+    def healthy(self, n, tag, pool, path="/v2/models/test/infer"):
         futs = []
         for i in range(n):
             r = S.rid(self.sc.name, f"{tag}-{i}")
             extra = {"authorization": f"Bearer {T.AUTHZ_TOKEN}"} if self.sc.knobs.ext_authz else {}
-            futs.append(pool.submit(self.client.gateway, "POST", "/v2/models/test/infer", r, S.GOOD_BODY, extra=extra))
+            futs.append(pool.submit(self.client.gateway, "POST", path, r, S.GOOD_BODY, extra=extra))
         return futs
 
     def failing(self):
@@ -283,8 +283,13 @@ class Run:
                 self.model.stop()
             elif sc.flip == "model_oom":
                 self.model.dies.set()
-            along = self.healthy(sc.healthy_alongside, "healthy", pool)
-            time.sleep(0.01)
+            if sc.flip == "saturate":
+                # Slow requests that hold the pool's connection and its one pending slot.
+                along = self.healthy(sc.healthy_alongside, "healthy-slow", pool, path="/v2/models/slow/infer")
+                time.sleep(0.5)
+            else:
+                along = self.healthy(sc.healthy_alongside, "healthy", pool)
+                time.sleep(0.01)
             fail = pool.submit(self.failing)
             status = fail.result(timeout=30)
             bad_along = [f.result(timeout=30) for f in along]

@@ -215,6 +215,29 @@ SCENARIOS = [
         wire_checks=[(PRED, r"503 UC upstream_reset_before_response_started\{connection_termination\}")],
     ),
     Scenario(
+        name="circuit-breaker-overflow",
+        title="A DestinationRule connection pool of one: the activator's sidecar overflows",
+        story=(
+            "DestinationRule `aiproject/test-predictor-00001-private` limits the private Service to "
+            "`maxConnections: 1`, `http1MaxPendingRequests: 1` and `http2MaxRequests: 1` (Envoy "
+            "circuit breakers on `outbound|80||test-predictor-00001-private…`). Two slow requests "
+            "(3 s each) hold the one connection and the one pending slot; the failing request "
+            "arrives meanwhile and the activator's sidecar answers `503 UO` with "
+            "`upstream_reset_before_response_started{overflow}` without calling the predictor. "
+            "8081 and 8443 retry the 503 and overflow again; the client gets 503, the two slow "
+            "requests get 200."
+        ),
+        knobs=T.Knobs(pool_limit=1),
+        flip="saturate",
+        healthy_before=0,
+        healthy_alongside=2,
+        cause="circuit_breaker",
+        client_status=503,
+        hops=full_path([503, 503, 503, 503], ("URX", "URX", "", "UO overflow"))[:4],
+        origin=3,
+        wire_checks=[(ACT, r"503 UO upstream_reset_before_response_started\{overflow\}")],
+    ),
+    Scenario(
         name="plaintext-sidecar-to-strict",
         title="DestinationRule DISABLE: the activator sends plaintext into the STRICT predictor",
         story=(

@@ -118,6 +118,7 @@ class Knobs:
     model_oom: bool = False  # the model process is killed mid-request (after the healthy requests)
     epp_unreachable: bool = False  # gateway 8443 calls an endpoint picker (ext_proc) nobody serves
     ext_authz: str = ""  # CUSTOM policy on the predictor: "", "deny" (the authorizer answers), "unreachable"
+    pool_limit: int = 0  # DestinationRule connectionPool on the private Service: 1 connection, 1 pending (0 = none)
     extra: dict = field(default_factory=dict)
 
 
@@ -426,13 +427,23 @@ def activator_bootstrap(k: Knobs, pki):
     )
     if k.activator_tls == "ISTIO_MUTUAL":
         tls = E.upstream_istio_mutual(SNI_PRIVATE, [certs.spiffe(PREDICTOR.namespace, PREDICTOR.service_account)], h2=False)
-        dr = _dr_meta("istio-system", "default", PRIVATE_SVC, "test-predictor-00001-private", "aiproject")
+        dr_ns, dr_name = ("aiproject", "test-predictor-00001-private") if k.pool_limit else ("istio-system", "default")
+        dr = _dr_meta(dr_ns, dr_name, PRIVATE_SVC, "test-predictor-00001-private", "aiproject")
     else:
         tls = None
         dr = _dr_meta("aiproject", "test-predictor-00001-private", PRIVATE_SVC, "test-predictor-00001-private", "aiproject")
     clusters = [
         _inbound_cluster_for(a, ACTIVATOR_APP_PORT),
-        E.cluster(CL_PRIVATE, (PREDICTOR.ip, 8012), bind_ip=a.ip, tls=tls, metadata=dr),
+        E.cluster(
+            CL_PRIVATE,
+            (PREDICTOR.ip, 8012),
+            bind_ip=a.ip,
+            tls=tls,
+            metadata=dr,
+            limits={"max_connections": k.pool_limit, "max_pending_requests": k.pool_limit, "max_requests": k.pool_limit}
+            if k.pool_limit
+            else None,
+        ),
     ]
     return E.bootstrap(
         node_id=_node(a, "sidecar")["id"],

@@ -124,6 +124,9 @@ pub fn cite_config(
     ) {
         out.extend(upstream_tls(d, origin));
     }
+    if cause == Cause::CircuitBreaker {
+        out.extend(circuit_breakers(d, origin));
+    }
     if cause != Cause::Ok
         && let Some(req) = &req
     {
@@ -181,6 +184,31 @@ fn refusing_listener(d: &PodDump, req: Option<&Request>) -> Option<Cited> {
     let l = listener_for(&d.dump, port)?;
     let why = plaintext_refused(l, port)?;
     Some(cited("Listener", d, &l.name, why))
+}
+
+/// The circuit-breaker thresholds of the cluster that overflowed, as the proxy held them.
+fn circuit_breakers(d: &PodDump, origin: &RawRecord<'_>) -> Option<Cited> {
+    let name = origin.value(Slot::UpstreamCluster)?;
+    let c = d.dump.cluster(name.trim_end_matches(';'))?;
+    let cb = c.circuit_breakers.as_ref()?;
+    // Istio writes 4294967295 (2^32 - 1) where no connectionPool limit is set.
+    let show = |v: Option<u64>| match v {
+        Some(n) if n >= u64::from(u32::MAX) => "unlimited".to_string(),
+        Some(n) => n.to_string(),
+        None => "Envoy's default".to_string(),
+    };
+    Some(cited(
+        "Cluster",
+        d,
+        &c.name,
+        format!(
+            "circuit breakers: max_connections {}, max_pending_requests {}, max_requests {}, max_retries {}",
+            show(cb.max_connections),
+            show(cb.max_pending_requests),
+            show(cb.max_requests),
+            show(cb.max_retries)
+        ),
+    ))
 }
 
 /// The upstream TLS of the cluster the origin hop logged, and the DestinationRule setting it.

@@ -168,8 +168,87 @@ pub fn cite(
         | Cause::UpstreamTimeout => cite_model(&site, cause),
         Cause::ActivatorError | Cause::NoHealthyUpstream => cite_revision(&site),
         Cause::EgressBlocked => cite_egress(&site),
+        Cause::CircuitBreaker => cite_connection_pool(&site),
         _ => Vec::new(),
     }
+}
+
+/// The connectionPool settings Istio turns into circuit-breaker thresholds, in order.
+const POOL_FIELDS: [(&str, &str); 6] = [
+    ("/tcp/maxConnections", "tcp.maxConnections"),
+    (
+        "/http/http1MaxPendingRequests",
+        "http.http1MaxPendingRequests",
+    ),
+    ("/http/http2MaxRequests", "http.http2MaxRequests"),
+    (
+        "/http/maxRequestsPerConnection",
+        "http.maxRequestsPerConnection",
+    ),
+    ("/http/maxRetries", "http.maxRetries"),
+    ("/http/maxConcurrentStreams", "http.maxConcurrentStreams"),
+];
+
+/// `CircuitBreaker`: the DestinationRules whose `connectionPool` (for the whole host, or for
+/// the subset the cluster names) set the limits the proxy enforced on the overflowing cluster.
+fn cite_connection_pool(site: &Site<'_, '_>) -> Vec<Cited> {
+    let Some(ClusterName::Istio { host, subset, .. }) = site.origin.upstream_cluster() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for dr in site.of("DestinationRule") {
+        let h = dr.str_at("/spec/host").unwrap_or("");
+        if !dr_host_matches(h, dr.namespace.as_deref().unwrap_or(""), host) {
+            continue;
+        }
+        let mut pools = vec![(
+            String::new(),
+            dr.value.pointer("/spec/trafficPolicy/connectionPool"),
+        )];
+        if !subset.is_empty() {
+            let named = dr
+                .spec()
+                .get("subsets")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|x| x.get("name").and_then(Value::as_str) == Some(subset));
+            if let Some(x) = named {
+                pools.push((
+                    format!(" (subset `{subset}`)"),
+                    x.pointer("/trafficPolicy/connectionPool"),
+                ));
+            }
+        }
+        let set: Vec<String> = pools
+            .iter()
+            .filter_map(|(label, pool)| {
+                let pool = (*pool)?;
+                let fields: Vec<String> = POOL_FIELDS
+                    .iter()
+                    .filter_map(|(ptr, name)| {
+                        let v = pool.pointer(ptr)?;
+                        Some(format!(
+                            "{name} {}",
+                            v.as_u64().map_or("?".into(), |n| n.to_string())
+                        ))
+                    })
+                    .collect();
+                (!fields.is_empty()).then(|| format!("{}{label}", fields.join(", ")))
+            })
+            .collect();
+        if set.is_empty() {
+            continue;
+        }
+        out.push(Cited {
+            object: dr.reference(),
+            why: format!(
+                "host `{h}` covers {host}: connectionPool {} — the limits the proxy's circuit breakers enforced",
+                set.join("; ")
+            ),
+        });
+    }
+    out
 }
 
 /// `RbacDenied`: the policy the RBAC details name, else the ALLOW policies the request matched
@@ -628,6 +707,56 @@ mod tests {
             "x",
             "a.b.svc.cluster.local"
         ));
+    }
+
+    /// The host's pool and the named subset's pool are both cited; a DestinationRule for
+    /// another host, or one without a pool, is not.
+    #[test]
+    fn connection_pools_of_the_overflowing_cluster() {
+        use meshtrace_parsers::{LineOutcome, LineParser};
+        let line = r#"[2026-12-06T05:53:42.255Z] "POST /v2/models/m/infer HTTP/1.1" 503 UO upstream_reset_before_response_started{overflow} - "-" 0 81 0 - "-" "curl" "id-1" "m.ns" "-" outbound|80|v2|m.ns.svc.cluster.local - 10.0.0.1:80 10.0.0.2:4000 - default"#;
+        let LineOutcome::Record(r) = LineParser::auto().parse(line) else {
+            panic!("not a record")
+        };
+        let dr = |name: &str, host: &str, mut spec: Value| {
+            spec["host"] = host.into();
+            Object::from_value(
+                serde_json::json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                    "metadata": {"name": name, "namespace": "ns"}, "spec": spec}),
+                "t".into(),
+            )
+            .unwrap()
+        };
+        let objects = vec![
+            dr(
+                "pool",
+                "m",
+                serde_json::json!({"trafficPolicy": {"connectionPool": {"http": {"http2MaxRequests": 10, "maxRetries": 2}}},
+                    "subsets": [{"name": "v1", "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 7}}}},
+                                {"name": "v2", "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 3}}}}]}),
+            ),
+            dr(
+                "tls-only",
+                "m",
+                serde_json::json!({"trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}}),
+            ),
+            dr(
+                "other",
+                "x",
+                serde_json::json!({"trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 1}}}}),
+            ),
+        ];
+        let topo = Topology::default();
+        let got = cite(&objects, &topo, &r, None, None, Cause::CircuitBreaker);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].object, "DestinationRule/ns/pool");
+        assert!(
+            got[0].why.contains(
+                "connectionPool http.http2MaxRequests 10, http.maxRetries 2; tcp.maxConnections 3 (subset `v2`)"
+            ),
+            "{}",
+            got[0].why
+        );
     }
 
     #[test]

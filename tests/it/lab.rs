@@ -599,3 +599,38 @@ fn external_authorizer_decision_and_failure_are_told_apart() {
         );
     }
 }
+
+/// `circuit-breaker-overflow`: a connectionPool of one. The verdict is the overflow at the
+/// activator's sidecar, citing the DestinationRule's limits and the thresholds the proxy held.
+#[test]
+fn overflow_cites_the_connection_pool_and_the_thresholds() {
+    for (dir, t) in traced("circuit-breaker-overflow") {
+        assert_eq!(t["cause"], "circuit_breaker", "{}", dir.display());
+        let dr = t["citations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["object"] == "DestinationRule/aiproject/test-predictor-00001-private")
+            .map(|c| s(&c["why"]))
+            .unwrap_or_else(|| panic!("{}: no DestinationRule cited: {t:#}", dir.display()));
+        assert!(
+            dr.contains("tcp.maxConnections 1") && dr.contains("http.http1MaxPendingRequests 1"),
+            "{}: {dr}",
+            dir.display()
+        );
+        let cluster = t["citations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| s(&c["object"]).starts_with("Cluster/knative-serving/activator"))
+            .map(|c| s(&c["why"]))
+            .unwrap_or_else(|| panic!("{}: no cluster cited: {t:#}", dir.display()));
+        assert!(
+            cluster.contains(
+                "max_connections 1, max_pending_requests 1, max_requests 1, max_retries unlimited"
+            ),
+            "{}: {cluster}",
+            dir.display()
+        );
+    }
+}
