@@ -243,8 +243,12 @@ fn pair_spans(b: &[u8], spans: &mut Vec<(usize, usize)>) {
                         None | Some(b'?' | b'&' | b';' | b' ' | b'"' | b'\'')
                     ))
         } else {
-            // `https://`, `::`: not a name and its value.
-            !matches!(b.get(j + 1), Some(b'/' | b':')) && is_secret_name(name)
+            // `https://`, `::`: not a name and its value. A name right after a `/` ends a path
+            // (`Service/ns/authorino-authorization: …`, an object reference), not a header or
+            // key name.
+            !matches!(b.get(j + 1), Some(b'/' | b':'))
+                && (quoted || before != Some(b'/'))
+                && is_secret_name(name)
         };
         if !secret {
             continue;
@@ -617,6 +621,19 @@ mod tests {
             (
                 "password=hunter2 user=bob".into(),
                 "password=<redacted> user=bob".into(),
+            ),
+            (
+                // An object reference ending in a secret word is a path, not a header name.
+                "- Service/opendatahub-auth-provider/authorino-authorino-authorization: Service of the provider".into(),
+                "- Service/opendatahub-auth-provider/authorino-authorino-authorization: Service of the provider".into(),
+            ),
+            (
+                "proxy-authorization: s3cr3tvalue\nx-authorization: other".into(),
+                "proxy-authorization: <redacted>\nx-authorization: <redacted>".into(),
+            ),
+            (
+                r#"{"/authorization": "v1"} path/token=abc"#.into(),
+                r#"{"/authorization": "<redacted>"} path/token=<redacted>"#.into(),
             ),
             (
                 "see https://istio.io/x?y=1 at 10:00:00 secretName: certs key: app".into(),

@@ -580,6 +580,25 @@ fn external_authorizer_decision_and_failure_are_told_apart() {
             );
         }
     }
+    // The terminal shows the Service citation whole: an object reference ending in
+    // `authorization` is not an Authorization header to mask.
+    for root in roots() {
+        let dir = root.join("ext-authz-denied");
+        if !dir.join("expect.json").is_file() {
+            continue;
+        }
+        let expect: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap())
+                .unwrap();
+        let bundle = dir.to_string_lossy().into_owned();
+        let (_, text, _) = meshtrace(&["trace", &s(&expect["request_id"]), "--bundle", &bundle]);
+        assert!(
+            text.contains("authorino-authorino-authorization: Service of the provider")
+                && !text.contains("<redacted>"),
+            "{}: {text}",
+            dir.display()
+        );
+    }
     for (dir, t) in traced("ext-authz-unreachable") {
         assert_eq!(t["cause"], "ext_authz_denied", "{}", dir.display());
         assert_eq!(t["status"], 403, "{}", dir.display());
