@@ -266,6 +266,11 @@ class Run:
 
     def failing(self):
         req = self.sc.failing
+        if req.via == "gateway" and req.give_up_s:
+            try:
+                return self.client.gateway(req.method, req.path, self.sc.start, req.body, host=req.host, timeout=req.give_up_s)
+            except TimeoutError:
+                return 0  # the client gave up: it got no status
         if req.via == "gateway":
             return self.client.gateway(req.method, req.path, self.sc.start, req.body, host=req.host, extra=dict(req.headers))
         if req.via == "plaintext-8081":
@@ -301,6 +306,8 @@ class Run:
         # Let the inner hops finish (a timed-out request still runs behind the gateway).
         if sc.knobs.route_timeout_s:
             time.sleep(self.model.slow_seconds - sc.knobs.route_timeout_s + 0.5)
+        if sc.failing.give_up_s:
+            time.sleep(self.model.slow_seconds - sc.failing.give_up_s + 0.5)
 
     def wait_flushed(self):
         # Envoy flushes its access-log file every 100 ms (--file-flush-interval-msec).

@@ -59,6 +59,7 @@ class Request:
     src_ip: str = T.EXTERNAL_CLIENT_IP
     src_port: int = 0  # fixed client port for requests traced by ip:port
     headers: tuple = ()  # extra request headers: (name, value) pairs
+    give_up_s: float = 0  # the client closes the connection after this many seconds (0 = waits)
 
 
 @dataclass
@@ -142,6 +143,27 @@ SCENARIOS = [
         ),
         origin=0,
         wire_checks=[(GW, r'" 504 UT response_timeout ')],
+    ),
+    Scenario(
+        name="client-gives-up",
+        title="The client gives up after 1 s while the model takes 3 s",
+        story=(
+            "POST `/v2/models/slow/infer` with a client timeout of 1 s (a script's `timeout=1`): "
+            "the model needs 3 s. The client closes its connection; the gateway's 8443 logs `0 "
+            "DC downstream_remote_disconnect` and resets its stream to 8081, which logs the "
+            "downstream reset; the activator's inbound sidecar sees its downstream go away; the "
+            "activator app's own request is not cancelled, so the activator outbound and the "
+            "predictor log 200 two seconds later. Nothing in the mesh failed: the client did."
+        ),
+        failing=Request(path="/v2/models/slow/infer", give_up_s=1.0),
+        cause="downstream_disconnect",
+        client_status=0,
+        hops=full_path(
+            [0, 0, 0, 200, 200],
+            ("DC downstream_remote_disconnect", "DR: 8443 reset the stream", "DC: 8081 closed the connection", "", ""),
+        ),
+        origin=0,
+        wire_checks=[(GW, r'" 0 DC downstream_remote_disconnect ')],
     ),
     Scenario(
         name="model-503-retries",

@@ -3,7 +3,7 @@
 #   bash scripts/lab.sh [--out DIR] [--envoy PATH] [--only a,b]
 # Creates .lab/venv (python3 -m venv) if missing, installs lab/requirements.txt into it, then runs
 # lab/run.py. Default DIR: testdata/lab. Bounded: each scenario has timeouts, the whole run a
-# hard limit (LAB_TIMEOUT, default 110 s).
+# hard limit (LAB_TIMEOUT, default 180 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,4 +30,4 @@ fi
 
 args=(--envoy "$envoy" --out "$out")
 [ -n "$only" ] && args+=(--only "$only")
-exec timeout --kill-after=10 "${LAB_TIMEOUT:-110}" python3 lab/run.py "${args[@]}"
+exec timeout --kill-after=10 "${LAB_TIMEOUT:-180}" python3 lab/run.py "${args[@]}"

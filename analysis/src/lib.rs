@@ -36,6 +36,7 @@ pub mod fixes;
 pub mod gatewaybind;
 pub mod gatewayport;
 pub mod gatewaytls;
+pub mod gaveup;
 pub mod inference;
 pub mod knative;
 pub mod model;

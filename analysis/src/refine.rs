@@ -1,7 +1,8 @@
 //! Platform readings of a trace's verdict: what Istio gateways, Knative and Seldon Core add to
 //! a verdict once the bundle's objects are known ([`crate::gatewaybind`], [`crate::knative`],
 //! [`crate::seldon`]), the terminations of the workload behind the failed hop
-//! ([`crate::workload`]) and the external authorizer behind a CUSTOM policy ([`crate::extauthz`]). Each reading may restate the summary and fix, cite objects (replacing an
+//! ([`crate::workload`]) and the external authorizer behind a CUSTOM policy ([`crate::extauthz`]), the inner hops that
+//! still answered a client that went away ([`crate::gaveup`]). Each reading may restate the summary and fix, cite objects (replacing an
 //! earlier citation of the same object) and add notes; `trace` applies them in order.
 
 use crate::model::Cited;
@@ -21,6 +22,7 @@ pub fn apply(
         crate::seldon::reading(site),
         crate::workload::reading(site),
         crate::extauthz::reading(site),
+        crate::gaveup::reading(site),
     ];
     for r in readings.into_iter().flatten() {
         if let Some(s) = r.summary {

@@ -653,3 +653,27 @@ fn overflow_cites_the_connection_pool_and_the_thresholds() {
         );
     }
 }
+
+/// `client-gives-up`: the client's 1 s timeout against a 3 s model. The verdict is the
+/// client's disconnect at the gateway, and it says the innermost hop still answered 200.
+#[test]
+fn client_that_gave_up_is_told_the_model_answered_later() {
+    for (dir, t) in traced("client-gives-up") {
+        assert_eq!(t["cause"], "downstream_disconnect", "{}", dir.display());
+        assert_eq!(t["origin_hop"], 1, "{}", dir.display());
+        let summary = s(&t["summary"]);
+        assert!(
+            summary.contains("The client stopped waiting after")
+                && summary.contains("hop 5 (the predictor")
+                && summary.contains("answered 200")
+                && summary.contains("the request itself succeeded"),
+            "{}: {summary}",
+            dir.display()
+        );
+        assert!(
+            s(&t["fix"]).contains("raise the client's timeout"),
+            "{}",
+            dir.display()
+        );
+    }
+}
