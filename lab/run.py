@@ -160,6 +160,28 @@ class Client:
             conn.close()
 
     @staticmethod
+    def tls_handshake(src_ip, src_port, dst_ip, dst_port, sni, timeout=5):
+        """A TLS handshake from a fixed source ip:port with this SNI (None: no SNI, as a client
+        calling by IP address). Returns 0: the gateway closes a connection no filter chain takes."""
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((src_ip, src_port))
+            s.settimeout(timeout)
+            s.connect((dst_ip, dst_port))
+            try:
+                tls = ctx.wrap_socket(s, server_hostname=sni)
+            except (ssl.SSLError, ConnectionResetError, BrokenPipeError, OSError):
+                return 0
+            tls.close()
+            raise LabError(f"TLS handshake with SNI {sni!r} succeeded; the scenario expects no filter chain")
+        finally:
+            s.close()
+
+    @staticmethod
     def plaintext(src_ip, src_port, dst_ip, dst_port, req, timeout=5):
         """Plain HTTP/1.1 from a fixed source ip:port. Returns 0 when the peer closed without answering."""
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -273,6 +295,8 @@ class Run:
                 return 0  # the client gave up: it got no status
         if req.via == "gateway":
             return self.client.gateway(req.method, req.path, self.sc.start, req.body, host=req.host, extra=dict(req.headers))
+        if req.via == "tls-8443":
+            return self.client.tls_handshake(req.src_ip, req.src_port, T.GATEWAY.ip, 8443, req.sni)
         if req.via == "plaintext-8081":
             return self.client.plaintext(req.src_ip, req.src_port, T.GATEWAY.ip, 8081, req)
         raise LabError(f"unknown via {req.via}")

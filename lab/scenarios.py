@@ -55,7 +55,8 @@ class Request:
     path: str = "/v2/models/test/infer"
     body: bytes = b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}'
     host: str = T.EXTERNAL_HOST
-    via: str = "gateway"  # gateway: HTTPS to 127.0.0.10:8443 | plaintext-8081: raw HTTP to :8081
+    via: str = "gateway"  # gateway: HTTPS to 127.0.0.10:8443 | plaintext-8081: raw HTTP to :8081 | tls-8443: a TLS handshake only
+    sni: str = None  # tls-8443: the server name sent (None: none, as when calling by IP address)
     src_ip: str = T.EXTERNAL_CLIENT_IP
     src_port: int = 0  # fixed client port for requests traced by ip:port
     headers: tuple = ()  # extra request headers: (name, value) pairs
@@ -464,6 +465,45 @@ SCENARIOS = [
         origin=4,
         wire_checks=[(PRED, r'" 403 UAEX ext_authz_error ')],
         notes="The authorizer failed rather than denied: the evidence must name the authorizer's Service, not an access rule.",
+    ),
+    Scenario(
+        name="wrong-sni-8443",
+        title="A TLS client asks the ingress gateway for a host of another domain",
+        story=(
+            "A client uses the model's URL on another cluster's domain, "
+            "`test-aiproject.apps.other.example.org`, resolved to this gateway. Its TLS ClientHello "
+            "carries that server name; the gateway's 8443 has one filter chain, for "
+            "`*.apps.lab.example.com` (Gateway `knative-serving/knative-ingress-gateway`): `\"- - -\" "
+            "0 NR filter_chain_not_found` with the SNI logged, the handshake fails, no HTTP request "
+            "is made. Traced by the client's ip:port."
+        ),
+        failing=Request(via="tls-8443", src_port=47120, sni="test-aiproject.apps.other.example.org"),
+        trace_by="client",
+        cause="tls_error",
+        client_status=0,
+        hops=[Hop(GW, "gateway", T.L_8443, 0, "NR filter_chain_not_found")],
+        origin=0,
+        routed=False,
+        wire_checks=[(GW, r'"- - -" 0 NR filter_chain_not_found .* 127\.0\.0\.2:47120 test-aiproject\.apps\.other\.example\.org ')],
+    ),
+    Scenario(
+        name="no-sni-8443",
+        title="A TLS client calls the ingress gateway by IP address, without a server name",
+        story=(
+            "A client calls `https://127.0.0.10:8443/…` by IP address with certificate checks off: "
+            "its TLS ClientHello carries no server name. The gateway's 8443 has one filter chain, "
+            "for SNI `*.apps.lab.example.com`: `\"- - -\" 0 NR filter_chain_not_found` with no SNI "
+            "logged, the handshake fails. The line looks like plain text sent to a TLS port; it is "
+            "TLS without a name. Traced by the client's ip:port."
+        ),
+        failing=Request(via="tls-8443", src_port=47121, sni=None),
+        trace_by="client",
+        cause="tls_error",
+        client_status=0,
+        hops=[Hop(GW, "gateway", T.L_8443, 0, "NR filter_chain_not_found")],
+        origin=0,
+        routed=False,
+        wire_checks=[(GW, r'"- - -" 0 NR filter_chain_not_found .* 127\.0\.0\.2:47121 - ')],
     ),
     Scenario(
         name="no-route-8443",

@@ -102,8 +102,16 @@ fn plaintext_to_tls(
             )
         })
         .collect();
+    // A server name travels only in a TLS ClientHello: with one logged, the caller spoke TLS.
+    let what = match r.sni() {
+        Some(sni) => {
+            format!("the caller's TLS handshake asked for `{sni}`, which none of them matches")
+        }
+        None => "the caller sent plain HTTP, or TLS without a server name (a call by IP address)"
+            .to_string(),
+    };
     let summary = format!(
-        "The connection from {caller} to the gateway listener {} of {} was closed before any HTTP exchange (`NR filter_chain_not_found`). That listener terminates TLS itself — {} — so it only accepts a TLS handshake whose SNI names one of those hosts: the caller sent plain HTTP (or TLS for another host). This is not an mTLS or sidecar problem: the server presents its own certificate to any client, in the mesh or not{}.",
+        "The connection from {caller} to the gateway listener {} of {} was closed before any HTTP exchange (`NR filter_chain_not_found`). That listener terminates TLS itself — {} — so it only accepts a TLS handshake whose SNI names one of those hosts: {what}. This is not an mTLS or sidecar problem: the server presents its own certificate to any client, in the mesh or not{}.",
         r.get(meshtrace_parsers::Slot::DownstreamLocalAddress)
             .unwrap_or("-"),
         pod.reference(),

@@ -677,3 +677,29 @@ fn client_that_gave_up_is_told_the_model_answered_later() {
         );
     }
 }
+
+/// `wrong-sni-8443` / `no-sni-8443`: TLS to the ingress gateway with a server name no filter
+/// chain serves, or with none. Both are `tls_error` at 8443; the summary says which.
+#[test]
+fn gateway_tls_without_a_matching_server_name() {
+    for (dir, t) in traced("wrong-sni-8443") {
+        assert_eq!(t["cause"], "tls_error", "{}", dir.display());
+        let summary = s(&t["summary"]);
+        assert!(
+            summary.contains(
+                "the caller's TLS handshake asked for `test-aiproject.apps.other.example.org`"
+            ),
+            "{}: {summary}",
+            dir.display()
+        );
+    }
+    for (dir, t) in traced("no-sni-8443") {
+        assert_eq!(t["cause"], "tls_error", "{}", dir.display());
+        let summary = s(&t["summary"]);
+        assert!(
+            summary.contains("plain HTTP, or TLS without a server name"),
+            "{}: {summary}",
+            dir.display()
+        );
+    }
+}
