@@ -160,18 +160,28 @@ class Client:
             conn.close()
 
     @staticmethod
-    def tls_handshake(src_ip, src_port, dst_ip, dst_port, sni, timeout=5):
-        """A TLS handshake from a fixed source ip:port with this SNI (None: no SNI, as a client
-        calling by IP address). Returns 0: the gateway closes a connection no filter chain takes."""
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+    def _connect_from(src_ip, src_port, dst_ip, dst_port, timeout):
+        """A TCP connection from a fixed source ip:port (the lab traces such clients by it)."""
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((src_ip, src_port))
             s.settimeout(timeout)
             s.connect((dst_ip, dst_port))
+        except BaseException:
+            s.close()
+            raise
+        return s
+
+    @staticmethod
+    def tls_handshake(src_ip, src_port, dst_ip, dst_port, sni, timeout=5):
+        """A TLS handshake from a fixed source ip:port with this SNI (None: no SNI, as a client
+        calling by IP address). Returns 0: the gateway closes a connection no filter chain takes."""
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = Client._connect_from(src_ip, src_port, dst_ip, dst_port, timeout)
+        try:
             try:
                 tls = ctx.wrap_socket(s, server_hostname=sni)
             except (ssl.SSLError, ConnectionResetError, BrokenPipeError, OSError):
@@ -184,12 +194,8 @@ class Client:
     @staticmethod
     def plaintext(src_ip, src_port, dst_ip, dst_port, req, timeout=5):
         """Plain HTTP/1.1 from a fixed source ip:port. Returns 0 when the peer closed without answering."""
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = Client._connect_from(src_ip, src_port, dst_ip, dst_port, timeout)
         try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((src_ip, src_port))
-            s.settimeout(timeout)
-            s.connect((dst_ip, dst_port))
             body = req.body or b""
             head = (
                 f"{req.method} {req.path} HTTP/1.1\r\nHost: {req.host}\r\nUser-Agent: python-requests/2.31.0\r\n"

@@ -492,8 +492,9 @@ fn epp_unreachable_names_the_endpoint_picker() {
     );
 }
 
-/// The `trace -o json` of one lab scenario in every lab root, with its folder.
-fn traced(name: &str) -> Vec<(PathBuf, Value)> {
+/// `meshtrace trace <request> --bundle <dir> <extra…>` of one lab scenario in every lab root:
+/// (folder, standard output).
+fn traced_as(name: &str, extra: &[&str]) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     for root in roots() {
         let dir = root.join(name);
@@ -504,19 +505,34 @@ fn traced(name: &str) -> Vec<(PathBuf, Value)> {
             serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap())
                 .unwrap();
         let bundle = dir.to_string_lossy().into_owned();
-        let (code, out_json, err) = meshtrace(&[
-            "trace",
-            &s(&expect["request_id"]),
-            "--bundle",
-            &bundle,
-            "-o",
-            "json",
-        ]);
+        let start = s(&expect["request_id"]);
+        let mut args = vec!["trace", start.as_str(), "--bundle", bundle.as_str()];
+        args.extend_from_slice(extra);
+        let (code, stdout, err) = meshtrace(&args);
         assert_eq!(code, 1, "{}: {err}", dir.display());
-        out.push((dir, serde_json::from_str(&out_json).expect("trace JSON")));
+        out.push((dir, stdout));
     }
     assert!(!out.is_empty(), "no lab bundle {name}");
     out
+}
+
+/// The `trace -o json` of one lab scenario in every lab root, with its folder.
+fn traced(name: &str) -> Vec<(PathBuf, Value)> {
+    traced_as(name, &["-o", "json"])
+        .into_iter()
+        .map(|(dir, out)| (dir, serde_json::from_str(&out).expect("trace JSON")))
+        .collect()
+}
+
+/// The reason a trace gives for citing the first object whose reference starts with `prefix`.
+fn cited_why(t: &Value, prefix: &str) -> String {
+    t["citations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| s(&c["object"]).starts_with(prefix))
+        .map(|c| s(&c["why"]))
+        .unwrap_or_else(|| panic!("no citation of {prefix}: {t:#}"))
 }
 
 /// `model-oom-reset`: the model container was OOMKilled while it held the request. The verdict
@@ -582,16 +598,7 @@ fn external_authorizer_decision_and_failure_are_told_apart() {
     }
     // The terminal shows the Service citation whole: an object reference ending in
     // `authorization` is not an Authorization header to mask.
-    for root in roots() {
-        let dir = root.join("ext-authz-denied");
-        if !dir.join("expect.json").is_file() {
-            continue;
-        }
-        let expect: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap())
-                .unwrap();
-        let bundle = dir.to_string_lossy().into_owned();
-        let (_, text, _) = meshtrace(&["trace", &s(&expect["request_id"]), "--bundle", &bundle]);
+    for (dir, text) in traced_as("ext-authz-denied", &[]) {
         assert!(
             text.contains("authorino-authorino-authorization: Service of the provider")
                 && !text.contains("<redacted>"),
@@ -625,25 +632,13 @@ fn external_authorizer_decision_and_failure_are_told_apart() {
 fn overflow_cites_the_connection_pool_and_the_thresholds() {
     for (dir, t) in traced("circuit-breaker-overflow") {
         assert_eq!(t["cause"], "circuit_breaker", "{}", dir.display());
-        let dr = t["citations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["object"] == "DestinationRule/aiproject/test-predictor-00001-private")
-            .map(|c| s(&c["why"]))
-            .unwrap_or_else(|| panic!("{}: no DestinationRule cited: {t:#}", dir.display()));
+        let dr = cited_why(&t, "DestinationRule/aiproject/test-predictor-00001-private");
         assert!(
             dr.contains("tcp.maxConnections 1") && dr.contains("http.http1MaxPendingRequests 1"),
             "{}: {dr}",
             dir.display()
         );
-        let cluster = t["citations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| s(&c["object"]).starts_with("Cluster/knative-serving/activator"))
-            .map(|c| s(&c["why"]))
-            .unwrap_or_else(|| panic!("{}: no cluster cited: {t:#}", dir.display()));
+        let cluster = cited_why(&t, "Cluster/knative-serving/activator");
         assert!(
             cluster.contains(
                 "max_connections 1, max_pending_requests 1, max_requests 1, max_retries unlimited"
