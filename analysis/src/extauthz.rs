@@ -46,7 +46,7 @@ pub fn providers(objects: &[Object]) -> Vec<Provider> {
         let list = match o.kind.as_str() {
             "ConfigMap" if o.name == "istio" || o.name.starts_with("istio-") => o
                 .str_at("/data/mesh")
-                .and_then(|m| serde_yaml_ng::from_str::<Value>(m).ok())
+                .and_then(crate::document::embedded_yaml)
                 .and_then(|v| v.get("extensionProviders").cloned()),
             "ServiceMeshControlPlane" => o
                 .value
@@ -332,6 +332,25 @@ mod tests {
             got[1].declared_by,
             "ServiceMeshControlPlane/istio-system/data-science-smcp"
         );
+    }
+
+    /// A mesh configuration is untrusted text: it is parsed within a budget
+    /// (`document::embedded_yaml`, whose tests hold the bombs), so an alias bomb gives no
+    /// provider.
+    #[test]
+    fn an_alias_bomb_gives_no_provider() {
+        let mut mesh = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12u8 {
+            let (n, p) = ((b'a' + i) as char, (b'a' + i - 1) as char);
+            mesh.push_str(&format!(
+                "{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            ));
+        }
+        mesh.push_str("extensionProviders: *l\n");
+        let o = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "istio", "namespace": "istio-system"},
+            "data": {"mesh": mesh}}));
+        assert!(providers(&[o]).is_empty());
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod correlate;
 pub mod describe;
 pub mod diagnose;
 pub mod doctor;
+pub mod document;
 pub mod evidence;
 pub mod explain;
 pub mod extauthz;

@@ -235,7 +235,7 @@ fn service_configs(objects: &[Object]) -> Vec<(&Object, Value)> {
             if !(v.contains("domain") && v.contains("descriptors")) {
                 continue;
             }
-            if let Ok(parsed) = serde_yaml_ng::from_str::<Value>(v)
+            if let Some(parsed) = crate::document::embedded_yaml(v)
                 && parsed.get("domain").is_some()
             {
                 out.push((cm, parsed));

@@ -15,13 +15,13 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::source::document::{self, Budget, DocError};
 use crate::source::layouts::{self, Part};
 use crate::source::limits::{
     MAX_ARCHIVE_MEMBER_BYTES, MAX_ARCHIVE_MEMORY_BYTES, MAX_CONFIG_DUMP_BYTES, MAX_DOCUMENT_BYTES,
     MAX_MANIFEST_BYTES, MAX_OBJECTS_BYTES, MAX_RESOURCE_FILE_BYTES, MAX_SPOOL_BYTES,
     SPOOL_LIMIT_ENV,
 };
+use meshtrace_analysis::document::{self, Budget, DocError};
 
 /// Bytes of a log: a file on disk, an archive member held in memory, or a large archive member
 /// copied to a temporary file.

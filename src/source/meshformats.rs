@@ -76,7 +76,7 @@ fn provider_format(p: &Value) -> Option<String> {
 
 fn mesh_of(cm: &Value) -> Option<Value> {
     let text = str_at(cm, "/data/mesh")?;
-    serde_yaml_ng::from_str::<Value>(text).ok()
+    meshtrace_analysis::document::embedded_yaml(text)
 }
 
 fn accept(value: String, whence: &str, notes: &mut Vec<String>) -> Option<String> {

@@ -4,10 +4,9 @@
 //! merge of many logs ([`merge`]) and of the time-ordered runs of one ([`runs`]), and loading
 //! all of it into the evidence model ([`load`]), with the access-log formats a bundle's own
 //! objects define ([`meshformats`]). Resource documents are parsed within a memory budget
-//! ([`document`]); every size limit is in [`limits`].
+//! ([`meshtrace_analysis::document`]); every size limit is in [`limits`].
 
 pub mod bundle;
-pub mod document;
 pub mod input;
 pub mod layouts;
 pub mod limits;

@@ -407,3 +407,49 @@ fn a_log_stored_twice_is_read_once() {
         &format!("{GW_LOG}.gz and {GW_LOG} hold the same log; read {GW_LOG} only"),
     );
 }
+
+/// YAML the parser would take minutes over: 200 000 nested flow sequences in a resource file
+/// (its scan grows with the square of the depth), and an alias bomb in a mesh configuration's
+/// own YAML (the `mesh` key of an `istio-*` ConfigMap, read for the access-log format). Both are
+/// refused at once, with a note for the file; the verdict stands.
+#[test]
+fn deep_yaml_nesting_and_a_mesh_alias_bomb_are_refused_quickly() {
+    let d = tempfile::tempdir().unwrap();
+    let b = bundle_copy(d.path());
+    let mut y = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\n  namespace: istio-system\ndata:\n  k: ",
+    );
+    y.push_str(&"[".repeat(200_000));
+    y.push_str(&"]".repeat(200_000));
+    std::fs::write(b.join("resources/istio-system/deep.yaml"), y).unwrap();
+    let mut mesh = String::from("    a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12u8 {
+        let (n, p) = ((b'a' + i) as char, (b'a' + i - 1) as char);
+        mesh.push_str(&format!(
+            "    {n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        ));
+    }
+    mesh.push_str("    accessLogFormat: *l\n");
+    std::fs::write(
+        b.join("resources/istio-system/istio-canary.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio-canary\n  namespace: istio-system\ndata:\n  mesh: |\n{mesh}"
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let v = assert_verdict(&trace(d.path(), &b, &[]));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    one_note(&v["notes"], "deep.yaml");
+    assert!(
+        v["notes"]
+            .to_string()
+            .contains("nested deeper than 128 levels"),
+        "{}",
+        v["notes"]
+    );
+}

@@ -78,6 +78,16 @@ pub fn yaml(
     mut budget: Budget,
     mut each: impl FnMut(usize, Result<Value, DocError>, &Budget) -> Option<Budget>,
 ) {
+    if flow_deeper_than(text.as_bytes(), MAX_FLOW_DEPTH) {
+        each(
+            1,
+            Err(DocError::Invalid(format!(
+                "flow collections (`[`, `{{`) nested deeper than {MAX_FLOW_DEPTH} levels"
+            ))),
+            &budget,
+        );
+        return;
+    }
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let v = Seed(&mut budget).deserialize(doc);
         let r = finish(v, &budget);
@@ -87,6 +97,79 @@ pub fn yaml(
             _ => return,
         }
     }
+}
+
+/// The deepest nesting of YAML flow collections read. The YAML parser refuses more than 128
+/// levels anyway, but only after scanning them in time that grows with the square of the depth
+/// (100 000 nested `[` take minutes): deeper text is refused before it is parsed.
+pub const MAX_FLOW_DEPTH: usize = 128;
+
+/// Do the flow collections of `b` (`[`…`]`, `{`…`}` outside quoted scalars and comments) nest
+/// deeper than `limit`? One pass; a bracket inside a block scalar counts too, which can only
+/// refuse text that holds more than `limit` unclosed brackets.
+fn flow_deeper_than(b: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        // A quote or a comment starts a token only at the start of a line or after a
+        // separator; elsewhere (`it's`, `a#b`) it is part of a plain scalar.
+        let at_start =
+            i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',');
+        match c {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'#' if at_start => {
+                i += b[i..]
+                    .iter()
+                    .position(|&x| x == b'\n')
+                    .unwrap_or(b.len() - i);
+                continue;
+            }
+            b'"' if at_start => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'\'' if at_start => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'\'' {
+                        if b.get(i + 1) == Some(&b'\'') {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Bytes a YAML text embedded in an object (a ConfigMap's `mesh` or `config.yaml`) may take
+/// once parsed.
+pub const EMBEDDED_LIMIT: u64 = 16 << 20;
+
+/// The first YAML document of a text embedded in an object, within [`EMBEDDED_LIMIT`]: `None`
+/// when it is not YAML or would be larger (an alias bomb in a ConfigMap stays a few bytes).
+pub fn embedded_yaml(text: &str) -> Option<Value> {
+    let mut first = None;
+    yaml(text, Budget::new(EMBEDDED_LIMIT), |_, r, _| {
+        first = r.ok();
+        None
+    });
+    first
 }
 
 fn finish<E: fmt::Display>(v: Result<Value, E>, budget: &Budget) -> Result<Value, DocError> {
@@ -234,6 +317,58 @@ mod tests {
             Some(Budget::new(2_000_000))
         });
         assert!(left < 2_000_000 - 101 * 10_000, "{left}");
+    }
+
+    /// An alias bomb (10^12 nodes in 600 bytes) and deep nesting are refused quickly.
+    #[test]
+    fn embedded_yaml_refuses_bombs() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12u8 {
+            let (n, p) = ((b'a' + i) as char, (b'a' + i - 1) as char);
+            bomb.push_str(&format!(
+                "{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            ));
+        }
+        bomb.push_str("extensionProviders: *l\n");
+        let deep = format!("k: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        for text in [bomb, deep] {
+            let t = std::time::Instant::now();
+            assert_eq!(embedded_yaml(&text), None);
+            assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        }
+        assert_eq!(
+            embedded_yaml("a: 1\n---\nb: 2\n"),
+            Some(serde_json::json!({"a": 1}))
+        );
+        assert_eq!(embedded_yaml("a: [unclosed"), None);
+    }
+
+    #[test]
+    fn flow_depth_outside_quotes_and_comments() {
+        let deep = |n: usize| format!("k: {}{}", "[".repeat(n), "]".repeat(n));
+        assert!(!flow_deeper_than(deep(128).as_bytes(), 128));
+        assert!(flow_deeper_than(deep(129).as_bytes(), 128));
+        // Balanced collections one after another do not add up.
+        assert!(!flow_deeper_than(deep(100).repeat(50).as_bytes(), 128));
+        let many = "[".repeat(500);
+        for quiet in [
+            format!("k: \"{many}\"\n"),
+            format!("k: '{many}'\n"),
+            format!("k: 'it''s {many}'\n"),
+            format!("k: \"a \\\" {many}\"\n"),
+            format!("# {many}\nk: 1\n"),
+            format!("k: v # {many}\n"),
+        ] {
+            assert!(!flow_deeper_than(quiet.as_bytes(), 128), "{quiet}");
+        }
+        // An apostrophe inside a plain scalar starts no quoted one.
+        assert!(flow_deeper_than(format!("k: it's {many}").as_bytes(), 128));
+        let mut seen = Vec::new();
+        yaml(&deep(129), Budget::new(1 << 20), |i, r, _| {
+            seen.push((i, matches!(r, Err(DocError::Invalid(_)))));
+            None
+        });
+        assert_eq!(seen, vec![(1, true)]);
     }
 
     #[test]
