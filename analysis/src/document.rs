@@ -290,7 +290,7 @@ impl<'de> Visitor<'de> for Key<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -319,9 +319,9 @@ mod tests {
         assert!(left < 2_000_000 - 101 * 10_000, "{left}");
     }
 
-    /// An alias bomb (10^12 nodes in 600 bytes) and deep nesting are refused quickly.
-    #[test]
-    fn embedded_yaml_refuses_bombs() {
+    /// A YAML alias bomb: eleven levels of ten aliases each (10^12 nodes in 600 bytes), the
+    /// last one under `key`.
+    pub(crate) fn alias_bomb(key: &str) -> String {
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..12u8 {
             let (n, p) = ((b'a' + i) as char, (b'a' + i - 1) as char);
@@ -329,7 +329,14 @@ mod tests {
                 "{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
             ));
         }
-        bomb.push_str("extensionProviders: *l\n");
+        bomb.push_str(&format!("{key}: *l\n"));
+        bomb
+    }
+
+    /// An alias bomb and deep nesting are refused quickly.
+    #[test]
+    fn embedded_yaml_refuses_bombs() {
+        let bomb = alias_bomb("extensionProviders");
         let deep = format!("k: {}{}", "[".repeat(100_000), "]".repeat(100_000));
         for text in [bomb, deep] {
             let t = std::time::Instant::now();

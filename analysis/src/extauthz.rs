@@ -339,14 +339,7 @@ mod tests {
     /// provider.
     #[test]
     fn an_alias_bomb_gives_no_provider() {
-        let mut mesh = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
-        for i in 1..12u8 {
-            let (n, p) = ((b'a' + i) as char, (b'a' + i - 1) as char);
-            mesh.push_str(&format!(
-                "{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
-            ));
-        }
-        mesh.push_str("extensionProviders: *l\n");
+        let mesh = crate::document::tests::alias_bomb("extensionProviders");
         let o = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "istio", "namespace": "istio-system"},
             "data": {"mesh": mesh}}));
