@@ -93,15 +93,20 @@ pub fn providers(objects: &[Object]) -> Vec<Provider> {
     out
 }
 
-/// The Service a provider's `service` names: `name.namespace.svc…`, `namespace/name`.
-fn service_of<'a>(objects: &'a [Object], service: &str) -> Option<&'a Object> {
-    let (name, ns) = match service.split_once('/') {
-        Some((ns, name)) => (name, ns),
+/// (name, namespace) of a provider's `service`: `name.namespace.svc…` or `namespace/name`.
+fn service_ref(service: &str) -> Option<(&str, &str)> {
+    match service.split_once('/') {
+        Some((ns, name)) => Some((name, ns)),
         None => {
             let mut parts = service.split('.');
-            (parts.next()?, parts.next()?)
+            Some((parts.next()?, parts.next()?))
         }
-    };
+    }
+}
+
+/// The Service a provider's `service` names: `name.namespace.svc…`, `namespace/name`.
+fn service_of<'a>(objects: &'a [Object], service: &str) -> Option<&'a Object> {
+    let (name, ns) = service_ref(service)?;
     objects
         .iter()
         .find(|o| o.kind == "Service" && o.name == name && o.namespace.as_deref() == Some(ns))
@@ -221,15 +226,7 @@ pub fn reading(site: &Site<'_>) -> Option<Reading> {
         ));
         let check = match target {
             Some(p) => {
-                let (name, ns) = p
-                    .service
-                    .split_once('/')
-                    .map(|(ns, n)| (n.to_string(), ns.to_string()))
-                    .or_else(|| {
-                        let mut it = p.service.split('.');
-                        Some((it.next()?.to_string(), it.next()?.to_string()))
-                    })
-                    .unwrap_or_default();
+                let (name, ns) = service_ref(&p.service).unwrap_or_default();
                 format!(
                     "Bring the authorizer back: `kubectl get pods,endpoints -n {ns}` for Service `{name}` and its pods' logs; check that provider `{}` in the mesh configuration names that Service and a port it serves{}.",
                     p.name,

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::causes::Cause;
 use crate::model::{Cited, Object};
-use crate::reading::{Reading, Site, host_only, pod_of};
+use crate::reading::{Reading, Site, host_only, pod_object, pod_of};
 use crate::topology::PodInfo;
 
 /// The label that keeps a Knative route off the external gateway.
@@ -210,9 +210,7 @@ fn queue_proxy(site: &Site<'_>) -> Option<Reading> {
             )
         })?
         .clone();
-    let obj = site.ev.objects.iter().find(|o| {
-        o.kind == "Pod" && o.name == pod.name && o.namespace.as_deref() == Some(&pod.namespace)
-    })?;
+    let obj = pod_object(site.ev, pod)?;
     let trouble = container_trouble(&obj.value, &user);
     let (extra, fix) = match (&trouble, status) {
         (Some(t), _) => (

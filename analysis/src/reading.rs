@@ -3,7 +3,7 @@
 
 use crate::causes::Cause;
 use crate::evidence::Evidence;
-use crate::model::{Cited, LogLine};
+use crate::model::{Cited, LogLine, Object};
 
 /// What one request's trace knows when the readings run.
 pub struct Site<'a> {
@@ -61,6 +61,24 @@ pub fn pod_of<'t>(
                 .and_then(|a| a.ip())
                 .and_then(|ip| topo.pod_by_ip(ip))
         })
+}
+
+/// The pod at the upstream host a line logged, when the topology knows its address.
+pub fn upstream_pod<'t>(
+    topo: &'t crate::topology::Topology,
+    l: &LogLine,
+) -> Option<&'t crate::topology::PodInfo> {
+    l.record
+        .upstream_host()
+        .and_then(|a| a.ip())
+        .and_then(|ip| topo.pod_by_ip(ip))
+}
+
+/// The Pod object of the evidence behind a pod of the topology (its spec and raw status).
+pub fn pod_object<'e>(ev: &'e Evidence, pod: &crate::topology::PodInfo) -> Option<&'e Object> {
+    ev.objects.iter().find(|o| {
+        o.kind == "Pod" && o.name == pod.name && o.namespace.as_deref() == Some(&pod.namespace)
+    })
 }
 
 /// A Host header without its port.

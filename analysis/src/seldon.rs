@@ -15,7 +15,7 @@ use serde_json::Value;
 use meshtrace_parsers::cluster::ClusterName;
 
 use crate::model::{Cited, Object};
-use crate::reading::{Reading, Site, pod_of};
+use crate::reading::{Reading, Site, pod_object, pod_of, upstream_pod};
 use crate::topology::{PodInfo, PodRole};
 
 /// The readings of this module for one trace.
@@ -144,12 +144,7 @@ fn canary_routes(site: &Site<'_>) -> Vec<(String, Cited)> {
 fn failing_predictor<'a>(site: &Site<'a>) -> Option<&'a PodInfo> {
     let topo = &site.ev.topology;
     let origin = site.origin();
-    let up = origin
-        .record
-        .upstream_host()
-        .and_then(|a| a.ip())
-        .and_then(|ip| topo.pod_by_ip(ip));
-    [pod_of(topo, origin), up]
+    [pod_of(topo, origin), upstream_pod(topo, origin)]
         .into_iter()
         .flatten()
         .find(|p| p.role == PodRole::SeldonPredictor && p.seldon.is_some())
@@ -161,9 +156,7 @@ fn restarted_predictor(site: &Site<'_>) -> Option<Reading> {
         return None;
     }
     let pod = failing_predictor(site)?;
-    let obj = site.ev.objects.iter().find(|o| {
-        o.kind == "Pod" && o.name == pod.name && o.namespace.as_deref() == Some(&pod.namespace)
-    })?;
+    let obj = pod_object(site.ev, pod)?;
     let (container, reason, exit, finished, restarts) = obj
         .value
         .pointer("/status/containerStatuses")?

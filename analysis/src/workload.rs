@@ -10,7 +10,7 @@
 //! restarts the sidecar's connections are refused (`UF`) or the pod is not ready (`UH`).
 
 use crate::causes::Cause;
-use crate::reading::{Reading, Site, pod_of};
+use crate::reading::{Reading, Site, pod_object, pod_of, upstream_pod};
 use crate::topology::{PodInfo, PodRole, Termination};
 
 /// A termination this close to the failed request (seconds) is called "at the time of" it.
@@ -87,10 +87,8 @@ pub fn reading(site: &Site<'_>) -> Option<Reading> {
 
 /// The memory limit of a container, from the pod object (`resources.limits.memory`).
 fn memory_limit(site: &Site<'_>, pod: &PodInfo, container: &str) -> Option<String> {
-    let o = site.ev.objects.iter().find(|o| {
-        o.kind == "Pod" && o.name == pod.name && o.namespace.as_deref() == Some(&pod.namespace)
-    })?;
-    o.value
+    pod_object(site.ev, pod)?
+        .value
         .pointer("/spec/containers")?
         .as_array()?
         .iter()
@@ -106,12 +104,7 @@ fn memory_limit(site: &Site<'_>, pod: &PodInfo, container: &str) -> Option<Strin
 fn workload<'a>(site: &Site<'a>) -> Option<&'a PodInfo> {
     let topo = &site.ev.topology;
     let origin = site.origin();
-    let upstream = origin
-        .record
-        .upstream_host()
-        .and_then(|a| a.ip())
-        .and_then(|ip| topo.pod_by_ip(ip));
-    upstream.or_else(|| {
+    upstream_pod(topo, origin).or_else(|| {
         let inbound = origin
             .record
             .upstream_cluster()

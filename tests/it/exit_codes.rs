@@ -159,12 +159,7 @@ fn blank_lines_are_skipped_without_changing_what_is_read() {
                 (r["line"].as_u64().unwrap(), lines, r["missing"].is_array())
             })
             .collect();
-        let skipped: Vec<u64> = doc["skipped"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["line"].as_u64().unwrap())
-            .collect();
+        let skipped: Vec<u64> = crate::common::line_numbers(&doc["skipped"]);
         (records, skipped)
     };
     let joined = read("joined.log", format!("\n \t\r\n{head}\n{rest}\n\n"));

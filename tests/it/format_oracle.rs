@@ -59,12 +59,7 @@ fn lines_of(dir: &Path, names: &[&str]) -> Vec<u64> {
 }
 
 fn record_lines(doc: &Value) -> Vec<u64> {
-    doc["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["line"].as_u64().unwrap())
-        .collect()
+    common::line_numbers(&doc["records"])
 }
 
 #[test]

@@ -259,12 +259,7 @@ fn nul_bytes_and_invalid_utf8_are_replaced_never_fatal() {
         records[1]["fields"]["path"],
         "/v1/models/sklearn-iris:predict\u{fffd}"
     );
-    let skipped: Vec<u64> = v["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["line"].as_u64().unwrap())
-        .collect();
+    let skipped: Vec<u64> = common::line_numbers(&v["skipped"]);
     assert_eq!(skipped, [2, 4], "{}", v["skipped"]);
 }
 

@@ -164,12 +164,7 @@ fn a_long_line_between_records_is_skipped_and_reading_goes_on() {
             assert_eq!(r.code, 0, "{}", r.stderr);
             assert!(r.peak_kib < BUDGET_KIB, "peak {} KiB", r.peak_kib);
             let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
-            let lines: Vec<u64> = v["records"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["line"].as_u64().unwrap())
-                .collect();
+            let lines: Vec<u64> = common::line_numbers(&v["records"]);
             assert_eq!(lines, vec![1, 3], "{}", file.display());
             let skipped = v["skipped"].as_array().unwrap();
             assert_eq!(skipped.len(), 1);
@@ -358,12 +353,7 @@ fn junk_in_json_lists_every_skipped_line_in_order() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
-    let skipped: Vec<u64> = v["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["line"].as_u64().unwrap())
-        .collect();
+    let skipped: Vec<u64> = common::line_numbers(&v["skipped"]);
     let want: Vec<u64> = (1..=5001).filter(|&l| l != 2502).collect();
     assert_eq!(skipped, want);
     assert_eq!(v["records"][0]["line"], 2502);

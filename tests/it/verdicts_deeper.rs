@@ -176,12 +176,7 @@ fn json_with_custom_key_names_is_read_by_them_and_the_mapping_shown() {
 #[test]
 fn lines_pasted_in_threads_are_read_and_named() {
     let doc = explain_json("testdata/pasted/envoy-threads.log");
-    let skipped: Vec<u64> = doc["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["line"].as_u64().unwrap())
-        .collect();
+    let skipped: Vec<u64> = crate::common::line_numbers(&doc["skipped"]);
     assert_eq!(skipped, [15], "only the tail of a cut line is unread");
     let repaired: Vec<u64> = doc["records"]
         .as_array()

@@ -111,3 +111,12 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The `line` of each element of a streamed document's `records` or `skipped` list.
+pub fn line_numbers(list: &serde_json::Value) -> Vec<u64> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|e| e["line"].as_u64().expect("a line number"))
+        .collect()
+}
