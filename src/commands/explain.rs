@@ -949,22 +949,53 @@ fn write_document(rx: Receiver<ToWriter>, output: OutputFormat, multi: bool) -> 
             Err(_) => return Ok(()),
         }
     };
-    let mut skipped_files = Vec::with_capacity(finished.len());
-    stream.next_array("records")?;
-    for f in finished {
-        let (r, sk) = f.spools.map_err(spool_failure)?;
-        stream.spooled_sanitized(r)?;
-        skipped_files.push(sk);
-    }
-    stream.next_array("skipped")?;
-    for sk in skipped_files {
-        stream.spooled_sanitized(sk)?;
-    }
-    stream.end_json()?;
+    // A spool copied is closed on another thread: giving its pages back to the system takes
+    // about as long as copying them, and the next spool is copied meanwhile (the end of
+    // `explain -o json` on 512 MiB spent 0.3 s on one core doing both in turn).
+    std::thread::scope(|s| {
+        let (release, released) = sync_channel::<SanitizedFile>(SPOOLS_BEING_CLOSED);
+        let closer = std::thread::Builder::new()
+            .name("meshtrace-close".into())
+            .spawn_scoped(s, move || released.into_iter().for_each(drop));
+        // Without a closer, each spool is closed here once copied.
+        let release = closer.is_ok().then_some(release);
+        // The sender goes when the copy ends, however it ends, and the closer with it.
+        copy_spools(&mut stream, finished, |f| {
+            if let Some(tx) = &release {
+                let _ = tx.send(f);
+            }
+        })
+    })?;
     drop(stream);
     out.flush()?;
     Ok(())
 }
+
+/// The `records` and `skipped` arrays of [`write_document`]: the readers' spools copied in
+/// input order, each handed to `close` once copied.
+fn copy_spools(
+    stream: &mut ExplainStream<'_>,
+    finished: Vec<Finished>,
+    close: impl Fn(SanitizedFile),
+) -> Result<()> {
+    let mut skipped_files = Vec::with_capacity(finished.len());
+    stream.next_array("records")?;
+    for f in finished {
+        let (mut r, sk) = f.spools.map_err(spool_failure)?;
+        stream.spooled_sanitized(&mut r)?;
+        close(r);
+        skipped_files.push(sk);
+    }
+    stream.next_array("skipped")?;
+    for mut sk in skipped_files {
+        stream.spooled_sanitized(&mut sk)?;
+        close(sk);
+    }
+    Ok(stream.end_json()?)
+}
+
+/// Spools copied and waiting to be closed by [`write_document`]'s closer.
+const SPOOLS_BEING_CLOSED: usize = 4;
 
 /// Why a reader's spools are missing.
 #[derive(Debug)]

@@ -91,7 +91,7 @@ impl Stdout {
     /// after what was written before it: with [`Stdout::write_clean`], the only way bytes reach
     /// standard output without this writer's scan, and only bytes that went through another
     /// sanitiser or that the JSON writer checked with its tests.
-    pub fn copy_sanitized(&mut self, file: safe::SanitizedFile) -> io::Result<u64> {
+    pub fn copy_sanitized(&mut self, file: &mut safe::SanitizedFile) -> io::Result<u64> {
         crate::live::progress::clear(true);
         self.out.copy_sanitized(file)
     }
@@ -582,7 +582,7 @@ impl<'o> ExplainStream<'o> {
     /// Like [`ExplainStream::spooled`], from a file that was sanitised as it was written: on
     /// standard output it is copied as it is (after what was written before), elsewhere it is
     /// written through the writer like any other bytes.
-    pub fn spooled_sanitized(&mut self, mut file: safe::SanitizedFile) -> io::Result<()> {
+    pub fn spooled_sanitized(&mut self, file: &mut safe::SanitizedFile) -> io::Result<()> {
         if file.is_empty() {
             return Ok(());
         }
@@ -597,7 +597,7 @@ impl<'o> ExplainStream<'o> {
                 w.get_mut().copy_sanitized(file)?;
             }
             DocumentOut::Any(w) => {
-                io::copy(&mut file, w)?;
+                io::copy(file, w)?;
             }
         }
         Ok(())

@@ -413,7 +413,7 @@ impl io::Read for SanitizedFile {
 impl<W: Write + std::os::fd::AsFd> Sanitizer<W> {
     /// Write what is pending (sanitised), then `file` as it is: it went through a sanitiser
     /// already. Keeps the order of everything written. Returns the bytes copied.
-    pub(super) fn copy_sanitized(&mut self, mut file: SanitizedFile) -> io::Result<u64> {
+    pub(super) fn copy_sanitized(&mut self, file: &mut SanitizedFile) -> io::Result<u64> {
         self.flush()?;
         let r = file.reader.copy_to(&mut self.inner).and_then(|n| {
             file.len = file.len.saturating_sub(n);
@@ -1671,7 +1671,8 @@ mod tests {
             assert!(!file.is_empty());
             let (tx, reader) = super::super::kernel_copy::drained_pipe();
             let mut out = Sanitizer::new(tx);
-            let n = out.copy_sanitized(file).unwrap();
+            let mut file = file;
+            let n = out.copy_sanitized(&mut file).unwrap();
             drop(out);
             let got = reader.join().unwrap();
             assert_eq!(n, want.len() as u64, "budget {budget}");
