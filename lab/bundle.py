@@ -447,6 +447,35 @@ def resources(sc):
                 },
             }
         )
+    if k.canary_subset:
+        vss.append(
+            {
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "VirtualService",
+                "metadata": {"name": "test-canary", "namespace": "aiproject"},
+                "spec": {
+                    "gateways": ["knative-serving/knative-ingress-gateway"],
+                    "hosts": [T.EXTERNAL_HOST],
+                    "http": [
+                        {
+                            "match": [{"headers": {"x-canary": {"exact": "true"}}}],
+                            "route": [{"destination": {"host": T.PREDICTOR_HOST, "subset": k.canary_subset}}],
+                        }
+                    ],
+                },
+            }
+        )
+        files["aiproject/destinationrule-test-predictor.yaml"] = [
+            {
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "DestinationRule",
+                "metadata": {"name": "test-predictor", "namespace": "aiproject"},
+                "spec": {
+                    "host": T.PREDICTOR_HOST,
+                    "subsets": [{"name": "stable", "labels": {"serving.knative.dev/revision": T.REVISION}}],
+                },
+            }
+        ]
     files["aiproject/virtualservices.yaml"] = vss
     files["aiproject/inferenceservice-test.yaml"] = [
         {

@@ -506,6 +506,25 @@ SCENARIOS = [
         wire_checks=[(GW, r'"- - -" 0 NR filter_chain_not_found .* 127\.0\.0\.2:47121 - ')],
     ),
     Scenario(
+        name="vs-subset-missing",
+        title="A canary VirtualService routes to a subset no DestinationRule defines",
+        story=(
+            "VirtualService `aiproject/test-canary`, bound to the ingress gateway, sends requests "
+            "marked `x-canary: true` to subset `canary` of "
+            "`test-predictor.aiproject.svc.cluster.local`; DestinationRule `aiproject/test-predictor` "
+            "defines only `stable`. Istio builds no cluster `outbound|80|canary|…`, so the gateway's "
+            "router answers 503 `NC cluster_not_found` at 8443. Requests without the header take the "
+            "usual path."
+        ),
+        failing=Request(headers=(("x-canary", "true"),)),
+        knobs=T.Knobs(canary_subset="canary"),
+        cause="cluster_not_found",
+        client_status=503,
+        hops=[Hop(GW, "gateway", T.L_8443, 503, "NC cluster_not_found")],
+        origin=0,
+        wire_checks=[(GW, r'" 503 NC cluster_not_found ')],
+    ),
+    Scenario(
         name="no-route-8443",
         title="Unknown Host at the ingress gateway",
         story=(

@@ -10,6 +10,7 @@ KServe serverless path as on RHOAI / ODH:
     → predictor sidecar inbound 127.0.0.30:8012 → model app 127.0.0.30:18080
 """
 
+import copy
 from dataclasses import dataclass, field
 
 import certs
@@ -119,6 +120,7 @@ class Knobs:
     epp_unreachable: bool = False  # gateway 8443 calls an endpoint picker (ext_proc) nobody serves
     ext_authz: str = ""  # CUSTOM policy on the predictor: "", "deny" (the authorizer answers), "unreachable"
     pool_limit: int = 0  # DestinationRule connectionPool on the private Service: 1 connection, 1 pending (0 = none)
+    canary_subset: str = ""  # VirtualService test-canary sends `x-canary: true` to this subset, which no DestinationRule defines
     extra: dict = field(default_factory=dict)
 
 
@@ -180,11 +182,27 @@ def gateway_bootstrap(k: Knobs, pki):
             {"header": {"key": "KServe-Isvc-Namespace", "value": "aiproject"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
         ],
     }
+    routes_8443 = [route_8443]
+    if k.canary_subset:
+        # VirtualService aiproject/test-canary, first in the virtual host as Istio orders a
+        # route with more matches: requests marked `x-canary: true` go to the subset's cluster,
+        # which Istio never built (no DestinationRule defines the subset).
+        canary = copy.deepcopy(route_8443)
+        canary["match"]["headers"].append({"name": "x-canary", "string_match": {"exact": "true"}})
+        canary["route"] = {
+            "cluster": f"outbound|80|{k.canary_subset}|{PREDICTOR_HOST}",
+            "timeout": "0s",
+            "retry_policy": E.istio_retry_policy(),
+        }
+        canary["metadata"] = _vs_meta("aiproject", "test-canary")
+        canary["decorator"] = {"operation": f"{PREDICTOR_HOST}:80/*"}
+        canary.pop("request_headers_to_add", None)
+        routes_8443.insert(0, canary)
     vhosts_8443 = [
         {
             "name": f"{EXTERNAL_HOST}:443",
             "domains": [EXTERNAL_HOST],
-            "routes": [route_8443],
+            "routes": routes_8443,
             "include_request_attempt_count": True,
         }
     ]

@@ -52,6 +52,7 @@ pub mod routesim;
 pub mod seldon;
 pub mod settle;
 pub mod standard;
+pub mod subsets;
 pub mod topology;
 pub mod trace;
 pub mod workload;

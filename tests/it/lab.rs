@@ -649,6 +649,42 @@ fn overflow_cites_the_connection_pool_and_the_thresholds() {
     }
 }
 
+/// `vs-subset-missing`: the gateway routed to `outbound|80|canary|…`, which Istio never built.
+/// The verdict names the VirtualService, the DestinationRule that lacks the subset (not the
+/// mesh-wide one), and the subset to add.
+#[test]
+fn missing_subset_names_the_virtual_service_and_the_rule() {
+    for (dir, t) in traced("vs-subset-missing") {
+        assert_eq!(t["cause"], "cluster_not_found", "{}", dir.display());
+        let vs = cited_why(&t, "VirtualService/aiproject/test-canary");
+        assert!(vs.contains("subset `canary`"), "{}: {vs}", dir.display());
+        let dr = cited_why(&t, "DestinationRule/aiproject/test-predictor");
+        assert!(
+            dr.contains("defines subsets [stable], not `canary`"),
+            "{}: {dr}",
+            dir.display()
+        );
+        let cited: Vec<String> = t["citations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| s(&c["object"]))
+            .collect();
+        assert!(
+            !cited.contains(&"DestinationRule/istio-system/default".to_string()),
+            "{}: {cited:?}",
+            dir.display()
+        );
+        let fix = s(&t["fix"]);
+        assert!(
+            fix.starts_with("Add subset `canary` to DestinationRule/aiproject/test-predictor")
+                && fix.contains("(stable)"),
+            "{}: {fix}",
+            dir.display()
+        );
+    }
+}
+
 /// `client-gives-up`: the client's 1 s timeout against a 3 s model. The verdict is the
 /// client's disconnect at the gateway, and it says the innermost hop still answered 200.
 #[test]
