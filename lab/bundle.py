@@ -447,6 +447,18 @@ def resources(sc):
                 },
             }
         )
+    if k.jwt_issuer:
+        files["aiproject/requestauthentication-test.yaml"] = [
+            {
+                "apiVersion": "security.istio.io/v1",
+                "kind": "RequestAuthentication",
+                "metadata": {"name": "test-jwt", "namespace": "aiproject"},
+                "spec": {
+                    "selector": {"matchLabels": {"serving.kserve.io/inferenceservice": "test"}},
+                    "jwtRules": [{"issuer": k.jwt_issuer, "jwksUri": T.JWT_JWKS_URI, "forwardOriginalToken": True}],
+                },
+            }
+        ]
     if k.canary_subset:
         vss.append(
             {

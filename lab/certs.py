@@ -8,10 +8,14 @@
 - a second, untrusted CA and a workload certificate signed by it (bad-cert scenario).
 """
 
+import base64
+import json
 import os
 import subprocess
 
 TRUST_DOMAIN = "cluster.local"
+# The key id of the identity provider's signing key (RequestAuthentication scenarios).
+JWT_KID = "lab-signing-2024"
 
 
 def spiffe(ns, sa):
@@ -138,3 +142,30 @@ class LabPki:
             self.workload[key] = f.leaf(key, self.root, uri_sans=[spiffe(ns, sa)])
         ns, sa = identities["predictor"]
         self.predictor_untrusted = f.leaf("predictor-untrusted", self.untrusted, uri_sans=[spiffe(ns, sa)])
+        self.jwks = jwks(workdir, JWT_KID)
+
+
+def jwks(workdir, kid):
+    """A JWKS with one RSA public key (`kid`), as an identity provider publishes it: the keys a
+    RequestAuthentication's issuer signs tokens with. The private key is not kept: the lab's
+    token is signed by nobody, so its signature never verifies."""
+    key = os.path.join(workdir, "jwks-signer.key")
+    _openssl(["genrsa", "-out", key, "2048"], workdir)
+    r = subprocess.run(["openssl", "rsa", "-in", key, "-noout", "-modulus"], capture_output=True, timeout=30, check=True)
+    modulus = bytes.fromhex(r.stdout.decode().strip().split("=", 1)[1])
+    n = base64.urlsafe_b64encode(modulus).rstrip(b"=").decode()
+    return json.dumps({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": n, "e": "AQAB"}]})
+
+
+def unsigned_jwt(kid, claims):
+    """A JWT in the right shape (header, claims, a 256-byte signature) whose signature no key
+    made: what a token signed by another issuer's key, or tampered with, looks like."""
+
+    def part(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    header = json.dumps({"alg": "RS256", "kid": kid, "typ": "JWT"}, separators=(",", ":")).encode()
+    body = json.dumps(claims, separators=(",", ":")).encode()
+    signature = bytes((i * 151 + 7) % 256 for i in range(256))
+    return f"{part(header)}.{part(body)}.{part(signature)}"
+

@@ -287,6 +287,33 @@ def ext_authz_filter(cluster_name, uri):
     }
 
 
+def jwt_authn_filter(issuer, jwks_json):
+    """Istio's jwt_authn filter for a RequestAuthentication with one JWT rule: istiod fetches the
+    rule's `jwksUri` and inlines the keys; a request without a token passes (`allow_missing`),
+    one whose token fails verification gets 401 `jwt_authn_access_denied{…}`."""
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {
+                "origins-0": {
+                    "issuer": issuer,
+                    "local_jwks": {"inline_string": jwks_json},
+                    "forward": True,
+                    "payload_in_metadata": issuer,
+                }
+            },
+            "rules": [
+                {
+                    "match": {"prefix": "/"},
+                    "requires": {"requires_any": {"requirements": [{"provider_name": "origins-0"}, {"allow_missing": {}}]}},
+                }
+            ],
+            "bypass_cors_preflight": True,
+        },
+    }
+
+
 def ext_proc_filter(cluster_name):
     """Envoy's external processing filter calling an endpoint picker over gRPC, as a Gateway API
     Inference Extension gateway does before routing (fail closed: `failure_mode_allow: false`)."""

@@ -10,6 +10,7 @@ whose logs disagree.
 import uuid
 from dataclasses import dataclass, field
 
+import certs
 import topology as T
 
 GW, ACT, PRED, CLIENT = T.GATEWAY, T.ACTIVATOR, T.PREDICTOR, T.CLIENT
@@ -504,6 +505,35 @@ SCENARIOS = [
         origin=0,
         routed=False,
         wire_checks=[(GW, r'"- - -" 0 NR filter_chain_not_found .* 127\.0\.0\.2:47121 - ')],
+    ),
+    Scenario(
+        name="jwt-bad-signature",
+        title="RequestAuthentication: a token signed by a key the issuer does not publish",
+        story=(
+            "RequestAuthentication `aiproject/test-jwt` verifies tokens of issuer "
+            "`https://keycloak.lab.example.com/realms/ai` on the predictor (Envoy's jwt_authn filter, "
+            "the issuer's keys inlined by istiod). Requests without a token pass; the failing "
+            "request carries a token of that issuer whose signature no published key made (signed "
+            "by another realm's key, or tampered with). The predictor's sidecar answers 401 "
+            "`jwt_authn_access_denied{Jwt_verification_fails}`; every proxy relays it."
+        ),
+        failing=Request(
+            headers=(
+                (
+                    "authorization",
+                    "Bearer "
+                    + certs.unsigned_jwt(
+                        certs.JWT_KID, {"iss": T.JWT_ISSUER, "sub": "lab-user", "aud": "test", "exp": 4102444800}
+                    ),
+                ),
+            )
+        ),
+        knobs=T.Knobs(jwt_issuer=T.JWT_ISSUER),
+        cause="authn_failed",
+        client_status=401,
+        hops=full_path([401] * 5, ("", "", "", "", "jwt_authn_access_denied")),
+        origin=4,
+        wire_checks=[(PRED, r'" 401 - jwt_authn_access_denied')],
     ),
     Scenario(
         name="vs-subset-missing",

@@ -81,6 +81,9 @@ MODEL_APP_PORT = 18080
 # Listener addresses (what %DOWNSTREAM_LOCAL_ADDRESS% shows).
 L_8443 = f"{GATEWAY.ip}:8443"
 L_8081 = f"{GATEWAY.ip}:8081"
+# The identity provider of the RequestAuthentication scenarios (Keycloak, as Open Data Hub docs use).
+JWT_ISSUER = "https://keycloak.lab.example.com/realms/ai"
+JWT_JWKS_URI = f"{JWT_ISSUER}/protocol/openid-connect/certs"
 L_ACT_IN = f"{ACTIVATOR.ip}:8012"
 L_ACT_OUT = f"{PRIVATE_IP}:80"
 L_PRED_IN = f"{PREDICTOR.ip}:8012"
@@ -120,6 +123,7 @@ class Knobs:
     epp_unreachable: bool = False  # gateway 8443 calls an endpoint picker (ext_proc) nobody serves
     ext_authz: str = ""  # CUSTOM policy on the predictor: "", "deny" (the authorizer answers), "unreachable"
     pool_limit: int = 0  # DestinationRule connectionPool on the private Service: 1 connection, 1 pending (0 = none)
+    jwt_issuer: str = ""  # RequestAuthentication on the predictor: tokens of this issuer are verified (jwt_authn)
     canary_subset: str = ""  # VirtualService test-canary sends `x-canary: true` to this subset, which no DestinationRule defines
     extra: dict = field(default_factory=dict)
 
@@ -484,8 +488,11 @@ RBAC_ALLOW_POLICY = "ns[aiproject]-policy[allow-infer]-rule[0]"
 RBAC_DENY_POLICY = "ns[aiproject]-policy[deny-delete]-rule[0]"
 
 
-def predictor_http_filters(k: Knobs):
+def predictor_http_filters(k: Knobs, pki):
     filters = []
+    if k.jwt_issuer:
+        # Istio's authn filters come before the authorization ones.
+        filters.append(E.jwt_authn_filter(k.jwt_issuer, pki.jwks))
     if k.ext_authz:
         # Istio puts a CUSTOM policy's ext_authz filter before the DENY and ALLOW RBAC filters.
         filters.append(E.ext_authz_filter(CL_AUTHZ, f"http://{AUTHZ_SVC}:{AUTHZ_PORT}"))
@@ -551,7 +558,7 @@ def predictor_http_filters(k: Knobs):
 
 def predictor_bootstrap(k: Knobs, pki):
     p = PREDICTOR
-    inbound = _inbound_listener(p, predictor_http_filters(k))
+    inbound = _inbound_listener(p, predictor_http_filters(k, pki))
     cert = pki.workload["predictor"] if k.predictor_cert == "mesh" else pki.predictor_untrusted
     return E.bootstrap(
         node_id=_node(p, "sidecar")["id"],

@@ -39,6 +39,7 @@ pub mod gatewayport;
 pub mod gatewaytls;
 pub mod gaveup;
 pub mod inference;
+pub mod jwt;
 pub mod knative;
 pub mod model;
 pub mod objects;

@@ -649,6 +649,37 @@ fn overflow_cites_the_connection_pool_and_the_thresholds() {
     }
 }
 
+/// `jwt-bad-signature`: the predictor's jwt_authn filter refused a token no published key
+/// signed. The verdict names the RequestAuthentication, its issuer and keys, and what the
+/// reason means; the token itself is never printed.
+#[test]
+fn refused_token_names_the_request_authentication() {
+    for (dir, t) in traced("jwt-bad-signature") {
+        assert_eq!(t["cause"], "authn_failed", "{}", dir.display());
+        let summary = s(&t["summary"]);
+        assert!(
+            summary.contains("RequestAuthentication/aiproject/test-jwt")
+                && summary.contains("signature does not verify"),
+            "{}: {summary}",
+            dir.display()
+        );
+        let ra = cited_why(&t, "RequestAuthentication/aiproject/test-jwt");
+        assert!(
+            ra.contains("issuer `https://keycloak.lab.example.com/realms/ai`")
+                && ra.contains("openid-connect/certs"),
+            "{}: {ra}",
+            dir.display()
+        );
+        let fix = s(&t["fix"]);
+        assert!(
+            fix.contains("was not signed by"),
+            "{}: {fix}",
+            dir.display()
+        );
+        assert!(!t.to_string().contains("eyJ"), "{}: a token", dir.display());
+    }
+}
+
 /// `vs-subset-missing`: the gateway routed to `outbound|80|canary|…`, which Istio never built.
 /// The verdict names the VirtualService, the DestinationRule that lacks the subset (not the
 /// mesh-wide one), and the subset to add.
