@@ -459,6 +459,25 @@ def resources(sc):
                 },
             }
         ]
+    if k.fault_abort:
+        vss.append(
+            {
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "VirtualService",
+                "metadata": {"name": "test-chaos", "namespace": "aiproject"},
+                "spec": {
+                    "gateways": ["knative-serving/knative-ingress-gateway"],
+                    "hosts": [T.EXTERNAL_HOST],
+                    "http": [
+                        {
+                            "match": [{"headers": {"x-chaos": {"exact": "abort"}}}],
+                            "fault": {"abort": {"httpStatus": k.fault_abort, "percentage": {"value": 100}}},
+                            "route": [{"destination": {"host": T.LOCAL_GW_SVC, "port": {"number": 80}}}],
+                        }
+                    ],
+                },
+            }
+        )
     if k.canary_subset:
         vss.append(
             {

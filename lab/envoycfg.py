@@ -287,6 +287,24 @@ def ext_authz_filter(cluster_name, uri):
     }
 
 
+def fault_filter():
+    """Istio's HTTP fault filter: empty here, each route that injects a fault configures it."""
+    return {
+        "name": "envoy.filters.http.fault",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"},
+    }
+
+
+def fault_abort(status):
+    """A route's fault injection as istiod writes a VirtualService `fault.abort` at 100 %."""
+    return {
+        "envoy.filters.http.fault": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+            "abort": {"http_status": status, "percentage": {"numerator": 1000000, "denominator": "MILLION"}},
+        }
+    }
+
+
 def jwt_authn_filter(issuer, jwks_json):
     """Istio's jwt_authn filter for a RequestAuthentication with one JWT rule: istiod fetches the
     rule's `jwksUri` and inlines the keys; a request without a token passes (`allow_missing`),

@@ -536,6 +536,24 @@ SCENARIOS = [
         wire_checks=[(PRED, r'" 401 - jwt_authn_access_denied')],
     ),
     Scenario(
+        name="fault-abort-left-on",
+        title="A chaos-test VirtualService still aborts the requests it matches",
+        story=(
+            "VirtualService `aiproject/test-chaos`, bound to the ingress gateway, was written for a "
+            "resilience test: requests marked `x-chaos: abort` get `fault.abort` with 503 at 100 %. "
+            "It was never removed; a client that still sends the header gets 503 `FI "
+            "fault_filter_abort` from the gateway's 8443, before any routing. Other requests take "
+            "the usual path."
+        ),
+        failing=Request(headers=(("x-chaos", "abort"),)),
+        knobs=T.Knobs(fault_abort=503),
+        cause="fault_injected",
+        client_status=503,
+        hops=[Hop(GW, "gateway", T.L_8443, 503, "FI fault_filter_abort")],
+        origin=0,
+        wire_checks=[(GW, r'" 503 FI fault_filter_abort ')],
+    ),
+    Scenario(
         name="vs-subset-missing",
         title="A canary VirtualService routes to a subset no DestinationRule defines",
         story=(

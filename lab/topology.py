@@ -124,6 +124,7 @@ class Knobs:
     ext_authz: str = ""  # CUSTOM policy on the predictor: "", "deny" (the authorizer answers), "unreachable"
     pool_limit: int = 0  # DestinationRule connectionPool on the private Service: 1 connection, 1 pending (0 = none)
     jwt_issuer: str = ""  # RequestAuthentication on the predictor: tokens of this issuer are verified (jwt_authn)
+    fault_abort: int = 0  # VirtualService test-chaos aborts requests marked `x-chaos: abort` with this status
     canary_subset: str = ""  # VirtualService test-canary sends `x-canary: true` to this subset, which no DestinationRule defines
     extra: dict = field(default_factory=dict)
 
@@ -202,6 +203,14 @@ def gateway_bootstrap(k: Knobs, pki):
         canary["decorator"] = {"operation": f"{PREDICTOR_HOST}:80/*"}
         canary.pop("request_headers_to_add", None)
         routes_8443.insert(0, canary)
+    if k.fault_abort:
+        # VirtualService aiproject/test-chaos: a chaos test left in place, aborting the
+        # requests it matches before they are routed.
+        chaos = copy.deepcopy(route_8443)
+        chaos["match"]["headers"].append({"name": "x-chaos", "string_match": {"exact": "abort"}})
+        chaos["metadata"] = _vs_meta("aiproject", "test-chaos")
+        chaos["typed_per_filter_config"] = E.fault_abort(k.fault_abort)
+        routes_8443.insert(0, chaos)
     vhosts_8443 = [
         {
             "name": f"{EXTERNAL_HOST}:443",
@@ -245,7 +254,10 @@ def gateway_bootstrap(k: Knobs, pki):
         # Not an Istio default: keeps the lab client's x-request-id so the test can name the
         # request (a real client such as curl sends none and the gateway makes one up).
         preserve_external_request_id=True,
-        http_filters=[E.ext_proc_filter(CL_EPP)] if k.epp_unreachable else (),
+        http_filters=[
+            *([E.fault_filter()] if k.fault_abort else []),
+            *([E.ext_proc_filter(CL_EPP)] if k.epp_unreachable else []),
+        ],
     )
     l8443 = E.listener(
         "0.0.0.0_8443",

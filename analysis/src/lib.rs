@@ -33,6 +33,7 @@ pub mod evidence;
 pub mod explain;
 pub mod extauthz;
 pub mod failures;
+pub mod fault;
 pub mod fixes;
 pub mod gatewaybind;
 pub mod gatewayport;

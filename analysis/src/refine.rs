@@ -2,7 +2,7 @@
 //! a verdict once the bundle's objects are known ([`crate::gatewaybind`], [`crate::knative`],
 //! [`crate::seldon`]), the terminations of the workload behind the failed hop
 //! ([`crate::workload`]) and the external authorizer behind a CUSTOM policy ([`crate::extauthz`]), the inner hops that
-//! still answered a client that went away ([`crate::gaveup`]), the VirtualService route to a cluster Istio never built ([`crate::subsets`]), the RequestAuthentication behind a refused token ([`crate::jwt`]). Each reading may restate the summary and fix, cite objects (replacing an
+//! still answered a client that went away ([`crate::gaveup`]), the VirtualService route to a cluster Istio never built ([`crate::subsets`]), the RequestAuthentication behind a refused token ([`crate::jwt`]), the VirtualService fault that aborted or delayed it ([`crate::fault`]). Each reading may restate the summary and fix, cite objects (replacing an
 //! earlier citation of the same object) and add notes; `trace` applies them in order.
 
 use crate::model::Cited;
@@ -25,6 +25,7 @@ pub fn apply(
         crate::gaveup::reading(site),
         crate::subsets::reading(site),
         crate::jwt::reading(site),
+        crate::fault::reading(site),
     ];
     for r in readings.into_iter().flatten() {
         if let Some(s) = r.summary {

@@ -70,7 +70,7 @@ pub fn fqdn(host: &str, ns: &str) -> String {
 }
 
 /// Does a VirtualService host (`hosts` entry, in namespace `ns`) cover the request's Host?
-fn covers(vs_host: &str, ns: &str, authority: &str) -> bool {
+pub fn covers(vs_host: &str, ns: &str, authority: &str) -> bool {
     if vs_host == "*" {
         return true;
     }

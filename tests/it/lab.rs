@@ -680,6 +680,31 @@ fn refused_token_names_the_request_authentication() {
     }
 }
 
+/// `fault-abort-left-on`: a chaos-test VirtualService still aborts requests marked
+/// `x-chaos: abort`. The verdict names it, what it injects and for which requests (header names,
+/// not values), and says to remove the fault.
+#[test]
+fn injected_fault_names_the_virtual_service() {
+    for (dir, t) in traced("fault-abort-left-on") {
+        assert_eq!(t["cause"], "fault_injected", "{}", dir.display());
+        let vs = cited_why(&t, "VirtualService/aiproject/test-chaos");
+        assert!(
+            vs.contains("abort with status 503 for 100 % of requests")
+                && vs.contains("header(s) x-chaos")
+                && !vs.contains("abort`"),
+            "{}: {vs}",
+            dir.display()
+        );
+        let fix = s(&t["fix"]);
+        assert!(
+            fix.starts_with("Remove the `fault` block from VirtualService/aiproject/test-chaos")
+                && fix.contains("the model was not called"),
+            "{}: {fix}",
+            dir.display()
+        );
+    }
+}
+
 /// `vs-subset-missing`: the gateway routed to `outbound|80|canary|…`, which Istio never built.
 /// The verdict names the VirtualService, the DestinationRule that lacks the subset (not the
 /// mesh-wide one), and the subset to add.
