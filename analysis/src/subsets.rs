@@ -14,7 +14,8 @@ use serde_json::Value;
 use crate::causes::Cause;
 use crate::model::{Cited, Object};
 use crate::objects::dr_host_matches;
-use crate::reading::{Reading, Site};
+use crate::reading::{Reading, Site, pod_of};
+use crate::topology::PodRole;
 
 /// Routes and destinations read from one VirtualService at most (it is untrusted input).
 const MAX_ROUTES: usize = 256;
@@ -31,6 +32,10 @@ pub struct Dangling {
     pub fqdn: String,
     /// What is missing.
     pub missing: Missing,
+    /// The VirtualService applies to sidecars (`gateways` empty or naming `mesh`).
+    pub for_mesh: bool,
+    /// It applies to at least one gateway (a `gateways` entry other than `mesh`).
+    pub for_gateways: bool,
 }
 
 /// What a [`Dangling`] destination lacks.
@@ -141,6 +146,9 @@ pub fn dangling(objects: &[Object], authority: &str) -> Vec<Dangling> {
         {
             continue;
         }
+        let gateways = vs.strings_at("/spec/gateways");
+        let for_mesh = gateways.is_empty() || gateways.iter().any(|g| g == "mesh");
+        let for_gateways = gateways.iter().any(|g| g != "mesh");
         for (host, subset) in destinations(vs) {
             let fq = fqdn(&host, ns);
             let missing = match subset {
@@ -187,6 +195,8 @@ pub fn dangling(objects: &[Object], authority: &str) -> Vec<Dangling> {
                 host,
                 fqdn: fq,
                 missing,
+                for_mesh,
+                for_gateways,
             });
         }
     }
@@ -199,7 +209,18 @@ pub fn reading(site: &Site<'_>) -> Option<Reading> {
         return None;
     }
     let authority = site.origin().record.authority()?;
-    let found = dangling(&site.ev.objects, authority);
+    let mut found = dangling(&site.ev.objects, authority);
+    // A gateway uses the VirtualServices bound to it, a sidecar those bound to `mesh`: when the
+    // topology says which proxy refused, only those count (all of them when none is bound so).
+    let at_gateway =
+        pod_of(&site.ev.topology, site.origin()).map(|p| p.role == PodRole::IngressGateway);
+    if let Some(g) = at_gateway
+        && found
+            .iter()
+            .any(|d| if g { d.for_gateways } else { d.for_mesh })
+    {
+        found.retain(|d| if g { d.for_gateways } else { d.for_mesh });
+    }
     let first = found.first()?;
     let mut cited = Vec::new();
     for d in &found {
@@ -401,6 +422,10 @@ mod tests {
         let d = dangling(&objects, "reviews:9080");
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(d[0].virtual_service, "VirtualService/bookinfo/reviews");
+        assert!(
+            d[0].for_mesh && !d[0].for_gateways,
+            "no `gateways`: sidecars only"
+        );
         assert_eq!(
             d[0].missing,
             Missing::Subset {
@@ -438,6 +463,11 @@ mod tests {
         );
         assert_eq!(d[1].host, "reviews-canary");
         assert_eq!(d[1].missing, Missing::Service);
+        // Bound to a gateway (and the mesh).
+        let mut bound = objects[0].clone();
+        bound.value["spec"]["gateways"] = json!(["istio-system/public", "mesh"]);
+        let d = dangling(&[bound], "reviews");
+        assert!(d[0].for_mesh && d[0].for_gateways, "{d:?}");
         // Without any Service of the namespace in the bundle, nothing is said about Services.
         let objects = vec![objects[0].clone()];
         let d = dangling(&objects, "reviews");

@@ -741,6 +741,47 @@ fn missing_subset_names_the_virtual_service_and_the_rule() {
     }
 }
 
+/// A VirtualService bound only to `mesh` (sidecars) with a dangling subset for the same Host is
+/// not what a gateway used: only the gateway-bound one is named when the gateway refused.
+#[test]
+fn missing_subset_at_a_gateway_names_the_gateway_bound_virtual_service() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("b");
+    common::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/lab/vs-subset-missing"),
+        &bundle,
+    );
+    std::fs::write(
+        bundle.join("resources/aiproject/virtualservice-mesh.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: test-mesh-canary\n  namespace: aiproject\nspec:\n  hosts: [test-aiproject.apps.lab.example.com]\n  http:\n  - route:\n    - destination: {host: test-predictor.aiproject.svc.cluster.local, subset: mesh-only}\n",
+    )
+    .unwrap();
+    let expect: Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("expect.json")).unwrap())
+            .unwrap();
+    let (code, stdout, err) = meshtrace(&[
+        "trace",
+        s(&expect["request_id"]).as_str(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let t: Value = serde_json::from_str(&stdout).unwrap();
+    let cited: Vec<String> = t["citations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| s(&c["object"]))
+        .collect();
+    assert!(
+        cited.contains(&"VirtualService/aiproject/test-canary".to_string())
+            && !cited.contains(&"VirtualService/aiproject/test-mesh-canary".to_string()),
+        "{cited:?}"
+    );
+}
+
 /// `client-gives-up`: the client's 1 s timeout against a 3 s model. The verdict is the
 /// client's disconnect at the gateway, and it says the innermost hop still answered 200.
 #[test]
