@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::causes::Cause;
 use crate::model::{Cited, Object};
 use crate::reading::{Reading, Site};
-use crate::subsets::covers;
+use crate::subsets::covering;
 
 /// Routes read from one VirtualService at most (it is untrusted input).
 const MAX_ROUTES: usize = 256;
@@ -84,15 +84,7 @@ fn describe_match(route: &Value) -> String {
 /// injects, what it matches).
 pub fn faults(objects: &[Object], authority: &str) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    for vs in objects.iter().filter(|o| o.kind == "VirtualService") {
-        let ns = vs.namespace.as_deref().unwrap_or("");
-        if !vs
-            .strings_at("/spec/hosts")
-            .iter()
-            .any(|h| covers(h, ns, authority))
-        {
-            continue;
-        }
+    for vs in covering(objects, authority) {
         let routes = vs.value.pointer("/spec/http").and_then(Value::as_array);
         for r in routes.into_iter().flatten().take(MAX_ROUTES) {
             if let Some(what) = r.get("fault").and_then(describe_fault) {

@@ -132,20 +132,26 @@ fn subsets_of(dr: &Object) -> Vec<String> {
         .collect()
 }
 
+/// The VirtualServices whose `hosts` cover Host `authority` ([`covers`], each host resolved in
+/// its VirtualService's namespace).
+pub fn covering<'a>(objects: &'a [Object], authority: &'a str) -> impl Iterator<Item = &'a Object> {
+    objects.iter().filter(move |vs| {
+        let ns = vs.namespace.as_deref().unwrap_or("");
+        vs.kind == "VirtualService"
+            && vs
+                .strings_at("/spec/hosts")
+                .iter()
+                .any(|h| covers(h, ns, authority))
+    })
+}
+
 /// Every destination of the VirtualServices covering Host `authority` that Istio builds no
 /// cluster for.
 pub fn dangling(objects: &[Object], authority: &str) -> Vec<Dangling> {
     let of = |kind: &'static str| objects.iter().filter(move |o| o.kind == kind);
     let mut out = Vec::new();
-    for vs in of("VirtualService") {
+    for vs in covering(objects, authority) {
         let ns = vs.namespace.as_deref().unwrap_or("");
-        if !vs
-            .strings_at("/spec/hosts")
-            .iter()
-            .any(|h| covers(h, ns, authority))
-        {
-            continue;
-        }
         let gateways = vs.strings_at("/spec/gateways");
         let for_mesh = gateways.is_empty() || gateways.iter().any(|g| g == "mesh");
         let for_gateways = gateways.iter().any(|g| g != "mesh");

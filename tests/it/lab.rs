@@ -535,6 +535,16 @@ fn cited_why(t: &Value, prefix: &str) -> String {
         .unwrap_or_else(|| panic!("no citation of {prefix}: {t:#}"))
 }
 
+/// The objects a trace cites, by reference.
+fn cited_objects(t: &Value) -> Vec<String> {
+    t["citations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| s(&c["object"]))
+        .collect()
+}
+
 /// `model-oom-reset`: the model container was OOMKilled while it held the request. The verdict
 /// names the container, the kubelet's reason and the memory fix, beside the reset.
 #[test]
@@ -720,12 +730,7 @@ fn missing_subset_names_the_virtual_service_and_the_rule() {
             "{}: {dr}",
             dir.display()
         );
-        let cited: Vec<String> = t["citations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| s(&c["object"]))
-            .collect();
+        let cited = cited_objects(&t);
         assert!(
             !cited.contains(&"DestinationRule/istio-system/default".to_string()),
             "{}: {cited:?}",
@@ -769,12 +774,7 @@ fn missing_subset_at_a_gateway_names_the_gateway_bound_virtual_service() {
     ]);
     assert_eq!(code, 1, "{err}");
     let t: Value = serde_json::from_str(&stdout).unwrap();
-    let cited: Vec<String> = t["citations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| s(&c["object"]))
-        .collect();
+    let cited = cited_objects(&t);
     assert!(
         cited.contains(&"VirtualService/aiproject/test-canary".to_string())
             && !cited.contains(&"VirtualService/aiproject/test-mesh-canary".to_string()),
