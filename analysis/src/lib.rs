@@ -44,6 +44,7 @@ pub mod jwt;
 pub mod knative;
 pub mod model;
 pub mod objects;
+pub mod protocol;
 pub mod proxyconfig;
 pub mod ratelimit;
 pub mod reading;

@@ -6,6 +6,10 @@
 //! indented, or does not parse), the two are joined — with nothing or one space between them,
 //! whichever parses further — the way a line wrapped in a ticket or a Markdown document is
 //! re-joined. A held line that nothing continues is emitted with its missing fields listed.
+//! A JSON object left open at the end of its line (a record pretty-printed by `jq`, or a long
+//! line hard-wrapped by a terminal or a ticket) is held until its braces close, and its pieces
+//! joined: between two JSON tokens nothing is needed, and inside a string the line break was not
+//! the writer's (JSON strings cannot hold one).
 
 use std::borrow::Cow;
 
@@ -17,6 +21,9 @@ use crate::record::RawRecord;
 const MAX_JOIN: u32 = 16;
 /// Maximum bytes held for a record being joined.
 const MAX_PENDING: usize = 1 << 20;
+/// Maximum physical lines joined into one JSON record (Istio's record pretty-printed takes
+/// about 30, one per key).
+const MAX_JSON_JOIN: u32 = 256;
 
 /// One access-log record with where it came from.
 #[derive(Debug)]
@@ -65,6 +72,61 @@ struct Pending {
     fields: usize,
     envelope: EnvelopeKind,
     envelope_time: Option<String>,
+    /// A JSON object still open: where the scan of `text` stands.
+    json: Option<JsonScan>,
+}
+
+/// Where a scan of JSON text stands at the end of what it was fed: how many objects and
+/// arrays are open, and whether it stopped inside a string (after a `\\`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct JsonScan {
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonScan {
+    /// Feed `bytes`; returns the offset just past the `}` or `]` that closed the outermost
+    /// object, if it closed.
+    fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
+        for (i, &b) in bytes.iter().enumerate() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth = self.depth.saturating_add(1),
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The scan of a line that opens a JSON object and leaves it open, if `payload` is one.
+    fn left_open(payload: &str) -> Option<JsonScan> {
+        let text = payload.trim_start();
+        if !text.starts_with('{') || text.len() >= MAX_PENDING {
+            return None;
+        }
+        let mut scan = JsonScan::default();
+        match scan.feed(text.as_bytes()) {
+            None if scan.depth > 0 => Some(scan),
+            _ => None,
+        }
+    }
 }
 
 /// Streaming record assembler for one input.
@@ -139,41 +201,124 @@ impl Assembler {
         out: &mut dyn FnMut(Event<'_>),
     ) {
         if let Some(p) = self.pending.take() {
-            let continuation = payload.starts_with([' ', '\t']) || !self.starts_record(&payload);
-            if continuation && !payload.trim().is_empty() {
-                match self.try_join(&p, &payload) {
-                    Joined::Complete(text) => {
-                        let mut parser = self.parser.clone();
-                        if let LineOutcome::Record(rec) = parser.parse(&text) {
-                            self.parser = parser;
-                            out(Event::Record(Located {
-                                line: p.line,
-                                lines: p.lines + 1,
-                                envelope: p.envelope,
-                                envelope_time: p.envelope_time.map(Cow::Owned),
-                                record: rec,
-                            }));
-                        }
-                        return;
-                    }
-                    Joined::Progress(text, fields) => {
-                        if p.lines + 1 < MAX_JOIN && text.len() < MAX_PENDING {
-                            self.pending = Some(Pending {
-                                text,
-                                lines: p.lines + 1,
-                                fields,
-                                ..p
-                            });
-                            return;
-                        }
-                        self.flush(p, out);
-                    }
-                    Joined::NoProgress => self.flush(p, out),
-                }
-            } else {
-                self.flush(p, out);
+            let taken = match p.json {
+                Some(scan) => self.continue_json(p, scan, &payload, out),
+                None => self.continue_wrapped(p, &payload, out),
+            };
+            if taken == Taken::Yes {
+                return;
             }
         }
+        self.read_alone(lineno, envelope, envelope_time, payload, out);
+    }
+
+    /// The line after a held line that was cut: joined to it when it continues it (and held
+    /// again while the join still lacks fields); else the held line is emitted as it is and
+    /// the line is left to be read on its own.
+    fn continue_wrapped(
+        &mut self,
+        p: Pending,
+        payload: &str,
+        out: &mut dyn FnMut(Event<'_>),
+    ) -> Taken {
+        let continuation = payload.starts_with([' ', '\t']) || !self.starts_record(payload);
+        if !continuation || payload.trim().is_empty() {
+            self.flush(p, out);
+            return Taken::No;
+        }
+        match self.try_join(&p, payload) {
+            Joined::Complete(text) => {
+                let mut parser = self.parser.clone();
+                if let LineOutcome::Record(rec) = parser.parse(&text) {
+                    self.parser = parser;
+                    out(Event::Record(Located {
+                        line: p.line,
+                        lines: p.lines + 1,
+                        envelope: p.envelope,
+                        envelope_time: p.envelope_time.map(Cow::Owned),
+                        record: rec,
+                    }));
+                }
+                Taken::Yes
+            }
+            Joined::Progress(text, fields)
+                if p.lines + 1 < MAX_JOIN && text.len() < MAX_PENDING =>
+            {
+                self.pending = Some(Pending {
+                    text,
+                    lines: p.lines + 1,
+                    fields,
+                    ..p
+                });
+                Taken::Yes
+            }
+            Joined::Progress(..) | Joined::NoProgress => {
+                self.flush(p, out);
+                Taken::No
+            }
+        }
+    }
+
+    /// The line after a JSON object left open: its next piece, unless it begins a record of
+    /// its own or is blank (then the object is emitted for what it is, and the line is left
+    /// to be read on its own). The pieces are joined with nothing between them: indentation
+    /// outside a string is dropped, and inside one the line break was a wrap. Once the object
+    /// closes, it is read as one line; a `,` or `]` after it (an array of records) is left out.
+    fn continue_json(
+        &mut self,
+        mut p: Pending,
+        mut scan: JsonScan,
+        payload: &str,
+        out: &mut dyn FnMut(Event<'_>),
+    ) -> Taken {
+        if payload.trim().is_empty() || self.starts_record(payload) {
+            self.flush(p, out);
+            return Taken::No;
+        }
+        let piece = if scan.in_string {
+            payload
+        } else {
+            payload.trim_start()
+        };
+        let at = p.text.len();
+        p.text.push_str(piece);
+        p.lines += 1;
+        match scan.feed(&p.text.as_bytes()[at..]) {
+            Some(end) => {
+                p.text.truncate(at + end);
+                let mut parser = self.parser.clone();
+                match parser.parse(&p.text) {
+                    LineOutcome::Record(rec) => {
+                        self.parser = parser;
+                        out(Event::Record(Located {
+                            line: p.line,
+                            lines: p.lines,
+                            envelope: p.envelope,
+                            envelope_time: p.envelope_time.map(Cow::Owned),
+                            record: rec,
+                        }));
+                    }
+                    _ => self.flush(p, out),
+                }
+            }
+            None if p.lines < MAX_JSON_JOIN && p.text.len() < MAX_PENDING => {
+                p.json = Some(scan);
+                self.pending = Some(p);
+            }
+            None => self.flush(p, out),
+        }
+        Taken::Yes
+    }
+
+    /// A line read on its own (nothing held before it, or what was held is done).
+    fn read_alone<'a>(
+        &mut self,
+        lineno: u64,
+        envelope: EnvelopeKind,
+        envelope_time: Option<Cow<'a, str>>,
+        payload: Cow<'a, str>,
+        out: &mut dyn FnMut(Event<'_>),
+    ) {
         let outcome = self.parser.parse(&payload);
         if let Some(record) = reread_with_prefix(
             &mut self.parser,
@@ -207,6 +352,7 @@ impl Assembler {
                     fields,
                     envelope,
                     envelope_time: envelope_time.map(Cow::into_owned),
+                    json: None,
                 });
             }
             LineOutcome::Truncated { record, .. } => out(Event::Record(Located {
@@ -217,11 +363,24 @@ impl Assembler {
                 record,
             })),
             LineOutcome::NotAccessLog(kind) => out(Event::Skipped { line: lineno, kind }),
-            LineOutcome::Malformed(error) => out(Event::Malformed {
-                line: lineno,
-                text: payload,
-                error,
-            }),
+            LineOutcome::Malformed(error) => match JsonScan::left_open(&payload) {
+                Some(scan) if self.join_wrapped => {
+                    self.pending = Some(Pending {
+                        text: payload.trim_start().to_owned(),
+                        line: lineno,
+                        lines: 1,
+                        fields: 0,
+                        envelope,
+                        envelope_time: envelope_time.map(Cow::into_owned),
+                        json: Some(scan),
+                    });
+                }
+                _ => out(Event::Malformed {
+                    line: lineno,
+                    text: payload,
+                    error,
+                }),
+            },
             LineOutcome::Blank => {}
         }
     }
@@ -328,6 +487,13 @@ pub fn reread_with_prefix(
         }
         _ => None,
     }
+}
+
+/// Did the line after a held one go into it?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    Yes,
+    No,
 }
 
 enum Joined {
@@ -468,5 +634,148 @@ mod tests {
             run(input),
             vec!["1+1 istio-1.23 outbound|8000||httpbin.foo.svc.cluster.local missing=0"]
         );
+    }
+}
+
+#[cfg(test)]
+mod json_join_tests {
+    use super::*;
+    use crate::format::Slot;
+
+    /// Istio's JSON record (its default key set), one line.
+    const RECORD: &str = r#"{"authority":"x.default.svc.cluster.local","bytes_received":0,"bytes_sent":91,"downstream_local_address":"10.0.0.9:80","downstream_remote_address":"10.0.0.1:5555","duration":3,"method":"GET","path":"/v1/models/m:predict","protocol":"HTTP/1.1","request_id":"5a1d-0001","requested_server_name":null,"response_code":503,"response_code_details":"upstream_reset_before_response_started{connection_failure}","response_flags":"UF","route_name":"default","start_time":"2022-09-10T14:27:14.956Z","upstream_cluster":"outbound|80||x.default.svc.cluster.local","upstream_host":"10.0.0.5:8080","upstream_local_address":"-","upstream_service_time":null,"upstream_transport_failure_reason":null,"user_agent":"curl/8.6.0","x_forwarded_for":null}"#;
+
+    /// `record` as `jq .` prints it: one key per line, two spaces of indentation.
+    fn pretty(record: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(record).unwrap();
+        serde_json::to_string_pretty(&v).unwrap()
+    }
+
+    /// (first line, physical lines, status, request id) of each record; `bad N` for a
+    /// malformed line N, `skip N` for a line that is no access log.
+    fn read(input: &str) -> Vec<String> {
+        let mut a = Assembler::new(LineParser::auto(), true);
+        let mut out = Vec::new();
+        let mut sink = |e: Event<'_>| {
+            out.push(match e {
+                Event::Record(l) => format!(
+                    "{}+{} {} {}",
+                    l.line,
+                    l.lines,
+                    l.record.get(Slot::ResponseCode).unwrap_or("?"),
+                    l.record.get(Slot::RequestId).unwrap_or("?"),
+                ),
+                Event::Skipped { line, .. } => format!("skip {line}"),
+                Event::Malformed { line, .. } => format!("bad {line}"),
+            })
+        };
+        for (i, l) in input.lines().enumerate() {
+            a.push(i as u64 + 1, l, &mut sink);
+        }
+        a.finish(&mut sink);
+        out
+    }
+
+    #[test]
+    fn a_pretty_printed_record_is_one_record() {
+        let p = pretty(RECORD);
+        let n = p.lines().count();
+        assert!(n > 20, "{p}");
+        let input = format!(
+            "{RECORD}\n{p}\n{}\n",
+            RECORD.replace("5a1d-0001", "5a1d-0003")
+        );
+        assert_eq!(
+            read(&input),
+            [
+                "1+1 503 5a1d-0001".to_string(),
+                format!("2+{n} 503 5a1d-0001"),
+                format!("{} 503 5a1d-0003", format_args!("{}+1", n + 2)),
+            ]
+        );
+        // Indented as a whole (a Markdown list, a quoted block of a ticket), with `\r\n`.
+        let indented: String = p.lines().map(|l| format!("    {l}\r\n")).collect();
+        assert_eq!(read(&indented), [format!("1+{n} 503 5a1d-0001")]);
+    }
+
+    #[test]
+    fn a_hard_wrapped_record_is_joined_without_the_breaks() {
+        // Cut every 37 bytes: inside keys, string values, numbers and `null`.
+        let cut: Vec<&str> = RECORD
+            .as_bytes()
+            .chunks(37)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let input = cut.join("\n");
+        let got = read(&input);
+        assert_eq!(got, [format!("1+{} 503 5a1d-0001", cut.len())]);
+        // The values are whole again.
+        let mut a = Assembler::new(LineParser::auto(), true);
+        let mut cluster = None;
+        for (i, l) in cut.iter().enumerate() {
+            a.push(i as u64 + 1, l, &mut |e| {
+                if let Event::Record(l) = e {
+                    cluster = l.record.get(Slot::UpstreamCluster).map(str::to_string);
+                }
+            });
+        }
+        assert_eq!(
+            cluster.as_deref(),
+            Some("outbound|80||x.default.svc.cluster.local")
+        );
+    }
+
+    #[test]
+    fn an_object_left_open_does_not_swallow_the_records_after_it() {
+        // Cut for good (the rest of the line lost), then whole records.
+        let head = &RECORD[..200];
+        let input = format!("{head}\n{RECORD}\n{RECORD}\n");
+        assert_eq!(
+            read(&input),
+            ["bad 1", "2+1 503 5a1d-0001", "3+1 503 5a1d-0001"]
+        );
+        // A blank line ends the wait too.
+        let input = format!("{head}\n\n{RECORD}\n");
+        assert_eq!(read(&input), ["bad 1", "3+1 503 5a1d-0001"]);
+        // Opened and never closed: at most MAX_JSON_JOIN lines are held, then the rest is read
+        // line by line; nothing is held at the end.
+        let mut input = String::from("{\"response_code\": 503,\n");
+        for _ in 0..1000 {
+            input.push_str("  \"k\": [1,\n");
+        }
+        let got = read(&input);
+        let held = MAX_JSON_JOIN as usize;
+        assert_eq!(got[..2], ["bad 1".to_string(), format!("bad {}", held + 1)]);
+        assert_eq!(got.len(), 1 + 1001 - held);
+    }
+
+    #[test]
+    fn an_array_of_pretty_records_is_read_record_by_record() {
+        // `jq -s .` or a JSON export of a log store: `[`, records separated by `,`, `]`.
+        let p = pretty(RECORD);
+        let n = p.lines().count();
+        let input = format!(
+            "[\n{},\n{}\n]\n",
+            indent(&p),
+            indent(&p.replace("0001", "0002"))
+        );
+        let got = read(&input);
+        let records: Vec<&String> = got.iter().filter(|g| g.contains('+')).collect();
+        assert_eq!(
+            records,
+            [
+                &format!("2+{n} 503 5a1d-0001"),
+                &format!("{}+{n} 503 5a1d-0002", n + 2)
+            ],
+            "{got:?}"
+        );
+    }
+
+    fn indent(s: &str) -> String {
+        s.lines()
+            .map(|l| format!("  {l}\n"))
+            .collect::<String>()
+            .trim_end()
+            .to_string()
     }
 }

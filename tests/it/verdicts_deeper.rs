@@ -185,7 +185,7 @@ fn lines_pasted_in_threads_are_read_and_named() {
         .filter(|r| r["read_as"].to_string().contains("repaired"))
         .map(|r| r["line"].as_u64().unwrap())
         .collect();
-    assert_eq!(repaired, [5, 12, 21, 27, 28, 32, 33, 34]);
+    assert_eq!(repaired, [5, 12, 21, 27, 28, 32, 33, 34, 45, 46]);
     let by_line = |line: u64| from_line(&doc, line);
     let stated = [
         (3, 401, "ext_authz_denied"),
@@ -202,10 +202,42 @@ fn lines_pasted_in_threads_are_read_and_named() {
         (32, 0, "upstream_connect_failure"),
         (33, 503, "upstream_connect_failure"),
         (34, 0, "no_healthy_upstream"),
+        (35, 426, "protocol_error"),
+        (36, 200, "protocol_error"),
+        (37, 502, "protocol_error"),
+        (38, 0, "plaintext_to_mtls"),
+        (39, 503, "upstream_reset"),
+        (40, 0, "egress_blocked"),
+        (41, 503, "cluster_not_found"),
+        (42, 503, "circuit_breaker"),
+        (43, 504, "upstream_timeout"),
+        (44, 200, "upstream_connect_failure"),
+        (46, 200, "upstream_connect_failure"),
+        (47, 200, "upstream_connect_failure"),
     ];
     assert_causes(&doc, &stated);
     // The rate limit service failed: said so, not taken for a 429.
     assert!(text_of(by_line(19)).contains("rate limit service"));
+    // HTTP/1.0 refused by the proxy: named, with the nginx setting the thread's fix was.
+    let old = text_of(by_line(35));
+    assert!(
+        old.contains("not by the application") && old.contains("HTTP/1.0"),
+        "{old}"
+    );
+    assert!(old.contains("proxy_http_version 1.1"), "{old}");
+    // A 200 whose body was cut: the status is the upstream's, not the proxy's.
+    let cut = by_line(36)["summary"].as_str().unwrap_or_default();
+    assert!(
+        cut.starts_with("200 came from the upstream (10.127.2.36:9002)"),
+        "{cut}"
+    );
+    assert!(!cut.contains("200 was generated"), "{cut}");
+    // No filter chain on a gateway's HTTPS port without SNI: both readings, the gateway's first.
+    let fcnf = text_of(by_line(38));
+    assert!(fcnf.contains("TLS client without a server name"), "{fcnf}");
+    assert!(fcnf.contains("--resolve"), "{fcnf}");
+    // The gateway and the sidecar of issue 39758 are one request, decided at the sidecar.
+    assert_eq!(from_line(&doc, 46)["lines"], serde_json::json!([45, 46]));
 }
 
 /// JSON lines from public threads (`testdata/pasted/README.md`): causes where the line carries
@@ -226,8 +258,25 @@ fn json_lines_from_threads_say_what_their_format_cannot_tell() {
             (6, 200, "ok"),
             (7, 500, "unknown"),
             (9, 503, "unknown"),
+            (10, 503, "circuit_breaker"),
+            (40, 504, "upstream_timeout"),
+            (70, 0, "ok"),
+            (74, 0, "plaintext_to_mtls"),
+            (76, 200, "upstream_reset"),
+            (77, 403, "protocol_error"),
+            (78, 503, "no_healthy_upstream"),
         ],
     );
+    // Records pretty-printed or hard-wrapped over several lines are read whole.
+    let spans: Vec<(u64, u64)> = doc["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| Some((r["line"].as_u64()?, r["physical_lines"].as_u64()?)))
+        .collect();
+    assert_eq!(spans, [(10, 30), (40, 30), (70, 4), (74, 2)]);
+    assert!(text_of(by_line(77)).contains("upgrade_configs"));
+    assert!(text_of(by_line(76)).contains("after the response had started"));
     let gloo = text_of(by_line(9));
     assert!(gloo.contains("cannot tell the proxy's own 503"), "{gloo}");
     assert!(!gloo.contains("relayed"), "{gloo}");
