@@ -678,6 +678,18 @@ impl LineParser {
     /// was put back.
     pub fn parse<'a>(&mut self, line: &'a str) -> LineOutcome<'a> {
         let out = self.parse_once(line);
+        if let LineOutcome::Record(rec) | LineOutcome::Truncated { record: rec, .. } = &out
+            && markdown_in_values(rec)
+            && let Some(fixed) = repair::markdown_residue(line)
+            && let LineOutcome::Record(clean) = self.parse_once(&fixed)
+        {
+            let mut clean = clean.into_owned();
+            clean.notes.push(Arc::from(format!(
+                "line repaired before reading: {}",
+                repair::MARKDOWN_RESIDUE
+            )));
+            return LineOutcome::Record(clean);
+        }
         if !matches!(out, LineOutcome::Malformed(_)) {
             return out;
         }
@@ -966,6 +978,24 @@ impl LineParser {
             o
         })
     }
+}
+
+/// Does a value the verdict reads start with a Markdown mark a paste may have added (`**` bold,
+/// `[` of a link)? A first-byte test of a few values: cheap enough for every line read.
+fn markdown_in_values(r: &RawRecord<'_>) -> bool {
+    const READ: [Slot; 7] = [
+        Slot::ResponseCodeDetails,
+        Slot::ResponseFlags,
+        Slot::UpstreamCluster,
+        Slot::UpstreamHost,
+        Slot::DownstreamLocalAddress,
+        Slot::DownstreamRemoteAddress,
+        Slot::Authority,
+    ];
+    READ.iter().any(|s| {
+        r.get(*s)
+            .is_some_and(|v| v.starts_with("**") || (v.starts_with('[') && v.contains("](http")))
+    })
 }
 
 /// Recognise lines that are not access logs.

@@ -17,8 +17,14 @@
 //!   reflowed paste joined the path and the protocol; the space is put back before the
 //!   `HTTP/1.0`, `HTTP/1.1`, `HTTP/2` or `HTTP/3` that ends the quoted request line.
 //!
-//! Repairs run only on a line no format read as it was, and the record says what was
-//! repaired, so nothing is guessed silently.
+//! - **Markdown a paste added inside the line** ([`markdown_residue`]): `**…**` around a field
+//!   (a poster's bold: istio/istio#53162, envoyproxy/envoy#23058) and `[X](http://X/)` where an
+//!   editor turned an address into a link (higress-group/higress#2881). Such a line usually
+//!   still reads, with the marks inside its values, so this repair is also tried on a record
+//!   whose key values start with `*` or `[` (see `LineParser::parse`).
+//!
+//! Repairs run only on a line no format read as it was (or one read with Markdown in its
+//! values), and the record says what was repaired, so nothing is guessed silently.
 
 /// Protocols Envoy writes for `%PROTOCOL%` in a request line.
 const PROTOCOLS: &[&str] = &["HTTP/1.1\"", "HTTP/1.0\"", "HTTP/2\"", "HTTP/3\""];
@@ -48,7 +54,87 @@ const REPAIRS: &[(Repair, &str)] = &[
         space_before_protocol,
         "the space between path and protocol put back",
     ),
+    (markdown_residue, MARKDOWN_RESIDUE),
 ];
+
+/// What [`markdown_residue`] says it did.
+pub(super) const MARKDOWN_RESIDUE: &str =
+    "the Markdown a paste added inside it taken off (`**` around a field, `[X](http://X/)` links)";
+
+/// `**upstream_reset…{…}**` → `upstream_reset…{…}` (bold marks around a run of non-blank
+/// characters) and `[10.0.0.1:80](http://10.0.0.1:80/)` → `10.0.0.1:80` (a link whose text is its
+/// own address, with or without the scheme's `//`, a trailing `/`). Anything else is left.
+pub(super) fn markdown_residue(line: &str) -> Option<String> {
+    let unbold = without_bold(line);
+    let unlinked = without_autolinks(unbold.as_deref().unwrap_or(line));
+    unlinked.or(unbold)
+}
+
+/// `**X**` → `X`, X non-empty, without blanks or `*`.
+fn without_bold(line: &str) -> Option<String> {
+    if !line.contains("**") {
+        return None;
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    let mut changed = false;
+    while let Some(open) = rest.find("**") {
+        let after = &rest[open + 2..];
+        let inner_len = after
+            .find(|c: char| c == '*' || c.is_whitespace())
+            .unwrap_or(after.len());
+        if inner_len > 0 && after[inner_len..].starts_with("**") {
+            out.push_str(&rest[..open]);
+            out.push_str(&after[..inner_len]);
+            rest = &after[inner_len + 2..];
+            changed = true;
+        } else {
+            out.push_str(&rest[..open + 2]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+/// `[X](http://X/)` or `[X](https://X)` → `X`.
+fn without_autolinks(line: &str) -> Option<String> {
+    if !line.contains("](http") {
+        return None;
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    let mut changed = false;
+    while let Some(mid) = rest.find("](http") {
+        let head = &rest[..mid];
+        let Some(open) = head.rfind('[') else {
+            out.push_str(&rest[..mid + 2]);
+            rest = &rest[mid + 2..];
+            continue;
+        };
+        let text = &head[open + 1..];
+        let link = &rest[mid + 2..];
+        let Some(close) = link.find(')') else {
+            break;
+        };
+        let url = &link[..close];
+        let target = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .unwrap_or(url);
+        let target = target.strip_suffix('/').unwrap_or(target);
+        if !text.is_empty() && target == text {
+            out.push_str(&head[..open]);
+            out.push_str(text);
+            changed = true;
+        } else {
+            out.push_str(&rest[..mid + 2 + close + 1]);
+        }
+        rest = &link[close + 1..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
 
 /// The repaired line and a sentence saying what was repaired, or `None` when no damage is
 /// found.
@@ -236,7 +322,22 @@ mod tests {
                 r#"INFO 2024-03-25T08:56:41.897522475Z [resource.labels.containerName: istio-proxy] [2024-03-25T08:56:41.328Z] "- - -" 0 UH"#,
                 Some(r#"[2024-03-25T08:56:41.328Z] "- - -" 0 UH"#),
             ),
+            // Markdown a paste added (istio/istio#53162; higress-group/higress#2881).
+            (
+                r#"[2024-09-16T15:01:44.563Z] "POST /x HTTP/2" 200 URX,UF **upstream_reset_before_response_started{remote_connection_failure}** - "-" 1 0 37 - "-" "-" "id" "h" "10.66.2.21:50051" **outbound|50051||a.b.svc.cluster.local** - -"#,
+                Some(
+                    r#"[2024-09-16T15:01:44.563Z] "POST /x HTTP/2" 200 URX,UF upstream_reset_before_response_started{remote_connection_failure} - "-" 1 0 37 - "-" "-" "id" "h" "10.66.2.21:50051" outbound|50051||a.b.svc.cluster.local - -"#,
+                ),
+            ),
+            (
+                r#"{"authority":"[10.245.192.64:32280](http://10.245.192.64:32280/)","user_agent":"Java/[11.0.14.1](http://11.0.14.1/)","x":"[a](https://b/)"}"#,
+                Some(
+                    r#"{"authority":"10.245.192.64:32280","user_agent":"Java/11.0.14.1","x":"[a](https://b/)"}"#,
+                ),
+            ),
             // Nothing to repair.
+            (r#"[t] "GET /a**b HTTP/1.1" 503 "** x**" "**""#, None),
+            (r#"[t] "GET /[a](http://b) HTTP/1.1" 503 "](http""#, None),
             (r#"x [2024-03-25 08:56:41] "- - -" 0 UH"#, None),
             ("````", None),
             ("````[t] \"GET /x HTTP/1.1\" 503", None),
