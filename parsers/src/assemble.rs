@@ -74,6 +74,9 @@ struct Pending {
     envelope_time: Option<String>,
     /// A JSON object still open: where the scan of `text` stands.
     json: Option<JsonScan>,
+    /// A blank line came after the last piece (one is let through: a page's line wrapped
+    /// around an empty line).
+    blank: bool,
 }
 
 /// Where a scan of JSON text stands at the end of what it was fed: how many objects and
@@ -156,8 +159,8 @@ impl Assembler {
     }
 
     /// Is `raw` a blank line (spaces, tabs, a `\r`) that [`Assembler::push`] would drop
-    /// without a trace? It is, unless a wrapped or partial line is pending (a blank line ends
-    /// it). A reader can then skip the line without handing it over: a log of blank lines is read
+    /// without a trace? It is, unless a wrapped or partial line is pending (one blank line may
+    /// sit inside a wrapped line; a second one ends it). A reader can then skip the line without handing it over: a log of blank lines is read
     /// as fast as it is split.
     pub fn drops_blank(&self, raw: &[u8]) -> bool {
         self.pending.is_none()
@@ -221,11 +224,27 @@ impl Assembler {
         payload: &str,
         out: &mut dyn FnMut(Event<'_>),
     ) -> Taken {
+        // One blank line may sit inside a wrapped line (a page's paragraph break); a second
+        // one, or a line that is a record of its own, ends the wait.
+        if payload.trim().is_empty() {
+            if p.blank {
+                self.flush(p, out);
+                return Taken::No;
+            }
+            self.pending = Some(Pending { blank: true, ..p });
+            return Taken::Yes;
+        }
         let continuation = payload.starts_with([' ', '\t']) || !self.starts_record(payload);
-        if !continuation || payload.trim().is_empty() {
+        if !continuation {
             self.flush(p, out);
             return Taken::No;
         }
+        // The blank line the join goes over is one of the record's physical lines.
+        let p = Pending {
+            lines: p.lines + u32::from(p.blank),
+            blank: false,
+            ..p
+        };
         match self.try_join(&p, payload) {
             Joined::Complete(text) => {
                 let mut parser = self.parser.clone();
@@ -353,6 +372,7 @@ impl Assembler {
                     envelope,
                     envelope_time: envelope_time.map(Cow::into_owned),
                     json: None,
+                    blank: false,
                 });
             }
             LineOutcome::Truncated { record, .. } => out(Event::Record(Located {
@@ -373,6 +393,7 @@ impl Assembler {
                         envelope,
                         envelope_time: envelope_time.map(Cow::into_owned),
                         json: Some(scan),
+                        blank: false,
                     });
                 }
                 _ => out(Event::Malformed {
@@ -592,6 +613,25 @@ mod tests {
                 "1+3 istio-1.23 outbound|80||knative-local-gateway.istio-system.svc.cluster.local missing=1"
             ]
         );
+    }
+
+    /// A line wrapped around an empty line, as a documentation page printed it (a Tetrate
+    /// Service Bridge troubleshooting page): joined over the blank line; two blank lines end
+    /// the wait.
+    #[test]
+    fn one_blank_line_inside_a_wrapped_line_is_gone_over() {
+        let head = "[2022-09-13T11:17:13.471Z] \"GET /test HTTP/1.1\" 502 UPE upstream_reset_before_response_started{protocol_error} - \"-\" 0 87 1";
+        let tail = " - \"-\" \"curl/7.83.1\" \"fbcd5bff\" \"transfer:8080\" \"10.0.2.7:8080\" inbound|8080|| 127.0.0.6:53799 10.0.2.7:8080 10.0.0.21:59960 outbound_.8080_._.transfer.test.svc.cluster.local default";
+        assert_eq!(
+            run(&format!("{head}\n\n{tail}\n")),
+            vec!["1+3 istio-1.23 inbound|8080|| missing=0"]
+        );
+        let apart = run(&format!("{head}\n\n\n{tail}\n"));
+        assert!(
+            apart[0].starts_with("1+1 istio-1.23 ? missing="),
+            "{apart:?}"
+        );
+        assert_eq!(apart.len(), 2, "{apart:?}");
     }
 
     #[test]

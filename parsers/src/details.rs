@@ -374,6 +374,32 @@ pub fn parse_code_details(s: &str) -> Option<CodeDetails<'_>> {
     Some(out)
 }
 
+/// Is `s`, found at the very end of a line cut short, a whole `%RESPONSE_CODE_DETAILS%` value
+/// rather than the start of a longer one? It is when its brackets close at its end
+/// (`rbac_access_denied_matched_policy[none]`, `upstream_reset_before_response_started{…}`), or
+/// when it is a known value that no other known value begins with (`via_upstream`,
+/// `route_not_found`; not `upstream_reset_before_response_started`, which a `{…}` may follow).
+pub fn looks_whole(s: &str) -> bool {
+    let (base, arg) = split_base(s);
+    if base.is_empty() {
+        return false;
+    }
+    if arg.is_some() {
+        return s.ends_with(['}', ']', ')']);
+    }
+    const TAKES_ARGUMENT: &[&str] = &[
+        "upstream_reset_before_response_started",
+        "upstream_reset_after_response_started",
+        "rbac_access_denied_matched_policy",
+        "downstream_local_disconnect",
+    ];
+    DETAILS.iter().any(|(k, _)| *k == s)
+        && !TAKES_ARGUMENT.contains(&s)
+        && !DETAILS
+            .iter()
+            .any(|(k, _)| k.len() > s.len() && k.starts_with(s))
+}
+
 /// Meaning of a known details value, looked up by its base (text before the first bracket), so
 /// `downstream_local_disconnect(on_idle_timeout)` and `upstream_reset_before_response_started{...}`
 /// work as well as the bare base.
@@ -1215,6 +1241,30 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(parse_rbac_policy(input), *want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn whole_values_at_the_end_of_a_cut_line() {
+        for (v, whole) in [
+            ("rbac_access_denied_matched_policy[none]", true),
+            (
+                "upstream_reset_before_response_started{connection_failure}",
+                true,
+            ),
+            ("via_upstream", true),
+            ("route_not_found", true),
+            ("low_version", true),
+            // A known value a `{…}` or `[…]` may follow, the start of one, or brackets open.
+            ("upstream_reset_before_response_started", false),
+            ("rbac_access_denied_matched_policy", false),
+            ("upstream_reset_before_response_started{conn", false),
+            ("via_upst", false),
+            ("-", false),
+            ("", false),
+            ("not_a_detail", false),
+        ] {
+            assert_eq!(looks_whole(v), whole, "{v}");
         }
     }
 

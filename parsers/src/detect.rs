@@ -981,7 +981,8 @@ impl LineParser {
 }
 
 /// Does a value the verdict reads start with a Markdown mark a paste may have added (`**` bold,
-/// `[` of a link)? A first-byte test of a few values: cheap enough for every line read.
+/// `[` of a link), or the cluster hold a table's escaped `\\|`? A first-byte test of a few
+/// values: cheap enough for every line read.
 fn markdown_in_values(r: &RawRecord<'_>) -> bool {
     const READ: [Slot; 7] = [
         Slot::ResponseCodeDetails,
@@ -995,7 +996,9 @@ fn markdown_in_values(r: &RawRecord<'_>) -> bool {
     READ.iter().any(|s| {
         r.get(*s)
             .is_some_and(|v| v.starts_with("**") || (v.starts_with('[') && v.contains("](http")))
-    })
+    }) || r
+        .get(Slot::UpstreamCluster)
+        .is_some_and(|v| v.contains("\\|"))
 }
 
 /// Recognise lines that are not access logs.

@@ -527,6 +527,20 @@ impl TextFormat {
                                             };
                                         }
                                     }
+                                    // Cut right after a details value that is whole by
+                                    // its shape (a pasted line often ends there): kept.
+                                    let whole = rest.trim_end();
+                                    if cmd.slot == Some(Slot::ResponseCodeDetails)
+                                        && could_be_cut(whole)
+                                        && crate::details::looks_whole(whole)
+                                    {
+                                        rec.set(Slot::ResponseCodeDetails, Cow::Borrowed(whole));
+                                        return MatchOutcome::Truncated {
+                                            record: rec,
+                                            fields_matched: fields + 1,
+                                            stopped_at: i + 1,
+                                        };
+                                    }
                                     if !could_be_cut(rest) {
                                         return MatchOutcome::Mismatch(Mismatch {
                                             column: pos,

@@ -138,9 +138,10 @@ fn a_line_break_in_a_file_name_stays_on_the_errors_line() {
 }
 
 /// Blank lines are skipped before the parser (`Assembler::drops_blank`) without changing what
-/// is read: line numbers still count them, a line wrapped onto the next is still joined, and a
-/// blank line between the two pieces still ends the wait (the head is kept as a cut record, the
-/// rest is malformed), as when every line went through the assembler.
+/// is read: line numbers still count them, a line wrapped onto the next is still joined, one
+/// blank line between the two pieces is gone over (a page's line wrapped around an empty
+/// line), and two end the wait (the head is kept as a cut record, the rest is malformed), as
+/// when every line went through the assembler.
 #[test]
 fn blank_lines_are_skipped_without_changing_what_is_read() {
     let head = r#"[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" "curl""#;
@@ -164,8 +165,10 @@ fn blank_lines_are_skipped_without_changing_what_is_read() {
     };
     let joined = read("joined.log", format!("\n \t\r\n{head}\n{rest}\n\n"));
     assert_eq!(joined, (vec![(3, 2, false)], vec![]));
-    let parted = read("parted.log", format!("\n \t\r\n{head}\n\n{rest}\n\n"));
-    assert_eq!(parted, (vec![(3, 1, true)], vec![5]));
+    let over = read("over.log", format!("\n \t\r\n{head}\n\n{rest}\n\n"));
+    assert_eq!(over, (vec![(3, 3, false)], vec![]));
+    let parted = read("parted.log", format!("\n \t\r\n{head}\n\n \n{rest}\n\n"));
+    assert_eq!(parted, (vec![(3, 1, true)], vec![6]));
 }
 
 #[test]

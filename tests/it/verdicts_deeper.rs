@@ -185,7 +185,7 @@ fn lines_pasted_in_threads_are_read_and_named() {
         .filter(|r| r["read_as"].to_string().contains("repaired"))
         .map(|r| r["line"].as_u64().unwrap())
         .collect();
-    assert_eq!(repaired, [5, 12, 21, 27, 28, 32, 33, 34, 44, 45, 46]);
+    assert_eq!(repaired, [5, 12, 21, 27, 28, 32, 33, 34, 44, 45, 46, 55]);
     let by_line = |line: u64| from_line(&doc, line);
     let stated = [
         (3, 401, "ext_authz_denied"),
@@ -214,6 +214,14 @@ fn lines_pasted_in_threads_are_read_and_named() {
         (44, 200, "upstream_connect_failure"),
         (46, 200, "upstream_connect_failure"),
         (47, 200, "upstream_connect_failure"),
+        (48, 501, "protocol_error"),
+        (49, 502, "protocol_error"),
+        (52, 0, "protocol_error"),
+        (53, 0, "protocol_error"),
+        (54, 403, "rbac_denied"),
+        (55, 503, "upstream_reset"),
+        (56, 503, "ext_authz_denied"),
+        (57, 500, "rate_limited"),
     ];
     assert_causes(&doc, &stated);
     // The rate limit service failed: said so, not taken for a 429.
@@ -241,6 +249,25 @@ fn lines_pasted_in_threads_are_read_and_named() {
     assert!(
         bold.contains("→ outbound|50051||frost-core-service.frostbite.svc.cluster.local:"),
         "{bold}"
+    );
+    // A line wrapped around an empty line is read whole, over the blank line.
+    let wrapped = doc["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["line"] == 49)
+        .unwrap();
+    assert_eq!(wrapped["physical_lines"], 3);
+    assert!(wrapped.get("missing").is_none(), "{wrapped}");
+    // Headers over the limit, named with the setting a TSB page lowered on purpose.
+    assert!(text_of(by_line(52)).contains("max_request_headers_kb"));
+    // A fragment cut right after its details keeps them: the RBAC denial, not the app's 403.
+    assert!(text_of(by_line(54)).contains("AuthorizationPolicy"));
+    // A Markdown table's escaped pipes read as the cluster's own.
+    let cell = by_line(55)["summary"].as_str().unwrap_or_default();
+    assert!(
+        cell.contains("→ outbound|80||http-echo.http-echo-istio.svc.cluster.local:"),
+        "{cell}"
     );
     // The gateway and the sidecar of issue 39758 are one request, decided at the sidecar.
     assert_eq!(from_line(&doc, 46)["lines"], serde_json::json!([45, 46]));

@@ -58,16 +58,20 @@ const REPAIRS: &[(Repair, &str)] = &[
 ];
 
 /// What [`markdown_residue`] says it did.
-pub(super) const MARKDOWN_RESIDUE: &str =
-    "the Markdown a paste added inside it taken off (`**` around a field, `[X](http://X/)` links)";
+pub(super) const MARKDOWN_RESIDUE: &str = "the Markdown a paste added inside it taken off (`**` around a field, `[X](http://X/)` links, a table's `\\|`)";
 
 /// `**upstream_reset…{…}**` → `upstream_reset…{…}` (bold marks around a run of non-blank
 /// characters) and `[10.0.0.1:80](http://10.0.0.1:80/)` → `10.0.0.1:80` (a link whose text is its
 /// own address, with or without the scheme's `//`, a trailing `/`). Anything else is left.
 pub(super) fn markdown_residue(line: &str) -> Option<String> {
     let unbold = without_bold(line);
-    let unlinked = without_autolinks(unbold.as_deref().unwrap_or(line));
-    unlinked.or(unbold)
+    let unlinked = without_autolinks(unbold.as_deref().unwrap_or(line)).or(unbold);
+    // A line pasted into a Markdown table cell has its `|` escaped (`outbound\|80\|\|host`).
+    let current = unlinked.as_deref().unwrap_or(line);
+    if current.contains("\\|") {
+        return Some(current.replace("\\|", "|"));
+    }
+    unlinked
 }
 
 /// `**X**` → `X`, X non-empty, without blanks or `*`.
@@ -333,6 +337,13 @@ mod tests {
                 r#"{"authority":"[10.245.192.64:32280](http://10.245.192.64:32280/)","user_agent":"Java/[11.0.14.1](http://11.0.14.1/)","x":"[a](https://b/)"}"#,
                 Some(
                     r#"{"authority":"10.245.192.64:32280","user_agent":"Java/11.0.14.1","x":"[a](https://b/)"}"#,
+                ),
+            ),
+            // In a Markdown table cell (istio/ztunnel#1662).
+            (
+                r#"[2025-11-02T23:09:49.230Z] "GET /e/ HTTP/2" 503 UC - "-" 0 95 0 - "-" "-" "id" "h" "envoy://connect_originate/10.199.174.112:80" outbound\|80\|\|http-echo.ns.svc.cluster.local - -"#,
+                Some(
+                    r#"[2025-11-02T23:09:49.230Z] "GET /e/ HTTP/2" 503 UC - "-" 0 95 0 - "-" "-" "id" "h" "envoy://connect_originate/10.199.174.112:80" outbound|80||http-echo.ns.svc.cluster.local - -"#,
                 ),
             ),
             // Nothing to repair.
