@@ -117,6 +117,76 @@ pub fn fix(r: &RawRecord<'_>) -> Option<String> {
     })
 }
 
+/// The HTTP status Envoy's local reply would have had, by the flags and details that made it.
+fn local_reply_status(r: &RawRecord<'_>) -> Option<u16> {
+    use meshtrace_parsers::flags::ResponseFlag as F;
+    let flags = r.flags();
+    let base = r.details().map(|d| d.base).unwrap_or("");
+    let has = |f: F| flags.contains(f);
+    if base == "via_upstream" || base == "upstream_reset_after_response_started" {
+        return None;
+    }
+    Some(if has(F::NoRouteFound) || base == "route_not_found" {
+        404
+    } else if has(F::UnauthorizedExternalService)
+        || base.starts_with("ext_authz")
+        || base.starts_with("rbac_access_denied")
+    {
+        403
+    } else if base.starts_with("jwt_authn") {
+        401
+    } else if has(F::RateLimited) {
+        429
+    } else if has(F::UpstreamRequestTimeout) {
+        504
+    } else if [
+        F::UpstreamConnectionFailure,
+        F::NoHealthyUpstream,
+        F::UpstreamConnectionTermination,
+        F::UpstreamOverflow,
+        F::UpstreamRetryLimitExceeded,
+        F::NoClusterFound,
+        F::LocalReset,
+        F::UpstreamRemoteReset,
+    ]
+    .into_iter()
+    .any(has)
+    {
+        503
+    } else {
+        return None;
+    })
+}
+
+/// gRPC's status for the HTTP status of a local reply, as Envoy maps it (`grpc-status` of a
+/// reply to a gRPC request): 400 INTERNAL, 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404
+/// UNIMPLEMENTED, 429/502/503/504 UNAVAILABLE, anything else UNKNOWN.
+fn grpc_status_of(http: u16) -> u32 {
+    match http {
+        400 => 13,
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        429 | 502 | 503 | 504 => 14,
+        _ => 2,
+    }
+}
+
+/// A sentence for a gRPC call the proxy failed with HTTP 200: Envoy answers a gRPC request it
+/// cannot serve with status 200 and puts the error in the `grpc-status` trailer, so a `200`
+/// beside a failure flag (`200 UF`, `200 NR`) over HTTP/2 is a failed call, not a success.
+pub fn grpc_local_reply(r: &RawRecord<'_>) -> Option<String> {
+    if r.status() != Some(200) || !matches!(r.protocol(), Some("HTTP/2" | "HTTP/3")) {
+        return None;
+    }
+    let http = local_reply_status(r)?;
+    let code = grpc_status_of(http);
+    let name = meshtrace_parsers::grpc::status(code).map_or("", |(n, _)| n);
+    Some(format!(
+        "The call is gRPC: Envoy answers a gRPC request it cannot serve with HTTP 200 and the error in the `grpc-status` trailer, so this 200 is a failure — the client got {code} {name} (what Envoy sends for the {http} it would have answered)."
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +254,31 @@ mod tests {
         );
         assert_eq!(Answer::of(&other), None);
         assert_eq!(summary(&other, "503", "x"), None);
+    }
+
+    /// gRPC calls the proxy failed, as logged in public threads (istio/istio#8509, #7620).
+    #[test]
+    fn a_grpc_call_failed_with_200_is_said_to_have_failed() {
+        let uf = record(
+            r#"[2018-09-06T01:52:33.283Z] "POST /test.PingService/Ping HTTP/2" 200 UF 18 0 1 - "-" "grpc-go/1.15.0-dev" "9ff26768-08c0-9e82-916c-c4badbacc358" "server.test.svc.cluster.local:1443" "172.20.50.36:1443""#,
+        );
+        let s = grpc_local_reply(&uf).unwrap();
+        assert!(s.contains("14 UNAVAILABLE") && s.contains("503"), "{s}");
+        let nr = record(
+            r#"[2024-05-01T10:00:00.000Z] "POST /a.B/C HTTP/2" 200 NR route_not_found - "-" 0 0 0 - "-" "grpc-go" "id" "h" "-" - - 10.0.0.1:80 10.0.0.2:5000 - -"#,
+        );
+        assert!(grpc_local_reply(&nr).unwrap().contains("12 UNIMPLEMENTED"));
+        // A gRPC success, an HTTP/1.1 200, and a 200 relayed from upstream are not.
+        for line in [
+            r#"[2024-05-01T10:00:00.000Z] "POST /a.B/C HTTP/2" 200 - via_upstream - "-" 0 0 3 2 "-" "grpc-go" "id" "h" "10.0.0.3:80" outbound|80||h - 10.0.0.1:80 10.0.0.2:5000 - -"#,
+            r#"[2024-05-01T10:00:00.000Z] "GET /x HTTP/1.1" 200 UF - - "-" 0 0 3 2 "-" "curl" "id" "h" "-" - - 10.0.0.1:80 10.0.0.2:5000 - -"#,
+            r#"[2024-05-01T10:00:00.000Z] "POST /a.B/C HTTP/2" 200 URX via_upstream - "-" 5 0 93 92 "-" "grpc-python" "id" "h" "10.1.0.16:9000" outbound|80||g - 10.1.0.8:8080 10.0.0.2:5000 - -"#,
+        ] {
+            assert_eq!(grpc_local_reply(&record(line)), None, "{line}");
+        }
+        assert_eq!(grpc_status_of(403), 7);
+        assert_eq!(grpc_status_of(401), 16);
+        assert_eq!(grpc_status_of(500), 2);
     }
 
     #[test]

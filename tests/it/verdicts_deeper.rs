@@ -222,6 +222,9 @@ fn lines_pasted_in_threads_are_read_and_named() {
         (55, 503, "upstream_reset"),
         (56, 503, "ext_authz_denied"),
         (57, 500, "rate_limited"),
+        (58, 200, "route_not_found"),
+        (59, 302, "ext_authz_denied"),
+        (60, 404, "route_not_found"),
     ];
     assert_causes(&doc, &stated);
     // The rate limit service failed: said so, not taken for a 429.
@@ -249,6 +252,19 @@ fn lines_pasted_in_threads_are_read_and_named() {
     assert!(
         bold.contains("→ outbound|50051||frost-core-service.frostbite.svc.cluster.local:"),
         "{bold}"
+    );
+    // gRPC calls failed by the proxy are logged 200: said to be failures, with the grpc-status.
+    for line in [44, 46, 47] {
+        let grpc = by_line(line)["summary"].as_str().unwrap_or_default();
+        assert!(grpc.contains("14 UNAVAILABLE"), "{line}: {grpc}");
+    }
+    let nr = by_line(58)["summary"].as_str().unwrap_or_default();
+    assert!(nr.contains("12 UNIMPLEMENTED"), "{nr}");
+    // An authorizer's redirect to sign in is said to be one, not a failure of the proxy.
+    let signin = by_line(59)["summary"].as_str().unwrap_or_default();
+    assert!(
+        signin.contains("redirect") && signin.contains("sign in"),
+        "{signin}"
     );
     // A line wrapped around an empty line is read whole, over the blank line.
     let wrapped = doc["records"]
