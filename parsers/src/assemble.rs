@@ -528,19 +528,14 @@ mod tests {
     use super::*;
     use crate::format::Slot;
 
-    fn run(input: &str) -> Vec<String> {
+    /// Every event of `input` read line by line, a record described by `record`, a skipped
+    /// line as `N skip <kind>`, a malformed one as `N bad <why>`.
+    pub(super) fn events(input: &str, record: impl Fn(&Located<'_>) -> String) -> Vec<String> {
         let mut a = Assembler::new(LineParser::auto(), true);
         let mut out = Vec::new();
         let mut sink = |e: Event<'_>| {
             out.push(match e {
-                Event::Record(l) => format!(
-                    "{}+{} {} {} missing={}",
-                    l.line,
-                    l.lines,
-                    l.record.format(),
-                    l.record.get(Slot::UpstreamCluster).unwrap_or("?"),
-                    l.record.missing.len()
-                ),
+                Event::Record(l) => record(&l),
                 Event::Skipped { line, kind } => format!("{line} skip {}", kind.kind()),
                 Event::Malformed { line, error, .. } => format!("{line} bad {error}"),
             })
@@ -550,6 +545,19 @@ mod tests {
         }
         a.finish(&mut sink);
         out
+    }
+
+    fn run(input: &str) -> Vec<String> {
+        events(input, |l| {
+            format!(
+                "{}+{} {} {} missing={}",
+                l.line,
+                l.lines,
+                l.record.format(),
+                l.record.get(Slot::UpstreamCluster).unwrap_or("?"),
+                l.record.missing.len()
+            )
+        })
     }
 
     /// A format starting with a bare `%START_TIME% ` keeps its time, whether or not the log
@@ -694,26 +702,22 @@ mod json_join_tests {
     /// (first line, physical lines, status, request id) of each record; `bad N` for a
     /// malformed line N, `skip N` for a line that is no access log.
     fn read(input: &str) -> Vec<String> {
-        let mut a = Assembler::new(LineParser::auto(), true);
-        let mut out = Vec::new();
-        let mut sink = |e: Event<'_>| {
-            out.push(match e {
-                Event::Record(l) => format!(
-                    "{}+{} {} {}",
-                    l.line,
-                    l.lines,
-                    l.record.get(Slot::ResponseCode).unwrap_or("?"),
-                    l.record.get(Slot::RequestId).unwrap_or("?"),
-                ),
-                Event::Skipped { line, .. } => format!("skip {line}"),
-                Event::Malformed { line, .. } => format!("bad {line}"),
-            })
-        };
-        for (i, l) in input.lines().enumerate() {
-            a.push(i as u64 + 1, l, &mut sink);
-        }
-        a.finish(&mut sink);
-        out
+        super::tests::events(input, |l| {
+            format!(
+                "{}+{} {} {}",
+                l.line,
+                l.lines,
+                l.record.get(Slot::ResponseCode).unwrap_or("?"),
+                l.record.get(Slot::RequestId).unwrap_or("?"),
+            )
+        })
+        .into_iter()
+        .map(|e| match e.split_once(' ') {
+            Some((n, rest)) if rest.starts_with("bad ") => format!("bad {n}"),
+            Some((n, rest)) if rest.starts_with("skip ") => format!("skip {n}"),
+            _ => e,
+        })
+        .collect()
     }
 
     #[test]
