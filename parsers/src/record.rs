@@ -621,7 +621,9 @@ impl<'a> RawRecord<'a> {
     /// The socket address in an address slot (an `ip:port`, or an internal address's target),
     /// as [`Address::socket`] gives it; kept parsed in a packed record for the four address
     /// slots (`%UPSTREAM_HOST%`, `%UPSTREAM_LOCAL_ADDRESS%`, `%DOWNSTREAM_LOCAL_ADDRESS%`,
-    /// `%DOWNSTREAM_REMOTE_ADDRESS%`).
+    /// `%DOWNSTREAM_REMOTE_ADDRESS%`). A format that logs the address without its port and the
+    /// port apart (`%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%` and `%DOWNSTREAM_LOCAL_PORT%`, or
+    /// JSON keys of those names) gives the two joined.
     pub fn socket(&self, slot: Slot) -> Option<SocketAddr> {
         if let Values::Packed { sockets, .. } = &self.values
             && let Some(i) = ADDRESS_SLOTS.iter().position(|s| *s == slot)
@@ -629,9 +631,43 @@ impl<'a> RawRecord<'a> {
         {
             return s;
         }
-        self.value(slot)
-            .and_then(parse_address)
-            .and_then(|a| a.socket())
+        let addr = self.value(slot).and_then(parse_address);
+        match addr.as_ref().and_then(Address::socket) {
+            Some(s) => Some(s),
+            None => self.socket_from_parts(slot, addr.and_then(|a| a.ip())),
+        }
+    }
+
+    /// An address slot's IP (from the slot, or from its `…_ADDRESS_WITHOUT_PORT` field) joined
+    /// with the port its `…_PORT` field holds, when both are there.
+    fn socket_from_parts(&self, slot: Slot, ip: Option<std::net::IpAddr>) -> Option<SocketAddr> {
+        let (without_port, port_key) = match slot {
+            Slot::DownstreamLocalAddress => (
+                "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT",
+                "DOWNSTREAM_LOCAL_PORT",
+            ),
+            Slot::DownstreamRemoteAddress => (
+                "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT",
+                "DOWNSTREAM_REMOTE_PORT",
+            ),
+            Slot::UpstreamLocalAddress => {
+                ("UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", "UPSTREAM_LOCAL_PORT")
+            }
+            Slot::UpstreamHost => (
+                "UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT",
+                "UPSTREAM_REMOTE_PORT",
+            ),
+            _ => return None,
+        };
+        let (mut ip, mut port) = (ip, None);
+        for (k, v) in self.extras() {
+            if k.eq_ignore_ascii_case(port_key) {
+                port = v.trim().parse::<u16>().ok();
+            } else if ip.is_none() && k.eq_ignore_ascii_case(without_port) {
+                ip = parse_address(v.trim()).and_then(|a| a.ip());
+            }
+        }
+        Some(SocketAddr::new(ip?, port?))
     }
 
     /// `%UPSTREAM_CLUSTER%` / `%UPSTREAM_CLUSTER_RAW%`, trailing `;` stripped.
@@ -747,6 +783,46 @@ fn parse_with_strftime(v: &str, fmt: &str) -> Option<DateTime<FixedOffset>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Formats that log an address and its port apart: a text format's operators, or JSON keys
+    /// of the same names (istio/istio#29565 logs `downstream_local_address` as the IP alone and
+    /// `downstream_local_port` beside it).
+    #[test]
+    fn an_address_and_its_port_logged_apart_are_joined() {
+        let spec = crate::detect::FormatSpec::parse(
+            "%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_LOCAL_PORT% %RESPONSE_CODE% %UPSTREAM_HOST%\n",
+        )
+        .unwrap();
+        let mut p = crate::detect::LineParser::new(&spec);
+        let crate::detect::LineOutcome::Record(r) = p.parse("10.0.0.9 8443 503 10.0.0.5:80") else {
+            panic!("not read");
+        };
+        let want: SocketAddr = "10.0.0.9:8443".parse().unwrap();
+        assert_eq!(r.socket(Slot::DownstreamLocalAddress), Some(want));
+        assert_eq!(
+            r.clone().into_owned().socket(Slot::DownstreamLocalAddress),
+            Some(want)
+        );
+        // The slot's own ip:port is used as it is.
+        assert_eq!(
+            r.socket(Slot::UpstreamHost),
+            Some("10.0.0.5:80".parse().unwrap())
+        );
+        let mut j = RawRecord::new(Arc::from("json"));
+        j.set(Slot::DownstreamLocalAddress, Cow::Borrowed("100.64.226.69"));
+        j.push_extra(Arc::from("downstream_local_port"), Cow::Borrowed("443"));
+        j.push_extra(Arc::from("downstream_remote_port"), Cow::Borrowed("13231"));
+        assert_eq!(
+            j.socket(Slot::DownstreamLocalAddress),
+            Some("100.64.226.69:443".parse().unwrap())
+        );
+        // A port without an address, or a port that is no number, gives nothing.
+        assert_eq!(j.socket(Slot::DownstreamRemoteAddress), None);
+        let mut bad = RawRecord::new(Arc::from("json"));
+        bad.set(Slot::DownstreamLocalAddress, Cow::Borrowed("100.64.226.69"));
+        bad.push_extra(Arc::from("downstream_local_port"), Cow::Borrowed("https"));
+        assert_eq!(bad.socket(Slot::DownstreamLocalAddress), None);
+    }
 
     #[test]
     fn packed_records_answer_as_parsed_ones() {

@@ -325,6 +325,8 @@ fn json_lines_from_threads_say_what_their_format_cannot_tell() {
         .collect();
     assert_eq!(spans, [(10, 30), (40, 30), (70, 4), (74, 2)]);
     assert!(text_of(by_line(77)).contains("upgrade_configs"));
+    // Its listener's port logged in a key of its own: still a gateway's HTTPS port.
+    assert!(text_of(by_line(74)).contains("TLS client without a server name"));
     // Addresses a paste turned into Markdown links read as the addresses.
     let linked = by_line(78)["summary"].as_str().unwrap_or_default();
     assert!(
