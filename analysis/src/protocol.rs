@@ -123,7 +123,8 @@ fn local_reply_status(r: &RawRecord<'_>) -> Option<u16> {
     let flags = r.flags();
     let base = r.details().map(|d| d.base).unwrap_or("");
     let has = |f: F| flags.contains(f);
-    if base == "via_upstream" || base == "upstream_reset_after_response_started" {
+    // A status the upstream gave (relayed, or sent before the stream broke) is no local reply.
+    if !crate::reply::envoy_generated(r) || base == "upstream_reset_after_response_started" {
         return None;
     }
     Some(if has(F::NoRouteFound) || base == "route_not_found" {
@@ -273,6 +274,8 @@ mod tests {
             r#"[2024-05-01T10:00:00.000Z] "POST /a.B/C HTTP/2" 200 - via_upstream - "-" 0 0 3 2 "-" "grpc-go" "id" "h" "10.0.0.3:80" outbound|80||h - 10.0.0.1:80 10.0.0.2:5000 - -"#,
             r#"[2024-05-01T10:00:00.000Z] "GET /x HTTP/1.1" 200 UF - - "-" 0 0 3 2 "-" "curl" "id" "h" "-" - - 10.0.0.1:80 10.0.0.2:5000 - -"#,
             r#"[2024-05-01T10:00:00.000Z] "POST /a.B/C HTTP/2" 200 URX via_upstream - "-" 5 0 93 92 "-" "grpc-python" "id" "h" "10.1.0.16:9000" outbound|80||g - 10.1.0.8:8080 10.0.0.2:5000 - -"#,
+            // `URX` alone, no details, an upstream host: the upstream's status after retries.
+            r#"[2018-09-06T01:52:33.283Z] "POST /a.B/C HTTP/2" 200 URX 18 0 1 1 "-" "grpc-go" "id" "h" "172.20.50.36:1443""#,
         ] {
             assert_eq!(grpc_local_reply(&record(line)), None, "{line}");
         }

@@ -247,17 +247,8 @@ impl Assembler {
         };
         match self.try_join(&p, payload) {
             Joined::Complete(text) => {
-                let mut parser = self.parser.clone();
-                if let LineOutcome::Record(rec) = parser.parse(&text) {
-                    self.parser = parser;
-                    out(Event::Record(Located {
-                        line: p.line,
-                        lines: p.lines + 1,
-                        envelope: p.envelope,
-                        envelope_time: p.envelope_time.map(Cow::Owned),
-                        record: rec,
-                    }));
-                }
+                let lines = p.lines + 1;
+                self.emit_held(Pending { text, ..p }, lines, out);
                 Taken::Yes
             }
             Joined::Progress(text, fields)
@@ -305,20 +296,7 @@ impl Assembler {
         match scan.feed(&p.text.as_bytes()[at..]) {
             Some(end) => {
                 p.text.truncate(at + end);
-                let mut parser = self.parser.clone();
-                match parser.parse(&p.text) {
-                    LineOutcome::Record(rec) => {
-                        self.parser = parser;
-                        out(Event::Record(Located {
-                            line: p.line,
-                            lines: p.lines,
-                            envelope: p.envelope,
-                            envelope_time: p.envelope_time.map(Cow::Owned),
-                            record: rec,
-                        }));
-                    }
-                    _ => self.flush(p, out),
-                }
+                self.flush(p, out);
             }
             None if p.lines < MAX_JSON_JOIN && p.text.len() < MAX_PENDING => {
                 p.json = Some(scan);
@@ -439,13 +417,26 @@ impl Assembler {
         best
     }
 
+    /// Emit what a held line reads as now (joined, closed or given up on).
     fn flush(&mut self, p: Pending, out: &mut dyn FnMut(Event<'_>)) {
+        let lines = p.lines;
+        self.emit_held(p, lines, out);
+    }
+
+    /// Emit what the held text `p` reads as, spanning `lines` physical lines. A whole record
+    /// keeps the parser's state from reading it (the format that matched, a JSON key mapping
+    /// learnt), as a line read on its own does.
+    fn emit_held(&mut self, p: Pending, lines: u32, out: &mut dyn FnMut(Event<'_>)) {
         let mut parser = self.parser.clone();
-        match parser.parse(&p.text) {
+        let outcome = parser.parse(&p.text);
+        if matches!(outcome, LineOutcome::Record(_)) {
+            self.parser = parser;
+        }
+        match outcome {
             LineOutcome::Record(record) | LineOutcome::Truncated { record, .. } => {
                 out(Event::Record(Located {
                     line: p.line,
-                    lines: p.lines,
+                    lines,
                     envelope: p.envelope,
                     envelope_time: p.envelope_time.map(Cow::Owned),
                     record,
