@@ -169,13 +169,19 @@ pub fn read_needles_open(
             })?;
     let input: Arc<str> = Arc::from(name);
     let mut parser = LineParser::new(spec);
+    let index = nf.index.file(name);
+    // The last line of the last record read over several lines: later hits inside it are its own.
+    let mut joined_to = 0u64;
     for h in found.hits {
+        if h.line <= joined_to {
+            continue;
+        }
         if h.too_long {
             set.skipped.push(too_long(&input, h.line, &h.text));
             continue;
         }
         let text = String::from_utf8_lossy(&h.text);
-        push_scanned(
+        let scanned = push_scanned(
             &mut parser,
             &text,
             h.line,
@@ -184,9 +190,103 @@ pub fn read_needles_open(
             nf.window,
             set,
         );
+        // A line that reads as no record may be one piece of a record written over several
+        // lines (JSON pretty-printed, a hard-wrapped line): read it with its neighbours.
+        if scanned != Scanned::Other
+            && let Some(idx) = index.as_deref()
+        {
+            let whole =
+                record_around(file, idx, h.line, &input, pod.as_ref(), spec).map_err(|source| {
+                    InputError::Read {
+                        path: name.to_string(),
+                        line: h.line,
+                        source,
+                    }
+                })?;
+            if let Some(mut rec) = whole {
+                rec.input = input.clone();
+                match scanned {
+                    Scanned::Malformed => drop(set.skipped.pop()),
+                    _ => drop(set.records.pop()),
+                }
+                // Earlier hits that were pieces of this record, read on their own.
+                while set
+                    .records
+                    .last()
+                    .is_some_and(|r| Arc::ptr_eq(&r.input, &input) && r.line >= rec.line)
+                {
+                    set.records.pop();
+                }
+                while set
+                    .skipped
+                    .last()
+                    .is_some_and(|r| Arc::ptr_eq(&r.input, &input) && r.line >= rec.line)
+                {
+                    set.skipped.pop();
+                }
+                joined_to = rec.line + u64::from(rec.lines).saturating_sub(1);
+                let outside = nf
+                    .window
+                    .is_some_and(|(a, b)| rec.record.start_time().is_some_and(|t| t < a || t > b));
+                if !outside {
+                    set.records.push(rec);
+                }
+            }
+        }
     }
     Ok(())
 }
+
+/// The record written over several lines that holds line `line` of an indexed file, read as the
+/// whole file would be read (the same joining of pieces), from a region around the line that
+/// grows from 8 KiB to 1 MiB on each side until the record fits in it.
+fn record_around(
+    file: &std::fs::File,
+    idx: &crate::source::scan::FileIndex,
+    line: u64,
+    input: &Arc<str>,
+    pod: Option<&Arc<str>>,
+    spec: &FormatSpec,
+) -> std::io::Result<Option<LogLine>> {
+    let mut side = 8u64 << 10;
+    loop {
+        let Some(region) = crate::source::scan::region_around(file, idx, line, side, side)? else {
+            return Ok(None);
+        };
+        // The region's last line is cut when the file goes on after it.
+        let whole_lines = region.first_line
+            + meshtrace_parsers::memchr::memchr_iter(b'\n', &region.text).count() as u64;
+        let last_whole = if region.cut_after {
+            whole_lines.saturating_sub(1)
+        } else {
+            whole_lines
+        };
+        let mut part = LogSet::default();
+        // Reading from memory cannot fail; a region with no record covering the line is no answer.
+        let _ = read_lines(
+            &region.text[..],
+            input,
+            pod.cloned(),
+            spec,
+            &mut part,
+            false,
+            region.first_line - 1,
+            None,
+        );
+        let found = part.records.into_iter().find(|r| {
+            let end = r.line + u64::from(r.lines).saturating_sub(1);
+            r.line <= line && line <= end && r.lines > 1 && end <= last_whole
+        });
+        if found.is_some() || !(region.cut_before || region.cut_after) || side >= MAX_JOIN_SIDE {
+            return Ok(found);
+        }
+        side *= 8;
+    }
+}
+
+/// The farthest [`record_around`] looks on each side of a line (the assembler joins at most
+/// 1 MiB).
+const MAX_JOIN_SIDE: u64 = 1 << 20;
 
 /// Read a log file with a filter, the fastest way for its size and kind: large plain files are
 /// searched window by window on every core (needles) or parsed in two halves (failures);
@@ -819,7 +919,7 @@ fn push_scanned(
     pod: Option<&Arc<str>>,
     window: Option<TimeWindow>,
     set: &mut LogSet,
-) {
+) -> Scanned {
     let (envelope, payload) = meshtrace_parsers::envelope::strip_envelope(text);
     let mut kind = envelope.kind;
     let mut outcome = parser.parse(&payload);
@@ -834,6 +934,7 @@ fn push_scanned(
         outcome = LineOutcome::Record(r);
         kind = meshtrace_parsers::envelope::EnvelopeKind::None;
     }
+    let cut = matches!(outcome, LineOutcome::Truncated { .. });
     match outcome {
         LineOutcome::Record(rec) | LineOutcome::Truncated { record: rec, .. }
             if window.is_some_and(|(a, b)| rec.start_time().is_some_and(|t| t < a || t > b)) => {}
@@ -845,15 +946,21 @@ fn push_scanned(
                 envelope: kind.name(),
                 pod: pod.cloned(),
                 record: rec.into_owned(),
-            })
+            });
+            if cut {
+                return Scanned::CutRecord;
+            }
         }
-        LineOutcome::Malformed(error) => set.skipped.push(SkippedLine {
-            input: input.clone(),
-            line,
-            kind: "malformed".into(),
-            reason: error.to_string(),
-            text: Some(payload.chars().take(200).collect()),
-        }),
+        LineOutcome::Malformed(error) => {
+            set.skipped.push(SkippedLine {
+                input: input.clone(),
+                line,
+                kind: "malformed".into(),
+                reason: error.to_string(),
+                text: Some(payload.chars().take(200).collect()),
+            });
+            return Scanned::Malformed;
+        }
         LineOutcome::NotAccessLog(NotAccessLog::Ztunnel(c)) if c.src_addr.is_some() => {
             set.connections.push(ConnLine {
                 input: input.clone(),
@@ -870,6 +977,18 @@ fn push_scanned(
         }),
         LineOutcome::NotAccessLog(_) | LineOutcome::Blank => {}
     }
+    Scanned::Other
+}
+
+/// What [`push_scanned`] made of a line that may be one piece of a record written over several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scanned {
+    /// A skipped line was pushed for it (malformed).
+    Malformed,
+    /// A record cut short was pushed for it.
+    CutRecord,
+    /// Anything else (a whole record, or nothing to join).
+    Other,
 }
 
 /// Bytes of evidence read so far by [`read_full`] (the offline progress line shows them).

@@ -1140,6 +1140,80 @@ fn line_start_before(file: &File, at: u64) -> std::io::Result<Option<u64>> {
     Ok((end == 0).then_some(0))
 }
 
+/// The bytes around line `line` (1-based) of a file the first scan indexed: whole lines from at
+/// most `back` bytes before that line's start to about `fwd` bytes after it, with the number of
+/// the region's first line. Used to read a record written over several lines (JSON pretty-printed
+/// or hard-wrapped) whose one line held a needle. `None` when the index does not reach the line.
+pub fn region_around(
+    file: &File,
+    idx: &FileIndex,
+    line: u64,
+    back: u64,
+    fwd: u64,
+) -> std::io::Result<Option<Region>> {
+    // The line starts after the file's (line - 1)th newline: find the window holding it.
+    let before = line.saturating_sub(1);
+    let start = if before == 0 {
+        0
+    } else {
+        let mut seen = 0u64;
+        let mut at = None;
+        for (k, &n) in idx.newlines.iter().enumerate() {
+            if seen + n >= before {
+                at = Some((k, before - seen));
+                break;
+            }
+            seen += n;
+        }
+        let Some((k, nth)) = at else {
+            return Ok(None);
+        };
+        let from = k as u64 * WINDOW as u64;
+        let mut buf = vec![0u8; WINDOW];
+        let got = read_at(file, &mut buf, from)?;
+        let Some(i) = memchr_iter(b'\n', &buf[..got]).nth((nth - 1) as usize) else {
+            return Ok(None);
+        };
+        from + i as u64 + 1
+    };
+    let from = start.saturating_sub(back);
+    let to = (start + fwd).min(idx.len);
+    let mut text = vec![0u8; (to - from) as usize];
+    let got = read_at(file, &mut text, from)?;
+    text.truncate(got);
+    let lead = (start - from) as usize;
+    // Whole lines only: the region starts after the first newline before the hit's line.
+    let skip = if from == 0 {
+        0
+    } else {
+        match memchr(b'\n', &text[..lead]) {
+            Some(i) => i + 1,
+            None => lead,
+        }
+    };
+    let lines_before = memchr_iter(b'\n', &text[skip..lead]).count() as u64;
+    text.drain(..skip);
+    Ok(Some(Region {
+        first_line: line - lines_before,
+        cut_before: from > 0,
+        cut_after: from + (got as u64) < idx.len,
+        text,
+    }))
+}
+
+/// Whole lines of a file around a line (see [`region_around`]).
+#[derive(Debug)]
+pub struct Region {
+    /// 1-based number of the first line in `text`.
+    pub first_line: u64,
+    /// Lines before the region were left out.
+    pub cut_before: bool,
+    /// Lines after the region were left out (the last line in `text` may be cut).
+    pub cut_after: bool,
+    /// The lines.
+    pub text: Vec<u8>,
+}
+
 /// Reads the start time of every line of a window while its newlines are counted: cheaply from
 /// the bytes for Envoy's own time format (`[2024-06-03T09:00:00.069Z]` at the start of a text
 /// line, `"start_time":"…"` in a JSON one, also inside a CRI or Docker envelope), compared as
@@ -1573,6 +1647,64 @@ mod tests {
                 other => panic!("window {k}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_region_around_a_line_holds_whole_lines_numbered_as_in_the_file() {
+        let (f, all) = write_log(12_000); // ~7 MiB: several windows
+        let ix = ScanIndex::default();
+        scan_file(
+            f.path(),
+            "x",
+            &["id-00000001".into()],
+            None,
+            &FormatSpec::Auto,
+            &ix,
+        )
+        .unwrap();
+        let fi = ix.file("x").unwrap();
+        let file = File::open(f.path()).unwrap();
+        // The first and last lines, lines on both sides of each window edge, and others.
+        let mut lines: Vec<u64> = vec![1, 2, all.len() as u64];
+        let mut offset = 0usize;
+        for (i, l) in all.iter().enumerate() {
+            let next = offset + l.len();
+            if offset / WINDOW != next / WINDOW {
+                lines.extend([i as u64, i as u64 + 1, i as u64 + 2]);
+            }
+            offset = next;
+        }
+        lines.extend((1..all.len() as u64).step_by(1_733));
+        for &line in &lines {
+            for (back, fwd) in [(0, 1), (100, 100), (5_000, 700), (3 << 20, 3 << 20)] {
+                let r = region_around(&file, &fi, line, back, fwd).unwrap().unwrap();
+                let text = String::from_utf8(r.text.clone()).unwrap();
+                let got: Vec<&str> = text.split_inclusive('\n').collect();
+                let k = (line - r.first_line) as usize;
+                let want = &all[line as usize - 1];
+                if fwd < want.len() as u64 {
+                    // Only the line's start: the region says the file goes on.
+                    assert!(want.starts_with(got[k]) && r.cut_after, "line {line}");
+                } else {
+                    assert_eq!(got[k], want, "line {line} ({back}, {fwd})");
+                }
+                // Whole lines from the first one on, each where the file has it.
+                for (j, g) in got.iter().enumerate().take(got.len() - 1) {
+                    assert_eq!(*g, all[r.first_line as usize - 1 + j], "line {line}");
+                }
+                assert_eq!(r.cut_before, r.first_line > 1, "line {line}");
+                assert_eq!(
+                    r.cut_after,
+                    !text.ends_with(all.last().unwrap().as_str()),
+                    "line {line}"
+                );
+            }
+        }
+        assert!(
+            region_around(&file, &fi, all.len() as u64 + 2, 10, 10)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -460,3 +460,169 @@ fn trace_in_a_tar_gz_with_large_logs_searches_the_spooled_files() {
     assert_eq!(got["request_ids"], want["request_ids"]);
     assert_eq!(hops(&got, shift as u64), hops(&want, 0));
 }
+
+/// One Istio JSON access-log record (the keys of Istio's default JSON format).
+#[allow(clippy::too_many_arguments)]
+fn json_record(
+    start: &str,
+    id: &str,
+    status: u16,
+    flags: &str,
+    details: &str,
+    upstream_host: &str,
+    cluster: &str,
+    upstream_local: &str,
+    listener: &str,
+    client: &str,
+) -> Value {
+    serde_json::json!({
+        "start_time": start,
+        "method": "POST",
+        "path": "/v2/models/test/infer",
+        "protocol": "HTTP/1.1",
+        "response_code": status,
+        "response_flags": flags,
+        "response_code_details": details,
+        "connection_termination_details": null,
+        "upstream_transport_failure_reason": null,
+        "bytes_received": 164,
+        "bytes_sent": 95,
+        "duration": 12,
+        "upstream_service_time": null,
+        "x_forwarded_for": "10.128.2.15",
+        "user_agent": "curl/8.6.0",
+        "request_id": id,
+        "authority": "test-predictor.aiproject.svc.cluster.local",
+        "upstream_host": upstream_host,
+        "upstream_cluster": cluster,
+        "upstream_local_address": upstream_local,
+        "downstream_local_address": listener,
+        "downstream_remote_address": client,
+        "requested_server_name": null,
+        "route_name": "default"
+    })
+}
+
+#[test]
+fn trace_on_a_large_pretty_printed_json_log_reads_each_record_whole() {
+    // `jq .` over a JSON access log writes each record over many lines; past the streaming
+    // threshold `trace` searches the file for the id and must read the record around the one
+    // line that holds it (and, in later rounds, around the lines holding connection addresses).
+    let id = "5d0c2d1e-2f43-4bd6-9d67-0c8d3a0f7e21";
+    let hops = [
+        json_record(
+            "2024-06-03T09:00:00.100Z",
+            id,
+            503,
+            "-",
+            "via_upstream",
+            "10.135.0.43:8081",
+            "outbound|80||knative-local-gateway.istio-system.svc.cluster.local",
+            "10.135.0.43:40100",
+            "10.135.0.43:8443",
+            "10.128.2.15:51000",
+        ),
+        json_record(
+            "2024-06-03T09:00:00.102Z",
+            id,
+            503,
+            "UF",
+            "upstream_reset_before_response_started{connection_failure}",
+            "10.135.0.44:8012",
+            "outbound|80||test-predictor-00001.aiproject.svc.cluster.local",
+            "10.135.0.43:40200",
+            "10.135.0.43:8081",
+            "10.135.0.43:40100",
+        ),
+    ];
+    let pad = |from_s: u64, n: u64| -> Vec<Value> {
+        (0..n)
+            .map(|i| {
+                let ms = from_s * 1000 + i * 10;
+                json_record(
+                    &format!(
+                        "2024-06-03T{:02}:{:02}:{:02}.{:03}Z",
+                        ms / 3_600_000,
+                        ms / 60_000 % 60,
+                        ms / 1000 % 60,
+                        ms % 1000
+                    ),
+                    &format!("00000000-0000-4000-8000-{i:012}"),
+                    200,
+                    "-",
+                    "via_upstream",
+                    "10.201.0.7:8012",
+                    "outbound|80||other-predictor-00001.team.svc.cluster.local",
+                    &format!(
+                        "10.202.{}.{}:{}",
+                        i / 250 % 250,
+                        i % 250 + 1,
+                        20_000 + i % 40_000
+                    ),
+                    "172.31.9.9:80",
+                    &format!(
+                        "10.203.{}.{}:{}",
+                        i / 250 % 250,
+                        i % 250 + 1,
+                        20_000 + i % 40_000
+                    ),
+                )
+            })
+            .collect()
+    };
+    let before = pad(7 * 3600, 12_000);
+    let after = pad(11 * 3600, 600);
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut flat, mut pretty) = (String::new(), String::new());
+    let mut starts = Vec::new();
+    for (k, r) in before.iter().chain(&hops).chain(&after).enumerate() {
+        flat.push_str(&serde_json::to_string(r).unwrap());
+        flat.push('\n');
+        if (before.len()..before.len() + hops.len()).contains(&k) {
+            starts.push(pretty.matches('\n').count() as u64 + 1);
+        }
+        pretty.push_str(&serde_json::to_string_pretty(r).unwrap());
+        pretty.push('\n');
+    }
+    assert!(pretty.len() > 8 << 20, "only {} bytes", pretty.len());
+    // The small log holds the hops and a little traffic: read whole.
+    let small: String = flat
+        .lines()
+        .skip(before.len() - 20)
+        .take(40)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (flat_path, pretty_path) = (tmp.path().join("flat.log"), tmp.path().join("pretty.log"));
+    std::fs::write(&flat_path, small + "\n").unwrap();
+    std::fs::write(&pretty_path, &pretty).unwrap();
+    let trace = |p: &Path| run_json(&["trace", id, p.to_str().unwrap(), "-o", "json"]);
+    let want = trace(&flat_path);
+    let got = trace(&pretty_path);
+    assert_eq!(want["cause"], "upstream_connect_failure", "{want}");
+    for k in ["cause", "status", "origin_hop", "request_ids"] {
+        assert_eq!(got[k], want[k], "{k}: {got}");
+    }
+    let status_and_line = |doc: &Value| -> Vec<(Value, u64)> {
+        doc["hops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h["status"].clone(), h["evidence"]["line"].as_u64().unwrap()))
+            .collect()
+    };
+    // Each hop is cited at the first line of its record.
+    let got_hops = status_and_line(&got);
+    assert_eq!(got_hops.len(), 2, "{got}");
+    assert_eq!(
+        got_hops.iter().map(|h| h.1).collect::<Vec<_>>(),
+        starts,
+        "{got}"
+    );
+    assert_eq!(
+        got_hops.iter().map(|h| h.0.clone()).collect::<Vec<_>>(),
+        status_and_line(&want)
+            .iter()
+            .map(|h| h.0.clone())
+            .collect::<Vec<_>>()
+    );
+}
