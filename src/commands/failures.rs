@@ -96,7 +96,17 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
     // Every log is read on its own thread, large ones keeping only failed records, merged in
     // time order; each request is counted once complete and dropped (bounded memory).
     let (ev, inputs) = crate::source::load::open_streams(bundle, &a.files, spec.as_ref())?;
-    let mut merged = Merged::start(inputs);
+    // `--since` with no collection time counts back from the newest record, known only once
+    // every log is read: the logs are then read whole below, and no streaming reader may start
+    // first (it would take standard input's first bytes, and the second reading would miss them).
+    let whole_first =
+        a.live.since.is_some() && a.live.since_time.is_none() && ev.collected_at.is_none();
+    let mut merged = if whole_first {
+        drop(inputs);
+        Merged::start(Vec::new())
+    } else {
+        Merged::start(inputs)
+    };
     // ztunnel connection lines read along the way (ambient mode).
     let mut connections: Vec<meshtrace_analysis::model::ConnLine> = Vec::new();
     let mut report = match (a.live.since, ev.collected_at) {
@@ -107,8 +117,6 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         }
         // `--since` counts back from the newest record: known only once everything is read.
         (Some(d), None) if a.live.since_time.is_none() => {
-            drop(merged);
-            merged = Merged::start(Vec::new());
             let ev = crate::source::load::load_filtered(
                 bundle,
                 &a.files,

@@ -818,6 +818,9 @@ fn read_file_in_two(
         }
         at += n as u64;
     }
+    // A record written over several lines (JSON pretty-printed, a wrapped line) must not be
+    // cut in two: the second half starts at the first line after the middle that begins one.
+    let mid = record_start_from(&open(p)?, mid, len, spec).map_err(err)?;
     let (first, second) = std::thread::scope(|sc| {
         let a = sc.spawn(|| -> Result<(LogSet, u64), InputError> {
             let mut part = LogSet::default();
@@ -858,6 +861,41 @@ fn read_file_in_two(
     set.skipped.append(&mut b.skipped);
     set.ok_records += a.ok_records + b.ok_records;
     Ok(())
+}
+
+/// The start of the first line at or after `from` (a line start) that begins a record — one the
+/// parser reads on its own, whole or cut short, or a JSON object's opening brace — looked for
+/// over at most 1 MiB; `from` itself when none is found there.
+fn record_start_from(
+    file: &std::fs::File,
+    from: u64,
+    len: u64,
+    spec: &FormatSpec,
+) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    const LOOK: u64 = 1 << 20;
+    let mut f = file;
+    f.seek(SeekFrom::Start(from))?;
+    let mut buf = Vec::new();
+    f.take(LOOK.min(len.saturating_sub(from)))
+        .read_to_end(&mut buf)?;
+    let mut parser = LineParser::new(spec);
+    let mut at = 0usize;
+    // Only whole lines: the last one may run past what was read.
+    while let Some(n) = meshtrace_parsers::memchr::memchr(b'\n', &buf[at..]) {
+        let text = String::from_utf8_lossy(&buf[at..at + n]);
+        let (_, payload) = meshtrace_parsers::envelope::strip_envelope(&text);
+        let begins = payload.trim_start().starts_with('{')
+            || matches!(
+                parser.parse(&payload),
+                LineOutcome::Record(_) | LineOutcome::Truncated { .. }
+            );
+        if begins {
+            return Ok(from + at as u64);
+        }
+        at += n + 1;
+    }
+    Ok(from)
 }
 
 /// Bytes read at a time: small enough to stay in the CPU cache between the copy out of the page
