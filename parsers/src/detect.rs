@@ -482,6 +482,13 @@ pub enum NotAccessLog {
     Klog,
     /// A `#` comment line.
     Comment,
+    /// What a terminal showed besides the log, pasted with it: a shell command and its prompt,
+    /// kubectl's notices (`Defaulted container …`, `Found 2 pods, using pod/…`) and errors,
+    /// `tail`'s file headers.
+    Terminal {
+        /// Which of these.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for NotAccessLog {
@@ -513,6 +520,9 @@ impl fmt::Display for NotAccessLog {
                 f.write_str("klog line of a Kubernetes component, not an access log")
             }
             NotAccessLog::Comment => f.write_str("comment line"),
+            NotAccessLog::Terminal { what } => {
+                write!(f, "{what} pasted with the log, not an access log")
+            }
         }
     }
 }
@@ -529,6 +539,7 @@ impl NotAccessLog {
             NotAccessLog::KeyValueLog => "kv-log",
             NotAccessLog::Klog => "klog",
             NotAccessLog::Comment => "comment",
+            NotAccessLog::Terminal { .. } => "terminal",
         }
     }
 }
@@ -1003,6 +1014,9 @@ fn markdown_in_values(r: &RawRecord<'_>) -> bool {
 
 /// Recognise lines that are not access logs.
 pub fn recognise_other(line: &str) -> Option<NotAccessLog> {
+    if let Some(what) = terminal_line(line) {
+        return Some(NotAccessLog::Terminal { what });
+    }
     if line.starts_with('#') {
         return Some(NotAccessLog::Comment);
     }
@@ -1068,9 +1082,191 @@ pub fn recognise_other(line: &str) -> Option<NotAccessLog> {
     None
 }
 
+/// Commands whose line, after a shell prompt, is a command typed at a terminal; the first four
+/// are recognised without a prompt as well (nobody's access log starts with them).
+const COMMANDS: &[&str] = &[
+    "kubectl",
+    "oc",
+    "istioctl",
+    "stern",
+    "kubetail",
+    "curl",
+    "grep",
+    "egrep",
+    "rg",
+    "cat",
+    "zcat",
+    "tail",
+    "head",
+    "less",
+    "jq",
+    "awk",
+    "sed",
+    "docker",
+    "crictl",
+    "podman",
+    "helm",
+    "meshtrace",
+    "k",
+    "sort",
+    "uniq",
+    "wc",
+    "watch",
+    "for",
+];
+
+/// What a terminal printed besides a log, when `line` is that: a command typed after a prompt
+/// (`$ `, `> `, `% `, `user@host:~$ `, `[root@host ~]# `, `PS C:\> `), kubectl's notices and
+/// errors, `tail`'s `==> file <==` headers.
+fn terminal_line(line: &str) -> Option<&'static str> {
+    let t = line.trim_start();
+    // kubectl's own notices on standard error (`kubectl logs` of a pod with several containers,
+    // of a Deployment) and its errors.
+    if t.starts_with("Defaulted container \"")
+        || t.strip_prefix("Found ").is_some_and(|r| {
+            let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+            digits > 0 && r[digits..].starts_with(" pods, using ")
+        })
+        || t.starts_with("If you don't see a command prompt, try pressing enter.")
+    {
+        return Some("a kubectl notice");
+    }
+    if t.starts_with("Error from server (")
+        || t.starts_with("error: ")
+        || t.starts_with("Unable to retrieve container logs for ")
+        || t.starts_with("unable to retrieve container logs for ")
+    {
+        return Some("a kubectl error");
+    }
+    if t.starts_with("==> ") && t.trim_end().ends_with(" <==") {
+        return Some("a tail file header");
+    }
+    let command = |rest: &str| {
+        let word = rest.trim_start().split([' ', '\t']).next().unwrap_or("");
+        COMMANDS.contains(&word) && rest.trim_start().len() > word.len()
+    };
+    let bare = t.split([' ', '\t']).next().unwrap_or("");
+    if matches!(bare, "kubectl" | "oc" | "istioctl" | "stern") && command(t) {
+        return Some("a shell command");
+    }
+    // A prompt: one of `$ > % #` ending the first word (or a bracketed `[user@host dir]`), or
+    // PowerShell's `PS …> `.
+    let after_prompt = if let Some(r) = t.strip_prefix("PS ") {
+        r.find("> ").map(|i| &r[i + 2..])
+    } else {
+        let end = if t.starts_with('[') {
+            t.find("] ")
+                .map(|i| i + 1)
+                .or_else(|| t.find(']').map(|i| i + 1))
+        } else {
+            t.find(' ')
+        };
+        end.and_then(|e| {
+            let (prompt, rest) = t.split_at(e);
+            let prompt = prompt.trim_end();
+            let rest = rest.strip_prefix(' ').unwrap_or(rest);
+            let mark = prompt.as_bytes().last()?;
+            let ends = matches!(mark, b'$' | b'>' | b'%' | b'#') || prompt.ends_with(']');
+            let rest = if prompt.ends_with(']') {
+                rest.trim_start().strip_prefix(['$', '#', '>', '%'])?
+            } else {
+                rest
+            };
+            ends.then_some(rest)
+        })
+    };
+    match after_prompt {
+        Some(rest) if command(rest) => Some("a shell command"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_terminal_printed_besides_the_log() {
+        // (line, what it is), from terminals pasted into issues and tutorials.
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "$ kubectl logs -n istio-system deploy/istio-ingressgateway --tail=3",
+                Some("a shell command"),
+            ),
+            (
+                "> kubectl -n security-profiles-operator logs --selector name=spod -c bpf-recorder",
+                Some("a shell command"),
+            ),
+            (
+                "minsoub@DESKTOP-CQM34B1:/mnt/c/DevPJT/bcheck-eks-setup-pjt$ kubectl logs -n bcheck-ns deployments.apps/aws-load-balancer-controller",
+                Some("a shell command"),
+            ),
+            (
+                "[root@bastion ~]# oc logs -n istio-system istio-ingressgateway-5f7b8d4c9-abcde",
+                Some("a shell command"),
+            ),
+            ("[root@bastion ~]$ kubectl logs x", Some("a shell command")),
+            (
+                "PS C:\\Users\\me> kubectl logs pod/x -c istio-proxy",
+                Some("a shell command"),
+            ),
+            (
+                "% stern -n aiproject test-predictor",
+                Some("a shell command"),
+            ),
+            (
+                "kubectl logs deployment/my-app --since 5m",
+                Some("a shell command"),
+            ),
+            (
+                "$ curl -v http://test-predictor.aiproject.svc.cluster.local/v2/models/test",
+                Some("a shell command"),
+            ),
+            (
+                "Defaulted container \"istio-proxy\" out of: istio-proxy, istio-init (init)",
+                Some("a kubectl notice"),
+            ),
+            (
+                "Found 2 pods, using pod/web-74f55b4568-5pfzg",
+                Some("a kubectl notice"),
+            ),
+            (
+                "Error from server (BadRequest): container \"istio-proxy\" in pod \"x\" is waiting to start: PodInitializing",
+                Some("a kubectl error"),
+            ),
+            (
+                "error: a container name must be specified for pod x, choose one of: [a b]",
+                Some("a kubectl error"),
+            ),
+            (
+                "==> /var/log/containers/istio-proxy.log <==",
+                Some("a tail file header"),
+            ),
+            // Not a terminal's line.
+            (
+                "curl/8.6.0\" \"55f053ed-7217-46a7-a211-e20229fc1eaa\" \"x\"",
+                None,
+            ),
+            ("cat is a word", None),
+            ("$ ", None),
+            ("$ kubectl", None),
+            ("Found pods, using pod/x", None),
+            (
+                "[2024-06-03T09:00:00.069Z] \"GET / HTTP/1.1\" 200 - via_upstream",
+                None,
+            ),
+            ("> something else", None),
+            ("kubectl", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(terminal_line(line), *want, "{line}");
+            assert_eq!(
+                recognise_other(line).map(|n| n.kind() == "terminal"),
+                want.map(|_| true),
+                "{line}"
+            );
+        }
+    }
 
     #[test]
     fn spec_parsing() {

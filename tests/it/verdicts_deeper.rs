@@ -339,3 +339,50 @@ fn json_lines_from_threads_say_what_their_format_cannot_tell() {
     assert!(!gloo.contains("relayed"), "{gloo}");
     assert!(text_of(by_line(7)).contains("ResolvedRefs"));
 }
+
+#[test]
+fn what_a_terminal_printed_besides_a_pasted_log_is_not_malformed() {
+    // A `kubectl logs` session pasted whole: the prompt and command, kubectl's notices on
+    // standard error (`Defaulted container %q out of: %s`, `Found %d pods, using %s`), the
+    // records, an error of the next command, `tail`'s header of the next file.
+    let session = concat!(
+        "user@bastion:~/triage$ kubectl logs -n istio-system deploy/istio-ingressgateway --tail=2\n",
+        "Defaulted container \"istio-proxy\" out of: istio-proxy, istio-init (init)\n",
+        "Found 2 pods, using pod/istio-ingressgateway-7d9f8c6b5-x2x9k\n",
+        "[2024-06-03T09:00:00.069Z] \"POST /v2/models/test/infer HTTP/2\" 503 UF upstream_reset_before_response_started{connection_failure} - \"-\" 658 91 3 - \"10.134.2.121\" \"curl/8.6.0\" \"55f053ed-7217-46a7-a211-e20229fc1eaa\" \"test-predictor.aiproject.svc.cluster.local\" \"10.135.0.43:8081\" outbound|80||knative-local-gateway.istio-system.svc.cluster.local - 10.135.0.43:8443 10.134.2.121:35294 test-aiproject.apps.mycluster.example.com -\n",
+        "[2024-06-03T09:00:01.069Z] \"GET /v2/models/test HTTP/2\" 200 - via_upstream - \"-\" 0 91 3 2 \"10.134.2.121\" \"curl/8.6.0\" \"6a1f0d2e-3b4c-4d5e-8f60-718293a4b5c6\" \"test-predictor.aiproject.svc.cluster.local\" \"10.135.0.43:8081\" outbound|80||knative-local-gateway.istio-system.svc.cluster.local 10.135.0.43:37306 10.135.0.43:8443 10.134.2.121:35294 test-aiproject.apps.mycluster.example.com -\n",
+        "[root@bastion ~]# oc logs -n aiproject test-predictor-00001-deployment-5d9f7c8b6-x7k2p\n",
+        "error: a container name must be specified for pod test-predictor-00001-deployment-5d9f7c8b6-x7k2p, choose one of: [kserve-container queue-proxy istio-proxy]\n",
+        "==> /var/log/containers/activator.log <==\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.log");
+    std::fs::write(&path, session).unwrap();
+    let doc = explain_json(path.to_str().unwrap());
+    assert_eq!(
+        verdicts(&doc),
+        vec![
+            (
+                "55f053ed-7217-46a7-a211-e20229fc1eaa".to_string(),
+                503,
+                "upstream_connect_failure".to_string()
+            ),
+            (
+                "6a1f0d2e-3b4c-4d5e-8f60-718293a4b5c6".to_string(),
+                200,
+                "ok".to_string()
+            )
+        ]
+    );
+    let skipped: Vec<(u64, &str)> = doc["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["line"].as_u64().unwrap(), s["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [1, 2, 3, 6, 7, 8].map(|l| (l, "terminal")).to_vec(),
+        "{doc}"
+    );
+}
