@@ -11,7 +11,10 @@
 //! - queue-proxy vs the model container: a revision pod's sidecar inbound hop (port 8012 or
 //!   8112) forwards to queue-proxy, which forwards to the user container. A `502` relayed there is
 //!   queue-proxy's own reply (its reverse proxy could not reach the user port, e.g. connection
-//!   refused on 8080), told apart from the model's own errors with the pod's container status.
+//!   refused on 8080), told apart from the model's own errors with the pod's container status;
+//! - the activator's and queue-proxy's own line about the failure (`error reverse proxying
+//!   request`, read by `meshtrace_parsers::knative`): for the revision the request went to, at its
+//!   time, what their proxy's connection met (refused, closed, timed out, canceled) and where.
 
 use serde_json::Value;
 
@@ -34,10 +37,21 @@ pub fn reading(site: &Site<'_>) -> Option<Reading> {
         r = x;
         any = true;
     }
-    if let Some(x) = queue_proxy(site) {
+    let qp = queue_proxy(site);
+    let told_502 = qp.is_some();
+    if let Some(x) = qp {
         r.summary_extra = x.summary_extra;
         r.fix = r.fix.or(x.fix);
         r.cited.extend(x.cited);
+        any = true;
+    }
+    if let Some(x) = proxy_error(site, told_502) {
+        r.summary_extra = match (r.summary_extra.take(), x.summary_extra) {
+            (Some(a), Some(b)) => Some(format!("{a} {b}")),
+            (a, b) => a.or(b),
+        };
+        r.fix = r.fix.or(x.fix);
+        r.notes.extend(x.notes);
         any = true;
     }
     let notes = original_host_notes(site);
@@ -250,6 +264,210 @@ fn queue_proxy(site: &Site<'_>) -> Option<Reading> {
         }],
         ..Reading::default()
     })
+}
+
+/// How far before a request's start and after its end a Knative proxy line is taken as about
+/// it (ms): clocks of different pods, and a line logged once the proxy gave up.
+const LINE_SLACK_BEFORE_MS: i64 = 1_000;
+const LINE_SLACK_AFTER_MS: i64 = 2_000;
+
+/// The Knative revisions (`namespace/name`) and services a trace's hops went to: upstream
+/// clusters' hosts (`name.ns.svc.cluster.local`, a revision's `-private` Service) and the pods
+/// that wrote the lines (a revision's pods are `<revision>-deployment-<hash>-<id>`).
+fn revisions_of(site: &Site<'_>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut add = |ns: &str, name: &str| {
+        let name = name.strip_suffix("-private").unwrap_or(name);
+        if !ns.is_empty() && !name.is_empty() && !out.iter().any(|(a, b)| a == ns && b == name) {
+            out.push((ns.to_string(), name.to_string()));
+        }
+    };
+    for l in site.hops() {
+        // The upstream cluster's host, and an inbound hop's SNI (Istio's `outbound_.80_._.host`:
+        // the Service the caller addressed).
+        let hosts = [
+            l.record
+                .upstream_cluster()
+                .and_then(|c| c.host().map(str::to_string)),
+            l.record
+                .sni()
+                .and_then(meshtrace_parsers::cluster::parse_cluster_name)
+                .and_then(|c| c.host().map(str::to_string)),
+        ];
+        for host in hosts.into_iter().flatten() {
+            let mut parts = host.split('.');
+            if let (Some(name), Some(ns), Some("svc")) = (parts.next(), parts.next(), parts.next())
+            {
+                add(ns, name);
+            }
+        }
+        if let Some((ns, pod)) = l.pod.as_deref().and_then(|p| p.split_once('/'))
+            && let Some((rev, _)) = pod.split_once("-deployment-")
+        {
+            add(ns, rev);
+        }
+    }
+    out
+}
+
+/// Is revision `key` (`namespace/name`) one the trace went to: that revision, or a revision of
+/// that Knative service (`<service>-00001`)?
+fn same_revision(key: &str, went: &[(String, String)]) -> bool {
+    let Some((ns, name)) = key.split_once('/') else {
+        return false;
+    };
+    went.iter().any(|(n, r)| {
+        n == ns
+            && (r == name
+                || name.strip_prefix(r.as_str()).is_some_and(|rest| {
+                    rest.len() > 1
+                        && rest.starts_with('-')
+                        && rest[1..].bytes().all(|c| c.is_ascii_digit())
+                }))
+    })
+}
+
+/// What a Knative proxy's error means, in words, and what to do.
+fn proxy_error_words(e: &meshtrace_parsers::knative::ProxyError) -> (String, String) {
+    use meshtrace_parsers::knative::{Component, ErrorKind};
+    let at = e
+        .target
+        .as_deref()
+        .map(|t| format!(" at {t}"))
+        .unwrap_or_default();
+    let rev = e.revision.as_deref().unwrap_or("the revision");
+    let (ns, name) = rev.split_once('/').unwrap_or(("<namespace>", rev));
+    let meaning = match (e.kind, e.component) {
+        (ErrorKind::Refused, Component::QueueProxy) => format!(
+            "queue-proxy could not connect to the model container{at}: nothing listened there (the container was starting, had crashed or restarted, or listens on another port than the one the revision declares)"
+        ),
+        (ErrorKind::Refused, Component::Activator) => format!(
+            "the activator could not connect to a pod of the revision{at}: its queue-proxy was not listening (the pod was starting or shutting down)"
+        ),
+        (ErrorKind::Closed, _) => format!(
+            "the connection{at} closed before the response was complete: the container behind it crashed, was OOMKilled or restarted mid-request, or closed the connection itself"
+        ),
+        (ErrorKind::Timeout, _) => format!(
+            "no answer came{at} in the time allowed: the model took longer than the revision's timeout"
+        ),
+        (ErrorKind::Canceled, _) => "the request was canceled while it was proxied: the client or a proxy in front of Knative gave up first".to_string(),
+        (ErrorKind::Unreachable, _) => format!(
+            "the address{at} could not be reached: the pod was gone or its address did not resolve"
+        ),
+        (ErrorKind::Other, _) => format!("its proxy failed{at}"),
+    };
+    let fix = match e.kind {
+        ErrorKind::Refused | ErrorKind::Closed => format!(
+            "Look at the model container of revision {rev}: `kubectl get pods -n {ns} -l serving.knative.dev/revision={name}` (restarts, OOMKilled in `lastState`), its logs with `--previous`, and whether its readiness probe passes only once the model is loaded and listening on the declared port."
+        ),
+        ErrorKind::Timeout => format!(
+            "Make the model answer faster, or raise the revision's timeout (KServe: `spec.predictor.timeout`; Knative: `spec.template.spec.timeoutSeconds` of the Service of {rev})."
+        ),
+        ErrorKind::Canceled => "Raise the timeout of whoever gave up (the client, the gateway route's `timeout`) above the model's response time, or make the model faster.".to_string(),
+        ErrorKind::Unreachable | ErrorKind::Other => format!(
+            "Check the pods and endpoints of revision {rev}: `kubectl get pods,endpoints -n {ns} -l serving.knative.dev/revision={name}`."
+        ),
+    };
+    (meaning, fix)
+}
+
+/// The activator's or queue-proxy's own line about this request's failure: for a revision the
+/// request went to, logged between its start and shortly after its end. `told_502`: the 502 is
+/// already said to be queue-proxy's.
+fn proxy_error(site: &Site<'_>, told_502: bool) -> Option<Reading> {
+    let lines = &site.ev.logs.knative;
+    if lines.is_empty() {
+        return None;
+    }
+    let origin = site.origin();
+    let status = origin.record.status()?;
+    if (200..500).contains(&status) {
+        return None;
+    }
+    let start = site
+        .hops()
+        .filter_map(|l| l.record.start_time())
+        .map(|t| t.timestamp_millis())
+        .min()?;
+    let end = site
+        .hops()
+        .filter_map(|l| {
+            Some(l.record.start_time()?.timestamp_millis() + l.record.duration_ms()? as i64)
+        })
+        .max()
+        .unwrap_or(start);
+    let went = revisions_of(site);
+    let near = |t: i64| t >= start - LINE_SLACK_BEFORE_MS && t <= end + LINE_SLACK_AFTER_MS;
+    let mut found: Vec<&crate::model::KnativeLine> = lines
+        .iter()
+        .filter(|k| {
+            k.error.time_ms.is_some_and(near)
+                && k.error
+                    .revision
+                    .as_deref()
+                    .is_some_and(|r| same_revision(r, &went))
+        })
+        .collect();
+    // The nearest to the request's end first; one line per component.
+    found.sort_by_key(|k| (k.error.time_ms.unwrap_or(0) - end).abs());
+    let mut seen = Vec::new();
+    found.retain(|k| {
+        let fresh = !seen.contains(&k.error.component);
+        seen.push(k.error.component);
+        fresh
+    });
+    // queue-proxy's line (nearer the model) before the activator's.
+    found.sort_by_key(|k| k.error.component != meshtrace_parsers::knative::Component::QueueProxy);
+    let first = found.first()?;
+    let mut extra = Vec::new();
+    let mut notes = Vec::new();
+    for k in &found {
+        let e = &k.error;
+        let (meaning, _) = proxy_error_words(e);
+        let who = match (e.component, e.pod.as_deref()) {
+            (c, Some(p)) => format!("{} ({p})", c.name()),
+            (c, None) => c.name().to_string(),
+        };
+        extra.push(format!(
+            "{} logged `error reverse proxying request` for revision {} at {}: `{}` — {meaning}.",
+            capitalised(&who),
+            e.revision.as_deref().unwrap_or("-"),
+            e.time.as_deref().unwrap_or("-"),
+            e.error
+        ));
+        notes.push(format!(
+            "{}:{}: {} line about this request's failure (revision {}, within {} s of the request)",
+            k.input,
+            k.line,
+            e.component.name(),
+            e.revision.as_deref().unwrap_or("-"),
+            (LINE_SLACK_AFTER_MS / 1000)
+        ));
+    }
+    let (_, fix) = proxy_error_words(&first.error);
+    // Knative's error handler answers 502 Bad Gateway when its proxy fails: a 502 relayed from
+    // there is the proxy's own answer, not the model's.
+    if status == 502 && !told_502 {
+        extra.push(format!(
+            "Knative answers 502 by itself when its proxy fails, so this 502 is {}'s own answer, not the model's.",
+            first.error.component.name()
+        ));
+    }
+    Some(Reading {
+        summary_extra: Some(extra.join(" ")),
+        fix: Some(fix),
+        notes,
+        ..Reading::default()
+    })
+}
+
+/// `s` with its first letter upper-case.
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]

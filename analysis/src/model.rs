@@ -52,6 +52,20 @@ pub struct EppLine {
     pub decision: meshtrace_parsers::epp::Decision,
 }
 
+/// A Knative activator or queue-proxy line about a request it could not proxy, and where it
+/// was read.
+#[derive(Debug, Clone)]
+pub struct KnativeLine {
+    /// Input name.
+    pub input: Arc<str>,
+    /// 1-based line number.
+    pub line: u64,
+    /// `namespace/pod` whose log this is, when the input says (bundle logs).
+    pub pod: Option<Arc<str>>,
+    /// What it logged.
+    pub error: meshtrace_parsers::knative::ProxyError,
+}
+
 /// A line that is not an access log.
 #[derive(Debug, Clone)]
 pub struct SkippedLine {
@@ -83,6 +97,9 @@ pub struct LogSet {
     pub connections: Vec<ConnLine>,
     /// Endpoint picker lines about requests (also counted in `skipped` as kind `epp`).
     pub epp: Vec<EppLine>,
+    /// Knative activator and queue-proxy lines about requests they could not proxy (also
+    /// counted in `skipped` as kind `knative`).
+    pub knative: Vec<KnativeLine>,
     /// Names of the inputs read, in order.
     pub inputs: Vec<String>,
 }
@@ -108,6 +125,12 @@ pub trait LineSink {
         let _ = line;
         self.skipped(skipped);
     }
+    /// A Knative proxy error line. A sink that does not keep them counts it as a skipped line
+    /// of kind `knative`.
+    fn knative(&mut self, line: KnativeLine, skipped: SkippedLine) {
+        let _ = line;
+        self.skipped(skipped);
+    }
 }
 
 impl LineSink for LogSet {
@@ -126,6 +149,10 @@ impl LineSink for LogSet {
     }
     fn epp(&mut self, line: EppLine, skipped: SkippedLine) {
         self.epp.push(line);
+        self.skipped.push(skipped);
+    }
+    fn knative(&mut self, line: KnativeLine, skipped: SkippedLine) {
+        self.knative.push(line);
         self.skipped.push(skipped);
     }
 }

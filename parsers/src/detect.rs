@@ -466,6 +466,9 @@ pub enum NotAccessLog {
     /// The endpoint picker's (Gateway API Inference Extension EPP) line about one request: the
     /// endpoint it picked or why it refused, read by [`crate::epp`].
     Epp(Box<crate::epp::Decision>),
+    /// Knative's activator or queue-proxy line about a request it could not proxy (`error
+    /// reverse proxying request`), read by [`crate::knative`].
+    Knative(Box<crate::knative::ProxyError>),
     /// Envoy's own application log (`[ts][thread][level][logger] …`).
     EnvoyLog {
         /// The log level.
@@ -504,6 +507,11 @@ impl fmt::Display for NotAccessLog {
             NotAccessLog::Epp(_) => {
                 f.write_str("endpoint picker (EPP) log line about a request, not an access log")
             }
+            NotAccessLog::Knative(e) => write!(
+                f,
+                "{} line about a request it could not proxy, not an access log",
+                e.component.name()
+            ),
             NotAccessLog::EnvoyLog { level } => write!(
                 f,
                 "Envoy application log line (level {level}), not an access log"
@@ -534,6 +542,7 @@ impl NotAccessLog {
             NotAccessLog::IstioLog { .. } => "istio-log",
             NotAccessLog::Ztunnel(_) => "ztunnel",
             NotAccessLog::Epp(_) => "epp",
+            NotAccessLog::Knative(_) => "knative",
             NotAccessLog::EnvoyLog { .. } => "envoy-log",
             NotAccessLog::JsonLog { .. } => "json-log",
             NotAccessLog::KeyValueLog => "kv-log",
@@ -771,6 +780,13 @@ impl LineParser {
                             .then(|| crate::epp::parse_json(line))
                             .flatten()
                             .map(|d| NotAccessLog::Epp(Box::new(d)))
+                    })
+                    .or_else(|| {
+                        keys.iter()
+                            .any(|k| k == "logger" || k == "knative.dev/controller")
+                            .then(|| crate::knative::parse_json(line))
+                            .flatten()
+                            .map(|e| NotAccessLog::Knative(Box::new(e)))
                     })
                     .map_or(
                         LineOutcome::NotAccessLog(NotAccessLog::JsonLog { keys }),

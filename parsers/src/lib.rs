@@ -24,6 +24,7 @@ pub mod flags;
 pub mod format;
 pub mod grpc;
 pub mod json;
+pub mod knative;
 pub mod operators;
 pub mod record;
 pub mod slot;

@@ -5,7 +5,7 @@
 //! a malformed line with its file and line number.
 
 use meshtrace_analysis::model::{
-    ConnLine, EppLine, LineSink, LogLine, LogSet, SkippedLine, is_failed,
+    ConnLine, EppLine, KnativeLine, LineSink, LogLine, LogSet, SkippedLine, is_failed,
 };
 use meshtrace_parsers::detect::NotAccessLog;
 use std::io::{BufRead, BufReader, Read};
@@ -1013,6 +1013,12 @@ fn push_scanned(
             pod: pod.cloned(),
             decision: *d,
         }),
+        LineOutcome::NotAccessLog(NotAccessLog::Knative(e)) => set.knative.push(KnativeLine {
+            input: input.clone(),
+            line,
+            pod: pod.cloned(),
+            error: *e,
+        }),
         LineOutcome::NotAccessLog(_) | LineOutcome::Blank => {}
     }
     Scanned::Other
@@ -1089,6 +1095,15 @@ fn collect(e: Event<'_>, input: &Arc<str>, pod: Option<&Arc<str>>, set: &mut dyn
                         line,
                         pod: pod.cloned(),
                         decision: *d,
+                    },
+                    skipped,
+                ),
+                NotAccessLog::Knative(e) => set.knative(
+                    KnativeLine {
+                        input: input.clone(),
+                        line,
+                        pod: pod.cloned(),
+                        error: *e,
                     },
                     skipped,
                 ),

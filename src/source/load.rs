@@ -272,6 +272,13 @@ pub fn open_streams(
             let name = format!("{}/{}", b.root.trim_end_matches('/'), l.path);
             let source = l.source.clone();
             logs.inputs.push(name.clone());
+            // Knative's proxies' own lines about failed requests are read before the stream, so
+            // that every request's words (a group's traced example) can cite them wherever
+            // their log comes in the merge.
+            if matches!(l.container.as_str(), "queue-proxy" | "activator") {
+                logs.knative
+                    .extend(knative_lines(&source, &name, &l.namespace, &l.pod, &spec));
+            }
             let at = match &source {
                 // (Not opened here if it cannot be: the opener then names the error.)
                 LogSource::File(p) => Positioned::regular_file(p),
@@ -543,4 +550,45 @@ fn finish(opened: Option<Opened>, logs: LogSet, read_problems: Vec<String>) -> E
         ev.problems = read_problems;
     }
     ev
+}
+
+/// The most Knative proxy-error lines [`knative_lines`] keeps from one log.
+const KNATIVE_LINES_KEPT: usize = 4_096;
+
+/// The Knative activator's or queue-proxy's `error reverse proxying request` lines of one log
+/// (at most [`KNATIVE_LINES_KEPT`]); an unreadable log gives none (the stream reports it).
+fn knative_lines(
+    source: &LogSource,
+    name: &str,
+    namespace: &str,
+    pod: &str,
+    spec: &FormatSpec,
+) -> Vec<meshtrace_analysis::model::KnativeLine> {
+    use meshtrace_analysis::model::{KnativeLine, LineSink, LogLine, SkippedLine};
+    #[derive(Default)]
+    struct Keep(Vec<KnativeLine>);
+    impl LineSink for Keep {
+        fn record(&mut self, _: LogLine) {}
+        fn skipped(&mut self, _: SkippedLine) {}
+        fn ok_records(&mut self, _: u64) {}
+        fn knative(&mut self, line: KnativeLine, _: SkippedLine) {
+            if self.0.len() < KNATIVE_LINES_KEPT {
+                self.0.push(line);
+            }
+        }
+    }
+    let mut keep = Keep::default();
+    if let Ok(r) = source.open() {
+        let _ = crate::source::input::read_streamed(
+            r,
+            name,
+            Some(Arc::from(format!("{namespace}/{pod}"))),
+            spec,
+            source.size(),
+            false,
+            &mut keep,
+            None,
+        );
+    }
+    keep.0
 }

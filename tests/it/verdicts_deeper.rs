@@ -386,3 +386,123 @@ fn what_a_terminal_printed_besides_a_pasted_log_is_not_malformed() {
         "{doc}"
     );
 }
+
+/// `meshtrace trace <id> <files…> -o json`.
+fn trace_json(id: &str, files: &[&Path]) -> Value {
+    let mut args = vec!["trace".to_string(), id.to_string()];
+    args.extend(files.iter().map(|f| f.to_str().unwrap().to_string()));
+    args.extend(["-o".to_string(), "json".to_string()]);
+    let out = meshtrace().args(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[test]
+fn knatives_own_line_about_a_failed_proxy_names_what_it_met() {
+    // The gateway and the local gateway relay a 502 from the activator (10.135.0.44:8012). The
+    // activator's zap line (the shape of knative/serving#14370) for that revision at that time
+    // says why: its connection to the revision's pod was refused. A line for another revision,
+    // and one of the same revision minutes later, are about other requests.
+    let id = "55f053ed-7217-46a7-a211-e20229fc1eaa";
+    let gateways = concat!(
+        "[2024-06-03T09:00:00.069Z] \"POST /v2/models/test/infer HTTP/2\" 502 - via_upstream - \"-\" 658 4 40 40 \"10.134.2.121\" \"curl/8.6.0\" \"55f053ed-7217-46a7-a211-e20229fc1eaa\" \"test-predictor.aiproject.svc.cluster.local\" \"10.135.0.43:8081\" outbound|80||knative-local-gateway.istio-system.svc.cluster.local 10.135.0.43:37306 10.135.0.43:8443 10.134.2.121:35294 test-aiproject.apps.mycluster.example.com -\n",
+        "[2024-06-03T09:00:00.071Z] \"POST /v2/models/test/infer HTTP/2\" 502 - via_upstream - \"-\" 658 4 37 37 \"10.134.2.121,10.135.0.43\" \"curl/8.6.0\" \"55f053ed-7217-46a7-a211-e20229fc1eaa\" \"test-predictor.aiproject.svc.cluster.local\" \"10.135.0.44:8012\" outbound|80||test-predictor-00001.aiproject.svc.cluster.local 10.135.0.43:39802 10.135.0.43:8081 10.135.0.43:37306 outbound_.80_._.knative-local-gateway.istio-system.svc.cluster.local -\n",
+    );
+    let activator = concat!(
+        r#"{"severity":"INFO","timestamp":"2024-06-03T08:59:59.000Z","logger":"activator","caller":"activator/main.go:180","message":"Starting the knative activator","knative.dev/controller":"activator","knative.dev/pod":"activator-6f9c8d7b5-m4n8p"}"#,
+        "\n",
+        r#"{"severity":"ERROR","timestamp":"2024-06-03T09:00:00.105Z","logger":"activator","caller":"network/error_handler.go:33","message":"error reverse proxying request; sockstat: sockets: used 21\nTCP: inuse 9 orphan 0 tw 22 alloc 908 mem 80\n","knative.dev/controller":"activator","knative.dev/pod":"activator-6f9c8d7b5-m4n8p","knative.dev/key":"aiproject/test-predictor-00001","error":"dial tcp 10.135.0.60:8012: connect: connection refused","stacktrace":"knative.dev/pkg/network.ErrorHandler.func1"}"#,
+        "\n",
+        r#"{"severity":"ERROR","timestamp":"2024-06-03T09:00:00.106Z","logger":"activator","message":"error reverse proxying request; sockstat: sockets: used 21\n","knative.dev/controller":"activator","knative.dev/key":"other/fraud-model-00003","error":"EOF"}"#,
+        "\n",
+        r#"{"severity":"ERROR","timestamp":"2024-06-03T09:05:00.000Z","logger":"activator","message":"error reverse proxying request; sockstat: sockets: used 21\n","knative.dev/controller":"activator","knative.dev/key":"aiproject/test-predictor-00001","error":"context canceled"}"#,
+        "\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, act) = (
+        dir.path().join("gateways.log"),
+        dir.path().join("activator.log"),
+    );
+    std::fs::write(&gw, gateways).unwrap();
+    std::fs::write(&act, activator).unwrap();
+
+    let alone = trace_json(id, &[&gw]);
+    assert_eq!(alone["cause"], "app_error", "{alone}");
+
+    let doc = trace_json(id, &[&gw, &act]);
+    // The cause is the one `failures` gives; the words say whose 502 it is.
+    assert_eq!(doc["cause"], "app_error", "{doc}");
+    let summary = doc["summary"].as_str().unwrap();
+    assert!(
+        !alone["summary"].as_str().unwrap().contains("activator"),
+        "{alone}"
+    );
+    for want in [
+        "this 502 is the Knative activator's own answer, not the model's",
+        "revision aiproject/test-predictor-00001",
+        "dial tcp 10.135.0.60:8012: connect: connection refused",
+        "could not connect to a pod of the revision",
+    ] {
+        assert!(summary.contains(want), "{want}: {summary}");
+    }
+    for other in ["context canceled", "fraud-model", "`EOF`"] {
+        assert!(!summary.contains(other), "{other}: {summary}");
+    }
+    assert!(
+        doc["fix"]
+            .as_str()
+            .unwrap()
+            .contains("-l serving.knative.dev/revision=test-predictor-00001"),
+        "{doc}"
+    );
+    let notes = doc["notes"].to_string();
+    assert!(notes.contains("activator.log:2"), "{notes}");
+    assert!(
+        !notes.contains("activator.log:3") && !notes.contains("activator.log:4"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn queue_proxys_refused_connection_to_the_model_is_named_with_the_revision_pods_502() {
+    // The revision pod's sidecar relays queue-proxy's 502; queue-proxy's line (its own error
+    // handler, as the activator's) says the model container refused the connection on 8080.
+    let id = "8c0f1e2d-3a4b-4c5d-9e6f-7a8b9c0d1e2f";
+    let sidecar = "[2024-06-03T09:00:00.080Z] \"POST /v2/models/test/infer HTTP/1.1\" 502 - via_upstream - \"-\" 658 4 2 2 \"10.134.2.121,10.135.0.43\" \"curl/8.6.0\" \"8c0f1e2d-3a4b-4c5d-9e6f-7a8b9c0d1e2f\" \"test-predictor.aiproject.svc.cluster.local\" \"10.135.0.60:8012\" inbound|8012|| 127.0.0.6:41000 10.135.0.60:8012 10.135.0.44:52000 outbound_.80_._.test-predictor-00001-private.aiproject.svc.cluster.local default\n";
+    let queue = concat!(
+        r#"{"severity":"ERROR","timestamp":"2024-06-03T09:00:00.081Z","logger":"queueproxy","caller":"network/error_handler.go:33","message":"error reverse proxying request; sockstat: sockets: used 8\n","commit":"41769de","knative.dev/key":"aiproject/test-predictor-00001","knative.dev/pod":"test-predictor-00001-deployment-5d9f7c8b6-x7k2p","error":"dial tcp 127.0.0.1:8080: connect: connection refused"}"#,
+        "\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (sc, qp) = (
+        dir.path().join("istio-proxy.log"),
+        dir.path().join("queue-proxy.log"),
+    );
+    std::fs::write(&sc, sidecar).unwrap();
+    std::fs::write(&qp, queue).unwrap();
+    let alone = trace_json(id, &[&sc]);
+    assert!(
+        !alone["summary"].as_str().unwrap().contains("queue-proxy"),
+        "{alone}"
+    );
+    let doc = trace_json(id, &[&sc, &qp]);
+    // The cause is the one `failures` gives; the words say whose 502 it is.
+    assert_eq!(doc["cause"], alone["cause"], "{doc}");
+    let summary = doc["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("this 502 is queue-proxy's own answer, not the model's"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("queue-proxy could not connect to the model container at 127.0.0.1:8080"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("test-predictor-00001-deployment-5d9f7c8b6-x7k2p"),
+        "{summary}"
+    );
+    assert!(
+        doc["notes"].to_string().contains("queue-proxy.log:1"),
+        "{doc}"
+    );
+}
