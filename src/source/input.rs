@@ -170,6 +170,9 @@ pub fn read_needles_open(
     let input: Arc<str> = Arc::from(name);
     let mut parser = LineParser::new(spec);
     let index = nf.index.file(name);
+    // Regions read around lines that read as no record, at most this many per file and round
+    // (a log of one-line records with many damaged lines must not be read again for each).
+    let mut regions_left = MAX_REGIONS;
     // The last line of the last record read over several lines: later hits inside it are its own.
     let mut joined_to = 0u64;
     for h in found.hits {
@@ -193,8 +196,10 @@ pub fn read_needles_open(
         // A line that reads as no record may be one piece of a record written over several
         // lines (JSON pretty-printed, a hard-wrapped line): read it with its neighbours.
         if scanned != Scanned::Other
+            && regions_left > 0
             && let Some(idx) = index.as_deref()
         {
+            regions_left -= 1;
             let whole =
                 record_around(file, idx, h.line, &input, pod.as_ref(), spec).map_err(|source| {
                     InputError::Read {
@@ -273,20 +278,30 @@ fn record_around(
             region.first_line - 1,
             None,
         );
+        // A wider region helps only where records are written over several lines: some are
+        // around, or none is whole yet (one longer than the region).
+        let worth_growing = part.records.is_empty() || part.records.iter().any(|r| r.lines > 1);
         let found = part.records.into_iter().find(|r| {
             let end = r.line + u64::from(r.lines).saturating_sub(1);
             r.line <= line && line <= end && r.lines > 1 && end <= last_whole
         });
-        if found.is_some() || !(region.cut_before || region.cut_after) || side >= MAX_JOIN_SIDE {
+        if found.is_some()
+            || !worth_growing
+            || !(region.cut_before || region.cut_after)
+            || side >= MAX_JOIN_SIDE
+        {
             return Ok(found);
         }
-        side *= 8;
+        side = (side * 8).min(MAX_JOIN_SIDE);
     }
 }
 
 /// The farthest [`record_around`] looks on each side of a line (the assembler joins at most
 /// 1 MiB).
 const MAX_JOIN_SIDE: u64 = 1 << 20;
+
+/// The most regions [`read_needles_open`] reads around lines of one file in one round.
+const MAX_REGIONS: usize = 1_024;
 
 /// Read a log file with a filter, the fastest way for its size and kind: large plain files are
 /// searched window by window on every core (needles) or parsed in two halves (failures);
