@@ -316,15 +316,12 @@ fn same_revision(key: &str, went: &[(String, String)]) -> bool {
     let Some((ns, name)) = key.split_once('/') else {
         return false;
     };
-    went.iter().any(|(n, r)| {
-        n == ns
-            && (r == name
-                || name.strip_prefix(r.as_str()).is_some_and(|rest| {
-                    rest.len() > 1
-                        && rest.starts_with('-')
-                        && rest[1..].bytes().all(|c| c.is_ascii_digit())
-                }))
-    })
+    // A revision is its service's name and a five-digit generation.
+    let service = crate::diagnose::is_knative_revision(name)
+        .then(|| name.rsplit_once('-').map(|(base, _)| base))
+        .flatten();
+    went.iter()
+        .any(|(n, r)| n == ns && (r == name || service == Some(r.as_str())))
 }
 
 /// What a Knative proxy's error means, in words, and what to do.

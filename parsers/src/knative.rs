@@ -128,12 +128,9 @@ fn target_of(error: &str) -> Option<String> {
     ok.then(|| addr.to_string())
 }
 
-fn cap(s: &str) -> String {
-    let mut end = s.len().min(MAX_VALUE);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
+/// A value cut to [`MAX_VALUE`] bytes.
+fn cap(v: &str) -> String {
+    crate::words::cap(v, MAX_VALUE)
 }
 
 /// Unix milliseconds of a zap time: RFC 3339, or epoch seconds with a fraction.

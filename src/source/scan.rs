@@ -1604,6 +1604,16 @@ mod tests {
         (f, all)
     }
 
+    /// A log of `lines` lines (see [`write_log`]) as `x`, after a first round looking for the
+    /// id of its second line (which indexes it whole).
+    fn first_round(lines: usize) -> (tempfile::NamedTempFile, Vec<String>, ScanIndex, ScanResult) {
+        let (f, all) = write_log(lines);
+        let ix = ScanIndex::default();
+        let needles = ["id-00000001".to_string()];
+        let first = scan_file(f.path(), "x", &needles, None, &FormatSpec::Auto, &ix).unwrap();
+        (f, all, ix, first)
+    }
+
     #[test]
     fn finds_lines_across_window_edges_with_exact_line_numbers() {
         let (f, all) = write_log(12_000); // ~7 MiB: several windows
@@ -1651,17 +1661,7 @@ mod tests {
 
     #[test]
     fn a_region_around_a_line_holds_whole_lines_numbered_as_in_the_file() {
-        let (f, all) = write_log(12_000); // ~7 MiB: several windows
-        let ix = ScanIndex::default();
-        scan_file(
-            f.path(),
-            "x",
-            &["id-00000001".into()],
-            None,
-            &FormatSpec::Auto,
-            &ix,
-        )
-        .unwrap();
+        let (f, all, ix, _) = first_round(12_000); // ~7 MiB: several windows
         let fi = ix.file("x").unwrap();
         let file = File::open(f.path()).unwrap();
         // The first and last lines, lines on both sides of each window edge, and others.
@@ -1709,17 +1709,7 @@ mod tests {
 
     #[test]
     fn a_time_range_reads_only_its_windows_and_keeps_line_numbers() {
-        let (f, all) = write_log(12_000);
-        let ix = ScanIndex::default();
-        let first = scan_file(
-            f.path(),
-            "x",
-            &["id-00000001".into()],
-            None,
-            &FormatSpec::Auto,
-            &ix,
-        )
-        .unwrap();
+        let (f, all, ix, first) = first_round(12_000);
         let total = ix.file("x").unwrap().windows();
         assert_eq!(first.windows_read, total);
         // Line 11 001 starts at 10:01:50; a 2-second range needs one or two windows.
