@@ -944,3 +944,288 @@ pub fn add_connection_failures(
             .then(a.target.cmp(&b.target))
     });
 }
+
+/// One ztunnel connection as `explain` lists it: the client's line (`outbound`) and the
+/// destination's line (`inbound`) of one connection together, read as `trace` and `failures`
+/// read them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectionReport {
+    /// The application's own connection: the client's `ip:port` (`src.addr`); what `trace`
+    /// takes to follow it.
+    pub source: Option<String>,
+    /// `namespace/pod` of the source, when ztunnel names it.
+    pub source_workload: Option<String>,
+    /// Where it went: the Service host, else the address inside the HBONE tunnel, else the
+    /// address ztunnel connected to.
+    pub destination: Option<String>,
+    /// `namespace/pod` of the destination, when ztunnel names it.
+    pub destination_workload: Option<String>,
+    /// Cause class (`ok` when no side logged an error).
+    pub cause: Cause,
+    /// Input of the line the verdict reads.
+    pub origin_input: std::sync::Arc<str>,
+    /// The line the verdict reads: the destination's when it names a cause, else the client's.
+    pub origin_line: u64,
+    /// The connection's lines, the client's first.
+    pub lines: Vec<ConnectionLine>,
+    /// Bytes sent and received and the duration, as the origin line says.
+    pub bytes_sent: Option<u64>,
+    /// Bytes received.
+    pub bytes_received: Option<u64>,
+    /// Duration in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// Plain-language summary.
+    pub summary: String,
+    /// Usual fix (empty when the connection succeeded).
+    pub fix: String,
+    /// ztunnel's own words for the failure.
+    pub evidence: Vec<String>,
+}
+
+/// One ztunnel line of a [`ConnectionReport`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectionLine {
+    /// Input name.
+    pub input: std::sync::Arc<str>,
+    /// 1-based line.
+    pub line: u64,
+    /// `outbound` (the client's ztunnel) or `inbound` (the destination's).
+    pub direction: Option<String>,
+    /// `error=` values, joined.
+    pub error: Option<String>,
+}
+
+/// `namespace/pod` of one side of a connection, when ztunnel names the workload.
+fn workload(c: &Connection, src: bool) -> Option<String> {
+    let (w, n) = if src {
+        (&c.src_workload, &c.src_namespace)
+    } else {
+        (&c.dst_workload, &c.dst_namespace)
+    };
+    match (n, w) {
+        (Some(n), Some(w)) => Some(format!("{n}/{w}")),
+        (None, Some(w)) => Some(w.clone()),
+        _ => None,
+    }
+}
+
+/// Explain ztunnel connection lines, one report per connection in the order of their first
+/// line. Both ztunnels log a connection between two meshed pods: the client's `outbound` line
+/// and the destination's `inbound` line (same source and destination IPs, ending within
+/// `PAIR_MS`; the same source port first) are one connection, read as `trace` reads it: the
+/// destination's failure when it names a cause (a policy, a refused port), else the client's.
+pub fn explain_connections(conns: &[ConnLine]) -> Vec<ConnectionReport> {
+    use std::collections::HashMap;
+    let inbound = |c: &Connection| c.direction.as_deref() == Some("inbound");
+    let outbound = |c: &Connection| c.direction.as_deref() == Some("outbound");
+    // Inbound lines by source IP, for the client lines to find theirs.
+    let mut by_src: HashMap<IpAddr, Vec<usize>> = HashMap::new();
+    for (i, l) in conns.iter().enumerate() {
+        if inbound(&l.conn)
+            && let Some(ip) = ip_of(l.conn.src_addr.as_deref())
+        {
+            by_src.entry(ip).or_default().push(i);
+        }
+    }
+    let mut paired: Vec<Option<usize>> = vec![None; conns.len()];
+    let mut taken = vec![false; conns.len()];
+    for (i, l) in conns.iter().enumerate() {
+        let c = &l.conn;
+        if !outbound(c) {
+            continue;
+        }
+        let Some(src_ip) = ip_of(c.src_addr.as_deref()) else {
+            continue;
+        };
+        let dst_ip = ip_of(c.dst_addr.as_deref());
+        let best = by_src
+            .get(&src_ip)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&j| !taken[j])
+            .filter(|&j| {
+                let o = &conns[j].conn;
+                dst_ip.is_some() && ip_of(o.dst_addr.as_deref()) == dst_ip
+                    || c.dst_hbone_addr.is_some() && o.dst_hbone_addr == c.dst_hbone_addr
+            })
+            .map(|j| (j, end_gap(c, &conns[j].conn)))
+            .filter(|&(_, gap)| gap <= PAIR_MS)
+            // The same source port first, then the nearest end.
+            .min_by_key(|&(j, gap)| (conns[j].conn.src_addr != c.src_addr, gap));
+        if let Some((j, _)) = best {
+            taken[j] = true;
+            paired[i] = Some(j);
+        }
+    }
+    conns
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| !taken[i])
+        .map(|(i, l)| {
+            let (client, server) = match paired[i] {
+                Some(j) => (Some(l), Some(&conns[j])),
+                None if inbound(&l.conn) => (None, Some(l)),
+                None => (Some(l), None),
+            };
+            connection_report(client, server, l)
+        })
+        .collect()
+}
+
+/// One connection's report from its client-side and destination-side lines; `first` is the
+/// one read first (one of the two).
+fn connection_report(
+    client: Option<&ConnLine>,
+    server: Option<&ConnLine>,
+    first: &ConnLine,
+) -> ConnectionReport {
+    let server_fail = server.and_then(|s| s.conn.failure().map(|f| (s, f)));
+    let client_fail = client.and_then(|c| c.conn.failure().map(|f| (c, f)));
+    let chosen = match (&server_fail, &client_fail) {
+        (Some((s, f)), c) if f.specificity() >= 2 || c.is_none() => {
+            Some((*s, f.clone(), "destination's"))
+        }
+        (_, Some((c, f))) => Some((*c, f.clone(), "client's")),
+        _ => None,
+    };
+    // Both sides are the same connection: where one side is silent, the other names it.
+    let either = |f: &dyn Fn(&Connection) -> Option<String>| {
+        client
+            .and_then(|l| f(&l.conn))
+            .or_else(|| server.and_then(|l| f(&l.conn)))
+    };
+    let (origin, cause, summary, fix, evidence) = match chosen {
+        Some((l, f, side)) => {
+            let r = read_failure(&f, &l.conn, side);
+            (
+                l,
+                r.cause,
+                r.summary,
+                r.fix,
+                vec![format!(
+                    "ztunnel error: {}",
+                    l.conn.error_text().unwrap_or_default()
+                )],
+            )
+        }
+        None => {
+            let l = first;
+            let c = &l.conn;
+            let mut facts = Vec::new();
+            if let Some(b) = c.bytes_sent {
+                facts.push(format!("{b} bytes sent"));
+            }
+            if let Some(b) = c.bytes_recv {
+                facts.push(format!("{b} received"));
+            }
+            if let Some(d) = c.duration_ms {
+                facts.push(format!("{d} ms"));
+            }
+            let sides = match (client, server) {
+                (Some(_), Some(_)) => "both ztunnels logged it",
+                (Some(_), None) => "the client's ztunnel logged it",
+                _ => "the destination's ztunnel logged it",
+            };
+            (
+                l,
+                Cause::Ok,
+                format!(
+                    "The connection from {} to {} ended without an error ({sides}{}{}).",
+                    who(c, true),
+                    who(c, false),
+                    if facts.is_empty() { "" } else { ": " },
+                    facts.join(", ")
+                ),
+                String::new(),
+                Vec::new(),
+            )
+        }
+    };
+    let line = |l: &ConnLine| ConnectionLine {
+        input: l.input.clone(),
+        line: l.line,
+        direction: l.conn.direction.clone(),
+        error: l.conn.error_text(),
+    };
+    ConnectionReport {
+        source: either(&|c| c.src_addr.clone()),
+        source_workload: either(&|c| workload(c, true)),
+        destination: either(&|c| {
+            c.dst_service
+                .clone()
+                .or_else(|| c.dst_hbone_addr.clone())
+                .or_else(|| c.dst_addr.clone())
+        }),
+        destination_workload: either(&|c| workload(c, false)),
+        cause,
+        origin_input: origin.input.clone(),
+        origin_line: origin.line,
+        lines: client.into_iter().chain(server).map(line).collect(),
+        bytes_sent: origin.conn.bytes_sent,
+        bytes_received: origin.conn.bytes_recv,
+        duration_ms: origin.conn.duration_ms,
+        summary,
+        fix,
+        evidence,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(n: u64, dir: &str, src_port: u16, error: Option<&str>) -> ConnLine {
+        ConnLine {
+            input: std::sync::Arc::from("z.log"),
+            line: n,
+            pod: None,
+            conn: Connection {
+                time: Some("2025-01-01T00:00:01.000Z".into()),
+                direction: Some(dir.into()),
+                src_addr: Some(format!("10.0.0.1:{src_port}")),
+                dst_addr: Some("10.0.0.2:15008".into()),
+                dst_hbone_addr: Some("10.0.0.2:8080".into()),
+                errors: error.map(|e| vec![e.to_string()]).unwrap_or_default(),
+                ..Connection::default()
+            },
+        }
+    }
+
+    /// Two connections between the same pods, ending together: each client line joins the
+    /// destination line of its own source port, whatever the order of the lines.
+    #[test]
+    fn client_and_destination_lines_join_by_source_port_first() {
+        let denied = "connection closed due to policy rejection: explicitly denied by: ns/deny";
+        let conns = [
+            line(1, "outbound", 4000, None),
+            line(2, "outbound", 5000, Some("http status: 401 Unauthorized")),
+            line(3, "inbound", 5000, Some(denied)),
+            line(4, "inbound", 4000, None),
+        ];
+        let out = explain_connections(&conns);
+        let lines: Vec<Vec<u64>> = out
+            .iter()
+            .map(|c| c.lines.iter().map(|l| l.line).collect())
+            .collect();
+        assert_eq!(lines, [vec![1, 4], vec![2, 3]]);
+        assert_eq!(out[0].cause, Cause::Ok);
+        // The destination's line names the policy: its reading wins over the client's 401.
+        assert_eq!(out[1].cause, Cause::RbacDenied);
+        assert_eq!(out[1].origin_line, 3);
+        assert!(out[1].summary.contains("ns/deny"), "{}", out[1].summary);
+    }
+
+    /// Lines that end far apart, or lead to another pod, are two connections.
+    #[test]
+    fn lines_far_apart_or_to_another_pod_stay_apart() {
+        let mut late = line(2, "inbound", 4000, None);
+        late.conn.time = Some("2025-01-01T00:00:09.000Z".into());
+        let mut other = line(3, "inbound", 4000, None);
+        other.conn.dst_addr = Some("10.0.0.3:15008".into());
+        other.conn.dst_hbone_addr = Some("10.0.0.3:8080".into());
+        let out = explain_connections(&[line(1, "outbound", 4000, None), late, other]);
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|c| c.lines.len() == 1));
+    }
+}

@@ -28,7 +28,7 @@ use crate::source::merge::{
 };
 use crate::source::runs::Positioned;
 use meshtrace_analysis::explain::RequestReport;
-use meshtrace_analysis::model::{LineSink, LogLine, LogSet, SkippedLine};
+use meshtrace_analysis::model::{ConnLine, LineSink, LogLine, LogSet, SkippedLine};
 use meshtrace_analysis::settle::{CROWDED, LateLines, Settled, Settler, crowded_note};
 
 #[derive(Debug, clap::Args)]
@@ -227,7 +227,15 @@ struct Collected {
     yaml: bool,
     buf: Vec<u8>,
     error: Option<std::io::Error>,
+    /// ztunnel connection lines (Istio ambient), at most [`CONNECTIONS_KEPT`].
+    connections: Vec<ConnLine>,
+    /// ztunnel connection lines read.
+    connection_lines: u64,
 }
+
+/// ztunnel connection lines `explain` keeps from small inputs (a small input holds at most a
+/// few tens of thousands); past it only the failed ones, up to the same number again.
+const CONNECTIONS_KEPT: usize = 50_000;
 
 impl LineSink for Collected {
     fn record(&mut self, line: LogLine) {
@@ -257,6 +265,15 @@ impl LineSink for Collected {
     fn ok_records(&mut self, n: u64) {
         self.set.ok_records += n;
     }
+    fn connection(&mut self, line: ConnLine, skipped: SkippedLine) {
+        self.connection_lines += 1;
+        if self.connections.len() < CONNECTIONS_KEPT
+            || (line.conn.failed() && self.connections.len() < 2 * CONNECTIONS_KEPT)
+        {
+            self.connections.push(line);
+        }
+        self.skipped(skipped);
+    }
 }
 
 /// `explain` on small inputs: read whole, explained together.
@@ -276,6 +293,8 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
         yaml: output == OutputFormat::Yaml,
         buf: Vec::new(),
         error: None,
+        connections: Vec::new(),
+        connection_lines: 0,
     };
     let mut failed_inputs = 0;
     for input in &inputs {
@@ -316,6 +335,7 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
         return Err(e).context("cannot write skipped lines to a temporary file");
     }
     let report = explain(&c.set);
+    let connections = meshtrace_analysis::ambient::explain_connections(&c.connections);
     let mut out = crate::report::stdout();
     let width = out.width(160);
     if json {
@@ -332,9 +352,24 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
             let f = rewound(spool)?;
             stream.spooled(std::io::BufReader::with_capacity(1 << 16, f))?;
         }
+        // Present when the inputs hold ztunnel connection lines (Istio ambient).
+        if !connections.is_empty() {
+            stream.next_array("connections")?;
+            for conn in &connections {
+                stream.value(conn)?;
+            }
+        }
         stream.end_json()?;
     } else {
         write_explain(&mut out, &c.set, &report, output, width)?;
+        crate::report::write_connections(
+            &mut out,
+            &connections,
+            c.connection_lines,
+            c.set.inputs.len() > 1,
+            None,
+            width,
+        )?;
         write_skipped_summary(&mut out, &c.skipped, &c.malformed)?;
     }
     out.flush()?;
@@ -344,7 +379,7 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
             "{malformed} malformed line(s); see \"skipped\" in the output"
         ));
     }
-    if c.set.records.is_empty() {
+    if c.set.records.is_empty() && connections.is_empty() {
         crate::report::warn(format!(
             "no access-log record found in {} ({} line(s) skipped); if the proxy uses a custom format, pass it with --log-format",
             c.set.inputs.join(", "),
@@ -382,6 +417,8 @@ enum Msg {
 /// What a reader thread hands over at the end of its input.
 struct Finished {
     skipped: BTreeMap<String, u64>,
+    /// The input's failed ztunnel connections (at most `FAILED_CONNECTIONS_KEPT`).
+    failed_connections: Vec<ConnLine>,
     /// The input could not be read (completely): one sentence.
     problem: Option<String>,
     /// The input's `records` and `skipped` elements, in input order, sanitised and ready to
@@ -420,6 +457,8 @@ struct SpoolSink {
     /// The `skipped` element being written.
     skipped_buf: Vec<u8>,
     skipped: BTreeMap<String, u64>,
+    /// Failed ztunnel connections (at most `FAILED_CONNECTIONS_KEPT`).
+    failed_connections: Vec<ConnLine>,
     error: Option<std::io::Error>,
     /// Set when the settling stopped (the output failed): every reader stops.
     stop: Arc<AtomicBool>,
@@ -482,6 +521,7 @@ impl SpoolSink {
             skipped_spool,
             buf,
             skipped,
+            failed_connections,
             error,
             checked,
             ..
@@ -498,6 +538,7 @@ impl SpoolSink {
         .map_err(SpoolFailure::Write);
         let _ = tx.send(Msg::Done(Box::new(Finished {
             skipped,
+            failed_connections,
             problem,
             spools,
         })));
@@ -534,6 +575,12 @@ impl LineSink for SpoolSink {
         }
     }
     fn ok_records(&mut self, _: u64) {}
+    fn connection(&mut self, line: ConnLine, skipped: SkippedLine) {
+        if line.conn.failed() && self.failed_connections.len() < merge::FAILED_CONNECTIONS_KEPT {
+            self.failed_connections.push(line);
+        }
+        self.skipped(skipped);
+    }
 }
 
 /// The spool of small inputs' skipped lines, written out and rewound for copying.
@@ -671,18 +718,28 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
     for p in &merged.problems {
         crate::report::warn(p);
     }
+    // Large inputs keep only their failed ztunnel connections (Istio ambient).
+    let connections = meshtrace_analysis::ambient::explain_connections(&merged.failed_connections);
+    let connection_lines = merged.skipped.get("ztunnel").copied().unwrap_or(0);
+    // Counted by the reader, but not a kind of line: said with the connections instead.
+    let not_listed = merged
+        .skipped
+        .remove("ztunnel-failed-not-kept")
+        .unwrap_or(0);
+    stream.connections(&connections, connection_lines, Some(not_listed), None)?;
     stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
     drop(stream);
     out.flush()?;
     Ok(streaming_exit(
-        records,
+        records + connection_lines,
         &merged.skipped,
         &names,
         merged.problems.is_empty(),
     ))
 }
 
-/// The exit code of a streamed `explain`, with the warning when no record was found.
+/// The exit code of a streamed `explain`, with the warning when no record was found;
+/// `records` counts the access-log records and the ztunnel connection lines explained.
 fn streaming_exit(
     records: u64,
     skipped: &BTreeMap<String, u64>,
@@ -811,6 +868,7 @@ fn read_and_spool(
         Err(e) => {
             let _ = tx.send(Msg::Done(Box::new(Finished {
                 skipped: BTreeMap::new(),
+                failed_connections: Vec::new(),
                 problem: None,
                 spools: Err(SpoolFailure::Create(e)),
             })));
@@ -831,6 +889,7 @@ fn read_and_spool(
         keys: KeyChecks::default(),
         skipped_buf: Vec::new(),
         skipped: BTreeMap::new(),
+        failed_connections: Vec::new(),
         error: None,
         stop: stop.clone(),
     };
@@ -910,8 +969,10 @@ fn run_streaming_document(
             merged.malformed
         ));
     }
+    // ztunnel connection lines are explained too (their failed ones, in `connections`).
+    let connection_lines = merged.skipped.get("ztunnel").copied().unwrap_or(0);
     Ok(streaming_exit(
-        records,
+        records + connection_lines,
         &merged.skipped,
         &names,
         merged.problems.is_empty(),
@@ -979,8 +1040,10 @@ fn copy_spools(
     close: impl Fn(SanitizedFile),
 ) -> Result<()> {
     let mut skipped_files = Vec::with_capacity(finished.len());
+    let mut connections: Vec<ConnLine> = Vec::new();
     stream.next_array("records")?;
-    for f in finished {
+    for mut f in finished {
+        connections.append(&mut f.failed_connections);
         let (mut r, sk) = f.spools.map_err(spool_failure)?;
         stream.spooled_sanitized(&mut r)?;
         close(r);
@@ -990,6 +1053,14 @@ fn copy_spools(
     for mut sk in skipped_files {
         stream.spooled_sanitized(&mut sk)?;
         close(sk);
+    }
+    // The failed ztunnel connections (Istio ambient), when there are any.
+    let connections = meshtrace_analysis::ambient::explain_connections(&connections);
+    if !connections.is_empty() {
+        stream.next_array("connections")?;
+        for c in &connections {
+            stream.value(c)?;
+        }
     }
     Ok(stream.end_json()?)
 }

@@ -615,6 +615,18 @@ impl<'o> ExplainStream<'o> {
         write!(self.out, "{close},\n  \"{name}\": [")
     }
 
+    /// The text's ztunnel connections ([`write_connections`]), before its totals.
+    pub fn connections(
+        &mut self,
+        conns: &[meshtrace_analysis::ambient::ConnectionReport],
+        lines: u64,
+        kept_failed_only: Option<u64>,
+        width: Option<u16>,
+    ) -> io::Result<()> {
+        let multi = self.multi;
+        write_connections(&mut self.out, conns, lines, multi, kept_failed_only, width)
+    }
+
     /// End the JSON (or YAML) document.
     pub fn end_json(&mut self) -> io::Result<()> {
         if self.yaml {
@@ -736,6 +748,117 @@ fn write_request(
         }
     }
     writeln!(out, "  Fix: {}", Line(&r.fix))?;
+    Ok(())
+}
+
+/// Write the ztunnel connections `explain` read (Istio ambient): a line of totals, a table and
+/// one block per connection (failed ones with evidence, fix and the `trace` that follows it).
+/// `lines` is how many connection lines were read; `kept_failed_only` says the list holds only
+/// the failed connections (large inputs), `not_listed` how many more failed lines were not kept.
+pub fn write_connections(
+    out: &mut dyn Write,
+    conns: &[meshtrace_analysis::ambient::ConnectionReport],
+    lines: u64,
+    multi: bool,
+    kept_failed_only: Option<u64>,
+    width: Option<u16>,
+) -> io::Result<()> {
+    if conns.is_empty() && lines == 0 {
+        return Ok(());
+    }
+    let loc = |input: &str, line: u64| {
+        if multi {
+            format!("{}:{line}", Line(input))
+        } else {
+            format!("line {line}")
+        }
+    };
+    let failed = conns.iter().filter(|c| c.cause.is_failure()).count();
+    writeln!(out)?;
+    if let Some(not_listed) = kept_failed_only {
+        writeln!(
+            out,
+            "{lines} ztunnel connection line{} (Istio ambient); {failed} failed connection{} listed{}",
+            plural(lines as usize),
+            plural(failed),
+            if not_listed > 0 {
+                format!(
+                    ", {not_listed} more failed line{} not listed (at most {} per log are kept)",
+                    plural(not_listed as usize),
+                    crate::source::merge::FAILED_CONNECTIONS_KEPT
+                )
+            } else {
+                String::new()
+            }
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{lines} ztunnel connection line{} (Istio ambient) in {} connection{} ({failed} failed)",
+            plural(lines as usize),
+            conns.len(),
+            plural(conns.len())
+        )?;
+    }
+    if conns.is_empty() {
+        return Ok(());
+    }
+    let mut t = Grid::new(
+        &["#", "source", "destination", "cause", "origin", "lines"],
+        width,
+    );
+    for (i, c) in conns.iter().enumerate() {
+        t.add_row(vec![
+            (i + 1).to_string().into(),
+            cell(c.source.as_deref().unwrap_or("-")).into(),
+            cell(c.destination.as_deref().unwrap_or("-")).into(),
+            c.cause.id().to_string().into(),
+            loc(&c.origin_input, c.origin_line).into(),
+            c.lines
+                .iter()
+                .map(|l| l.line.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+                .into(),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    for (i, c) in conns.iter().enumerate() {
+        writeln!(out)?;
+        let kind = if c.cause.is_failure() {
+            Paint::Failed
+        } else {
+            Paint::Ok
+        };
+        writeln!(
+            out,
+            "{}",
+            paint(
+                kind,
+                &format!(
+                    "Connection {} · {} → {} · {}",
+                    i + 1,
+                    Line(c.source.as_deref().unwrap_or("-")),
+                    Line(c.destination.as_deref().unwrap_or("-")),
+                    c.cause.id()
+                )
+            )
+        )?;
+        writeln!(out, "  What happened: {}", Line(&c.summary))?;
+        if !c.cause.is_failure() {
+            continue;
+        }
+        if !c.evidence.is_empty() {
+            writeln!(out, "  Evidence ({}):", loc(&c.origin_input, c.origin_line))?;
+            for e in &c.evidence {
+                writeln!(out, "    - {}", Line(e))?;
+            }
+        }
+        writeln!(out, "  Fix: {}", Line(&c.fix))?;
+        if let Some(src) = &c.source {
+            writeln!(out, "  Follow it: meshtrace trace {}", Line(src))?;
+        }
+    }
     Ok(())
 }
 

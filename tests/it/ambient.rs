@@ -427,3 +427,187 @@ fn pasted_ztunnel_lines_are_read_whatever_came_before_them() {
         .collect();
     assert_eq!(kinds, want);
 }
+
+/// `meshtrace explain <args>` from the repository root: (exit code, stdout, stderr).
+fn explain_run(args: &[&str]) -> (i32, String, String) {
+    let out = common::meshtrace()
+        .arg("explain")
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `explain` of a pasted ztunnel log explains its connections (it listed nothing and said "no
+/// access-log record found … pass it with --log-format", exit 1): each failed one with the
+/// reading `failures` and `trace` give, the healthy ones too, in the order of their lines.
+#[test]
+fn explain_lists_pasted_ztunnel_connections_with_their_verdicts() {
+    let file = "testdata/pasted/ztunnel-threads.log";
+    let (code, text, err) = explain_run(&[file]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("no access-log record"), "{err}");
+    assert!(
+        text.contains("10 ztunnel connection lines (Istio ambient) in 10 connections (8 failed)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Follow it: meshtrace trace 10.244.1.6:42020"),
+        "{text}"
+    );
+    let doc = json_of("explain", file);
+    let got: Vec<(u64, String, String)> = doc["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["origin_line"].as_u64().unwrap(),
+                c["cause"].as_str().unwrap().to_string(),
+                c["summary"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        (1, "rbac_denied", "none of their rules matched"),
+        (3, "upstream_connect_failure", "not in its workload state"),
+        (4, "upstream_connect_failure", "Nothing accepted"),
+        (5, "upstream_connect_failure", "not in its workload state"),
+        (6, "upstream_connect_failure", "timed out"),
+        (7, "upstream_connect_failure", "timed out"),
+        (8, "upstream_connect_failure", "Nothing accepted"),
+        (9, "rbac_denied", "none of their rules matched"),
+        (10, "ok", "84 bytes sent, 158 received, 118 ms"),
+        (11, "ok", "ended without an error"),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+    for ((line, cause, summary), (wl, wc, ws)) in got.iter().zip(want) {
+        assert_eq!((*line, cause.as_str()), (wl, wc), "{summary}");
+        assert!(summary.contains(ws), "line {line}: {summary}");
+    }
+    // The same reading as `failures` gives for the same line.
+    let failures = json_of("failures", file);
+    for g in failures["groups"].as_array().unwrap() {
+        let line: u64 = g["example_evidence"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let c = doc["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["origin_line"] == line)
+            .unwrap();
+        assert_eq!(c["summary"], g["summary"], "line {line}");
+        assert_eq!(c["fix"], g["fix"], "line {line}");
+    }
+}
+
+/// Both ztunnels log a connection between two meshed pods; `explain` lists it once, with both
+/// lines (the client's first) and the destination's reading, which names the policy — the
+/// verdict `trace` gives for it.
+#[test]
+fn explain_joins_both_ztunnels_lines_of_one_connection() {
+    let dir = "testdata/bundles/ambient-l4-deny/logs/istio-system";
+    let client = format!("{dir}/ztunnel-4bx7k/istio-proxy.log");
+    let server = format!("{dir}/ztunnel-9qkzm/istio-proxy.log");
+    let out = common::meshtrace()
+        .args(["explain", &client, &server, "-o", "json"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let conns = doc["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 2, "{conns:#?}");
+    let denied = &conns[1];
+    assert_eq!(denied["source"], "10.244.1.6:45208");
+    assert_eq!(denied["cause"], "rbac_denied");
+    let lines: Vec<(&str, &str)> = denied["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["input"].as_str().unwrap(),
+                l["direction"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [(client.as_str(), "outbound"), (server.as_str(), "inbound")]
+    );
+    assert_eq!(denied["origin_input"], server.as_str());
+    let (_, trace, _) = trace_json("10.244.1.6:45208", "testdata/bundles/ambient-l4-deny");
+    assert_eq!(denied["cause"], trace["cause"]);
+    assert!(
+        denied["summary"]
+            .as_str()
+            .unwrap()
+            .contains("default/productpage-deny-reviews"),
+        "{denied:#?}"
+    );
+    // The other connection succeeded: its two lines are one connection too.
+    assert_eq!(conns[0]["cause"], "ok");
+    assert_eq!(conns[0]["lines"].as_array().unwrap().len(), 2);
+}
+
+/// A ztunnel log of 8 MiB or more is streamed: `explain` lists its failed connections (at most
+/// 4 096 per log), in text and JSON, and the lines it did not keep are said with them, not
+/// counted as another kind of skipped line.
+#[test]
+fn explain_streams_a_large_ztunnel_log_and_lists_its_failed_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ztunnel.log");
+    let mut log = String::new();
+    let mut n = 0u32;
+    while log.len() < 9 << 20 {
+        n += 1;
+        let (port, ms) = (10_000 + n % 50_000, n % 1000);
+        if n.is_multiple_of(3) {
+            log.push_str(&format!(
+                "2025-01-01T00:00:00.{ms:03}Z\terror\taccess\tconnection complete\tsrc.addr=10.244.1.6:{port} src.workload=\"reviews-v1\" src.namespace=\"default\" src.identity=\"spiffe://cluster.local/ns/default/sa/reviews\" dst.addr=10.244.1.9:15008 dst.hbone_addr=10.244.1.9:9080 dst.service=\"productpage.default.svc.cluster.local\" dst.workload=\"productpage-v1\" dst.namespace=\"default\" dst.identity=\"spiffe://cluster.local/ns/default/sa/productpage\" direction=\"inbound\" bytes_sent=0 bytes_recv=0 duration=\"0ms\" error=\"connection closed due to policy rejection: explicitly denied by: default/deny-reviews\"\n"
+            ));
+        } else {
+            log.push_str(&format!(
+                "2025-01-01T00:00:00.{ms:03}Z\tinfo\taccess\tconnection complete\tsrc.addr=10.244.1.6:{port} src.workload=\"reviews-v1\" src.namespace=\"default\" src.identity=\"spiffe://cluster.local/ns/default/sa/reviews\" dst.addr=10.244.1.9:15008 dst.hbone_addr=10.244.1.9:9080 dst.service=\"productpage.default.svc.cluster.local\" dst.workload=\"productpage-v1\" dst.namespace=\"default\" dst.identity=\"spiffe://cluster.local/ns/default/sa/productpage\" direction=\"inbound\" bytes_sent=120 bytes_recv=900 duration=\"3ms\"\n"
+            ));
+        }
+    }
+    std::fs::write(&path, &log).unwrap();
+    let p = path.to_str().unwrap();
+    let failed = n / 3;
+    let (code, text, err) = explain_run(&[p]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("no access-log record"), "{err}");
+    let head = format!(
+        "{n} ztunnel connection lines (Istio ambient); 4096 failed connections listed, {} more failed lines not listed (at most 4096 per log are kept)",
+        failed - 4096
+    );
+    assert!(text.contains(&head), "{}", &text[..text.len().min(2000)]);
+    assert!(
+        text.contains(&format!("Skipped {n} lines: {n} ztunnel\n")),
+        "{}",
+        &text[text.len().saturating_sub(500)..]
+    );
+    let out = common::meshtrace()
+        .args(["explain", p, "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let conns = doc["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 4096);
+    assert!(conns.iter().all(|c| c["cause"] == "rbac_denied"));
+    assert_eq!(doc["skipped"].as_array().unwrap().len(), n as usize);
+}

@@ -309,12 +309,32 @@ fn a_log_that_is_not_an_access_log() {
         .filter(|l| !l.trim().is_empty())
         .count();
     let d = tempfile::tempdir().unwrap();
+    // No access-log record, but ztunnel connections (Istio ambient): `explain` lists them, and
+    // counts them as skipped lines of kind `ztunnel`.
     let r = meshtrace(d.path(), &["explain", ztunnel]);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        out.contains(&format!(
+            "{lines} ztunnel connection lines (Istio ambient) in "
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Skipped {lines} lines: {lines} ztunnel")),
+        "{out}"
+    );
+    assert!(!r.stderr.contains("no access-log record"), "{}", r.stderr);
+    // A log with neither: exit 1 and the reason.
+    write(
+        &d.path().join("agent.log"),
+        b"2020-06-29T23:37:27.335928Z\tinfo\tsds ready\n",
+    );
+    let r = meshtrace(d.path(), &["explain", "agent.log"]);
     assert_eq!(r.code, 1, "stderr: {}", r.stderr);
     assert!(
-        r.stderr.contains(&format!(
-            "no access-log record found in {ztunnel} ({lines} line(s) skipped)"
-        )),
+        r.stderr
+            .contains("no access-log record found in agent.log (1 line(s) skipped)"),
         "{}",
         r.stderr
     );
@@ -336,6 +356,12 @@ fn a_log_that_is_not_an_access_log() {
     let skipped = v["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), lines);
     assert!(skipped.iter().all(|s| s["input"] == ztunnel));
+    let connections = v["connections"].as_array().unwrap();
+    let joined: usize = connections
+        .iter()
+        .map(|c| c["lines"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(joined, lines, "every ztunnel line is in one connection");
 }
 
 #[test]
