@@ -51,6 +51,7 @@ pub mod reading;
 pub mod redact;
 pub mod refine;
 pub mod reply;
+pub mod router;
 pub mod routesim;
 pub mod seldon;
 pub mod settle;

@@ -66,6 +66,19 @@ pub struct KnativeLine {
     pub error: meshtrace_parsers::knative::ProxyError,
 }
 
+/// An HAProxy (OpenShift router) access-log line, and where it was read.
+#[derive(Debug, Clone)]
+pub struct RouterLine {
+    /// Input name.
+    pub input: Arc<str>,
+    /// 1-based line number.
+    pub line: u64,
+    /// `namespace/pod` whose log this is, when the input says (bundle logs).
+    pub pod: Option<Arc<str>>,
+    /// What HAProxy logged.
+    pub entry: meshtrace_parsers::haproxy::RouterLine,
+}
+
 /// A line that is not an access log.
 #[derive(Debug, Clone)]
 pub struct SkippedLine {
@@ -100,6 +113,9 @@ pub struct LogSet {
     /// Knative activator and queue-proxy lines about requests they could not proxy (also
     /// counted in `skipped` as kind `knative`).
     pub knative: Vec<KnativeLine>,
+    /// HAProxy (OpenShift router) access-log lines (also counted in `skipped` as kind
+    /// `haproxy`).
+    pub router: Vec<RouterLine>,
     /// Names of the inputs read, in order.
     pub inputs: Vec<String>,
 }
@@ -131,6 +147,12 @@ pub trait LineSink {
         let _ = line;
         self.skipped(skipped);
     }
+    /// An HAProxy (OpenShift router) access-log line. A sink that does not keep them counts it
+    /// as a skipped line of kind `haproxy`.
+    fn router(&mut self, line: RouterLine, skipped: SkippedLine) {
+        let _ = line;
+        self.skipped(skipped);
+    }
 }
 
 impl LineSink for LogSet {
@@ -153,6 +175,10 @@ impl LineSink for LogSet {
     }
     fn knative(&mut self, line: KnativeLine, skipped: SkippedLine) {
         self.knative.push(line);
+        self.skipped.push(skipped);
+    }
+    fn router(&mut self, line: RouterLine, skipped: SkippedLine) {
+        self.router.push(line);
         self.skipped.push(skipped);
     }
 }

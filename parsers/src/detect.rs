@@ -469,6 +469,9 @@ pub enum NotAccessLog {
     /// Knative's activator or queue-proxy line about a request it could not proxy (`error
     /// reverse proxying request`), read by [`crate::knative`].
     Knative(Box<crate::knative::ProxyError>),
+    /// HAProxy's access-log line (the OpenShift router's, when its access log is on), read by
+    /// [`crate::haproxy`].
+    Router(Box<crate::haproxy::RouterLine>),
     /// Envoy's own application log (`[ts][thread][level][logger] …`).
     EnvoyLog {
         /// The log level.
@@ -512,6 +515,9 @@ impl fmt::Display for NotAccessLog {
                 "{} line about a request it could not proxy, not an access log",
                 e.component.name()
             ),
+            NotAccessLog::Router(_) => {
+                f.write_str("HAProxy (OpenShift router) access-log line, not an Envoy record")
+            }
             NotAccessLog::EnvoyLog { level } => write!(
                 f,
                 "Envoy application log line (level {level}), not an access log"
@@ -543,6 +549,7 @@ impl NotAccessLog {
             NotAccessLog::Ztunnel(_) => "ztunnel",
             NotAccessLog::Epp(_) => "epp",
             NotAccessLog::Knative(_) => "knative",
+            NotAccessLog::Router(_) => "haproxy",
             NotAccessLog::EnvoyLog { .. } => "envoy-log",
             NotAccessLog::JsonLog { .. } => "json-log",
             NotAccessLog::KeyValueLog => "kv-log",
@@ -1043,6 +1050,12 @@ pub fn recognise_other(line: &str) -> Option<NotAccessLog> {
         && let Some(c) = crate::ztunnel::parse_text(line)
     {
         return Some(NotAccessLog::Ztunnel(Box::new(c)));
+    }
+    // HAProxy's access log (the OpenShift router): `ip:port [DD/Mon/YYYY:…] frontend …`.
+    if memchr::memchr(b'[', line.as_bytes()).is_some()
+        && let Some(r) = crate::haproxy::parse(line)
+    {
+        return Some(NotAccessLog::Router(Box::new(r)));
     }
     if n > 0 && line.as_bytes().get(n) == Some(&b'\t') {
         let rest = &line[n + 1..];

@@ -23,6 +23,7 @@ pub mod epp;
 pub mod flags;
 pub mod format;
 pub mod grpc;
+pub mod haproxy;
 pub mod json;
 pub mod knative;
 pub mod operators;

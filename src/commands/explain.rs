@@ -28,7 +28,7 @@ use crate::source::merge::{
 };
 use crate::source::runs::Positioned;
 use meshtrace_analysis::explain::RequestReport;
-use meshtrace_analysis::model::{ConnLine, LineSink, LogLine, LogSet, SkippedLine};
+use meshtrace_analysis::model::{ConnLine, LineSink, LogLine, LogSet, RouterLine, SkippedLine};
 use meshtrace_analysis::settle::{CROWDED, LateLines, Settled, Settler, crowded_note};
 
 #[derive(Debug, clap::Args)]
@@ -231,6 +231,10 @@ struct Collected {
     connections: Vec<ConnLine>,
     /// ztunnel connection lines read.
     connection_lines: u64,
+    /// HAProxy (OpenShift router) lines, at most [`CONNECTIONS_KEPT`].
+    router: Vec<RouterLine>,
+    /// HAProxy lines read.
+    router_lines: u64,
 }
 
 /// ztunnel connection lines `explain` keeps from small inputs (a small input holds at most a
@@ -274,6 +278,15 @@ impl LineSink for Collected {
         }
         self.skipped(skipped);
     }
+    fn router(&mut self, line: RouterLine, skipped: SkippedLine) {
+        self.router_lines += 1;
+        if self.router.len() < CONNECTIONS_KEPT
+            || (line.entry.failed() && self.router.len() < 2 * CONNECTIONS_KEPT)
+        {
+            self.router.push(line);
+        }
+        self.skipped(skipped);
+    }
 }
 
 /// `explain` on small inputs: read whole, explained together.
@@ -295,6 +308,8 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
         error: None,
         connections: Vec::new(),
         connection_lines: 0,
+        router: Vec::new(),
+        router_lines: 0,
     };
     let mut failed_inputs = 0;
     for input in &inputs {
@@ -336,6 +351,7 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
     }
     let report = explain(&c.set);
     let connections = meshtrace_analysis::ambient::explain_connections(&c.connections);
+    let router = meshtrace_analysis::router::explain_router_lines(&c.router);
     let mut out = crate::report::stdout();
     let width = out.width(160);
     if json {
@@ -359,6 +375,13 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
                 stream.value(conn)?;
             }
         }
+        // Present when the inputs hold HAProxy (OpenShift router) lines.
+        if !router.is_empty() {
+            stream.next_array("router")?;
+            for r in &router {
+                stream.value(r)?;
+            }
+        }
         stream.end_json()?;
     } else {
         write_explain(&mut out, &c.set, &report, output, width)?;
@@ -370,6 +393,14 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
             None,
             width,
         )?;
+        crate::report::write_router_lines(
+            &mut out,
+            &router,
+            c.router_lines,
+            c.set.inputs.len() > 1,
+            false,
+            width,
+        )?;
         write_skipped_summary(&mut out, &c.skipped, &c.malformed)?;
     }
     out.flush()?;
@@ -379,7 +410,7 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
             "{malformed} malformed line(s); see \"skipped\" in the output"
         ));
     }
-    if c.set.records.is_empty() && connections.is_empty() {
+    if c.set.records.is_empty() && connections.is_empty() && router.is_empty() {
         crate::report::warn(format!(
             "no access-log record found in {} ({} line(s) skipped); if the proxy uses a custom format, pass it with --log-format",
             c.set.inputs.join(", "),
@@ -419,6 +450,8 @@ struct Finished {
     skipped: BTreeMap<String, u64>,
     /// The input's failed ztunnel connections (at most `FAILED_CONNECTIONS_KEPT`).
     failed_connections: Vec<ConnLine>,
+    /// The input's failed HAProxy lines (at most `FAILED_ROUTER_KEPT`).
+    failed_router: Vec<RouterLine>,
     /// The input could not be read (completely): one sentence.
     problem: Option<String>,
     /// The input's `records` and `skipped` elements, in input order, sanitised and ready to
@@ -459,6 +492,8 @@ struct SpoolSink {
     skipped: BTreeMap<String, u64>,
     /// Failed ztunnel connections (at most `FAILED_CONNECTIONS_KEPT`).
     failed_connections: Vec<ConnLine>,
+    /// Failed HAProxy lines (at most `FAILED_ROUTER_KEPT`).
+    failed_router: Vec<RouterLine>,
     error: Option<std::io::Error>,
     /// Set when the settling stopped (the output failed): every reader stops.
     stop: Arc<AtomicBool>,
@@ -522,6 +557,7 @@ impl SpoolSink {
             buf,
             skipped,
             failed_connections,
+            failed_router,
             error,
             checked,
             ..
@@ -539,6 +575,7 @@ impl SpoolSink {
         let _ = tx.send(Msg::Done(Box::new(Finished {
             skipped,
             failed_connections,
+            failed_router,
             problem,
             spools,
         })));
@@ -578,6 +615,12 @@ impl LineSink for SpoolSink {
     fn connection(&mut self, line: ConnLine, skipped: SkippedLine) {
         if line.conn.failed() && self.failed_connections.len() < merge::FAILED_CONNECTIONS_KEPT {
             self.failed_connections.push(line);
+        }
+        self.skipped(skipped);
+    }
+    fn router(&mut self, line: RouterLine, skipped: SkippedLine) {
+        if line.entry.failed() && self.failed_router.len() < merge::FAILED_ROUTER_KEPT {
+            self.failed_router.push(line);
         }
         self.skipped(skipped);
     }
@@ -727,11 +770,14 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
         .remove("ztunnel-failed-not-kept")
         .unwrap_or(0);
     stream.connections(&connections, connection_lines, Some(not_listed), None)?;
+    let router = meshtrace_analysis::router::explain_router_lines(&merged.failed_router);
+    let router_lines = merged.skipped.get("haproxy").copied().unwrap_or(0);
+    stream.router_lines(&router, router_lines, true, None)?;
     stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
     drop(stream);
     out.flush()?;
     Ok(streaming_exit(
-        records + connection_lines,
+        records + connection_lines + router_lines,
         &merged.skipped,
         &names,
         merged.problems.is_empty(),
@@ -869,6 +915,7 @@ fn read_and_spool(
             let _ = tx.send(Msg::Done(Box::new(Finished {
                 skipped: BTreeMap::new(),
                 failed_connections: Vec::new(),
+                failed_router: Vec::new(),
                 problem: None,
                 spools: Err(SpoolFailure::Create(e)),
             })));
@@ -890,6 +937,7 @@ fn read_and_spool(
         skipped_buf: Vec::new(),
         skipped: BTreeMap::new(),
         failed_connections: Vec::new(),
+        failed_router: Vec::new(),
         error: None,
         stop: stop.clone(),
     };
@@ -969,10 +1017,12 @@ fn run_streaming_document(
             merged.malformed
         ));
     }
-    // ztunnel connection lines are explained too (their failed ones, in `connections`).
+    // ztunnel connection lines and router lines are explained too (their failed ones, in
+    // `connections` and `router`).
     let connection_lines = merged.skipped.get("ztunnel").copied().unwrap_or(0);
+    let router_lines = merged.skipped.get("haproxy").copied().unwrap_or(0);
     Ok(streaming_exit(
-        records + connection_lines,
+        records + connection_lines + router_lines,
         &merged.skipped,
         &names,
         merged.problems.is_empty(),
@@ -1041,9 +1091,11 @@ fn copy_spools(
 ) -> Result<()> {
     let mut skipped_files = Vec::with_capacity(finished.len());
     let mut connections: Vec<ConnLine> = Vec::new();
+    let mut router: Vec<RouterLine> = Vec::new();
     stream.next_array("records")?;
     for mut f in finished {
         connections.append(&mut f.failed_connections);
+        router.append(&mut f.failed_router);
         let (mut r, sk) = f.spools.map_err(spool_failure)?;
         stream.spooled_sanitized(&mut r)?;
         close(r);
@@ -1060,6 +1112,14 @@ fn copy_spools(
         stream.next_array("connections")?;
         for c in &connections {
             stream.value(c)?;
+        }
+    }
+    // The failed HAProxy (OpenShift router) lines, when there are any.
+    let router = meshtrace_analysis::router::explain_router_lines(&router);
+    if !router.is_empty() {
+        stream.next_array("router")?;
+        for r in &router {
+            stream.value(r)?;
         }
     }
     Ok(stream.end_json()?)

@@ -627,6 +627,18 @@ impl<'o> ExplainStream<'o> {
         write_connections(&mut self.out, conns, lines, multi, kept_failed_only, width)
     }
 
+    /// The text's OpenShift router lines ([`write_router_lines`]), before its totals.
+    pub fn router_lines(
+        &mut self,
+        reports: &[meshtrace_analysis::router::RouterReport],
+        lines: u64,
+        failed_only: bool,
+        width: Option<u16>,
+    ) -> io::Result<()> {
+        let multi = self.multi;
+        write_router_lines(&mut self.out, reports, lines, multi, failed_only, width)
+    }
+
     /// End the JSON (or YAML) document.
     pub fn end_json(&mut self) -> io::Result<()> {
         if self.yaml {
@@ -858,6 +870,95 @@ pub fn write_connections(
         if let Some(src) = &c.source {
             writeln!(out, "  Follow it: meshtrace trace {}", Line(src))?;
         }
+    }
+    Ok(())
+}
+
+/// Write the OpenShift router's (HAProxy's) lines `explain` read: a line of totals, a table and
+/// one block per line (failed ones with evidence and fix). `lines` is how many were read;
+/// `failed_only` says the list holds only the failed ones (large inputs).
+pub fn write_router_lines(
+    out: &mut dyn Write,
+    reports: &[meshtrace_analysis::router::RouterReport],
+    lines: u64,
+    multi: bool,
+    failed_only: bool,
+    width: Option<u16>,
+) -> io::Result<()> {
+    if reports.is_empty() && lines == 0 {
+        return Ok(());
+    }
+    let loc = |input: &str, line: u64| {
+        if multi {
+            format!("{}:{line}", Line(input))
+        } else {
+            format!("line {line}")
+        }
+    };
+    let failed = reports.iter().filter(|r| r.cause.is_failure()).count();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{lines} OpenShift router (HAProxy) line{} ({failed} failed{})",
+        plural(lines as usize),
+        if failed_only {
+            format!(
+                "; the failed ones are listed, at most {} per log",
+                crate::source::merge::FAILED_ROUTER_KEPT
+            )
+        } else {
+            String::new()
+        }
+    )?;
+    if reports.is_empty() {
+        return Ok(());
+    }
+    let mut t = Grid::new(
+        &["#", "status", "state", "cause", "route", "request", "line"],
+        width,
+    );
+    for (i, r) in reports.iter().enumerate() {
+        t.add_row(vec![
+            (i + 1).to_string().into(),
+            Cell::status(r.status.map_or_else(|| "-".to_string(), |s| s.to_string())),
+            cell(&r.termination).into(),
+            r.cause.id().to_string().into(),
+            cell(r.route.as_deref().unwrap_or("-")).into(),
+            cell(r.request.as_deref().unwrap_or("-")).into(),
+            loc(&r.input, r.line).into(),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    for (i, r) in reports.iter().enumerate() {
+        writeln!(out)?;
+        let kind = if r.cause.is_failure() {
+            Paint::Failed
+        } else {
+            Paint::Ok
+        };
+        writeln!(
+            out,
+            "{}",
+            paint(
+                kind,
+                &format!(
+                    "Router line {} · {} · {} · {}",
+                    i + 1,
+                    r.status.map_or_else(|| "-".to_string(), |s| s.to_string()),
+                    Line(&r.termination),
+                    r.cause.id()
+                )
+            )
+        )?;
+        writeln!(out, "  What happened: {}", Line(&r.summary))?;
+        if !r.cause.is_failure() {
+            continue;
+        }
+        writeln!(out, "  Evidence ({}):", loc(&r.input, r.line))?;
+        for e in &r.evidence {
+            writeln!(out, "    - {}", Line(e))?;
+        }
+        writeln!(out, "  Fix: {}", Line(&r.fix))?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! a malformed line with its file and line number.
 
 use meshtrace_analysis::model::{
-    ConnLine, EppLine, KnativeLine, LineSink, LogLine, LogSet, SkippedLine, is_failed,
+    ConnLine, EppLine, KnativeLine, LineSink, LogLine, LogSet, RouterLine, SkippedLine, is_failed,
 };
 use meshtrace_parsers::detect::NotAccessLog;
 use std::io::{BufRead, BufReader, Read};
@@ -1034,6 +1034,12 @@ fn push_scanned(
             pod: pod.cloned(),
             error: *e,
         }),
+        LineOutcome::NotAccessLog(NotAccessLog::Router(e)) => set.router.push(RouterLine {
+            input: input.clone(),
+            line,
+            pod: pod.cloned(),
+            entry: *e,
+        }),
         LineOutcome::NotAccessLog(_) | LineOutcome::Blank => {}
     }
     Scanned::Other
@@ -1119,6 +1125,15 @@ fn collect(e: Event<'_>, input: &Arc<str>, pod: Option<&Arc<str>>, set: &mut dyn
                         line,
                         pod: pod.cloned(),
                         error: *e,
+                    },
+                    skipped,
+                ),
+                NotAccessLog::Router(e) => set.router(
+                    RouterLine {
+                        input: input.clone(),
+                        line,
+                        pod: pod.cloned(),
+                        entry: *e,
                     },
                     skipped,
                 ),

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use crate::source::input::read_streamed_from;
 use crate::source::runs::{MAX_RUNS, Positioned, Run, find_runs};
-use meshtrace_analysis::model::{ConnLine, LineSink, LogLine, SkippedLine};
+use meshtrace_analysis::model::{ConnLine, LineSink, LogLine, RouterLine, SkippedLine};
 
 /// Records between the readers and the merge, for all readers together (in batches being
 /// filled, waiting in the channels and being merged): bounded however many logs a bundle has
@@ -158,6 +158,7 @@ enum Msg {
         skipped: BTreeMap<String, u64>,
         malformed: Vec<SkippedLine>,
         failed_connections: Vec<ConnLine>,
+        failed_router: Vec<RouterLine>,
         error: Option<String>,
     },
 }
@@ -169,6 +170,10 @@ pub const MALFORMED_EXAMPLES: usize = 20;
 /// only counted, with a note).
 pub const FAILED_CONNECTIONS_KEPT: usize = 4_096;
 
+/// Failed HAProxy (OpenShift router) lines kept per input for `explain` (the others are only
+/// counted).
+pub const FAILED_ROUTER_KEPT: usize = 4_096;
+
 /// Batches records into the channel; counts what it does not pass on.
 struct ChannelSink {
     tx: SyncSender<Msg>,
@@ -178,6 +183,7 @@ struct ChannelSink {
     skipped: BTreeMap<String, u64>,
     malformed: Vec<SkippedLine>,
     failed_connections: Vec<ConnLine>,
+    failed_router: Vec<RouterLine>,
     closed: bool,
     /// Set when nobody takes the records any more: the reader stops.
     stop: Arc<AtomicBool>,
@@ -228,6 +234,12 @@ impl LineSink for ChannelSink {
                     .entry("ztunnel-failed-not-kept".into())
                     .or_default() += 1;
             }
+        }
+        self.skipped(skipped);
+    }
+    fn router(&mut self, line: RouterLine, skipped: SkippedLine) {
+        if line.entry.failed() && self.failed_router.len() < FAILED_ROUTER_KEPT {
+            self.failed_router.push(line);
         }
         self.skipped(skipped);
     }
@@ -309,6 +321,8 @@ pub struct Merged {
     pub malformed_examples: Vec<SkippedLine>,
     /// Failed ztunnel connections (at most [`FAILED_CONNECTIONS_KEPT`] per input).
     pub failed_connections: Vec<ConnLine>,
+    /// Failed HAProxy (OpenShift router) lines (at most [`FAILED_ROUTER_KEPT`] per input).
+    pub failed_router: Vec<RouterLine>,
     /// Inputs that could not be read (completely), one sentence each.
     pub problems: Vec<String>,
     /// Tells the reader threads to stop (set when the merge is dropped).
@@ -383,6 +397,7 @@ impl Merged {
                     skipped: BTreeMap::new(),
                     malformed: Vec::new(),
                     failed_connections: Vec::new(),
+                    failed_router: Vec::new(),
                     closed: false,
                     stop,
                 };
@@ -410,6 +425,7 @@ impl Merged {
                     skipped: std::mem::take(&mut sink.skipped),
                     malformed: std::mem::take(&mut sink.malformed),
                     failed_connections: std::mem::take(&mut sink.failed_connections),
+                    failed_router: std::mem::take(&mut sink.failed_router),
                     error,
                 });
             });
@@ -425,6 +441,7 @@ impl Merged {
             skipped: BTreeMap::new(),
             malformed_examples: Vec::new(),
             failed_connections: Vec::new(),
+            failed_router: Vec::new(),
             problems: Vec::new(),
             stop,
         }
@@ -440,6 +457,7 @@ impl Merged {
                     skipped,
                     malformed,
                     failed_connections,
+                    failed_router,
                     error,
                 }) => {
                     self.done[i] = true;
@@ -449,6 +467,7 @@ impl Merged {
                     }
                     self.malformed_examples.extend(malformed);
                     self.failed_connections.extend(failed_connections);
+                    self.failed_router.extend(failed_router);
                     self.problems.extend(error);
                 }
                 Err(_) => {

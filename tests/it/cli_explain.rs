@@ -273,3 +273,58 @@ fn a_local_port_shared_by_connections_to_two_destinations_does_not_join_them() {
     assert_eq!(failed[0]["lines"], serde_json::json!([1, 2]));
     assert!(reqs.iter().all(|r| r.get("part_of").is_none()), "{out}");
 }
+
+/// HAProxy lines as posted publicly (`testdata/pasted/README.md`): each is read as a router
+/// line (none malformed) and taken for what its thread shows.
+#[test]
+fn haproxy_lines_from_public_threads_are_read() {
+    let (code, out, err) = meshtrace(
+        &[
+            "explain",
+            "testdata/pasted/haproxy-threads.log",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let got: Vec<(u64, Option<u64>, String)> = v["router"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["status"].as_u64(),
+                r["cause"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(u64, Option<u64>, String)> = [
+        (1, Some(200), "ok"),
+        (2, Some(408), "downstream_disconnect"),
+        (3, Some(408), "downstream_disconnect"),
+        (4, None, "ok"),
+        (5, None, "no_healthy_upstream"),
+        (6, None, "ok"),
+    ]
+    .into_iter()
+    .map(|(l, s, c)| (l, s, c.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    let skipped = v["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().all(|s| s["kind"] == "haproxy"),
+        "{skipped:#?}"
+    );
+    // Not the OpenShift router: the words say HAProxy, not a Route.
+    let r5 = &v["router"][4];
+    assert!(
+        r5["summary"]
+            .as_str()
+            .unwrap()
+            .contains("The TCP connection through HAProxy: its backend `900` had no server"),
+        "{r5:#?}"
+    );
+}
