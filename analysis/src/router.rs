@@ -43,7 +43,17 @@ pub struct RouterReport {
 
 /// Read every router line, in the order read.
 pub fn explain_router_lines(lines: &[RouterLine]) -> Vec<RouterReport> {
-    lines.iter().map(report).collect()
+    lines.iter().map(report_of).collect()
+}
+
+/// The OpenShift router, by its names (a Route's backend, its default backend, its frontends).
+fn is_openshift(e: &Entry) -> bool {
+    e.route().is_some()
+        || e.backend == "openshift_default"
+        || matches!(
+            e.frontend.trim_end_matches('~'),
+            "public" | "public_ssl" | "fe_sni" | "fe_no_sni"
+        )
 }
 
 /// Who ended the session (the state's first character; HAProxy manual).
@@ -104,7 +114,7 @@ fn timeout_fix(e: &Entry) -> String {
 }
 
 /// The verdict on one line.
-fn report(l: &RouterLine) -> RouterReport {
+fn report_of(l: &RouterLine) -> RouterReport {
     let e = &l.entry;
     let (c1, c2) = (e.ended_by(), e.phase());
     let status = e.status;
@@ -123,12 +133,7 @@ fn report(l: &RouterLine) -> RouterReport {
         .map(|t| format!(" after {t} ms"))
         .unwrap_or_default();
     // The OpenShift router by its names; else HAProxy in general.
-    let openshift = e.route().is_some()
-        || e.backend == "openshift_default"
-        || matches!(
-            e.frontend.trim_end_matches('~'),
-            "public" | "public_ssl" | "fe_sni" | "fe_no_sni"
-        );
+    let openshift = is_openshift(e);
     let who = if openshift {
         "the OpenShift router"
     } else {
@@ -286,9 +291,12 @@ fn report(l: &RouterLine) -> RouterReport {
             ('c', 'R') | ('C', 'R') => (
                 Cause::DownstreamDisconnect,
                 format!(
-                    "{head}: the client did not send a complete request{} ({}).",
-                    if c1 == 'c' { " within `timeout http-request` (10 s)" } else { "" },
-                    ended_by(c1)
+                    "{head}: the client did not send a complete request{}.",
+                    if c1 == 'c' {
+                        " within the request timeout (`timeout http-request`, 10 s on the OpenShift router)"
+                    } else {
+                        ": it aborted first"
+                    }
                 ),
                 "Nothing to fix on the serving side: a client opened a connection and sent no (complete) request — a health check, a scanner or an idle keep-alive.".into(),
             ),
@@ -381,13 +389,131 @@ fn report(l: &RouterLine) -> RouterReport {
     }
 }
 
+/// Add the failed router lines to a `failures` report: one group per cause, status, Route (or
+/// backend) and session state, origin `OpenShift router` (or `HAProxy`), kind `request` (a
+/// router line has no request id). Filters apply as to access-log records: start time (the
+/// accept date), status and cause. `lines` holds at least the failed lines (a streamed input
+/// keeps only those); `read` is how many router lines were read in all, each a request.
+pub fn add_router_failures(
+    report: &mut crate::failures::FailuresReport,
+    lines: &[RouterLine],
+    read: u64,
+    f: &crate::failures::Filters,
+) {
+    // The lines that did not fail are requests too.
+    let failed_lines = lines.iter().filter(|l| l.entry.failed()).count();
+    report.requests += usize::try_from(read)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(failed_lines);
+    use crate::failures::{Client, FailureGroup};
+    use std::collections::{BTreeMap, BTreeSet};
+    type Acc = (
+        usize,
+        Option<i64>,
+        Option<i64>,
+        BTreeSet<Client>,
+        (String, String, String, &'static str),
+    );
+    let mut groups: BTreeMap<(Cause, Option<u16>, String, String), Acc> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.entry.failed()) {
+        let e = &l.entry;
+        let start = e.time_ms;
+        let in_window = match start.and_then(chrono::DateTime::from_timestamp_millis) {
+            Some(t) => !(f.since.is_some_and(|s| t < s) || f.until.is_some_and(|u| t >= u)),
+            None => f.since.is_none() && f.until.is_none(),
+        };
+        if !in_window
+            || f.status
+                .as_deref()
+                .is_some_and(|s| !crate::failures::status_matches(s, e.status))
+        {
+            continue;
+        }
+        let r = report_of(l);
+        if !r.cause.is_failure() || f.cause.is_some_and(|want| want != r.cause) {
+            continue;
+        }
+        let target = r.route.clone().unwrap_or_else(|| e.backend.clone());
+        let role = if is_openshift(e) {
+            "OpenShift router"
+        } else {
+            "HAProxy"
+        };
+        let g = groups
+            .entry((r.cause, r.status, target, r.termination.clone()))
+            .or_insert_with(|| {
+                (
+                    0,
+                    None,
+                    None,
+                    BTreeSet::new(),
+                    (
+                        r.summary.clone(),
+                        r.fix.clone(),
+                        format!("{}:{}", l.input, l.line),
+                        role,
+                    ),
+                )
+            });
+        g.0 += 1;
+        if let Some(t) = start {
+            g.1 = Some(g.1.map_or(t, |x| x.min(t)));
+            g.2 = Some(g.2.map_or(t, |x| x.max(t)));
+        }
+        if g.3.len() < 16 {
+            let address = e
+                .client
+                .rsplit_once(':')
+                .map_or(e.client.as_str(), |(ip, _)| ip)
+                .to_string();
+            g.3.insert(Client {
+                address,
+                pod: None,
+                has_sidecar: None,
+            });
+        }
+    }
+    let fmt = |t: Option<i64>| {
+        t.and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    for ((cause, status, target, _), (count, first, last, clients, (summary, fix, at, role))) in
+        groups
+    {
+        report.requests += count;
+        report.failed += count;
+        report.groups.push(FailureGroup {
+            cause,
+            status,
+            origin_role: role.into(),
+            kind: "request",
+            target,
+            count,
+            first_seen: fmt(first),
+            last_seen: fmt(last),
+            example_request_ids: Vec::new(),
+            clients: clients.into_iter().collect(),
+            summary,
+            fix,
+            example_evidence: at,
+            example: None,
+        });
+    }
+    report.groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.cause.cmp(&b.cause))
+            .then(a.target.cmp(&b.target))
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn read(line: &str) -> RouterReport {
         let entry = meshtrace_parsers::haproxy::parse(line).unwrap();
-        report(&RouterLine {
+        report_of(&RouterLine {
             input: Arc::from("router.log"),
             line: 1,
             pod: None,

@@ -109,6 +109,8 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
     };
     // ztunnel connection lines read along the way (ambient mode).
     let mut connections: Vec<meshtrace_analysis::model::ConnLine> = Vec::new();
+    // The OpenShift router's (HAProxy's) failed lines.
+    let mut router: Vec<meshtrace_analysis::model::RouterLine> = Vec::new();
     let mut report = match (a.live.since, ev.collected_at) {
         (Some(d), Some(collected)) if a.live.since_time.is_none() => {
             let d = chrono::Duration::from_std(d).context("--since is too long")?;
@@ -133,11 +135,20 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
                 .context("--since needs a time reference: the evidence has neither a manifest collected_at nor timestamps")?;
             filters.since = Some(reference - d);
             connections = ev.logs.connections.clone();
+            router = ev.logs.router.clone();
             failures(&ev, &filters)
         }
         _ => failures_streaming(&ev, &mut merged, &filters),
     };
     connections.append(&mut merged.failed_connections);
+    router.append(&mut merged.failed_router);
+    // Router lines read: counted by the streaming readers, or kept whole by the whole reading.
+    let router_lines = merged
+        .skipped
+        .get("haproxy")
+        .copied()
+        .unwrap_or(0)
+        .max(router.len() as u64);
     let ztunnel_lines = merged.skipped.get("ztunnel").copied().unwrap_or(0);
     if let Some(n) = merged.skipped.get("ztunnel-failed-not-kept") {
         report.notes.push(format!(
@@ -151,7 +162,9 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         &ev.topology,
         &filters,
     );
-    if report.records_read == 0 && ztunnel_lines == 0 && connections.is_empty() {
+    meshtrace_analysis::router::add_router_failures(&mut report, &router, router_lines, &filters);
+    if report.records_read == 0 && ztunnel_lines == 0 && connections.is_empty() && router_lines == 0
+    {
         return Err(no_access_log(&ev.logs.inputs, &report.notes));
     }
     let mut out = crate::report::stdout();

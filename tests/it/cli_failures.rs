@@ -180,3 +180,50 @@ fn an_unknown_origin_is_named_by_its_log() {
         "{out}"
     );
 }
+
+/// The OpenShift router's (HAProxy's) lines are requests too: each failed one is grouped by its
+/// cause, status and Route, with the reading `explain` gives it; filters apply to them.
+#[test]
+fn router_lines_are_grouped_like_requests() {
+    let log = "testdata/explain/openshift-router.log";
+    let (v, g) = groups(&[log]);
+    assert_eq!(
+        (v["requests"].as_u64(), v["failed"].as_u64()),
+        (Some(9), Some(7))
+    );
+    let mut got = g.clone();
+    got.sort();
+    let mut want = owned(&[
+        ("app_error", 403, "OpenShift router", 1),
+        ("downstream_disconnect", 408, "OpenShift router", 1),
+        ("no_healthy_upstream", 503, "OpenShift router", 1),
+        ("route_not_found", 503, "OpenShift router", 1),
+        ("upstream_connect_failure", 503, "OpenShift router", 1),
+        ("upstream_reset", 502, "OpenShift router", 1),
+        ("upstream_timeout", 504, "OpenShift router", 1),
+    ]);
+    want.sort();
+    assert_eq!(got, want);
+    let timeout = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["cause"] == "upstream_timeout")
+        .unwrap();
+    assert_eq!(timeout["target"], "aiproject/slow");
+    assert!(
+        timeout["fix"]
+            .as_str()
+            .unwrap()
+            .contains("oc annotate route slow -n aiproject haproxy.router.openshift.io/timeout="),
+        "{timeout:#?}"
+    );
+    // Filters: only 5xx, only one cause.
+    let (_, g) = groups(&[log, "--status", "5xx"]);
+    assert_eq!(g.len(), 5, "{g:?}");
+    let (_, g) = groups(&[log, "--cause", "upstream_timeout"]);
+    assert_eq!(
+        g,
+        owned(&[("upstream_timeout", 504, "OpenShift router", 1)])
+    );
+}
