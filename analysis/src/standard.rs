@@ -1136,6 +1136,120 @@ pub fn verdict(
     Some(report(client, query, logged, path, finding))
 }
 
+/// [`verdict`] with the OpenShift router's access-log lines in the evidence. A line of the Route
+/// that exposes the InferenceService (`query` names it, or its host) becomes the router hop's
+/// evidence: with the client's status, the line that has that status; without one, the last
+/// failed line gives the status the client saw. When the router answered by itself (a timeout,
+/// no ready endpoint, a refused connection), its reading of the line is the verdict; when it
+/// relayed the pod's answer, the line says so beside the verdict on the pod.
+pub fn verdict_with_router(
+    objects: &[Object],
+    topo: &Topology,
+    client: Option<&ClientView>,
+    query: &str,
+    logged: Option<&TraceReport>,
+    router: &[crate::model::RouterLine],
+) -> Option<TraceReport> {
+    let paths = from_objects(objects, topo);
+    let probe = client.cloned().unwrap_or_default();
+    let path = choose(&paths, &probe, query, logged);
+    // The Routes that expose it; without objects, a Route named as the query.
+    let routes: Vec<(String, String)> = match path {
+        Some(s) => s
+            .exposures
+            .iter()
+            .filter(|e| e.kind == "Route")
+            .filter_map(|e| {
+                let mut it = e.object.splitn(3, '/');
+                let (_, ns, name) = (it.next()?, it.next()?, it.next()?);
+                Some((ns.to_string(), name.to_string()))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let of_route = |l: &&crate::model::RouterLine| {
+        l.entry.route().is_some_and(|b| {
+            routes
+                .iter()
+                .any(|(ns, name)| b.namespace == ns && b.route == name)
+                || (routes.is_empty()
+                    && (b.route == query || format!("{}/{}", b.namespace, b.route) == query))
+        })
+    };
+    let line = match client.and_then(|c| c.status) {
+        Some(s) => router
+            .iter()
+            .filter(of_route)
+            .rfind(|l| l.entry.status == Some(s)),
+        None if client.is_none() => router
+            .iter()
+            .filter(of_route)
+            .rfind(|l| l.entry.failed() && l.entry.status.is_some()),
+        None => None,
+    };
+    let from_line;
+    let client = match (client, line) {
+        (Some(c), _) => c,
+        (None, Some(l)) => {
+            from_line = ClientView {
+                source: format!("the OpenShift router's access log, {}:{}", l.input, l.line),
+                ..ClientView::from_status(l.entry.status.unwrap_or_default())
+            };
+            &from_line
+        }
+        (None, None) => return None,
+    };
+    let mut report = verdict(objects, topo, client, query, logged)?;
+    let Some(l) = line else {
+        return Some(report);
+    };
+    let r = crate::router::explain_router_lines(std::slice::from_ref(l)).remove(0);
+    let at = report
+        .hops
+        .iter()
+        .position(|h| h.role == "openshift-router");
+    if let Some(h) = at.and_then(|i| report.hops.get_mut(i)) {
+        h.direction = "inbound".into();
+        h.status = l.entry.status;
+        h.details = Some(format!("HAProxy state {}", l.entry.termination));
+        h.duration_ms = l.entry.total_ms().and_then(|t| u64::try_from(t).ok());
+        h.upstream_host = l.entry.endpoint().map(|e| e.addr.to_string());
+        h.evidence = EvidenceRef {
+            file: l.input.to_string(),
+            line: l.line,
+        };
+    }
+    let mut evidence = vec![format!(
+        "OpenShift router access log ({}:{}): {} `{}` on `{}/{}`",
+        l.input,
+        l.line,
+        l.entry.status.map_or_else(|| "-".into(), |s| s.to_string()),
+        l.entry.termination,
+        l.entry.backend,
+        l.entry.server
+    )];
+    evidence.extend(r.evidence.iter().cloned());
+    if r.cause.is_failure() && r.cause != Cause::AppError {
+        // The router answered by itself: its reading of the line is the verdict.
+        report.cause = r.cause;
+        report.summary = r.summary.clone();
+        report.fix = r.fix.clone();
+        if let Some(i) = at {
+            report.origin_hop = i + 1;
+        }
+        evidence.append(&mut report.evidence);
+        report.evidence = evidence;
+    } else {
+        report.evidence.extend(evidence);
+        report.notes.push(format!(
+            "The OpenShift router's line shows it relayed this status from {}: the answer came from behind the router.",
+            r.endpoint.as_deref().unwrap_or("the Route's pod")
+        ));
+    }
+    report.status = l.entry.status.or(report.status);
+    Some(report)
+}
+
 /// The hop of a known Standard path that answered, from the status and the response's marks.
 fn path_finding(s: &StandardService, m: Marks, c: &ClientView) -> Finding {
     let status = c.status;

@@ -91,16 +91,22 @@ pub fn run(a: TraceArgs) -> Result<i32> {
     let report = crate::ambient::trace(&ev, &a.start, &start)
         .or_else(|| crate::trace::trace(&ev, &a.start, &start, a.include_probes));
     // The status the client saw, when no readable proxy logged it (KServe Standard mode).
-    let report = match a.client_status {
-        Some(s) => meshtrace_analysis::standard::verdict(
+    // With the OpenShift router's access log in the evidence, its line for the Route gives the
+    // status (without `--client-status`) and the router hop's evidence.
+    let client = a
+        .client_status
+        .map(meshtrace_analysis::standard::ClientView::from_status);
+    let report = match (&client, report.is_none() && !ev.logs.router.is_empty()) {
+        (Some(_), _) | (None, true) => meshtrace_analysis::standard::verdict_with_router(
             &ev.objects,
             &ev.topology,
-            &meshtrace_analysis::standard::ClientView::from_status(s),
+            client.as_ref(),
             &a.start,
             report.as_ref(),
+            &ev.logs.router,
         )
         .or(report),
-        None => report,
+        (None, false) => report,
     };
     let Some(mut report) = report else {
         for p in &ev.problems {

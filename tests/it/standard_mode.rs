@@ -274,3 +274,102 @@ fn explain_client_status_against_the_lines_given() {
     let (code, _, err) = run(&["explain", &t, "--client-status", "99"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// A copy of a Standard-mode bundle with the OpenShift router's access log (its `logs` sidecar
+/// container) holding `lines`.
+fn with_router_log(bundle: &str, lines: &[&str]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(bundle);
+    let copy = |from: &Path, to: &Path| {
+        fn walk(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for e in std::fs::read_dir(from).unwrap() {
+                let e = e.unwrap();
+                let t = to.join(e.file_name());
+                if e.file_type().unwrap().is_dir() {
+                    walk(&e.path(), &t);
+                } else {
+                    std::fs::copy(e.path(), t).unwrap();
+                }
+            }
+        }
+        walk(from, to);
+    };
+    copy(&root, d.path());
+    let dir = d
+        .path()
+        .join("logs/openshift-ingress/router-default-5d8c9f7b-x2k4p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let prefix = "2025-03-12T09:41:52.118204+00:00 router-default-5d8c9f7b-x2k4p router-default-5d8c9f7b-x2k4p haproxy[412]: ";
+    let text: String = lines.iter().map(|l| format!("{prefix}{l}\n")).collect();
+    std::fs::write(dir.join("logs.log"), text).unwrap();
+    d
+}
+
+/// With the router's access log in the bundle, `trace <isvc>` needs no `--client-status`: the
+/// Route's last failed line gives the status, the router hop is that line, and its reading
+/// (HAProxy's `sH--`: the server timeout) is the verdict, with the Route's timeout as the fix.
+#[test]
+fn the_routers_own_line_is_the_router_hop_and_its_verdict() {
+    let d = with_router_log(
+        ROUTER,
+        &[
+            r#"10.0.140.21:51860 [12/Mar/2025:09:41:09.210] fe_sni~ be_secure:aiproject:granite/pod:granite-predictor-7c4f8d9b6-q8w2n:granite-predictor:https:10.128.2.44:8443 0/0/1/790/792 200 1024 - - ---- 2/1/0/0/0 0/0 "POST /v1/completions HTTP/1.1""#,
+            r#"10.0.140.21:51874 [12/Mar/2025:09:41:22.104] fe_sni~ be_secure:aiproject:granite/pod:granite-predictor-7c4f8d9b6-q8w2n:granite-predictor:https:10.128.2.44:8443 0/0/1/-1/30001 504 194 - - sH-- 3/2/0/0/0 0/0 "POST /v1/completions HTTP/1.1""#,
+            r#"10.0.140.21:51890 [12/Mar/2025:09:43:00.000] fe_sni~ be_secure:other:granite/<NOSRV> 0/-1/-1/-1/0 503 3291 - - SC-- 1/1/0/0/0 0/0 "POST /v1/completions HTTP/1.1""#,
+        ],
+    );
+    let bundle = d.path().to_str().unwrap();
+    let (code, v) = trace_json(&["granite", "--bundle", bundle]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["status"], 504);
+    assert_eq!(v["cause"], "upstream_timeout");
+    let o = origin(&v);
+    assert_eq!(o["role"], "openshift-router");
+    assert_eq!(o["direction"], "inbound");
+    assert_eq!(o["duration_ms"], 30001);
+    assert!(
+        o["evidence"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("logs.log"),
+        "{o:#}"
+    );
+    assert_eq!(
+        o["evidence"]["line"], 2,
+        "the 504 line, not the 200 nor another Route's"
+    );
+    assert!(
+        v["fix"].as_str().unwrap().contains(
+            "oc annotate route granite -n aiproject haproxy.router.openshift.io/timeout="
+        ),
+        "{v:#}"
+    );
+    assert!(objects(&v).contains(&"Route/aiproject/granite"), "{v:#}");
+    // `--client-status` picks the line with that status.
+    let (_, v) = trace_json(&["granite", "--bundle", bundle, "--client-status", "504"]);
+    assert_eq!(origin(&v)["evidence"]["line"], 2);
+    // Without the router's line the verdict stands as before, from the client's status alone.
+    let (_, plain) = trace_json(&["granite", "--bundle", ROUTER, "--client-status", "504"]);
+    assert_eq!(plain["hops"][0]["direction"], "not logged");
+}
+
+/// A 403 the router relayed (`----`) stays the auth proxy's verdict; the router's line says the
+/// answer came from behind it.
+#[test]
+fn a_status_the_router_relayed_stays_the_pods() {
+    let d = with_router_log(
+        RBAC,
+        &[
+            r#"10.0.140.21:51874 [12/Mar/2025:09:41:22.104] fe_sni~ be_secure:aiproject:granite/pod:granite-predictor-6f9d7c8b5-k2xqz:granite-predictor:https:10.131.0.37:8443 0/0/1/3/4 403 160 - - ---- 3/2/0/0/0 0/0 "POST /v1/completions HTTP/1.1""#,
+        ],
+    );
+    let bundle = d.path().to_str().unwrap();
+    let (_, with_line) = trace_json(&["granite", "--bundle", bundle]);
+    let (_, without) = trace_json(&["granite", "--bundle", RBAC, "--client-status", "403"]);
+    assert_eq!(with_line["cause"], without["cause"]);
+    assert_eq!(origin(&with_line)["role"], origin(&without)["role"]);
+    assert_eq!(with_line["hops"][0]["status"], 403);
+    let notes = with_line["notes"].to_string();
+    assert!(notes.contains("relayed this status from pod"), "{notes}");
+}
