@@ -937,12 +937,7 @@ pub fn add_connection_failures(
             example: None,
         });
     }
-    report.groups.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then(a.cause.cmp(&b.cause))
-            .then(a.target.cmp(&b.target))
-    });
+    crate::failures::sort_groups(&mut report.groups);
 }
 
 /// One ztunnel connection as `explain` lists it: the client's line (`outbound`) and the

@@ -36,6 +36,16 @@ pub struct Filters {
     pub include_probes: bool,
 }
 
+/// The order of a report's groups: the largest first, then by cause and target.
+pub fn sort_groups(groups: &mut [FailureGroup]) {
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.cause.cmp(&b.cause))
+            .then(a.target.cmp(&b.target))
+    });
+}
+
 /// Does `status` pass the filter (`4xx`, `5xx`, `403`, `0`, or a comma list of those)?
 pub fn status_matches(filter: &str, status: Option<u16>) -> bool {
     filter
@@ -354,12 +364,7 @@ impl Triage {
                 }
             })
             .collect();
-        out.sort_by(|a, b| {
-            b.count
-                .cmp(&a.count)
-                .then(a.cause.cmp(&b.cause))
-                .then(a.target.cmp(&b.target))
-        });
+        sort_groups(&mut out);
         FailuresReport {
             schema: SCHEMA,
             requests: self.considered,

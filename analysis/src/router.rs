@@ -499,12 +499,7 @@ pub fn add_router_failures(
             example: None,
         });
     }
-    report.groups.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then(a.cause.cmp(&b.cause))
-            .then(a.target.cmp(&b.target))
-    });
+    crate::failures::sort_groups(&mut report.groups);
 }
 
 #[cfg(test)]

@@ -304,13 +304,7 @@ fn write_explain_table(
     width: Option<u16>,
 ) -> io::Result<()> {
     let multi = set.inputs.len() > 1;
-    let loc = |input: &str, line: u64| {
-        if multi {
-            format!("{}:{line}", Line(input))
-        } else {
-            format!("line {line}")
-        }
-    };
+    let loc = |input: &str, line: u64| line_ref(multi, input, line);
     let failed = report
         .requests
         .iter()
@@ -778,13 +772,7 @@ pub fn write_connections(
     if conns.is_empty() && lines == 0 {
         return Ok(());
     }
-    let loc = |input: &str, line: u64| {
-        if multi {
-            format!("{}:{line}", Line(input))
-        } else {
-            format!("line {line}")
-        }
-    };
+    let loc = |input: &str, line: u64| line_ref(multi, input, line);
     let failed = conns.iter().filter(|c| c.cause.is_failure()).count();
     writeln!(out)?;
     if let Some(not_listed) = kept_failed_only {
@@ -836,38 +824,17 @@ pub fn write_connections(
     }
     writeln!(out, "{t}")?;
     for (i, c) in conns.iter().enumerate() {
-        writeln!(out)?;
-        let kind = if c.cause.is_failure() {
-            Paint::Failed
-        } else {
-            Paint::Ok
-        };
-        writeln!(
-            out,
-            "{}",
-            paint(
-                kind,
-                &format!(
-                    "Connection {} · {} → {} · {}",
-                    i + 1,
-                    Line(c.source.as_deref().unwrap_or("-")),
-                    Line(c.destination.as_deref().unwrap_or("-")),
-                    c.cause.id()
-                )
-            )
-        )?;
-        writeln!(out, "  What happened: {}", Line(&c.summary))?;
-        if !c.cause.is_failure() {
-            continue;
-        }
-        if !c.evidence.is_empty() {
-            writeln!(out, "  Evidence ({}):", loc(&c.origin_input, c.origin_line))?;
-            for e in &c.evidence {
-                writeln!(out, "    - {}", Line(e))?;
-            }
-        }
-        writeln!(out, "  Fix: {}", Line(&c.fix))?;
-        if let Some(src) = &c.source {
+        let heading = format!(
+            "Connection {} · {} → {} · {}",
+            i + 1,
+            Line(c.source.as_deref().unwrap_or("-")),
+            Line(c.destination.as_deref().unwrap_or("-")),
+            c.cause.id()
+        );
+        let failed = c.cause.is_failure();
+        let at = loc(&c.origin_input, c.origin_line);
+        write_verdict_block(out, &heading, failed, &c.summary, &at, &c.evidence, &c.fix)?;
+        if let Some(src) = c.source.as_ref().filter(|_| failed) {
             writeln!(out, "  Follow it: meshtrace trace {}", Line(src))?;
         }
     }
@@ -888,13 +855,7 @@ pub fn write_router_lines(
     if reports.is_empty() && lines == 0 {
         return Ok(());
     }
-    let loc = |input: &str, line: u64| {
-        if multi {
-            format!("{}:{line}", Line(input))
-        } else {
-            format!("line {line}")
-        }
-    };
+    let loc = |input: &str, line: u64| line_ref(multi, input, line);
     let failed = reports.iter().filter(|r| r.cause.is_failure()).count();
     writeln!(out)?;
     writeln!(
@@ -930,37 +891,54 @@ pub fn write_router_lines(
     }
     writeln!(out, "{t}")?;
     for (i, r) in reports.iter().enumerate() {
-        writeln!(out)?;
-        let kind = if r.cause.is_failure() {
-            Paint::Failed
-        } else {
-            Paint::Ok
-        };
-        writeln!(
-            out,
-            "{}",
-            paint(
-                kind,
-                &format!(
-                    "Router line {} · {} · {} · {}",
-                    i + 1,
-                    r.status.map_or_else(|| "-".to_string(), |s| s.to_string()),
-                    Line(&r.termination),
-                    r.cause.id()
-                )
-            )
-        )?;
-        writeln!(out, "  What happened: {}", Line(&r.summary))?;
-        if !r.cause.is_failure() {
-            continue;
-        }
-        writeln!(out, "  Evidence ({}):", loc(&r.input, r.line))?;
-        for e in &r.evidence {
-            writeln!(out, "    - {}", Line(e))?;
-        }
-        writeln!(out, "  Fix: {}", Line(&r.fix))?;
+        let heading = format!(
+            "Router line {} · {} · {} · {}",
+            i + 1,
+            r.status.map_or_else(|| "-".to_string(), |s| s.to_string()),
+            Line(&r.termination),
+            r.cause.id()
+        );
+        let at = loc(&r.input, r.line);
+        let failed = r.cause.is_failure();
+        write_verdict_block(out, &heading, failed, &r.summary, &at, &r.evidence, &r.fix)?;
     }
     Ok(())
+}
+
+/// Where a line is, for the text: `line N`, or `input:N` when there are several inputs.
+fn line_ref(multi: bool, input: &str, line: u64) -> String {
+    if multi {
+        format!("{}:{line}", Line(input))
+    } else {
+        format!("line {line}")
+    }
+}
+
+/// One failed or healthy item's block in `explain`'s text: its heading, what happened and, when
+/// it failed, the evidence (with where it is) and the fix.
+fn write_verdict_block(
+    out: &mut dyn Write,
+    heading: &str,
+    failed: bool,
+    summary: &str,
+    at: &str,
+    evidence: &[String],
+    fix: &str,
+) -> io::Result<()> {
+    writeln!(out)?;
+    let kind = if failed { Paint::Failed } else { Paint::Ok };
+    writeln!(out, "{}", paint(kind, heading))?;
+    writeln!(out, "  What happened: {}", Line(summary))?;
+    if !failed {
+        return Ok(());
+    }
+    if !evidence.is_empty() {
+        writeln!(out, "  Evidence ({at}):")?;
+        for e in evidence {
+            writeln!(out, "    - {}", Line(e))?;
+        }
+    }
+    writeln!(out, "  Fix: {}", Line(fix))
 }
 
 fn write_skipped(out: &mut dyn Write, set: &LogSet) -> io::Result<()> {
