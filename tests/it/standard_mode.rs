@@ -280,22 +280,7 @@ fn explain_client_status_against_the_lines_given() {
 fn with_router_log(bundle: &str, lines: &[&str]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(bundle);
-    let copy = |from: &Path, to: &Path| {
-        fn walk(from: &Path, to: &Path) {
-            std::fs::create_dir_all(to).unwrap();
-            for e in std::fs::read_dir(from).unwrap() {
-                let e = e.unwrap();
-                let t = to.join(e.file_name());
-                if e.file_type().unwrap().is_dir() {
-                    walk(&e.path(), &t);
-                } else {
-                    std::fs::copy(e.path(), t).unwrap();
-                }
-            }
-        }
-        walk(from, to);
-    };
-    copy(&root, d.path());
+    common::copy_dir(&root, d.path());
     let dir = d
         .path()
         .join("logs/openshift-ingress/router-default-5d8c9f7b-x2k4p");
