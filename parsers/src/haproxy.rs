@@ -192,6 +192,18 @@ fn cap(s: &str) -> String {
     crate::words::cap(s, MAX_VALUE)
 }
 
+/// A proxy or server name as HAProxy allows it (letters, digits, `-`, `_`, `.`, `:`; a TLS
+/// frontend ends in `~`), or one of its special servers (`<NOSRV>`, `<STATS>`, …).
+fn name_ok(s: &str) -> bool {
+    if let Some(inner) = s.strip_prefix('<').and_then(|r| r.strip_suffix('>')) {
+        return !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_uppercase());
+    }
+    let s = s.strip_suffix('~').unwrap_or(s);
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
 /// `-1`, `+5`, `12`: a timer or a count as HAProxy writes it.
 fn number(s: &str) -> Option<i64> {
     let s = s.strip_prefix('+').unwrap_or(s);
@@ -283,6 +295,9 @@ pub fn parse(line: &str) -> Option<RouterLine> {
     };
     let frontend = next()?;
     let (backend, server) = next()?.split_once('/')?;
+    if !(name_ok(frontend) && name_ok(backend) && name_ok(server)) {
+        return None;
+    }
     let timers: Vec<i64> = next()?
         .split('/')
         .map(number)
@@ -509,6 +524,9 @@ mod tests {
             "10.0.0.1:80 [06/Feb/2009:12:14:14.655] fe be/srv 0/0/0/0/0",
             "host:80 [06/Feb/2009:12:14:14.655] fe be/srv 0/0/5007 212 -- 0/0/0/0/3 0/0",
             "172.16.0.1 - - [06/Feb/2009:12:14:14 +0000] \"GET / HTTP/1.1\" 200 12 \"-\" \"curl\"",
+            // Names HAProxy does not allow: a backtick, a pipe.
+            "10.0.0.1:80 [06/Feb/2009:12:14:14.655] fe be`x/srv 0/0/5007 212 -- 0/0/0/0/3 0/0",
+            "10.0.0.1:80 [06/Feb/2009:12:14:14.655] fe be/s|x 0/0/5007 212 -- 0/0/0/0/3 0/0",
         ] {
             assert_eq!(parse(line), None, "{line}");
         }

@@ -139,7 +139,14 @@ pub fn run(a: ReportArgs) -> Result<i32> {
             &ev.topology,
             &filters,
         );
-        if r.records_read == 0 && ev.logs.connections.is_empty() {
+        // And the OpenShift router's (HAProxy's) lines, as `failures` groups them.
+        meshtrace_analysis::router::add_router_failures(
+            &mut r,
+            &ev.logs.router,
+            ev.logs.router.len() as u64,
+            &filters,
+        );
+        if r.records_read == 0 && ev.logs.connections.is_empty() && ev.logs.router.is_empty() {
             return Err(no_access_log(&ev.logs.inputs, &r.notes));
         }
         let hosts: Vec<String> = r
@@ -167,7 +174,21 @@ pub fn run(a: ReportArgs) -> Result<i32> {
     } else {
         let query = start.context("give a request id, or --failures")?;
         let start = Start::parse(&query);
-        let Some(t) = crate::trace::trace(&ev, &query, &start, a.include_probes) else {
+        // As `trace` reads it: Istio ambient first, else the sidecar path, else (KServe Standard
+        // mode) the OpenShift router's line for the InferenceService's Route.
+        let t = crate::ambient::trace(&ev, &query, &start)
+            .or_else(|| crate::trace::trace(&ev, &query, &start, a.include_probes))
+            .or_else(|| {
+                meshtrace_analysis::standard::verdict_with_router(
+                    &ev.objects,
+                    &ev.topology,
+                    None,
+                    &query,
+                    None,
+                    &ev.logs.router,
+                )
+            });
+        let Some(t) = t else {
             bail!(
                 "{query} not found in {} access-log record(s) of {} log(s)",
                 ev.logs.records.len(),

@@ -162,3 +162,54 @@ fn report_needs_a_request_or_failures() {
     assert_eq!(code, 2);
     assert!(err.contains("required"), "{err}");
 }
+
+/// `report` reads a request as `trace` does: Istio ambient (ztunnel's lines) and, in KServe
+/// Standard mode, the OpenShift router's line for the Route. Both answered "not found" before.
+#[test]
+fn report_reads_ambient_connections_and_the_routers_line() {
+    let (code, out, err) = run(&[
+        "report",
+        "10.244.1.6:45208",
+        "--bundle",
+        "testdata/bundles/ambient-l4-deny",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["trace"]["cause"], "rbac_denied");
+    // The Standard bundle with the router's access log beside it.
+    let d = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    common::copy_dir(
+        &root.join("testdata/bundles/kserve-standard-router-504"),
+        d.path(),
+    );
+    let logs = d
+        .path()
+        .join("logs/openshift-ingress/router-default-5d8c9f7b-x2k4p");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(
+        logs.join("logs.log"),
+        "10.0.140.21:51874 [12/Mar/2025:09:41:22.104] fe_sni~ be_secure:aiproject:granite/pod:granite-predictor-7c4f8d9b6-q8w2n:granite-predictor:https:10.128.2.44:8443 0/0/1/-1/30001 504 194 - - sH-- 3/2/0/0/0 0/0 \"POST /v1/completions HTTP/1.1\"\n",
+    )
+    .unwrap();
+    let bundle = d.path().to_str().unwrap();
+    let (code, md, err) = run(&["report", "granite", "--bundle", bundle]);
+    assert_eq!(code, 1, "{err}");
+    common::assert_mentions(
+        &md,
+        &[
+            "504 `upstream_timeout`",
+            "HAProxy state sH--",
+            "haproxy.router.openshift.io/timeout=",
+        ],
+    );
+    let (code, out, err) = run(&["report", "--failures", "--bundle", bundle, "-o", "json"]);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["failures"]["groups"][0]["origin_role"],
+        "OpenShift router"
+    );
+}

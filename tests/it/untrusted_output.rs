@@ -540,3 +540,35 @@ fn only_the_report_layer_opens_standard_output() {
         bad.join("\n")
     );
 }
+
+/// The OpenShift router's lines (HAProxy) carry the client's request line as sent: terminal
+/// escapes, bidi controls and secrets in it are escaped or masked in every output of `explain`,
+/// `failures` and `report`, as in an access-log record.
+#[test]
+fn router_lines_from_haproxy_are_escaped_and_masked_everywhere() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("router.log");
+    let line = format!(
+        "10.0.0.1:1234 [12/Mar/2025:09:41:22.104] fe_sni~ be_secure:ns:granite/pod:p-1:s:https:10.1.1.1:8443 0/0/1/-1/30001 504 194 - - sH-- 3/2/0/0/0 0/0 \"POST /v1/x?token={}&q={ESC}\u{202e}evil HTTP/1.1\"\n",
+        SECRETS[0]
+    );
+    std::fs::write(&path, line).unwrap();
+    let p = path.to_str().unwrap();
+    for args in [
+        vec!["explain", p],
+        vec!["explain", p, "-o", "json"],
+        vec!["explain", p, "-o", "yaml"],
+        vec!["failures", p],
+        vec!["failures", p, "-o", "json"],
+        vec!["report", "--failures", p],
+    ] {
+        let (code, out, err) = run(&args);
+        assert!(code == 0 || code == 1, "{args:?}: {err}");
+        assert!(
+            out.contains("upstream_timeout"),
+            "{args:?}: the line was not read:\n{out}"
+        );
+        assert_clean(&format!("{args:?}"), &out);
+        assert_no_secrets(&format!("{args:?}"), &out);
+    }
+}
