@@ -411,11 +411,7 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
         ));
     }
     if c.set.records.is_empty() && connections.is_empty() && router.is_empty() {
-        crate::report::warn(format!(
-            "no access-log record found in {} ({} line(s) skipped); if the proxy uses a custom format, pass it with --log-format",
-            c.set.inputs.join(", "),
-            c.skipped.values().sum::<u64>()
-        ));
+        crate::report::warn(nothing_found(&c.set.inputs, &c.skipped));
         return Ok(EXIT_NOTHING);
     }
     Ok(if failed_inputs > 0 {
@@ -793,14 +789,45 @@ fn streaming_exit(
     all_read: bool,
 ) -> i32 {
     if records == 0 {
-        let skipped: u64 = skipped.values().sum();
-        crate::report::warn(format!(
-            "no access-log record found in {} ({skipped} line(s) skipped); if the proxy uses a custom format, pass it with --log-format",
-            names.join(", ")
-        ));
+        crate::report::warn(nothing_found(names, skipped));
         return EXIT_NOTHING;
     }
     if all_read { EXIT_OK } else { EXIT_ERROR }
+}
+
+/// What to say when the inputs held no access-log record: what their lines were instead, and
+/// what to give. Lines in no known shape may be a custom format (`--log-format`); lines that
+/// are all other logs (an application's, Envoy's own, Knative's) mean the access logs are
+/// missing.
+fn nothing_found(names: &[String], skipped: &BTreeMap<String, u64>) -> String {
+    let total: u64 = skipped.values().sum();
+    let head = format!(
+        "no access-log record found in {} ({total} line(s) skipped",
+        names.join(", ")
+    );
+    let kinds = skipped
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if total == 0 {
+        return format!("{head}): the input is empty");
+    }
+    if skipped.get("malformed").copied().unwrap_or(0) > 0 {
+        return format!(
+            "{head}: {kinds}); if the proxy uses a custom format, pass it with --log-format"
+        );
+    }
+    let mut hint = String::from(
+        "these are other logs, not access logs: give the proxies' access logs (the `istio-proxy` container's, a gateway's)",
+    );
+    if skipped.contains_key("envoy-log") {
+        hint.push_str("; Envoy's own log is there, so its access log may be off (Istio: `meshConfig.accessLogFile: /dev/stdout`, or the Telemetry API's `accessLogging`)");
+    }
+    if skipped.contains_key("knative") || skipped.contains_key("epp") {
+        hint.push_str("; Knative's and the endpoint picker's lines are read beside the access-log lines of the same requests (`trace`)");
+    }
+    format!("{head}: {kinds}); {hint}")
 }
 
 /// The records of the reader threads of [`run_streaming_document`] in end-time order (the

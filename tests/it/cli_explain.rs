@@ -328,3 +328,27 @@ fn haproxy_lines_from_public_threads_are_read() {
         "{r5:#?}"
     );
 }
+
+/// Lines that are all other logs (Envoy's own, Knative's) mean the access logs are missing, not
+/// that their format is custom: the message says what the lines were and what to give.
+#[test]
+fn other_logs_only_say_what_they_are_and_what_to_give() {
+    let (code, _, err) = meshtrace(
+        &["explain", "-"],
+        Some(concat!(
+            "[2024-04-25 20:21:43.725][15][warning][config] gRPC config stream closed\n",
+            r#"{"severity":"ERROR","timestamp":"2024-01-01T00:00:00Z","logger":"activator","message":"error reverse proxying request; sockstat: x","knative.dev/key":"ns/rev-00001","knative.dev/pod":"activator-1","error":"dial tcp 10.0.0.1:8012: connect: connection refused"}"#,
+            "\n"
+        )),
+    );
+    assert_eq!(code, 1);
+    common::assert_mentions(
+        &err,
+        &[
+            "(2 line(s) skipped: 1 envoy-log, 1 knative)",
+            "these are other logs, not access logs",
+            "meshConfig.accessLogFile",
+        ],
+    );
+    assert!(!err.contains("--log-format"), "{err}");
+}

@@ -333,8 +333,9 @@ fn a_log_that_is_not_an_access_log() {
     let r = meshtrace(d.path(), &["explain", "agent.log"]);
     assert_eq!(r.code, 1, "stderr: {}", r.stderr);
     assert!(
-        r.stderr
-            .contains("no access-log record found in agent.log (1 line(s) skipped)"),
+        r.stderr.contains(
+            "no access-log record found in agent.log (1 line(s) skipped: 1 istio-log); these are other logs, not access logs"
+        ),
         "{}",
         r.stderr
     );

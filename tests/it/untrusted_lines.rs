@@ -329,7 +329,9 @@ fn junk_just_under_the_streaming_threshold_is_counted_not_kept() {
         "{out}"
     );
     assert!(
-        r.stderr.contains(&format!("({n} line(s) skipped)")),
+        r.stderr.contains(&format!(
+            "({n} line(s) skipped: {n} malformed); if the proxy uses a custom format"
+        )),
         "{}",
         r.stderr
     );
