@@ -398,7 +398,7 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
             &router,
             c.router_lines,
             c.set.inputs.len() > 1,
-            false,
+            None,
             width,
         )?;
         write_skipped_summary(&mut out, &c.skipped, &c.malformed)?;
@@ -768,7 +768,8 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
     stream.connections(&connections, connection_lines, Some(not_listed), None)?;
     let router = meshtrace_analysis::router::explain_router_lines(&merged.failed_router);
     let router_lines = merged.skipped.get("haproxy").copied().unwrap_or(0);
-    stream.router_lines(&router, router_lines, true, None)?;
+    let router_not_listed = merged.skipped.remove(merge::ROUTER_NOT_KEPT).unwrap_or(0);
+    stream.router_lines(&router, router_lines, Some(router_not_listed), None)?;
     stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
     drop(stream);
     out.flush()?;

@@ -163,6 +163,12 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         &filters,
     );
     meshtrace_analysis::router::add_router_failures(&mut report, &router, router_lines, &filters);
+    if let Some(n) = merged.skipped.get(crate::source::merge::ROUTER_NOT_KEPT) {
+        report.notes.push(format!(
+            "{n} more failed OpenShift router (HAProxy) line(s) were not counted (at most {} per log are kept)",
+            crate::source::merge::FAILED_ROUTER_KEPT
+        ));
+    }
     if report.records_read == 0 && ztunnel_lines == 0 && connections.is_empty() && router_lines == 0
     {
         return Err(no_access_log(&ev.logs.inputs, &report.notes));

@@ -626,7 +626,7 @@ impl<'o> ExplainStream<'o> {
         &mut self,
         reports: &[meshtrace_analysis::router::RouterReport],
         lines: u64,
-        failed_only: bool,
+        failed_only: Option<u64>,
         width: Option<u16>,
     ) -> io::Result<()> {
         let multi = self.multi;
@@ -843,13 +843,14 @@ pub fn write_connections(
 
 /// Write the OpenShift router's (HAProxy's) lines `explain` read: a line of totals, a table and
 /// one block per line (failed ones with evidence and fix). `lines` is how many were read;
-/// `failed_only` says the list holds only the failed ones (large inputs).
+/// `failed_only` says the list holds only the failed ones (large inputs), and how many more
+/// failed lines were not kept.
 pub fn write_router_lines(
     out: &mut dyn Write,
     reports: &[meshtrace_analysis::router::RouterReport],
     lines: u64,
     multi: bool,
-    failed_only: bool,
+    failed_only: Option<u64>,
     width: Option<u16>,
 ) -> io::Result<()> {
     if reports.is_empty() && lines == 0 {
@@ -858,19 +859,28 @@ pub fn write_router_lines(
     let loc = |input: &str, line: u64| line_ref(multi, input, line);
     let failed = reports.iter().filter(|r| r.cause.is_failure()).count();
     writeln!(out)?;
-    writeln!(
-        out,
-        "{lines} OpenShift router (HAProxy) line{} ({failed} failed{})",
-        plural(lines as usize),
-        if failed_only {
-            format!(
-                "; the failed ones are listed, at most {} per log",
-                crate::source::merge::FAILED_ROUTER_KEPT
-            )
-        } else {
-            String::new()
-        }
-    )?;
+    match failed_only {
+        Some(more) => writeln!(
+            out,
+            "{lines} OpenShift router (HAProxy) line{}; {failed} failed line{} listed{}",
+            plural(lines as usize),
+            plural(failed),
+            if more > 0 {
+                format!(
+                    ", {more} more failed line{} not listed (at most {} per log are kept)",
+                    plural(more as usize),
+                    crate::source::merge::FAILED_ROUTER_KEPT
+                )
+            } else {
+                String::new()
+            }
+        )?,
+        None => writeln!(
+            out,
+            "{lines} OpenShift router (HAProxy) line{} ({failed} failed)",
+            plural(lines as usize)
+        )?,
+    }
     if reports.is_empty() {
         return Ok(());
     }

@@ -170,9 +170,13 @@ pub const MALFORMED_EXAMPLES: usize = 20;
 /// only counted, with a note).
 pub const FAILED_CONNECTIONS_KEPT: usize = 4_096;
 
-/// Failed HAProxy (OpenShift router) lines kept per input for `explain` (the others are only
-/// counted).
+/// Failed HAProxy (OpenShift router) lines kept per input for `explain` and `failures` (the
+/// others are only counted, under [`ROUTER_NOT_KEPT`], and said in a note).
 pub const FAILED_ROUTER_KEPT: usize = 4_096;
+
+/// The count of failed router lines past [`FAILED_ROUTER_KEPT`] in `Merged::skipped` (not a
+/// kind of line: the commands take it out and say it).
+pub const ROUTER_NOT_KEPT: &str = "haproxy-failed-not-kept";
 
 /// Batches records into the channel; counts what it does not pass on.
 struct ChannelSink {
@@ -238,8 +242,12 @@ impl LineSink for ChannelSink {
         self.skipped(skipped);
     }
     fn router(&mut self, line: RouterLine, skipped: SkippedLine) {
-        if line.entry.failed() && self.failed_router.len() < FAILED_ROUTER_KEPT {
-            self.failed_router.push(line);
+        if line.entry.failed() {
+            if self.failed_router.len() < FAILED_ROUTER_KEPT {
+                self.failed_router.push(line);
+            } else {
+                *self.skipped.entry(ROUTER_NOT_KEPT.into()).or_default() += 1;
+            }
         }
         self.skipped(skipped);
     }

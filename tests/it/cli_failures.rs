@@ -227,3 +227,30 @@ fn router_lines_are_grouped_like_requests() {
         owned(&[("upstream_timeout", 504, "OpenShift router", 1)])
     );
 }
+
+/// A router log of 8 MiB or more is streamed: every line is a request, and the failed lines
+/// past the 4 096 kept per log are said in a note, not silently dropped from the count.
+#[test]
+fn a_large_router_log_counts_every_request_and_says_what_it_did_not_keep() {
+    let one = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/explain/openshift-router.log"),
+    )
+    .unwrap();
+    let copies = (9 << 20) / one.len() + 1;
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("router.log");
+    std::fs::write(&p, one.repeat(copies)).unwrap();
+    let lines = one.lines().count() * copies;
+    let failed = 7 * copies;
+    let (v, _) = groups(&[p.to_str().unwrap()]);
+    assert_eq!(v["requests"].as_u64(), Some(lines as u64));
+    assert_eq!(v["failed"].as_u64(), Some(4096));
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains(&format!(
+            "{} more failed OpenShift router (HAProxy) line(s) were not counted",
+            failed - 4096
+        )),
+        "{notes}"
+    );
+}
