@@ -154,19 +154,24 @@ fn report_of(l: &RouterLine) -> RouterReport {
         ended_by(c1),
         phase(c2)
     )];
-    if e.http {
-        let t = &e.timers;
-        evidence.push(format!(
-            "timers TR/Tw/Tc/Tr/Ta = {}/{}/{}/{}/{} ms (request, queue, connect, response headers, total; -1: that step did not happen)",
-            t[0], t[1], t[2], t[3], t[4]
-        ));
+    // The timers as written (a line built by hand may hold fewer: `-1` stands in).
+    let timers = e
+        .timers
+        .iter()
+        .map(i64::to_string)
+        .chain(std::iter::repeat_n("-1".to_string(), 5))
+        .take(if e.http { 5 } else { 3 })
+        .collect::<Vec<_>>()
+        .join("/");
+    evidence.push(if e.http {
+        format!(
+            "timers TR/Tw/Tc/Tr/Ta = {timers} ms (request, queue, connect, response headers, total; -1: that step did not happen)"
+        )
     } else {
-        let t = &e.timers;
-        evidence.push(format!(
-            "timers Tw/Tc/Tt = {}/{}/{} ms (queue, connect, total; -1: that step did not happen)",
-            t[0], t[1], t[2]
-        ));
-    }
+        format!(
+            "timers Tw/Tc/Tt = {timers} ms (queue, connect, total; -1: that step did not happen)"
+        )
+    });
     match e.route() {
         Some(b) => evidence.push(format!(
             "backend `{}`: Route {}/{}, TLS termination {}",
@@ -588,6 +593,24 @@ mod tests {
                 r.evidence
             );
         }
+    }
+
+    /// A line built by hand (the fields are public) with no timers is read, not a panic.
+    #[test]
+    fn a_line_without_timers_is_read() {
+        let mut entry = meshtrace_parsers::haproxy::parse(&format!(
+            "{PREFIX}be_http:ns:m/<NOSRV> 0/-1/-1/-1/0 503 1 - - SC-- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""
+        ))
+        .unwrap();
+        entry.timers.clear();
+        let r = report_of(&RouterLine {
+            input: Arc::from("router.log"),
+            line: 1,
+            pod: None,
+            entry,
+        });
+        assert_eq!(r.cause, Cause::NoHealthyUpstream);
+        assert!(r.evidence[1].contains("-1/-1/-1/-1/-1"), "{:?}", r.evidence);
     }
 
     #[test]
