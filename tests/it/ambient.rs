@@ -430,17 +430,9 @@ fn pasted_ztunnel_lines_are_read_whatever_came_before_them() {
 
 /// `meshtrace explain <args>` from the repository root: (exit code, stdout, stderr).
 fn explain_run(args: &[&str]) -> (i32, String, String) {
-    let out = common::meshtrace()
-        .arg("explain")
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec!["explain"];
+    all.extend_from_slice(args);
+    common::run_in_repo(&all)
 }
 
 /// `explain` of a pasted ztunnel log explains its connections (it listed nothing and said "no

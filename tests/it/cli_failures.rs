@@ -8,16 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = common::meshtrace()
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::run_in_repo(args)
 }
 
 fn groups(args: &[&str]) -> (Value, Vec<(String, u64, String, u64)>) {

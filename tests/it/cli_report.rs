@@ -6,16 +6,7 @@ use crate::common;
 use std::path::Path;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = common::meshtrace()
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::run_in_repo(args)
 }
 
 const SEED000: [&str; 4] = [

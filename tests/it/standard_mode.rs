@@ -15,16 +15,7 @@ const RBAC: &str = "testdata/bundles/kserve-standard-rbac-proxy-403";
 const ROUTER: &str = "testdata/bundles/kserve-standard-router-504";
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = common::meshtrace()
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::run_in_repo(args)
 }
 
 fn trace_json(args: &[&str]) -> (i32, Value) {

@@ -29,6 +29,20 @@ pub fn meshtrace() -> Command {
     c
 }
 
+/// Run meshtrace from the repository root: (exit code, stdout, stderr).
+pub fn run_in_repo(args: &[&str]) -> (i32, String, String) {
+    let out = meshtrace()
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// [`meshtrace`] (same environment) under a file-size limit of `blocks` (the shell's
 /// `ulimit -f`) with `SIGXFSZ` ignored: a write past it fails with `EFBIG`, as a write to a full
 /// disk fails with `ENOSPC`. Arguments go after, as to [`meshtrace`].
