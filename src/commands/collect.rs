@@ -59,12 +59,13 @@ pub struct LiveArgs {
     /// Only log lines up to this time (RFC 3339).
     #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = "Cluster")]
     pub until: Option<jiff::Timestamp>,
-    /// Containers whose logs to take (repeatable).
+    /// Containers whose logs to take (repeatable). Without it: `istio-proxy`, plus by the pod's
+    /// role the OpenShift router's access-log container (`logs`), the Knative activator's own
+    /// log (`activator`) and `queue-proxy`.
     #[arg(
         short = 'c',
         long = "container",
         value_name = "NAME",
-        default_value = "istio-proxy",
         help_heading = "Cluster"
     )]
     pub container: Vec<String>,
@@ -157,7 +158,12 @@ impl LiveArgs {
                 since_time: self.since_time,
                 until: self.until,
             },
-            containers: self.container.clone(),
+            containers: if self.container.is_empty() {
+                vec!["istio-proxy".to_string()]
+            } else {
+                self.container.clone()
+            },
+            role_containers: self.container.is_empty(),
             all_containers: self.all_containers,
             config_dumps,
             concurrency: usize::from(self.concurrency),

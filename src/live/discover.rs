@@ -281,8 +281,72 @@ pub fn select(
             sel.pods.extend(act.iter().map(|p| key(p)));
         }
     }
+    openshift_routers(pods, objects, &in_scope, &mut sel);
     ambient(pods, objects, &mut sel);
     sel
+}
+
+/// The label OpenShift's ingress operator puts on its router pods, valued with the name of
+/// their IngressController (`default`).
+const ROUTER_LABEL: &str = "ingresscontroller.operator.openshift.io/deployment-ingresscontroller";
+
+/// Is this pod an OpenShift router (HAProxy, in `openshift-ingress`)?
+pub fn is_openshift_router(pod: &Value) -> bool {
+    label(pod, ROUTER_LABEL).is_some()
+}
+
+/// OpenShift routes in scope: the router pods that serve them (the IngressController a Route's
+/// `status.ingress[].routerName` names; every router when no Route says). Their access log is
+/// what the path has in front of a KServe Standard-mode model.
+fn openshift_routers(
+    pods: &[Value],
+    objects: &[Value],
+    in_scope: &dyn Fn(&Value) -> bool,
+    sel: &mut Selection,
+) {
+    let routes: Vec<&Value> = objects
+        .iter()
+        .filter(|o| is(o, "route.openshift.io", "Route") && in_scope(o))
+        .collect();
+    if routes.is_empty() {
+        return;
+    }
+    let named: BTreeSet<&str> = routes
+        .iter()
+        .filter_map(|r| r.pointer("/status/ingress").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|i| i.get("routerName").and_then(Value::as_str))
+        .collect();
+    let routers: Vec<&Value> = pods
+        .iter()
+        .filter(|p| label(p, ROUTER_LABEL).is_some_and(|c| named.is_empty() || named.contains(c)))
+        .collect();
+    if routers.is_empty() {
+        sel.notes.push(format!(
+            "{} OpenShift Route(s) in scope but no router pod ({ROUTER_LABEL}) was found: the router's access log is not collected",
+            routes.len()
+        ));
+        return;
+    }
+    sel.notes
+        .push(format!("OpenShift router → {}", names(&routers)));
+    sel.pods.extend(routers.iter().map(|p| key(p)));
+}
+
+/// Containers whose logs are evidence by the pod's role, taken besides the proxies' unless
+/// `--container` says otherwise: the OpenShift router's access-log sidecar (`logs`, present when
+/// the IngressController logs access to a container), the Knative activator's own log
+/// (`activator`: why it could not reach a revision) and Knative's `queue-proxy` (in front of
+/// every model container of a revision).
+pub fn is_role_container(pod: &Value, container: &str) -> bool {
+    match container {
+        "logs" => is_openshift_router(pod),
+        "activator" => {
+            label(pod, "app") == Some("activator") || label(pod, "role") == Some("activator")
+        }
+        "queue-proxy" => true,
+        _ => false,
+    }
 }
 
 /// Is this pod a ztunnel (the node proxy of Istio ambient: the `ztunnel` DaemonSet's pods are

@@ -70,6 +70,9 @@ pub struct LiveOptions {
     pub containers: Vec<String>,
     /// Every container's log.
     pub all_containers: bool,
+    /// Also the containers whose logs are evidence by the pod's role
+    /// ([`discover::is_role_container`]): on unless `--container` was given.
+    pub role_containers: bool,
     /// Fetch Envoy config dumps.
     pub config_dumps: bool,
     /// Concurrent API calls.
@@ -103,6 +106,7 @@ impl Default for LiveOptions {
             window: Window::default(),
             containers: vec!["istio-proxy".to_string()],
             all_containers: false,
+            role_containers: true,
             config_dumps: true,
             concurrency: 10,
             istio_namespaces: vec!["istio-system".to_string()],
@@ -594,7 +598,11 @@ async fn run(opts: &LiveOptions, dir: &Path) -> Result<Summary, LiveError> {
     summary.objects = writer::write_objects(dir, &mut objects)?;
     summary.pods_listed = pods.len();
 
-    let wanted = |c: &str| opts.all_containers || opts.containers.iter().any(|w| w == c);
+    let wanted = |p: &Value, c: &str| {
+        opts.all_containers
+            || opts.containers.iter().any(|w| w == c)
+            || (opts.role_containers && discover::is_role_container(p, c))
+    };
     let mut jobs: Vec<logs::PodJob> = Vec::new();
     let mut no_container: Vec<String> = Vec::new();
     for p in pods.iter().filter(|p| {
@@ -605,7 +613,7 @@ async fn run(opts: &LiveOptions, dir: &Path) -> Result<Summary, LiveError> {
     }) {
         let cs: Vec<(String, i64)> = discover::containers(p)
             .into_iter()
-            .filter(|(c, _)| wanted(c))
+            .filter(|(c, _)| wanted(p, c))
             .collect();
         if cs.is_empty() {
             no_container.push(format!("{}/{}", discover::namespace(p), discover::name(p)));

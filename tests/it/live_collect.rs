@@ -275,3 +275,93 @@ fn ambient_namespace_brings_the_ztunnels_of_its_nodes() {
         "{text}"
     );
 }
+
+#[test]
+fn an_openshift_route_brings_the_router_access_log_and_role_containers() {
+    // KServe Standard mode behind the OpenShift router: `-n aiproject` holds a Route admitted by
+    // the `default` IngressController, whose router pod (openshift-ingress) logs access to its
+    // `logs` sidecar. Without `--container`, that log is collected besides the proxies' (the
+    // router's own `router` container is not); with `-c istio-proxy`, only what was asked.
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/bundles/kserve-standard-router-504"),
+        &src,
+    );
+    let router = "router-default-6d5c8b7f9-x2k4p";
+    let pods_path = src.join("pods.json");
+    let mut pods: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&pods_path).unwrap()).unwrap();
+    pods["items"].as_array_mut().unwrap().push(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": router, "namespace": "openshift-ingress",
+            "labels": {"ingresscontroller.operator.openshift.io/deployment-ingresscontroller": "default"}},
+        "spec": {"nodeName": "worker-0", "containers": [{"name": "router"}, {"name": "logs"}]},
+        "status": {"phase": "Running", "podIP": "10.128.2.9"}
+    }));
+    std::fs::write(&pods_path, serde_json::to_vec_pretty(&pods).unwrap()).unwrap();
+    std::fs::write(
+        src.join("resources/aiproject/granite-route.json"),
+        serde_json::to_vec_pretty(&serde_json::json!({
+            "apiVersion": "v1", "kind": "List", "items": [{
+                "apiVersion": "route.openshift.io/v1", "kind": "Route",
+                "metadata": {"name": "granite", "namespace": "aiproject"},
+                "spec": {"host": "granite-aiproject.apps.example.com",
+                    "to": {"kind": "Service", "name": "granite-predictor"}},
+                "status": {"ingress": [{"routerName": "default", "host": "granite-aiproject.apps.example.com"}]}
+            }]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let logs_dir = src.join("logs/openshift-ingress").join(router);
+    std::fs::create_dir_all(&logs_dir).unwrap();
+    let access = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/explain/openshift-router.log"),
+    )
+    .unwrap();
+    std::fs::write(logs_dir.join("logs.log"), &access).unwrap();
+    std::fs::write(
+        logs_dir.join("router.log"),
+        "I1203 10:00:00.000000       1 router.go:669] router \"msg\"=\"router reloaded\"\n",
+    )
+    .unwrap();
+
+    let fake = FakeApiServer::start(&src, FakeConfig::default());
+    let out = tmp.path().join("bundle");
+    let o = collect(&fake, &["-n", "aiproject"], &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let b = Bundle::open(&out).expect("collected bundle opens");
+    let got: Vec<String> = logs(&b).into_keys().collect();
+    let router_logs: Vec<&String> = got
+        .iter()
+        .filter(|k| k.starts_with(&format!("openshift-ingress/{router}/")))
+        .collect();
+    assert!(
+        router_logs.iter().any(|k| k.contains("/logs/")),
+        "router access log not collected: {got:?}\n{err}"
+    );
+    assert!(
+        !router_logs.iter().any(|k| k.contains("/router/")),
+        "{got:?}"
+    );
+    // The collected bundle lists the router's failures.
+    let f = meshtrace(&["failures", "--bundle", out.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&f.stdout);
+    assert!(
+        text.contains("upstream_timeout") && text.contains("OpenShift router"),
+        "{text}"
+    );
+
+    // Containers named: only those.
+    let out2 = tmp.path().join("bundle2");
+    collect(&fake, &["-n", "aiproject", "-c", "istio-proxy"], &out2);
+    let b2 = Bundle::open(&out2).expect("collected bundle opens");
+    assert!(
+        !logs(&b2)
+            .keys()
+            .any(|k| k.starts_with("openshift-ingress/")),
+        "{:?}",
+        logs(&b2).keys().collect::<Vec<_>>()
+    );
+}

@@ -85,11 +85,13 @@ fn forbidden_logs_in_one_namespace_is_one_sentence_and_collection_goes_on() {
         lines[0]
     );
     assert!(lines[0].contains("were not collected"), "{}", lines[0]);
-    // The gateway and activator logs are still there.
+    // The gateway and activator logs are still there (the activator's own log too: taken by
+    // its role when no --container is given).
     assert_eq!(
         log_keys(tmp.path()),
         [
             "istio-system/istio-ingressgateway-64694db8d5-zmcc7/istio-proxy",
+            "knative-serving/activator-5b7c9f8d6-h2xqp/activator",
             "knative-serving/activator-5b7c9f8d6-h2xqp/istio-proxy"
         ]
     );
@@ -284,7 +286,13 @@ fn log_window_and_selectors_on_the_wire() {
     for r in &logs {
         assert!(r.contains("sinceTime=2024-06-03T09%3A12%3A31Z"), "{r}");
         assert!(r.contains("timestamps=true"), "{r}");
-        assert!(r.contains("container=istio-proxy"), "{r}");
+        // The proxies' logs, and the role containers taken without --container.
+        assert!(
+            ["istio-proxy", "queue-proxy", "activator"]
+                .iter()
+                .any(|c| r.contains(&format!("container={c}&"))),
+            "{r}"
+        );
     }
     // -l narrowed the namespace to the predictor: the client pod's log is not taken.
     let keys = log_keys(tmp.path());
