@@ -26,6 +26,8 @@ pub enum Cause {
     RouteNotFound,
     /// The route named a cluster the proxy does not have.
     ClusterNotFound,
+    /// The matched route answered by itself (a direct response), without a backend.
+    DirectResponse,
     /// Plaintext arrived at a listener that accepts only mTLS.
     PlaintextToMtls,
     /// The two sides disagree on mTLS.
@@ -72,7 +74,7 @@ impl Cause {
     }
 
     /// Every cause, in documentation order.
-    pub const ALL: [Cause; 24] = [
+    pub const ALL: [Cause; 25] = [
         Cause::Ok,
         Cause::AppError,
         Cause::ActivatorError,
@@ -82,6 +84,7 @@ impl Cause {
         Cause::RateLimited,
         Cause::RouteNotFound,
         Cause::ClusterNotFound,
+        Cause::DirectResponse,
         Cause::PlaintextToMtls,
         Cause::MtlsMismatch,
         Cause::MissingSidecar,
@@ -111,6 +114,7 @@ impl Cause {
             Cause::RateLimited => "rate_limited",
             Cause::RouteNotFound => "route_not_found",
             Cause::ClusterNotFound => "cluster_not_found",
+            Cause::DirectResponse => "direct_response",
             Cause::PlaintextToMtls => "plaintext_to_mtls",
             Cause::MtlsMismatch => "mtls_mismatch",
             Cause::MissingSidecar => "missing_sidecar",
@@ -151,6 +155,9 @@ impl Cause {
             Cause::RouteNotFound => "no route matched the request's host and path",
             Cause::ClusterNotFound => {
                 "the matched route points to a cluster the proxy does not have"
+            }
+            Cause::DirectResponse => {
+                "the matched route answered by itself (a direct response): no backend was called"
             }
             Cause::PlaintextToMtls => {
                 "a plaintext connection arrived at a listener that requires TLS/mTLS"
@@ -209,6 +216,9 @@ impl Cause {
             }
             Cause::ClusterNotFound => {
                 "The route's destination host/port/subset does not exist in the proxy: check the VirtualService destination against the Service and DestinationRule subsets, and Sidecar egress scoping."
+            }
+            Cause::DirectResponse => {
+                "Find the route that answers directly for this host and path (`istioctl proxy-config routes <pod> -o json` shows its `directResponse`, `meshtrace route-check` names it): a VirtualService `directResponse`, an Envoy Gateway HTTPRouteFilter `directResponse`, or an EnvoyFilter; change or remove it if the request should reach a backend."
             }
             Cause::PlaintextToMtls => {
                 "The client sent plaintext to an mTLS-only listener (STRICT PeerAuthentication or an ISTIO_MUTUAL gateway such as knative-local-gateway:8081). A client without a sidecar: give it one, or call through an HTTP gateway. A client with a sidecar: its DestinationRule for this host turns Istio mTLS off (`tls.mode` DISABLE or SIMPLE): remove the override or set ISTIO_MUTUAL. PERMISSIVE on the port only accepts the plaintext."

@@ -109,6 +109,7 @@ pub fn cite_config(
     let req = request_of(origin);
     match cause {
         Cause::RouteNotFound => out.extend(req.as_ref().and_then(|req| missed_route(d, req))),
+        Cause::DirectResponse => out.extend(req.as_ref().and_then(|req| direct_route(d, req))),
         Cause::PlaintextToMtls | Cause::MissingSidecar | Cause::MtlsMismatch => {
             out.extend(refusing_listener(d, req.as_ref()));
         }
@@ -174,6 +175,29 @@ fn missed_route(d: &PodDump, req: &Request) -> Option<Cited> {
             "on listener {}: {what}; tried {}",
             h.listener.as_deref().unwrap_or("?"),
             tried.join("; ")
+        ),
+    ))
+}
+
+/// The route that answered by itself, as the proxy's routes match the request.
+fn direct_route(d: &PodDump, req: &Request) -> Option<Cited> {
+    let h = simulate(&d.dump, &pod_of(d), req);
+    let Outcome::DirectResponse { status } = h.outcome else {
+        return None;
+    };
+    let rc = h.route_config.clone().unwrap_or_default();
+    Some(cited(
+        "RouteConfiguration",
+        d,
+        &rc,
+        format!(
+            "on listener {}: virtual host {}, route {} answers {status} by itself (direct_response) for {} {}{}",
+            h.listener.as_deref().unwrap_or("?"),
+            h.virtual_host.as_deref().unwrap_or("?"),
+            h.route.as_deref().unwrap_or("(unnamed)"),
+            req.method,
+            req.host,
+            req.path
         ),
     ))
 }
@@ -411,6 +435,35 @@ mod tests {
         assert!(
             c[0].why
                 .contains("test-aiproject.apps.mycluster.example.com:443"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn a_direct_response_cites_the_route_that_answered() {
+        // Real Envoy 1.40's dump and line (scripts/envoy-formats): a static listener whose
+        // route answers 404 for /v1/models/missing.
+        let d = [PodDump {
+            namespace: "default".into(),
+            pod: "model".into(),
+            path: "config_dump/default/model.json".into(),
+            dump: ConfigDump::parse(include_str!(
+                "../../testdata/explain/envoy-custom-formats.config_dump.json"
+            ))
+            .unwrap(),
+        }];
+        let log = include_str!("../../testdata/explain/envoy-custom-formats.log");
+        let line = log.lines().nth(8).unwrap();
+        let spec = meshtrace_parsers::FormatSpec::parse("[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% \"%UPSTREAM_TRANSPORT_FAILURE_REASON%\" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" \"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\" %UPSTREAM_CLUSTER% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS%").unwrap();
+        let LineOutcome::Record(r) = LineParser::new(&spec).parse(line) else {
+            panic!("{line}")
+        };
+        assert_eq!(r.status(), Some(404));
+        let c = cite_config(&d, Some("default/model"), &r, Cause::DirectResponse);
+        assert!(
+            c.iter().any(|x| x.why.contains("virtual host model")
+                && x.why.contains("answers 404 by itself")
+                && x.why.contains("/v1/models/missing:predict")),
             "{c:?}"
         );
     }

@@ -452,7 +452,16 @@ pub fn classify(r: &RawRecord<'_>, ctx: &Context) -> Cause {
         .or_else(|| relayed(r, ctx))
         .or_else(|| connection_cause(r, ctx))
         .or_else(|| timeout_or_reset_cause(r, ctx))
+        .or_else(|| direct_response_cause(r))
         .unwrap_or_else(|| plain_cause(r, ctx))
+}
+
+/// A failed status the matched route answered by itself (details `direct_response`: Envoy's
+/// router filter answered from the route's configuration without calling a backend).
+fn direct_response_cause(r: &RawRecord<'_>) -> Option<Cause> {
+    let failed = r.status().is_some_and(|s| s >= 400);
+    (failed && r.details().is_some_and(|d| d.base == "direct_response"))
+        .then_some(Cause::DirectResponse)
 }
 
 /// A policy that answered: RBAC, ext_authz, JWT, rate limits, fault injection, egress blocking.
@@ -1092,6 +1101,24 @@ fn specific_fix(r: &RawRecord<'_>, cause: Cause) -> String {
             r.get(meshtrace_parsers::Slot::DownstreamLocalAddress)
                 .unwrap_or("this listener")
         ),
+        (Cause::DirectResponse, _) => {
+            let what = format!(
+                "The route matching Host `{}` path `{}` answered {} by itself.",
+                r.authority().unwrap_or("-"),
+                r.path().unwrap_or("-"),
+                r.status().map_or("-".to_string(), |s| s.to_string())
+            );
+            if r.status() == Some(500) {
+                // Gateway API: "requests that would have otherwise been routed to an invalid
+                // backend" get a 500 (HTTPRoute backendRefs), which Envoy Gateway and other
+                // Envoy-based gateways write as a direct response.
+                format!(
+                    "{what} On a Gateway API gateway this is the 500 answered for a rule whose backendRefs are invalid: read the HTTPRoute's status (`kubectl get httproute -A -o yaml`, condition `ResolvedRefs`) for a Service, InferencePool or port that does not exist, or another namespace's backend without a ReferenceGrant. Otherwise: {general}"
+                )
+            } else {
+                format!("{what} {general}")
+            }
+        }
         _ => general.to_string(),
     }
 }
@@ -1123,6 +1150,34 @@ mod tests {
             LineOutcome::Record(r) => r.into_owned(),
             other => panic!("{other:?}: {l}"),
         }
+    }
+
+    #[test]
+    fn a_failed_direct_response_is_the_route_answering() {
+        let ctx = Context::default();
+        let at = |code: &str| {
+            rec(&line(
+                code,
+                "-",
+                "direct_response",
+                "-",
+                "-",
+                "-",
+                "10.0.0.1:8080",
+                "10.0.0.2:5000",
+            ))
+        };
+        assert_eq!(classify(&at("404"), &ctx), Cause::DirectResponse);
+        assert_eq!(classify(&at("500"), &ctx), Cause::DirectResponse);
+        // A redirect or a 2xx answered by the route is no failure.
+        assert_eq!(classify(&at("301"), &ctx), Cause::Ok);
+        assert_eq!(classify(&at("200"), &ctx), Cause::Ok);
+        let r500 = at("500");
+        let v = diagnose(&[&r500], &ctx);
+        assert!(v.fix.contains("backendRefs are invalid"), "{}", v.fix);
+        assert!(v.fix.contains("`/v1/models/m:predict`"), "{}", v.fix);
+        let r404 = at("404");
+        assert!(!diagnose(&[&r404], &ctx).fix.contains("backendRefs"));
     }
 
     /// A shared label is the label, for listener addresses and clusters that repeat, differ in

@@ -326,7 +326,10 @@ fn same_revision(key: &str, went: &[(String, String)]) -> bool {
 
 /// What a Knative proxy's error means, in words, and what to do.
 fn proxy_error_words(e: &meshtrace_parsers::knative::ProxyError) -> (String, String) {
-    use meshtrace_parsers::knative::{Component, ErrorKind};
+    use meshtrace_parsers::knative::{Component, ErrorKind, Failure};
+    if e.failure == Failure::Capacity {
+        return capacity_words(e);
+    }
     let at = e
         .target
         .as_deref()
@@ -366,6 +369,51 @@ fn proxy_error_words(e: &meshtrace_parsers::knative::ProxyError) -> (String, Str
         ),
     };
     (meaning, fix)
+}
+
+/// What the activator's `Throttler try error` means: the request waited in the activator for a
+/// pod of the revision with room, and none took it (Knative's activator handler answers 503 for
+/// a deadline or a full queue, 500 otherwise).
+fn capacity_words(e: &meshtrace_parsers::knative::ProxyError) -> (String, String) {
+    use meshtrace_parsers::knative::ErrorKind;
+    let rev = e.revision.as_deref().unwrap_or("the revision");
+    let (ns, name) = rev.split_once('/').unwrap_or(("<namespace>", rev));
+    let pods = format!(
+        "`kubectl get pods -n {ns} -l serving.knative.dev/revision={name}` (Pending, ImagePullBackOff, CrashLoopBackOff, not Ready), `kubectl describe pod` and the namespace's events, and the revision's conditions (`kubectl get revision {name} -n {ns} -o yaml`)"
+    );
+    let lower = e.error.to_ascii_lowercase();
+    if lower.contains("queue full") || lower.contains("overload") {
+        return (
+            format!(
+                "the activator's queue of requests waiting for revision {rev} was full: more requests arrived than its pods had room for while it scaled"
+            ),
+            format!(
+                "Give revision {rev} room sooner: a higher `autoscaling.knative.dev/min-scale`, a larger `containerConcurrency` if the model can take it, or a lower request rate. Check its pods: {pods}."
+            ),
+        );
+    }
+    match e.kind {
+        ErrorKind::Timeout => (
+            format!(
+                "the activator waited for a ready pod of revision {rev} and none took the request before its deadline: scaling from zero failed or was too slow (image pull, model download or load, a readiness probe that never passes, no node with room or GPUs)"
+            ),
+            format!(
+                "Find why no pod of revision {rev} became ready: {pods}. If the model only loads slowly, keep a pod warm (`autoscaling.knative.dev/min-scale: \"1\"`) or raise the revision's timeout."
+            ),
+        ),
+        ErrorKind::Canceled => (
+            format!(
+                "the request was canceled while it waited in the activator for a ready pod of revision {rev}: the client or a proxy in front gave up while the revision was scaling"
+            ),
+            format!(
+                "Find why revision {rev} took so long to get a ready pod: {pods}; keep a pod warm (`autoscaling.knative.dev/min-scale: \"1\"`) or raise the client's and the gateway route's timeout above the cold start."
+            ),
+        ),
+        _ => (
+            format!("the activator could not get a pod of revision {rev} to take the request"),
+            format!("Check the pods and endpoints of revision {rev}: {pods}."),
+        ),
+    }
 }
 
 /// The activator's or queue-proxy's own line about this request's failure: for a revision the
@@ -426,8 +474,9 @@ fn proxy_error(site: &Site<'_>, told_502: bool) -> Option<Reading> {
             (c, None) => c.name().to_string(),
         };
         extra.push(format!(
-            "{} logged `error reverse proxying request` for revision {} at {}: `{}` — {meaning}.",
+            "{} logged `{}` for revision {} at {}: `{}` — {meaning}.",
             capitalised(&who),
+            e.failure.message(),
             e.revision.as_deref().unwrap_or("-"),
             e.time.as_deref().unwrap_or("-"),
             e.error
@@ -444,7 +493,13 @@ fn proxy_error(site: &Site<'_>, told_502: bool) -> Option<Reading> {
     let (_, fix) = proxy_error_words(&first.error);
     // Knative's error handler answers 502 Bad Gateway when its proxy fails: a 502 relayed from
     // there is the proxy's own answer, not the model's.
-    if status == 502 && !told_502 {
+    if first.error.failure == meshtrace_parsers::knative::Failure::Capacity
+        && matches!(status, 500 | 503)
+    {
+        extra.push(format!(
+            "The activator answers {status} by itself when no pod of the revision takes the request, so this {status} is the activator's own answer, not the model's."
+        ));
+    } else if status == 502 && !told_502 {
         extra.push(format!(
             "Knative answers 502 by itself when its proxy fails, so this 502 is {}'s own answer, not the model's.",
             first.error.component.name()

@@ -87,11 +87,33 @@ impl ErrorKind {
     }
 }
 
+/// What the line says failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// `error reverse proxying request`: the request was sent on and the connection failed.
+    Proxying,
+    /// The activator's `Throttler try error`: no pod of the revision took the request in time
+    /// (the activator answers 503 for a deadline or a full queue, 500 otherwise).
+    Capacity,
+}
+
+impl Failure {
+    /// The message as the line has it.
+    pub fn message(self) -> &'static str {
+        match self {
+            Failure::Proxying => "error reverse proxying request",
+            Failure::Capacity => "Throttler try error",
+        }
+    }
+}
+
 /// One activator or queue-proxy line about a request it could not proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyError {
     /// Who wrote it.
     pub component: Component,
+    /// What failed: proxying, or waiting for a pod with capacity.
+    pub failure: Failure,
     /// `timestamp` / `ts` as written.
     pub time: Option<String>,
     /// The same time in Unix milliseconds, when it reads (RFC 3339, or zap's epoch seconds).
@@ -192,14 +214,19 @@ pub fn parse_json(line: &str) -> Option<ProxyError> {
         _ => return None,
     };
     let message = message?;
-    if !(message.starts_with("error reverse proxying request")
-        || message.starts_with("error proxying request"))
+    let failure = if message.starts_with("error reverse proxying request")
+        || message.starts_with("error proxying request")
     {
+        Failure::Proxying
+    } else if component == Component::Activator && message.starts_with("Throttler try error") {
+        Failure::Capacity
+    } else {
         return None;
-    }
+    };
     let error = error.filter(|e| !e.is_empty())?;
     Some(ProxyError {
         component,
+        failure,
         time_ms: time.as_deref().and_then(time_ms),
         time,
         revision: revision.filter(|r| r.contains('/') && r != "/"),
@@ -220,7 +247,21 @@ mod tests {
     const EOF_1X: &str = r#"{"severity":"ERROR","timestamp":"2023-09-12T04:10:28.963720601Z","logger":"activator","caller":"network/error_handler.go:33","message":"error reverse proxying request; sockstat: sockets: used 21\nTCP: inuse 9 orphan 0 tw 22 alloc 908 mem 80\n","commit":"9402a71-dirty","knative.dev/controller":"activator","knative.dev/pod":"activator-54cdf744fb-4hdcf","knative.dev/key":"default/dummy-workflow-00001","error":"EOF","stacktrace":"knative.dev/pkg/network.ErrorHandler.func1"}"#;
     const RESET_2020: &str = r#"{"level":"error","ts":"2020-01-03T14:42:08.615Z","logger":"activator","caller":"network/error_handler.go:31","msg":"error reverse proxying request; sockstat: sockets: used 2178\nTCP: inuse 1145 orphan 41 tw 494 alloc 3535 mem 2947\n","knative.dev/controller":"activator","knative.dev/pod":"activator-947bd7448-9mxxv","knative.dev/key":"event-example/wathola-forwarder-d96jq","error":"read tcp 10.128.4.9:56414->10.131.0.14:8012: read: connection reset by peer","stacktrace":"knative.dev/serving/pkg/network.ErrorHandler.func1"}"#;
     const QP_REFUSED: &str = r#"{"severity":"ERROR","timestamp":"2024-05-02T10:00:01.5Z","logger":"queueproxy","caller":"network/error_handler.go:33","message":"error reverse proxying request; sockstat: sockets: used 8\n","commit":"41769de","knative.dev/key":"aiproject/test-predictor-00001","knative.dev/pod":"test-predictor-00001-deployment-5d9f7c8b6-x7k2p","error":"dial tcp 127.0.0.1:8080: connect: connection refused","stacktrace":"knative.dev/pkg/network.ErrorHandler.func1"}"#;
+    // knative/serving#7974 (0.14; the stack trace cut after its first frame).
+    const THROTTLER_2020: &str = r#"{"level":"error","ts":"2020-05-18T11:07:12.146Z","logger":"activator","caller":"handler/handler.go:91","msg":"Throttler try error","commit":"f87352b","knative.dev/controller":"activator","knative.dev/pod":"activator-8cb6d456-kn6nw","knative.dev/key":"team-demo/test-6n7cn","error":"context canceled","stacktrace":"knative.dev/serving/pkg/activator/handler.(*activationHandler).ServeHTTP"}"#;
     const NESTED_KEY: &str = r#"{"level":"error","ts":1603261679.814,"logger":"activator","msg":"error reverse proxying request","knative.dev/controller":"activator","knative.dev/key":{"knative.dev/key":"cega-1/ceperftesthttp-fpnwm-1"},"error":"context deadline exceeded"}"#;
+
+    #[test]
+    fn the_activator_waiting_for_capacity_is_read() {
+        let e = parse_json(THROTTLER_2020).expect("read");
+        assert_eq!(e.failure, Failure::Capacity);
+        assert_eq!(e.component, Component::Activator);
+        assert_eq!(e.revision.as_deref(), Some("team-demo/test-6n7cn"));
+        assert_eq!(e.kind, ErrorKind::Canceled);
+        // Only the activator writes it; the same message from another logger is not read.
+        let qp = THROTTLER_2020.replace(r#""logger":"activator""#, r#""logger":"queueproxy""#);
+        assert_eq!(parse_json(&qp), None);
+    }
 
     #[test]
     fn table() {
@@ -274,6 +315,7 @@ mod tests {
         ];
         for &(line, component, revision, pod, kind, target, ms) in rows {
             let e = parse_json(line).unwrap_or_else(|| panic!("not read: {line}"));
+            assert_eq!(e.failure, Failure::Proxying, "{line}");
             assert_eq!(e.component, component, "{line}");
             assert_eq!(e.revision.as_deref(), revision, "{line}");
             assert_eq!(e.pod.as_deref(), pod, "{line}");

@@ -5,7 +5,8 @@
 # %RESPONSE_CODE_DETAILS% after the flags, in front of a model proxy on 127.0.0.52:18081 writing
 # Istio's default without %REQUESTED_SERVER_NAME% and %ROUTE_NAME%, in front of the model
 # (127.0.0.53:18082, Envoy direct responses, delayed on request). One request per scenario, each
-# with its own x-request-id; the two logs are written one after the other into OUT.
+# with its own x-request-id; the two logs are written one after the other into OUT, and Envoy's
+# /config_dump beside it (OUT without .log, plus .config_dump.json).
 # Usage: scripts/envoy-formats/run.sh [--envoy PATH] [OUT]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -34,7 +35,11 @@ c 7d0c1a2e-0005-4000-8000-000000000005 /v1/models/slow:predict -H 'x-envoy-fault
 curl -s -o /dev/null --max-time 10 -H 'Host: other.example.com' -H 'x-request-id: 7d0c1a2e-0006-4000-8000-000000000006' \
     http://127.0.0.51:18080/v1/models/granite:predict || true                         # 404 NR at the front
 sleep 3
+# The proxies' configuration as Envoy holds it (one Envoy runs all three listeners).
+curl -s http://127.0.0.51:19901/config_dump >"$tmp/config_dump.json"
 curl -s -o /dev/null -X POST http://127.0.0.51:19901/quitquitquit || true
 wait "$pid" 2>/dev/null || true
 cat "$tmp/front.log" "$tmp/model.log" >"$out"
+# Without the temporary folder's name, so that a run writes the same keys.
+sed "s#$tmp#/var/log/envoy#g" "$tmp/config_dump.json" >"${out%.log}.config_dump.json"
 echo "envoy-formats: $(wc -l <"$out") lines in $out ($("$envoy" --version | grep -o 'version: [^ ]*' | head -1))"

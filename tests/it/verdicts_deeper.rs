@@ -305,7 +305,7 @@ fn json_lines_from_threads_say_what_their_format_cannot_tell() {
             (2, 503, "upstream_connect_failure"),
             (3, 0, "upstream_connect_failure"),
             (6, 200, "ok"),
-            (7, 500, "unknown"),
+            (7, 500, "direct_response"),
             (9, 503, "unknown"),
             (10, 503, "circuit_breaker"),
             (40, 504, "upstream_timeout"),

@@ -358,6 +358,34 @@ async fn run(
                 }
                 pending = next;
             }
+            // The Knative proxies' own lines name the revision, not the request: asked once,
+            // over the request's time range, wherever they run (the activator's namespace is
+            // seldom the model's), unless the user chose the streams.
+            if opts.selector.is_none() && !store.full && !sources.iter().all(|s| s.dead) {
+                let containers: Vec<String> = query::KNATIVE_CONTAINERS
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect();
+                let jobs: Vec<(usize, String)> = sources
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| !s.dead)
+                    .map(|(i, s)| {
+                        let sel = query::selector(s.conv, &[], &containers);
+                        (i, query::logql(&sel, &LineFilter::KnativeErrors))
+                    })
+                    .collect();
+                run_queries(
+                    &mut sources,
+                    jobs,
+                    window,
+                    &clock,
+                    log,
+                    &mut store,
+                    &mut summary,
+                )
+                .await;
+            }
             if capped {
                 summary.problems.push(format!(
                     "the search in Loki stopped at {LOKI_TRACE_NEEDLES} request ids and connection addresses (bounds::LOKI_TRACE_NEEDLES); hops found through later ones are missing"

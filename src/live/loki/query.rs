@@ -145,12 +145,23 @@ fn quoted(s: &str) -> String {
 /// line, so also inside a ViaQ envelope where quotes are escaped.
 pub const ACCESS_LOG_FILTER: &str = r"HTTP/|response_code|- - -|dst\.addr";
 
+/// The regular expression that keeps the Knative activator's and queue-proxy's lines about a
+/// request they could not proxy (`error reverse proxying request`, the older `error proxying
+/// request`) or find a pod for (`Throttler try error`): they name the revision, not the request,
+/// so a trace asks for them over the request's time range.
+pub const KNATIVE_ERRORS: &str =
+    r"error reverse proxying request|error proxying request|Throttler try error";
+
+/// The containers that write [`KNATIVE_ERRORS`] lines.
+pub const KNATIVE_CONTAINERS: [&str; 2] = ["activator", "queue-proxy"];
+
 /// A whole LogQL query: `selector` then line filters.
 pub fn logql(selector: &str, filter: &LineFilter) -> String {
     match filter {
         LineFilter::None => selector.to_string(),
         LineFilter::Contains(s) => format!("{selector} |= {}", literal(s)),
         LineFilter::AccessLogs => format!("{selector} |~ {}", literal(ACCESS_LOG_FILTER)),
+        LineFilter::KnativeErrors => format!("{selector} |~ {}", literal(KNATIVE_ERRORS)),
     }
 }
 
@@ -163,6 +174,8 @@ pub enum LineFilter {
     Contains(String),
     /// Access-log lines only ([`ACCESS_LOG_FILTER`]).
     AccessLogs,
+    /// The Knative proxies' lines about failed requests ([`KNATIVE_ERRORS`]).
+    KnativeErrors,
 }
 
 /// Percent-encode a query-string value (RFC 3986 unreserved characters kept).

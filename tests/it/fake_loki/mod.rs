@@ -103,8 +103,15 @@ impl Drop for FakeLoki {
     }
 }
 
-/// `[2024-04-25T20:19:02.116Z] "…` or `2024-04-25T20:11:19.880056Z\tinfo…` → Unix nanoseconds.
+/// `[2024-04-25T20:19:02.116Z] "…` or `2024-04-25T20:11:19.880056Z\tinfo…` → Unix nanoseconds;
+/// a zap JSON line (Knative's) by its `timestamp` or `ts` (the time the line was written, as a
+/// collector reading the container's CRI log would stamp it).
 fn line_time(line: &str) -> Option<i128> {
+    if line.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        let ts = v.get("timestamp").or_else(|| v.get("ts"))?.as_str()?;
+        return Some(ts.parse::<jiff::Timestamp>().ok()?.as_nanosecond());
+    }
     let t = line.strip_prefix('[').unwrap_or(line);
     let end = t.find([']', ' ', '\t'])?;
     let ts: jiff::Timestamp = t[..end].parse().ok()?;
