@@ -14,8 +14,12 @@
 //!   refused on 8080), told apart from the model's own errors with the pod's container status;
 //! - the activator's and queue-proxy's own line about the failure (`error reverse proxying
 //!   request`, read by `meshtrace_parsers::knative`): for the revision the request went to, at its
-//!   time, what their proxy's connection met (refused, closed, timed out, canceled) and where.
+//!   time, what their proxy's connection met (refused, closed, timed out, canceled) and where;
+//!   and, for `explain`, each such line on its own ([`explain_knative_lines`]).
 
+use std::sync::Arc;
+
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::causes::Cause;
@@ -369,6 +373,65 @@ fn proxy_error_words(e: &meshtrace_parsers::knative::ProxyError) -> (String, Str
         ),
     };
     (meaning, fix)
+}
+
+/// One Knative activator or queue-proxy error line as `explain` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KnativeReport {
+    /// Input name.
+    pub input: Arc<str>,
+    /// 1-based line.
+    pub line: u64,
+    /// `activator` or `queue-proxy`.
+    pub component: &'static str,
+    /// The message (`error reverse proxying request`, `Throttler try error`).
+    pub message: &'static str,
+    /// The time as written.
+    pub time: Option<String>,
+    /// The revision, `namespace/name`.
+    pub revision: Option<String>,
+    /// The pod that wrote it.
+    pub pod: Option<String>,
+    /// Go's error, as written (cut to a readable length).
+    pub error: String,
+    /// What the error says happened: `refused`, `closed`, `timeout`, `canceled`, `unreachable`,
+    /// `other`.
+    pub kind: &'static str,
+    /// The address the error names.
+    pub target: Option<String>,
+    /// What it means.
+    pub summary: String,
+    /// What to do.
+    pub fix: String,
+}
+
+/// Read every Knative activator or queue-proxy error line, in the order read.
+pub fn explain_knative_lines(lines: &[crate::model::KnativeLine]) -> Vec<KnativeReport> {
+    use meshtrace_parsers::knative::Component;
+    lines
+        .iter()
+        .map(|k| {
+            let e = &k.error;
+            let (meaning, fix) = proxy_error_words(e);
+            KnativeReport {
+                input: k.input.clone(),
+                line: k.line,
+                component: match e.component {
+                    Component::Activator => "activator",
+                    Component::QueueProxy => "queue-proxy",
+                },
+                message: e.failure.message(),
+                time: e.time.clone(),
+                revision: e.revision.clone(),
+                pod: e.pod.clone(),
+                error: e.error.clone(),
+                kind: e.kind.id(),
+                target: e.target.clone(),
+                summary: format!("{}.", capitalised(&meaning)),
+                fix,
+            }
+        })
+        .collect()
 }
 
 /// What the activator's `Throttler try error` means: the request waited in the activator for a

@@ -55,6 +55,18 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Stable identifier (snake_case), for JSON.
+    pub fn id(self) -> &'static str {
+        match self {
+            ErrorKind::Refused => "refused",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Canceled => "canceled",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::Other => "other",
+        }
+    }
+
     /// Classify Go's error text.
     pub fn of(error: &str) -> ErrorKind {
         let e = error.to_ascii_lowercase();

@@ -28,7 +28,9 @@ use crate::source::merge::{
 };
 use crate::source::runs::Positioned;
 use meshtrace_analysis::explain::RequestReport;
-use meshtrace_analysis::model::{ConnLine, LineSink, LogLine, LogSet, RouterLine, SkippedLine};
+use meshtrace_analysis::model::{
+    ConnLine, KnativeLine, LineSink, LogLine, LogSet, RouterLine, SkippedLine,
+};
 use meshtrace_analysis::settle::{CROWDED, LateLines, Settled, Settler, crowded_note};
 
 #[derive(Debug, clap::Args)]
@@ -235,6 +237,10 @@ struct Collected {
     router: Vec<RouterLine>,
     /// HAProxy lines read.
     router_lines: u64,
+    /// Knative activator and queue-proxy error lines, at most [`CONNECTIONS_KEPT`].
+    knative: Vec<KnativeLine>,
+    /// Knative error lines read.
+    knative_lines: u64,
 }
 
 /// ztunnel connection lines `explain` keeps from small inputs (a small input holds at most a
@@ -287,6 +293,13 @@ impl LineSink for Collected {
         }
         self.skipped(skipped);
     }
+    fn knative(&mut self, line: KnativeLine, skipped: SkippedLine) {
+        self.knative_lines += 1;
+        if self.knative.len() < CONNECTIONS_KEPT {
+            self.knative.push(line);
+        }
+        self.skipped(skipped);
+    }
 }
 
 /// `explain` on small inputs: read whole, explained together.
@@ -310,6 +323,8 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
         connection_lines: 0,
         router: Vec::new(),
         router_lines: 0,
+        knative: Vec::new(),
+        knative_lines: 0,
     };
     let mut failed_inputs = 0;
     for input in &inputs {
@@ -352,6 +367,7 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
     let report = explain(&c.set);
     let connections = meshtrace_analysis::ambient::explain_connections(&c.connections);
     let router = meshtrace_analysis::router::explain_router_lines(&c.router);
+    let knative = meshtrace_analysis::knative::explain_knative_lines(&c.knative);
     let mut out = crate::report::stdout();
     let width = out.width(160);
     if json {
@@ -382,6 +398,13 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
                 stream.value(r)?;
             }
         }
+        // Present when the inputs hold Knative activator or queue-proxy error lines.
+        if !knative.is_empty() {
+            stream.next_array("knative")?;
+            for k in &knative {
+                stream.value(k)?;
+            }
+        }
         stream.end_json()?;
     } else {
         write_explain(&mut out, &c.set, &report, output, width)?;
@@ -401,6 +424,14 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
             None,
             width,
         )?;
+        crate::report::write_knative_lines(
+            &mut out,
+            &knative,
+            c.knative_lines,
+            c.set.inputs.len() > 1,
+            None,
+            width,
+        )?;
         write_skipped_summary(&mut out, &c.skipped, &c.malformed)?;
     }
     out.flush()?;
@@ -410,7 +441,8 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
             "{malformed} malformed line(s); see \"skipped\" in the output"
         ));
     }
-    if c.set.records.is_empty() && connections.is_empty() && router.is_empty() {
+    if c.set.records.is_empty() && connections.is_empty() && router.is_empty() && knative.is_empty()
+    {
         crate::report::warn(nothing_found(&c.set.inputs, &c.skipped));
         return Ok(EXIT_NOTHING);
     }
@@ -448,6 +480,8 @@ struct Finished {
     failed_connections: Vec<ConnLine>,
     /// The input's failed HAProxy lines (at most `FAILED_ROUTER_KEPT`).
     failed_router: Vec<RouterLine>,
+    /// The input's Knative error lines (at most `FAILED_KNATIVE_KEPT`).
+    knative: Vec<KnativeLine>,
     /// The input could not be read (completely): one sentence.
     problem: Option<String>,
     /// The input's `records` and `skipped` elements, in input order, sanitised and ready to
@@ -490,6 +524,8 @@ struct SpoolSink {
     failed_connections: Vec<ConnLine>,
     /// Failed HAProxy lines (at most `FAILED_ROUTER_KEPT`).
     failed_router: Vec<RouterLine>,
+    /// Knative error lines (at most `FAILED_KNATIVE_KEPT`).
+    knative: Vec<KnativeLine>,
     error: Option<std::io::Error>,
     /// Set when the settling stopped (the output failed): every reader stops.
     stop: Arc<AtomicBool>,
@@ -554,6 +590,7 @@ impl SpoolSink {
             skipped,
             failed_connections,
             failed_router,
+            knative,
             error,
             checked,
             ..
@@ -572,6 +609,7 @@ impl SpoolSink {
             skipped,
             failed_connections,
             failed_router,
+            knative,
             problem,
             spools,
         })));
@@ -617,6 +655,12 @@ impl LineSink for SpoolSink {
     fn router(&mut self, line: RouterLine, skipped: SkippedLine) {
         if line.entry.failed() && self.failed_router.len() < merge::FAILED_ROUTER_KEPT {
             self.failed_router.push(line);
+        }
+        self.skipped(skipped);
+    }
+    fn knative(&mut self, line: KnativeLine, skipped: SkippedLine) {
+        if self.knative.len() < merge::FAILED_KNATIVE_KEPT {
+            self.knative.push(line);
         }
         self.skipped(skipped);
     }
@@ -770,11 +814,15 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
     let router_lines = merged.skipped.get("haproxy").copied().unwrap_or(0);
     let router_not_listed = merged.skipped.remove(merge::ROUTER_NOT_KEPT).unwrap_or(0);
     stream.router_lines(&router, router_lines, Some(router_not_listed), None)?;
+    let knative = meshtrace_analysis::knative::explain_knative_lines(&merged.knative);
+    let knative_lines = merged.skipped.get("knative").copied().unwrap_or(0);
+    let knative_not_listed = merged.skipped.remove(merge::KNATIVE_NOT_KEPT).unwrap_or(0);
+    stream.knative_lines(&knative, knative_lines, Some(knative_not_listed), None)?;
     stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
     drop(stream);
     out.flush()?;
     Ok(streaming_exit(
-        records + connection_lines + router_lines,
+        records + connection_lines + router_lines + knative_lines,
         &merged.skipped,
         &names,
         merged.problems.is_empty(),
@@ -825,8 +873,8 @@ fn nothing_found(names: &[String], skipped: &BTreeMap<String, u64>) -> String {
     if skipped.contains_key("envoy-log") {
         hint.push_str("; Envoy's own log is there, so its access log may be off (Istio: `meshConfig.accessLogFile: /dev/stdout`, or the Telemetry API's `accessLogging`)");
     }
-    if skipped.contains_key("knative") || skipped.contains_key("epp") {
-        hint.push_str("; Knative's and the endpoint picker's lines are read beside the access-log lines of the same requests (`trace`)");
+    if skipped.contains_key("epp") {
+        hint.push_str("; the endpoint picker's lines are read beside the access-log lines of the same requests (`trace`)");
     }
     format!("{head}: {kinds}); {hint}")
 }
@@ -944,6 +992,7 @@ fn read_and_spool(
                 skipped: BTreeMap::new(),
                 failed_connections: Vec::new(),
                 failed_router: Vec::new(),
+                knative: Vec::new(),
                 problem: None,
                 spools: Err(SpoolFailure::Create(e)),
             })));
@@ -966,6 +1015,7 @@ fn read_and_spool(
         skipped: BTreeMap::new(),
         failed_connections: Vec::new(),
         failed_router: Vec::new(),
+        knative: Vec::new(),
         error: None,
         stop: stop.clone(),
     };
@@ -1049,8 +1099,9 @@ fn run_streaming_document(
     // `connections` and `router`).
     let connection_lines = merged.skipped.get("ztunnel").copied().unwrap_or(0);
     let router_lines = merged.skipped.get("haproxy").copied().unwrap_or(0);
+    let knative_lines = merged.skipped.get("knative").copied().unwrap_or(0);
     Ok(streaming_exit(
-        records + connection_lines + router_lines,
+        records + connection_lines + router_lines + knative_lines,
         &merged.skipped,
         &names,
         merged.problems.is_empty(),
@@ -1120,10 +1171,12 @@ fn copy_spools(
     let mut skipped_files = Vec::with_capacity(finished.len());
     let mut connections: Vec<ConnLine> = Vec::new();
     let mut router: Vec<RouterLine> = Vec::new();
+    let mut knative: Vec<KnativeLine> = Vec::new();
     stream.next_array("records")?;
     for mut f in finished {
         connections.append(&mut f.failed_connections);
         router.append(&mut f.failed_router);
+        knative.append(&mut f.knative);
         let (mut r, sk) = f.spools.map_err(spool_failure)?;
         stream.spooled_sanitized(&mut r)?;
         close(r);
@@ -1148,6 +1201,14 @@ fn copy_spools(
         stream.next_array("router")?;
         for r in &router {
             stream.value(r)?;
+        }
+    }
+    // The Knative activator's and queue-proxy's error lines, when there are any.
+    let knative = meshtrace_analysis::knative::explain_knative_lines(&knative);
+    if !knative.is_empty() {
+        stream.next_array("knative")?;
+        for k in &knative {
+            stream.value(k)?;
         }
     }
     Ok(stream.end_json()?)

@@ -633,6 +633,18 @@ impl<'o> ExplainStream<'o> {
         write_router_lines(&mut self.out, reports, lines, multi, failed_only, width)
     }
 
+    /// The text's Knative error lines ([`write_knative_lines`]), before its totals.
+    pub fn knative_lines(
+        &mut self,
+        reports: &[meshtrace_analysis::knative::KnativeReport],
+        lines: u64,
+        not_listed: Option<u64>,
+        width: Option<u16>,
+    ) -> io::Result<()> {
+        let multi = self.multi;
+        write_knative_lines(&mut self.out, reports, lines, multi, not_listed, width)
+    }
+
     /// End the JSON (or YAML) document.
     pub fn end_json(&mut self) -> io::Result<()> {
         if self.yaml {
@@ -911,6 +923,86 @@ pub fn write_router_lines(
         let at = loc(&r.input, r.line);
         let failed = r.cause.is_failure();
         write_verdict_block(out, &heading, failed, &r.summary, &at, &r.evidence, &r.fix)?;
+    }
+    Ok(())
+}
+
+/// `explain`'s Knative section: the activator's and queue-proxy's lines about requests they
+/// could not proxy, a table then a block per line. `failed_only`: a large input, where at most
+/// [`crate::source::merge::FAILED_KNATIVE_KEPT`] lines per log are kept and this many more were
+/// not.
+pub fn write_knative_lines(
+    out: &mut dyn Write,
+    reports: &[meshtrace_analysis::knative::KnativeReport],
+    lines: u64,
+    multi: bool,
+    failed_only: Option<u64>,
+    width: Option<u16>,
+) -> io::Result<()> {
+    if reports.is_empty() && lines == 0 {
+        return Ok(());
+    }
+    let loc = |input: &str, line: u64| line_ref(multi, input, line);
+    writeln!(out)?;
+    let more = failed_only.unwrap_or(0);
+    writeln!(
+        out,
+        "{lines} Knative proxy error line{} (activator, queue-proxy){}",
+        plural(lines as usize),
+        if more > 0 {
+            format!(
+                "; {more} not listed (at most {} per log are kept)",
+                crate::source::merge::FAILED_KNATIVE_KEPT
+            )
+        } else {
+            String::new()
+        }
+    )?;
+    if reports.is_empty() {
+        return Ok(());
+    }
+    let mut t = Grid::new(
+        &["#", "component", "revision", "error", "time", "line"],
+        width,
+    );
+    for (i, r) in reports.iter().enumerate() {
+        t.add_row(vec![
+            (i + 1).to_string().into(),
+            r.component.into(),
+            cell(r.revision.as_deref().unwrap_or("-")).into(),
+            r.kind.into(),
+            cell(r.time.as_deref().unwrap_or("-")).into(),
+            loc(&r.input, r.line).into(),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    for (i, r) in reports.iter().enumerate() {
+        let heading = format!(
+            "Knative line {} · {} · {} · {}",
+            i + 1,
+            r.component,
+            Line(r.revision.as_deref().unwrap_or("-")),
+            r.kind
+        );
+        let at = loc(&r.input, r.line);
+        let mut evidence = vec![format!(
+            "{} logged `{}`{}{}: `{}`",
+            r.component,
+            r.message,
+            r.pod
+                .as_deref()
+                .map(|p| format!(" in pod {p}"))
+                .unwrap_or_default(),
+            r.time
+                .as_deref()
+                .map(|t| format!(" at {t}"))
+                .unwrap_or_default(),
+            r.error
+        )];
+        if let Some(t) = &r.target {
+            evidence.push(format!("the address in the error: {t}"));
+        }
+        write_verdict_block(out, &heading, true, &r.summary, &at, &evidence, &r.fix)?;
     }
     Ok(())
 }

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 
 use crate::source::input::read_streamed_from;
 use crate::source::runs::{MAX_RUNS, Positioned, Run, find_runs};
-use meshtrace_analysis::model::{ConnLine, LineSink, LogLine, RouterLine, SkippedLine};
+use meshtrace_analysis::model::{
+    ConnLine, KnativeLine, LineSink, LogLine, RouterLine, SkippedLine,
+};
 
 /// Records between the readers and the merge, for all readers together (in batches being
 /// filled, waiting in the channels and being merged): bounded however many logs a bundle has
@@ -159,6 +161,7 @@ enum Msg {
         malformed: Vec<SkippedLine>,
         failed_connections: Vec<ConnLine>,
         failed_router: Vec<RouterLine>,
+        knative: Vec<KnativeLine>,
         error: Option<String>,
     },
 }
@@ -178,6 +181,14 @@ pub const FAILED_ROUTER_KEPT: usize = 4_096;
 /// kind of line: the commands take it out and say it).
 pub const ROUTER_NOT_KEPT: &str = "haproxy-failed-not-kept";
 
+/// Knative activator and queue-proxy error lines kept per input for `explain` (the others are
+/// only counted, under [`KNATIVE_NOT_KEPT`], and said in a note).
+pub const FAILED_KNATIVE_KEPT: usize = 4_096;
+
+/// The count of Knative error lines past [`FAILED_KNATIVE_KEPT`] in `Merged::skipped` (not a
+/// kind of line: the commands take it out and say it).
+pub const KNATIVE_NOT_KEPT: &str = "knative-not-kept";
+
 /// Batches records into the channel; counts what it does not pass on.
 struct ChannelSink {
     tx: SyncSender<Msg>,
@@ -188,6 +199,7 @@ struct ChannelSink {
     malformed: Vec<SkippedLine>,
     failed_connections: Vec<ConnLine>,
     failed_router: Vec<RouterLine>,
+    knative: Vec<KnativeLine>,
     closed: bool,
     /// Set when nobody takes the records any more: the reader stops.
     stop: Arc<AtomicBool>,
@@ -248,6 +260,14 @@ impl LineSink for ChannelSink {
             } else {
                 *self.skipped.entry(ROUTER_NOT_KEPT.into()).or_default() += 1;
             }
+        }
+        self.skipped(skipped);
+    }
+    fn knative(&mut self, line: KnativeLine, skipped: SkippedLine) {
+        if self.knative.len() < FAILED_KNATIVE_KEPT {
+            self.knative.push(line);
+        } else {
+            *self.skipped.entry(KNATIVE_NOT_KEPT.into()).or_default() += 1;
         }
         self.skipped(skipped);
     }
@@ -331,6 +351,9 @@ pub struct Merged {
     pub failed_connections: Vec<ConnLine>,
     /// Failed HAProxy (OpenShift router) lines (at most [`FAILED_ROUTER_KEPT`] per input).
     pub failed_router: Vec<RouterLine>,
+    /// Knative activator and queue-proxy error lines (at most [`FAILED_KNATIVE_KEPT`] per
+    /// input).
+    pub knative: Vec<KnativeLine>,
     /// Inputs that could not be read (completely), one sentence each.
     pub problems: Vec<String>,
     /// Tells the reader threads to stop (set when the merge is dropped).
@@ -406,6 +429,7 @@ impl Merged {
                     malformed: Vec::new(),
                     failed_connections: Vec::new(),
                     failed_router: Vec::new(),
+                    knative: Vec::new(),
                     closed: false,
                     stop,
                 };
@@ -434,6 +458,7 @@ impl Merged {
                     malformed: std::mem::take(&mut sink.malformed),
                     failed_connections: std::mem::take(&mut sink.failed_connections),
                     failed_router: std::mem::take(&mut sink.failed_router),
+                    knative: std::mem::take(&mut sink.knative),
                     error,
                 });
             });
@@ -450,6 +475,7 @@ impl Merged {
             malformed_examples: Vec::new(),
             failed_connections: Vec::new(),
             failed_router: Vec::new(),
+            knative: Vec::new(),
             problems: Vec::new(),
             stop,
         }
@@ -466,6 +492,7 @@ impl Merged {
                     malformed,
                     failed_connections,
                     failed_router,
+                    knative,
                     error,
                 }) => {
                     self.done[i] = true;
@@ -476,6 +503,7 @@ impl Merged {
                     self.malformed_examples.extend(malformed);
                     self.failed_connections.extend(failed_connections);
                     self.failed_router.extend(failed_router);
+                    self.knative.extend(knative);
                     self.problems.extend(error);
                 }
                 Err(_) => {

@@ -337,7 +337,7 @@ fn other_logs_only_say_what_they_are_and_what_to_give() {
         &["explain", "-"],
         Some(concat!(
             "[2024-04-25 20:21:43.725][15][warning][config] gRPC config stream closed\n",
-            r#"{"severity":"ERROR","timestamp":"2024-01-01T00:00:00Z","logger":"activator","message":"error reverse proxying request; sockstat: x","knative.dev/key":"ns/rev-00001","knative.dev/pod":"activator-1","error":"dial tcp 10.0.0.1:8012: connect: connection refused"}"#,
+            r#"{"severity":"INFO","timestamp":"2024-01-01T00:00:00Z","logger":"activator","message":"Updating Revision Throttler with: clusterIP = <nil>, trackers = 0, backends = 0","knative.dev/key":"ns/rev-00001"}"#,
             "\n"
         )),
     );
@@ -345,10 +345,134 @@ fn other_logs_only_say_what_they_are_and_what_to_give() {
     common::assert_mentions(
         &err,
         &[
-            "(2 line(s) skipped: 1 envoy-log, 1 knative)",
+            "(2 line(s) skipped: 1 envoy-log, 1 json-log)",
             "these are other logs, not access logs",
             "meshConfig.accessLogFile",
         ],
     );
     assert!(!err.contains("--log-format"), "{err}");
+}
+
+#[test]
+fn knative_lines_from_public_threads_are_explained() {
+    // The activator's own lines, as posted (testdata/pasted/README.md): each is listed with what
+    // its error means and a fix naming the revision; exit 0 (something was explained).
+    let (code, out, err) = meshtrace(
+        &[
+            "explain",
+            "testdata/pasted/knative-threads.log",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let k = doc["knative"].as_array().expect("a knative array");
+    let got: Vec<(u64, &str, &str, &str)> = k
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap(),
+                e["message"].as_str().unwrap(),
+                e["kind"].as_str().unwrap(),
+                e["revision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                1,
+                "error reverse proxying request",
+                "closed",
+                "default/dummy-workflow-00001"
+            ),
+            (
+                2,
+                "error reverse proxying request",
+                "closed",
+                "event-example/wathola-forwarder-d96jq"
+            ),
+            (
+                3,
+                "error reverse proxying request",
+                "timeout",
+                "cega-1/ceperftesthttp-fpnwm-1"
+            ),
+            (4, "Throttler try error", "canceled", "team-demo/test-6n7cn"),
+        ]
+    );
+    assert_eq!(k[1]["target"], "10.131.0.14:8012");
+    assert!(
+        k[3]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("waited in the activator for a ready pod"),
+        "{}",
+        k[3]
+    );
+    assert!(
+        k[3]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("serving.knative.dev/revision=test-6n7cn"),
+        "{}",
+        k[3]
+    );
+    // The text lists them too.
+    let (code, out, _) = meshtrace(&["explain", "testdata/pasted/knative-threads.log"], None);
+    assert_eq!(code, 0);
+    common::assert_mentions(
+        &out,
+        &[
+            "4 Knative proxy error lines (activator, queue-proxy)",
+            "Knative line 4 · activator · team-demo/test-6n7cn · canceled",
+        ],
+    );
+}
+
+/// A log of 8 MiB or more is streamed: its Knative error lines are listed after the requests, in
+/// text and JSON (at most 4 096 per log).
+#[test]
+fn knative_lines_of_a_large_log_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("activator.log");
+    let knative = r#"{"severity":"ERROR","timestamp":"2024-06-05T10:15:13.2Z","logger":"activator","caller":"handler/handler.go:114","message":"Throttler try error","error":"context deadline exceeded","knative.dev/key":"kserve-test/iris-predictor-00001"}"#;
+    let info = r#"{"severity":"INFO","timestamp":"2024-06-05T10:15:13.1Z","logger":"activator","caller":"net/throttler.go:532","message":"Updating Revision Throttler with: clusterIP = <nil>, trackers = 0, backends = 0","knative.dev/key":"kserve-test/iris-predictor-00001"}"#;
+    let mut log = String::new();
+    let mut errors = 0u32;
+    let mut n = 0u32;
+    while log.len() < 9 << 20 {
+        n += 1;
+        if n.is_multiple_of(100) {
+            errors += 1;
+            log.push_str(knative);
+        } else {
+            log.push_str(info);
+        }
+        log.push('\n');
+    }
+    std::fs::write(&path, &log).unwrap();
+    let p = path.to_str().unwrap();
+    let (code, text, err) = meshtrace(&["explain", p], None);
+    assert_eq!(code, 0, "{err}");
+    let kept = errors.min(4096);
+    let head = if errors > 4096 {
+        format!(
+            "{errors} Knative proxy error lines (activator, queue-proxy); {} not listed (at most 4096 per log are kept)",
+            errors - 4096
+        )
+    } else {
+        format!("{errors} Knative proxy error lines (activator, queue-proxy)\n")
+    };
+    assert!(text.contains(&head), "{}", &text[..text.len().min(2000)]);
+    assert!(text.contains(&format!("Knative line {kept} · activator")));
+    let (code, out, _) = meshtrace(&["explain", p, "-o", "json"], None);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let k = doc["knative"].as_array().expect("a knative array");
+    assert_eq!(k.len(), kept as usize);
+    assert!(k.iter().all(|e| e["kind"] == "timeout"));
 }

@@ -572,3 +572,34 @@ fn router_lines_from_haproxy_are_escaped_and_masked_everywhere() {
         assert_no_secrets(&format!("{args:?}"), &out);
     }
 }
+
+/// The Knative proxies' error lines carry Go's error text and the revision as logged: terminal
+/// escapes, bidi controls and secrets in them are escaped or masked in `explain`'s text, JSON and
+/// YAML.
+#[test]
+fn knative_lines_are_escaped_and_masked_everywhere() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("activator.log");
+    let line = serde_json::json!({
+        "severity": "ERROR",
+        "timestamp": "2024-06-05T10:15:13.2Z",
+        "logger": "activator",
+        "message": "error reverse proxying request",
+        "knative.dev/key": format!("ns/rev-00001{ESC}"),
+        "knative.dev/pod": "activator-1\u{202e}evil",
+        "error": format!("dial tcp 10.0.0.1:8012: Authorization: Bearer {} {ESC}", SECRETS[0]),
+    });
+    std::fs::write(&path, format!("{line}\n")).unwrap();
+    let p = path.to_str().unwrap();
+    for args in [
+        vec!["explain", p],
+        vec!["explain", p, "-o", "json"],
+        vec!["explain", p, "-o", "yaml"],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains("activator"), "{args:?}: not read:\n{out}");
+        assert_clean(&format!("{args:?}"), &out);
+        assert_no_secrets(&format!("{args:?}"), &out);
+    }
+}
