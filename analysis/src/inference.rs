@@ -703,7 +703,25 @@ pub fn epp_refusal_reading(ev: &Evidence, gw: &RawRecord<'_>, d: &Decision) -> O
             });
         }
     }
-    let (cause, meaning, fix) = match status {
+    let (cause, meaning, fix) = refusal_words(status);
+    Some(Reading {
+        cause,
+        summary: format!(
+            "The endpoint picker{what} refused the request with {status} ({code}{}): {meaning}. The gateway returned its answer; no model server was called.",
+            if msg.is_empty() {
+                String::new()
+            } else {
+                format!(": {msg}")
+            }
+        ),
+        fix: fix.to_string(),
+        cited,
+    })
+}
+
+/// What an endpoint picker's refusal with `status` means: the cause, in words, and the fix.
+fn refusal_words(status: u16) -> (Cause, &'static str, &'static str) {
+    match status {
         429 => (
             Cause::RateLimited,
             "every model server of the pool is saturated (queue or KV-cache thresholds), so the picker shed the request (flow control / admission); sheddable requests (negative priority in their InferenceObjective) go first",
@@ -719,20 +737,106 @@ pub fn epp_refusal_reading(ev: &Evidence, gw: &RawRecord<'_>, d: &Decision) -> O
             "the picker failed to process the request",
             "Read the endpoint picker's log line cited and the request body it refused.",
         ),
-    };
-    Some(Reading {
-        cause,
-        summary: format!(
-            "The endpoint picker{what} refused the request with {status} ({code}{}): {meaning}. The gateway returned its answer; no model server was called.",
-            if msg.is_empty() {
-                String::new()
-            } else {
-                format!(": {msg}")
+    }
+}
+
+/// One endpoint picker line as `explain` lists it: the endpoint it picked for a request, or
+/// its refusal.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EppReport {
+    /// Input name.
+    pub input: std::sync::Arc<str>,
+    /// 1-based line.
+    pub line: u64,
+    /// The request's `x-request-id`.
+    pub request_id: String,
+    /// The time as written.
+    pub time: Option<String>,
+    /// The model the client asked for, and the one the picker sent on.
+    pub model: Option<String>,
+    /// The model the picker sent the request on as (`targetModel`).
+    pub target_model: Option<String>,
+    /// The endpoint picked (`ip[:port]`), for a request handled.
+    pub endpoint: Option<String>,
+    /// The pod picked, when the line names it.
+    pub pod: Option<String>,
+    /// The status the picker answered with, for a refusal.
+    pub status: Option<u16>,
+    /// The refusal's code (`InferencePoolResourceExhausted`, `ServiceUnavailable`, …).
+    pub code: Option<String>,
+    /// Cause class: `ok` for a request handled.
+    pub cause: Cause,
+    /// Plain-language summary.
+    pub summary: String,
+    /// Usual fix (empty for a request handled).
+    pub fix: String,
+}
+
+/// Read every endpoint picker line, in the order read.
+pub fn explain_epp_lines(lines: &[crate::model::EppLine]) -> Vec<EppReport> {
+    lines
+        .iter()
+        .map(|l| {
+            let d = &l.decision;
+            let models = match (&d.model, &d.target_model) {
+                (Some(m), Some(t)) if m != t => format!(" (model {m}, sent on as {t})"),
+                (Some(m), _) | (None, Some(m)) => format!(" (model {m})"),
+                (None, None) => String::new(),
+            };
+            let (cause, summary, fix) = match d.status() {
+                Some(status) => {
+                    let (cause, meaning, fix) = refusal_words(status);
+                    let msg = d
+                        .error
+                        .as_deref()
+                        .and_then(|e| e.split_once(" - ").map(|x| x.1))
+                        .filter(|m| !m.is_empty())
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default();
+                    (
+                        cause,
+                        format!(
+                            "The endpoint picker refused request {}{models} with {status} ({}{msg}): {meaning}. The gateway answers with it; no model server is called.",
+                            d.request_id,
+                            d.code.as_deref().unwrap_or("-")
+                        ),
+                        fix.to_string(),
+                    )
+                }
+                None => {
+                    let to = match (&d.pod, &d.endpoint) {
+                        (Some(p), Some(e)) => format!("pod {p} ({e})"),
+                        (Some(p), None) => format!("pod {p}"),
+                        (None, Some(e)) => e.clone(),
+                        (None, None) => "a model server".to_string(),
+                    };
+                    (
+                        Cause::Ok,
+                        format!(
+                            "The endpoint picker sent request {}{models} to {to}.",
+                            d.request_id
+                        ),
+                        String::new(),
+                    )
+                }
+            };
+            EppReport {
+                input: l.input.clone(),
+                line: l.line,
+                request_id: d.request_id.clone(),
+                time: d.time.clone(),
+                model: d.model.clone(),
+                target_model: d.target_model.clone(),
+                endpoint: d.endpoint.clone(),
+                pod: d.pod.clone(),
+                status: d.status(),
+                code: d.code.clone(),
+                cause,
+                summary,
+                fix,
             }
-        ),
-        fix: fix.to_string(),
-        cited,
-    })
+        })
+        .collect()
 }
 
 /// What the endpoint picker's log adds to a trace.

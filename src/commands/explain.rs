@@ -29,7 +29,7 @@ use crate::source::merge::{
 use crate::source::runs::Positioned;
 use meshtrace_analysis::explain::RequestReport;
 use meshtrace_analysis::model::{
-    ConnLine, KnativeLine, LineSink, LogLine, LogSet, RouterLine, SkippedLine,
+    ConnLine, EppLine, KnativeLine, LineSink, LogLine, LogSet, RouterLine, SkippedLine,
 };
 use meshtrace_analysis::settle::{CROWDED, LateLines, Settled, Settler, crowded_note};
 
@@ -241,6 +241,10 @@ struct Collected {
     knative: Vec<KnativeLine>,
     /// Knative error lines read.
     knative_lines: u64,
+    /// Endpoint picker lines, at most [`CONNECTIONS_KEPT`] (refusals up to twice that).
+    epp: Vec<EppLine>,
+    /// Endpoint picker lines read.
+    epp_lines: u64,
 }
 
 /// ztunnel connection lines `explain` keeps from small inputs (a small input holds at most a
@@ -300,6 +304,15 @@ impl LineSink for Collected {
         }
         self.skipped(skipped);
     }
+    fn epp(&mut self, line: EppLine, skipped: SkippedLine) {
+        self.epp_lines += 1;
+        if self.epp.len() < CONNECTIONS_KEPT
+            || (line.decision.status().is_some() && self.epp.len() < 2 * CONNECTIONS_KEPT)
+        {
+            self.epp.push(line);
+        }
+        self.skipped(skipped);
+    }
 }
 
 /// `explain` on small inputs: read whole, explained together.
@@ -325,6 +338,8 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
         router_lines: 0,
         knative: Vec::new(),
         knative_lines: 0,
+        epp: Vec::new(),
+        epp_lines: 0,
     };
     let mut failed_inputs = 0;
     for input in &inputs {
@@ -368,6 +383,7 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
     let connections = meshtrace_analysis::ambient::explain_connections(&c.connections);
     let router = meshtrace_analysis::router::explain_router_lines(&c.router);
     let knative = meshtrace_analysis::knative::explain_knative_lines(&c.knative);
+    let epp = meshtrace_analysis::inference::explain_epp_lines(&c.epp);
     let mut out = crate::report::stdout();
     let width = out.width(160);
     if json {
@@ -405,6 +421,13 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
                 stream.value(k)?;
             }
         }
+        // Present when the inputs hold an endpoint picker's lines (inference gateways).
+        if !epp.is_empty() {
+            stream.next_array("epp")?;
+            for e in &epp {
+                stream.value(e)?;
+            }
+        }
         stream.end_json()?;
     } else {
         write_explain(&mut out, &c.set, &report, output, width)?;
@@ -432,6 +455,14 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
             None,
             width,
         )?;
+        crate::report::write_epp_lines(
+            &mut out,
+            &epp,
+            c.epp_lines,
+            c.set.inputs.len() > 1,
+            None,
+            width,
+        )?;
         write_skipped_summary(&mut out, &c.skipped, &c.malformed)?;
     }
     out.flush()?;
@@ -441,7 +472,11 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
             "{malformed} malformed line(s); see \"skipped\" in the output"
         ));
     }
-    if c.set.records.is_empty() && connections.is_empty() && router.is_empty() && knative.is_empty()
+    if c.set.records.is_empty()
+        && connections.is_empty()
+        && router.is_empty()
+        && knative.is_empty()
+        && epp.is_empty()
     {
         crate::report::warn(nothing_found(&c.set.inputs, &c.skipped));
         return Ok(EXIT_NOTHING);
@@ -482,6 +517,8 @@ struct Finished {
     failed_router: Vec<RouterLine>,
     /// The input's Knative error lines (at most `FAILED_KNATIVE_KEPT`).
     knative: Vec<KnativeLine>,
+    /// The input's endpoint picker refusals (at most `FAILED_EPP_KEPT`).
+    failed_epp: Vec<EppLine>,
     /// The input could not be read (completely): one sentence.
     problem: Option<String>,
     /// The input's `records` and `skipped` elements, in input order, sanitised and ready to
@@ -526,6 +563,8 @@ struct SpoolSink {
     failed_router: Vec<RouterLine>,
     /// Knative error lines (at most `FAILED_KNATIVE_KEPT`).
     knative: Vec<KnativeLine>,
+    /// Endpoint picker refusals (at most `FAILED_EPP_KEPT`).
+    failed_epp: Vec<EppLine>,
     error: Option<std::io::Error>,
     /// Set when the settling stopped (the output failed): every reader stops.
     stop: Arc<AtomicBool>,
@@ -591,6 +630,7 @@ impl SpoolSink {
             failed_connections,
             failed_router,
             knative,
+            failed_epp,
             error,
             checked,
             ..
@@ -610,6 +650,7 @@ impl SpoolSink {
             failed_connections,
             failed_router,
             knative,
+            failed_epp,
             problem,
             spools,
         })));
@@ -661,6 +702,12 @@ impl LineSink for SpoolSink {
     fn knative(&mut self, line: KnativeLine, skipped: SkippedLine) {
         if self.knative.len() < merge::FAILED_KNATIVE_KEPT {
             self.knative.push(line);
+        }
+        self.skipped(skipped);
+    }
+    fn epp(&mut self, line: EppLine, skipped: SkippedLine) {
+        if line.decision.status().is_some() && self.failed_epp.len() < merge::FAILED_EPP_KEPT {
+            self.failed_epp.push(line);
         }
         self.skipped(skipped);
     }
@@ -818,11 +865,15 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
     let knative_lines = merged.skipped.get("knative").copied().unwrap_or(0);
     let knative_not_listed = merged.skipped.remove(merge::KNATIVE_NOT_KEPT).unwrap_or(0);
     stream.knative_lines(&knative, knative_lines, Some(knative_not_listed), None)?;
+    let epp = meshtrace_analysis::inference::explain_epp_lines(&merged.failed_epp);
+    let epp_lines = merged.skipped.get("epp").copied().unwrap_or(0);
+    let epp_not_listed = merged.skipped.remove(merge::EPP_NOT_KEPT).unwrap_or(0);
+    stream.epp_lines(&epp, epp_lines, Some(epp_not_listed), None)?;
     stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
     drop(stream);
     out.flush()?;
     Ok(streaming_exit(
-        records + connection_lines + router_lines + knative_lines,
+        records + connection_lines + router_lines + knative_lines + epp_lines,
         &merged.skipped,
         &names,
         merged.problems.is_empty(),
@@ -872,9 +923,6 @@ fn nothing_found(names: &[String], skipped: &BTreeMap<String, u64>) -> String {
     );
     if skipped.contains_key("envoy-log") {
         hint.push_str("; Envoy's own log is there, so its access log may be off (Istio: `meshConfig.accessLogFile: /dev/stdout`, or the Telemetry API's `accessLogging`)");
-    }
-    if skipped.contains_key("epp") {
-        hint.push_str("; the endpoint picker's lines are read beside the access-log lines of the same requests (`trace`)");
     }
     format!("{head}: {kinds}); {hint}")
 }
@@ -993,6 +1041,7 @@ fn read_and_spool(
                 failed_connections: Vec::new(),
                 failed_router: Vec::new(),
                 knative: Vec::new(),
+                failed_epp: Vec::new(),
                 problem: None,
                 spools: Err(SpoolFailure::Create(e)),
             })));
@@ -1016,6 +1065,7 @@ fn read_and_spool(
         failed_connections: Vec::new(),
         failed_router: Vec::new(),
         knative: Vec::new(),
+        failed_epp: Vec::new(),
         error: None,
         stop: stop.clone(),
     };
@@ -1100,8 +1150,9 @@ fn run_streaming_document(
     let connection_lines = merged.skipped.get("ztunnel").copied().unwrap_or(0);
     let router_lines = merged.skipped.get("haproxy").copied().unwrap_or(0);
     let knative_lines = merged.skipped.get("knative").copied().unwrap_or(0);
+    let epp_lines = merged.skipped.get("epp").copied().unwrap_or(0);
     Ok(streaming_exit(
-        records + connection_lines + router_lines + knative_lines,
+        records + connection_lines + router_lines + knative_lines + epp_lines,
         &merged.skipped,
         &names,
         merged.problems.is_empty(),
@@ -1172,11 +1223,13 @@ fn copy_spools(
     let mut connections: Vec<ConnLine> = Vec::new();
     let mut router: Vec<RouterLine> = Vec::new();
     let mut knative: Vec<KnativeLine> = Vec::new();
+    let mut epp: Vec<EppLine> = Vec::new();
     stream.next_array("records")?;
     for mut f in finished {
         connections.append(&mut f.failed_connections);
         router.append(&mut f.failed_router);
         knative.append(&mut f.knative);
+        epp.append(&mut f.failed_epp);
         let (mut r, sk) = f.spools.map_err(spool_failure)?;
         stream.spooled_sanitized(&mut r)?;
         close(r);
@@ -1209,6 +1262,14 @@ fn copy_spools(
         stream.next_array("knative")?;
         for k in &knative {
             stream.value(k)?;
+        }
+    }
+    // The endpoint picker's refusals, when there are any.
+    let epp = meshtrace_analysis::inference::explain_epp_lines(&epp);
+    if !epp.is_empty() {
+        stream.next_array("epp")?;
+        for e in &epp {
+            stream.value(e)?;
         }
     }
     Ok(stream.end_json()?)

@@ -645,6 +645,18 @@ impl<'o> ExplainStream<'o> {
         write_knative_lines(&mut self.out, reports, lines, multi, not_listed, width)
     }
 
+    /// The text's endpoint picker lines ([`write_epp_lines`]), before its totals.
+    pub fn epp_lines(
+        &mut self,
+        reports: &[meshtrace_analysis::inference::EppReport],
+        lines: u64,
+        failed_only: Option<u64>,
+        width: Option<u16>,
+    ) -> io::Result<()> {
+        let multi = self.multi;
+        write_epp_lines(&mut self.out, reports, lines, multi, failed_only, width)
+    }
+
     /// End the JSON (or YAML) document.
     pub fn end_json(&mut self) -> io::Result<()> {
         if self.yaml {
@@ -1003,6 +1015,89 @@ pub fn write_knative_lines(
             evidence.push(format!("the address in the error: {t}"));
         }
         write_verdict_block(out, &heading, true, &r.summary, &at, &evidence, &r.fix)?;
+    }
+    Ok(())
+}
+
+/// `explain`'s endpoint picker section (Gateway API Inference Extension): the endpoint the
+/// picker chose for each request, or its refusal, a table then a block per line.
+/// `failed_only`: a large input, where only the refusals are kept (at most
+/// [`crate::source::merge::FAILED_EPP_KEPT`] per log) and this many more were not.
+pub fn write_epp_lines(
+    out: &mut dyn Write,
+    reports: &[meshtrace_analysis::inference::EppReport],
+    lines: u64,
+    multi: bool,
+    failed_only: Option<u64>,
+    width: Option<u16>,
+) -> io::Result<()> {
+    if reports.is_empty() && lines == 0 {
+        return Ok(());
+    }
+    let loc = |input: &str, line: u64| line_ref(multi, input, line);
+    let refused = reports.iter().filter(|r| r.status.is_some()).count();
+    writeln!(out)?;
+    match failed_only {
+        Some(more) => writeln!(
+            out,
+            "{lines} endpoint picker line{} (Gateway API Inference Extension); {refused} refusal{} listed{}",
+            plural(lines as usize),
+            plural(refused),
+            if more > 0 {
+                format!(
+                    ", {more} more not listed (at most {} per log are kept)",
+                    crate::source::merge::FAILED_EPP_KEPT
+                )
+            } else {
+                String::new()
+            }
+        )?,
+        None => writeln!(
+            out,
+            "{lines} endpoint picker line{} (Gateway API Inference Extension) ({refused} refused)",
+            plural(lines as usize)
+        )?,
+    }
+    if reports.is_empty() {
+        return Ok(());
+    }
+    let decision =
+        |r: &meshtrace_analysis::inference::EppReport| match (&r.code, &r.pod, &r.endpoint) {
+            (Some(c), _, _) => format!("refused: {c}"),
+            (None, Some(p), _) => format!("picked {p}"),
+            (None, None, Some(e)) => format!("picked {e}"),
+            (None, None, None) => "picked".to_string(),
+        };
+    let mut t = Grid::new(
+        &["#", "request id", "decision", "status", "cause", "line"],
+        width,
+    );
+    for (i, r) in reports.iter().enumerate() {
+        t.add_row(vec![
+            (i + 1).to_string().into(),
+            cell(&r.request_id).into(),
+            cell(&decision(r)).into(),
+            Cell::status(r.status.map_or_else(|| "-".to_string(), |s| s.to_string())),
+            r.cause.id().to_string().into(),
+            loc(&r.input, r.line).into(),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    for (i, r) in reports.iter().enumerate() {
+        let heading = format!(
+            "Picker line {} · {} · {} · {}",
+            i + 1,
+            Line(&r.request_id),
+            r.status.map_or_else(|| "-".to_string(), |s| s.to_string()),
+            r.cause.id()
+        );
+        let at = loc(&r.input, r.line);
+        let failed = r.cause.is_failure();
+        let evidence = vec![
+            format!("the picker's code {}", r.code.as_deref().unwrap_or("-")),
+            format!("follow it: meshtrace trace {}", r.request_id),
+        ];
+        write_verdict_block(out, &heading, failed, &r.summary, &at, &evidence, &r.fix)?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use crate::source::input::read_streamed_from;
 use crate::source::runs::{MAX_RUNS, Positioned, Run, find_runs};
 use meshtrace_analysis::model::{
-    ConnLine, KnativeLine, LineSink, LogLine, RouterLine, SkippedLine,
+    ConnLine, EppLine, KnativeLine, LineSink, LogLine, RouterLine, SkippedLine,
 };
 
 /// Records between the readers and the merge, for all readers together (in batches being
@@ -162,6 +162,7 @@ enum Msg {
         failed_connections: Vec<ConnLine>,
         failed_router: Vec<RouterLine>,
         knative: Vec<KnativeLine>,
+        failed_epp: Vec<EppLine>,
         error: Option<String>,
     },
 }
@@ -189,6 +190,14 @@ pub const FAILED_KNATIVE_KEPT: usize = 4_096;
 /// kind of line: the commands take it out and say it).
 pub const KNATIVE_NOT_KEPT: &str = "knative-not-kept";
 
+/// The endpoint picker's refusals kept per input for `explain` (its lines about requests it
+/// handled are only counted; refusals past this are counted under [`EPP_NOT_KEPT`]).
+pub const FAILED_EPP_KEPT: usize = 4_096;
+
+/// The count of the picker's refusals past [`FAILED_EPP_KEPT`] in `Merged::skipped` (not a
+/// kind of line: the commands take it out and say it).
+pub const EPP_NOT_KEPT: &str = "epp-refusals-not-kept";
+
 /// Batches records into the channel; counts what it does not pass on.
 struct ChannelSink {
     tx: SyncSender<Msg>,
@@ -200,6 +209,7 @@ struct ChannelSink {
     failed_connections: Vec<ConnLine>,
     failed_router: Vec<RouterLine>,
     knative: Vec<KnativeLine>,
+    failed_epp: Vec<EppLine>,
     closed: bool,
     /// Set when nobody takes the records any more: the reader stops.
     stop: Arc<AtomicBool>,
@@ -268,6 +278,16 @@ impl LineSink for ChannelSink {
             self.knative.push(line);
         } else {
             *self.skipped.entry(KNATIVE_NOT_KEPT.into()).or_default() += 1;
+        }
+        self.skipped(skipped);
+    }
+    fn epp(&mut self, line: EppLine, skipped: SkippedLine) {
+        if line.decision.status().is_some() {
+            if self.failed_epp.len() < FAILED_EPP_KEPT {
+                self.failed_epp.push(line);
+            } else {
+                *self.skipped.entry(EPP_NOT_KEPT.into()).or_default() += 1;
+            }
         }
         self.skipped(skipped);
     }
@@ -354,6 +374,8 @@ pub struct Merged {
     /// Knative activator and queue-proxy error lines (at most [`FAILED_KNATIVE_KEPT`] per
     /// input).
     pub knative: Vec<KnativeLine>,
+    /// The endpoint picker's refusals (at most [`FAILED_EPP_KEPT`] per input).
+    pub failed_epp: Vec<EppLine>,
     /// Inputs that could not be read (completely), one sentence each.
     pub problems: Vec<String>,
     /// Tells the reader threads to stop (set when the merge is dropped).
@@ -430,6 +452,7 @@ impl Merged {
                     failed_connections: Vec::new(),
                     failed_router: Vec::new(),
                     knative: Vec::new(),
+                    failed_epp: Vec::new(),
                     closed: false,
                     stop,
                 };
@@ -459,6 +482,7 @@ impl Merged {
                     failed_connections: std::mem::take(&mut sink.failed_connections),
                     failed_router: std::mem::take(&mut sink.failed_router),
                     knative: std::mem::take(&mut sink.knative),
+                    failed_epp: std::mem::take(&mut sink.failed_epp),
                     error,
                 });
             });
@@ -476,6 +500,7 @@ impl Merged {
             failed_connections: Vec::new(),
             failed_router: Vec::new(),
             knative: Vec::new(),
+            failed_epp: Vec::new(),
             problems: Vec::new(),
             stop,
         }
@@ -493,6 +518,7 @@ impl Merged {
                     failed_connections,
                     failed_router,
                     knative,
+                    failed_epp,
                     error,
                 }) => {
                     self.done[i] = true;
@@ -504,6 +530,7 @@ impl Merged {
                     self.failed_connections.extend(failed_connections);
                     self.failed_router.extend(failed_router);
                     self.knative.extend(knative);
+                    self.failed_epp.extend(failed_epp);
                     self.problems.extend(error);
                 }
                 Err(_) => {

@@ -476,3 +476,82 @@ fn knative_lines_of_a_large_log_are_listed() {
     assert_eq!(k.len(), kept as usize);
     assert!(k.iter().all(|e| e["kind"] == "timeout"));
 }
+
+/// An endpoint picker's lines (Gateway API Inference Extension; shaped as its
+/// `requestcontrol/director.go` and `handlers/server.go` log them): the endpoint picked for each
+/// request, or the refusal and what it means; large inputs list the refusals only.
+#[test]
+fn endpoint_picker_lines_are_explained() {
+    const HANDLED: &str = r#"{"level":"info","ts":"2025-10-10T08:01:02.345Z","logger":"epp","caller":"requestcontrol/director.go:212","msg":"Request handled","x-request-id":"6f1c7c2e-31a4-4d7e-9e55-0b2f3c6a1d10","model":"Qwen/Qwen2-0.5B-Instruct","targetModel":"Qwen/Qwen2-0.5B-Instruct","endpoint":{"NamespacedName":{"Namespace":"default","Name":"vllm-qwen-7d9f8c-abcde"},"Address":"10.244.1.17","Labels":{"app":"vllm-qwen"}}}"#;
+    const SATURATED: &str = r#"{"level":"error","ts":"2025-10-10T08:01:03.000Z","caller":"handlers/server.go:247","msg":"Failed to process request","x-request-id":"b1","error":"inference gateway: InferencePoolResourceExhausted - system saturated, non-critical request dropped"}"#;
+    const NO_PODS: &str = r#"{"level":"error","ts":"2025-10-10T08:01:04.000Z","msg":"Failed to process request","x-request-id":"c2","error":"inference gateway: ServiceUnavailable - failed to find candidate pods for serving the request"}"#;
+    let input = format!("{HANDLED}\n{SATURATED}\n{NO_PODS}\n");
+    let (code, out, err) = meshtrace(&["explain", "-", "-o", "json"], Some(&input));
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let e = doc["epp"].as_array().expect("an epp array");
+    let got: Vec<(&str, Option<u64>, &str)> = e
+        .iter()
+        .map(|x| {
+            (
+                x["request_id"].as_str().unwrap(),
+                x["status"].as_u64(),
+                x["cause"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("6f1c7c2e-31a4-4d7e-9e55-0b2f3c6a1d10", None, "ok"),
+            ("b1", Some(429), "rate_limited"),
+            ("c2", Some(503), "no_healthy_upstream"),
+        ]
+    );
+    assert_eq!(e[0]["pod"], "vllm-qwen-7d9f8c-abcde");
+    assert!(
+        e[2]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("InferencePool selects")
+    );
+    let (code, out, _) = meshtrace(&["explain", "-"], Some(&input));
+    assert_eq!(code, 0);
+    common::assert_mentions(
+        &out,
+        &[
+            "3 endpoint picker lines (Gateway API Inference Extension) (2 refused)",
+            "Picker line 2 · b1 · 429 · rate_limited",
+            "follow it: meshtrace trace c2",
+        ],
+    );
+
+    // 8 MiB or more: streamed, the refusals listed, the requests handled only counted.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("epp.log");
+    let (mut log, mut n, mut refused) = (String::new(), 0u32, 0u32);
+    while log.len() < 9 << 20 {
+        n += 1;
+        if n.is_multiple_of(50) {
+            refused += 1;
+            log.push_str(NO_PODS);
+        } else {
+            log.push_str(HANDLED);
+        }
+        log.push('\n');
+    }
+    std::fs::write(&path, &log).unwrap();
+    let p = path.to_str().unwrap();
+    let (code, text, err) = meshtrace(&["explain", p], None);
+    assert_eq!(code, 0, "{err}");
+    let head = format!(
+        "{n} endpoint picker lines (Gateway API Inference Extension); {refused} refusals listed\n"
+    );
+    assert!(text.contains(&head), "{}", &text[..text.len().min(1500)]);
+    let (code, out, _) = meshtrace(&["explain", p, "-o", "json"], None);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let e = doc["epp"].as_array().expect("an epp array");
+    assert_eq!(e.len(), refused as usize);
+    assert!(e.iter().all(|x| x["status"] == 503));
+}

@@ -603,3 +603,36 @@ fn knative_lines_are_escaped_and_masked_everywhere() {
         assert_no_secrets(&format!("{args:?}"), &out);
     }
 }
+
+/// An endpoint picker's lines carry the request id, model and error as logged: terminal
+/// escapes, bidi controls and secrets in them are escaped or masked in `explain`'s text, JSON and
+/// YAML.
+#[test]
+fn endpoint_picker_lines_are_escaped_and_masked_everywhere() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("epp.log");
+    let line = serde_json::json!({
+        "level": "error",
+        "ts": "2025-10-10T08:01:04.000Z",
+        "msg": "Failed to process request",
+        "x-request-id": format!("id-1{ESC}"),
+        "model": "m\u{202e}evil",
+        "error": format!("inference gateway: ServiceUnavailable - token={} {ESC}", SECRETS[3]),
+    });
+    std::fs::write(&path, format!("{line}\n")).unwrap();
+    let p = path.to_str().unwrap();
+    for args in [
+        vec!["explain", p],
+        vec!["explain", p, "-o", "json"],
+        vec!["explain", p, "-o", "yaml"],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(
+            out.contains("no_healthy_upstream"),
+            "{args:?}: not read:\n{out}"
+        );
+        assert_clean(&format!("{args:?}"), &out);
+        assert_no_secrets(&format!("{args:?}"), &out);
+    }
+}
