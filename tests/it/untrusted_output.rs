@@ -573,14 +573,12 @@ fn router_lines_from_haproxy_are_escaped_and_masked_everywhere() {
     }
 }
 
-/// The Knative proxies' error lines carry Go's error text and the revision as logged: terminal
-/// escapes, bidi controls and secrets in them are escaped or masked in `explain`'s text, JSON and
-/// YAML.
+/// The Knative proxies' error lines (Go's error text, the revision) and an endpoint picker's
+/// (request id, model, error) are listed by `explain` as logged: terminal escapes, bidi controls
+/// and secrets in them are escaped or masked in its text, JSON and YAML.
 #[test]
-fn knative_lines_are_escaped_and_masked_everywhere() {
-    let d = tempfile::tempdir().unwrap();
-    let path = d.path().join("activator.log");
-    let line = serde_json::json!({
+fn knative_and_endpoint_picker_lines_are_escaped_and_masked_everywhere() {
+    let knative = serde_json::json!({
         "severity": "ERROR",
         "timestamp": "2024-06-05T10:15:13.2Z",
         "logger": "activator",
@@ -589,29 +587,7 @@ fn knative_lines_are_escaped_and_masked_everywhere() {
         "knative.dev/pod": "activator-1\u{202e}evil",
         "error": format!("dial tcp 10.0.0.1:8012: Authorization: Bearer {} {ESC}", SECRETS[0]),
     });
-    std::fs::write(&path, format!("{line}\n")).unwrap();
-    let p = path.to_str().unwrap();
-    for args in [
-        vec!["explain", p],
-        vec!["explain", p, "-o", "json"],
-        vec!["explain", p, "-o", "yaml"],
-    ] {
-        let (code, out, err) = run(&args);
-        assert_eq!(code, 0, "{args:?}: {err}");
-        assert!(out.contains("activator"), "{args:?}: not read:\n{out}");
-        assert_clean(&format!("{args:?}"), &out);
-        assert_no_secrets(&format!("{args:?}"), &out);
-    }
-}
-
-/// An endpoint picker's lines carry the request id, model and error as logged: terminal
-/// escapes, bidi controls and secrets in them are escaped or masked in `explain`'s text, JSON and
-/// YAML.
-#[test]
-fn endpoint_picker_lines_are_escaped_and_masked_everywhere() {
-    let d = tempfile::tempdir().unwrap();
-    let path = d.path().join("epp.log");
-    let line = serde_json::json!({
+    let epp = serde_json::json!({
         "level": "error",
         "ts": "2025-10-10T08:01:04.000Z",
         "msg": "Failed to process request",
@@ -619,20 +595,24 @@ fn endpoint_picker_lines_are_escaped_and_masked_everywhere() {
         "model": "m\u{202e}evil",
         "error": format!("inference gateway: ServiceUnavailable - token={} {ESC}", SECRETS[3]),
     });
-    std::fs::write(&path, format!("{line}\n")).unwrap();
-    let p = path.to_str().unwrap();
-    for args in [
-        vec!["explain", p],
-        vec!["explain", p, "-o", "json"],
-        vec!["explain", p, "-o", "yaml"],
+    let d = tempfile::tempdir().unwrap();
+    for (name, line, read_as) in [
+        ("activator.log", knative, "activator"),
+        ("epp.log", epp, "no_healthy_upstream"),
     ] {
-        let (code, out, err) = run(&args);
-        assert_eq!(code, 0, "{args:?}: {err}");
-        assert!(
-            out.contains("no_healthy_upstream"),
-            "{args:?}: not read:\n{out}"
-        );
-        assert_clean(&format!("{args:?}"), &out);
-        assert_no_secrets(&format!("{args:?}"), &out);
+        let path = d.path().join(name);
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        let p = path.to_str().unwrap();
+        for args in [
+            vec!["explain", p],
+            vec!["explain", p, "-o", "json"],
+            vec!["explain", p, "-o", "yaml"],
+        ] {
+            let (code, out, err) = run(&args);
+            assert_eq!(code, 0, "{args:?}: {err}");
+            assert!(out.contains(read_as), "{args:?}: not read:\n{out}");
+            assert_clean(&format!("{args:?}"), &out);
+            assert_no_secrets(&format!("{args:?}"), &out);
+        }
     }
 }
