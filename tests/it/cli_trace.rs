@@ -2,6 +2,7 @@
 //! promises (origin hop, cause, cited objects), plus snapshots of table and JSON output.
 
 use crate::common;
+use common::run_in_repo as run;
 
 use std::path::Path;
 
@@ -128,19 +129,6 @@ const CASES: &[Case] = &[
         objects: &["AuthorizationPolicy/istio-system/allow-with-header"],
     },
 ];
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = common::meshtrace()
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn example_bundles_give_the_promised_verdicts() {

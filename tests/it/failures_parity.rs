@@ -4,23 +4,11 @@
 //! the same cause, status, origin hop, summary, fix, objects cited and readings.
 
 use crate::common;
+use common::run_in_repo as run;
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = common::meshtrace()
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// Every bundle folder (one with a manifest) under `dir`, sorted.
 fn bundles(dir: &str) -> Vec<PathBuf> {

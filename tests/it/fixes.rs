@@ -4,23 +4,11 @@
 //! (`meshtrace_analysis::authz`).
 
 use crate::common;
+use common::run_in_repo as run;
 
 use std::path::Path;
 
 use serde_json::{Value, json};
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = common::meshtrace()
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn trace_json(start: &str, bundle: &str) -> Value {
     let (code, out, err) = run(&["trace", start, "--bundle", bundle, "-o", "json"]);
