@@ -627,9 +627,9 @@ pub struct LineParser {
     by_shape: Vec<(Arc<TextFormat>, Arc<str>)>,
     /// Which of `by_shape` read the last record, if one did (tried first then).
     shape_last: Option<usize>,
-    /// Formats read by shape from lines a built-in reads only as cut short, with how many
-    /// lines each (at most [`MAX_SHAPE_VOTES`] formats).
-    shape_votes: Vec<(Box<str>, u32)>,
+    /// Formats read by shape from lines a built-in reads only as cut short, each with a hash
+    /// of the first line that read so (at most [`MAX_SHAPE_VOTES`] formats).
+    shape_votes: Vec<(Box<str>, u64)>,
 }
 
 /// Most formats counted by [`LineParser::shape_vote`].
@@ -989,20 +989,27 @@ impl LineParser {
     /// Has another line that a built-in reads only as cut short read by shape as this one
     /// does (see [`LineParser::parse_once`])? Counts this line's vote.
     fn shape_vote(&mut self, line: &str) -> bool {
-        if self.fixed || !line.starts_with('[') || self.shape_votes.len() >= MAX_SHAPE_VOTES {
+        if self.fixed || !line.starts_with('[') {
             return false;
         }
         let Some(f) = shape::infer(line) else {
             return false;
         };
-        let source: Box<str> = f.source().into();
-        match self.shape_votes.iter_mut().find(|(s, _)| *s == source) {
-            Some((_, n)) => {
-                *n += 1;
-                true
-            }
+        // The same line may be parsed more than once (a reader that tries to join a cut line
+        // with the next one parses it again): only another line counts as a second vote.
+        let this = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            line.hash(&mut h);
+            h.finish()
+        };
+        let source = f.source();
+        match self.shape_votes.iter().find(|(s, _)| &**s == source) {
+            Some(&(_, first)) => first != this,
             None => {
-                self.shape_votes.push((source, 1));
+                if self.shape_votes.len() < MAX_SHAPE_VOTES {
+                    self.shape_votes.push((source.into(), this));
+                }
                 false
             }
         }
@@ -1360,7 +1367,9 @@ mod tests {
     #[test]
     fn lines_ending_alike_early_are_a_custom_format_not_cut_lines() {
         let mut p = LineParser::auto();
-        // One line alone reads as an Istio line cut short (a paste may end anywhere)...
+        // One line alone reads as an Istio line cut short (a paste may end anywhere), however
+        // often it is parsed...
+        assert!(matches!(p.parse(MODEL[0]), LineOutcome::Truncated { .. }));
         assert!(matches!(p.parse(MODEL[0]), LineOutcome::Truncated { .. }));
         // ...a second one ending at the same operator makes it the proxy's format.
         let LineOutcome::Record(r) = p.parse(MODEL[1]) else {
