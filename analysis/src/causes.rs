@@ -22,6 +22,8 @@ pub enum Cause {
     AuthnFailed,
     /// A local or global rate limit rejected the request.
     RateLimited,
+    /// The rate limit service could not be asked and `failure_mode_deny` rejected the request.
+    RateLimitServiceError,
     /// No route matched the Host and path.
     RouteNotFound,
     /// The route named a cluster the proxy does not have.
@@ -74,7 +76,7 @@ impl Cause {
     }
 
     /// Every cause, in documentation order.
-    pub const ALL: [Cause; 25] = [
+    pub const ALL: [Cause; 26] = [
         Cause::Ok,
         Cause::AppError,
         Cause::ActivatorError,
@@ -82,6 +84,7 @@ impl Cause {
         Cause::ExtAuthzDenied,
         Cause::AuthnFailed,
         Cause::RateLimited,
+        Cause::RateLimitServiceError,
         Cause::RouteNotFound,
         Cause::ClusterNotFound,
         Cause::DirectResponse,
@@ -112,6 +115,7 @@ impl Cause {
             Cause::ExtAuthzDenied => "ext_authz_denied",
             Cause::AuthnFailed => "authn_failed",
             Cause::RateLimited => "rate_limited",
+            Cause::RateLimitServiceError => "rate_limit_service_error",
             Cause::RouteNotFound => "route_not_found",
             Cause::ClusterNotFound => "cluster_not_found",
             Cause::DirectResponse => "direct_response",
@@ -152,6 +156,9 @@ impl Cause {
             }
             Cause::AuthnFailed => "JWT authentication (RequestAuthentication) rejected the request",
             Cause::RateLimited => "a rate limit rejected the request",
+            Cause::RateLimitServiceError => {
+                "the rate limit service could not be asked, and the proxy rejected the request rather than let it through"
+            }
             Cause::RouteNotFound => "no route matched the request's host and path",
             Cause::ClusterNotFound => {
                 "the matched route points to a cluster the proxy does not have"
@@ -209,7 +216,10 @@ impl Cause {
                 "Send a valid token (Authorization: Bearer …) whose issuer and audience match the RequestAuthentication, and check the JWKS URI is reachable from the proxy."
             }
             Cause::RateLimited => {
-                "Raise or scope the limit (EnvoyFilter local_ratelimit / ratelimit service descriptors) or slow the client; RLSE/rate_limiter_error means the rate limit service itself failed (failure_mode_deny)."
+                "Raise or scope the limit (EnvoyFilter local_ratelimit / ratelimit service descriptors) or slow the client."
+            }
+            Cause::RateLimitServiceError => {
+                "No limit was reached: the proxy could not get an answer from the rate limit service (unreachable, timed out, a gRPC error). Check the service's pods and the cluster the ratelimit filter's `rate_limit_service` names (`istioctl proxy-config cluster <pod>`, its endpoints and mTLS); with `failure_mode_deny: false` (Envoy's default) requests pass while the service is down."
             }
             Cause::RouteNotFound => {
                 "Make the request's Host match a VirtualService host bound to this gateway (or mesh) and its path a route: check `meshtrace route-check`/`istioctl proxy-config routes`, the Gateway's hosts and the Host header (cluster-local services need `Host: <svc>.<ns>`)."

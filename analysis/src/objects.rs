@@ -160,7 +160,7 @@ pub fn cite(
         Cause::PlaintextToMtls | Cause::MissingSidecar | Cause::MtlsMismatch => {
             cite_mtls(&site, cause)
         }
-        Cause::RateLimited => cite_rate_limit(&site),
+        Cause::RateLimited | Cause::RateLimitServiceError => cite_rate_limit(&site),
         Cause::RouteNotFound => cite_route_not_found(&site),
         Cause::AppError
         | Cause::UpstreamReset
