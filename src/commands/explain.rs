@@ -20,7 +20,7 @@ use crate::explain::explain;
 use crate::report::explain_stream::{element, record_element_checked, write_skipped_summary};
 use crate::report::json::{RecordJson, SkippedJson};
 use crate::report::safe::{KeyChecks, PlainBudget, SanitizedFile, SanitizingSpool};
-use crate::report::{ExplainStream, OutputFormat, write_explain};
+use crate::report::{ExplainStream, LineSection, OutputFormat, write_explain};
 use crate::source::input::{InputSource, STREAM_MIN_BYTES, read_streamed, read_streamed_from};
 use crate::source::merge::{
     self, EndQueue, MALFORMED_EXAMPLES, Merged, Reader, StreamInput, Streams, pop_earliest,
@@ -400,69 +400,25 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
             let f = rewound(spool)?;
             stream.spooled(std::io::BufReader::with_capacity(1 << 16, f))?;
         }
-        // Present when the inputs hold ztunnel connection lines (Istio ambient).
-        if !connections.is_empty() {
-            stream.next_array("connections")?;
-            for conn in &connections {
-                stream.value(conn)?;
-            }
-        }
-        // Present when the inputs hold HAProxy (OpenShift router) lines.
-        if !router.is_empty() {
-            stream.next_array("router")?;
-            for r in &router {
-                stream.value(r)?;
-            }
-        }
-        // Present when the inputs hold Knative activator or queue-proxy error lines.
-        if !knative.is_empty() {
-            stream.next_array("knative")?;
-            for k in &knative {
-                stream.value(k)?;
-            }
-        }
-        // Present when the inputs hold an endpoint picker's lines (inference gateways).
-        if !epp.is_empty() {
-            stream.next_array("epp")?;
-            for e in &epp {
-                stream.value(e)?;
-            }
+        // Present when the inputs hold such lines.
+        for s in sections(&connections, &router, &knative, &epp) {
+            stream.section(&s, 0, None, None)?;
         }
         stream.end_json()?;
     } else {
         write_explain(&mut out, &c.set, &report, output, width)?;
-        crate::report::write_connections(
-            &mut out,
-            &connections,
+        let counts = [
             c.connection_lines,
-            c.set.inputs.len() > 1,
-            None,
-            width,
-        )?;
-        crate::report::write_router_lines(
-            &mut out,
-            &router,
             c.router_lines,
-            c.set.inputs.len() > 1,
-            None,
-            width,
-        )?;
-        crate::report::write_knative_lines(
-            &mut out,
-            &knative,
             c.knative_lines,
-            c.set.inputs.len() > 1,
-            None,
-            width,
-        )?;
-        crate::report::write_epp_lines(
-            &mut out,
-            &epp,
             c.epp_lines,
-            c.set.inputs.len() > 1,
-            None,
-            width,
-        )?;
+        ];
+        for (s, lines) in sections(&connections, &router, &knative, &epp)
+            .iter()
+            .zip(counts)
+        {
+            s.write_text(&mut out, lines, c.set.inputs.len() > 1, None, width)?;
+        }
         write_skipped_summary(&mut out, &c.skipped, &c.malformed)?;
     }
     out.flush()?;
@@ -856,19 +812,39 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
         .skipped
         .remove("ztunnel-failed-not-kept")
         .unwrap_or(0);
-    stream.connections(&connections, connection_lines, Some(not_listed), None)?;
+    stream.section(
+        &LineSection::Connections(&connections),
+        connection_lines,
+        Some(not_listed),
+        None,
+    )?;
     let router = meshtrace_analysis::router::explain_router_lines(&merged.failed_router);
     let router_lines = merged.skipped.get("haproxy").copied().unwrap_or(0);
     let router_not_listed = merged.skipped.remove(merge::ROUTER_NOT_KEPT).unwrap_or(0);
-    stream.router_lines(&router, router_lines, Some(router_not_listed), None)?;
+    stream.section(
+        &LineSection::Router(&router),
+        router_lines,
+        Some(router_not_listed),
+        None,
+    )?;
     let knative = meshtrace_analysis::knative::explain_knative_lines(&merged.knative);
     let knative_lines = merged.skipped.get("knative").copied().unwrap_or(0);
     let knative_not_listed = merged.skipped.remove(merge::KNATIVE_NOT_KEPT).unwrap_or(0);
-    stream.knative_lines(&knative, knative_lines, Some(knative_not_listed), None)?;
+    stream.section(
+        &LineSection::Knative(&knative),
+        knative_lines,
+        Some(knative_not_listed),
+        None,
+    )?;
     let epp = meshtrace_analysis::inference::explain_epp_lines(&merged.failed_epp);
     let epp_lines = merged.skipped.get("epp").copied().unwrap_or(0);
     let epp_not_listed = merged.skipped.remove(merge::EPP_NOT_KEPT).unwrap_or(0);
-    stream.epp_lines(&epp, epp_lines, Some(epp_not_listed), None)?;
+    stream.section(
+        &LineSection::Epp(&epp),
+        epp_lines,
+        Some(epp_not_listed),
+        None,
+    )?;
     stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
     drop(stream);
     out.flush()?;
@@ -1240,39 +1216,31 @@ fn copy_spools(
         stream.spooled_sanitized(&mut sk)?;
         close(sk);
     }
-    // The failed ztunnel connections (Istio ambient), when there are any.
+    // The failed ztunnel connections, router lines, Knative error lines and endpoint picker
+    // refusals, when there are any.
     let connections = meshtrace_analysis::ambient::explain_connections(&connections);
-    if !connections.is_empty() {
-        stream.next_array("connections")?;
-        for c in &connections {
-            stream.value(c)?;
-        }
-    }
-    // The failed HAProxy (OpenShift router) lines, when there are any.
     let router = meshtrace_analysis::router::explain_router_lines(&router);
-    if !router.is_empty() {
-        stream.next_array("router")?;
-        for r in &router {
-            stream.value(r)?;
-        }
-    }
-    // The Knative activator's and queue-proxy's error lines, when there are any.
     let knative = meshtrace_analysis::knative::explain_knative_lines(&knative);
-    if !knative.is_empty() {
-        stream.next_array("knative")?;
-        for k in &knative {
-            stream.value(k)?;
-        }
-    }
-    // The endpoint picker's refusals, when there are any.
     let epp = meshtrace_analysis::inference::explain_epp_lines(&epp);
-    if !epp.is_empty() {
-        stream.next_array("epp")?;
-        for e in &epp {
-            stream.value(e)?;
-        }
+    for s in sections(&connections, &router, &knative, &epp) {
+        stream.section(&s, 0, None, None)?;
     }
     Ok(stream.end_json()?)
+}
+
+/// The sections of the lines that are not access-log records, in the document's order.
+fn sections<'a>(
+    connections: &'a [meshtrace_analysis::ambient::ConnectionReport],
+    router: &'a [meshtrace_analysis::router::RouterReport],
+    knative: &'a [meshtrace_analysis::knative::KnativeReport],
+    epp: &'a [meshtrace_analysis::inference::EppReport],
+) -> [LineSection<'a>; 4] {
+    [
+        LineSection::Connections(connections),
+        LineSection::Router(router),
+        LineSection::Knative(knative),
+        LineSection::Epp(epp),
+    ]
 }
 
 /// Spools copied and waiting to be closed by [`write_document`]'s closer.

@@ -609,52 +609,30 @@ impl<'o> ExplainStream<'o> {
         write!(self.out, "{close},\n  \"{name}\": [")
     }
 
-    /// The text's ztunnel connections ([`write_connections`]), before its totals.
-    pub fn connections(
+    /// One section of lines other than access-log records ([`LineSection`]): as text, before
+    /// the totals, with `lines` read and, for large inputs, how many were not kept; as an array
+    /// of the document (JSON, YAML) when it has entries.
+    pub fn section(
         &mut self,
-        conns: &[meshtrace_analysis::ambient::ConnectionReport],
-        lines: u64,
-        kept_failed_only: Option<u64>,
-        width: Option<u16>,
-    ) -> io::Result<()> {
-        let multi = self.multi;
-        write_connections(&mut self.out, conns, lines, multi, kept_failed_only, width)
-    }
-
-    /// The text's OpenShift router lines ([`write_router_lines`]), before its totals.
-    pub fn router_lines(
-        &mut self,
-        reports: &[meshtrace_analysis::router::RouterReport],
-        lines: u64,
-        failed_only: Option<u64>,
-        width: Option<u16>,
-    ) -> io::Result<()> {
-        let multi = self.multi;
-        write_router_lines(&mut self.out, reports, lines, multi, failed_only, width)
-    }
-
-    /// The text's Knative error lines ([`write_knative_lines`]), before its totals.
-    pub fn knative_lines(
-        &mut self,
-        reports: &[meshtrace_analysis::knative::KnativeReport],
+        section: &LineSection<'_>,
         lines: u64,
         not_listed: Option<u64>,
         width: Option<u16>,
     ) -> io::Result<()> {
+        if self.json || self.yaml {
+            if section.is_empty() {
+                return Ok(());
+            }
+            self.next_array(section.key())?;
+            return match section {
+                LineSection::Connections(v) => v.iter().try_for_each(|x| self.value(x)),
+                LineSection::Router(v) => v.iter().try_for_each(|x| self.value(x)),
+                LineSection::Knative(v) => v.iter().try_for_each(|x| self.value(x)),
+                LineSection::Epp(v) => v.iter().try_for_each(|x| self.value(x)),
+            };
+        }
         let multi = self.multi;
-        write_knative_lines(&mut self.out, reports, lines, multi, not_listed, width)
-    }
-
-    /// The text's endpoint picker lines ([`write_epp_lines`]), before its totals.
-    pub fn epp_lines(
-        &mut self,
-        reports: &[meshtrace_analysis::inference::EppReport],
-        lines: u64,
-        failed_only: Option<u64>,
-        width: Option<u16>,
-    ) -> io::Result<()> {
-        let multi = self.multi;
-        write_epp_lines(&mut self.out, reports, lines, multi, failed_only, width)
+        section.write_text(&mut self.out, lines, multi, not_listed, width)
     }
 
     /// End the JSON (or YAML) document.
@@ -781,323 +759,342 @@ fn write_request(
     Ok(())
 }
 
-/// Write the ztunnel connections `explain` read (Istio ambient): a line of totals, a table and
-/// one block per connection (failed ones with evidence, fix and the `trace` that follows it).
-/// `lines` is how many connection lines were read; `kept_failed_only` says the list holds only
-/// the failed connections (large inputs), `not_listed` how many more failed lines were not kept.
-pub fn write_connections(
-    out: &mut dyn Write,
-    conns: &[meshtrace_analysis::ambient::ConnectionReport],
-    lines: u64,
-    multi: bool,
-    kept_failed_only: Option<u64>,
-    width: Option<u16>,
-) -> io::Result<()> {
-    if conns.is_empty() && lines == 0 {
-        return Ok(());
-    }
-    let loc = |input: &str, line: u64| line_ref(multi, input, line);
-    let failed = conns.iter().filter(|c| c.cause.is_failure()).count();
-    writeln!(out)?;
-    if let Some(not_listed) = kept_failed_only {
-        writeln!(
-            out,
-            "{lines} ztunnel connection line{} (Istio ambient); {failed} failed connection{} listed{}",
-            plural(lines as usize),
-            plural(failed),
-            if not_listed > 0 {
-                format!(
-                    ", {not_listed} more failed line{} not listed (at most {} per log are kept)",
-                    plural(not_listed as usize),
-                    crate::source::merge::FAILED_CONNECTIONS_KEPT
-                )
-            } else {
-                String::new()
-            }
-        )?;
-    } else {
-        writeln!(
-            out,
-            "{lines} ztunnel connection line{} (Istio ambient) in {} connection{} ({failed} failed)",
-            plural(lines as usize),
-            conns.len(),
-            plural(conns.len())
-        )?;
-    }
-    if conns.is_empty() {
-        return Ok(());
-    }
-    let mut t = Grid::new(
-        &["#", "source", "destination", "cause", "origin", "lines"],
-        width,
-    );
-    for (i, c) in conns.iter().enumerate() {
-        t.add_row(vec![
-            (i + 1).to_string().into(),
-            cell(c.source.as_deref().unwrap_or("-")).into(),
-            cell(c.destination.as_deref().unwrap_or("-")).into(),
-            c.cause.id().to_string().into(),
-            loc(&c.origin_input, c.origin_line).into(),
-            c.lines
-                .iter()
-                .map(|l| l.line.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-                .into(),
-        ]);
-    }
-    writeln!(out, "{t}")?;
-    for (i, c) in conns.iter().enumerate() {
-        let heading = format!(
-            "Connection {} · {} → {} · {}",
-            i + 1,
-            Line(c.source.as_deref().unwrap_or("-")),
-            Line(c.destination.as_deref().unwrap_or("-")),
-            c.cause.id()
-        );
-        let failed = c.cause.is_failure();
-        let at = loc(&c.origin_input, c.origin_line);
-        write_verdict_block(out, &heading, failed, &c.summary, &at, &c.evidence, &c.fix)?;
-        if let Some(src) = c.source.as_ref().filter(|_| failed) {
-            writeln!(out, "  Follow it: meshtrace trace {}", Line(src))?;
-        }
-    }
-    Ok(())
+/// The lines `explain` reads besides access-log records, each kind explained in a section of
+/// its own: a line of totals, a table and one block per line in the text, an array of the
+/// document (named by [`LineSection::key`]) in JSON and YAML.
+pub enum LineSection<'a> {
+    /// ztunnel connections (Istio ambient).
+    Connections(&'a [meshtrace_analysis::ambient::ConnectionReport]),
+    /// The OpenShift router's (HAProxy's) lines.
+    Router(&'a [meshtrace_analysis::router::RouterReport]),
+    /// The Knative activator's and queue-proxy's lines about requests they could not proxy.
+    Knative(&'a [meshtrace_analysis::knative::KnativeReport]),
+    /// An endpoint picker's lines (Gateway API Inference Extension).
+    Epp(&'a [meshtrace_analysis::inference::EppReport]),
 }
 
-/// Write the OpenShift router's (HAProxy's) lines `explain` read: a line of totals, a table and
-/// one block per line (failed ones with evidence and fix). `lines` is how many were read;
-/// `failed_only` says the list holds only the failed ones (large inputs), and how many more
-/// failed lines were not kept.
-pub fn write_router_lines(
-    out: &mut dyn Write,
-    reports: &[meshtrace_analysis::router::RouterReport],
-    lines: u64,
-    multi: bool,
-    failed_only: Option<u64>,
-    width: Option<u16>,
-) -> io::Result<()> {
-    if reports.is_empty() && lines == 0 {
-        return Ok(());
-    }
-    let loc = |input: &str, line: u64| line_ref(multi, input, line);
-    let failed = reports.iter().filter(|r| r.cause.is_failure()).count();
-    writeln!(out)?;
-    match failed_only {
-        Some(more) => writeln!(
-            out,
-            "{lines} OpenShift router (HAProxy) line{}; {failed} failed line{} listed{}",
-            plural(lines as usize),
-            plural(failed),
-            if more > 0 {
-                format!(
-                    ", {more} more failed line{} not listed (at most {} per log are kept)",
-                    plural(more as usize),
-                    crate::source::merge::FAILED_ROUTER_KEPT
-                )
-            } else {
-                String::new()
-            }
-        )?,
-        None => writeln!(
-            out,
-            "{lines} OpenShift router (HAProxy) line{} ({failed} failed)",
-            plural(lines as usize)
-        )?,
-    }
-    if reports.is_empty() {
-        return Ok(());
-    }
-    let mut t = Grid::new(
-        &["#", "status", "state", "cause", "route", "request", "line"],
-        width,
-    );
-    for (i, r) in reports.iter().enumerate() {
-        t.add_row(vec![
-            (i + 1).to_string().into(),
-            Cell::status(r.status.map_or_else(|| "-".to_string(), |s| s.to_string())),
-            cell(&r.termination).into(),
-            r.cause.id().to_string().into(),
-            cell(r.route.as_deref().unwrap_or("-")).into(),
-            cell(r.request.as_deref().unwrap_or("-")).into(),
-            loc(&r.input, r.line).into(),
-        ]);
-    }
-    writeln!(out, "{t}")?;
-    for (i, r) in reports.iter().enumerate() {
-        let heading = format!(
-            "Router line {} · {} · {} · {}",
-            i + 1,
-            r.status.map_or_else(|| "-".to_string(), |s| s.to_string()),
-            Line(&r.termination),
-            r.cause.id()
-        );
-        let at = loc(&r.input, r.line);
-        let failed = r.cause.is_failure();
-        write_verdict_block(out, &heading, failed, &r.summary, &at, &r.evidence, &r.fix)?;
-    }
-    Ok(())
-}
-
-/// `explain`'s Knative section: the activator's and queue-proxy's lines about requests they
-/// could not proxy, a table then a block per line. `failed_only`: a large input, where at most
-/// [`crate::source::merge::FAILED_KNATIVE_KEPT`] lines per log are kept and this many more were
-/// not.
-pub fn write_knative_lines(
-    out: &mut dyn Write,
-    reports: &[meshtrace_analysis::knative::KnativeReport],
-    lines: u64,
-    multi: bool,
-    failed_only: Option<u64>,
-    width: Option<u16>,
-) -> io::Result<()> {
-    if reports.is_empty() && lines == 0 {
-        return Ok(());
-    }
-    let loc = |input: &str, line: u64| line_ref(multi, input, line);
-    writeln!(out)?;
-    let more = failed_only.unwrap_or(0);
-    writeln!(
-        out,
-        "{lines} Knative proxy error line{} (activator, queue-proxy){}",
-        plural(lines as usize),
-        if more > 0 {
-            format!(
-                "; {more} not listed (at most {} per log are kept)",
-                crate::source::merge::FAILED_KNATIVE_KEPT
-            )
-        } else {
-            String::new()
+impl LineSection<'_> {
+    /// The section's array in the document.
+    pub fn key(&self) -> &'static str {
+        match self {
+            LineSection::Connections(_) => "connections",
+            LineSection::Router(_) => "router",
+            LineSection::Knative(_) => "knative",
+            LineSection::Epp(_) => "epp",
         }
-    )?;
-    if reports.is_empty() {
-        return Ok(());
     }
-    let mut t = Grid::new(
-        &["#", "component", "revision", "error", "time", "line"],
-        width,
-    );
-    for (i, r) in reports.iter().enumerate() {
-        t.add_row(vec![
-            (i + 1).to_string().into(),
-            r.component.into(),
-            cell(r.revision.as_deref().unwrap_or("-")).into(),
-            r.kind.into(),
-            cell(r.time.as_deref().unwrap_or("-")).into(),
-            loc(&r.input, r.line).into(),
-        ]);
-    }
-    writeln!(out, "{t}")?;
-    for (i, r) in reports.iter().enumerate() {
-        let heading = format!(
-            "Knative line {} · {} · {} · {}",
-            i + 1,
-            r.component,
-            Line(r.revision.as_deref().unwrap_or("-")),
-            r.kind
-        );
-        let at = loc(&r.input, r.line);
-        let mut evidence = vec![format!(
-            "{} logged `{}`{}{}: `{}`",
-            r.component,
-            r.message,
-            r.pod
-                .as_deref()
-                .map(|p| format!(" in pod {p}"))
-                .unwrap_or_default(),
-            r.time
-                .as_deref()
-                .map(|t| format!(" at {t}"))
-                .unwrap_or_default(),
-            r.error
-        )];
-        if let Some(t) = &r.target {
-            evidence.push(format!("the address in the error: {t}"));
-        }
-        write_verdict_block(out, &heading, true, &r.summary, &at, &evidence, &r.fix)?;
-    }
-    Ok(())
-}
 
-/// `explain`'s endpoint picker section (Gateway API Inference Extension): the endpoint the
-/// picker chose for each request, or its refusal, a table then a block per line.
-/// `failed_only`: a large input, where only the refusals are kept (at most
-/// [`crate::source::merge::FAILED_EPP_KEPT`] per log) and this many more were not.
-pub fn write_epp_lines(
-    out: &mut dyn Write,
-    reports: &[meshtrace_analysis::inference::EppReport],
-    lines: u64,
-    multi: bool,
-    failed_only: Option<u64>,
-    width: Option<u16>,
-) -> io::Result<()> {
-    if reports.is_empty() && lines == 0 {
-        return Ok(());
+    /// Nothing to list.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            LineSection::Connections(v) => v.is_empty(),
+            LineSection::Router(v) => v.is_empty(),
+            LineSection::Knative(v) => v.is_empty(),
+            LineSection::Epp(v) => v.is_empty(),
+        }
     }
-    let loc = |input: &str, line: u64| line_ref(multi, input, line);
-    let refused = reports.iter().filter(|r| r.status.is_some()).count();
-    writeln!(out)?;
-    match failed_only {
-        Some(more) => writeln!(
-            out,
-            "{lines} endpoint picker line{} (Gateway API Inference Extension); {refused} refusal{} listed{}",
-            plural(lines as usize),
-            plural(refused),
-            if more > 0 {
-                format!(
-                    ", {more} more not listed (at most {} per log are kept)",
-                    crate::source::merge::FAILED_EPP_KEPT
-                )
-            } else {
-                String::new()
+
+    /// The text section: nothing when no such line was read. `lines` is how many were read;
+    /// `not_listed` is set for large inputs, where only the failed lines are kept (at most a
+    /// few thousand per log), with how many more failed lines were not.
+    pub fn write_text(
+        &self,
+        out: &mut dyn Write,
+        lines: u64,
+        multi: bool,
+        not_listed: Option<u64>,
+        width: Option<u16>,
+    ) -> io::Result<()> {
+        if self.is_empty() && lines == 0 {
+            return Ok(());
+        }
+        let loc = |input: &str, line: u64| line_ref(multi, input, line);
+        let status = |s: Option<u16>| s.map_or_else(|| "-".to_string(), |s| s.to_string());
+        // "N more failed lines not listed (at most K per log are kept)" after the totals.
+        let more = |n: u64, what: &str, kept: usize| {
+            if n == 0 {
+                return String::new();
             }
-        )?,
-        None => writeln!(
-            out,
-            "{lines} endpoint picker line{} (Gateway API Inference Extension) ({refused} refused)",
-            plural(lines as usize)
-        )?,
-    }
-    if reports.is_empty() {
-        return Ok(());
-    }
-    let decision =
-        |r: &meshtrace_analysis::inference::EppReport| match (&r.code, &r.pod, &r.endpoint) {
-            (Some(c), _, _) => format!("refused: {c}"),
-            (None, Some(p), _) => format!("picked {p}"),
-            (None, None, Some(e)) => format!("picked {e}"),
-            (None, None, None) => "picked".to_string(),
+            format!("{n}{what} not listed (at most {kept} per log are kept)")
         };
-    let mut t = Grid::new(
-        &["#", "request id", "decision", "status", "cause", "line"],
-        width,
-    );
-    for (i, r) in reports.iter().enumerate() {
-        t.add_row(vec![
-            (i + 1).to_string().into(),
-            cell(&r.request_id).into(),
-            cell(&decision(r)).into(),
-            Cell::status(r.status.map_or_else(|| "-".to_string(), |s| s.to_string())),
-            r.cause.id().to_string().into(),
-            loc(&r.input, r.line).into(),
-        ]);
+        let lines_word = format!("line{}", plural(lines as usize));
+        writeln!(out)?;
+        match self {
+            LineSection::Connections(conns) => {
+                let failed = conns.iter().filter(|c| c.cause.is_failure()).count();
+                match not_listed {
+                    Some(n) => writeln!(
+                        out,
+                        "{lines} ztunnel connection {lines_word} (Istio ambient); {failed} failed connection{} listed{}",
+                        plural(failed),
+                        comma(more(
+                            n,
+                            &format!(" more failed line{}", plural(n as usize)),
+                            crate::source::merge::FAILED_CONNECTIONS_KEPT
+                        ))
+                    )?,
+                    None => writeln!(
+                        out,
+                        "{lines} ztunnel connection {lines_word} (Istio ambient) in {} connection{} ({failed} failed)",
+                        conns.len(),
+                        plural(conns.len())
+                    )?,
+                }
+                table_and_blocks(
+                    out,
+                    conns,
+                    &["#", "source", "destination", "cause", "origin", "lines"],
+                    width,
+                    |c| {
+                        vec![
+                            cell(c.source.as_deref().unwrap_or("-")).into(),
+                            cell(c.destination.as_deref().unwrap_or("-")).into(),
+                            c.cause.id().to_string().into(),
+                            loc(&c.origin_input, c.origin_line).into(),
+                            c.lines
+                                .iter()
+                                .map(|l| l.line.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                                .into(),
+                        ]
+                    },
+                    |out, i, c| {
+                        let heading = format!(
+                            "Connection {i} · {} → {} · {}",
+                            Line(c.source.as_deref().unwrap_or("-")),
+                            Line(c.destination.as_deref().unwrap_or("-")),
+                            c.cause.id()
+                        );
+                        let failed = c.cause.is_failure();
+                        let at = loc(&c.origin_input, c.origin_line);
+                        write_verdict_block(
+                            out,
+                            &heading,
+                            failed,
+                            &c.summary,
+                            &at,
+                            &c.evidence,
+                            &c.fix,
+                        )?;
+                        match c.source.as_ref().filter(|_| failed) {
+                            Some(src) => {
+                                writeln!(out, "  Follow it: meshtrace trace {}", Line(src))
+                            }
+                            None => Ok(()),
+                        }
+                    },
+                )
+            }
+            LineSection::Router(reports) => {
+                let failed = reports.iter().filter(|r| r.cause.is_failure()).count();
+                match not_listed {
+                    Some(n) => writeln!(
+                        out,
+                        "{lines} OpenShift router (HAProxy) {lines_word}; {failed} failed line{} listed{}",
+                        plural(failed),
+                        comma(more(
+                            n,
+                            &format!(" more failed line{}", plural(n as usize)),
+                            crate::source::merge::FAILED_ROUTER_KEPT
+                        ))
+                    )?,
+                    None => writeln!(
+                        out,
+                        "{lines} OpenShift router (HAProxy) {lines_word} ({failed} failed)"
+                    )?,
+                }
+                table_and_blocks(
+                    out,
+                    reports,
+                    &["#", "status", "state", "cause", "route", "request", "line"],
+                    width,
+                    |r| {
+                        vec![
+                            Cell::status(status(r.status)),
+                            cell(&r.termination).into(),
+                            r.cause.id().to_string().into(),
+                            cell(r.route.as_deref().unwrap_or("-")).into(),
+                            cell(r.request.as_deref().unwrap_or("-")).into(),
+                            loc(&r.input, r.line).into(),
+                        ]
+                    },
+                    |out, i, r| {
+                        let heading = format!(
+                            "Router line {i} · {} · {} · {}",
+                            status(r.status),
+                            Line(&r.termination),
+                            r.cause.id()
+                        );
+                        let at = loc(&r.input, r.line);
+                        let failed = r.cause.is_failure();
+                        write_verdict_block(
+                            out,
+                            &heading,
+                            failed,
+                            &r.summary,
+                            &at,
+                            &r.evidence,
+                            &r.fix,
+                        )
+                    },
+                )
+            }
+            LineSection::Knative(reports) => {
+                let note = more(
+                    not_listed.unwrap_or(0),
+                    "",
+                    crate::source::merge::FAILED_KNATIVE_KEPT,
+                );
+                writeln!(
+                    out,
+                    "{lines} Knative proxy error {lines_word} (activator, queue-proxy){}",
+                    if note.is_empty() {
+                        note
+                    } else {
+                        format!("; {note}")
+                    }
+                )?;
+                table_and_blocks(
+                    out,
+                    reports,
+                    &["#", "component", "revision", "error", "time", "line"],
+                    width,
+                    |r| {
+                        vec![
+                            r.component.into(),
+                            cell(r.revision.as_deref().unwrap_or("-")).into(),
+                            r.kind.into(),
+                            cell(r.time.as_deref().unwrap_or("-")).into(),
+                            loc(&r.input, r.line).into(),
+                        ]
+                    },
+                    |out, i, r| {
+                        let heading = format!(
+                            "Knative line {i} · {} · {} · {}",
+                            r.component,
+                            Line(r.revision.as_deref().unwrap_or("-")),
+                            r.kind
+                        );
+                        let at = loc(&r.input, r.line);
+                        let mut evidence = vec![format!(
+                            "{} logged `{}`{}{}: `{}`",
+                            r.component,
+                            r.message,
+                            r.pod
+                                .as_deref()
+                                .map(|p| format!(" in pod {p}"))
+                                .unwrap_or_default(),
+                            r.time
+                                .as_deref()
+                                .map(|t| format!(" at {t}"))
+                                .unwrap_or_default(),
+                            r.error
+                        )];
+                        if let Some(t) = &r.target {
+                            evidence.push(format!("the address in the error: {t}"));
+                        }
+                        write_verdict_block(out, &heading, true, &r.summary, &at, &evidence, &r.fix)
+                    },
+                )
+            }
+            LineSection::Epp(reports) => {
+                let refused = reports.iter().filter(|r| r.status.is_some()).count();
+                match not_listed {
+                    Some(n) => writeln!(
+                        out,
+                        "{lines} endpoint picker {lines_word} (Gateway API Inference Extension); {refused} refusal{} listed{}",
+                        plural(refused),
+                        comma(more(n, " more", crate::source::merge::FAILED_EPP_KEPT))
+                    )?,
+                    None => writeln!(
+                        out,
+                        "{lines} endpoint picker {lines_word} (Gateway API Inference Extension) ({refused} refused)"
+                    )?,
+                }
+                let decision = |r: &meshtrace_analysis::inference::EppReport| match (
+                    &r.code,
+                    &r.pod,
+                    &r.endpoint,
+                ) {
+                    (Some(c), _, _) => format!("refused: {c}"),
+                    (None, Some(p), _) => format!("picked {p}"),
+                    (None, None, Some(e)) => format!("picked {e}"),
+                    (None, None, None) => "picked".to_string(),
+                };
+                table_and_blocks(
+                    out,
+                    reports,
+                    &["#", "request id", "decision", "status", "cause", "line"],
+                    width,
+                    |r| {
+                        vec![
+                            cell(&r.request_id).into(),
+                            cell(&decision(r)).into(),
+                            Cell::status(status(r.status)),
+                            r.cause.id().to_string().into(),
+                            loc(&r.input, r.line).into(),
+                        ]
+                    },
+                    |out, i, r| {
+                        let heading = format!(
+                            "Picker line {i} · {} · {} · {}",
+                            Line(&r.request_id),
+                            status(r.status),
+                            r.cause.id()
+                        );
+                        let at = loc(&r.input, r.line);
+                        let evidence = vec![
+                            format!("the picker's code {}", r.code.as_deref().unwrap_or("-")),
+                            format!("follow it: meshtrace trace {}", r.request_id),
+                        ];
+                        write_verdict_block(
+                            out,
+                            &heading,
+                            r.cause.is_failure(),
+                            &r.summary,
+                            &at,
+                            &evidence,
+                            &r.fix,
+                        )
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// `, <note>`, or nothing for no note.
+fn comma(note: String) -> String {
+    if note.is_empty() {
+        note
+    } else {
+        format!(", {note}")
+    }
+}
+
+/// The table of a [`LineSection`] (its first column the entry's number, then `row`'s cells)
+/// and a block per entry (`block` gets its number, from 1).
+fn table_and_blocks<T>(
+    out: &mut dyn Write,
+    items: &[T],
+    columns: &[&str],
+    width: Option<u16>,
+    row: impl Fn(&T) -> Vec<Cell>,
+    block: impl Fn(&mut dyn Write, usize, &T) -> io::Result<()>,
+) -> io::Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut t = Grid::new(columns, width);
+    for (i, x) in items.iter().enumerate() {
+        let mut cells: Vec<Cell> = vec![(i + 1).to_string().into()];
+        cells.extend(row(x));
+        t.add_row(cells);
     }
     writeln!(out, "{t}")?;
-    for (i, r) in reports.iter().enumerate() {
-        let heading = format!(
-            "Picker line {} · {} · {} · {}",
-            i + 1,
-            Line(&r.request_id),
-            r.status.map_or_else(|| "-".to_string(), |s| s.to_string()),
-            r.cause.id()
-        );
-        let at = loc(&r.input, r.line);
-        let failed = r.cause.is_failure();
-        let evidence = vec![
-            format!("the picker's code {}", r.code.as_deref().unwrap_or("-")),
-            format!("follow it: meshtrace trace {}", r.request_id),
-        ];
-        write_verdict_block(out, &heading, failed, &r.summary, &at, &evidence, &r.fix)?;
+    for (i, x) in items.iter().enumerate() {
+        block(out, i + 1, x)?;
     }
     Ok(())
 }
