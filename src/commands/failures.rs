@@ -103,9 +103,9 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         a.live.since.is_some() && a.live.since_time.is_none() && ev.collected_at.is_none();
     let mut merged = if whole_first {
         drop(inputs);
-        Merged::start(Vec::new())
+        Merged::counting(Vec::new())
     } else {
-        Merged::start(inputs)
+        Merged::counting(inputs)
     };
     // ztunnel connection lines read along the way (ambient mode).
     let mut connections: Vec<meshtrace_analysis::model::ConnLine> = Vec::new();

@@ -210,6 +210,9 @@ struct ChannelSink {
     failed_router: Vec<RouterLine>,
     knative: Vec<KnativeLine>,
     failed_epp: Vec<EppLine>,
+    /// Keep the Knative and endpoint picker lines (`explain` lists them; `failures` only
+    /// counts the lines it read).
+    keep_listed: bool,
     closed: bool,
     /// Set when nobody takes the records any more: the reader stops.
     stop: Arc<AtomicBool>,
@@ -274,15 +277,17 @@ impl LineSink for ChannelSink {
         self.skipped(skipped);
     }
     fn knative(&mut self, line: KnativeLine, skipped: SkippedLine) {
-        if self.knative.len() < FAILED_KNATIVE_KEPT {
-            self.knative.push(line);
-        } else {
-            *self.skipped.entry(KNATIVE_NOT_KEPT.into()).or_default() += 1;
+        if self.keep_listed {
+            if self.knative.len() < FAILED_KNATIVE_KEPT {
+                self.knative.push(line);
+            } else {
+                *self.skipped.entry(KNATIVE_NOT_KEPT.into()).or_default() += 1;
+            }
         }
         self.skipped(skipped);
     }
     fn epp(&mut self, line: EppLine, skipped: SkippedLine) {
-        if line.decision.status().is_some() {
+        if self.keep_listed && line.decision.status().is_some() {
             if self.failed_epp.len() < FAILED_EPP_KEPT {
                 self.failed_epp.push(line);
             } else {
@@ -428,6 +433,16 @@ impl Merged {
     /// be read at any offset (see [`crate::source::runs`]): several proxies' logs one after
     /// another in one file are merged like separate logs.
     pub fn start(inputs: impl Into<Streams>) -> Merged {
+        Merged::start_keeping(inputs, true)
+    }
+
+    /// [`Merged::start`] for a command that only counts the Knative and endpoint picker lines
+    /// (`failures`): none is kept.
+    pub fn counting(inputs: impl Into<Streams>) -> Merged {
+        Merged::start_keeping(inputs, false)
+    }
+
+    fn start_keeping(inputs: impl Into<Streams>, keep_listed: bool) -> Merged {
         let readers = split_runs(inputs.into().0);
         let mut rx = Vec::with_capacity(readers.len());
         let n = readers.len().max(1);
@@ -453,6 +468,7 @@ impl Merged {
                     failed_router: Vec::new(),
                     knative: Vec::new(),
                     failed_epp: Vec::new(),
+                    keep_listed,
                     closed: false,
                     stop,
                 };
@@ -589,5 +605,40 @@ mod room_tests {
         assert_eq!(shares(Some(&[u64::MAX, 1]), 2, 8), vec![7, 2]);
         assert_eq!(shares(Some(&[1]), 1, 0), vec![2]);
         assert!(shares(Some(&[]), 0, 8).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod keep_tests {
+    use super::*;
+
+    /// An input of the public Knative and endpoint picker lines, repeated `times` times.
+    fn input(times: usize) -> StreamInput {
+        let text = include_str!("../../testdata/pasted/knative-threads.log").repeat(times);
+        StreamInput {
+            name: "knative.log".into(),
+            pod: None,
+            spec: FormatSpec::Auto,
+            size: Some(text.len() as u64),
+            open: Box::new(
+                move || Ok(Box::new(std::io::Cursor::new(text)) as Box<dyn Read + Send>),
+            ),
+            keep_all: false,
+        }
+    }
+
+    #[test]
+    fn failures_counts_the_knative_lines_without_keeping_them() {
+        // `explain` lists the lines (at most FAILED_KNATIVE_KEPT per log); `failures` only
+        // counts them, so its readers keep none (a bundle of many activator logs full of
+        // errors would otherwise hold thousands per log to no use).
+        let mut kept = Merged::start(vec![input(50)]);
+        assert_eq!(kept.by_ref().count(), 0);
+        assert_eq!(kept.knative.len(), 200);
+        let mut counted = Merged::counting(vec![input(50)]);
+        assert_eq!(counted.by_ref().count(), 0);
+        assert!(counted.knative.is_empty());
+        assert_eq!(counted.skipped.get("knative"), Some(&200));
+        assert_eq!(counted.skipped.get(KNATIVE_NOT_KEPT), None);
     }
 }
