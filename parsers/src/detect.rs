@@ -885,8 +885,14 @@ impl LineParser {
         let order = std::iter::once(last).chain((0..self.text.len()).filter(|&i| i != last));
         let mut best_trunc: Option<(RawRecord<'a>, usize, usize)> = None;
         let mut best_mis: Option<(usize, Mismatch)> = None;
+        // A format the line does not even start like is the closest only when every format
+        // refuses it so (then the first tried); see `refuses_at_once`.
+        let mut first_refusal: Option<(usize, Mismatch)> = None;
+        let mut started = false;
         for i in order {
             let Some(f) = self.text.get(i) else { break };
+            let refused = refuses_at_once(f, line);
+            started |= !refused;
             let tried = if i == last { tried.take() } else { None };
             let outcome = tried.unwrap_or_else(|| f.match_line(line));
             match outcome {
@@ -907,6 +913,9 @@ impl LineParser {
                         best_trunc = Some((record, fields_matched, i));
                     }
                 }
+                MatchOutcome::Mismatch(m) if refused => {
+                    first_refusal.get_or_insert((i, m));
+                }
                 MatchOutcome::Mismatch(m) => {
                     if best_mis.as_ref().is_none_or(|(_, b)| {
                         (m.fields_matched, m.column) > (b.fields_matched, b.column)
@@ -915,6 +924,9 @@ impl LineParser {
                     }
                 }
             }
+        }
+        if !started {
+            best_mis = first_refusal;
         }
         if let Some((record, fields, i)) = best_trunc
             && fields >= MIN_FIELDS
@@ -1063,11 +1075,7 @@ impl LineParser {
     fn why_not(&self, line: &str) -> Malformed {
         let last = self.last.min(self.text.len().saturating_sub(1));
         let order = std::iter::once(last).chain((0..self.text.len()).filter(|&i| i != last));
-        let refused_at_once = |f: &TextFormat| match f.segments().first() {
-            Some(Segment::Literal(l)) => !line.starts_with(l.as_str()) && !l.starts_with(line),
-            _ => false,
-        };
-        if !self.text.is_empty() && self.text.iter().all(|f| refused_at_once(f)) {
+        if !self.text.is_empty() && self.text.iter().all(|f| refuses_at_once(f, line)) {
             // Every format fails at column 1 with no field matched: the first tried is closest.
             if let Some(f) = self.text.get(last)
                 && let MatchOutcome::Mismatch(m) = f.match_line(line)
@@ -1078,6 +1086,11 @@ impl LineParser {
         let mut best_mis: Option<(usize, Mismatch)> = None;
         for i in order {
             let Some(f) = self.text.get(i) else { break };
+            // A format the line does not even start like is no closer than one it does start
+            // like that ended early (`ACCESS [` is not what a cut `[2024-…` line missed).
+            if refuses_at_once(f, line) {
+                continue;
+            }
             if let MatchOutcome::Mismatch(m) = f.match_line(line)
                 && best_mis.as_ref().is_none_or(|(_, b)| {
                     (m.fields_matched, m.column) > (b.fields_matched, b.column)
@@ -1328,6 +1341,16 @@ fn terminal_line(line: &str) -> Option<&'static str> {
     match after_prompt {
         Some(rest) if command(rest) => Some("a shell command"),
         _ => None,
+    }
+}
+
+/// Does `line` not even start like format `f`: its first literal is neither a prefix of the
+/// line nor the line a prefix of it (`ACCESS [` for a line `[2024-…`). Such a format is not the
+/// closest one when another format got further.
+fn refuses_at_once(f: &TextFormat, line: &str) -> bool {
+    match f.segments().first() {
+        Some(Segment::Literal(l)) => !line.starts_with(l.as_str()) && !l.starts_with(line),
+        _ => false,
     }
 }
 

@@ -40,6 +40,8 @@ curl -s http://127.0.0.51:19901/config_dump >"$tmp/config_dump.json"
 curl -s -o /dev/null -X POST http://127.0.0.51:19901/quitquitquit || true
 wait "$pid" 2>/dev/null || true
 cat "$tmp/front.log" "$tmp/model.log" >"$out"
+# The front proxy's requests as Emissary-ingress logs them by default (a built-in format).
+cp "$tmp/emissary.log" "$(dirname "$out")/emissary.log"
 # Without the temporary folder's name, so that a run writes the same keys.
 sed "s#$tmp#/var/log/envoy#g" "$tmp/config_dump.json" >"${out%.log}.config_dump.json"
-echo "envoy-formats: $(wc -l <"$out") lines in $out ($("$envoy" --version | grep -o 'version: [^ ]*' | head -1))"
+echo "envoy-formats: $(wc -l <"$out") lines in $out, $(wc -l <"$(dirname "$out")/emissary.log") in emissary.log ($("$envoy" --version | grep -o 'version: [^ ]*' | head -1))"
