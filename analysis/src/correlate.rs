@@ -229,6 +229,12 @@ pub fn fit(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> Option<i32> {
     Some(s)
 }
 
+/// The most lines one x-request-id brings into a trace. A request crosses a handful of proxies,
+/// a few times over with retries; an id on more lines is reused by many requests (a client or
+/// probe sending a fixed id), and following every line of it made a trace take seconds per
+/// thousand lines (every selected hop looks for its neighbours among all the lines).
+const MAX_LINES_PER_ID: usize = 64;
+
 /// Find the hops of the request named by `start`.
 pub fn correlate(lines: &[LogLine], start: &Start, include_probes: bool) -> Correlation {
     let mut w = Walk {
@@ -320,17 +326,24 @@ impl Walk<'_> {
         }
     }
 
-    /// Select every line of each request id not followed yet, linked to the id's first line.
+    /// Select every line of each request id not followed yet, linked to the id's first line;
+    /// of an id on more than [`MAX_LINES_PER_ID`] lines (reused by many requests), only its
+    /// first ones, with a note.
     fn same_id_round(&mut self) {
         let lines = self.lines;
         while self.done_ids < self.ids.len() {
             let id = self.ids[self.done_ids].clone();
             self.done_ids += 1;
             let mut first: Option<usize> = None;
+            let mut on = 0usize;
             for (i, l) in lines.iter().enumerate() {
                 if l.record.request_id() == Some(id.as_str()) {
                     if !self.usable(i) {
                         self.probes_dropped += 1;
+                        continue;
+                    }
+                    on += 1;
+                    if on > MAX_LINES_PER_ID {
                         continue;
                     }
                     if let Some(f) = first {
@@ -340,6 +353,11 @@ impl Walk<'_> {
                     }
                     self.sel.insert(i);
                 }
+            }
+            if on > MAX_LINES_PER_ID {
+                self.c.notes.push(format!(
+                    "x-request-id {id} is on {on} lines: many requests reuse it (a client or probe that sends a fixed id?), so only its first {MAX_LINES_PER_ID} lines were followed; trace one of them by its connection (`meshtrace trace <client ip:port>`)"
+                ));
             }
         }
     }
@@ -617,6 +635,44 @@ mod tests {
                 r#"[2024-05-01T10:00:00.005Z] "GET /healthz HTTP/1.1" 200 - via_upstream - "-" 0 2 1 1 "-" "Knative-Activator-Probe" "id-a-inner" "10.0.0.50:8012" "10.0.0.50:8012" inbound|8012|| 127.0.0.6:1 10.0.0.50:8012 10.0.0.44:0 - default"#,
             ),
         ]
+    }
+
+    #[test]
+    fn an_id_reused_by_many_requests_is_followed_on_its_first_lines_only() {
+        // A client that sends a fixed x-request-id: 300 requests under one id, each on its own
+        // connection. Following every line made a trace (and `failures`, which traces each
+        // group's example) take seconds per thousand lines.
+        let lines: Vec<LogLine> = (0..300u64)
+            .map(|n| {
+                ll(
+                    n + 1,
+                    &format!(
+                        r#"[2024-05-01T10:00:{:02}.{:03}Z] "POST /v1/models/a:predict HTTP/1.1" 503 UF upstream_reset_before_response_started{{connection_failure}} - "-" 10 91 1 - "-" "hey/0.0.1" "fixed-id" "a.example.com" "10.0.0.44:8012" outbound|80||a.ns.svc.cluster.local - 10.0.0.9:8443 10.1.0.2:{} a.example.com -"#,
+                        n / 1000,
+                        n % 1000,
+                        20000 + n
+                    ),
+                )
+            })
+            .collect();
+        let c = correlate(&lines, &Start::RequestId("fixed-id".into()), false);
+        assert_eq!(c.hops.len(), MAX_LINES_PER_ID, "{:?}", c.notes);
+        assert_eq!(c.hops, (0..MAX_LINES_PER_ID).collect::<Vec<_>>());
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.starts_with("x-request-id fixed-id is on 300 lines")),
+            "{:?}",
+            c.notes
+        );
+        // A request on fewer lines is followed whole, without the note.
+        let c = correlate(&lines[..5], &Start::RequestId("fixed-id".into()), false);
+        assert_eq!(c.hops.len(), 5);
+        assert!(
+            !c.notes.iter().any(|n| n.contains("reuse")),
+            "{:?}",
+            c.notes
+        );
     }
 
     #[test]
