@@ -804,56 +804,49 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
     for p in &merged.problems {
         crate::report::warn(p);
     }
-    // Large inputs keep only their failed ztunnel connections (Istio ambient).
+    // Large inputs keep only their failed ztunnel connections, router lines and endpoint
+    // picker refusals, and at most a few thousand of each per log: every line read is counted
+    // under its kind, the ones not kept apart (not a kind of line: said with their section).
     let connections = meshtrace_analysis::ambient::explain_connections(&merged.failed_connections);
-    let connection_lines = merged.skipped.get("ztunnel").copied().unwrap_or(0);
-    // Counted by the reader, but not a kind of line: said with the connections instead.
-    let not_listed = merged
-        .skipped
-        .remove("ztunnel-failed-not-kept")
-        .unwrap_or(0);
-    stream.section(
-        &LineSection::Connections(&connections),
-        connection_lines,
-        Some(not_listed),
-        None,
-    )?;
     let router = meshtrace_analysis::router::explain_router_lines(&merged.failed_router);
-    let router_lines = merged.skipped.get("haproxy").copied().unwrap_or(0);
-    let router_not_listed = merged.skipped.remove(merge::ROUTER_NOT_KEPT).unwrap_or(0);
-    stream.section(
-        &LineSection::Router(&router),
-        router_lines,
-        Some(router_not_listed),
-        None,
-    )?;
     let knative = meshtrace_analysis::knative::explain_knative_lines(&merged.knative);
-    let knative_lines = merged.skipped.get("knative").copied().unwrap_or(0);
-    let knative_not_listed = merged.skipped.remove(merge::KNATIVE_NOT_KEPT).unwrap_or(0);
-    stream.section(
-        &LineSection::Knative(&knative),
-        knative_lines,
-        Some(knative_not_listed),
-        None,
-    )?;
     let epp = meshtrace_analysis::inference::explain_epp_lines(&merged.failed_epp);
-    let epp_lines = merged.skipped.get("epp").copied().unwrap_or(0);
-    let epp_not_listed = merged.skipped.remove(merge::EPP_NOT_KEPT).unwrap_or(0);
-    stream.section(
-        &LineSection::Epp(&epp),
-        epp_lines,
-        Some(epp_not_listed),
-        None,
-    )?;
+    for (section, (kind, not_kept)) in sections(&connections, &router, &knative, &epp)
+        .iter()
+        .zip(SECTION_KINDS.into_iter().zip(NOT_KEPT))
+    {
+        let lines = merged.skipped.get(kind).copied().unwrap_or(0);
+        let not_listed = merged.skipped.remove(not_kept).unwrap_or(0);
+        stream.section(section, lines, Some(not_listed), None)?;
+    }
     stream.end_text(records, &names, &merged.skipped, &merged.malformed_examples)?;
     drop(stream);
     out.flush()?;
     Ok(streaming_exit(
-        records + connection_lines + router_lines + knative_lines + epp_lines,
+        records + section_lines(&merged.skipped),
         &merged.skipped,
         &names,
         merged.problems.is_empty(),
     ))
+}
+
+/// The skipped kinds of the lines of [`sections`], in its order, and the counts of those of
+/// each that a large input did not keep.
+const SECTION_KINDS: [&str; 4] = ["ztunnel", "haproxy", "knative", "epp"];
+const NOT_KEPT: [&str; 4] = [
+    merge::CONNECTIONS_NOT_KEPT,
+    merge::ROUTER_NOT_KEPT,
+    merge::KNATIVE_NOT_KEPT,
+    merge::EPP_NOT_KEPT,
+];
+
+/// The lines explained in [`sections`] (ztunnel connections, router, Knative and endpoint
+/// picker lines), which count with the records for the exit code.
+fn section_lines(skipped: &BTreeMap<String, u64>) -> u64 {
+    SECTION_KINDS
+        .iter()
+        .map(|k| skipped.get(*k).copied().unwrap_or(0))
+        .sum()
 }
 
 /// The exit code of a streamed `explain`, with the warning when no record was found;
@@ -1121,14 +1114,9 @@ fn run_streaming_document(
             merged.malformed
         ));
     }
-    // ztunnel connection lines and router lines are explained too (their failed ones, in
-    // `connections` and `router`).
-    let connection_lines = merged.skipped.get("ztunnel").copied().unwrap_or(0);
-    let router_lines = merged.skipped.get("haproxy").copied().unwrap_or(0);
-    let knative_lines = merged.skipped.get("knative").copied().unwrap_or(0);
-    let epp_lines = merged.skipped.get("epp").copied().unwrap_or(0);
+    // The lines of the document's other sections are explained too.
     Ok(streaming_exit(
-        records + connection_lines + router_lines + knative_lines + epp_lines,
+        records + section_lines(&merged.skipped),
         &merged.skipped,
         &names,
         merged.problems.is_empty(),

@@ -150,7 +150,10 @@ pub fn run(a: FailuresArgs) -> Result<i32> {
         .unwrap_or(0)
         .max(router.len() as u64);
     let ztunnel_lines = merged.skipped.get("ztunnel").copied().unwrap_or(0);
-    if let Some(n) = merged.skipped.get("ztunnel-failed-not-kept") {
+    if let Some(n) = merged
+        .skipped
+        .get(crate::source::merge::CONNECTIONS_NOT_KEPT)
+    {
         report.notes.push(format!(
             "{n} more failed ztunnel connection(s) were not counted (at most {} per log are kept)",
             crate::source::merge::FAILED_CONNECTIONS_KEPT

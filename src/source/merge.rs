@@ -174,6 +174,10 @@ pub const MALFORMED_EXAMPLES: usize = 20;
 /// only counted, with a note).
 pub const FAILED_CONNECTIONS_KEPT: usize = 4_096;
 
+/// The count of failed ztunnel connection lines past [`FAILED_CONNECTIONS_KEPT`] in
+/// `Merged::skipped` (not a kind of line: the commands take it out and say it).
+pub const CONNECTIONS_NOT_KEPT: &str = "ztunnel-failed-not-kept";
+
 /// Failed HAProxy (OpenShift router) lines kept per input for `explain` and `failures` (the
 /// others are only counted, under [`ROUTER_NOT_KEPT`], and said in a note).
 pub const FAILED_ROUTER_KEPT: usize = 4_096;
@@ -258,10 +262,7 @@ impl LineSink for ChannelSink {
             if self.failed_connections.len() < FAILED_CONNECTIONS_KEPT {
                 self.failed_connections.push(line);
             } else {
-                *self
-                    .skipped
-                    .entry("ztunnel-failed-not-kept".into())
-                    .or_default() += 1;
+                *self.skipped.entry(CONNECTIONS_NOT_KEPT.into()).or_default() += 1;
             }
         }
         self.skipped(skipped);
