@@ -235,10 +235,98 @@ pub fn fit(outer: &RawRecord<'_>, inner: &RawRecord<'_>) -> Option<i32> {
 /// thousand lines (every selected hop looks for its neighbours among all the lines).
 const MAX_LINES_PER_ID: usize = 64;
 
+/// The most lines one request leaves at one listener: Envoy logs each attempt of a retried
+/// request at the next proxy, and Istio's default policy retries twice at every client proxy,
+/// so through the KServe serving path's three retrying proxies (8443, 8081, the activator's
+/// outbound) one request can reach the predictor 3 × 3 × 3 = 27 times. More lines of one
+/// x-request-id at one listener are many requests that reuse the id (a client or load
+/// generator sending a fixed id).
+pub(crate) const MAX_ATTEMPTS_PER_LISTENER: usize = 32;
+
+/// Does some listener hold more than [`MAX_ATTEMPTS_PER_LISTENER`] of the lines `g`?
+pub(crate) fn reused_at_one_listener(g: &[&LogLine]) -> bool {
+    let mut at: Vec<_> = g
+        .iter()
+        .filter_map(|l| l.record.socket(Slot::DownstreamLocalAddress))
+        .collect();
+    at.sort_unstable();
+    at.chunk_by(|a, b| a == b)
+        .any(|same| same.len() > MAX_ATTEMPTS_PER_LISTENER)
+}
+
+/// A record's start and end (start plus `%DURATION%`) in Unix ms; `None` when untimed.
+fn span_ms(r: &RawRecord<'_>) -> Option<(i64, i64)> {
+    let start = r.start_time()?.timestamp_millis();
+    let took = i64::try_from(r.duration_ms().unwrap_or(0)).unwrap_or(i64::MAX);
+    Some((start, start.saturating_add(took)))
+}
+
+/// Slack on a line's end when lines of one request are told by their times: Envoy writes
+/// times in whole milliseconds (an inner hop's start can be stamped 1 ms after its outer hop's
+/// end), and the clocks of pods on different nodes differ by a few.
+const SAME_REQUEST_SLACK_MS: i64 = 10;
+
+/// The requests of lines `g` of one x-request-id reused by many ([`reused_at_one_listener`]):
+/// lines whose times overlap (an outer hop's time holds its inner hops' and their attempts',
+/// give or take [`SAME_REQUEST_SLACK_MS`]) are one request, and a gap in time starts the next. Returns each line's request (numbered
+/// in order of start) and how many there are; `None` when a line is untimed. Requests that
+/// reuse an id at the same time stay one.
+pub(crate) fn time_parts(g: &[&LogLine]) -> Option<(Vec<usize>, usize)> {
+    let spans: Vec<(i64, i64)> = g
+        .iter()
+        .map(|l| span_ms(&l.record))
+        .collect::<Option<_>>()?;
+    let mut by_start: Vec<usize> = (0..g.len()).collect();
+    by_start.sort_by_key(|&k| (spans[k].0, k));
+    let mut part = vec![0usize; g.len()];
+    let (mut parts, mut until) = (0usize, i64::MIN);
+    for &k in &by_start {
+        if parts == 0 || spans[k].0 > until.saturating_add(SAME_REQUEST_SLACK_MS) {
+            parts += 1;
+            until = spans[k].1;
+        } else {
+            until = until.max(spans[k].1);
+        }
+        part[k] = parts - 1;
+    }
+    Some((part, parts))
+}
+
+/// Keep the [`MAX_LINES_PER_ID`] lines of `hits` (indexes in order) that started nearest in
+/// time to line `anchor` (then nearest in the input; untimed lines last), in order.
+fn nearest_in_time(lines: &[LogLine], hits: &mut Vec<usize>, anchor: usize) {
+    let ms = |i: usize| lines[i].record.start_time().map(|t| t.timestamp_millis());
+    let at = ms(anchor);
+    let distance = |i: usize| {
+        let dt = match (ms(i), at) {
+            (Some(t), Some(a)) => t.abs_diff(a),
+            (None, None) => 0,
+            _ => u64::MAX,
+        };
+        (dt, i.abs_diff(anchor))
+    };
+    hits.sort_by_cached_key(|&i| distance(i));
+    hits.truncate(MAX_LINES_PER_ID);
+    hits.sort_unstable();
+}
+
 /// Find the hops of the request named by `start`.
 pub fn correlate(lines: &[LogLine], start: &Start, include_probes: bool) -> Correlation {
+    correlate_at(lines, start, None, include_probes)
+}
+
+/// [`correlate`] for the request of line `anchor` (an index into `lines`) when its x-request-id
+/// is reused by many requests: the lines of that id followed are those of its request, told
+/// apart by their times, and at most the 64 nearest in time to it.
+pub fn correlate_at(
+    lines: &[LogLine],
+    start: &Start,
+    anchor: Option<usize>,
+    include_probes: bool,
+) -> Correlation {
     let mut w = Walk {
         lines,
+        anchor: anchor.filter(|&a| a < lines.len()),
         include_probes,
         c: Correlation::default(),
         sel: BTreeSet::new(),
@@ -262,6 +350,8 @@ pub fn correlate(lines: &[LogLine], start: &Start, include_probes: bool) -> Corr
 struct Walk<'l> {
     /// All log lines.
     lines: &'l [LogLine],
+    /// The line whose request is traced, when known (see [`correlate_at`]).
+    anchor: Option<usize>,
     /// Keep probe lines.
     include_probes: bool,
     /// Links and notes so far.
@@ -327,38 +417,85 @@ impl Walk<'_> {
     }
 
     /// Select every line of each request id not followed yet, linked to the id's first line;
-    /// of an id on more than [`MAX_LINES_PER_ID`] lines (reused by many requests), only its
-    /// first ones, with a note.
+    /// of an id on more than [`MAX_LINES_PER_ID`] lines (reused by many requests), only those
+    /// nearest in time to the request traced, with a note.
     fn same_id_round(&mut self) {
         let lines = self.lines;
         while self.done_ids < self.ids.len() {
             let id = self.ids[self.done_ids].clone();
             self.done_ids += 1;
-            let mut first: Option<usize> = None;
-            let mut on = 0usize;
+            let mut hits = Vec::new();
             for (i, l) in lines.iter().enumerate() {
                 if l.record.request_id() == Some(id.as_str()) {
-                    if !self.usable(i) {
-                        self.probes_dropped += 1;
-                        continue;
-                    }
-                    on += 1;
-                    if on > MAX_LINES_PER_ID {
-                        continue;
-                    }
-                    if let Some(f) = first {
-                        self.c.links.push((f, i, LinkKind::RequestId));
+                    if self.usable(i) {
+                        hits.push(i);
                     } else {
-                        first = Some(i);
+                        self.probes_dropped += 1;
                     }
+                }
+            }
+            let on = hits.len();
+            let of_hits = |hits: &[usize]| hits.iter().map(|&i| &lines[i]).collect::<Vec<_>>();
+            let parts = (on > MAX_ATTEMPTS_PER_LISTENER && reused_at_one_listener(&of_hits(&hits)))
+                .then(|| time_parts(&of_hits(&hits)))
+                .flatten();
+            if let Some((part, _)) = parts.filter(|&(_, n)| n > 1) {
+                // Many requests under one id: the one of the request traced.
+                let (anchor, how) = self.anchor_among(&hits);
+                let at = hits.binary_search(&anchor).map_or(0, |k| part[k]);
+                let mut k = 0;
+                hits.retain(|_| {
+                    k += 1;
+                    part[k - 1] == at
+                });
+                self.c.notes.push(format!(
+                    "x-request-id {id} is on {on} lines: many requests reuse it (a client or probe that sends a fixed id?), so only the request at {}:{} ({how}) was followed, by the lines that ran at its time; trace another of them by its connection (`meshtrace trace <client ip:port>`)",
+                    lines[anchor].input, lines[anchor].line
+                ));
+            }
+            if hits.len() > MAX_LINES_PER_ID {
+                let (anchor, how) = self.anchor_among(&hits);
+                nearest_in_time(lines, &mut hits, anchor);
+                self.c.notes.push(format!(
+                    "x-request-id {id} is on {on} lines: many requests reuse it (a client or probe that sends a fixed id?), so only the {MAX_LINES_PER_ID} lines nearest in time to {}:{} ({how}) were followed; trace another of its requests by its connection (`meshtrace trace <client ip:port>`)",
+                    lines[anchor].input, lines[anchor].line
+                ));
+            }
+            if let Some((&first, rest)) = hits.split_first() {
+                self.sel.insert(first);
+                for &i in rest {
+                    self.c.links.push((first, i, LinkKind::RequestId));
                     self.sel.insert(i);
                 }
             }
-            if on > MAX_LINES_PER_ID {
-                self.c.notes.push(format!(
-                    "x-request-id {id} is on {on} lines: many requests reuse it (a client or probe that sends a fixed id?), so only its first {MAX_LINES_PER_ID} lines were followed; trace one of them by its connection (`meshtrace trace <client ip:port>`)"
-                ));
-            }
+        }
+    }
+
+    /// The line of `hits` (an id's lines, in order) whose request is traced: the anchor given,
+    /// else a line already selected (the id was reached through it), else the latest failed
+    /// one, as for a client address; with how it was picked, for the note.
+    fn anchor_among(&self, hits: &[usize]) -> (usize, &'static str) {
+        if let Some(a) = self.anchor.filter(|a| hits.binary_search(a).is_ok()) {
+            return (a, "the request traced");
+        }
+        if let Some(&a) = hits.iter().find(|i| self.sel.contains(i)) {
+            return (a, "the hop it was reached through");
+        }
+        let lines = self.lines;
+        let failed = |i: &usize| lines[*i].record.status().is_none_or(|s| s == 0 || s >= 400);
+        let failed: Vec<usize> = hits.iter().copied().filter(failed).collect();
+        let (pool, how) = if failed.is_empty() {
+            (hits, "its latest line")
+        } else {
+            (&failed[..], "its latest failed line")
+        };
+        let latest = pool
+            .iter()
+            .copied()
+            .max_by_key(|&i| (lines[i].record.start_time(), i));
+        match latest {
+            Some(a) => (a, how),
+            None => (hits[0], "its first line"),
         }
     }
 
@@ -638,7 +775,7 @@ mod tests {
     }
 
     #[test]
-    fn an_id_reused_by_many_requests_is_followed_on_its_first_lines_only() {
+    fn an_id_reused_by_many_requests_is_followed_near_the_request_traced() {
         // A client that sends a fixed x-request-id: 300 requests under one id, each on its own
         // connection. Following every line made a trace (and `failures`, which traces each
         // group's example) take seconds per thousand lines.
@@ -655,13 +792,30 @@ mod tests {
                 )
             })
             .collect();
+        // By the id alone: its latest failed line, and the lines nearest it in time.
         let c = correlate(&lines, &Start::RequestId("fixed-id".into()), false);
         assert_eq!(c.hops.len(), MAX_LINES_PER_ID, "{:?}", c.notes);
-        assert_eq!(c.hops, (0..MAX_LINES_PER_ID).collect::<Vec<_>>());
+        assert_eq!(c.hops, (300 - MAX_LINES_PER_ID..300).collect::<Vec<_>>());
+        assert!(
+            c.notes.iter().any(|n| n.starts_with(
+                "x-request-id fixed-id is on 300 lines: many requests reuse it (a client or probe that sends a fixed id?), so only the 64 lines nearest in time to t.log:300 (its latest failed line) were followed"
+            )),
+            "{:?}",
+            c.notes
+        );
+        // From one of its requests (a `failures` group's example): that line and its
+        // neighbours in time, whatever their place among the id's lines.
+        let c = correlate_at(
+            &lines,
+            &Start::RequestId("fixed-id".into()),
+            Some(150),
+            false,
+        );
+        assert_eq!(c.hops, (118..182).collect::<Vec<_>>(), "{:?}", c.notes);
         assert!(
             c.notes
                 .iter()
-                .any(|n| n.starts_with("x-request-id fixed-id is on 300 lines")),
+                .any(|n| n.contains("nearest in time to t.log:151 (the request traced)")),
             "{:?}",
             c.notes
         );

@@ -10,7 +10,9 @@ use meshtrace_parsers::record::RawRecord;
 use meshtrace_parsers::slot::Slot;
 
 use crate::causes::Cause;
-use crate::correlate::{fit, same_destination};
+use crate::correlate::{
+    MAX_ATTEMPTS_PER_LISTENER, fit, reused_at_one_listener, same_destination, time_parts,
+};
 use crate::diagnose::{
     Context, Verdict, diagnose_with, envoy_generated, refused_connection,
     upstream_connection_failed,
@@ -184,6 +186,48 @@ fn group_by_request_id(set: &LogSet) -> Groups<'_> {
         let at = &mut sizes[g as usize];
         lines[*at as usize] = l;
         *at += 1;
+    }
+    let groups = Groups { lines, ends };
+    if groups.iter().any(|g| g.len() > MAX_ATTEMPTS_PER_LISTENER) {
+        split_reused_ids(groups)
+    } else {
+        groups
+    }
+}
+
+/// Each group of [`group_by_request_id`] with more than [`MAX_ATTEMPTS_PER_LISTENER`] lines at
+/// one listener (`%DOWNSTREAM_LOCAL_ADDRESS%`) cut into its requests: lines whose times
+/// overlap (an outer hop's time holds its inner hops' and their attempts') are one request;
+/// a gap in time starts the next. Requests that reuse an id at the same time stay one.
+/// Groups with an untimed line stay whole.
+fn split_reused_ids(groups: Groups<'_>) -> Groups<'_> {
+    let mut lines = Vec::with_capacity(groups.lines.len());
+    let mut ends = Vec::with_capacity(groups.ends.len());
+    for g in groups.iter() {
+        let parts = (g.len() > MAX_ATTEMPTS_PER_LISTENER && reused_at_one_listener(g))
+            .then(|| time_parts(g))
+            .flatten();
+        let Some((part, parts)) = parts else {
+            lines.extend_from_slice(g);
+            ends.push(lines.len());
+            continue;
+        };
+        // In the order of each request's first line in the input.
+        let mut first_of = vec![usize::MAX; parts];
+        for (k, &p) in part.iter().enumerate() {
+            first_of[p] = first_of[p].min(k);
+        }
+        let mut order: Vec<usize> = (0..parts).collect();
+        order.sort_by_key(|&p| first_of[p]);
+        for p in order {
+            lines.extend(
+                g.iter()
+                    .zip(&part)
+                    .filter(|(_, q)| **q == p)
+                    .map(|(l, _)| *l),
+            );
+            ends.push(lines.len());
+        }
     }
     Groups { lines, ends }
 }
@@ -727,5 +771,113 @@ mod tests {
             "{described} described, {wordless} without words, {relayed} across an id change"
         );
         relayed_waits
+    }
+
+    /// Line `n` of `t.log`.
+    fn ll(n: u64, line: &str) -> LogLine {
+        let r = match LineParser::auto().parse(line) {
+            LineOutcome::Record(r) => r.into_owned(),
+            o => panic!("{o:?}"),
+        };
+        LogLine {
+            input: Arc::from("t.log"),
+            line: n,
+            lines: 1,
+            envelope: "none",
+            pod: None,
+            record: r,
+        }
+    }
+
+    /// A gateway line and the predictor's line of one request under x-request-id `id`,
+    /// starting `ms` after 10:00:00 on client port `port`; the predictor answers `status`.
+    fn two_hops(n: u64, id: &str, ms: u64, port: u16, status: u16) -> [LogLine; 2] {
+        let t = |ms: u64| {
+            format!(
+                "2024-05-01T10:{:02}:{:02}.{:03}Z",
+                ms / 60_000,
+                ms / 1000 % 60,
+                ms % 1000
+            )
+        };
+        let flags = "- via_upstream";
+        let (gw, pod) = (t(ms), t(ms + 2));
+        [
+            ll(
+                n,
+                &format!(
+                    r#"[{gw}] "POST /v1/models/a:predict HTTP/1.1" {status} {flags} - "-" 10 32 30 29 "10.1.0.2" "load" "{id}" "a.example.com" "10.0.0.44:8012" outbound|80||a-predictor.ns.svc.cluster.local 10.0.0.9:{p} 10.0.0.9:8443 10.1.0.2:{port} a.example.com -"#,
+                    p = port + 10_000
+                ),
+            ),
+            ll(
+                n + 1,
+                &format!(
+                    r#"[{pod}] "POST /v1/models/a:predict HTTP/1.1" {status} {flags} - "-" 10 32 25 25 "10.1.0.2,10.0.0.9" "load" "{id}" "a.example.com" "127.0.0.1:8080" inbound|8012|| 127.0.0.6:{port} 10.0.0.44:8012 10.0.0.9:{p} outbound_.80_._.a-predictor.ns.svc.cluster.local default"#,
+                    p = port + 10_000
+                ),
+            ),
+        ]
+    }
+
+    /// A load generator that sends one fixed x-request-id: each of its requests is explained
+    /// on its own (they were one request with 80 lines, and `failures` counted one request
+    /// where there were 40), each with its own two hops.
+    #[test]
+    fn requests_that_reuse_an_id_are_each_explained() {
+        let mut set = LogSet::default();
+        for k in 0..40u64 {
+            let status = if k == 13 { 503 } else { 200 };
+            set.records.extend(two_hops(
+                2 * k + 1,
+                "fixed-id",
+                k * 100,
+                20_000 + k as u16,
+                status,
+            ));
+        }
+        let report = explain(&set);
+        assert_eq!(
+            report.requests.len(),
+            40,
+            "{:?}",
+            report.requests.iter().map(shape).collect::<Vec<_>>()
+        );
+        for (k, r) in report.requests.iter().enumerate() {
+            assert_eq!(r.request_id.as_deref(), Some("fixed-id"));
+            assert_eq!(r.lines.len(), 2, "{}", shape(r));
+            assert!(r.lines.contains(&(2 * k as u64 + 1)), "{}", shape(r));
+            assert_eq!(
+                r.status,
+                Some(if k == 13 { 503 } else { 200 }),
+                "{}",
+                shape(r)
+            );
+        }
+    }
+
+    /// Many attempts of one retried request at the next proxy stay one request: their times
+    /// lie within the line of the proxy that retried.
+    #[test]
+    fn the_attempts_of_one_retried_request_stay_one_request() {
+        let mut set = LogSet::default();
+        let [gw, _] = two_hops(1, "retried", 0, 30_000, 503);
+        let mut gw = gw;
+        // The gateway's line takes 2 s: 36 attempts at the predictor, one every 50 ms.
+        gw.record
+            .set(Slot::Duration, std::borrow::Cow::Borrowed("2000"));
+        set.records.push(gw);
+        for a in 0..36u64 {
+            let [_, pod] = two_hops(2 + a, "retried", 10 + a * 50, 30_000, 503);
+            set.records.push(pod);
+        }
+        let report = explain(&set);
+        assert_eq!(
+            report.requests.len(),
+            1,
+            "{:?}",
+            report.requests.iter().map(shape).collect::<Vec<_>>()
+        );
+        assert_eq!(report.requests[0].lines.len(), 37);
     }
 }

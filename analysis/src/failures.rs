@@ -10,7 +10,7 @@ use serde::Serialize;
 use meshtrace_parsers::Slot;
 
 use crate::causes::Cause;
-use crate::correlate::{Start, is_probe};
+use crate::correlate::{MAX_ATTEMPTS_PER_LISTENER, Start, is_probe, reused_at_one_listener};
 use crate::diagnose::Context;
 use crate::evidence::Evidence;
 use crate::explain::{RequestReport, explain_with};
@@ -181,20 +181,33 @@ struct GroupAcc {
     clients: BTreeSet<Client>,
 }
 
-/// What a request is traced by: its request id, else (a connection failure) its client's
-/// `ip:port`, else nothing.
-fn trace_query(r: &RequestReport, first: &LogLine) -> Option<String> {
-    match &r.request_id {
-        Some(id) => Some(id.clone()),
-        None => first
+/// What a request is traced by: its request id, else (a connection failure, or an id many
+/// requests among `lines` reuse) its client's `ip:port`, else nothing.
+fn trace_query(r: &RequestReport, first: &LogLine, lines: &[LogLine]) -> Option<String> {
+    let client = || {
+        first
             .record
             .get(Slot::DownstreamRemoteAddress)
             .filter(|a| {
                 a.parse::<std::net::SocketAddr>()
                     .is_ok_and(|s| s.port() != 0)
             })
-            .map(str::to_string),
+            .map(str::to_string)
+    };
+    match &r.request_id {
+        Some(id) if id_reused(lines, id) => client().or_else(|| Some(id.clone())),
+        Some(id) => Some(id.clone()),
+        None => client(),
     }
+}
+
+/// Is `id` on the lines of many requests among `lines` (see [`reused_at_one_listener`])?
+fn id_reused(lines: &[LogLine], id: &str) -> bool {
+    let on: Vec<&LogLine> = lines
+        .iter()
+        .filter(|l| l.record.request_id() == Some(id))
+        .collect();
+    on.len() > MAX_ATTEMPTS_PER_LISTENER && reused_at_one_listener(&on)
 }
 
 /// Failed requests folded into groups one by one, so that nothing but the groups is kept.
@@ -282,8 +295,11 @@ impl Triage {
             } else {
                 ctx
             };
-            let report = trace_query(r, first).and_then(|q| {
-                trace_in(ev, lines, ctx, &q, &Start::parse(&q), f.include_probes).map(Box::new)
+            // The example's own line: its id may be reused by many requests.
+            let anchor = lines.iter().position(|l| std::ptr::eq(l, origin));
+            let report = trace_query(r, first, lines).and_then(|q| {
+                let start = Start::parse(&q);
+                trace_in(ev, lines, ctx, &q, (&start, anchor), f.include_probes).map(Box::new)
             });
             g.traced = Some((vkey, report, format!("{}:{}", origin.input, origin.line)));
         }

@@ -9,7 +9,7 @@ use meshtrace_parsers::Slot;
 use meshtrace_parsers::record::RawRecord;
 
 use crate::causes::Cause;
-use crate::correlate::{Start, correlate};
+use crate::correlate::{Start, correlate_at};
 use crate::diagnose::{Context, diagnose_in, envoy_generated};
 use crate::evidence::Evidence;
 use crate::model::LogLine;
@@ -219,23 +219,24 @@ pub fn trace(
         &ev.logs.records,
         &ev.context(),
         query,
-        start,
+        (start, None),
         include_probes,
     )
 }
 
 /// [`trace`] over `lines` rather than the evidence's own records (the window of records
 /// `failures` holds while streaming), with what is known about roles (`ctx`). The evidence
-/// gives the topology, objects and config dumps.
+/// gives the topology, objects and config dumps. With an anchor (an index into `lines`), the
+/// request traced is that line's (see [`correlate_at`]).
 pub fn trace_in(
     ev: &Evidence,
     lines: &[LogLine],
     ctx: &Context,
     query: &str,
-    start: &Start,
+    (start, anchor): (&Start, Option<usize>),
     include_probes: bool,
 ) -> Option<TraceReport> {
-    let mut corr = correlate(lines, start, include_probes);
+    let mut corr = correlate_at(lines, start, anchor, include_probes);
     // Progress lines (`%ACCESS_LOG_TYPE%` `DownstreamPeriodic`…) are not hops: the end line is.
     let (progress, ended): (Vec<usize>, Vec<usize>) = corr
         .hops

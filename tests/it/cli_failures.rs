@@ -245,3 +245,24 @@ fn a_large_router_log_counts_every_request_and_says_what_it_did_not_keep() {
         "{notes}"
     );
 }
+
+/// A load generator that sends one fixed x-request-id (real Envoy's logs,
+/// `scripts/envoy-formats/fixed-id.sh`): its 40 requests are counted one by one (they were one
+/// request, a success), and the group's example is traced at its own line.
+#[test]
+fn requests_that_reuse_an_id_are_counted_one_by_one() {
+    let (v, g) = groups(&["testdata/explain/fixed-request-id.log"]);
+    assert_eq!(v["requests"], 40);
+    assert_eq!(v["failed"], 5);
+    assert_eq!(g, owned(&[("upstream_connect_failure", 503, "unknown", 5)]));
+    let example = &v["groups"][0]["example"];
+    let hops = example["hops"].as_array().unwrap();
+    assert_eq!(hops.len(), 1, "{example}");
+    assert_eq!(hops[0]["evidence"]["line"], 6, "{example}");
+    assert!(
+        example["notes"]
+            .to_string()
+            .contains("many requests reuse it"),
+        "{example}"
+    );
+}
