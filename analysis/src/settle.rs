@@ -131,9 +131,6 @@ pub struct Settler {
     crowded: u64,
     /// What the records said so far about roles (activators), plus the topology's facts.
     pub ctx: Context,
-    /// Where the records a round is done with go ([`Settler::recycle_into`]); dropped here
-    /// when unset.
-    recycle: Option<Box<dyn FnMut(LogLine)>>,
 }
 
 impl Settler {
@@ -153,16 +150,7 @@ impl Settler {
             late: None,
             crowded: 0,
             ctx,
-            recycle: None,
         }
-    }
-
-    /// Hand each record a round is done with to `to` instead of dropping it here: a caller
-    /// whose records were allocated on other threads can have them freed there (an allocator
-    /// frees another thread's memory under that thread's lock, and the settling would wait
-    /// for it).
-    pub fn recycle_into(&mut self, to: Box<dyn FnMut(LogLine)>) {
-        self.recycle = Some(to);
     }
 
     /// Add the next record (in the order read, ideally by end time); settles a round when one
@@ -335,17 +323,9 @@ impl Settler {
         }
         drop(idx);
         let mut k = keep.iter();
-        match &mut self.recycle {
-            Some(to) => self
-                .window
-                .records
-                .extract_if(.., |_| !k.next().copied().unwrap_or(true))
-                .for_each(to),
-            None => self
-                .window
-                .records
-                .retain(|_| k.next().copied().unwrap_or(true)),
-        }
+        self.window
+            .records
+            .retain(|_| k.next().copied().unwrap_or(true));
         let mut k = keep.iter();
         self.ends.retain(|_| k.next().copied().unwrap_or(true));
         self.ends.len()
@@ -462,35 +442,6 @@ mod tests {
         );
         s.finish(&mut |_, _| handed += 1);
         assert_eq!(handed, 400);
-    }
-
-    /// With a recycler, every record a round is done with goes to it, once, instead of being
-    /// dropped, and the requests handed out are the same.
-    #[test]
-    fn records_a_round_is_done_with_go_to_the_recycler() {
-        let recycled = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-        let mut s = Settler::new(Context::default());
-        let to = recycled.clone();
-        s.recycle_into(Box::new(move |l: LogLine| to.borrow_mut().push(l.line)));
-        let mut handed = 0usize;
-        for id in 0..20_000u64 {
-            s.push(busy_line(id, id * 10, 10), &mut |_, _| handed += 1);
-            // Only what a round let go of: never a record still in the window.
-            assert_eq!(
-                recycled.borrow().len() + s.window.records.len(),
-                id as usize + 1
-            );
-        }
-        assert!(
-            recycled.borrow().len() > 10_000,
-            "{}",
-            recycled.borrow().len()
-        );
-        s.finish(&mut |_, _| handed += 1);
-        assert_eq!(handed, 20_000);
-        let mut lines = recycled.borrow().clone();
-        lines.sort_unstable();
-        assert_eq!(lines, (1..=20_000).collect::<Vec<u64>>());
     }
 
     #[test]

@@ -437,17 +437,6 @@ impl<'a> RawRecord<'a> {
         }
     }
 
-    /// The one buffer a packed record's values are kept in ([`RawRecord::into_owned`]), taken
-    /// out of it (`None` for a record not packed): whoever drops it frees what packing
-    /// allocated, so a record packed on one thread and read on another can be freed on the
-    /// first, by its own allocator.
-    pub fn into_buffer(self) -> Option<Box<str>> {
-        match self.values {
-            Values::Packed { text, .. } => Some(text),
-            Values::Parsed { .. } => None,
-        }
-    }
-
     // ---- typed accessors -------------------------------------------------------------
 
     /// HTTP status; `Some(0)` for TCP connections and requests that never got a response.
@@ -1004,25 +993,6 @@ mod tests {
         r.set(Slot::Method, Cow::Borrowed("GET"));
         let owned = r.into_owned();
         assert_eq!(owned.get(Slot::Method), Some("GET"));
-    }
-
-    /// A packed record gives up the one buffer its values are in; a record never packed has
-    /// none to give.
-    #[test]
-    fn a_packed_record_gives_up_its_buffer() {
-        let mut r = RawRecord::new(Arc::from("t"));
-        r.set(Slot::Method, Cow::Borrowed("GET"));
-        r.set(Slot::Path, Cow::Owned("/v1/models".to_string()));
-        assert_eq!(r.clone().into_buffer(), None);
-        let text = r
-            .into_owned()
-            .into_buffer()
-            .expect("a packed record has a buffer");
-        assert_eq!(text.len(), "GET".len() + "/v1/models".len());
-        assert!(
-            text.contains("GET") && text.contains("/v1/models"),
-            "{text}"
-        );
     }
 
     #[test]

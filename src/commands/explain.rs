@@ -5,13 +5,11 @@
 //! explained as their requests complete, with flat memory. Either way skipped lines are counted
 //! with a few examples, never kept one by one, and a closed output stops the reading at once.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, Write};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use anyhow::{Context as _, Result};
 use meshtrace_parsers::detect::FormatSpec;
@@ -497,9 +495,6 @@ const SPOOL_CHUNK: usize = 1 << 16;
 struct SpoolSink {
     yaml: bool,
     tx: SyncSender<Msg>,
-    /// The buffers of this reader's records the settling is done with, freed here (see
-    /// [`Returns`]).
-    returned: Receiver<Vec<Box<str>>>,
     batch_size: usize,
     /// Send the batch once its records' serialised form takes this many bytes.
     batch_bytes: usize,
@@ -627,10 +622,6 @@ impl SpoolSink {
             // Nobody settles any more: stop reading.
             self.stop.store(true, Ordering::Relaxed);
         }
-        // The buffers that came back are freed here.
-        while let Ok(v) = self.returned.try_recv() {
-            drop(v);
-        }
     }
 }
 
@@ -740,13 +731,9 @@ fn stream_inputs(inputs: Vec<Input>, spec: &FormatSpec) -> Streams {
 /// stops at the first error `deliver` returns (a write error). Returns the number of records.
 fn settle_into(
     records: impl Iterator<Item = LogLine>,
-    recycle: Option<Box<dyn FnMut(LogLine)>>,
     mut deliver: impl FnMut(RequestReport) -> std::io::Result<()>,
 ) -> std::io::Result<u64> {
     let mut settler = Settler::new(Context::default());
-    if let Some(to) = recycle {
-        settler.recycle_into(to);
-    }
     let mut n = 0u64;
     let error: std::cell::RefCell<Option<std::io::Error>> = Default::default();
     let mut on = |s: Settled<'_>, _: &Context| {
@@ -813,7 +800,7 @@ fn run_streaming(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) ->
     let mut stream = ExplainStream::start(&mut out, output, names.len() > 1)?;
     let mut merged = Merged::start(streams);
     // On an error, dropping the merge stops its readers at their next chunk.
-    let records = settle_into(merged.by_ref(), None, |r| stream.request(&r))?;
+    let records = settle_into(merged.by_ref(), |r| stream.request(&r))?;
     for p in &merged.problems {
         crate::report::warn(p);
     }
@@ -921,57 +908,6 @@ struct SpoolMerge {
     malformed: u64,
     problems: Vec<String>,
     stop: Arc<AtomicBool>,
-    /// The records the settling is done with, on their way back to their readers.
-    returns: Rc<RefCell<Returns>>,
-}
-
-/// Records going back to the reader thread that allocated them, to be freed there: freeing
-/// another thread's memory takes that thread's allocator lock, and the settling thread, the
-/// slowest stage of the pipeline, waited on the readers' locks for a sixth of its time.
-struct Returns {
-    /// Per reader, in the merge's order.
-    readers: Vec<ReturnTo>,
-    /// The reader of the last record returned (records come in runs of one reader).
-    last: usize,
-}
-
-/// Where the records of one reader go back.
-struct ReturnTo {
-    /// The address of its input's name, which every record it sends shares (0 until its first
-    /// batch).
-    at: usize,
-    /// Its channel of records' buffers.
-    tx: Sender<Vec<Box<str>>>,
-    /// Buffers waiting to go.
-    waiting: Vec<Box<str>>,
-}
-
-/// Records sent back to a reader at once.
-const RETURN_BATCH: usize = 256;
-
-impl Returns {
-    fn put(&mut self, l: LogLine) {
-        let at = Arc::as_ptr(&l.input).cast::<u8>().addr();
-        let i = match self.readers.get(self.last) {
-            Some(r) if r.at == at => self.last,
-            _ => match self.readers.iter().position(|r| r.at == at) {
-                Some(i) => i,
-                // Not a reader's record: freed here.
-                None => return,
-            },
-        };
-        self.last = i;
-        let Some(text) = l.record.into_buffer() else {
-            return;
-        };
-        let r = &mut self.readers[i];
-        r.waiting.push(text);
-        if r.waiting.len() >= RETURN_BATCH {
-            let full = std::mem::replace(&mut r.waiting, Vec::with_capacity(RETURN_BATCH));
-            // A reader that has ended no longer takes them: freed here.
-            let _ = r.tx.send(full);
-        }
-    }
 }
 
 impl Drop for SpoolMerge {
@@ -981,26 +917,10 @@ impl Drop for SpoolMerge {
 }
 
 impl SpoolMerge {
-    /// Where the settling hands the records it is done with (see [`Returns`]).
-    fn recycler(&self) -> Box<dyn FnMut(LogLine)> {
-        let returns = self.returns.clone();
-        Box::new(move |l| returns.borrow_mut().put(l))
-    }
-
     fn fill(&mut self, i: usize, q: &mut EndQueue) {
         while q.is_empty() && !self.done[i] {
             match self.rx[i].recv() {
-                Ok(Msg::Records(v)) => {
-                    if let Some(l) = v.first() {
-                        let mut r = self.returns.borrow_mut();
-                        if let Some(e) = r.readers.get_mut(i)
-                            && e.at == 0
-                        {
-                            e.at = Arc::as_ptr(&l.input).cast::<u8>().addr();
-                        }
-                    }
-                    q.push_batch(v)
-                }
+                Ok(Msg::Records(v)) => q.push_batch(v),
                 Ok(Msg::Done(f)) => {
                     self.done[i] = true;
                     for (k, n) in &f.skipped {
@@ -1045,31 +965,15 @@ fn start_spooling(streams: Streams, yaml: bool) -> SpoolMerge {
     let budget = crate::source::limits::mib_from_env(crate::source::limits::PLAIN_SPOOL_ENV)
         .map_or_else(PlainBudget::for_this_machine, PlainBudget::new);
     let mut rx = Vec::with_capacity(streams.len());
-    let mut returns = Vec::with_capacity(streams.len());
     for (input, in_flight) in streams.into_iter().zip(room) {
         let (tx, receiver) = sync_channel(in_flight);
         rx.push(receiver);
-        // Unbounded, yet no more than the records in flight and in the settling's window
-        // come back before the reader takes them (at its next batch).
-        let (give_back, returned) = std::sync::mpsc::channel();
-        returns.push(ReturnTo {
-            at: 0,
-            tx: give_back,
-            waiting: Vec::new(),
-        });
         let stop = stop.clone();
         let budget = budget.clone();
         let spawned = std::thread::Builder::new()
             .name("meshtrace-read".into())
             .spawn(move || {
-                read_and_spool(
-                    input,
-                    yaml,
-                    (tx, returned),
-                    (batch_size, batch_bytes),
-                    budget,
-                    stop,
-                )
+                read_and_spool(input, yaml, tx, (batch_size, batch_bytes), budget, stop)
             });
         // Without a thread the receiver reports the input as stopped (see `fill`).
         drop(spawned);
@@ -1084,10 +988,6 @@ fn start_spooling(streams: Streams, yaml: bool) -> SpoolMerge {
         malformed: 0,
         problems: Vec::new(),
         stop,
-        returns: Rc::new(RefCell::new(Returns {
-            readers: returns,
-            last: 0,
-        })),
     }
 }
 
@@ -1095,7 +995,7 @@ fn start_spooling(streams: Streams, yaml: bool) -> SpoolMerge {
 fn read_and_spool(
     mut reader: Reader,
     yaml: bool,
-    (tx, returned): (SyncSender<Msg>, Receiver<Vec<Box<str>>>),
+    tx: SyncSender<Msg>,
     (batch_size, batch_bytes): (usize, usize),
     budget: PlainBudget,
     stop: Arc<AtomicBool>,
@@ -1120,7 +1020,6 @@ fn read_and_spool(
     let mut sink = SpoolSink {
         yaml,
         tx,
-        returned,
         batch_size,
         batch_bytes,
         batch: Vec::with_capacity(batch_size),
@@ -1182,8 +1081,7 @@ fn run_streaming_document(
     let mut merged = start_spooling(streams, output == OutputFormat::Yaml);
     // On an error, dropping the merge stops its readers at their next chunk.
     let mut batch = Vec::with_capacity(REPORTS_PER_BATCH);
-    let recycle = merged.recycler();
-    let settled = settle_into(merged.by_ref(), Some(recycle), |r| {
+    let settled = settle_into(merged.by_ref(), |r| {
         batch.push(r);
         if batch.len() < REPORTS_PER_BATCH {
             return Ok(());
@@ -1480,73 +1378,4 @@ fn client_verdict(
     crate::report::write_trace(&mut out, &report, crate::report::TraceOutput::Table, width)?;
     out.flush()?;
     Ok(if code == EXIT_NOTHING { EXIT_OK } else { code })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A packed record of `input` at `line`.
-    fn record(input: &Arc<str>, line: u64) -> LogLine {
-        let mut r = meshtrace_parsers::record::RawRecord::new(Arc::from("istio"));
-        r.set(
-            meshtrace_parsers::Slot::RequestId,
-            std::borrow::Cow::Owned(format!("id-{line}")),
-        );
-        LogLine {
-            input: input.clone(),
-            line,
-            lines: 1,
-            envelope: "none",
-            pod: None,
-            record: r.into_owned(),
-        }
-    }
-
-    /// The settling's records go back to the reader whose input name they share, a batch at
-    /// a time; a record of no reader, or of a reader that has ended, is freed where it is.
-    #[test]
-    fn records_go_back_to_the_reader_that_read_them() {
-        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("big.log"), Arc::from("big.log"));
-        let (to_a, from_a) = std::sync::mpsc::channel();
-        let (to_b, from_b) = std::sync::mpsc::channel::<Vec<Box<str>>>();
-        let at = |n: &Arc<str>| Arc::as_ptr(n).cast::<u8>().addr();
-        let mut r = Returns {
-            readers: vec![
-                ReturnTo {
-                    at: at(&a),
-                    tx: to_a,
-                    waiting: Vec::new(),
-                },
-                ReturnTo {
-                    at: at(&b),
-                    tx: to_b,
-                    waiting: Vec::new(),
-                },
-            ],
-            last: 0,
-        };
-        // Two runs of one file: the same name, each reader's own `Arc`.
-        for line in 0..RETURN_BATCH as u64 {
-            r.put(record(&a, line));
-            r.put(record(&b, line));
-            r.put(record(&Arc::from("other.log"), line));
-        }
-        let back: Vec<Box<str>> = from_a.try_recv().expect("a batch for the first reader");
-        assert_eq!(back.len(), RETURN_BATCH);
-        assert_eq!(&*back[7], "id-7");
-        assert_eq!(from_b.try_recv().map(|v| v.len()), Ok(RETURN_BATCH));
-        drop(from_b);
-        // Its reader gone, the next batch is freed here, without a panic.
-        for line in 0..=RETURN_BATCH as u64 {
-            r.put(record(&b, line));
-        }
-        r.put(record(&a, 0));
-        assert!(
-            from_a.try_recv().is_err(),
-            "a batch sent before it was full"
-        );
-        assert_eq!(r.readers[0].waiting.len(), 1);
-        assert_eq!(r.readers[1].waiting.len(), 1);
-    }
 }
