@@ -118,6 +118,8 @@ pub struct LogSet {
     pub router: Vec<RouterLine>,
     /// Names of the inputs read, in order.
     pub inputs: Vec<String>,
+    /// What reading left out of them on purpose (a bound reached), one sentence each.
+    pub notes: Vec<String>,
 }
 
 /// Where the lines read from an input go: a [`LogSet`] keeps them; a streaming analysis

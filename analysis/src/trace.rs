@@ -644,6 +644,7 @@ fn trace_notes(ev: &Evidence, correlation_notes: &[String], hops: &[TraceHop]) -
     if skipped > 0 {
         notes.push(format!("{skipped} line(s) of the evidence were not access-log records (see `meshtrace explain` for them)"));
     }
+    notes.extend(ev.logs.notes.iter().cloned());
     notes.extend(ev.problems.iter().map(|p| format!("skipped: {p}")));
     notes
 }

@@ -167,6 +167,16 @@ pub fn read_needles_open(
                 line: 0,
                 source,
             })?;
+    if found.more {
+        let note = format!(
+            "{name}: the strings searched for are on more than {} lines (an x-request-id that many requests reuse, or a connection that carried that many), so only the first {} of them were read; trace one request by its client's ip:port, or give a log of a shorter time",
+            crate::source::scan::HITS_MAX_LINES,
+            found.hits.len()
+        );
+        if !set.notes.contains(&note) {
+            set.notes.push(note);
+        }
+    }
     let input: Arc<str> = Arc::from(name);
     let mut parser = LineParser::new(spec);
     let index = nf.index.file(name);

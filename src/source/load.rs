@@ -202,6 +202,18 @@ pub fn load_widening(
     let mut filter = NeedleFilter::new(needles);
     // (On large logs the activators are known from the bundle's pods, not from every line that
     // mentions a revision's private Service: that is a third of a busy log.)
+    // What a round's reading left out (a bound reached) stays said when the next round reads
+    // less.
+    let mut notes: Vec<String> = Vec::new();
+    let mut noted = |mut logs: LogSet| {
+        for n in std::mem::take(&mut logs.notes) {
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
+        logs.notes = notes.clone();
+        logs
+    };
     for _round in 0..6 {
         let (logs, problems) = read_logs(
             opened.as_ref(),
@@ -210,6 +222,7 @@ pub fn load_widening(
             format,
             &LineFilter::Needles(filter.clone()),
         );
+        let logs = noted(logs);
         if logs.filtered_inputs == 0 {
             // Every input was small enough to be read whole.
             return Ok(finish(opened, logs, problems));
@@ -237,7 +250,7 @@ pub fn load_widening(
         format,
         &LineFilter::Needles(filter),
     );
-    Ok(finish(opened, logs, problems))
+    Ok(finish(opened, noted(logs), problems))
 }
 
 /// Load keeping what `filter` asks for from each large log (see [`LineFilter`]).

@@ -18,6 +18,14 @@ use meshtrace_parsers::memchr::{memchr, memchr_iter, memmem::Finder, memrchr};
 /// Bytes per window.
 pub const WINDOW: usize = 1 << 20;
 
+/// Lines holding a needle one scan keeps, and their bytes. A request's id is on a few dozen
+/// lines and a connection's address on a few thousand in the time it ran; a file where an id
+/// is on every line (a load generator sending a fixed one) made `trace` hold the whole file,
+/// parsed (700 MB for 180 MB of log). Past either bound, the first lines in the file are kept.
+pub const HITS_MAX_LINES: usize = 16_384;
+/// See [`HITS_MAX_LINES`].
+pub const HITS_MAX_BYTES: usize = 16 << 20;
+
 /// Lines of one window whose start time the cheap reading cannot take (other time formats,
 /// other envelopes, non-access-log lines) and the full parser reads instead; past this many the
 /// window is marked as holding any time (always read).
@@ -263,6 +271,9 @@ pub struct Hit {
 pub struct ScanResult {
     /// Lines holding a needle, in file order.
     pub hits: Vec<Hit>,
+    /// More lines hold a needle than a scan keeps ([`HITS_MAX_LINES`], [`HITS_MAX_BYTES`]):
+    /// `hits` are the first ones in the file.
+    pub more: bool,
     /// Windows read (out of [`FileIndex::windows`]).
     pub windows_read: usize,
     /// Which windows, in file order (none when the lines of the range were kept from an
@@ -437,6 +448,20 @@ pub fn scan_open(
     spec: &FormatSpec,
     index: &ScanIndex,
 ) -> std::io::Result<ScanResult> {
+    let bounds = (HITS_MAX_LINES, HITS_MAX_BYTES);
+    scan_bounded(file, len, name, (needles, window), spec, index, bounds)
+}
+
+/// [`scan_open`] keeping at most `max_lines` hits of at most `max_bytes`.
+fn scan_bounded(
+    file: &File,
+    len: u64,
+    name: &str,
+    (needles, window): (&[String], Option<(i64, i64)>),
+    spec: &FormatSpec,
+    index: &ScanIndex,
+    (max_lines, max_bytes): (usize, usize),
+) -> std::io::Result<ScanResult> {
     let nwin = usize::try_from(len.div_ceil(WINDOW as u64)).unwrap_or(usize::MAX);
     let known = index.get(name, len);
     let selected: Vec<usize> = match (&known, window) {
@@ -463,17 +488,21 @@ pub fn scan_open(
     // Segments are handed out in file order to whichever thread is free (the other builds on a
     // loaded machine do not leave one thread with half the file).
     let next = AtomicUsize::new(0);
+    // Lines and bytes of the hits kept so far, all threads together; past the bounds, hits are
+    // dropped as they are found and gathered again below, in file order.
+    let (kept_lines, kept_bytes) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let results: Vec<std::io::Result<Vec<SegmentResult>>> = std::thread::scope(|sc| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let (segments, needles, next) = (&segments, &needles, &next);
+                let (kept_lines, kept_bytes) = (&kept_lines, &kept_bytes);
                 sc.spawn(move || {
                     let search = Needles::new(needles);
                     let mut timer = build_index.then(|| Timer::new(spec));
                     let mut buf = Vec::new();
                     let mut out = Vec::new();
                     while let Some(&seg) = segments.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        out.push(scan_segment(
+                        let mut r = scan_segment(
                             file,
                             len,
                             seg,
@@ -481,7 +510,14 @@ pub fn scan_open(
                             max_needle,
                             timer.as_mut(),
                             &mut buf,
-                        )?);
+                        )?;
+                        let bytes: usize = r.hits.iter().map(|h| h.text.len()).sum();
+                        let lines = kept_lines.fetch_add(r.hits.len(), Ordering::Relaxed);
+                        let held = kept_bytes.fetch_add(bytes, Ordering::Relaxed);
+                        if lines + r.hits.len() > max_lines || held + bytes > max_bytes {
+                            r.hits = Vec::new();
+                        }
+                        out.push(r);
                     }
                     Ok(out)
                 })
@@ -548,11 +584,61 @@ pub fn scan_open(
     hits.sort_by_key(|h| h.line);
     hits.dedup_by_key(|h| h.line);
     let windows: Vec<usize> = segs.iter().flat_map(|s| s.k0..s.k1).collect();
+    let more = kept_lines.into_inner() > max_lines || kept_bytes.into_inner() > max_bytes;
+    if more {
+        // Which hits the threads kept depends on which finished first: the first ones in the
+        // file instead, read again one segment after another up to the bounds.
+        let search = (&Needles::new(&needles), max_needle);
+        hits = first_hits(
+            file,
+            len,
+            &segments,
+            search,
+            &before,
+            (max_lines, max_bytes),
+        )?;
+    }
     Ok(ScanResult {
         hits,
+        more,
         windows_read: windows.len(),
         windows,
     })
+}
+
+/// The first lines of `segments` (in file order) holding one of the needles of `search` (the
+/// longest `max_needle` bytes), up to `max_lines` of `max_bytes`, numbered with `before`
+/// (newlines before each window).
+fn first_hits(
+    file: &File,
+    len: u64,
+    segments: &[(usize, usize)],
+    (search, max_needle): (&Needles<'_>, usize),
+    before: &[u64],
+    (max_lines, max_bytes): (usize, usize),
+) -> std::io::Result<Vec<Hit>> {
+    let mut buf = Vec::new();
+    let (mut hits, mut bytes) = (Vec::<Hit>::new(), 0usize);
+    for &seg in segments {
+        let r = scan_segment(file, len, seg, search, max_needle, None, &mut buf)?;
+        for h in r.hits {
+            let line = before.get(seg.0).copied().unwrap_or(0) + h.local + 1;
+            // A line crossing the segment's end was kept with the segment before.
+            if hits.last().is_some_and(|l| l.line >= line) {
+                continue;
+            }
+            if hits.len() >= max_lines || bytes + h.text.len() > max_bytes {
+                return Ok(hits);
+            }
+            bytes += h.text.len();
+            hits.push(Hit {
+                line,
+                text: h.text,
+                too_long: h.too_long,
+            });
+        }
+    }
+    Ok(hits)
 }
 
 /// Bytes per read: small enough that the copy out of the page cache and the searches that
@@ -889,6 +975,8 @@ fn ranged(
     };
     Ok(Some(ScanResult {
         hits: cache.hits(&Needles::new(needles)),
+        // The range's lines are bounded by `CACHE_MAX`, its hits with them.
+        more: false,
         windows_read: windows.len(),
         windows,
     }))
@@ -1614,6 +1702,49 @@ mod tests {
         (f, all, ix, first)
     }
 
+    /// A needle on every line of a 20 MiB log (an id a load generator sends on every request):
+    /// the scan keeps the first lines in the file up to its bound, the same ones on every run,
+    /// and says there were more.
+    #[test]
+    fn a_needle_on_too_many_lines_keeps_the_first_ones() {
+        let (f, all) = write_log(40_000);
+        assert!(all.iter().map(String::len).sum::<usize>() > 16 * WINDOW);
+        let needles = ["curl/8".to_string()];
+        for _ in 0..3 {
+            let ix = ScanIndex::default();
+            let r = scan_file(f.path(), "x", &needles, None, &FormatSpec::Auto, &ix).unwrap();
+            assert!(r.more);
+            let bytes: usize = r.hits.iter().map(|h| h.text.len()).sum();
+            assert!(
+                r.hits.len() == HITS_MAX_LINES || bytes + all[r.hits.len()].len() > HITS_MAX_BYTES,
+                "{} lines, {bytes} bytes",
+                r.hits.len()
+            );
+            for (k, h) in r.hits.iter().enumerate() {
+                assert_eq!(h.line, k as u64 + 1);
+                assert_eq!(h.text, all[k].trim_end().as_bytes());
+            }
+            // The file is indexed whole all the same: line numbers of later rounds stay exact.
+            assert_eq!(
+                ix.file("x").map(|i| i.windows()),
+                Some(all.iter().map(String::len).sum::<usize>().div_ceil(WINDOW))
+            );
+        }
+        // Under the bound, nothing more to say.
+        let ix = ScanIndex::default();
+        let r = scan_file(
+            f.path(),
+            "x",
+            &["id-00000007".to_string()],
+            None,
+            &FormatSpec::Auto,
+            &ix,
+        )
+        .unwrap();
+        assert!(!r.more);
+        assert_eq!(r.hits.len(), 1);
+    }
+
     #[test]
     fn finds_lines_across_window_edges_with_exact_line_numbers() {
         let (f, all) = write_log(12_000); // ~7 MiB: several windows
@@ -1824,13 +1955,17 @@ mod tests {
         range: (i64, i64),
         ix: &ScanIndex,
     ) -> Vec<usize> {
-        let whole = scan_file(
-            f.path(),
+        // Every line of the file holding a needle, however many.
+        let file = File::open(f.path()).unwrap();
+        let len = file.metadata().unwrap().len();
+        let whole = scan_bounded(
+            &file,
+            len,
             "w",
-            needles,
-            None,
+            (needles, None),
             &FormatSpec::Auto,
             &ScanIndex::default(),
+            (usize::MAX, usize::MAX),
         )
         .unwrap();
         let r = scan_file(f.path(), "f", needles, Some(range), &FormatSpec::Auto, ix).unwrap();

@@ -704,3 +704,55 @@ fn failures_since_reads_a_large_log_once_whole_however_it_is_split() {
         );
     }
 }
+
+/// A load generator's requests through a gateway and a sidecar, every one with the same
+/// x-request-id, `ms` apart; every eighth answered 503 by the model.
+fn fixed_id_traffic(n: u64, ms: u64) -> String {
+    let t = |ms: u64| {
+        format!(
+            "2024-05-01T{:02}:{:02}:{:02}.{:03}Z",
+            10 + ms / 3_600_000,
+            ms / 60_000 % 60,
+            ms / 1000 % 60,
+            ms % 1000
+        )
+    };
+    let mut out = String::new();
+    for k in 0..n {
+        let (at, status) = (k * ms, if k % 8 == 5 { 503 } else { 200 });
+        let (client, hop) = (20_000 + k % 30_000, 50_000 + k % 15_000);
+        out.push_str(&format!(
+            "[{}] \"POST /v1/models/a:predict HTTP/1.1\" {status} - via_upstream - \"-\" 10 32 30 29 \"10.1.0.2\" \"load\" \"fixed-id\" \"a.example.com\" \"10.0.0.44:8012\" outbound|80||a-predictor.ns.svc.cluster.local 10.0.0.9:{hop} 10.0.0.9:8443 10.1.0.2:{client} a.example.com -\n",
+            t(at)
+        ));
+        out.push_str(&format!(
+            "[{}] \"POST /v1/models/a:predict HTTP/1.1\" {status} - via_upstream - \"-\" 10 32 25 25 \"10.1.0.2,10.0.0.9\" \"load\" \"fixed-id\" \"a.example.com\" \"127.0.0.1:8080\" inbound|8012|| 127.0.0.6:{client} 10.0.0.44:8012 10.0.0.9:{hop} outbound_.80_._.a-predictor.ns.svc.cluster.local default\n",
+            t(at + 2)
+        ));
+    }
+    out
+}
+
+/// Streamed, the requests that reuse an id are counted one by one (they were one request);
+/// `trace` of the id keeps a bounded number of its lines (it held the whole file, parsed) and
+/// says so.
+#[test]
+fn a_large_log_of_one_reused_id_is_counted_by_request_and_traced_in_bounded_memory() {
+    let text = fixed_id_traffic(40_000, 100);
+    assert!(text.len() > 16 << 20, "only {} bytes", text.len());
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("load.log");
+    std::fs::write(&path, &text).unwrap();
+    let p = path.to_str().unwrap();
+    assert_eq!(failures_counts(&[p], None), (80_000, 5_000));
+    let doc = run_json(&["trace", "fixed-id", p, "-o", "json"]);
+    let notes = doc["notes"].to_string();
+    assert!(notes.contains("many requests reuse it"), "{notes}");
+    assert!(
+        notes.contains("the strings searched for are on more than 16384 lines"),
+        "{notes}"
+    );
+    let hops = doc["hops"].as_array().unwrap();
+    assert_eq!(hops.len(), 2, "{doc}");
+    assert!(hops.iter().all(|h| h["status"] == 503), "{doc}");
+}
