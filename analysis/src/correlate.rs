@@ -723,12 +723,13 @@ fn pick_latest_failed(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use meshtrace_parsers::detect::{LineOutcome, LineParser};
     use std::sync::Arc;
 
-    fn ll(n: u64, line: &str) -> LogLine {
+    /// Line `n` of `t.log`, parsed as `auto` reads it.
+    pub(crate) fn ll(n: u64, line: &str) -> LogLine {
         let r = match LineParser::auto().parse(line) {
             LineOutcome::Record(r) => r.into_owned(),
             o => panic!("{o:?}"),

@@ -773,25 +773,10 @@ mod tests {
         relayed_waits
     }
 
-    /// Line `n` of `t.log`.
-    fn ll(n: u64, line: &str) -> LogLine {
-        let r = match LineParser::auto().parse(line) {
-            LineOutcome::Record(r) => r.into_owned(),
-            o => panic!("{o:?}"),
-        };
-        LogLine {
-            input: Arc::from("t.log"),
-            line: n,
-            lines: 1,
-            envelope: "none",
-            pod: None,
-            record: r,
-        }
-    }
-
     /// A gateway line and the predictor's line of one request under x-request-id `id`,
     /// starting `ms` after 10:00:00 on client port `port`; the predictor answers `status`.
     fn two_hops(n: u64, id: &str, ms: u64, port: u16, status: u16) -> [LogLine; 2] {
+        use crate::correlate::tests::ll;
         let t = |ms: u64| {
             format!(
                 "2024-05-01T10:{:02}:{:02}.{:03}Z",

@@ -6,19 +6,9 @@
 # id: 40 requests one after another, every eighth to a model nothing serves (503 UF at the model's
 # proxy), the others answered 200. The front proxy's log then the model proxy's, into OUT.
 # Usage: scripts/envoy-formats/fixed-id.sh [--envoy PATH] [OUT]
-set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-envoy="$here/../../.lab/venv/bin/envoy"
-if [ "${1:-}" = "--envoy" ]; then envoy="$2"; shift 2; fi
-out="${1:-$here/../../testdata/explain/fixed-request-id.log}"
-[ -x "$envoy" ] || { echo "fixed-id: no envoy at $envoy (bash scripts/lab.sh installs it, or pass --envoy PATH)" >&2; exit 2; }
-tmp="$(mktemp -d)"
-cleanup() { kill "${pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-sed "s#ACCESS_DIR#$tmp#g" "$here/envoy.yaml" >"$tmp/envoy.yaml"
-timeout 60 "$envoy" -c "$tmp/envoy.yaml" --log-level error --base-id 52 --concurrency 1 \
-    --file-flush-interval-msec 100 >"$tmp/envoy.out" 2>&1 & pid=$!
-for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.51:19901/ready && break; sleep 0.2; done
+. "$(dirname "$0")/envoy.sh"
+parse_args "$here/../../testdata/explain/fixed-request-id.log" "$@"
+envoy_start 52
 for k in $(seq 0 39); do
     model=granite
     [ $((k % 8)) -eq 5 ] && model=down
@@ -28,7 +18,6 @@ for k in $(seq 0 39); do
     sleep 0.05
 done
 sleep 3
-curl -s -o /dev/null -X POST http://127.0.0.51:19901/quitquitquit || true
-wait "$pid" 2>/dev/null || true
+envoy_stop
 cat "$tmp/front.log" "$tmp/model.log" >"$out"
 echo "fixed-id: $(wc -l <"$out") lines in $out ($("$envoy" --version | grep -o 'version: [^ ]*' | head -1))"

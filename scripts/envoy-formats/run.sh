@@ -8,20 +8,9 @@
 # with its own x-request-id; the two logs are written one after the other into OUT, and Envoy's
 # /config_dump beside it (OUT without .log, plus .config_dump.json).
 # Usage: scripts/envoy-formats/run.sh [--envoy PATH] [OUT]
-set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-envoy="$here/../../.lab/venv/bin/envoy"
-if [ "${1:-}" = "--envoy" ]; then envoy="$2"; shift 2; fi
-out="${1:-$here/../../testdata/explain/envoy-custom-formats.log}"
-[ -x "$envoy" ] || { echo "envoy-formats: no envoy at $envoy (bash scripts/lab.sh installs it, or pass --envoy PATH)" >&2; exit 2; }
-tmp="$(mktemp -d)"
-cleanup() { kill "${pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT
-sed "s#ACCESS_DIR#$tmp#g" "$here/envoy.yaml" >"$tmp/envoy.yaml"
-timeout 60 "$envoy" -c "$tmp/envoy.yaml" --log-level error --base-id 51 --concurrency 1 \
-    --file-flush-interval-msec 100 >"$tmp/envoy.out" 2>&1 & pid=$!
-for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.51:19901/ready && break; sleep 0.2; done
+. "$(dirname "$0")/envoy.sh"
+parse_args "$here/../../testdata/explain/envoy-custom-formats.log" "$@"
+envoy_start 51
 c() { # request-id path [extra curl args]
     local id="$1" path="$2"; shift 2
     curl -s -o /dev/null --max-time 10 -H 'Host: models.example.com' -H "x-request-id: $id" \
@@ -37,8 +26,7 @@ curl -s -o /dev/null --max-time 10 -H 'Host: other.example.com' -H 'x-request-id
 sleep 3
 # The proxies' configuration as Envoy holds it (one Envoy runs all three listeners).
 curl -s http://127.0.0.51:19901/config_dump >"$tmp/config_dump.json"
-curl -s -o /dev/null -X POST http://127.0.0.51:19901/quitquitquit || true
-wait "$pid" 2>/dev/null || true
+envoy_stop
 cat "$tmp/front.log" "$tmp/model.log" >"$out"
 # The front proxy's requests as Emissary-ingress logs them by default (a built-in format).
 cp "$tmp/emissary.log" "$(dirname "$out")/emissary.log"
