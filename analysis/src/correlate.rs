@@ -722,8 +722,12 @@ fn pick_latest_failed(
     }
 }
 
+/// Test lines for the other modules' tests too.
 #[cfg(test)]
-pub(crate) mod tests {
+pub(crate) use tests::ll;
+
+#[cfg(test)]
+mod tests {
     use super::*;
     use meshtrace_parsers::detect::{LineOutcome, LineParser};
     use std::sync::Arc;

@@ -776,7 +776,7 @@ mod tests {
     /// A gateway line and the predictor's line of one request under x-request-id `id`,
     /// starting `ms` after 10:00:00 on client port `port`; the predictor answers `status`.
     fn two_hops(n: u64, id: &str, ms: u64, port: u16, status: u16) -> [LogLine; 2] {
-        use crate::correlate::tests::ll;
+        use crate::correlate::ll;
         let t = |ms: u64| {
             format!(
                 "2024-05-01T10:{:02}:{:02}.{:03}Z",
