@@ -212,21 +212,30 @@ fn split_reused_ids(groups: Groups<'_>) -> Groups<'_> {
             ends.push(lines.len());
             continue;
         };
-        // In the order of each request's first line in the input.
-        let mut first_of = vec![usize::MAX; parts];
-        for (k, &p) in part.iter().enumerate() {
-            first_of[p] = first_of[p].min(k);
+        // Requests in the order of their first line in the input, each with its lines in
+        // input order: numbered as first met, then placed by number (linear in the lines).
+        let mut rank = vec![usize::MAX; parts];
+        let mut next = 0;
+        for &p in &part {
+            if rank[p] == usize::MAX {
+                rank[p] = next;
+                next += 1;
+            }
         }
-        let mut order: Vec<usize> = (0..parts).collect();
-        order.sort_by_key(|&p| first_of[p]);
-        for p in order {
-            lines.extend(
-                g.iter()
-                    .zip(&part)
-                    .filter(|(_, q)| **q == p)
-                    .map(|(l, _)| *l),
-            );
-            ends.push(lines.len());
+        let mut at = vec![0usize; parts + 1];
+        for &p in &part {
+            at[rank[p] + 1] += 1;
+        }
+        for r in 0..parts {
+            at[r + 1] += at[r];
+        }
+        let base = lines.len();
+        ends.extend(at[1..].iter().map(|&e| base + e));
+        lines.extend_from_slice(g);
+        for (l, &p) in g.iter().zip(&part) {
+            let slot = &mut at[rank[p]];
+            lines[base + *slot] = *l;
+            *slot += 1;
         }
     }
     Groups { lines, ends }
