@@ -70,7 +70,7 @@ pub fn widening(
     let mut window: Option<(DateTime<FixedOffset>, DateTime<FixedOffset>)> = None;
     for &i in &corr.hops {
         let r = &lines[i].record;
-        if let Some((t, end)) = interval(r).or_else(|| r.start_time().map(|t| (t, t))) {
+        if let Some((t, end)) = span(r) {
             let slack = Duration::seconds(30);
             window = Some(match window {
                 Some((a, b)) => (a.min(t - slack), b.max(end + slack)),
@@ -130,10 +130,25 @@ pub fn is_probe(r: &RawRecord<'_>) -> bool {
     }
 }
 
+/// The longest `%DURATION%` taken for a time: a century. A damaged line's larger one would end
+/// the request past the last date a clock holds (adding it panicked), or near it, where the
+/// seconds of slack added to an end would.
+const MAX_DURATION_MS: u64 = 100 * 366 * 86_400_000;
+
+/// A record's start and end (start plus `%DURATION%`); `None` without either, or with a
+/// duration over [`MAX_DURATION_MS`].
 fn interval(r: &RawRecord<'_>) -> Option<(DateTime<FixedOffset>, DateTime<FixedOffset>)> {
     let s = r.start_time()?;
-    let d = r.duration_ms()?;
-    Some((s, s + Duration::milliseconds(i64::try_from(d).ok()?)))
+    let d = r.duration_ms().filter(|&d| d <= MAX_DURATION_MS)?;
+    Some((
+        s,
+        s.checked_add_signed(Duration::try_milliseconds(d as i64)?)?,
+    ))
+}
+
+/// [`interval`], or the start alone when the end is unknown.
+fn span(r: &RawRecord<'_>) -> Option<(DateTime<FixedOffset>, DateTime<FixedOffset>)> {
+    interval(r).or_else(|| r.start_time().map(|t| (t, t)))
 }
 
 /// Did `inner` come in on the connection `outer` opened upstream? Its downstream remote address
@@ -254,11 +269,9 @@ pub(crate) fn reused_at_one_listener(g: &[&LogLine]) -> bool {
         .any(|same| same.len() > MAX_ATTEMPTS_PER_LISTENER)
 }
 
-/// A record's start and end (start plus `%DURATION%`) in Unix ms; `None` when untimed.
-fn span_ms(r: &RawRecord<'_>) -> Option<(i64, i64)> {
-    let start = r.start_time()?.timestamp_millis();
-    let took = i64::try_from(r.duration_ms().unwrap_or(0)).unwrap_or(i64::MAX);
-    Some((start, start.saturating_add(took)))
+/// [`span`] in Unix ms.
+pub(crate) fn span_ms(r: &RawRecord<'_>) -> Option<(i64, i64)> {
+    span(r).map(|(a, b)| (a.timestamp_millis(), b.timestamp_millis()))
 }
 
 /// Slack on a line's end when lines of one request are told by their times: Envoy writes
@@ -832,6 +845,24 @@ mod tests {
             "{:?}",
             c.notes
         );
+    }
+
+    /// A damaged or hostile line whose `%DURATION%` would end it past the last date a clock
+    /// can hold: its end is unknown, not a panic.
+    #[test]
+    fn a_duration_past_the_end_of_time_is_no_end() {
+        let mut l = lines();
+        for k in [0, 3] {
+            l[k].record.set(
+                Slot::Duration,
+                std::borrow::Cow::Borrowed("99999999999999999"),
+            );
+        }
+        let (needles, window) = widening(&l, &Start::RequestId("id-a-outer".into()), false);
+        assert!(needles.contains(&"id-a-inner".to_string()), "{needles:?}");
+        assert!(window.is_some());
+        let c = correlate(&l, &Start::RequestId("id-a-outer".into()), false);
+        assert!(c.hops.contains(&0), "{:?}", c.hops);
     }
 
     #[test]

@@ -557,13 +557,7 @@ fn called_by_logged_hops<'s>(
     verdicts: &[crate::diagnose::Verdict],
     requests: &[RequestReport],
 ) -> Vec<(usize, String)> {
-    let span = |r: &RawRecord<'_>| -> Option<(i64, i64)> {
-        let s = r.start_time()?.timestamp_millis();
-        Some((
-            s,
-            s + i64::try_from(r.duration_ms().unwrap_or(0)).unwrap_or(0),
-        ))
-    };
+    let span = crate::correlate::span_ms;
     let mut by_upstream_local: HashMap<std::net::SocketAddr, OneOrMany<Span<'s>>> =
         HashMap::default();
     let mut failed_to: HashMap<std::net::SocketAddr, Vec<Span<'s>>> = HashMap::default();

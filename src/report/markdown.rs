@@ -422,8 +422,11 @@ pub fn request_markdown(
                     inline(h.listener.as_deref().unwrap_or("-"))
                 ),
             ));
-            if let Some(d) = h.duration_ms {
-                let end = *s + chrono::Duration::milliseconds(i64::try_from(d).unwrap_or(0));
+            // A damaged line's duration may end past the last date a clock holds: no end then.
+            let end = h.duration_ms.and_then(|d| {
+                s.checked_add_signed(chrono::Duration::try_milliseconds(i64::try_from(d).ok()?)?)
+            });
+            if let Some(end) = end {
                 let mut what = format!(
                     "hop {} {} answers {}",
                     h.index,
@@ -517,14 +520,18 @@ pub fn request_markdown(
             Some((h.index, off, d))
         })
         .collect();
-    let total = spans.iter().map(|(_, o, d)| o + d).max().unwrap_or(0);
+    let total = spans
+        .iter()
+        .map(|(_, o, d)| o.saturating_add(*d))
+        .max()
+        .unwrap_or(0);
     if total > 0 {
         let mut bars = String::new();
         for (idx, off, d) in &spans {
             let cols = 40i64;
             // A hop that starts at the very end (0 ms at the last instant) still gets one column.
-            let a = (off * cols / total).min(cols - 1);
-            let len = (d * cols / total).clamp(1, cols - a);
+            let a = super::columns(*off, total, cols).min(cols - 1);
+            let len = super::columns(*d, total, cols).clamp(1, cols - a);
             let role = safe::Line(&t.hops[idx - 1].role);
             let _ = writeln!(
                 bars,

@@ -1394,6 +1394,12 @@ fn common_dir_prefix(paths: &[&str]) -> String {
     }
 }
 
+/// `ms` of `total` (> 0) milliseconds in columns of `cols`, in 128 bits: a damaged line's
+/// duration may be near the largest number.
+pub(crate) fn columns(ms: i64, total: i64, cols: i64) -> i64 {
+    (i128::from(ms) * i128::from(cols) / i128::from(total.max(1))) as i64
+}
+
 /// A small latency waterfall: one bar per hop, offset by its start, as long as its duration.
 fn write_waterfall(out: &mut dyn Write, t: &crate::trace::TraceReport) -> io::Result<()> {
     const COLS: i64 = 40;
@@ -1436,8 +1442,8 @@ fn write_waterfall(out: &mut dyn Write, t: &crate::trace::TraceReport) -> io::Re
         .max()
         .unwrap_or(0);
     for (h, off, d) in spans {
-        let start_col = off * COLS / total;
-        let len = ((d * COLS) / total).max(1).min(COLS - start_col).max(1);
+        let start_col = columns(off, total, COLS);
+        let len = columns(d, total, COLS).max(1).min(COLS - start_col).max(1);
         let bar = format!(
             "{}{}{}",
             " ".repeat(usize::try_from(start_col).unwrap_or(0)),

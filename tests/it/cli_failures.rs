@@ -266,3 +266,37 @@ fn requests_that_reuse_an_id_are_counted_one_by_one() {
         "{example}"
     );
 }
+
+/// A damaged line whose `%DURATION%` is near the largest number (real Envoy's front proxy line
+/// of `fixed-request-id.log`, its duration changed): every command reads it without a panic
+/// (its end overflowed the clock in `trace`'s correlation and `report`'s timeline, and the
+/// waterfalls' and `explain`'s arithmetic).
+#[test]
+fn a_duration_near_the_largest_number_is_read_without_a_panic() {
+    let line = std::fs::read_to_string("testdata/explain/fixed-request-id.log")
+        .unwrap()
+        .lines()
+        .nth(5)
+        .unwrap()
+        .replace(" 13 98 0 - ", " 13 98 9223372036854775000 - ");
+    assert!(line.contains(" 503 UF "), "{line}");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("huge.log");
+    let twice = format!("{line}\n{}\n", line.replace(" 503 UF ", " 200 - "));
+    std::fs::write(&path, twice).unwrap();
+    let p = path.to_str().unwrap();
+    let id = "5e1d9a70-2b3c-4d4e-8f60-7a8b9c0d1e2f";
+    for args in [
+        vec!["trace", id, p],
+        vec!["trace", id, p, "-o", "json"],
+        vec!["report", id, p],
+        vec!["report", "--failures", p],
+        vec!["explain", p],
+        vec!["explain", p, "-o", "json"],
+        vec!["failures", p],
+    ] {
+        let (code, _, err) = run(&args);
+        assert!(code <= 1, "{args:?}: exit {code}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
