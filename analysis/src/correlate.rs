@@ -448,10 +448,10 @@ impl Walk<'_> {
                 }
             }
             let on = hits.len();
-            let of_hits = |hits: &[usize]| hits.iter().map(|&i| &lines[i]).collect::<Vec<_>>();
-            let parts = (on > MAX_ATTEMPTS_PER_LISTENER && reused_at_one_listener(&of_hits(&hits)))
-                .then(|| time_parts(&of_hits(&hits)))
-                .flatten();
+            let parts = (on > MAX_ATTEMPTS_PER_LISTENER)
+                .then(|| hits.iter().map(|&i| &lines[i]).collect::<Vec<_>>())
+                .filter(|of| reused_at_one_listener(of))
+                .and_then(|of| time_parts(&of));
             if let Some((part, _)) = parts.filter(|&(_, n)| n > 1) {
                 // Many requests under one id: the one of the request traced.
                 let (anchor, how) = self.anchor_among(&hits);
@@ -494,20 +494,9 @@ impl Walk<'_> {
         if let Some(&a) = hits.iter().find(|i| self.sel.contains(i)) {
             return (a, "the hop it was reached through");
         }
-        let lines = self.lines;
-        let failed = |i: &usize| lines[*i].record.status().is_none_or(|s| s == 0 || s >= 400);
-        let failed: Vec<usize> = hits.iter().copied().filter(failed).collect();
-        let (pool, how) = if failed.is_empty() {
-            (hits, "its latest line")
-        } else {
-            (&failed[..], "its latest failed line")
-        };
-        let latest = pool
-            .iter()
-            .copied()
-            .max_by_key(|&i| (lines[i].record.start_time(), i));
-        match latest {
-            Some(a) => (a, how),
+        match latest_failed(self.lines, hits) {
+            Some((a, true)) => (a, "its latest failed line"),
+            Some((a, false)) => (a, "its latest line"),
             None => (hits[0], "its first line"),
         }
     }
@@ -711,28 +700,32 @@ fn pick_latest_failed(
     c: &mut Correlation,
     what: &str,
 ) {
-    let failed: Vec<usize> = hits
-        .iter()
-        .copied()
-        .filter(|&i| lines[i].record.status().is_none_or(|s| s == 0 || s >= 400))
-        .collect();
-    let pool = if failed.is_empty() { hits } else { &failed[..] };
-    let best = pool
-        .iter()
-        .copied()
-        .max_by_key(|&i| (lines[i].record.start_time(), i));
-    if let Some(b) = best {
+    if let Some((b, failed)) = latest_failed(lines, hits) {
         sel.insert(b);
         if hits.len() > 1 {
             c.notes.push(format!(
                 "{what} made {} request(s) in the evidence; traced the latest {}one ({}:{}) — give a request id or the exact ip:port to pick another",
                 hits.len(),
-                if failed.is_empty() { "" } else { "failed " },
+                if failed { "failed " } else { "" },
                 lines[b].input,
                 lines[b].line
             ));
         }
     }
+}
+
+/// The line of `hits` that started last among the failed ones (status 0 or ≥ 400, or none),
+/// else among all; with whether it failed.
+fn latest_failed(lines: &[LogLine], hits: &[usize]) -> Option<(usize, bool)> {
+    let latest = |failed: bool| {
+        hits.iter()
+            .copied()
+            .filter(|&i| !failed || lines[i].record.status().is_none_or(|s| s == 0 || s >= 400))
+            .max_by_key(|&i| (lines[i].record.start_time(), i))
+    };
+    latest(true)
+        .map(|i| (i, true))
+        .or_else(|| latest(false).map(|i| (i, false)))
 }
 
 /// Test lines for the other modules' tests too.
