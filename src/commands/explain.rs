@@ -450,13 +450,20 @@ fn run_whole(inputs: Vec<Input>, spec: &FormatSpec, output: OutputFormat) -> Res
 /// they read meanwhile. 2 048 left the reader idle for half of each round and the settling
 /// idle for the other half (explain -o json on 64 MiB: 1.7 s → 1.3 s with 6 144, for 1–3 MiB
 /// more); 9 216 took another 5 % off at 512 MiB and 2 GiB, paid for by the smaller binary of
-/// whole-program LTO (peak RSS 28.9 MiB at 2 GiB; see docs/performance.md).
-const RECORDS_IN_FLIGHT: usize = 9216;
+/// whole-program LTO (peak RSS 28.9 MiB at 2 GiB; see docs/performance.md). Since each reader
+/// has a serialiser, the readers keep their queues full, so the bound is reached: 9 216 took
+/// 32.1–32.6 MiB at 2 GiB, 7 168 takes 30 MiB as fast (within the noise of paired runs).
+const RECORDS_IN_FLIGHT: usize = 7168;
 /// The same bound in bytes of the records' serialised form, so that long lines do not multiply
 /// the memory the count allows (a record of Envoy's default format serialises to about 1 KiB).
 const RECORD_BYTES_IN_FLIGHT: usize = 18 << 20;
 /// Batches waiting per reader (besides the one it fills and the one being settled).
 const BATCHES_IN_FLIGHT: usize = 22;
+/// Batches waiting between a reader and its serialiser (besides the one being serialised).
+const SERIALISER_BATCHES: usize = 1;
+/// Batches of one reader besides those waiting to be settled: the one it fills, the ones
+/// waiting for or in its serialiser, and the one being settled.
+const BATCHES_BESIDES: usize = SERIALISER_BATCHES + 3;
 
 /// What a reader thread of [`run_streaming_document`] sends.
 enum Msg {
@@ -488,21 +495,26 @@ struct Finished {
 /// into that buffer first.
 const SPOOL_CHUNK: usize = 1 << 16;
 
-/// The sink of one reader thread: serialises each record and skipped line into the input's
-/// spool files (the document's `records` and `skipped`, in input order; sanitised as they are
-/// written, on this thread) and passes the records on in batches to be settled in end-time
-/// order.
-struct SpoolSink {
+/// Bytes a record is reckoned to take serialised, besides its values (its keys, numbers and
+/// punctuation: a record of Envoy's default format takes about 1.2 KiB with 350 bytes of
+/// values), for the bound of [`RECORD_BYTES_IN_FLIGHT`]: the reader batches records before
+/// they are serialised, so it counts what their serialised form will take.
+const RECORD_SERIALISED_EXTRA: usize = 640;
+
+/// What a reader thread of [`run_streaming_document`] sends its serialiser
+/// ([`serialise_records`]).
+enum Parsed {
+    /// Records to serialise into the spool and pass on to be settled.
+    Records(Vec<LogLine>),
+    /// The end of the input: what the reader hands over, once given the records' spool.
+    Done(Box<dyn FnOnce(std::io::Result<SanitizedFile>) -> Finished + Send>),
+}
+
+/// The records of one input serialised into its spool (the document's `records`, in input
+/// order, sanitised as they are written).
+struct RecordSpooler {
     yaml: bool,
-    tx: SyncSender<Msg>,
-    batch_size: usize,
-    /// Send the batch once its records' serialised form takes this many bytes.
-    batch_bytes: usize,
-    batch: Vec<LogLine>,
-    /// Bytes the records of `batch` took serialised.
-    batch_spooled: usize,
     records: SanitizingSpool,
-    skipped_spool: SanitizingSpool,
     /// `records` elements not yet written to their spool.
     buf: Vec<u8>,
     /// JSON without colour: each record is checked as it is serialised, and `buf` holds only
@@ -510,6 +522,125 @@ struct SpoolSink {
     checked: bool,
     /// The verdicts on the records' keys, remembered from one record to the next.
     keys: KeyChecks,
+    /// Writing the spool failed (a full disk): nothing more is written, the error is reported
+    /// after the requests.
+    error: Option<std::io::Error>,
+}
+
+impl RecordSpooler {
+    fn new(yaml: bool, records: SanitizingSpool) -> RecordSpooler {
+        RecordSpooler {
+            yaml,
+            records,
+            buf: Vec::with_capacity(2 * SPOOL_CHUNK),
+            checked: !yaml && !crate::report::style::enabled(),
+            keys: KeyChecks::default(),
+            error: None,
+        }
+    }
+
+    /// Serialise one record into the spool.
+    fn spool(&mut self, line: &LogLine) {
+        if self.error.is_some() {
+            return;
+        }
+        let before = self.buf.len();
+        let r = if self.checked {
+            // `buf` holds only elements the sanitiser would leave as they are; one that it
+            // may change goes through it, after them.
+            record_element_checked(line, &mut self.keys, &mut self.buf).and_then(|clean| {
+                if !clean {
+                    self.records.write_clean(&self.buf[..before])?;
+                    self.records.write_all(&self.buf[before..])?;
+                    self.buf.clear();
+                } else if self.buf.len() >= SPOOL_CHUNK {
+                    self.records.write_clean(&self.buf)?;
+                    self.buf.clear();
+                }
+                Ok(())
+            })
+        } else {
+            element(self.yaml, &RecordJson(line), &mut self.buf).and_then(|()| {
+                if self.buf.len() >= SPOOL_CHUNK {
+                    self.records.write_all(&self.buf)?;
+                    self.buf.clear();
+                }
+                Ok(())
+            })
+        };
+        // A spool that cannot be written (a full disk) stops spooling, not reading: the
+        // requests are still settled and written in full, and the error is reported after them.
+        if let Err(e) = r {
+            self.error = Some(e);
+        }
+    }
+
+    /// The spool complete and rewound, or why it is not.
+    fn finish(mut self) -> std::io::Result<SanitizedFile> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.checked {
+            self.records.write_clean(&self.buf)?;
+        } else {
+            self.records.write_all(&self.buf)?;
+        }
+        self.records.finish()
+    }
+}
+
+/// The serialiser of one reader thread, on a thread of its own: each batch of records goes
+/// into the input's spool, then on to be settled. So the reader of the run the settling waits
+/// for parses while its last records are serialised, on the other core (both cores were idle
+/// 15–19 % of `explain -o json` on 2 GiB while the settling waited for one reader).
+fn serialise_records(
+    rx: Receiver<Parsed>,
+    mut spooler: RecordSpooler,
+    tx: SyncSender<Msg>,
+    stop: Arc<AtomicBool>,
+) {
+    for parsed in rx {
+        match parsed {
+            Parsed::Records(batch) => {
+                for line in &batch {
+                    spooler.spool(line);
+                }
+                if tx.send(Msg::Records(batch)).is_err() {
+                    // Nobody settles any more: stop reading.
+                    stop.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+            Parsed::Done(end) => {
+                let _ = tx.send(Msg::Done(Box::new(end(spooler.finish()))));
+                return;
+            }
+        }
+    }
+    // The reader stopped without its end: the merge reports the input as stopped.
+}
+
+/// Where a reader thread's batches go: its serialiser's thread, or (when that thread could not
+/// be started) its own serialiser and then the settling.
+enum Serialiser {
+    Thread(SyncSender<Parsed>),
+    Inline(Box<RecordSpooler>, SyncSender<Msg>),
+}
+
+/// The sink of one reader thread: batches the records for its serialiser (which writes them
+/// into the document's `records` spool and passes them on to be settled in end-time order),
+/// and serialises each skipped line into the input's `skipped` spool (sanitised as it is
+/// written, on this thread).
+struct SpoolSink {
+    yaml: bool,
+    out: Serialiser,
+    batch_size: usize,
+    /// Send the batch once its records' serialised form will take this many bytes.
+    batch_bytes: usize,
+    batch: Vec<LogLine>,
+    /// Bytes the records of `batch` will take serialised (reckoned).
+    batch_spooled: usize,
+    skipped_spool: SanitizingSpool,
     /// The `skipped` element being written.
     skipped_buf: Vec<u8>,
     skipped: BTreeMap<String, u64>,
@@ -521,95 +652,64 @@ struct SpoolSink {
     knative: Vec<KnativeLine>,
     /// Endpoint picker refusals (at most `FAILED_EPP_KEPT`).
     failed_epp: Vec<EppLine>,
+    /// Writing the skipped lines' spool failed.
     error: Option<std::io::Error>,
     /// Set when the settling stopped (the output failed): every reader stops.
     stop: Arc<AtomicBool>,
 }
 
 impl SpoolSink {
-    /// Serialise `v` into the records' or the skipped lines' spool: a record (`record` is its
-    /// line) or a skipped line. Returns the bytes added to the records.
-    fn spool<T: serde::Serialize>(&mut self, record: Option<&LogLine>, v: &T) -> usize {
+    /// Serialise a skipped line into its spool.
+    fn spool_skipped(&mut self, v: &SkippedJson<'_>) {
         if self.error.is_some() {
-            return 0;
+            return;
         }
-        let to_records = record.is_some();
-        let before = self.buf.len();
-        let mut size = 0;
-        let r = if let Some(line) = record.filter(|_| self.checked) {
-            // `buf` holds only elements the sanitiser would leave as they are; one that it
-            // may change goes through it, after them.
-            record_element_checked(line, &mut self.keys, &mut self.buf).and_then(|clean| {
-                size = self.buf.len() - before;
-                if !clean {
-                    self.records.write_clean(&self.buf[..before])?;
-                    self.records.write_all(&self.buf[before..])?;
-                    self.buf.clear();
-                } else if self.buf.len() >= SPOOL_CHUNK {
-                    self.records.write_clean(&self.buf)?;
-                    self.buf.clear();
-                }
-                Ok(())
-            })
-        } else if to_records {
-            element(self.yaml, v, &mut self.buf).and_then(|()| {
-                size = self.buf.len() - before;
-                if self.buf.len() >= SPOOL_CHUNK {
-                    self.records.write_all(&self.buf)?;
-                    self.buf.clear();
-                }
-                Ok(())
-            })
-        } else {
-            self.skipped_buf.clear();
-            element(self.yaml, v, &mut self.skipped_buf)
-                .and_then(|()| self.skipped_spool.write_all(&self.skipped_buf))
-        };
-        // A spool that cannot be written (a full disk) stops spooling, not reading: the
-        // requests are still settled and written in full, and the error is reported after them.
+        self.skipped_buf.clear();
+        let r = element(self.yaml, v, &mut self.skipped_buf)
+            .and_then(|()| self.skipped_spool.write_all(&self.skipped_buf));
         if let Err(e) = r {
             self.error = Some(e);
         }
-        size
     }
 
-    /// The end of the input: the last batch sent, the spools complete and rewound, and what
-    /// the reader hands over.
+    /// The end of the input: the last batch sent, then what the reader hands over (completed
+    /// with the records' spool by the serialiser).
     fn finish(mut self, problem: Option<String>) {
         self.flush();
         let SpoolSink {
-            tx,
-            mut records,
+            out,
             skipped_spool,
-            buf,
             skipped,
             failed_connections,
             failed_router,
             knative,
             failed_epp,
             error,
-            checked,
             ..
         } = self;
-        let spools = match error {
+        let skipped_file = match error {
             Some(e) => Err(e),
-            None => if checked {
-                records.write_clean(&buf)
-            } else {
-                records.write_all(&buf)
-            }
-            .and_then(|()| Ok((records.finish()?, skipped_spool.finish()?))),
-        }
-        .map_err(SpoolFailure::Write);
-        let _ = tx.send(Msg::Done(Box::new(Finished {
+            None => skipped_spool.finish(),
+        };
+        let end = move |records: std::io::Result<SanitizedFile>| Finished {
             skipped,
             failed_connections,
             failed_router,
             knative,
             failed_epp,
             problem,
-            spools,
-        })));
+            spools: records
+                .and_then(|r| Ok((r, skipped_file?)))
+                .map_err(SpoolFailure::Write),
+        };
+        match out {
+            Serialiser::Thread(tx) => {
+                let _ = tx.send(Parsed::Done(Box::new(end)));
+            }
+            Serialiser::Inline(spooler, tx) => {
+                let _ = tx.send(Msg::Done(Box::new(end(spooler.finish()))));
+            }
+        }
     }
 
     fn flush(&mut self) {
@@ -618,7 +718,16 @@ impl SpoolSink {
         }
         self.batch_spooled = 0;
         let b = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
-        if self.tx.send(Msg::Records(b)).is_err() {
+        let sent = match &mut self.out {
+            Serialiser::Thread(tx) => tx.send(Parsed::Records(b)).is_ok(),
+            Serialiser::Inline(spooler, tx) => {
+                for line in &b {
+                    spooler.spool(line);
+                }
+                tx.send(Msg::Records(b)).is_ok()
+            }
+        };
+        if !sent {
             // Nobody settles any more: stop reading.
             self.stop.store(true, Ordering::Relaxed);
         }
@@ -627,14 +736,14 @@ impl SpoolSink {
 
 impl LineSink for SpoolSink {
     fn record(&mut self, line: LogLine) {
-        self.batch_spooled += self.spool(Some(&line), &RecordJson(&line));
+        self.batch_spooled += line.record.values_len() + RECORD_SERIALISED_EXTRA;
         self.batch.push(line);
         if self.batch.len() >= self.batch_size || self.batch_spooled >= self.batch_bytes {
             self.flush();
         }
     }
     fn skipped(&mut self, line: SkippedLine) {
-        self.spool(None, &SkippedJson(&line));
+        self.spool_skipped(&SkippedJson(&line));
         match self.skipped.get_mut(&line.kind) {
             Some(n) => *n += 1,
             None => {
@@ -956,8 +1065,8 @@ fn start_spooling(streams: Streams, yaml: bool) -> SpoolMerge {
     let streams = split_runs(streams.0);
     let n = streams.len().max(1);
     let in_flight = (BATCHES_IN_FLIGHT / n).clamp(2, BATCHES_IN_FLIGHT);
-    let batch_size = (RECORDS_IN_FLIGHT / (n * (in_flight + 2))).clamp(16, 256);
-    let batch_bytes = RECORD_BYTES_IN_FLIGHT / (n * (in_flight + 2));
+    let batch_size = (RECORDS_IN_FLIGHT / (n * (in_flight + BATCHES_BESIDES))).clamp(16, 256);
+    let batch_bytes = RECORD_BYTES_IN_FLIGHT / (n * (in_flight + BATCHES_BESIDES));
     let room = merge::room_by_size(&streams, in_flight * n);
     let stop = Arc::new(AtomicBool::new(false));
     // The spools together stay as written while the kernel would keep them in memory, and
@@ -1000,8 +1109,8 @@ fn read_and_spool(
     budget: PlainBudget,
     stop: Arc<AtomicBool>,
 ) {
-    let spools =
-        SanitizingSpool::new(budget.clone()).and_then(|r| Ok((r, SanitizingSpool::new(budget)?)));
+    let spools = SanitizingSpool::new(budget.clone())
+        .and_then(|r| Ok((r, SanitizingSpool::new(budget.clone())?)));
     let (records, skipped_spool) = match spools {
         Ok(s) => s,
         Err(e) => {
@@ -1017,18 +1126,39 @@ fn read_and_spool(
             return;
         }
     };
+    // The records are serialised on a thread of their own; without one, on this thread.
+    let (to_serialiser, parsed) = sync_channel(SERIALISER_BATCHES);
+    let spooler = RecordSpooler::new(yaml, records);
+    let (settle, stopped) = (tx.clone(), stop.clone());
+    let spawned = std::thread::Builder::new()
+        .name("meshtrace-spool".into())
+        .spawn(move || serialise_records(parsed, spooler, settle, stopped));
+    let out = match spawned {
+        Ok(_) => Serialiser::Thread(to_serialiser),
+        Err(_) => match SanitizingSpool::new(budget) {
+            Ok(records) => Serialiser::Inline(Box::new(RecordSpooler::new(yaml, records)), tx),
+            Err(e) => {
+                let _ = tx.send(Msg::Done(Box::new(Finished {
+                    skipped: BTreeMap::new(),
+                    failed_connections: Vec::new(),
+                    failed_router: Vec::new(),
+                    knative: Vec::new(),
+                    failed_epp: Vec::new(),
+                    problem: None,
+                    spools: Err(SpoolFailure::Create(e)),
+                })));
+                return;
+            }
+        },
+    };
     let mut sink = SpoolSink {
         yaml,
-        tx,
+        out,
         batch_size,
         batch_bytes,
         batch: Vec::with_capacity(batch_size),
         batch_spooled: 0,
-        records,
         skipped_spool,
-        buf: Vec::with_capacity(2 * SPOOL_CHUNK),
-        checked: !yaml && !crate::report::style::enabled(),
-        keys: KeyChecks::default(),
         skipped_buf: Vec::new(),
         skipped: BTreeMap::new(),
         failed_connections: Vec::new(),
