@@ -330,6 +330,17 @@ impl<'a> RawRecord<'a> {
         }
     }
 
+    /// One byte in every 64 of the record's packed values, folded together. Run over many
+    /// records before they are read (see `meshtrace_analysis::settle::warm`), it brings their
+    /// values into the CPU's cache many at a time, since these loads do not wait for one
+    /// another, instead of one cache miss at a time where each value is first read.
+    pub fn touch_values(&self) -> u8 {
+        match &self.values {
+            Values::Packed { text, .. } => text.as_bytes().iter().step_by(64).fold(0, |a, b| a ^ b),
+            Values::Parsed { .. } => 0,
+        }
+    }
+
     /// All operators without a slot, in format order.
     pub fn extras(&self) -> impl Iterator<Item = (&str, &str)> {
         let (parsed, packed) = match &self.values {
@@ -783,6 +794,18 @@ fn parse_with_strftime(v: &str, fmt: &str) -> Option<DateTime<FixedOffset>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn touching_a_packed_record_reads_one_byte_in_every_64_of_its_values() {
+        let mut r = RawRecord::new(Arc::from("json"));
+        let agent = format!("a{}b{}c", "x".repeat(63), "y".repeat(63));
+        r.set(Slot::UserAgent, Cow::Owned(agent));
+        // Only packed values are read (a record being parsed is in the cache already).
+        assert_eq!(r.touch_values(), 0);
+        let owned = r.into_owned();
+        assert_eq!(owned.values_len(), 129);
+        assert_eq!(owned.touch_values(), b'a' ^ b'b' ^ b'c');
+    }
 
     /// Formats that log an address and its port apart: a text format's operators, or JSON keys
     /// of the same names (istio/istio#29565 logs `downstream_local_address` as the IP alone and

@@ -1029,7 +1029,10 @@ impl SpoolMerge {
     fn fill(&mut self, i: usize, q: &mut EndQueue) {
         while q.is_empty() && !self.done[i] {
             match self.rx[i].recv() {
-                Ok(Msg::Records(v)) => q.push_batch(v),
+                Ok(Msg::Records(v)) => {
+                    meshtrace_analysis::settle::warm(&v);
+                    q.push_batch(v)
+                }
                 Ok(Msg::Done(f)) => {
                     self.done[i] = true;
                     for (k, n) in &f.skipped {
