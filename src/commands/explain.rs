@@ -461,6 +461,11 @@ const RECORD_BYTES_IN_FLIGHT: usize = 18 << 20;
 const BATCHES_IN_FLIGHT: usize = 22;
 /// Batches waiting between a reader and its serialiser (besides the one being serialised).
 const SERIALISER_BATCHES: usize = 1;
+/// Runs at least this large (or of unknown size: standard input) have their records
+/// serialised on a thread of their own; a smaller run's reader serialises them itself (a
+/// bundle of hundreds of small logs would otherwise start twice as many threads, for runs
+/// serialised in a few tens of milliseconds).
+const SERIALISE_APART_MIN_BYTES: u64 = 16 << 20;
 /// Batches of one reader besides those waiting to be settled: the one it fills, the ones
 /// waiting for or in its serialiser, and the one being settled.
 const BATCHES_BESIDES: usize = SERIALISER_BATCHES + 3;
@@ -1129,16 +1134,26 @@ fn read_and_spool(
             return;
         }
     };
-    // The records are serialised on a thread of their own; without one, on this thread.
+    // The records of a large run are serialised on a thread of their own; those of a small
+    // one (a bundle's many small logs), or without that thread, on this one.
+    let apart = reader
+        .bytes()
+        .is_none_or(|b| b >= SERIALISE_APART_MIN_BYTES);
     let (to_serialiser, parsed) = sync_channel(SERIALISER_BATCHES);
     let spooler = RecordSpooler::new(yaml, records);
-    let (settle, stopped) = (tx.clone(), stop.clone());
-    let spawned = std::thread::Builder::new()
-        .name("meshtrace-spool".into())
-        .spawn(move || serialise_records(parsed, spooler, settle, stopped));
+    let spawned = if apart {
+        let (settle, stopped) = (tx.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("meshtrace-spool".into())
+            .spawn(move || serialise_records(parsed, spooler, settle, stopped))
+            .map_err(|_| None)
+    } else {
+        Err(Some(spooler))
+    };
     let out = match spawned {
         Ok(_) => Serialiser::Thread(to_serialiser),
-        Err(_) => match SanitizingSpool::new(budget) {
+        Err(Some(spooler)) => Serialiser::Inline(Box::new(spooler), tx),
+        Err(None) => match SanitizingSpool::new(budget) {
             Ok(records) => Serialiser::Inline(Box::new(RecordSpooler::new(yaml, records)), tx),
             Err(e) => {
                 let _ = tx.send(Msg::Done(Box::new(Finished {
