@@ -494,6 +494,21 @@ struct Finished {
     spools: Result<(SanitizedFile, SanitizedFile), SpoolFailure>,
 }
 
+impl Finished {
+    /// An input left unread because its spools could not be created (`e`).
+    fn unread(e: std::io::Error) -> Finished {
+        Finished {
+            skipped: BTreeMap::new(),
+            failed_connections: Vec::new(),
+            failed_router: Vec::new(),
+            knative: Vec::new(),
+            failed_epp: Vec::new(),
+            problem: None,
+            spools: Err(SpoolFailure::Create(e)),
+        }
+    }
+}
+
 /// Elements serialised before they are written to a spool together (the spool's sanitiser
 /// then takes whole lines straight from this buffer). As large as the spool's buffer
 /// (`SanitizingSpool`, 64 KiB), so a chunk goes to the file in one write without being copied
@@ -664,6 +679,33 @@ struct SpoolSink {
 }
 
 impl SpoolSink {
+    /// A sink for YAML or JSON whose records go `out`, in batches of `batch_size` records or
+    /// `batch_bytes` bytes serialised, and whose skipped lines go into `skipped_spool`.
+    fn new(
+        (yaml, out): (bool, Serialiser),
+        (batch_size, batch_bytes): (usize, usize),
+        skipped_spool: SanitizingSpool,
+        stop: Arc<AtomicBool>,
+    ) -> SpoolSink {
+        SpoolSink {
+            yaml,
+            out,
+            batch_size,
+            batch_bytes,
+            batch: Vec::with_capacity(batch_size),
+            batch_spooled: 0,
+            skipped_spool,
+            skipped_buf: Vec::new(),
+            skipped: BTreeMap::new(),
+            failed_connections: Vec::new(),
+            failed_router: Vec::new(),
+            knative: Vec::new(),
+            failed_epp: Vec::new(),
+            error: None,
+            stop,
+        }
+    }
+
     /// Serialise a skipped line into its spool.
     fn spool_skipped(&mut self, v: &SkippedJson<'_>) {
         if self.error.is_some() {
@@ -1122,15 +1164,7 @@ fn read_and_spool(
     let (records, skipped_spool) = match spools {
         Ok(s) => s,
         Err(e) => {
-            let _ = tx.send(Msg::Done(Box::new(Finished {
-                skipped: BTreeMap::new(),
-                failed_connections: Vec::new(),
-                failed_router: Vec::new(),
-                knative: Vec::new(),
-                failed_epp: Vec::new(),
-                problem: None,
-                spools: Err(SpoolFailure::Create(e)),
-            })));
+            let _ = tx.send(Msg::Done(Box::new(Finished::unread(e))));
             return;
         }
     };
@@ -1156,36 +1190,17 @@ fn read_and_spool(
         Err(None) => match SanitizingSpool::new(budget) {
             Ok(records) => Serialiser::Inline(Box::new(RecordSpooler::new(yaml, records)), tx),
             Err(e) => {
-                let _ = tx.send(Msg::Done(Box::new(Finished {
-                    skipped: BTreeMap::new(),
-                    failed_connections: Vec::new(),
-                    failed_router: Vec::new(),
-                    knative: Vec::new(),
-                    failed_epp: Vec::new(),
-                    problem: None,
-                    spools: Err(SpoolFailure::Create(e)),
-                })));
+                let _ = tx.send(Msg::Done(Box::new(Finished::unread(e))));
                 return;
             }
         },
     };
-    let mut sink = SpoolSink {
-        yaml,
-        out,
-        batch_size,
-        batch_bytes,
-        batch: Vec::with_capacity(batch_size),
-        batch_spooled: 0,
+    let mut sink = SpoolSink::new(
+        (yaml, out),
+        (batch_size, batch_bytes),
         skipped_spool,
-        skipped_buf: Vec::new(),
-        skipped: BTreeMap::new(),
-        failed_connections: Vec::new(),
-        failed_router: Vec::new(),
-        knative: Vec::new(),
-        failed_epp: Vec::new(),
-        error: None,
-        stop: stop.clone(),
-    };
+        stop.clone(),
+    );
     let opened = reader.open();
     let input = reader.input;
     let problem = match opened {
@@ -1574,23 +1589,12 @@ mod tests {
         } else {
             Serialiser::Inline(Box::new(spooler), tx)
         };
-        let mut sink = SpoolSink {
-            yaml: false,
-            out,
-            batch_size: 16,
-            batch_bytes: usize::MAX,
-            batch: Vec::new(),
-            batch_spooled: 0,
-            skipped_spool: SanitizingSpool::new(budget).unwrap(),
-            skipped_buf: Vec::new(),
-            skipped: BTreeMap::new(),
-            failed_connections: Vec::new(),
-            failed_router: Vec::new(),
-            knative: Vec::new(),
-            failed_epp: Vec::new(),
-            error: None,
+        let mut sink = SpoolSink::new(
+            (false, out),
+            (16, usize::MAX),
+            SanitizingSpool::new(budget).unwrap(),
             stop,
-        };
+        );
         let input: Arc<str> = Arc::from("big.log");
         let reader = std::thread::spawn(move || {
             for line in 1..=n {
