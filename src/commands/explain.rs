@@ -595,6 +595,13 @@ impl RecordSpooler {
         }
     }
 
+    /// Serialise a batch of records into the spool, in order.
+    fn spool_all(&mut self, lines: &[LogLine]) {
+        for line in lines {
+            self.spool(line);
+        }
+    }
+
     /// The spool complete and rewound, or why it is not.
     fn finish(mut self) -> std::io::Result<SanitizedFile> {
         if let Some(e) = self.error {
@@ -622,9 +629,7 @@ fn serialise_records(
     for parsed in rx {
         match parsed {
             Parsed::Records(batch) => {
-                for line in &batch {
-                    spooler.spool(line);
-                }
+                spooler.spool_all(&batch);
                 if tx.send(Msg::Records(batch)).is_err() {
                     // Nobody settles any more: stop reading.
                     stop.store(true, Ordering::Relaxed);
@@ -768,9 +773,7 @@ impl SpoolSink {
         let sent = match &mut self.out {
             Serialiser::Thread(tx) => tx.send(Parsed::Records(b)).is_ok(),
             Serialiser::Inline(spooler, tx) => {
-                for line in &b {
-                    spooler.spool(line);
-                }
+                spooler.spool_all(&b);
                 tx.send(Msg::Records(b)).is_ok()
             }
         };
@@ -1173,27 +1176,26 @@ fn read_and_spool(
     let apart = reader
         .bytes()
         .is_none_or(|b| b >= SERIALISE_APART_MIN_BYTES);
-    let (to_serialiser, parsed) = sync_channel(SERIALISER_BATCHES);
     let spooler = RecordSpooler::new(yaml, records);
-    let spawned = if apart {
+    let out = if apart {
+        let (to_serialiser, parsed) = sync_channel(SERIALISER_BATCHES);
         let (settle, stopped) = (tx.clone(), stop.clone());
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("meshtrace-spool".into())
-            .spawn(move || serialise_records(parsed, spooler, settle, stopped))
-            .map_err(|_| None)
+            .spawn(move || serialise_records(parsed, spooler, settle, stopped));
+        match spawned {
+            Ok(_) => Serialiser::Thread(to_serialiser),
+            // The spooler went with the thread that did not start: a spool of its own here.
+            Err(_) => match SanitizingSpool::new(budget) {
+                Ok(records) => Serialiser::Inline(Box::new(RecordSpooler::new(yaml, records)), tx),
+                Err(e) => {
+                    let _ = tx.send(Msg::Done(Box::new(Finished::unread(e))));
+                    return;
+                }
+            },
+        }
     } else {
-        Err(Some(spooler))
-    };
-    let out = match spawned {
-        Ok(_) => Serialiser::Thread(to_serialiser),
-        Err(Some(spooler)) => Serialiser::Inline(Box::new(spooler), tx),
-        Err(None) => match SanitizingSpool::new(budget) {
-            Ok(records) => Serialiser::Inline(Box::new(RecordSpooler::new(yaml, records)), tx),
-            Err(e) => {
-                let _ = tx.send(Msg::Done(Box::new(Finished::unread(e))));
-                return;
-            }
-        },
+        Serialiser::Inline(Box::new(spooler), tx)
     };
     let mut sink = SpoolSink::new(
         (yaml, out),
