@@ -119,8 +119,8 @@ pub struct Verdict {
 }
 
 fn is_inbound(r: &RawRecord<'_>) -> bool {
-    matches!(r.upstream_cluster(), Some(c) if c.is_inbound())
-        || matches!(r.upstream_cluster(), Some(ClusterName::InboundPassthrough))
+    r.upstream_cluster()
+        .is_some_and(|c| c.is_inbound() || matches!(c, ClusterName::InboundPassthrough))
 }
 
 /// An address slot's socket (kept parsed by a packed record) and its IP, also of an address
@@ -135,6 +135,7 @@ fn socket_and_ip(r: &RawRecord<'_>, slot: Slot) -> (Option<std::net::SocketAddr>
 }
 
 /// What forwarding links are judged on, parsed once per hop.
+#[derive(Clone, Copy)]
 struct LinkFacts<'p> {
     upstream_host: Option<std::net::SocketAddr>,
     upstream_local: Option<std::net::SocketAddr>,
@@ -152,6 +153,21 @@ struct LinkFacts<'p> {
 }
 
 impl<'p> LinkFacts<'p> {
+    /// Nothing known (a place to fill).
+    const NONE: LinkFacts<'static> = LinkFacts {
+        upstream_host: None,
+        upstream_local: None,
+        upstream_local_ip: None,
+        downstream_local: None,
+        downstream_local_ip: None,
+        downstream_remote: None,
+        downstream_remote_ip: None,
+        inbound: false,
+        duration: None,
+        start: None,
+        pod: None,
+    };
+
     fn of(r: &RawRecord<'_>, pod: Option<&'p str>) -> LinkFacts<'p> {
         let (upstream_local, upstream_local_ip) = socket_and_ip(r, Slot::UpstreamLocalAddress);
         let (downstream_local, downstream_local_ip) =
@@ -239,29 +255,45 @@ pub fn order_hops(hops: &[&RawRecord<'_>]) -> Vec<usize> {
 /// whose log holds hop `i`.
 pub fn order_hops_in(hops: &[&RawRecord<'_>], pods: &[Option<&str>]) -> Vec<usize> {
     let n = hops.len();
-    let facts: Vec<LinkFacts<'_>> = hops
-        .iter()
-        .enumerate()
-        .map(|(i, r)| LinkFacts::of(r, pods.get(i).copied().flatten()))
-        .collect();
-    let links: Vec<(usize, usize)> = (0..n)
-        .flat_map(|a| (0..n).map(move |b| (a, b)))
-        .filter(|&(a, b)| a != b && facts[a].links_to(&facts[b]))
-        .collect();
-    let mut depth = vec![0usize; n];
-    // Longest-path depth over the link graph; n rounds bound it even if links form a cycle.
-    for _ in 0..n {
-        let mut changed = false;
-        for &(a, b) in &links {
-            if depth[b] < depth[a] + 1 && depth[a] < n {
-                depth[b] = depth[a] + 1;
-                changed = true;
-            }
+    let fact = |i: usize| LinkFacts::of(hops[i], pods.get(i).copied().flatten());
+    // A request's few hops are ordered without a list of their own: this runs for every
+    // request of every settling round, and its lists were most of its cost.
+    if n <= FEW_HOPS {
+        let mut facts = [LinkFacts::NONE; FEW_HOPS];
+        for (i, f) in facts.iter_mut().enumerate().take(n) {
+            *f = fact(i);
         }
-        if !changed {
-            break;
-        }
+        order_by_facts(&facts[..n])
+    } else {
+        let facts: Vec<LinkFacts<'_>> = (0..n).map(fact).collect();
+        order_by_facts(&facts)
     }
+}
+
+/// Hops up to which [`order_hops_in`] keeps its facts, links and depths in place.
+const FEW_HOPS: usize = 8;
+
+/// [`order_hops_in`] on the hops' facts.
+fn order_by_facts(facts: &[LinkFacts<'_>]) -> Vec<usize> {
+    let n = facts.len();
+    let links = (0..n)
+        .flat_map(|a| (0..n).map(move |b| (a, b)))
+        .filter(|&(a, b)| a != b && facts[a].links_to(&facts[b]));
+    let mut few = ([(0usize, 0usize); FEW_HOPS * FEW_HOPS], [0usize; FEW_HOPS]);
+    let mut many: (Vec<(usize, usize)>, Vec<usize>);
+    let (links, depth): (&[(usize, usize)], &mut [usize]) = if n <= FEW_HOPS {
+        // At most n × (n − 1) links, which fit.
+        let mut k = 0;
+        for (slot, link) in few.0.iter_mut().zip(links) {
+            *slot = link;
+            k += 1;
+        }
+        (&few.0[..k], &mut few.1[..n])
+    } else {
+        many = (links.collect(), vec![0usize; n]);
+        (&many.0, &mut many.1)
+    };
+    longest_chains(links, depth);
     let mut idx: Vec<usize> = (0..n).collect();
     idx.sort_by(|&x, &y| {
         let (a, b) = (&facts[x], &facts[y]);
@@ -277,6 +309,24 @@ pub fn order_hops_in(hops: &[&RawRecord<'_>], pods: &[Option<&str>]) -> Vec<usiz
             .then(x.cmp(&y))
     });
     idx
+}
+
+/// Each hop's depth: the longest chain of `links` that leads to it.
+fn longest_chains(links: &[(usize, usize)], depth: &mut [usize]) {
+    let n = depth.len();
+    // n rounds bound it even if links form a cycle.
+    for _ in 0..n {
+        let mut changed = false;
+        for &(a, b) in links {
+            if depth[b] < depth[a] + 1 && depth[a] < n {
+                depth[b] = depth[a] + 1;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
 }
 
 /// A hop whose only flags say the downstream went away (`DC`, `DR`) after a response status
@@ -1154,6 +1204,46 @@ mod tests {
         match LineParser::auto().parse(l) {
             LineOutcome::Record(r) => r.into_owned(),
             other => panic!("{other:?}: {l}"),
+        }
+    }
+
+    /// A chain of `n` proxies, each forwarding to the next one's listener, is ordered from the
+    /// client inwards whatever order its lines come in: for a request's usual few hops (kept in
+    /// place) and for more than [`FEW_HOPS`] (kept in lists), the same rule.
+    #[test]
+    fn chains_of_few_and_many_hops_are_ordered_by_their_links() {
+        for n in [2usize, 5, FEW_HOPS, FEW_HOPS + 1, 13] {
+            let hops: Vec<RawRecord<'static>> = (0..n)
+                .map(|i| {
+                    let next = if i + 1 < n {
+                        format!("10.0.{}.1:8080", i + 1)
+                    } else {
+                        "10.9.9.9:9000".to_string()
+                    };
+                    rec(&line(
+                        "200",
+                        "-",
+                        "via_upstream",
+                        "-",
+                        "outbound|8080||next.ns.svc.cluster.local",
+                        &next,
+                        &format!("10.0.{i}.1:8080"),
+                        "10.1.0.1:1234",
+                    ))
+                })
+                .collect();
+            // Every line at the same time and of the same length: only the links order them.
+            for rotate in [0, n / 2, n - 1] {
+                let mut given: Vec<usize> = (0..n).rev().collect();
+                given.rotate_left(rotate);
+                let refs: Vec<&RawRecord<'_>> = given.iter().map(|&i| &hops[i]).collect();
+                let order: Vec<usize> = order_hops(&refs).into_iter().map(|k| given[k]).collect();
+                assert_eq!(
+                    order,
+                    (0..n).collect::<Vec<_>>(),
+                    "{n} hops, rotated {rotate}"
+                );
+            }
         }
     }
 

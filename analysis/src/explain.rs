@@ -71,6 +71,19 @@ pub struct HopRef {
 pub struct ExplainReport {
     /// One entry per request.
     pub requests: Vec<RequestReport>,
+    /// Where each request's lines sit among the records explained, in the order of `requests`.
+    pub places: Vec<RequestPlaces>,
+}
+
+/// Where one request's lines sit among the records explained (indexes into
+/// [`LogSet::records`]), so that a caller holding the records finds them without looking up
+/// inputs and line numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestPlaces {
+    /// The records of [`RequestReport::hops`], in that order.
+    pub hops: Vec<usize>,
+    /// The record that produced its status ([`RequestReport::origin_line`]).
+    pub origin: usize,
 }
 
 /// Group the records of `set` into requests and diagnose each.
@@ -84,17 +97,27 @@ pub fn explain_with(set: &LogSet, ctx: &Context) -> ExplainReport {
     explain_except(set, ctx, &|_| false)
 }
 
-/// [`explain_with`] for a settling round: a request with a line that `waits` (it ended too
-/// late to be complete) is not handed out this round, so it is reported without its words
-/// (summary, fix, evidence) and with blank hop labels: only its status, cause and lines, which
-/// say which lines it holds. Every other request is reported in full.
-pub fn explain_except(
-    set: &LogSet,
-    ctx: &Context,
-    waits: &dyn Fn(&LogLine) -> bool,
-) -> ExplainReport {
+/// Where `l`, a record of `records`, sits in it (by address: every line a group holds is
+/// borrowed from the set explained).
+fn index_in(records: &[LogLine], l: &LogLine) -> usize {
+    let size = std::mem::size_of::<LogLine>().max(1);
+    std::ptr::from_ref(l)
+        .addr()
+        .wrapping_sub(records.as_ptr().addr())
+        / size
+}
+
+/// [`explain_with`] for a settling round: a request with a line that `waits` (given its index
+/// in `set.records`: it ended too late to be complete) is not handed out this round, so it is
+/// reported without its words (summary, fix, evidence) and with blank hop labels: only its
+/// status, cause and lines, which say which lines it holds. Every other request is reported
+/// in full.
+pub fn explain_except(set: &LogSet, ctx: &Context, waits: &dyn Fn(usize) -> bool) -> ExplainReport {
     let groups = group_by_request_id(set);
-    let waiting: Vec<bool> = groups.iter().map(|g| g.iter().any(|l| waits(l))).collect();
+    let waiting: Vec<bool> = groups
+        .iter()
+        .map(|g| g.iter().any(|l| waits(index_in(&set.records, l))))
+        .collect();
     // One pair of lists for every group's records and pods (two allocations per request
     // otherwise, a few percent of a round).
     let (mut recs, mut pods): (Vec<&RawRecord<'_>>, Vec<Option<&str>>) = Default::default();
@@ -120,6 +143,7 @@ pub fn explain_except(
         uses[*target] += 1;
     }
     let mut verdicts = verdicts;
+    let mut places = Vec::with_capacity(follows.len());
     let mut requests: Vec<RequestReport> = follows
         .iter()
         .enumerate()
@@ -127,14 +151,16 @@ pub fn explain_except(
             uses[*target] -= 1;
             // The request's hops are its group's lines and its target's.
             let brief = waiting[gi] || waiting[*target];
-            request_report(
-                &groups,
+            let (report, place) = request_report(
+                (&groups, &set.records),
                 &mut verdicts,
                 (gi, *target),
                 via,
                 uses[*target] == 0,
                 brief,
-            )
+            );
+            places.push(place);
+            report
         })
         .collect();
     let mut marks = continued_into(&requests);
@@ -144,7 +170,7 @@ pub fn explain_except(
             requests[j].part_of = Some(outer_id);
         }
     }
-    ExplainReport { requests }
+    ExplainReport { requests, places }
 }
 
 /// The records of one x-request-id together, in input order (groups in order of first line);
@@ -276,8 +302,10 @@ struct Continuations<'a, 's> {
     groups: &'a Groups<'s>,
     /// Their verdicts.
     verdicts: &'a [Verdict],
-    /// Group of each line.
-    group_index: HashMap<*const LogLine, usize>,
+    /// The records explained, which the groups' lines borrow.
+    records: &'s [LogLine],
+    /// Group of each record, by its index in `records` (`u32::MAX`: none, a progress line).
+    group_index: Vec<u32>,
     /// Records by client address, sorted by start time (untimed first): a keep-alive
     /// connection carries many requests, and only those inside the relaying hop's time can
     /// continue it.
@@ -320,11 +348,12 @@ impl<'a, 's> Continuations<'a, 's> {
         groups: &'a Groups<'s>,
         verdicts: &'a [Verdict],
     ) -> Continuations<'a, 's> {
-        let mut group_index: HashMap<*const LogLine, usize> =
-            HashMap::with_capacity_and_hasher(set.records.len(), Default::default());
+        let mut group_index = vec![u32::MAX; set.records.len()];
         for (gi, g) in groups.iter().enumerate() {
             for l in g {
-                group_index.insert(*l as *const LogLine, gi);
+                if let Some(at) = group_index.get_mut(index_in(&set.records, l)) {
+                    *at = u32::try_from(gi).unwrap_or(u32::MAX);
+                }
             }
         }
         let mut by_remote: HashMap<SocketAddr, OnAddress<'_>> =
@@ -362,6 +391,7 @@ impl<'a, 's> Continuations<'a, 's> {
         Continuations {
             groups,
             verdicts,
+            records: &set.records,
             group_index,
             by_remote,
             refused,
@@ -370,7 +400,10 @@ impl<'a, 's> Continuations<'a, 's> {
 
     /// The group a line belongs to.
     fn group_of(&self, line: &LogLine) -> Option<usize> {
-        self.group_index.get(&(line as *const LogLine)).copied()
+        self.group_index
+            .get(index_in(self.records, line))
+            .filter(|&&g| g != u32::MAX)
+            .map(|&g| g as usize)
     }
 
     /// Follow up to a few id changes from group `gi`: the group the request ends in, and the
@@ -448,15 +481,15 @@ impl<'a, 's> Continuations<'a, 's> {
 
 /// The report of group `gi`, whose request continues in group `target` (itself when the id did
 /// not change) through the lines `via`; `last` when no later report uses `target`'s verdict
-/// texts, which then move.
+/// texts, which then move. With it, where its lines sit in `records` (the set the groups hold).
 fn request_report(
-    groups: &Groups<'_>,
+    (groups, records): (&Groups<'_>, &[LogLine]),
     verdicts: &mut [Verdict],
     (gi, target): (usize, usize),
     via: &[&LogLine],
     last: bool,
     brief: bool,
-) -> RequestReport {
+) -> (RequestReport, RequestPlaces) {
     let (g, tg) = (&groups[gi], &groups[target]);
     let text = |tv: &mut Verdict| {
         if brief {
@@ -493,10 +526,16 @@ fn request_report(
         );
     }
     let mut hops: Vec<HopRef> = v.order.iter().map(|&i| hop_ref(g[i], brief)).collect();
+    let mut places: Vec<usize> = v.order.iter().map(|&i| index_in(records, g[i])).collect();
     if target != gi {
         hops.extend(tv.order.iter().map(|&i| hop_ref(tg[i], brief)));
+        places.extend(tv.order.iter().map(|&i| index_in(records, tg[i])));
     }
-    RequestReport {
+    let place = RequestPlaces {
+        hops: places,
+        origin: index_in(records, origin),
+    };
+    let report = RequestReport {
         request_id: g[v.origin].record.request_id().map(str::to_string),
         status: v.status,
         cause: tv.cause,
@@ -508,13 +547,16 @@ fn request_report(
         fix,
         evidence,
         part_of: None,
-    }
+    };
+    (report, place)
 }
 
 /// Requests another one continues into: the same client request, part of the outer one.
 /// Requests are indexed by their first own line so this stays linear.
 fn continued_into(requests: &[RequestReport]) -> Vec<(usize, String)> {
-    let mut by_first: HashMap<(&str, u64), Vec<usize>> = HashMap::default();
+    // Sized at once: grown entry by entry, rehashing was a twentieth of a settling round.
+    let mut by_first: HashMap<(&str, u64), Vec<usize>> =
+        HashMap::with_capacity_and_hasher(requests.len(), Default::default());
     for (j, r) in requests.iter().enumerate() {
         if let Some(h) = r.hops.first() {
             by_first.entry((&*h.input, h.line)).or_default().push(j);
@@ -559,7 +601,7 @@ fn called_by_logged_hops<'s>(
 ) -> Vec<(usize, String)> {
     let span = crate::correlate::span_ms;
     let mut by_upstream_local: HashMap<std::net::SocketAddr, OneOrMany<Span<'s>>> =
-        HashMap::default();
+        HashMap::with_capacity_and_hasher(groups.lines.len(), Default::default());
     let mut failed_to: HashMap<std::net::SocketAddr, Vec<Span<'s>>> = HashMap::default();
     for (gi, g) in groups.iter().enumerate() {
         for l in g {
@@ -738,8 +780,17 @@ mod tests {
         let (mut described, mut wordless, mut relayed, mut relayed_waits) = (0, 0, 0, 0);
         for &cut in &ends {
             let waits = |l: &LogLine| crate::settle::end_ms(&l.record) >= cut;
-            let round = explain_except(set, &ctx, &waits);
+            let round = explain_except(set, &ctx, &|i| waits(&set.records[i]));
             assert_eq!(round.requests.len(), full.requests.len(), "cut {cut}");
+            assert_eq!(round.places.len(), round.requests.len(), "cut {cut}");
+            // The places name the very records of each request's hops and origin.
+            for (r, p) in round.requests.iter().zip(&round.places) {
+                let at = |i: usize| (&*set.records[i].input, set.records[i].line);
+                let hops: Vec<(&str, u64)> = p.hops.iter().map(|&i| at(i)).collect();
+                let want: Vec<(&str, u64)> = r.hops.iter().map(|h| (&*h.input, h.line)).collect();
+                assert_eq!(hops, want, "cut {cut}");
+                assert_eq!(at(p.origin), (&*r.origin_input, r.origin_line), "cut {cut}");
+            }
             for (r, f) in round.requests.iter().zip(&full.requests) {
                 assert_eq!(shape(r), shape(f), "cut {cut}");
                 let waiting = r.hops.iter().any(|h| {

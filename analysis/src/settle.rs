@@ -1,7 +1,6 @@
 //! The windowed settler: explains records in rounds of a window and hands out each request once
 //! all its lines are complete, so memory holds a window of records, not whole logs.
 
-use foldhash::HashMap;
 use std::sync::Arc;
 
 use meshtrace_parsers::record::RawRecord;
@@ -277,61 +276,45 @@ impl Settler {
         // A request with a line that ended after the cut waits (below): it is explained without
         // its words, which the next round writes (a fifth of a round's records come back).
         warm(&self.window.records);
-        let report = explain_except(&self.window, &self.ctx, &|l| end_ms(&l.record) >= cut);
-        let recs = &self.window.records;
-        // A report names its lines by input and line; its input is the very `Arc` of the
-        // record it names, so the index is keyed by that `Arc`'s address (no hash of the
-        // input's name per record and round).
-        let key = |input: &Arc<str>, line: u64| (Arc::as_ptr(input).cast::<u8>().addr(), line);
-        let idx: HashMap<(usize, u64), usize> = recs
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (key(&l.input, l.line), i))
-            .collect();
         let ends = &self.ends;
+        let report = explain_except(&self.window, &self.ctx, &|i| ends[i] >= cut);
+        let recs = &self.window.records;
         let mut keep: Vec<bool> = ends.iter().map(|&e| e >= cut).collect();
-        let hops: Vec<Vec<usize>> = report
-            .requests
-            .iter()
-            .map(|r| {
-                r.hops
-                    .iter()
-                    .filter_map(|h| idx.get(&key(&h.input, h.line)).copied())
-                    .collect()
-            })
-            .collect();
         // A request with a line that ended after the cut waits, and so do all its lines.
-        let waiting: Vec<bool> = hops
+        let waiting: Vec<bool> = report
+            .places
             .iter()
-            .map(|h| h.iter().any(|&i| ends[i] >= cut))
+            .map(|p| p.hops.iter().any(|&i| ends[i] >= cut))
             .collect();
-        for (h, _) in hops.iter().zip(&waiting).filter(|(_, w)| **w) {
-            for &i in h {
+        for (p, _) in report.places.iter().zip(&waiting).filter(|(_, w)| **w) {
+            for &i in &p.hops {
                 keep[i] = true;
             }
         }
-        for ((r, h), w) in report.requests.into_iter().zip(&hops).zip(&waiting) {
+        for ((r, p), w) in report
+            .requests
+            .into_iter()
+            .zip(&report.places)
+            .zip(&waiting)
+        {
             // A complete request whose lines another one still needs (it continues it after an
             // id change) is handed out in the round that settles that one.
-            if *w || h.iter().any(|&i| keep[i]) {
+            if *w || p.hops.iter().any(|&i| keep[i]) {
                 continue;
             }
-            let (Some(&first), Some(&origin)) =
-                (h.first(), idx.get(&key(&r.origin_input, r.origin_line)))
-            else {
+            let Some(&first) = p.hops.first() else {
                 continue;
             };
             on(
                 Settled {
                     report: r,
                     first: &recs[first],
-                    origin: &recs[origin],
+                    origin: &recs[p.origin],
                     lines: recs,
                 },
                 &self.ctx,
             );
         }
-        drop(idx);
         let mut k = keep.iter();
         self.window
             .records
