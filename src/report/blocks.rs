@@ -26,6 +26,9 @@ pub(super) const BLOCK: usize = 64 << 10;
 /// Compressed blocks gathered before one write to the file.
 const WRITE_AT: usize = 64 << 10;
 
+/// Decompressed blocks gathered before one write to the output.
+const GATHER: usize = 1 << 20;
+
 /// The flag of a block's first word that says it is stored as it is.
 const STORED: u32 = 1 << 31;
 
@@ -417,17 +420,26 @@ impl SpoolReader {
         if self.plain_left > 0 {
             return Ok(copied);
         }
+        // Blocks gathered into writes of a pipe's size (see `kernel_copy::widen_pipe`): one
+        // wake-up of the reader at the other end per write, not one per block.
+        let mut gathered: Vec<u8> = Vec::with_capacity(GATHER);
         loop {
             let chunk = match self.blocks.fill_buf() {
-                Ok([]) => return Ok(copied),
                 Ok(chunk) => chunk,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
             let n = chunk.len();
-            out.write_all(chunk)?;
+            if n == 0 || gathered.len() + n > GATHER {
+                out.write_all(&gathered)?;
+                copied += gathered.len() as u64;
+                gathered.clear();
+                if n == 0 {
+                    return Ok(copied);
+                }
+            }
+            gathered.extend_from_slice(chunk);
             self.blocks.consume(n);
-            copied += n as u64;
         }
     }
 }
@@ -669,6 +681,12 @@ mod tests {
         }
         // Pieces larger than a block, and a budget that ends inside one.
         spools_round_trip(&data, 1, 100_000, 3 * BLOCK + 5);
+        // More blocks than one write of the copy gathers: copied whole, in order, with or
+        // without a part as written before them.
+        let more = json_like(2 * GATHER + 3 * BLOCK + 123);
+        for budget in [0, BLOCK as u64 + 7] {
+            spools_round_trip(&more, 1, budget, 40_000);
+        }
     }
 
     #[test]
