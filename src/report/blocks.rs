@@ -27,7 +27,7 @@ pub(super) const BLOCK: usize = 64 << 10;
 const WRITE_AT: usize = 64 << 10;
 
 /// Decompressed blocks gathered before one write to the output.
-const GATHER: usize = 1 << 20;
+const GATHER: usize = 256 << 10;
 
 /// The flag of a block's first word that says it is stored as it is.
 const STORED: u32 = 1 << 31;
@@ -420,8 +420,9 @@ impl SpoolReader {
         if self.plain_left > 0 {
             return Ok(copied);
         }
-        // Blocks gathered into writes of a pipe's size (see `kernel_copy::widen_pipe`): one
-        // wake-up of the reader at the other end per write, not one per block.
+        // Blocks gathered into larger writes: a quarter of the pipe's buffer (see
+        // `kernel_copy::widen_pipe`), so the reader at the other end wakes once per four blocks,
+        // not once per block (1 MiB measured no faster, for 0.75 MiB more memory).
         let mut gathered: Vec<u8> = Vec::with_capacity(GATHER);
         loop {
             let chunk = match self.blocks.fill_buf() {
