@@ -277,18 +277,22 @@ impl Settler {
         // its words, which the next round writes (a fifth of a round's records come back).
         warm(&self.window.records);
         let ends = &self.ends;
-        let report = explain_except(&self.window, &self.ctx, &|i| ends[i] >= cut);
+        // (A place is an index into the window; one that were not would count as waiting.)
+        let late = |i: usize| ends.get(i).is_none_or(|&e| e >= cut);
+        let report = explain_except(&self.window, &self.ctx, &late);
         let recs = &self.window.records;
         let mut keep: Vec<bool> = ends.iter().map(|&e| e >= cut).collect();
         // A request with a line that ended after the cut waits, and so do all its lines.
         let waiting: Vec<bool> = report
             .places
             .iter()
-            .map(|p| p.hops.iter().any(|&i| ends[i] >= cut))
+            .map(|p| p.hops.iter().any(|&i| late(i)))
             .collect();
         for (p, _) in report.places.iter().zip(&waiting).filter(|(_, w)| **w) {
             for &i in &p.hops {
-                keep[i] = true;
+                if let Some(k) = keep.get_mut(i) {
+                    *k = true;
+                }
             }
         }
         for ((r, p), w) in report
@@ -299,17 +303,20 @@ impl Settler {
         {
             // A complete request whose lines another one still needs (it continues it after an
             // id change) is handed out in the round that settles that one.
-            if *w || p.hops.iter().any(|&i| keep[i]) {
+            if *w || p.hops.iter().any(|&i| keep.get(i).is_none_or(|&k| k)) {
                 continue;
             }
-            let Some(&first) = p.hops.first() else {
+            let (Some(first), Some(origin)) = (
+                p.hops.first().and_then(|&i| recs.get(i)),
+                recs.get(p.origin),
+            ) else {
                 continue;
             };
             on(
                 Settled {
                     report: r,
-                    first: &recs[first],
-                    origin: &recs[p.origin],
+                    first,
+                    origin,
                     lines: recs,
                 },
                 &self.ctx,
