@@ -423,7 +423,8 @@ impl SpoolReader {
         // Blocks gathered into larger writes: a quarter of the pipe's buffer (see
         // `kernel_copy::widen_pipe`), so the reader at the other end wakes once per four blocks,
         // not once per block (1 MiB measured no faster, for 0.75 MiB more memory).
-        let mut gathered: Vec<u8> = Vec::with_capacity(GATHER);
+        // (Made at the first block: most spools end in their part as written.)
+        let mut gathered: Vec<u8> = Vec::new();
         loop {
             let chunk = match self.blocks.fill_buf() {
                 Ok(chunk) => chunk,
@@ -438,6 +439,9 @@ impl SpoolReader {
                 if n == 0 {
                     return Ok(copied);
                 }
+            }
+            if gathered.capacity() == 0 {
+                gathered.reserve_exact(GATHER);
             }
             gathered.extend_from_slice(chunk);
             self.blocks.consume(n);
